@@ -1,0 +1,190 @@
+"""Byte and line plumbing shared by the readers: chunked buffers, prefix chaining, ``tail -f``.
+
+Why a module of its own: every reader must stream (constant memory however long the input),
+work on pipes that cannot seek (stdin), and keep going on a file that is still growing
+(``follow``). Doing that once here keeps the format readers plain parsers:
+
+* ``ChunkBuffer`` holds a window of the input (one chunk plus the unread tail) so a reader can
+  ``struct.unpack_from`` straight out of it and ask for more bytes only at window edges.
+* ``PrefixedReader`` re-attaches bytes already consumed by format detection in front of the
+  rest of a pipe.
+* ``FollowReader`` turns "end of file" into "wait and retry" until told to stop, so the
+  readers never know they are following a live file: a read simply blocks until data comes.
+* ``iter_lines`` cuts a byte stream into text lines incrementally (UTF-8, bad bytes replaced),
+  holding back a partial last line until its newline arrives.
+"""
+
+from __future__ import annotations
+
+import codecs
+import time
+from collections.abc import Callable, Iterator
+from typing import Protocol
+
+DEFAULT_CHUNK = 1 << 18  # 256 KiB: large enough to amortise reads, small enough to stay cheap
+
+
+class ByteSource(Protocol):
+    """The only thing readers need from an input: ``read(n)`` returning up to n bytes."""
+
+    def read(self, n: int = -1, /) -> bytes: ...
+
+
+def reader_of(f: ByteSource) -> Callable[[int], bytes]:
+    """The call that returns available bytes without waiting for a full buffer.
+
+    ``read1`` on a buffered pipe returns what is there instead of blocking until ``n`` bytes
+    arrived; that matters for live pipes (``tail -f log | ghrm ...``).
+    """
+    read1 = getattr(f, "read1", None)
+    return read1 if callable(read1) else f.read
+
+
+class ChunkBuffer:
+    """A sliding window over a byte stream.
+
+    ``buf[pos:]`` are the unread bytes; ``base`` is the absolute stream offset of ``buf[0]``.
+    ``fill(n)`` makes ``n`` unread bytes available (reading more as needed) and reports whether
+    it could; it discards what was already consumed, so memory stays at about one chunk plus
+    the largest block asked for.
+    """
+
+    __slots__ = ("_read", "base", "buf", "chunk", "eof", "pos")
+
+    def __init__(self, f: ByteSource, *, chunk: int = DEFAULT_CHUNK) -> None:
+        self._read = reader_of(f)
+        self.buf: bytes = b""
+        self.pos = 0
+        self.base = 0
+        self.chunk = chunk
+        self.eof = False
+
+    @property
+    def offset(self) -> int:
+        """Absolute stream offset of the next unread byte."""
+        return self.base + self.pos
+
+    def available(self) -> int:
+        """Unread bytes in the window."""
+        return len(self.buf) - self.pos
+
+    def fill(self, n: int) -> bool:
+        """Make at least ``n`` unread bytes available; False if the stream ended first."""
+        have = len(self.buf) - self.pos
+        if have >= n:
+            return True
+        parts = [self.buf[self.pos :]] if have else []
+        self.base += self.pos
+        self.pos = 0
+        while have < n:
+            data = self._read(max(self.chunk, n - have))
+            if not data:
+                self.eof = True
+                break
+            parts.append(data)
+            have += len(data)
+        self.buf = b"".join(parts)
+        return have >= n
+
+    def fill_some(self) -> bool:
+        """Read one more chunk into the window; False at end of stream."""
+        before = len(self.buf) - self.pos
+        return self.fill(before + 1)
+
+
+class PrefixedReader:
+    """A byte source that first replays ``prefix`` and then reads from ``f``.
+
+    Format detection on a pipe has to consume the first bytes; this puts them back.
+    """
+
+    def __init__(self, prefix: bytes, f: ByteSource) -> None:
+        self._prefix = prefix
+        self._read = reader_of(f)
+
+    def read(self, n: int = -1, /) -> bytes:
+        if self._prefix:
+            if n < 0 or n >= len(self._prefix):
+                data, self._prefix = self._prefix, b""
+            else:
+                data, self._prefix = self._prefix[:n], self._prefix[n:]
+            return data
+        return self._read(n if n >= 0 else DEFAULT_CHUNK)
+
+    read1 = read
+
+
+class FollowReader:
+    """Make end-of-file mean "wait for more", like ``tail -f``.
+
+    ``read`` returns as soon as any bytes are available. When there are none it sleeps
+    ``poll_interval`` seconds and retries, and returns ``b""`` (end) only when ``stop()`` says
+    so or when no new byte arrived for ``idle_timeout`` seconds (``None``: wait forever).
+    """
+
+    def __init__(
+        self,
+        f: ByteSource,
+        *,
+        poll_interval: float = 0.2,
+        idle_timeout: float | None = None,
+        stop: Callable[[], bool] | None = None,
+    ) -> None:
+        self._read = reader_of(f)
+        self._poll = poll_interval
+        self._idle = idle_timeout
+        self._stop = stop
+        self._last = time.monotonic()
+
+    def read(self, n: int = -1, /) -> bytes:
+        if n < 0:
+            n = DEFAULT_CHUNK
+        while True:
+            data = self._read(n)
+            if data:
+                self._last = time.monotonic()
+                return data
+            if self._stop is not None and self._stop():
+                return b""
+            if self._idle is not None and time.monotonic() - self._last >= self._idle:
+                return b""
+            time.sleep(self._poll)
+
+    read1 = read
+
+
+def iter_lines(f: ByteSource, *, chunk: int = 1 << 16) -> Iterator[str]:
+    """Text lines of a byte stream, without their line ends, decoded as UTF-8 (errors replaced).
+
+    Only ``\\n`` ends a line (a trailing ``\\r`` is dropped), so form feeds or other Unicode
+    separators inside a log line do not split it. A last line without newline is yielded at
+    the end of the stream.
+    """
+    read = reader_of(f)
+    decode = codecs.getincrementaldecoder("utf-8")(errors="replace").decode
+    pending = ""
+    while True:
+        data = read(chunk)
+        if not data:
+            break
+        text = pending + decode(data)
+        lines = text.split("\n")
+        pending = lines.pop()
+        for line in lines:
+            yield line[:-1] if line.endswith("\r") else line
+    pending += decode(b"", True)
+    if pending:
+        yield pending[:-1] if pending.endswith("\r") else pending
+
+
+def strip_eol(line: str) -> str:
+    """``line`` without a trailing ``\\n`` / ``\\r\\n`` (text file iteration keeps them)."""
+    return line.rstrip("\r\n")
+
+
+def source_name(f: object, default: str) -> str:
+    """A short name for an input: its file name when it has one, else ``default``."""
+    name = getattr(f, "name", None)
+    if isinstance(name, str) and name:
+        return name
+    return default

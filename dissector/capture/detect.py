@@ -1,0 +1,246 @@
+"""Open any supported capture by its content: ``open_records(path)``.
+
+Why by content: file names lie (``.cap``, ``.log``, ``dmesg.txt``, stdin has none). Binary
+formats are recognised by their magic numbers (pcap in both byte orders, micro- or
+nanosecond; pcapng's section header block 0x0A0D0D0A; gzip is unwrapped first); text by
+sniffing lines for the kernel-log markers (``gh_rm_recv: 00000000:``, ``gh_rm_call TX:``,
+``TX msg_id:``, ``RM rejected message``) or a text2pcap structure (first meaningful line is an
+offset-0 hex row, optionally after ``I``/``O``/timestamp lines).
+
+Detection reads a prefix (at most 1 MiB, less as soon as it has decided) and chains it in front
+of the rest, so pipes and stdin (``-``) work without seeking.
+
+``follow=True`` behaves like ``tail -f``: at the end of a regular file the stream waits
+(polling every ``poll_interval`` seconds) for more data and carries on, for pcap, pcapng and
+text logs alike. It ends when ``stop()`` returns True or after ``idle_timeout`` seconds without
+new bytes (``None``: never; interrupt it). A pipe ends when its writer closes it, follow or not.
+A record cut at the moment the stream ends is reported like a truncated file. Rotation or
+truncation of the followed file is not detected.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import re
+import sys
+from collections.abc import Callable, Iterator
+from types import TracebackType
+from typing import IO, Any
+
+from ._stream import ByteSource, FollowReader, PrefixedReader, iter_lines, reader_of
+from .errors import UnsupportedCapture
+from .hexlog import read_hexlog
+from .pcap import PCAP_MAGICS, read_pcap
+from .pcapng import read_pcapng
+from .record import CaptureProblem, Record
+from .text2pcap import _MARKER, _ROW, _row_bytes, parse_timestamp, read_text2pcap
+
+FORMATS = ("pcap", "pcapng", "hexlog", "text2pcap")
+SNIFF_LIMIT = 1 << 20
+PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
+GZIP_MAGIC = b"\x1f\x8b"
+_HEXLOG_MARK = re.compile(
+    r"[gh]h_rm_recv: [0-9A-Fa-f]{8}: |[gh]h_rm_call TX: [0-9A-Fa-f]{8}: |@[^\s:@]+ TX: [0-9A-Fa-f]{8}: "
+    r"|\bTX msg_id: (?:0x)?[0-9A-Fa-f]+|RM rejected message (?:0x)?[0-9A-Fa-f]+\. Error: -?\d+"
+)
+
+Item = Record | CaptureProblem
+PathOrFile = str | os.PathLike[str] | IO[bytes] | IO[str]
+
+
+class RecordStream(Iterator[Item]):
+    """The records and problems of one input, in order; also a context manager.
+
+    ``format`` is the detected (or forced) format name, ``source`` the name used in
+    ``Record.source``. Closing the stream closes the file if ``open_records`` opened it.
+    """
+
+    def __init__(self, items: Iterator[Item], fmt: str, source: str, owned: IO[Any] | None) -> None:
+        self._items = items
+        self.format = fmt
+        self.source = source
+        self._owned = owned
+
+    def __iter__(self) -> RecordStream:
+        return self
+
+    def __next__(self) -> Item:
+        try:
+            return next(self._items)
+        except StopIteration:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Stop reading and close the file if this stream opened it."""
+        close = getattr(self._items, "close", None)
+        if close is not None:
+            close()
+        if self._owned is not None:
+            self._owned.close()
+            self._owned = None
+
+    def __enter__(self) -> RecordStream:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class _TextAsBytes:
+    """A text file object seen as bytes (UTF-8), so one code path serves both."""
+
+    def __init__(self, f: IO[str]) -> None:
+        self._f = f
+
+    def read(self, n: int = -1, /) -> bytes:
+        return self._f.read(n).encode("utf-8")
+
+
+def open_records(
+    path_or_file: PathOrFile,
+    *,
+    follow: bool = False,
+    source: str | None = None,
+    fmt: str | None = None,
+    poll_interval: float = 0.2,
+    idle_timeout: float | None = None,
+    stop: Callable[[], bool] | None = None,
+) -> RecordStream:
+    """Open a capture (path, ``"-"`` for stdin, or a binary/text file object) and stream it.
+
+    The format is detected from the content unless ``fmt`` (one of ``FORMATS``) forces it.
+    Raises ``UnsupportedCapture`` (naming the formats tried) when nothing matches, or for a pcap
+    with an unsupported link type; every later defect is a ``CaptureProblem`` in the stream.
+    See the module docstring for ``follow``, ``poll_interval``, ``idle_timeout`` and ``stop``.
+    """
+    if fmt is not None and fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    owned: IO[Any] | None = None
+    raw: ByteSource
+    if isinstance(path_or_file, str | os.PathLike):
+        if os.fspath(path_or_file) == "-":
+            raw = sys.stdin.buffer
+            name = "<stdin>"
+        else:
+            owned = open(path_or_file, "rb")  # noqa: SIM115 - closed by RecordStream.close
+            raw = owned
+            name = os.fspath(path_or_file)
+    else:
+        f = path_or_file
+        name = getattr(f, "name", None) or "<stream>"
+        if not isinstance(name, str):
+            name = "<stream>"
+        raw = _TextAsBytes(f) if isinstance(f, io.TextIOBase) else f  # type: ignore[arg-type]
+    src = source or name
+    try:
+        return _open(raw, src, owned, fmt, follow, poll_interval, idle_timeout, stop)
+    except BaseException:
+        if owned is not None:
+            owned.close()
+        raise
+
+
+def _seekable(f: object) -> bool:
+    seekable = getattr(f, "seekable", None)
+    try:
+        return bool(seekable()) if callable(seekable) else False
+    except (OSError, ValueError):
+        return False
+
+
+def _open(
+    raw: ByteSource,
+    src: str,
+    owned: IO[Any] | None,
+    fmt: str | None,
+    follow: bool,
+    poll_interval: float,
+    idle_timeout: float | None,
+    stop: Callable[[], bool] | None,
+) -> RecordStream:
+    stream: ByteSource = raw
+    if follow and _seekable(raw):
+        stream = FollowReader(raw, poll_interval=poll_interval, idle_timeout=idle_timeout, stop=stop)
+    read = reader_of(stream)
+    prefix = b""
+    detected = fmt
+    while detected is None:
+        data = read(1 << 16)
+        prefix += data
+        final = not data or len(prefix) >= SNIFF_LIMIT
+        if prefix[:2] == GZIP_MAGIC and not final and len(prefix) < 4:
+            continue
+        if prefix[:2] == GZIP_MAGIC and len(prefix) >= 4:
+            unzipped = gzip.GzipFile(fileobj=PrefixedReader(prefix, stream), mode="rb")  # type: ignore[arg-type]
+            inner = _open(unzipped, src, None, None, False, poll_interval, idle_timeout, stop)
+            return RecordStream(inner, "gzip+" + inner.format, src, owned)
+        detected = detect_format(prefix, final=final)
+        if detected is None and final:
+            if not prefix and follow:
+                return RecordStream(iter(()), "empty", src, owned)
+            raise UnsupportedCapture(_why_unsupported(src, prefix))
+    chained = PrefixedReader(prefix, stream)
+    items: Iterator[Item]
+    if detected == "pcap":
+        items = read_pcap(chained, src)
+    elif detected == "pcapng":
+        items = read_pcapng(chained, src)
+    elif detected == "hexlog":
+        items = read_hexlog(iter_lines(chained), src)
+    else:
+        items = read_text2pcap(iter_lines(chained), src)
+    return RecordStream(items, detected, src, owned)
+
+
+def detect_format(prefix: bytes, *, final: bool = True) -> str | None:
+    """The format name for the first bytes of an input, or None.
+
+    With ``final=False`` None means "need more bytes"; with ``final=True`` it means "none".
+    """
+    if len(prefix) < 4 and not final:
+        return None
+    head = prefix[:4]
+    if head in PCAP_MAGICS:
+        return "pcap"
+    if head == PCAPNG_MAGIC:
+        return "pcapng"
+    if b"\0" in prefix[:4096]:
+        return None  # binary, and not ours
+    text = prefix.decode("utf-8", "replace")
+    if not final:
+        cut = text.rfind("\n")
+        text = text[: cut + 1] if cut >= 0 else ""
+    if _HEXLOG_MARK.search(text):
+        return "hexlog"
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        m = _ROW.match(line)
+        if m is not None and _row_bytes(m.group("rest")):
+            return "text2pcap" if int(m.group("off"), 16) == 0 else None
+        if _MARKER.match(line) or parse_timestamp(stripped) is not None:
+            continue
+        break  # first meaningful line is not a dump row: not text2pcap
+    return None
+
+
+def _why_unsupported(src: str, prefix: bytes) -> str:
+    if not prefix:
+        return f"{src}: empty input; tried {', '.join(FORMATS)}"
+    what = f"starts with {prefix[:8].hex(' ')}"
+    if b"\0" not in prefix[:4096]:
+        what = f"is text without RM log markers or text2pcap rows in its first {len(prefix)} bytes"
+    return (
+        f"{src}: not a supported capture ({what}); tried pcap (magic a1b2c3d4/a1b23c4d, either byte "
+        "order), pcapng (0a0d0d0a), kernel hex log (gh_rm_recv:/gh_rm_call TX:/TX msg_id:/"
+        "RM rejected message) and text2pcap (offset-0 hex row); force one with fmt=..."
+    )

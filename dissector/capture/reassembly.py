@@ -1,0 +1,196 @@
+"""Records -> whole RM messages: fragment reassembly as RM and Linux do it (protocol.md 1.5).
+
+Each (client VMID, direction) queue has at most one multi-fragment message in flight. A first
+message with ``fragments = n`` is followed by ``n`` type-0 continuations with the same seq,
+msg_id and fragment count. Every fault is reported on the message it affects and nothing is
+dropped: a partial message is still emitted (marked), a stray continuation is its own message.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from dissector.errors import Malformation
+from dissector.protocol.messages import MAX_FRAGMENTS, MSGQ_MAX_MSG_SIZE, RPC_HEADER_SIZE
+
+from .record import CaptureProblem, Direction, Record
+
+CONTINUATION = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RawMessage:
+    """One RM message as it crossed a queue: header of its first record + the whole payload."""
+
+    frames: tuple[int, ...]
+    time_ns: int | None
+    time_end_ns: int | None
+    direction: Direction
+    client_vmid: int
+    data: bytes
+    problems: tuple[Malformation, ...] = ()
+    source: str = ""
+    interface: str | None = None
+    comments: tuple[str, ...] = ()
+    synthetic: str | None = None
+    seq_known: bool = True
+
+    @property
+    def frame(self) -> int:
+        return self.frames[0]
+
+
+@dataclass(slots=True)
+class _InFlight:
+    first: Record
+    seq: int
+    msg_id: int
+    fragments: int
+    header: bytes
+    chunks: list[bytes] = field(default_factory=list)
+    records: list[Record] = field(default_factory=list)
+    problems: list[Malformation] = field(default_factory=list)
+
+    @property
+    def received(self) -> int:
+        return len(self.records) - 1  # continuations so far
+
+
+def _message(records: list[Record], data: bytes, problems: list[Malformation]) -> RawMessage:
+    first, last = records[0], records[-1]
+    comments = tuple(r.comment for r in records if r.comment)
+    return RawMessage(
+        frames=tuple(r.number for r in records),
+        time_ns=first.time_ns,
+        time_end_ns=last.time_ns,
+        direction=first.direction,
+        client_vmid=first.client_vmid,
+        data=data,
+        problems=tuple(problems),
+        source=first.source,
+        interface=first.interface,
+        comments=comments,
+        synthetic=first.synthetic,
+        seq_known=first.seq_known,
+    )
+
+
+class Reassembler:
+    """Stateful reassembly over a stream of records; feed records, collect whole messages."""
+
+    def __init__(self) -> None:
+        self._flight: dict[tuple[int, int], _InFlight] = {}
+
+    def feed(self, record: Record) -> Iterator[RawMessage]:
+        data = record.data
+        if record.synthetic is not None:
+            # a kernel log printed the whole payload before fragmentation: already complete
+            yield _message([record], data, [])
+            return
+        problems: list[Malformation] = []
+        if len(data) > MSGQ_MAX_MSG_SIZE:
+            problems.append(
+                Malformation(
+                    "length",
+                    f"frame {record.number}: message-queue message is {len(data)} bytes, "
+                    f"more than {MSGQ_MAX_MSG_SIZE}",
+                )
+            )
+        if len(data) < RPC_HEADER_SIZE:
+            problems.append(
+                Malformation(
+                    "header",
+                    f"frame {record.number}: {len(data)} byte(s), shorter than the 8-byte RPC header",
+                )
+            )
+            yield _message([record], data, problems)
+            return
+        type_byte, seq, msg_id = data[1], *struct.unpack_from("<HI", data, 2)
+        msg_type, fragments = type_byte & 0x3, type_byte >> 2
+        key = (record.client_vmid, int(record.direction))
+        flight = self._flight.get(key)
+        if msg_type != CONTINUATION:
+            if flight is not None:
+                yield self._abort(
+                    key,
+                    f"a new message (frame {record.number}) arrived before "
+                    f"{flight.fragments - flight.received} continuation(s)",
+                )
+            if fragments > MAX_FRAGMENTS:
+                problems.append(
+                    Malformation(
+                        "header",
+                        f"frame {record.number}: fragments={fragments} exceeds the maximum "
+                        f"of {MAX_FRAGMENTS}",
+                    )
+                )
+            if fragments == 0:
+                yield _message([record], data, problems)
+                return
+            self._flight[key] = _InFlight(
+                first=record,
+                seq=seq,
+                msg_id=msg_id,
+                fragments=fragments,
+                header=data[:RPC_HEADER_SIZE],
+                chunks=[data[RPC_HEADER_SIZE:]],
+                records=[record],
+                problems=problems,
+            )
+            return
+        # a continuation
+        if flight is None:
+            problems.append(
+                Malformation(
+                    "fragment",
+                    f"frame {record.number}: continuation (seq {seq}, msg_id {msg_id:#010x}) "
+                    "with no message in progress",
+                )
+            )
+            yield _message([record], data, problems)
+            return
+        if (seq, msg_id, fragments) != (flight.seq, flight.msg_id, flight.fragments):
+            problems.append(
+                Malformation(
+                    "fragment",
+                    f"frame {record.number}: continuation (seq {seq}, msg_id {msg_id:#010x}, "
+                    f"fragments {fragments}) does not match the message in progress from frame "
+                    f"{flight.first.number} (seq {flight.seq}, msg_id {flight.msg_id:#010x}, "
+                    f"fragments {flight.fragments})",
+                )
+            )
+            yield _message([record], data, problems)
+            return
+        flight.records.append(record)
+        flight.chunks.append(data[RPC_HEADER_SIZE:])
+        flight.problems.extend(problems)
+        if flight.received == flight.fragments:
+            del self._flight[key]
+            yield _message(flight.records, flight.header + b"".join(flight.chunks), flight.problems)
+
+    def _abort(self, key: tuple[int, int], why: str) -> RawMessage:
+        flight = self._flight.pop(key)
+        text = (
+            f"incomplete: {flight.received} of {flight.fragments} continuation(s) received "
+            f"for the message from frame {flight.first.number}; {why}"
+        )
+        problems = [*flight.problems, Malformation("fragment", text)]
+        return _message(flight.records, flight.header + b"".join(flight.chunks), problems)
+
+    def flush(self) -> Iterator[RawMessage]:
+        """Emit every message still waiting for continuations (end of capture)."""
+        for key in sorted(self._flight, key=lambda k: self._flight[k].first.number):
+            yield self._abort(key, "the capture ended")
+
+
+def reassemble(items: Iterable[Record | CaptureProblem]) -> Iterator[RawMessage | CaptureProblem]:
+    """Whole messages in order of their last record; capture problems pass through in place."""
+    reassembler = Reassembler()
+    for item in items:
+        if isinstance(item, CaptureProblem):
+            yield item
+            continue
+        yield from reassembler.feed(item)
+    yield from reassembler.flush()

@@ -1,0 +1,156 @@
+"""The ``ghrm`` command: thin subcommands, each calling one library function.
+
+Output goes to stdout; warnings about the input (skipped bytes, unreadable records) go to
+stderr so that ``--format jsonl`` stays machine-readable. The exit status is non-zero only when
+nothing could be read at all, or the command line was wrong.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from typing import TextIO
+
+from dissector.capture.record import CaptureProblem
+from dissector.decoded import DecodedMessage, decode_file
+from dissector.errors import GhrmError
+from dissector.filter import Filter
+from dissector.protocol.dialects import DIALECTS
+
+EXIT_OK, EXIT_NOTHING_READ, EXIT_USAGE = 0, 1, 2
+
+
+def _warn(problem: CaptureProblem, err: TextIO) -> None:
+    where = problem.source or "input"
+    err.write(f"ghrm: warning: {where}: {problem.reason}\n")
+
+
+class _Tally:
+    """Counts what a command saw, for the exit status and the closing stderr line."""
+
+    def __init__(self) -> None:
+        self.messages = 0
+        self.problems = 0
+
+
+def _messages(
+    paths: Sequence[str], args: argparse.Namespace, tally: _Tally, err: TextIO
+) -> Iterator[DecodedMessage]:
+    for path in paths:
+        for item in decode_file(path, dialect=args.dialect, follow=getattr(args, "follow", False)):
+            if isinstance(item, CaptureProblem):
+                tally.problems += 1
+                _warn(item, err)
+                continue
+            tally.messages += 1
+            yield item
+
+
+def _text_line(msg: DecodedMessage, t0: float | None) -> str:
+    raw = msg.raw
+    when = "       -    " if raw.time_ns is None else f"{raw.time_ns / 1e9 - (t0 or 0):12.6f}"
+    direction = {"to_rm": "->RM", "from_rm": "RM->", "unknown": " ?? "}[raw.direction.label]
+    client = "vm?" if raw.client_vmid == 0xFFFF else f"vm{raw.client_vmid:#x}"
+    return f"{raw.frame:6d} {when} {direction} {client:>7} {msg.summary()}"
+
+
+def _verbose(msg: DecodedMessage) -> str:
+    raw = msg.raw
+    frames = ", ".join(str(f) for f in raw.frames)
+    head = [
+        f"Message at frame {raw.frame} (records {frames}), {len(raw.data)} bytes reassembled",
+        f"    Direction: {raw.direction.label}, client VMID {raw.client_vmid:#x}",
+    ]
+    if raw.time_ns is not None:
+        head.append(f"    Time: {raw.time_ns / 1e9:.9f}")
+    if raw.interface:
+        head.append(f"    Interface: {raw.interface}")
+    for comment in raw.comments:
+        head.append(f"    Comment: {comment}")
+    if raw.synthetic:
+        head.append(f"    Note: {raw.synthetic}")
+    for problem in msg.problems:
+        head.append(f"    [Malformed: {problem}]")
+    tree = msg.packet.show(dump=True)
+    return "\n".join(head) + "\n" + tree
+
+
+def cmd_decode(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """``ghrm decode FILE...``: one line per RM message, ``-V`` trees, or ``--format jsonl``."""
+    keep: Callable[[dict], bool] | None = Filter(args.filter, args.dialect) if args.filter else None
+    tally = _Tally()
+    shown = 0
+    t0: float | None = None
+    for msg in _messages(args.files, args, tally, err):
+        record = msg.to_json()
+        if keep is not None and not keep(record):
+            continue
+        if t0 is None and msg.raw.time_ns is not None:
+            t0 = msg.raw.time_ns / 1e9
+        if args.format == "jsonl":
+            out.write(json.dumps(record, separators=(",", ":")) + "\n")
+        elif args.verbose:
+            out.write(_verbose(msg) + "\n")
+        else:
+            out.write(_text_line(msg, t0) + "\n")
+        if args.follow:
+            out.flush()
+        shown += 1
+        if args.count and shown >= args.count:
+            break
+    if tally.messages == 0 and tally.problems:
+        err.write("ghrm: nothing could be decoded\n")
+        return EXIT_NOTHING_READ
+    return EXIT_OK
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--dialect",
+        default="rm",
+        choices=sorted(DIALECTS),
+        help="settle version conflicts of ids and enums (default: rm)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ghrm",
+        description="Dissect and analyse Gunyah Resource Manager RPC traces.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("decode", help="print every RM message of captures or kernel logs")
+    p.add_argument(
+        "files", nargs="+", help="pcap, pcapng, kernel hex-dump log, text2pcap dump, or - for stdin"
+    )
+    p.add_argument("-V", "--verbose", action="store_true", help="full field tree of every message")
+    p.add_argument("--format", choices=("text", "jsonl"), default="text")
+    p.add_argument("--filter", "-Y", help="e.g. 'msg_name == \"VM_START\" and err_code != 0'")
+    p.add_argument("--count", "-c", type=int, default=0, help="stop after N messages")
+    p.add_argument("--follow", "-f", action="store_true", help="keep reading a growing file")
+    _add_common(p)
+    p.set_defaults(func=cmd_decode)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    err = err or sys.stderr
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args, out, err)
+    except GhrmError as exc:
+        err.write(f"ghrm: error: {exc}\n")
+        return EXIT_NOTHING_READ
+    except BrokenPipeError:  # `ghrm decode x | head`
+        return EXIT_OK
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

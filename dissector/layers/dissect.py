@@ -1,0 +1,63 @@
+"""Bytes in, Scapy packet out: the entry points of the layer stage.
+
+``dissect`` takes one complete RM message (the 8-byte header and its whole payload, i.e. a
+message-queue message or a reassembled one) and never raises in the default lenient mode;
+``strict=True`` raises the first ``Malformation`` as its typed error instead.
+"""
+
+from __future__ import annotations
+
+from scapy.packet import Packet
+
+from dissector.errors import Malformation
+from dissector.protocol.messages import MSGQ_MAX_MSG_SIZE
+
+from .base import RMStruct, RMTrailing
+from .header import GunyahCapture, RMFragmentData, RMHeader, RMReply
+
+
+def dissect(data: bytes, *, strict: bool = False) -> RMHeader:
+    """Dissect one complete RM message (header + payload)."""
+    pkt = RMHeader(data)
+    if strict:
+        problems = malformations(pkt)
+        if problems:
+            raise problems[0].error()
+    return pkt
+
+
+def dissect_record(data: bytes, *, strict: bool = False) -> GunyahCapture:
+    """Dissect one capture record (4-byte capture header + one message-queue message)."""
+    pkt = GunyahCapture(data)
+    msg = pkt.getlayer(RMHeader)
+    if len(data) - 4 > MSGQ_MAX_MSG_SIZE:
+        pkt.note("length", f"message-queue message is {len(data) - 4} bytes, more than {MSGQ_MAX_MSG_SIZE}")
+    if strict:
+        problems = malformations(pkt) + (malformations(msg) if msg is not None else [])
+        if problems:
+            raise problems[0].error()
+    return pkt
+
+
+def malformations(pkt: Packet | None) -> list[Malformation]:
+    """Every malformation recorded on ``pkt`` and the layers below it, in layer order."""
+    found: list[Malformation] = []
+    layer = pkt
+    while layer is not None and not isinstance(layer, bytes) and layer.__class__.__name__ != "NoPayload":
+        collect = getattr(layer, "malformed", None)
+        if collect is not None:
+            found.extend(collect())
+        layer = layer.payload if layer.payload else None
+    return found
+
+
+def payload_layer(header: Packet) -> Packet | None:
+    """The payload layer of a message: request/notification fields or reply data (after err)."""
+    layer = header.payload if header.payload else None
+    if isinstance(layer, RMReply):
+        layer = layer.payload if layer.payload else None
+    if isinstance(layer, RMTrailing):
+        return None
+    if layer is None or isinstance(layer, RMStruct | RMFragmentData):
+        return layer
+    return layer

@@ -1,0 +1,226 @@
+"""A tiny struct language for RM payloads, so each layout is written once, as data.
+
+A payload is a ``Struct``: fields in wire order, all little-endian. The Scapy layers, the JSON
+field export, the fast column decoder and the generated Wireshark Lua dissector are all built
+from these declarations; nothing else spells out an offset.
+
+The vocabulary follows the wire, not a parser:
+
+* ``U8/U16/U32/U64`` integers, optionally naming an enum (by its ``EnumDef.name``) or shown in hex;
+* ``Pad`` reserved or padding bytes: decoded, kept for round trips, left out of JSON unless non-zero;
+* ``Count`` an integer that counts the entries of a later ``Array`` (filled in when building);
+* ``Length`` an integer that holds the byte length of a later ``Bytes``;
+* ``Array`` a list of ``Struct`` entries, sized by a ``Count`` or by the rest of the payload;
+* ``Bytes`` raw bytes, text, or a nested ``Struct`` carried in a length-prefixed blob;
+* ``Optional`` a tail group that is present only when bytes remain (RM list rule: a list whose
+  header would start exactly at the end of the buffer is empty and may be omitted);
+* ``When`` a group present only when an earlier field holds one of some values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Union
+
+
+@dataclass(frozen=True)
+class Int:
+    """An unsigned little-endian integer of 1, 2, 3, 4 or 8 bytes."""
+
+    name: str
+    size: int
+    enum: str | None = None  # EnumDef.name from dissector.protocol.enums / errors
+    hex: bool = False
+    reserved: bool = False
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class Count:
+    """An integer holding the number of entries of the ``Array`` named ``of``."""
+
+    name: str
+    size: int
+    of: str
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class Length:
+    """An integer holding the byte length of the ``Bytes`` field named ``of``."""
+
+    name: str
+    size: int
+    of: str
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class Array:
+    """Entries of one ``Struct``; ``count`` names the ``Count`` field, ``None`` means "the rest".
+
+    ``alternatives`` are other entry layouts of the same list in other protocol versions; the
+    decoder picks the one whose size makes ``count`` entries fill the remaining bytes exactly
+    (the 28- vs 44-byte hyp resource entry), so no flag is needed to read either.
+    """
+
+    name: str
+    entry: Struct
+    count: str | None = None
+    alternatives: tuple[Struct, ...] = ()
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class Bytes:
+    """Raw bytes: ``length`` is a ``Length`` field name, a fixed size, or ``None`` for the rest.
+
+    ``align`` zero-pads the data to a multiple of that many bytes (RM strings); ``text`` shows
+    the bytes as a string; ``struct`` decodes the blob as a nested ``Struct`` (VM_EXITED's
+    exit_reason words).
+    """
+
+    name: str
+    length: str | int | None = None
+    align: int = 1
+    text: bool = False
+    struct: Struct | None = None
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class Optional:
+    """Fields present only when bytes remain where they would start."""
+
+    fields: tuple[Field, ...]
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class When:
+    """Fields present only when the earlier field ``field`` holds one of ``values``."""
+
+    field: str
+    values: tuple[int, ...]
+    fields: tuple[Field, ...]
+    doc: str = ""
+
+
+Field = Union[Int, Count, Length, Array, Bytes, Optional, When]  # noqa: UP007 (used at runtime)
+
+
+@dataclass(frozen=True)
+class Struct:
+    """One payload layout. ``name`` becomes the Scapy class name; ``doc`` cites the source."""
+
+    name: str
+    fields: tuple[Field, ...]
+    doc: str = ""
+    summary: tuple[str, ...] = ()  # fields shown in the one-line summary, in order
+    source: str = ""
+
+    def walk(self) -> Iterator[Field]:
+        """Every leaf field in wire order, descending into ``Optional``/``When`` groups."""
+        yield from _walk(self.fields)
+
+    def field(self, name: str) -> Field:
+        for f in self.walk():
+            if f.name == name:
+                return f
+        raise KeyError(f"{self.name} has no field {name!r}")
+
+    @property
+    def fixed_size(self) -> int | None:
+        """Wire size when every field has a fixed size and nothing is optional, else ``None``."""
+        total = 0
+        for f in self.fields:
+            size = _fixed_size(f)
+            if size is None:
+                return None
+            total += size
+        return total
+
+    @property
+    def min_size(self) -> int:
+        """Bytes needed before the first optional or variable-length part."""
+        total = 0
+        for f in self.fields:
+            size = _fixed_size(f)
+            if size is None:
+                if isinstance(f, Array | Bytes) and f.name:
+                    continue
+                break
+            total += size
+        return total
+
+
+def _walk(fields: tuple[Field, ...]) -> Iterator[Field]:
+    for f in fields:
+        if isinstance(f, Optional | When):
+            yield from _walk(f.fields)
+        else:
+            yield f
+
+
+def _fixed_size(f: Field) -> int | None:
+    if isinstance(f, Int | Count | Length):
+        return f.size
+    if isinstance(f, Bytes) and isinstance(f.length, int):
+        return f.length + (-f.length % f.align)
+    return None
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The payload layouts of one message id.
+
+    For a call, ``request`` and ``reply`` (the reply data after the 4-byte error code; ``None``
+    for a standard reply that carries only the error code) and ``error_reply`` (data some
+    handlers append after a non-zero error code). For a notification, ``notification``.
+    ``EMPTY`` marks a payload that is empty on the wire (distinct from ``None`` = unknown).
+    """
+
+    request: Struct | None = None
+    reply: Struct | None = None
+    error_reply: Struct | None = None
+    notification: Struct | None = None
+    known: bool = True  # False: protocol.md gives no layout, payload kept raw
+    note: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+EMPTY = Struct("Empty", (), doc="No payload bytes.")
+
+
+# Constructors that read like a C struct declaration.
+def U8(name: str, enum: str | None = None, *, hex: bool = False, doc: str = "") -> Int:
+    return Int(name, 1, enum, hex, False, doc)
+
+
+def U16(name: str, enum: str | None = None, *, hex: bool = False, doc: str = "") -> Int:
+    return Int(name, 2, enum, hex, False, doc)
+
+
+def U32(name: str, enum: str | None = None, *, hex: bool = False, doc: str = "") -> Int:
+    return Int(name, 4, enum, hex, False, doc)
+
+
+def U64(name: str, enum: str | None = None, *, hex: bool = True, doc: str = "") -> Int:
+    return Int(name, 8, enum, hex, False, doc)
+
+
+def Pad(name: str, size: int, doc: str = "") -> Int:
+    """Reserved/padding bytes (1-4 bytes: shown as an integer; keep names as in the structs)."""
+    return Int(name, size, None, True, True, doc)
+
+
+def rm_list(
+    count_name: str, entries: str, entry: Struct, *, pad_name: str | None = None
+) -> tuple[Field, ...]:
+    """An RM RPC list: ``u16 count; u16 reserved; entry[count]``."""
+    return (
+        Count(count_name, 2, of=entries),
+        Pad(pad_name or f"_{entries}_reserved", 2),
+        Array(entries, entry, count=count_name),
+    )
