@@ -22,6 +22,23 @@ from dissector.protocol.dialects import DIALECTS
 EXIT_OK, EXIT_NOTHING_READ, EXIT_USAGE = 0, 1, 2
 
 
+def _extensions() -> list:
+    """Subcommand groups that live beside their library code (each has ``register(sub)``)."""
+    import importlib
+
+    found = []
+    for name in ("dissector.analysis.cli", "dissector.sim.cli", "dissector.wireshark.cli"):
+        try:
+            found.append(importlib.import_module(name))
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+    return found
+
+
+_EXTENSIONS = _extensions()
+
+
 def _warn(problem: CaptureProblem, err: TextIO) -> None:
     where = problem.source or "input"
     err.write(f"ghrm: warning: {where}: {problem.reason}\n")
@@ -64,7 +81,7 @@ def _verbose(msg: DecodedMessage) -> str:
         f"    Direction: {raw.direction.label}, client VMID {raw.client_vmid:#x}",
     ]
     if raw.time_ns is not None:
-        head.append(f"    Time: {raw.time_ns / 1e9:.9f}")
+        head.append(f"    Time: {raw.time_ns // 10**9}.{raw.time_ns % 10**9:09d}")
     if raw.interface:
         head.append(f"    Interface: {raw.interface}")
     for comment in raw.comments:
@@ -106,6 +123,17 @@ def cmd_decode(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
+def cmd_convert(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """``ghrm convert IN -o OUT``: any readable input to pcap/pcapng."""
+    from dissector.capture.convert import convert
+
+    result = convert(args.input, args.output, args.out_format)
+    for problem in result.problems:
+        _warn(problem, err)
+    err.write(f"ghrm: wrote {result.records} record(s) to {args.output}\n")
+    return EXIT_OK if result.records or not result.problems else EXIT_NOTHING_READ
+
+
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--dialect",
@@ -133,6 +161,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--follow", "-f", action="store_true", help="keep reading a growing file")
     _add_common(p)
     p.set_defaults(func=cmd_decode)
+
+    p = sub.add_parser("convert", help="write any readable input as a pcap/pcapng capture")
+    p.add_argument("input", help="capture or kernel log (- for stdin)")
+    p.add_argument("-o", "--output", required=True, help="OUT.pcapng or OUT.pcap")
+    p.add_argument("--out-format", choices=("pcap", "pcapng"), help="default: from the suffix")
+    p.set_defaults(func=cmd_convert)
+
+    for module in _EXTENSIONS:
+        module.register(sub)
     return parser
 
 

@@ -62,12 +62,15 @@ def attrs(*entries: tuple[int, int]) -> bytes:  # {u16 attr; u16 vmid}
     return rm_list("<HH", list(entries))
 
 
-def share_header(mem_type: int, flags: int, label: int) -> bytes:  # u8 mem_type; u8 res; u8 flags; u8 res; u32 label
+def share_header(mem_type: int, flags: int, label: int) -> bytes:
+    """``u8 mem_type; u8 res; u8 flags; u8 res; u32 label``"""
     return struct.pack("<BxBxI", mem_type, flags, label)
 
 
 # --- the same messages, from keyword arguments -------------------------------------------------------
-def build(msg_id: int, role: str, seq: int = 1, err: int | None = None, frags: int = 0, **fields: Any) -> Packet:
+def build(
+    msg_id: int, role: str, seq: int = 1, err: int | None = None, frags: int = 0, **fields: Any
+) -> Packet:
     msg_type = {"request": REQUEST, "reply": REPLY, "notification": NOTIFICATION}[role]
     pkt = RMHeader(msg_type=msg_type, seq=seq, msg_id=msg_id, fragments=frags)
     if role == "reply":
@@ -213,7 +216,10 @@ VECTORS = [
     pytest.param(
         request(
             MEM_SHARE,
-            share_header(0, 3, 0xABCD) + acl((3, 6), (0x81, 4)) + sgl((0x1_0000_0000, 0x1000)) + attrs((3, 3), (1, 0x81)),
+            share_header(0, 3, 0xABCD)
+            + acl((3, 6), (0x81, 4))
+            + sgl((0x1_0000_0000, 0x1000))
+            + attrs((3, 3), (1, 0x81)),
         ),
         {
             "mem_type": 0,
@@ -283,7 +289,7 @@ VECTORS = [
         id="MEM_RECLAIM-reply-HANDLE_INVALID",
     ),
     pytest.param(
-        # u32 handle; u8 mem_type; u8 trans_type; u8 flags; u8 res; u32 label; ACL; u16 sgl_count; u16 map_vmid
+        # u32 handle; u8 mem_type, trans_type, flags, res; u32 label; ACL; u16 sgl_count; u16 map_vmid
         request(
             MEM_ACCEPT,
             struct.pack("<IBBBxI", 0x22, 0, 1, 0x84, 0x10) + acl((0x80, 6)) + sgl(map_vmid=0x80),
@@ -360,7 +366,10 @@ VECTORS = [
     ),
     pytest.param(
         # RM HEAD / QC: u16 sgl_count; u8 flags (INCOMPLETE); u8 res; sgl[]
-        reply(MEM_ACCEPT, struct.pack("<HBx", 2, 1) + struct.pack("<QQQQ", 0x8000_0000, 0x1000, 0x8010_0000, 0x2000)),
+        reply(
+            MEM_ACCEPT,
+            struct.pack("<HBx", 2, 1) + struct.pack("<QQQQ", 0x8000_0000, 0x1000, 0x8010_0000, 0x2000),
+        ),
         {
             "n_sgl_entries": 2,
             "flags": 1,
@@ -382,7 +391,7 @@ VECTORS = [
         id="MEM_ACCEPT-reply-haven-reserved",
     ),
     pytest.param(
-        # u32 handle; u8 flags (SHARED); u8 res[3]; u32 mem_info_tag; u16 vmid_count; u16 res; {u16 vmid; u16 res}[]
+        # u32 handle; u8 flags (SHARED); u8 res[3]; u32 mem_info_tag; RM list of {u16 vmid; u16 res}
         request(MEM_NOTIFY, struct.pack("<IB3xI", 0x22, 1, 0x99) + rm_list("<Hxx", [(0x80,), (0x81,)])),
         {
             "mem_handle": 0x22,
@@ -403,8 +412,16 @@ VECTORS = [
     ),
     pytest.param(
         request(MEM_NOTIFY, struct.pack("<IB3xI", 0x22, 8, 0x99) + rm_list("<Hxx", [(0x80,)])),
-        {"mem_handle": 0x22, "flags": 8, "mem_info_tag": 0x99, "n_vmid_entries": 1, "vmids": [{"vmid": 0x80}]},
-        lambda: build(MEM_NOTIFY, "request", mem_handle=0x22, flags=8, mem_info_tag=0x99, vmids=[VMID(vmid=0x80)]),
+        {
+            "mem_handle": 0x22,
+            "flags": 8,
+            "mem_info_tag": 0x99,
+            "n_vmid_entries": 1,
+            "vmids": [{"vmid": 0x80}],
+        },
+        lambda: build(
+            MEM_NOTIFY, "request", mem_handle=0x22, flags=8, mem_info_tag=0x99, vmids=[VMID(vmid=0x80)]
+        ),
         id="MEM_NOTIFY-request-recall",
     ),
     pytest.param(
@@ -417,7 +434,9 @@ VECTORS = [
     pytest.param(reply(MEM_NOTIFY), {}, lambda: build(MEM_NOTIFY, "reply"), id="MEM_NOTIFY-reply"),
     pytest.param(
         # u8 mem_type; u8 res[3]; u32 label; ACL; SGL; [attr list]
-        request(MEM_QCOM_LOOKUP_SGL, struct.pack("<B3xI", 0, 0x44) + acl((3, 7)) + sgl((0xA000_0000, 0x8000))),
+        request(
+            MEM_QCOM_LOOKUP_SGL, struct.pack("<B3xI", 0, 0x44) + acl((3, 7)) + sgl((0xA000_0000, 0x8000))
+        ),
         {
             "mem_type": 0,
             "label": 0x44,
@@ -577,7 +596,9 @@ VECTORS = [
         lambda: build(MEM_RECALL, "notification", mem_handle=0x22, mem_info_tag=0x99),
         id="MEM_RECALL-notification",
     ),
-    pytest.param(request(FW_MILESTONE, b""), {}, lambda: build(FW_MILESTONE, "request"), id="FW_MILESTONE-request"),
+    pytest.param(
+        request(FW_MILESTONE, b""), {}, lambda: build(FW_MILESTONE, "request"), id="FW_MILESTONE-request"
+    ),
     pytest.param(reply(FW_MILESTONE), {}, lambda: build(FW_MILESTONE, "reply"), id="FW_MILESTONE-reply"),
     pytest.param(
         # u16 auth_type; u16 res0; u32 image_mp_handle; u64 image_offset; u64 image_size
@@ -587,7 +608,10 @@ VECTORS = [
         id="FW_SET_VM_FIRMWARE-request",
     ),
     pytest.param(
-        reply(FW_SET_VM_FIRMWARE), {}, lambda: build(FW_SET_VM_FIRMWARE, "reply"), id="FW_SET_VM_FIRMWARE-reply"
+        reply(FW_SET_VM_FIRMWARE),
+        {},
+        lambda: build(FW_SET_VM_FIRMWARE, "reply"),
+        id="FW_SET_VM_FIRMWARE-reply",
     ),
     pytest.param(
         reply(FW_SET_VM_FIRMWARE, err=0xFFFF_FFFF),
@@ -613,7 +637,9 @@ def test_known_answer(data: bytes, expected: dict[str, Any], built: Callable[[],
     ("data", "words"),
     [
         (
-            request(MEM_ACCEPT, struct.pack("<IBBBxI", 0x22, 0, 1, 0x84, 0) + acl((0x80, 6)) + sgl(map_vmid=0x80)),
+            request(
+                MEM_ACCEPT, struct.pack("<IBBBxI", 0x22, 0, 1, 0x84, 0) + acl((0x80, 6)) + sgl(map_vmid=0x80)
+            ),
             ["Request MEM_ACCEPT", "trans_type=LEND", "flags=VALIDATE_LABEL|DONE", "map_vmid=0x80"],
         ),
         (
@@ -627,7 +653,9 @@ def test_known_answer(data: bytes, expected: dict[str, Any], built: Callable[[],
         (request(MEM_RECLAIM, struct.pack("<IB3x", 0x22, 1)), ["mem_handle=0x22", "flags=SANITIZE"]),
         (reply(MEM_RECLAIM, err=7), ["Reply MEM_RECLAIM", "err=HANDLE_INVALID"]),
         (
-            notification(MEM_SHARED, struct.pack("<IBBBxHxxII", 0x22, 0, 0, 1, 3, 5, 6) + acl() + rm_list("<Q", [])),
+            notification(
+                MEM_SHARED, struct.pack("<IBBBxHxxII", 0x22, 0, 0, 1, 3, 5, 6) + acl() + rm_list("<Q", [])
+            ),
             ["Notification MEM_SHARED", "trans_type=DONATE", "owner_vmid=0x3", "mem_info_tag=0x6"],
         ),
         (request(FW_SET_VM_FIRMWARE, struct.pack("<HxxIQQ", 2, 0x31, 0, 1)), ["auth_type=ANDROID"]),
@@ -649,7 +677,12 @@ def test_nonzero_padding_is_shown() -> None:
 def test_notify_reserved_is_three_bytes() -> None:
     data = request(MEM_NOTIFY, struct.pack("<IBBBBI", 0x22, 2, 0, 0, 1, 0x99))
     pkt = dissect(data)
-    assert fields_of(payload_layer(pkt)) == {"mem_handle": 0x22, "flags": 2, "reserved1": 0x10000, "mem_info_tag": 0x99}
+    assert fields_of(payload_layer(pkt)) == {
+        "mem_handle": 0x22,
+        "flags": 2,
+        "reserved1": 0x10000,
+        "mem_info_tag": 0x99,
+    }
     assert bytes(pkt) == data
 
 
@@ -686,7 +719,10 @@ MALFORMED = [
     pytest.param(
         notification(
             MEM_SHARED,
-            struct.pack("<IBBBxHxxII", 0x22, 0, 2, 0, 3, 0, 0) + acl() + struct.pack("<HH", 9, 0) + b"\x00" * 8,
+            struct.pack("<IBBBxHxxII", 0x22, 0, 2, 0, 3, 0, 0)
+            + acl()
+            + struct.pack("<HH", 9, 0)
+            + b"\x00" * 8,
         ),
         "count",
         ["n_sgl_entries=9", "72 bytes", "8 left"],
