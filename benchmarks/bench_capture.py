@@ -25,7 +25,9 @@ def make_records(n: int) -> list[Record]:
             data = bytes((0x21, 0x01)) + seq.to_bytes(2, "little") + bytes.fromhex("040000568000 0000")
             d = Direction.TO_RM
         else:
-            data = bytes((0x21, 0x02)) + seq.to_bytes(2, "little") + bytes.fromhex("04000056 00000000 80000000")
+            data = (
+                bytes((0x21, 0x02)) + seq.to_bytes(2, "little") + bytes.fromhex("04000056 00000000 80000000")
+            )
             d = Direction.FROM_RM
         out.append(Record(i + 1, 1_700_000_000_000_000_000 + i * 25_000, d, 0x80 + (i // 2) % 4, data))
     return out

@@ -210,6 +210,8 @@ class _Reader:
                     )
                     break
                 self.block += 1
+                if btype in (BT_EPB, BT_SPB, BT_OPB):
+                    self.number += 1  # as in _count_lost
                 yield CaptureProblem(
                     f"{src}:offset {start}",
                     f"block {self.block} at offset {start} claims {blen} bytes, past the end of the file; "
@@ -334,6 +336,7 @@ class _Reader:
     def _resync(self, why: str) -> Iterator[CaptureProblem]:
         b = self.b
         start = b.offset
+        self._count_lost(start)
         found = self._scan(start + 1)
         self.block += 1
         if found is None:
@@ -354,6 +357,18 @@ class _Reader:
             offset=start,
             length=found - start,
         )
+
+    def _count_lost(self, start: int) -> None:
+        """A corrupt block whose type still reads as a packet block was a packet: count it.
+
+        That keeps the numbers of later packets equal to their frame numbers in the original.
+        """
+        b = self.b
+        rel = start - b.base
+        if rel >= 0 and rel + 4 <= len(b.buf):
+            btype = struct.unpack_from(self.endian + "I", b.buf, rel)[0]
+            if btype in (BT_EPB, BT_SPB, BT_OPB):
+                self.number += 1
 
     def _candidates(self) -> re.Pattern[bytes]:
         types = sorted(KNOWN_BLOCK_TYPES - {BT_SHB})

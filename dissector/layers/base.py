@@ -40,6 +40,12 @@ class RMStruct(Packet):
     role: ClassVar[str] = ""
     msg_id: ClassVar[int | None] = None
 
+    def init_fields(self, for_dissect_only: bool = False) -> None:
+        """Scapy pre-fills list fields with ``[]``; an optional group must start out absent."""
+        super().init_fields(for_dissect_only)
+        for name in self.optional_groups:
+            self.fields.pop(name, None)
+
     def _problems(self) -> list[Malformation]:
         problems = self.__dict__.get("malformations")
         if problems is None:

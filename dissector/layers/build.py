@@ -75,6 +75,8 @@ def _fields(
                 groups[f.name] = names
                 out.append(optional_field(f, names))
         elif isinstance(item, When):
+            if any(isinstance(f, Optional | When) for f in item.fields):
+                raise TypeError(f"{struct.name}: an Optional or When cannot sit inside a When")
             inner = _fields(struct, item.fields, groups)
             key, values = item.field, item.values
             for f in inner:

@@ -11,7 +11,7 @@ from typing import Any
 from scapy.packet import Packet
 
 from dissector.protocol import registry
-from dissector.protocol.layout import Int
+from dissector.protocol.layout import Bytes, Int
 
 from .base import RMStruct
 
@@ -28,6 +28,10 @@ def format_value(spec: Any, value: Any, dialect: str = "rm") -> str:
         return f"{value:#x}" if spec.hex else str(value)
     if isinstance(value, list):
         return f"[{len(value)}]"
+    if isinstance(value, bytes):
+        if isinstance(spec, Bytes) and spec.text:
+            return repr(value.rstrip(b"\x00").decode("utf-8", errors="replace"))
+        return value.hex()
     return str(value)
 
 

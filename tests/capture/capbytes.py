@@ -15,9 +15,7 @@ START_REP_NORES = bytes.fromhex("210209000400005602000000")
 STATUS_NOTIF = bytes.fromhex("21031000080010568000000003000000")
 GET_VMID_REQ = bytes.fromhex("2101000024000056")
 CONFIG_IMAGE_REQ = bytes.fromhex(
-    "21010200090000568000000034120000"
-    "00000000000000000000000000000000"
-    "00100000000000000020000000000000"
+    "210102000900005680000000341200000000000000000000000000000000000000100000000000000020000000000000"
 )
 
 T0 = 1_700_000_000  # seconds; realistic epoch times keep resync plausibility checks meaningful
@@ -35,7 +33,12 @@ def pcap_header(endian: str = "<", nano: bool = False, linktype: int = 147, snap
 
 
 def pcap_record(
-    sec: int, frac: int, payload: bytes, endian: str = "<", origlen: int | None = None, caplen: int | None = None
+    sec: int,
+    frac: int,
+    payload: bytes,
+    endian: str = "<",
+    origlen: int | None = None,
+    caplen: int | None = None,
 ) -> bytes:
     n = len(payload) if caplen is None else caplen
     return struct.pack(endian + "IIII", sec, frac, n, len(payload) if origlen is None else origlen) + payload
@@ -104,7 +107,12 @@ def epb(
     if flags is not None:
         opts.append((2, struct.pack(endian + "I", flags)))
     body = struct.pack(
-        endian + "IIIII", ifid, ts >> 32, ts & 0xFFFFFFFF, len(payload), len(payload) if origlen is None else origlen
+        endian + "IIIII",
+        ifid,
+        ts >> 32,
+        ts & 0xFFFFFFFF,
+        len(payload),
+        len(payload) if origlen is None else origlen,
     )
     return block(6, body + pad4(payload) + options(opts, endian), endian)
 
@@ -137,7 +145,9 @@ def custom_block(endian: str = "<") -> bytes:
 
 
 # ----------------------------------------------------------------------------- upper PDU
-def upper_pdu(name: str | None, pdu: bytes, p2p: int | None = None, other: tuple[int, bytes] | None = None) -> bytes:
+def upper_pdu(
+    name: str | None, pdu: bytes, p2p: int | None = None, other: tuple[int, bytes] | None = None
+) -> bytes:
     """Exported-PDU TLVs as Wireshark writes them (string NUL-padded inside the length)."""
     out = b""
     if other is not None:

@@ -62,7 +62,9 @@ def test_known_answer(endian: str, nano: bool) -> None:
     assert r2.source == f"t.pcap:offset {24 + 16 + 16}"
     assert r3.client_vmid == 0x80 and r3.data == STATUS_NOTIF
     assert r3.time_ns == (T0 + 2) * 10**9 + (5 if nano else 5000)
-    assert all(r.interface is None and r.comment is None and r.synthetic is None and r.seq_known for r in items)
+    assert all(
+        r.interface is None and r.comment is None and r.synthetic is None and r.seq_known for r in items
+    )
 
 
 def test_unknown_linktype_raises_naming_it() -> None:
