@@ -1,7 +1,8 @@
 """Print records/s for writing and reading pcap and pcapng captures of RM messages.
 
 Why: capture I/O is the first stage of every analysis; it must not be the bottleneck on
-million-message traces. Run: ``python benchmarks/bench_capture.py [N]`` (default 200,000).
+million-message traces. Run from the repository root: ``PYTHONPATH=. python
+benchmarks/bench_capture.py [N]`` (default 200,000), or without PYTHONPATH after ``pip install -e .``.
 """
 
 from __future__ import annotations

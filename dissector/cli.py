@@ -134,6 +134,14 @@ def cmd_convert(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK if result.records or not result.problems else EXIT_NOTHING_READ
 
 
+def cmd_protocol(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """``ghrm protocol``: the message reference generated from the protocol tables."""
+    from dissector.protocol.reference import reference_markdown
+
+    out.write(reference_markdown(args.dialect))
+    return EXIT_OK
+
+
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--dialect",
@@ -167,6 +175,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="OUT.pcapng or OUT.pcap")
     p.add_argument("--out-format", choices=("pcap", "pcapng"), help="default: from the suffix")
     p.set_defaults(func=cmd_convert)
+
+    p = sub.add_parser("protocol", help="print every message id and payload layout (Markdown)")
+    _add_common(p)
+    p.set_defaults(func=cmd_protocol)
 
     for module in _EXTENSIONS:
         module.register(sub)

@@ -12,8 +12,9 @@ of the rest, so pipes and stdin (``-``) work without seeking.
 
 ``follow=True`` behaves like ``tail -f``: at the end of a regular file the stream waits
 (polling every ``poll_interval`` seconds) for more data and carries on, for pcap, pcapng and
-text logs alike. It ends when ``stop()`` returns True or after ``idle_timeout`` seconds without
-new bytes (``None``: never; interrupt it). A pipe ends when its writer closes it, follow or not.
+text logs alike. It ends when ``stop()`` returns True (asked while waiting, i.e. at the end of
+the data so far) or after ``idle_timeout`` seconds without new bytes (``None``: never; interrupt
+it, or stop consuming the stream). A pipe ends when its writer closes it, follow or not.
 A record cut at the moment the stream ends is reported like a truncated file. Rotation or
 truncation of the followed file is not detected.
 """
@@ -35,7 +36,7 @@ from .hexlog import read_hexlog
 from .pcap import PCAP_MAGICS, read_pcap
 from .pcapng import read_pcapng
 from .record import CaptureProblem, Record
-from .text2pcap import _MARKER, _ROW, _row_bytes, parse_timestamp, read_text2pcap
+from .text2pcap import MARKER_RE, ROW_RE, parse_timestamp, read_text2pcap, row_bytes
 
 FORMATS = ("pcap", "pcapng", "hexlog", "text2pcap")
 SNIFF_LIMIT = 1 << 20
@@ -224,10 +225,10 @@ def detect_format(prefix: bytes, *, final: bool = True) -> str | None:
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
             continue
-        m = _ROW.match(line)
-        if m is not None and _row_bytes(m.group("rest")):
+        m = ROW_RE.match(line)
+        if m is not None and row_bytes(m.group("rest")):
             return "text2pcap" if int(m.group("off"), 16) == 0 else None
-        if _MARKER.match(line) or parse_timestamp(stripped) is not None:
+        if MARKER_RE.match(line) or parse_timestamp(stripped) is not None:
             continue
         break  # first meaningful line is not a dump row: not text2pcap
     return None

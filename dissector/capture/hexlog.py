@@ -94,7 +94,13 @@ def parse_hex_bytes(text: str) -> tuple[bytes, str | None]:
     The hex column ends at the first double space (where ``print_hex_dump`` puts the ASCII
     column). Tokens of 2 digits are bytes; 4/8/16 digits are little-endian groups.
     """
-    hexpart = text.split("  ", 1)[0]
+    hexpart = text.split("  ", 1)[0].strip()
+    try:  # fast path: single-spaced 2-digit bytes, as print_hex_dump prints with groupsize 1
+        data = bytes.fromhex(hexpart)
+        if len(data) * 3 - 1 == len(hexpart):
+            return data, None
+    except ValueError:
+        pass
     tokens = hexpart.split()
     if not tokens:
         return b"", "no hex bytes after the offset"

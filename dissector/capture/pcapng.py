@@ -198,7 +198,7 @@ class _Reader:
             elif not b.fill(blen):
                 rem = b.available()
                 start = b.offset
-                found = self._scan(start + 4)
+                found = self._scan(start + 1)
                 if found is None:
                     yield CaptureProblem(
                         f"{src}:offset {start}",

@@ -37,9 +37,9 @@ from ._stream import strip_eol
 from .linklayer import RPC_API_BYTE, split_capture_header
 from .record import UNKNOWN_VMID, CaptureProblem, Direction, Record
 
-_ROW = re.compile(r"^\s*(?P<off>[0-9A-Fa-f]{3,8})(?::\s*|\s+)(?P<rest>.*)$")
+ROW_RE = re.compile(r"^\s*(?P<off>[0-9A-Fa-f]{3,8})(?::\s*|\s+)(?P<rest>.*)$")
 _OFFSET_ONLY = re.compile(r"^\s*(?P<off>[0-9A-Fa-f]{3,8})\s*$")
-_MARKER = re.compile(r"^\s*(?P<dir>[IO])(?:\s+(?P<ts>\S.*?))?\s*$")
+MARKER_RE = re.compile(r"^\s*(?P<dir>[IO])(?:\s+(?P<ts>\S.*?))?\s*$")
 _DATETIME = re.compile(
     r"^(?:(?P<y>\d{4})-(?P<mo>\d{2})-(?P<d>\d{2})[ T])?(?P<h>\d{1,2}):(?P<mi>\d{2}):(?P<s>\d{2})"
     r"(?:[.,](?P<f>\d{1,9}))?\s*(?:Z|UTC)?$"
@@ -70,7 +70,7 @@ def parse_timestamp(text: str) -> int | None:
     return secs * 1_000_000_000 + (int(f) * 10 ** (9 - len(f)) if f else 0)
 
 
-def _row_bytes(rest: str) -> bytes:
+def row_bytes(rest: str) -> bytes:
     """Hex bytes at the start of a row's text, stopping at the ASCII column."""
     rest = rest.split("|", 1)[0]
     rest = re.split(r"\s{3,}", rest, maxsplit=1)[0]
@@ -103,9 +103,9 @@ class Text2PcapParser:
         if not line.strip() or line.lstrip().startswith("#"):
             return []
         out: list[Item] = []
-        m = _ROW.match(line)
+        m = ROW_RE.match(line)
         if m is not None:
-            data = _row_bytes(m.group("rest"))
+            data = row_bytes(m.group("rest"))
             if data:
                 self._row(int(m.group("off"), 16), data, lineno, out)
                 return out
@@ -114,7 +114,7 @@ class Text2PcapParser:
             if self._data is not None:
                 self._trim(int(m.group("off"), 16), lineno, out)
             return out
-        m = _MARKER.match(line)
+        m = MARKER_RE.match(line)
         ts_text: str | None
         if m is not None:
             direction = Direction.FROM_RM if m.group("dir") == "I" else Direction.TO_RM

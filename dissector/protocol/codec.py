@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Mapping
+from itertools import chain
 from typing import Any
 
 from . import registry
@@ -103,17 +104,21 @@ class _IntRun:
         try:
             parts.append(self.struct.pack(*self.values(values, computed)))
         except struct.error as exc:
-            raise CodecError(f"cannot pack {dict(zip(self.names, self.values(values, computed)))}: {exc}") from None
+            raise CodecError(
+                f"cannot pack {dict(zip(self.names, self.values(values, computed), strict=False))}: {exc}"
+            ) from None
 
     def decode(self, data: bytes, pos: int, out: dict[str, Any]) -> int:
         end = pos + self.size
         if end > len(data):
-            raise CodecError(f"fields {', '.join(self.names)} need {self.size} byte(s), {len(data) - pos} left")
+            raise CodecError(
+                f"fields {', '.join(self.names)} need {self.size} byte(s), {len(data) - pos} left"
+            )
         got = list(self.struct.unpack_from(data, pos))
         if self.split3:
             for i in self.split3:
                 got[i : i + 2] = [got[i] | (got[i + 1] << 16)]
-        out.update(zip(self.names, got))
+        out.update(zip(self.names, got, strict=True))
         return end
 
 
@@ -147,9 +152,15 @@ class StructCodec:
             for f in ints:
                 slots.append(None if f.reserved else sum(1 for s in slots if s is not None))
             self._tuple_slots = tuple(slots)
+        self._multi: dict[int, struct.Struct] = {}
+        self._plain = (
+            self._int_entry is not None and None not in self._tuple_slots and not self._int_entry.split3
+        )
 
     # ---- compile
-    def _compile(self, items: tuple[LayoutField, ...], encoders: list[Encoder], decoders: list[Decoder]) -> None:
+    def _compile(
+        self, items: tuple[LayoutField, ...], encoders: list[Encoder], decoders: list[Decoder]
+    ) -> None:
         run: list[Int | Count | Length] = []
 
         def close_run() -> None:
@@ -234,7 +245,9 @@ class StructCodec:
                 data = _text(value)
                 if isinstance(length, int) and len(data) != length:
                     if value is not None:
-                        raise CodecError(f"{self.name}.{name} needs exactly {length} byte(s), got {len(data)}")
+                        raise CodecError(
+                            f"{self.name}.{name} needs exactly {length} byte(s), got {len(data)}"
+                        )
                     data = b"\0" * length
             parts.append(data)
             if align > 1 and len(data) % align:
@@ -368,21 +381,38 @@ class StructCodec:
         return b"".join(parts)
 
     def encode_entries(self, entries: Any) -> bytes:
-        """Several entries back to back (dicts, or tuples for all-integer entries)."""
+        """Several entries back to back (dicts, or tuples for all-integer entries).
+
+        All-integer entries are packed with one ``struct.Struct`` per list length, so a
+        512-entry SGL costs one ``pack`` call.
+        """
         run = self._int_entry
         if run is None:
             return b"".join(self.encode(e) for e in entries)
-        pack, slots, names = run.struct.pack, self._tuple_slots, run.names
-        out = []
-        for e in entries:
-            if isinstance(e, tuple | list):
-                row = [0 if s is None else e[s] for s in slots]
-            else:
-                row = [e.get(n) or 0 for n in names]
-            if run.split3:
-                row = run.split(row)
-            out.append(pack(*row))
-        return b"".join(out)
+        n = len(entries)
+        packer = self._multi.get(n)
+        if packer is None:
+            packer = struct.Struct("<" + run.struct.format[1:] * n)
+            if len(self._multi) < 1024:
+                self._multi[n] = packer
+        if self._plain and n and isinstance(entries[0], tuple):
+            try:  # the common case (SGLs): the tuples already are the rows
+                return packer.pack(*chain.from_iterable(entries))
+            except (struct.error, TypeError):
+                pass  # mixed shapes: take the general path below
+        try:
+            return packer.pack(*chain.from_iterable(self._row(e) for e in entries))
+        except struct.error as exc:
+            raise CodecError(f"{self.name} entries: {exc}") from None
+
+    def _row(self, entry: Any) -> list[int]:
+        run = self._int_entry
+        assert run is not None
+        if isinstance(entry, tuple | list):
+            row = [0 if s is None else entry[s] for s in self._tuple_slots]
+        else:
+            row = [entry.get(n) or 0 for n in run.names]
+        return run.split(row) if run.split3 else row
 
     def decode_at(self, data: bytes, pos: int = 0) -> tuple[dict[str, Any], int]:
         """Decode from ``pos``; return the values and where they end."""
@@ -478,7 +508,9 @@ def decode_payload(message: int | str, role: str, data: bytes, dialect: str = "r
 
 
 # --------------------------------------------------------------------------- framing
-def encode_message(msg_type: int, seq: int, msg_id: int, payload: bytes = b"", err_code: int | None = None) -> bytes:
+def encode_message(
+    msg_type: int, seq: int, msg_id: int, payload: bytes = b"", err_code: int | None = None
+) -> bytes:
     """One complete RM message: 8-byte header (fragments computed), [error code], payload.
 
     A reply (``msg_type`` 2) always gets the u32 error code (0 when ``err_code`` is None); the

@@ -18,7 +18,7 @@ from capbytes import (
     pcap_record,
     upper_pdu,
 )
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from dissector.capture.errors import CaptureError, UnsupportedCapture
@@ -176,7 +176,6 @@ def _file_and_ends(msgs: list[bytes]) -> tuple[bytes, list[int]]:
     return out, ends
 
 
-@settings(max_examples=150, deadline=None)
 @given(
     msgs=st.lists(st.binary(min_size=0, max_size=60), min_size=1, max_size=6),
     cut_frac=st.floats(min_value=0, max_value=1),
@@ -223,3 +222,12 @@ def test_upper_pdu_records() -> None:
     assert "record 2" in reasons[0] and "'sip'" in reasons[0] and "skipped" in reasons[0]
     assert "record 4" in reasons[1] and "heuristic dissector 'sip_udp'" in reasons[1]
     assert "record 6" in reasons[2] and "claims 64 bytes" in reasons[2]
+
+
+def test_caplen_above_snaplen_is_yielded_with_problem() -> None:
+    data = pcap_header(snaplen=16) + pcap_record(T0, 0, cap(ALLOC_REP))  # 20 bytes > snaplen 16
+    items = read(data)
+    (rec,) = records(items)
+    assert rec.data == ALLOC_REP
+    (p,) = problems(items)
+    assert "caplen 20 exceeds the file's snaplen 16" in p.reason and not p.fatal

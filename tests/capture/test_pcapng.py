@@ -27,7 +27,7 @@ from capbytes import (
     spb,
     upper_pdu,
 )
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from dissector.capture.errors import UnsupportedCapture
@@ -268,7 +268,6 @@ def test_truncated_file_keeps_earlier_records() -> None:
     assert p.fatal and p.offset == ends[3] and "10 missing" in p.reason
 
 
-@settings(max_examples=150, deadline=None)
 @given(
     msgs=st.lists(st.binary(max_size=50), min_size=1, max_size=5),
     big_endian=st.booleans(),

@@ -1,0 +1,175 @@
+"""What both engines hand to the table builders: one capture's messages as numpy columns.
+
+Why a plain column bundle: the Scapy path (a packet per message) and the fast path (numpy over
+the capture bytes) must give identical tables. They meet here, before anything is derived, so
+the equality test compares exactly what each engine decoded and every table after this point
+is shared code. Unknown integers are ``-1`` here; the messages table turns them into NA.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+
+from dissector.capture.reassembly import RawMessage
+
+from .fields import PAYLOAD_FIELDS
+
+UNKNOWN = -1
+
+
+@dataclass
+class MessageColumns:
+    """One capture's RM messages in frame order; every array has one entry per message."""
+
+    capture: str
+    frame: np.ndarray  # int64
+    frames: np.ndarray  # object: tuple of record numbers
+    time_ns: np.ndarray  # int64, 0 where unknown
+    time_known: np.ndarray  # bool
+    time_end_ns: np.ndarray  # int64
+    direction: np.ndarray  # int8: 0 unknown, 1 to_rm, 2 from_rm
+    client_vmid: np.ndarray  # int32
+    length: np.ndarray  # int32: bytes of the whole message, header included
+    msg_type: np.ndarray  # int8, -1 when the header is cut
+    fragments: np.ndarray  # int16, -1
+    seq: np.ndarray  # int32, -1 unknown
+    msg_id: np.ndarray  # int64, -1
+    err_code: np.ndarray  # int64, -1 when not a reply or cut
+    payload_vmid: np.ndarray  # int64, -1: the request/notification field ``vmid``
+    allocated_vmid: np.ndarray  # int64, -1: VMID in a successful VM_ALLOCATE reply
+    synthetic: np.ndarray  # bool
+    malformed: np.ndarray  # object: None or text
+    malformed_kind: np.ndarray  # object: None or the first fault's kind
+    payload: dict[str, np.ndarray] = field(default_factory=dict)  # PAYLOAD_FIELDS columns, int64, -1
+    # how to get a message back for full Scapy dissection: row -> RawMessage
+    raw_message: Callable[[int], RawMessage] | None = field(default=None, repr=False, compare=False)
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def take(self, order: np.ndarray) -> MessageColumns:
+        """The same messages reordered (or a subset), as a new bundle."""
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, np.ndarray):
+                out[f.name] = value[order]
+            elif f.name == "payload":
+                out[f.name] = {k: v[order] for k, v in value.items()}
+            else:
+                out[f.name] = value
+        raw = self.raw_message
+        if raw is not None:
+            rows = np.asarray(order)
+
+            def raw_taken(i: int) -> RawMessage:
+                return raw(int(rows[i]))
+
+            out["raw_message"] = raw_taken
+        return MessageColumns(**out)
+
+    def sorted(self) -> MessageColumns:
+        """In frame order (each record belongs to one message, so frames are unique)."""
+        order = np.argsort(self.frame, kind="stable")
+        if len(order) and np.all(order[1:] > order[:-1]):
+            return self
+        return self.take(order)
+
+    def differences(self, other: MessageColumns) -> list[str]:
+        """Names (and first differing row) of columns that differ: the engine-equality check."""
+        out = []
+        for f in fields(self):
+            if f.name in ("raw_message", "capture"):
+                continue
+            a, b = getattr(self, f.name), getattr(other, f.name)
+            if f.name == "payload":
+                for k in PAYLOAD_FIELDS:
+                    if not np.array_equal(a[k], b[k]):
+                        out.append(f"payload.{k} row {_first_diff(a[k], b[k])}")
+                continue
+            if len(a) != len(b):
+                out.append(f"{f.name}: {len(a)} != {len(b)} rows")
+            elif a.dtype == object:
+                diff = [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
+                if diff:
+                    out.append(f"{f.name} row {diff[0]}: {a[diff[0]]!r} != {b[diff[0]]!r}")
+            elif not np.array_equal(a, b):
+                i = _first_diff(a, b)
+                out.append(f"{f.name} row {i}: {a[i]!r} != {b[i]!r}")
+        return out
+
+
+def _first_diff(a: np.ndarray, b: np.ndarray) -> int:
+    if len(a) != len(b):
+        return min(len(a), len(b))
+    return int(np.flatnonzero(a != b)[0])
+
+
+def empty_columns(capture: str) -> MessageColumns:
+    """A capture with no messages."""
+    i64 = np.empty(0, np.int64)
+    return MessageColumns(
+        capture=capture,
+        frame=i64,
+        frames=np.empty(0, object),
+        time_ns=i64,
+        time_known=np.empty(0, bool),
+        time_end_ns=i64,
+        direction=np.empty(0, np.int8),
+        client_vmid=np.empty(0, np.int32),
+        length=np.empty(0, np.int32),
+        msg_type=np.empty(0, np.int8),
+        fragments=np.empty(0, np.int16),
+        seq=np.empty(0, np.int32),
+        msg_id=i64,
+        err_code=i64,
+        payload_vmid=i64,
+        allocated_vmid=i64,
+        synthetic=np.empty(0, bool),
+        malformed=np.empty(0, object),
+        malformed_kind=np.empty(0, object),
+        payload={k: i64 for k in PAYLOAD_FIELDS},
+    )
+
+
+def from_rows(capture: str, rows: list[dict], raw_message: Callable[[int], RawMessage] | None = None) -> MessageColumns:
+    """Columns from per-message dicts (the Scapy path; small inputs only)."""
+    if not rows:
+        cols = empty_columns(capture)
+        cols.raw_message = raw_message
+        return cols
+
+    def col(name: str, dtype: type) -> np.ndarray:
+        return np.fromiter((r[name] for r in rows), dtype=dtype, count=len(rows))
+
+    def obj(name: str) -> np.ndarray:
+        out = np.empty(len(rows), dtype=object)
+        out[:] = [r[name] for r in rows]
+        return out
+
+    return MessageColumns(
+        capture=capture,
+        frame=col("frame", np.int64),
+        frames=obj("frames"),
+        time_ns=col("time_ns", np.int64),
+        time_known=col("time_known", bool),
+        time_end_ns=col("time_end_ns", np.int64),
+        direction=col("direction", np.int8),
+        client_vmid=col("client_vmid", np.int32),
+        length=col("length", np.int32),
+        msg_type=col("msg_type", np.int8),
+        fragments=col("fragments", np.int16),
+        seq=col("seq", np.int32),
+        msg_id=col("msg_id", np.int64),
+        err_code=col("err_code", np.int64),
+        payload_vmid=col("payload_vmid", np.int64),
+        allocated_vmid=col("allocated_vmid", np.int64),
+        synthetic=col("synthetic", bool),
+        malformed=obj("malformed"),
+        malformed_kind=obj("malformed_kind"),
+        payload={k: np.fromiter((r["payload"][k] for r in rows), np.int64, len(rows)) for k in PAYLOAD_FIELDS},
+        raw_message=raw_message,
+    )

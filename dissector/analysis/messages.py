@@ -1,0 +1,138 @@
+"""The messages table: one row per RM message, built from the engines' columns.
+
+The VMID a message concerns (``vmid``, with ``vmid_source`` saying where it came from):
+
+* ``payload``: a request or notification whose layout has a ``vmid`` field at a fixed offset
+  (``fields.vmid_fields``). VMID 0 there means "the caller itself" (protocol.md 1.7), so it
+  falls back to the client, except in VM_ALLOCATE, where 0 asks RM to choose a VMID;
+* ``allocated``: the VMID RM chose, read from a successful VM_ALLOCATE reply; the request
+  asking for it gets the same VMID;
+* ``request``: any other reply concerns what its request concerned;
+* ``client``: otherwise the VM whose queue carried the message (NA when that is unknown, as
+  in kernel logs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from dissector.capture.record import UNKNOWN_VMID
+from dissector.protocol import registry
+
+from .columns import MessageColumns
+from .fields import msg_id_of
+from .schema import MESSAGES, VMID_SOURCES, nullable
+from .transactions import REPLY, REQUEST, Pairing, pair
+
+PAYLOAD, FROM_REQUEST, ALLOCATED, CLIENT = (VMID_SOURCES.index(s) for s in VMID_SOURCES)
+# header numbers -> categories of MESSAGES.type / .direction
+_TYPE_CODES = np.array([3, 0, 1, 2, -1], np.int8)  # index by msg_type (-1 -> last)
+_DIRECTION_CODES = np.array([2, 0, 1], np.int8)  # unknown, to_rm, from_rm
+
+
+def _concat(columns: Sequence[MessageColumns], name: str) -> np.ndarray:
+    return np.concatenate([getattr(c, name) for c in columns])
+
+
+def named(values: np.ndarray, name_of: object) -> pd.Categorical:
+    """A categorical of ``name_of(value)`` per element (NA for -1), naming each distinct value once."""
+    uniq, inverse = np.unique(values, return_inverse=True)
+    categories: dict[str, int] = {}
+    code_of = np.full(len(uniq), -1, np.int32)
+    for i, v in enumerate(uniq.tolist()):
+        if v < 0:
+            continue
+        label = name_of(v)  # type: ignore[operator]
+        code_of[i] = categories.setdefault(label, len(categories))
+    codes = code_of[inverse] if len(values) else np.empty(0, np.int32)
+    return pd.Categorical.from_codes(codes, categories=list(categories))
+
+
+def resolve_vmids(
+    msg_type: np.ndarray,
+    msg_id: np.ndarray,
+    client: np.ndarray,
+    payload_vmid: np.ndarray,
+    allocated_vmid: np.ndarray,
+    pairing: Pairing,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The VMID each message concerns (-1 unknown) and where it came from (module docstring)."""
+    alloc = msg_id_of("VM_ALLOCATE")
+    vmid = np.where(client != UNKNOWN_VMID, client, -1).astype(np.int64)
+    source = np.full(len(vmid), CLIENT, np.int8)
+    is_alloc_req = (msg_type == REQUEST) & (msg_id == alloc)
+    use = (payload_vmid > 0) | ((payload_vmid == 0) & is_alloc_req)
+    vmid[use] = payload_vmid[use]
+    source[use] = PAYLOAD
+    dynamic = np.flatnonzero(is_alloc_req & (payload_vmid == 0))
+    reply = pairing.reply_of[dynamic]
+    chosen = np.where(reply >= 0, allocated_vmid[np.maximum(reply, 0)], -1)
+    vmid[dynamic] = chosen
+    source[dynamic[chosen >= 0]] = ALLOCATED
+    replies = np.flatnonzero((msg_type == REPLY) & (pairing.request_of >= 0))
+    vmid[replies] = vmid[pairing.request_of[replies]]
+    source[replies] = FROM_REQUEST
+    got = allocated_vmid >= 0
+    vmid[got] = allocated_vmid[got]
+    source[got] = ALLOCATED
+    return vmid, source
+
+
+def build_messages(columns: Sequence[MessageColumns], dialect: str = "rm") -> tuple[pd.DataFrame, Pairing]:
+    """The messages table of one or more captures (in the given order), and its pairing."""
+    columns = [c for c in columns]
+    if not columns or sum(len(c) for c in columns) == 0:
+        names = [c.capture for c in columns]
+        frame = MESSAGES.empty()
+        frame["capture"] = pd.Categorical([], categories=names)
+        empty = np.empty(0, np.int64)
+        return frame, Pairing(empty, empty, np.empty(0, np.int8), np.empty(0, np.int32), empty)
+    capture = np.concatenate([np.full(len(c), i, np.int32) for i, c in enumerate(columns)])
+    client = _concat(columns, "client_vmid").astype(np.int64)
+    seq = _concat(columns, "seq").astype(np.int64)
+    msg_id = _concat(columns, "msg_id")
+    msg_type = _concat(columns, "msg_type").astype(np.int64)
+    err = _concat(columns, "err_code")
+    pairing = pair(capture, client, seq, msg_id, msg_type, err)
+    vmid, source = resolve_vmids(
+        msg_type, msg_id, client, _concat(columns, "payload_vmid"), _concat(columns, "allocated_vmid"), pairing
+    )
+    known = _concat(columns, "time_known")
+    time_ns = _concat(columns, "time_ns")
+    time_end_ns = _concat(columns, "time_end_ns")
+    is_reply_err = err >= 0
+    data = {
+        "capture": pd.Categorical.from_codes(capture, categories=[c.capture for c in columns]),
+        "frame": _concat(columns, "frame"),
+        "frames": _concat(columns, "frames"),
+        "time": np.where(known, time_ns / 1e9, np.nan),
+        "time_end": np.where(known | (time_end_ns != 0), time_end_ns / 1e9, np.nan),
+        "time_ns": nullable(time_ns, ~known, "Int64"),
+        "direction": pd.Categorical.from_codes(
+            _DIRECTION_CODES[_concat(columns, "direction")], categories=list(MESSAGES.column("direction").categories or ())
+        ),
+        "client_vmid": client.astype(np.int32),
+        "type": pd.Categorical.from_codes(
+            _TYPE_CODES[msg_type], categories=list(MESSAGES.column("type").categories or ())
+        ),
+        "seq": nullable(seq, seq < 0, "Int32"),
+        "msg_id": nullable(msg_id, msg_id < 0, "Int64"),
+        "name": named(msg_id, lambda v: registry.message_name(v, dialect)),
+        "fragments": nullable(_concat(columns, "fragments"), _concat(columns, "fragments") < 0, "Int16"),
+        "err_code": nullable(err, ~is_reply_err, "Int64"),
+        "err_name": named(err, lambda v: registry.error_name(v, dialect)),
+        "vmid": nullable(vmid, vmid < 0, "Int32"),
+        "vmid_source": pd.Categorical.from_codes(source, categories=list(VMID_SOURCES)),
+        "length": _concat(columns, "length").astype(np.int32),
+        "payload_len": np.maximum(_concat(columns, "length") - 8, 0).astype(np.int32),
+        "synthetic": _concat(columns, "synthetic"),
+        "malformed": _concat(columns, "malformed"),
+        "malformed_kind": pd.Categorical(_concat(columns, "malformed_kind")),
+    }
+    for column in ("vm_status", "exit_type", "exit_flags", "exit_code", "stop_flags", "stop_reason", "auth_mech"):
+        values = np.concatenate([c.payload[column] for c in columns])
+        data[column] = nullable(values, values < 0, MESSAGES.column(column).dtype)
+    return MESSAGES.frame(data), pairing

@@ -1,0 +1,340 @@
+"""Every analysis table's columns, declared once: name, dtype, one line of meaning.
+
+Why declared: a notebook, a report and a Dask job over many captures all rely on the same
+column names and dtypes, and an empty capture must still give a table with the right columns.
+``Schema.frame`` builds a DataFrame from numpy arrays (no per-row Python objects), casting
+every column to its declared dtype; ``Schema.empty`` gives the zero-row table; ``concat`` joins
+tables of several captures, unifying categoricals so they stay categorical.
+
+Dtype conventions: times are float seconds (as ``ghrm decode --format jsonl``), NaN when
+unknown; ``*_ns`` columns keep the integer nanoseconds; integers that can be unknown use
+pandas' nullable types (``Int32``, ``Int64``); names are categorical; frame lists are Python
+tuples in an object column.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column: its name, pandas dtype (or ``category``), and what it means."""
+
+    name: str
+    dtype: str
+    doc: str
+    categories: tuple[str, ...] | None = None  # fixed categories (in order), else from the data
+    ordered: bool = False
+
+    def pandas_dtype(self, values: Iterable[Any] | None = None) -> Any:
+        if self.dtype != "category":
+            return self.dtype
+        if self.categories is not None:
+            return pd.CategoricalDtype(list(self.categories), ordered=self.ordered)
+        return "category"
+
+
+@dataclass(frozen=True)
+class Schema:
+    """The declared columns of one table, in display order."""
+
+    name: str
+    doc: str
+    columns: tuple[Column, ...]
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def column(self, name: str) -> Column:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(f"{self.name} has no column {name!r}; columns: {', '.join(self.names)}")
+
+    def empty(self) -> pd.DataFrame:
+        """A zero-row table with every declared column and dtype."""
+        return self.frame({c.name: np.empty(0, dtype=object) for c in self.columns})
+
+    def frame(self, data: Mapping[str, Any], index: Any = None) -> pd.DataFrame:
+        """A DataFrame from column arrays, in declared order and dtypes; extra keys are an error."""
+        extra = set(data) - set(self.names)
+        if extra:
+            raise ValueError(f"{self.name}: undeclared column(s) {sorted(extra)}")
+        missing = [n for n in self.names if n not in data]
+        if missing:
+            raise ValueError(f"{self.name}: missing column(s) {missing}")
+        cols = {c.name: _cast(data[c.name], c) for c in self.columns}
+        return pd.DataFrame(cols, index=index, copy=False)
+
+    def conform(self, df: pd.DataFrame) -> pd.DataFrame:
+        """``df`` with declared column order and dtypes (a new frame; ``df`` is not modified)."""
+        return self.frame({n: df[n].to_numpy(dtype=object) if n in df else None for n in self.names})
+
+    def check(self, df: pd.DataFrame) -> None:
+        """Raise ``AssertionError`` naming the first column whose name or dtype differs."""
+        assert list(df.columns) == self.names, f"{self.name}: columns {list(df.columns)} != {self.names}"
+        for c in self.columns:
+            got = df[c.name].dtype
+            if c.dtype == "category":
+                assert isinstance(got, pd.CategoricalDtype), f"{self.name}.{c.name}: {got} is not categorical"
+                if c.categories is not None:
+                    assert list(got.categories) == list(c.categories), f"{self.name}.{c.name}: categories"
+            else:
+                assert got == pd.api.types.pandas_dtype(c.dtype), f"{self.name}.{c.name}: {got} != {c.dtype}"
+
+    def doc_table(self) -> str:
+        """The columns as a Markdown table, for docs and ``help()``."""
+        rows = [f"| `{c.name}` | {c.dtype} | {c.doc} |" for c in self.columns]
+        return "\n".join([f"**{self.name}**: {self.doc}", "", "| column | dtype | meaning |", "|---|---|---|", *rows])
+
+
+def _cast(values: Any, col: Column) -> Any:
+    """Turn one column's values into a pandas array of the declared dtype."""
+    if values is None:
+        values = np.empty(0, dtype=object)
+    if isinstance(values, pd.Series):
+        values = values.array
+    dtype = col.pandas_dtype()
+    if col.dtype == "category":
+        if isinstance(values, pd.Categorical):
+            cat = values
+            if col.categories is not None and list(cat.categories) != list(col.categories):
+                cat = cat.set_categories(list(col.categories))
+            return cat
+        return pd.Categorical(values, dtype=dtype if col.categories is not None else None)
+    if col.dtype == "object":
+        if isinstance(values, np.ndarray) and values.dtype == object:
+            return values
+        out = np.empty(len(values), dtype=object)
+        out[:] = list(values)
+        return out
+    if col.dtype in ("str", "string"):
+        return pd.array(values, dtype=dtype)
+    if isinstance(values, np.ndarray) and values.dtype == object and len(values) == 0:
+        return pd.array([], dtype=dtype)
+    return pd.array(values, dtype=dtype) if not isinstance(values, np.ndarray) else _numpy_cast(values, dtype)
+
+
+def _numpy_cast(values: np.ndarray, dtype: str) -> Any:
+    if dtype[0].isupper():  # nullable integer / boolean
+        if values.dtype == object:
+            return pd.array(values, dtype=dtype)
+        return pd.array(values, dtype=dtype)
+    return values.astype(dtype, copy=False)
+
+
+def nullable(values: np.ndarray, missing: np.ndarray, dtype: str) -> Any:
+    """A pandas nullable array from numpy ``values`` and a boolean ``missing`` mask, without copies."""
+    np_dtype = {"Int8": np.int8, "Int16": np.int16, "Int32": np.int32, "Int64": np.int64}[dtype]
+    return pd.arrays.IntegerArray(values.astype(np_dtype, copy=False), missing.astype(bool, copy=False))
+
+
+def concat(frames: Sequence[pd.DataFrame], schema: Schema) -> pd.DataFrame:
+    """Tables of several captures as one, categoricals unified (pandas would fall back to object)."""
+    frames = [f for f in frames if f is not None]
+    if not frames:
+        return schema.empty()
+    if len(frames) == 1:
+        return frames[0]
+    data: dict[str, Any] = {}
+    for c in schema.columns:
+        parts = [f[c.name] for f in frames]
+        if c.dtype == "category" and c.categories is None:
+            data[c.name] = pd.api.types.union_categoricals([p.array for p in parts], ignore_order=True)
+        else:
+            data[c.name] = pd.concat(parts, ignore_index=True).array
+    return schema.frame(data)
+
+
+# ----------------------------------------------------------------------------------------------
+# The tables.
+
+STATUSES = ("ok", "error", "unanswered", "duplicate_reply", "orphan_reply", "retransmitted")
+SEVERITIES = ("error", "warning", "note", "chat")  # Wireshark expert info, most severe first
+DIRECTIONS = ("to_rm", "from_rm", "unknown")
+MSG_TYPES = ("request", "reply", "notification", "continuation")
+VMID_SOURCES = ("payload", "request", "allocated", "client")
+
+MESSAGES = Schema(
+    "messages",
+    "one row per RM message (reassembled; a stray fragment is its own row), in (capture, frame) order",
+    (
+        Column("capture", "category", "which capture the message came from (the path as given)"),
+        Column("frame", "int64", "1-based number of the message's first capture record"),
+        Column("frames", "object", "tuple of all its record numbers (several for a fragmented message)"),
+        Column("time", "float64", "seconds of the first record (epoch for pcap, since boot for dmesg); NaN if none"),
+        Column("time_end", "float64", "seconds of the last record"),
+        Column("time_ns", "Int64", "integer nanoseconds of the first record (exact; latencies use it)"),
+        Column("direction", "category", "to_rm, from_rm or unknown (capture header)", DIRECTIONS),
+        Column("client_vmid", "int32", "VM whose RM queue pair carried the message; 0xFFFF unknown"),
+        Column("type", "category", "request, reply, notification or continuation; NA if no header", MSG_TYPES),
+        Column("seq", "Int32", "RPC header seq; NA when the source did not record it (kernel TX logs)"),
+        Column("msg_id", "Int64", "RPC header message id"),
+        Column("name", "category", "message name in the chosen dialect (UNKNOWN_0x... if no source names it)"),
+        Column("fragments", "Int16", "header fragment count (continuations that follow the first)"),
+        Column("err_code", "Int64", "replies: the RM error code (first payload word)"),
+        Column("err_name", "category", "replies: short RM error name (OK, NORESOURCE, ...)"),
+        Column("vmid", "Int32", "VM the message concerns (see vmid_source); NA when unknown"),
+        Column("vmid_source", "category", "payload / request (paired request) / allocated / client", VMID_SOURCES),
+        Column("length", "int32", "bytes of the (reassembled) message, 8-byte header included"),
+        Column("payload_len", "int32", "payload bytes after the 8-byte header (a reply's error code included)"),
+        Column("vm_status", "Int16", "VM_STATUS notification: vm_status"),
+        Column("exit_type", "Int32", "VM_EXITED notification: exit_type"),
+        Column("exit_flags", "Int32", "VM_EXITED exit_reason word / VM_EXIT request: exit_flags"),
+        Column("exit_code", "Int16", "VM_EXITED exit_reason word / VM_EXIT request: exit_code"),
+        Column("stop_flags", "Int16", "VM_STOP request: flags (bit 0 = force)"),
+        Column("stop_reason", "Int64", "VM_STOP request: stop_reason"),
+        Column("auth_mech", "Int32", "VM_CONFIG_IMAGE request: auth_mech"),
+        Column("synthetic", "bool", "the RPC header was made up by a log reader (not wire bytes)"),
+        Column("malformed", "str", "null, or every reassembly and dissection fault as text (as jsonl)"),
+        Column("malformed_kind", "category", "kind of the first fault: header, length, fragment, truncated, ..."),
+    ),
+)
+
+TRANSACTIONS = Schema(
+    "transactions",
+    "one row per request, plus one per duplicate or orphan reply; paired by (client, seq, msg_id) in "
+    "capture order (protocol.md 1.6)",
+    (
+        Column("capture", "category", "capture of the request (or of the reply, for orphan replies)"),
+        Column("time", "float64", "time of the row's first message (request, or the reply for orphans)"),
+        Column("client_vmid", "int32", "client whose queue pair carried the call"),
+        Column("vmid", "Int32", "VM the call concerns"),
+        Column("seq", "Int32", "request seq (NA if the source did not record it)"),
+        Column("msg_id", "Int64", "call id"),
+        Column("name", "category", "call name"),
+        Column("status", "category", "ok, error, unanswered, duplicate_reply, orphan_reply, retransmitted", STATUSES),
+        Column("request_frame", "Int64", "frame of the request (Wireshark 'request in')"),
+        Column("reply_frame", "Int64", "frame of the reply (Wireshark 'response in')"),
+        Column("request_time", "float64", "seconds"),
+        Column("reply_time", "float64", "seconds"),
+        Column("latency", "float64", "reply time - request time in seconds, first reply only (from integer ns)"),
+        Column("latency_ns", "Int64", "the same in integer nanoseconds"),
+        Column("err_code", "Int64", "error code of the reply"),
+        Column("err_name", "category", "error name of the reply"),
+        Column("replies", "int32", "replies seen for this request (>1: duplicates follow)"),
+        Column("reused_in", "Int64", "retransmitted: frame of the later request that reused (client, seq, msg_id)"),
+    ),
+)
+
+SRT = Schema(
+    "srt",
+    "service response time per call (tshark -z srt), first replies only; times in seconds",
+    (
+        Column("name", "category", "call name"),
+        Column("msg_id", "Int64", "call id"),
+        Column("calls", "int64", "answered requests"),
+        Column("errors", "int64", "answered with a non-zero error code"),
+        Column("unanswered", "int64", "requests without a reply (incl. retransmitted ones)"),
+        Column("min", "float64", "fastest reply"),
+        Column("mean", "float64", "mean latency"),
+        Column("p50", "float64", "median"),
+        Column("p90", "float64", "90th percentile"),
+        Column("p99", "float64", "99th percentile"),
+        Column("max", "float64", "slowest reply"),
+        Column("sum", "float64", "total time spent waiting"),
+    ),
+)
+
+LIFECYCLES = Schema(
+    "lifecycles",
+    "one row per VM state interval, rebuilt from RM calls and VM_STATUS/VM_EXITED (protocol.md 4.1, 6.1, 8)",
+    (
+        Column("capture", "category", "capture"),
+        Column("vmid", "int32", "VM"),
+        Column("instance", "int32", "1, 2, ...: a VMID reused after VM_DEALLOCATE starts a new instance"),
+        Column("state", "category", "vm_status name (dialect numbering)"),
+        Column("start", "float64", "seconds: when the state began (the causing message)"),
+        Column("end", "float64", "seconds: when the next state began, or the capture end if ongoing"),
+        Column("duration", "float64", "end - start in seconds"),
+        Column("ongoing", "bool", "still in this state when the capture ended"),
+        Column("cause", "category", "message that caused the state (VM_STATUS, VM_START reply, ...)"),
+        Column("cause_frame", "int64", "frame of that message"),
+    ),
+)
+
+LIFECYCLE_SUMMARY = Schema(
+    "lifecycle_summary",
+    "one row per VM instance: boot, run and teardown times, exit and final state",
+    (
+        Column("capture", "category", "capture"),
+        Column("vmid", "int32", "VM"),
+        Column("instance", "int32", "instance number of this VMID"),
+        Column("allocated_at", "float64", "VM_ALLOCATE reply time; NaN if allocated before the capture"),
+        Column("first_seen", "float64", "first message about this instance"),
+        Column("ready_at", "float64", "first READY"),
+        Column("running_at", "float64", "first RUNNING"),
+        Column("time_to_ready", "float64", "ready_at - allocated_at"),
+        Column("boot_latency", "float64", "running_at - allocated_at (time to RUNNING)"),
+        Column("run_time", "float64", "time spent RUNNING"),
+        Column("exited_at", "float64", "VM left RUNNING (VM_EXITED, EXITED status, forced stop)"),
+        Column("exit_type", "category", "VM_EXITED exit_type name"),
+        Column("exit_reason", "str", "exit code and flags, or the VM_STOP reason"),
+        Column("deallocated_at", "float64", "VM_DEALLOCATE reply time"),
+        Column("teardown_time", "float64", "deallocated_at - exited_at (or - the last state change)"),
+        Column("final_state", "category", "last state, DEALLOCATED after VM_DEALLOCATE"),
+        Column("states", "str", "state sequence, e.g. LOAD>INIT>READY>RUNNING>EXITED"),
+        Column("errors", "int32", "error replies to calls about this instance"),
+        Column("error_calls", "str", "those calls and errors, e.g. 'VM_START:NORESOURCE x2'"),
+    ),
+)
+
+ERRORS = Schema(
+    "errors",
+    "error replies counted per capture x call x error code, with the Linux errno",
+    (
+        Column("capture", "category", "capture"),
+        Column("name", "category", "call name"),
+        Column("msg_id", "Int64", "call id"),
+        Column("err_code", "Int64", "RM error code"),
+        Column("err_name", "category", "RM error name"),
+        Column("errno", "category", "what the Linux driver returns (-ENODEV, ...)"),
+        Column("count", "int64", "replies"),
+        Column("first", "float64", "first such reply, seconds"),
+        Column("last", "float64", "last such reply, seconds"),
+        Column("frames", "object", "tuple of reply frames"),
+        Column("vmids", "object", "tuple of the VMs concerned"),
+    ),
+)
+
+FINDINGS = Schema(
+    "findings",
+    "expert info as in Wireshark: what looks wrong or notable, with the frames to look at",
+    (
+        Column("capture", "category", "capture"),
+        Column("severity", "category", "error, warning, note or chat", SEVERITIES, ordered=True),
+        Column("category", "category", "response, sequence, lifecycle, malformed, protocol, capture"),
+        Column("code", "category", "stable identifier of the kind of finding (e.g. unanswered)"),
+        Column("vmid", "Int32", "VM concerned, if one"),
+        Column("name", "category", "message concerned, if one"),
+        Column("time", "float64", "time of the first frame (NaN if none)"),
+        Column("frames", "object", "tuple of frame numbers to look at"),
+        Column("count", "int64", "occurrences summarised by this finding"),
+        Column("text", "str", "what happened, for a kernel engineer"),
+    ),
+)
+
+PROBLEMS = Schema(
+    "problems",
+    "parts of the input the capture readers could not turn into records",
+    (
+        Column("capture", "category", "capture"),
+        Column("source", "str", "file and position"),
+        Column("reason", "str", "what was wrong"),
+        Column("offset", "Int64", "byte offset in a binary file"),
+        Column("length", "Int64", "bytes skipped"),
+        Column("line", "Int64", "line in a text file"),
+        Column("fatal", "bool", "nothing after it could be read"),
+    ),
+)
+
+TABLES: dict[str, Schema] = {
+    s.name: s for s in (MESSAGES, TRANSACTIONS, SRT, LIFECYCLES, LIFECYCLE_SUMMARY, ERRORS, FINDINGS, PROBLEMS)
+}

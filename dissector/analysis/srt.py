@@ -1,0 +1,68 @@
+"""Service response time per call, like ``tshark -z gunyah_rm,srt``: first replies only.
+
+Why first replies only: a duplicate reply says nothing about how long the call took, and an
+unanswered call has no time at all (it is counted in ``unanswered``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from .schema import SRT, STATUSES
+from .select import select
+
+OK, ERROR, UNANSWERED, RETRANSMITTED = (STATUSES.index(s) for s in ("ok", "error", "unanswered", "retransmitted"))
+
+
+def df_srt(
+    transactions: pd.DataFrame,
+    *,
+    vmid: int | Sequence[int] | None = None,
+    client: int | Sequence[int] | None = None,
+    start: float | None = None,
+    end: float | None = None,
+) -> pd.DataFrame:
+    """The SRT table (schema ``SRT``) of ``transactions``, optionally for some VMIDs, clients or a
+    time window (absolute seconds, ``start <= time < end``); one row per call, by message id."""
+    tx = select(transactions, vmid=vmid, client=client, start=start, end=end)
+    status = tx["status"].cat.codes.to_numpy()
+    calls_rows = np.isin(status, (OK, ERROR, UNANSWERED, RETRANSMITTED))
+    if not calls_rows.any():
+        return SRT.empty()
+    status = status[calls_rows]
+    ids = tx["msg_id"].to_numpy(np.int64, na_value=-1)[calls_rows]
+    latency = tx["latency"].to_numpy(np.float64)[calls_rows]
+    name_codes = tx["name"].cat.codes.to_numpy()[calls_rows]
+    uniq, first, group = np.unique(ids, return_index=True, return_inverse=True)
+    k = len(uniq)
+    answered = (status == OK) | (status == ERROR)
+    calls = np.bincount(group, weights=answered, minlength=k).astype(np.int64)
+    errors = np.bincount(group, weights=status == ERROR, minlength=k).astype(np.int64)
+    unanswered = np.bincount(group, weights=~answered, minlength=k).astype(np.int64)
+    timed = answered & ~np.isnan(latency)
+    g, lat = group[timed], latency[timed]
+    order = np.lexsort((lat, g))
+    g, lat = g[order], lat[order]
+    bounds = np.searchsorted(g, np.arange(k + 1))
+    stats = np.full((k, 7), np.nan)
+    stats[:, 6] = 0.0
+    for i in range(k):
+        part = lat[bounds[i] : bounds[i + 1]]
+        if len(part):
+            p50, p90, p99 = np.percentile(part, [50, 90, 99])
+            stats[i] = (part[0], part.mean(), p50, p90, p99, part[-1], part.sum())
+    categories = tx["name"].cat.categories
+    names = pd.Categorical.from_codes(name_codes[first], categories=categories).remove_unused_categories()
+    return SRT.frame(
+        {
+            "name": names,
+            "msg_id": uniq,
+            "calls": calls,
+            "errors": errors,
+            "unanswered": unanswered,
+            **{c: stats[:, j] for j, c in enumerate(("min", "mean", "p50", "p90", "p99", "max", "sum"))},
+        }
+    )

@@ -1,0 +1,756 @@
+-- The generic part of the generated dissector. It knows no message: everything specific
+-- comes from the tables G.* generated above (dissector/wireshark/lua.py). It mirrors ghrm's
+-- decoder so both agree field for field and on every malformation:
+--   reassembly  dissector/capture/reassembly.py (per client VMID and direction)
+--   dissection  dissector/layers/header.py, base.py, dispatch.py (lenient, never raises)
+--   pairing     (client_vmid, seq, msg_id), in the order messages complete
+-- Lua has no reassembly or SRT API: state lives in Lua tables filled on the first pass
+-- (not pinfo.visited), keyed by frame number and reset in proto.init.
+-- Compatible with Lua 5.2 (Wireshark 4.0) and 5.4: no bit32, no integer division operator.
+
+local C = G.C
+local floor, min = math.floor, math.min
+local fmt = string.format
+
+local proto = Proto.new(G.PROTO, "Gunyah Resource Manager RPC")
+
+local DIRECTION_NAMES = {[0] = "unknown", [1] = "to_rm", [2] = "from_rm"}
+local TYPE_WORDS = {[0] = "Continuation", [1] = "Request", [2] = "Reply", [3] = "Notification"}
+local ROLE_WORDS = {req = "request", rep = "reply", err = "error reply", ntf = "notification"}
+
+local HF = {
+  version = ProtoField.uint8("gunyah_rm.version", "Capture header version", base.DEC),
+  direction = ProtoField.uint8("gunyah_rm.direction", "Direction", base.DEC, DIRECTION_NAMES),
+  client_vmid = ProtoField.uint16("gunyah_rm.client_vmid", "Client VMID", base.HEX),
+  header_words = ProtoField.uint8("gunyah_rm.header_words", "Header words", base.DEC, nil, 0xF0),
+  api_version = ProtoField.uint8("gunyah_rm.api_version", "API version", base.DEC, nil, 0x0F),
+  fragments = ProtoField.uint8("gunyah_rm.fragments", "Fragments", base.DEC, nil, 0xFC),
+  type = ProtoField.uint8("gunyah_rm.type", "Message type", base.DEC, G.TYPE_NAMES, 0x03),
+  seq = ProtoField.uint16("gunyah_rm.seq", "Sequence number", base.DEC),
+  msg_id = ProtoField.uint32("gunyah_rm.msg_id", "Message id", base.HEX, G.MSG_NAMES),
+  msg_name = ProtoField.string("gunyah_rm.msg_name", "Message name"),
+  err_code = ProtoField.uint32("gunyah_rm.err_code", "Error code", base.HEX, G.ERR_NAMES),
+  err_name = ProtoField.string("gunyah_rm.err_name", "Error name"),
+  payload = ProtoField.none("gunyah_rm.payload", "Payload"),
+  data = ProtoField.bytes("gunyah_rm.data", "Data"),
+  fragment = ProtoField.bytes("gunyah_rm.fragment", "Fragment payload"),
+  frames = ProtoField.framenum("gunyah_rm.frames", "Record", base.NONE),
+  length = ProtoField.uint32("gunyah_rm.length", "Reassembled length", base.DEC),
+  reassembled_in = ProtoField.framenum("gunyah_rm.reassembled_in", "Reassembled in", base.NONE),
+  malformed = ProtoField.string("gunyah_rm.malformed", "Malformed"),
+  malformed_kind = ProtoField.string("gunyah_rm.malformed.kind", "Kind"),
+  response_in = ProtoField.framenum("gunyah_rm.response_in", "Response in", base.NONE, frametype.RESPONSE),
+  request_in = ProtoField.framenum("gunyah_rm.request_in", "Request in", base.NONE, frametype.REQUEST),
+  time = ProtoField.relative_time("gunyah_rm.time", "Time since request"),
+}
+local HF_ORDER = {
+  "version", "direction", "client_vmid", "header_words", "api_version", "fragments", "type", "seq",
+  "msg_id", "msg_name", "err_code", "err_name", "payload", "data", "fragment", "frames", "length",
+  "reassembled_in", "malformed", "malformed_kind", "response_in", "request_in", "time",
+}
+
+local EF = {
+  malformed = ProtoExpert.new("gunyah_rm.expert.malformed", "Malformed RM message",
+    expert.group.MALFORMED, expert.severity.ERROR),
+  error_reply = ProtoExpert.new("gunyah_rm.expert.error_reply", "RM error reply",
+    expert.group.RESPONSE_CODE, expert.severity.NOTE),
+  unanswered = ProtoExpert.new("gunyah_rm.expert.unanswered", "Request never answered",
+    expert.group.SEQUENCE, expert.severity.WARN),
+  duplicate = ProtoExpert.new("gunyah_rm.expert.duplicate", "Duplicate request or reply",
+    expert.group.SEQUENCE, expert.severity.WARN),
+  no_request = ProtoExpert.new("gunyah_rm.expert.no_request", "Reply without a request",
+    expert.group.SEQUENCE, expert.severity.WARN),
+  capture_header = ProtoExpert.new("gunyah_rm.expert.capture_header", "Capture header problem",
+    expert.group.PROTOCOL, expert.severity.WARN),
+}
+
+do
+  local all = {}
+  for _, name in ipairs(HF_ORDER) do all[#all + 1] = HF[name] end
+  for _, pf in ipairs(G.PF) do all[#all + 1] = pf end
+  proto.fields = all
+  proto.experts = {EF.malformed, EF.error_reply, EF.unanswered, EF.duplicate, EF.no_request,
+    EF.capture_header}
+end
+
+-- ====== state (first pass) ======
+local ST
+
+local function reset()
+  ST = {
+    frames = {},     -- frame number -> message it belongs to
+    flights = {},    -- "vmid:dir" -> message waiting for continuations
+    latest = {},     -- "vmid:seq:msg_id" -> latest request
+    msgs = {},       -- messages in the order they completed
+    finalized = false,
+  }
+end
+reset()
+
+function proto.init()
+  reset()
+end
+
+local function problem(list, kind, text)
+  list[#list + 1] = {kind, text}
+end
+
+local function append_all(dst, src)
+  for i = 1, #src do dst[#dst + 1] = src[i] end
+end
+
+local function msg_name(id)
+  return G.MSG_NAMES[id] or fmt("UNKNOWN_0x%08x", id)
+end
+
+local function err_name(code)
+  return G.ERR_NAMES[code] or fmt("UNKNOWN_0x%x", code)
+end
+
+-- ghrm's pairing (dissector/analysis/transactions.py): a reply answers the latest earlier request
+-- with the same (client_vmid, seq, msg_id); a second reply to it is a duplicate; a request whose
+-- key is reused before any reply came is a retransmission (the newer one is the duplicate).
+local function pair(m)
+  if m.seq == nil or (m.mtype ~= 1 and m.mtype ~= 2) then return end
+  local key = fmt("%d:%d:%d", m.vmid, m.seq, m.msg_id)
+  local q = ST.latest[key]
+  if m.mtype == 1 then
+    if q ~= nil and q.reply == nil then m.dup_of = q end
+    ST.latest[key] = m
+  elseif q == nil then
+    m.no_request = true
+  else
+    m.request = q
+    if q.reply == nil then q.reply = m else m.dup_reply = true end
+  end
+end
+
+-- The error code of a reply as ghrm reads it (none for a lone fragment or a short payload).
+local function reply_error(m)
+  if m.mtype ~= 2 then return nil end
+  local data = table.concat(m.chunks)
+  local lone = m.frags > 0 and #data <= C.max_msg
+  if lone or #data < C.header_size + 4 then return nil end
+  return data:byte(9) + data:byte(10) * 256 + data:byte(11) * 65536 + data:byte(12) * 16777216
+end
+
+local function complete(m)
+  m.done = true
+  ST.msgs[#ST.msgs + 1] = m
+  m.err = reply_error(m)
+  pair(m)  -- provisional, in completion order; finalize() pairs again in frame order
+end
+
+local function new_message(num, rec, data, problems)
+  local m = {frames = {num}, rel = {rec.rel}, chunks = {data}, vmid = rec.vmid, dir = rec.dir,
+             problems = problems, received = 0}
+  if #data >= C.header_size then
+    local b1 = data:byte(2)
+    m.mtype = b1 % 4
+    m.frags = floor(b1 / 4)
+    m.seq = data:byte(3) + data:byte(4) * 256
+    m.msg_id = data:byte(5) + data:byte(6) * 256 + data:byte(7) * 65536 + data:byte(8) * 16777216
+  end
+  ST.frames[num] = m
+  return m
+end
+
+local function abort(key, why)
+  local m = ST.flights[key]
+  ST.flights[key] = nil
+  problem(m.problems, "fragment", fmt(
+    "incomplete: %d of %d continuation(s) received for the message from frame %d; %s",
+    m.received, m.frags, m.frames[1], why))
+  complete(m)
+end
+
+-- dissector/capture/reassembly.py Reassembler.feed, record by record in frame order.
+local function feed(num, rec, data)
+  local problems = {}
+  if #data > C.max_msg then
+    problem(problems, "length", fmt("frame %d: message-queue message is %d bytes, more than %d",
+      num, #data, C.max_msg))
+  end
+  if #data < C.header_size then
+    problem(problems, "header", fmt("frame %d: %d byte(s), shorter than the 8-byte RPC header", num, #data))
+    complete(new_message(num, rec, data, problems))
+    return
+  end
+  local b1 = data:byte(2)
+  local mtype, frags = b1 % 4, floor(b1 / 4)
+  local seq = data:byte(3) + data:byte(4) * 256
+  local msg_id = data:byte(5) + data:byte(6) * 256 + data:byte(7) * 65536 + data:byte(8) * 16777216
+  local key = rec.vmid .. ":" .. rec.dir
+  local flight = ST.flights[key]
+  if mtype ~= 0 then
+    if flight ~= nil then
+      abort(key, fmt("a new message (frame %d) arrived before %d continuation(s)", num,
+        flight.frags - flight.received))
+    end
+    if frags > C.max_fragments then
+      problem(problems, "header", fmt("frame %d: fragments=%d exceeds the maximum of %d", num, frags,
+        C.max_fragments))
+    end
+    local m = new_message(num, rec, data, problems)
+    if frags == 0 then
+      complete(m)
+    else
+      ST.flights[key] = m
+    end
+    return
+  end
+  if flight == nil then
+    problem(problems, "fragment", fmt(
+      "frame %d: continuation (seq %d, msg_id 0x%08x) with no message in progress", num, seq, msg_id))
+    complete(new_message(num, rec, data, problems))
+    return
+  end
+  if seq ~= flight.seq or msg_id ~= flight.msg_id or frags ~= flight.frags then
+    problem(problems, "fragment", fmt(
+      "frame %d: continuation (seq %d, msg_id 0x%08x, fragments %d) does not match the message in "
+      .. "progress from frame %d (seq %d, msg_id 0x%08x, fragments %d)", num, seq, msg_id, frags,
+      flight.frames[1], flight.seq, flight.msg_id, flight.frags))
+    complete(new_message(num, rec, data, problems))
+    return
+  end
+  flight.frames[#flight.frames + 1] = num
+  flight.rel[#flight.rel + 1] = rec.rel
+  flight.chunks[#flight.chunks + 1] = data:sub(C.header_size + 1)
+  append_all(flight.problems, problems)
+  flight.received = flight.received + 1
+  ST.frames[num] = flight
+  if flight.received == flight.frags then
+    ST.flights[key] = nil
+    complete(flight)
+  end
+end
+
+-- End of the first pass: messages still waiting for continuations are complete as they are,
+-- and requests and replies are paired again in the order of their first record, as ghrm does.
+local function finalize()
+  if ST.finalized then return end
+  ST.finalized = true
+  local open = {}
+  for key, m in pairs(ST.flights) do open[#open + 1] = {key, m.frames[1]} end
+  table.sort(open, function(a, b) return a[2] < b[2] end)
+  for _, item in ipairs(open) do abort(item[1], "the capture ended") end
+  table.sort(ST.msgs, function(a, b) return a.frames[1] < b.frames[1] end)
+  ST.latest = {}
+  for _, m in ipairs(ST.msgs) do
+    m.reply, m.request, m.dup_of, m.dup_reply, m.no_request = nil, nil, nil, nil, nil
+  end
+  for _, m in ipairs(ST.msgs) do pair(m) end
+end
+
+-- ====== the payload interpreter ======
+local function flag_names(value, names)
+  local parts, rest = {}, value
+  local bits = {}
+  for b in pairs(names) do bits[#bits + 1] = b end
+  table.sort(bits)
+  for _, b in ipairs(bits) do
+    if b ~= 0 and value % (b * 2) >= b then
+      parts[#parts + 1] = names[b]
+      rest = rest - b
+    end
+  end
+  if rest ~= 0 then parts[#parts + 1] = fmt("0x%x", rest) end
+  if #parts == 0 then return "0" end
+  return table.concat(parts, "|")
+end
+
+local function show_value(fd, value, shown)
+  if fd.en ~= nil then
+    local names = G.E[fd.en]
+    if G.FLAGS[fd.en] then return flag_names(value, names) end
+    return names[value] or fmt("UNKNOWN_0x%x", value)
+  end
+  return shown
+end
+
+local decode_struct
+
+-- Entries of an RM list (dissector.layers.base.RMArrayField.getfield).
+local function decode_array(fd, st, tvb, off, stop, tree, vals, own, kids)
+  local count = nil
+  if fd.cnt ~= nil then count = vals[fd.cnt] or 0 end
+  local avail = stop - off
+  local sid = fd.alts[1]
+  if count ~= nil and count ~= 0 then
+    for _, alt in ipairs(fd.alts) do
+      local size = G.S[alt].fixed
+      if size ~= nil and size > 0 and count * size == avail then sid = alt; break end
+    end
+  end
+  local size = G.S[sid].fixed
+  local start = off
+  local list = tree:add(G.PF[fd.pf], tvb(off, 0))
+  local n = 0
+  if size ~= nil and size > 0 then
+    local fit = floor(avail / size)
+    local take = fit
+    if count ~= nil then take = min(count, fit) end
+    if count ~= nil and count > fit then
+      problem(own, "count", fmt("%s: %s=%s needs %s bytes for %s, %d left", st.name, fd.cnt,
+        tostring(count), tostring(count * size), fd.n, avail))
+    end
+    for i = 1, take do
+      local item = list:add(G.PF[fd.pe], tvb(off, size))
+      local _, eown, ekids, text = decode_struct(sid, tvb, off, off + size, item, G.S[sid].name)
+      item:append_text(fmt(" %d%s", i - 1, text))
+      append_all(kids, eown); append_all(kids, ekids)
+      off = off + size
+    end
+    n = take
+    if count == nil and stop > off then
+      problem(own, "trailing", fmt("%s: %d byte(s) after the last whole %s entry", st.name, stop - off, fd.n))
+    end
+  else
+    while off < stop and (count == nil or n < count) do
+      local item = list:add(G.PF[fd.pe], tvb(off, 0))
+      local after, eown, ekids, text = decode_struct(sid, tvb, off, stop, item, G.S[sid].name)
+      item:set_len(after - off)
+      item:append_text(fmt(" %d%s", n, text))
+      append_all(kids, eown); append_all(kids, ekids)
+      n = n + 1
+      if after == off then break end  -- an entry that consumes nothing would loop forever
+      off = after
+    end
+    if count ~= nil and n < count then
+      problem(own, "count", fmt("%s: %s=%s but only %d %s entries fit", st.name, fd.cnt, tostring(count), n, fd.n))
+    end
+  end
+  list:set_len(off - start)
+  list:append_text(fmt(": %d entr%s", n, n == 1 and "y" or "ies"))
+  return off
+end
+
+-- Bytes, text, or a nested struct in a length-prefixed blob (RMBytesField, RMNestedField).
+local function decode_bytes(fd, st, tvb, off, stop, tree, vals, own, kids)
+  local avail = stop - off
+  if fd.st ~= nil then
+    local want = vals[fd.len] or 0
+    if want > avail then
+      problem(own, "count", fmt("%s: %s=%d but only %d byte(s) left for %s", st.name, fd.len, want, avail, fd.n))
+    end
+    local blob = min(want, avail)
+    if blob > 0 then
+      local item = tree:add(G.PF[fd.pf], tvb(off, blob))
+      local after, eown, ekids, text = decode_struct(fd.st, tvb, off, off + blob, item, G.S[fd.st].name)
+      item:append_text(text)
+      if after < off + blob then
+        problem(eown, "trailing", fmt("%s: %d byte(s) after the decoded words", G.S[fd.st].name, off + blob - after))
+      end
+      append_all(kids, eown); append_all(kids, ekids)
+    end
+    return off + blob, nil
+  end
+  local want
+  if fd.len == nil then
+    want = avail
+  elseif type(fd.len) == "number" then
+    want = fd.len
+  else
+    want = vals[fd.len] or 0
+  end
+  local before = #own
+  if want > avail then
+    problem(own, "count", fmt("%s: %s=%d but only %d byte(s) left for %s", st.name,
+      type(fd.len) == "string" and fd.len or "layout", want, avail, fd.n))
+  end
+  local take = min(want, avail)
+  local range = tvb(off, take)
+  local shown
+  if fd.tx then
+    shown = range:string(ENC_UTF_8)
+    tree:add(G.PF[fd.pf], range, shown)
+    shown = '"' .. shown .. '"'
+  else
+    tree:add(G.PF[fd.pf], range)
+    shown = take > 0 and tostring(range:bytes()) or ""
+  end
+  off = off + take
+  if #own == before and fd.al > 1 then  -- the zero padding that aligns the data (RMAlignPadField)
+    local pad = min((fd.al - take % fd.al) % fd.al, stop - off)
+    if pad > 0 then tree:add(G.PF[fd.pad], tvb(off, pad)) end
+    off = off + pad
+  end
+  return off, shown
+end
+
+-- One struct over tvb[off, stop). Returns the offset after it, its own problems, its entries'
+-- problems (ghrm lists own problems first) and a short text for the tree and Info column.
+decode_struct = function(sid, tvb, off, stop, tree, what, top)
+  local st = G.S[sid]
+  local own, kids, vals, shown = {}, {}, {}, {}
+  local stopped = false
+  local label = what or st.name
+
+  local function leaf(fd)
+    local k = fd.k
+    if k == "i" then
+      local left = stop - off
+      if left < fd.sz then
+        problem(own, "truncated", fmt("%s: field %s needs %d byte(s), %d left", label, fd.n, fd.sz, left))
+        return
+      end
+      local range = tvb(off, fd.sz)
+      local item = tree:add_le(G.PF[fd.pf], range)
+      local value, text
+      if fd.sz == 8 then
+        local v64 = range:le_uint64()
+        value, text = v64:tonumber(), fd.hx and ("0x" .. v64:tohex():gsub("^0+(.)", "%1")) or tostring(v64)
+      else
+        value = range:le_uint()
+        text = fd.hx and fmt("0x%x", value) or tostring(value)
+      end
+      vals[fd.n] = value
+      local named = show_value(fd, value, text)
+      if fd.en ~= nil and (G.FLAGS[fd.en] or fd.sz == 8) then item:append_text(" (" .. named .. ")") end
+      shown[fd.n] = named
+      off = off + fd.sz
+    elseif k == "a" then
+      off = decode_array(fd, {name = label}, tvb, off, stop, tree, vals, own, kids)
+    elseif k == "b" then
+      local text
+      off, text = decode_bytes(fd, {name = label}, tvb, off, stop, tree, vals, own, kids)
+      shown[fd.n] = text
+    end
+  end
+
+  local function run(list)
+    for _, fd in ipairs(list) do
+      if stopped then return end
+      if fd.k == "o" then
+        if off < stop then run(fd.f) end
+      elseif fd.k == "w" then
+        if fd.vals[vals[fd.ref] or -1] then run(fd.f) end
+      else
+        local before = #own
+        leaf(fd)
+        if #own > before then stopped = true end
+      end
+    end
+  end
+
+  run(st.f)
+  if top and off < stop and #own == 0 then
+    problem(own, "trailing", fmt("%s: %d byte(s) after the end of the layout", label, stop - off))
+  end
+  local parts = {}
+  local names = st.sum
+  if not top and #names == 0 then
+    names = {}
+    for _, fd in ipairs(st.f) do
+      if fd.k == "i" and #names < 3 and fd.n:sub(1, 1) ~= "_" and shown[fd.n] ~= nil then names[#names + 1] = fd.n end
+    end
+  end
+  for _, name in ipairs(names) do
+    if shown[name] ~= nil then parts[#parts + 1] = name .. "=" .. shown[name] end
+  end
+  local text = #parts > 0 and (" " .. table.concat(parts, " ")) or ""
+  return off, own, kids, text
+end
+
+-- ====== one whole message (dissector.layers: RMHeader, RMReply, dispatch) ======
+local function decode_message(tvb, m, root)
+  local len = tvb:len()
+  local out = {problems = {}, text = ""}
+  local problems = out.problems
+  if len < C.header_size then
+    problem(problems, "header", fmt("message is %d byte(s), shorter than the 8-byte RPC header", len))
+    out.info = fmt("Malformed message (%d byte(s))", len)
+    return out
+  end
+  local b0 = tvb(0, 1):uint()
+  root:add(HF.header_words, tvb(0, 1))
+  root:add(HF.api_version, tvb(0, 1))
+  root:add(HF.fragments, tvb(1, 1))
+  root:add(HF.type, tvb(1, 1))
+  root:add_le(HF.seq, tvb(2, 2))
+  root:add_le(HF.msg_id, tvb(4, 4))
+  local b1 = tvb(1, 1):uint()
+  local mtype, frags = b1 % 4, floor(b1 / 4)
+  local seq = tvb(2, 2):le_uint()
+  local id = tvb(4, 4):le_uint()
+  root:add(HF.msg_name, tvb(4, 4), msg_name(id)):set_generated()
+  out.mtype, out.seq, out.msg_id = mtype, seq, id
+  local words, api = floor(b0 / 16), b0 % 16
+  if api ~= C.api_version or words ~= C.header_words then
+    problem(problems, "header", fmt("api byte 0x%02x: version %d, header words %d (expected 0x21)", b0, api, words))
+  end
+  if frags > C.max_fragments then
+    problem(problems, "header", fmt("fragments=%d exceeds the maximum of %d", frags, C.max_fragments))
+  end
+  out.info = fmt("%s %s seq=%d", TYPE_WORDS[mtype], msg_name(id), seq)
+  local plen = len - C.header_size
+  local lone = mtype == 0 or (frags > 0 and len <= C.max_msg)
+  local layouts = G.M[id] or {}
+  if lone then
+    if plen > 0 then
+      local ptree = root:add(HF.payload, tvb(C.header_size))
+      ptree:add(HF.data, tvb(C.header_size))
+    end
+    out.info = out.info .. " [fragment]"
+    return out
+  end
+  if plen == 0 then
+    local need, what = 0, msg_name(id)
+    if mtype == 2 then
+      need, what = 4, what .. " reply"
+    else
+      local role = mtype == 1 and "req" or (mtype == 3 and "ntf" or nil)
+      local sid = role and layouts[role]
+      if sid ~= nil then need = G.S[sid].min end
+      what = what .. (mtype == 1 and " request" or " notification")
+    end
+    if need > 0 then
+      problem(problems, "truncated", fmt("%s: payload is empty, its layout needs %d byte(s)", what, need))
+    end
+    return out
+  end
+  local off, role = C.header_size, nil
+  if mtype == 2 then
+    if plen < 4 then
+      problem(problems, "truncated", fmt("reply has %d payload byte(s), the error code needs 4", plen))
+      local ptree = root:add(HF.payload, tvb(off))
+      ptree:add(HF.data, tvb(off))
+      return out
+    end
+    local code = tvb(off, 4):le_uint()
+    local item = root:add_le(HF.err_code, tvb(off, 4))
+    root:add(HF.err_name, tvb(off, 4), err_name(code)):set_generated()
+    out.err = code
+    out.info = out.info .. " err=" .. err_name(code)
+    if code ~= 0 then
+      item:add_proto_expert_info(EF.error_reply, fmt("%s replied %s (0x%x)", msg_name(id), err_name(code), code))
+    end
+    off = off + 4
+    if off == len then return out end
+    role = code ~= 0 and "err" or "rep"
+  else
+    role = mtype == 1 and "req" or "ntf"
+  end
+  local sid = layouts[role]
+  local ptree = root:add(HF.payload, tvb(off))
+  if sid == nil then  -- unknown layout, or error data no layout declares: kept raw, not malformed
+    ptree:add(HF.data, tvb(off))
+    return out
+  end
+  ptree:append_text(": " .. G.S[sid].name)
+  local what = msg_name(id) .. " " .. ROLE_WORDS[role]
+  local _, own, kids, text = decode_struct(sid, tvb, off, len, ptree, what, true)
+  append_all(problems, own)
+  append_all(problems, kids)
+  out.info = out.info .. text
+  return out
+end
+
+-- ====== link layer: capture header, upper PDU, DLT_USER ======
+local function split_record(tvb, pinfo)
+  local n = tvb:len()
+  local p2p = pinfo.p2p_dir
+  local fallback = 0
+  if p2p == 0 then fallback = 1 elseif p2p == 1 then fallback = 2 end
+  -- Called straight from the wtap_encap table for a DLT 147 record: always a capture header.
+  local direct = pinfo.match_uint == wtap.USER0 and n == pinfo.caplen
+  if not direct and n > 0 and tvb(0, 1):uint() == 0x21 then
+    return {off = 0, bare = true, dir = fallback, vmid = 0xFFFF, fallback = true}
+  end
+  if n < 4 then return nil end
+  local dirbyte = tvb(1, 1):uint()
+  local rec = {off = 4, version = tvb(0, 1):uint(), dirbyte = dirbyte, vmid = tvb(2, 2):le_uint(), dir = 0}
+  if dirbyte == 1 or dirbyte == 2 then rec.dir = dirbyte end
+  if rec.dir == 0 and fallback ~= 0 then rec.dir, rec.fallback = fallback, true end
+  return rec
+end
+
+local function add_capture_header(root, tvb, rec)
+  if rec.bare then
+    local item = root:add(HF.direction, tvb(0, 0), rec.dir)
+    item:set_generated()
+    root:add(HF.client_vmid, tvb(0, 0), rec.vmid):set_generated()
+    return
+  end
+  local item = root:add(HF.version, tvb(0, 1))
+  if rec.version ~= 1 then
+    item:add_proto_expert_info(EF.capture_header, fmt("capture header version %d, expected 1", rec.version))
+  end
+  item = root:add(HF.direction, tvb(1, 1), rec.dir)
+  if rec.fallback then item:append_text(" (from the packet direction)") end
+  if rec.dirbyte > 2 then
+    item:add_proto_expert_info(EF.capture_header, fmt("capture header direction %d is not 0, 1 or 2", rec.dirbyte))
+  end
+  root:add_le(HF.client_vmid, tvb(2, 2))
+end
+
+local function latency(req, rep)
+  local d = rep.rel[1] - req.rel[1]
+  local secs = floor(d)
+  local nsecs = floor((d - secs) * 1e9 + 0.5)
+  if nsecs >= 1000000000 then secs, nsecs = secs + 1, nsecs - 1000000000 end
+  return NSTime.new(secs, nsecs)
+end
+
+local function last_frame(m)
+  return m.frames[#m.frames]
+end
+
+local function add_pairing(root, tvb, m)
+  local z = tvb(0, 0)
+  if m.mtype == 1 and m.seq ~= nil then
+    if m.reply ~= nil then
+      root:add(HF.response_in, z, last_frame(m.reply)):set_generated()
+    elseif ST.finalized then
+      root:add_proto_expert_info(EF.unanswered, fmt("%s request seq=%d was never answered", msg_name(m.msg_id), m.seq))
+    end
+    if m.dup_of ~= nil then
+      root:add_proto_expert_info(EF.duplicate, fmt("duplicate of the unanswered request in frame %d", last_frame(m.dup_of)))
+    end
+  elseif m.mtype == 2 and m.seq ~= nil then
+    if m.request ~= nil then
+      root:add(HF.request_in, z, last_frame(m.request)):set_generated()
+      root:add(HF.time, z, latency(m.request, m)):set_generated()
+      if m.dup_reply then
+        root:add_proto_expert_info(EF.duplicate, fmt("another reply to the request in frame %d", last_frame(m.request)))
+      end
+    else
+      root:add_proto_expert_info(EF.no_request, fmt("no request with seq=%d for %s", m.seq, msg_name(m.msg_id)))
+    end
+  end
+end
+
+local function message_tvb(tvb, rec, m)
+  if #m.frames == 1 then return tvb(rec.off):tvb() end
+  return ByteArray.new(table.concat(m.chunks), true):tvb("Reassembled RM message")
+end
+
+local function show_fragment(tvb, pinfo, root, rec, m)
+  local body = tvb(rec.off)
+  local n = body:len()
+  if n >= C.header_size then
+    root:add(HF.header_words, body(0, 1))
+    root:add(HF.api_version, body(0, 1))
+    root:add(HF.fragments, body(1, 1))
+    root:add(HF.type, body(1, 1))
+    root:add_le(HF.seq, body(2, 2))
+    root:add_le(HF.msg_id, body(4, 4))
+    if n > C.header_size then root:add(HF.fragment, body(C.header_size)) end
+  end
+  local where = ""
+  if m.done then
+    root:add(HF.reassembled_in, tvb(0, 0), last_frame(m)):set_generated()
+    where = fmt(" (message in frame %d)", last_frame(m))
+  end
+  pinfo.cols.info:set(fmt("Fragment of %s seq=%d%s", msg_name(m.msg_id or 0), m.seq or 0, where))
+end
+
+function proto.dissector(tvb, pinfo, tree)
+  pinfo.cols.protocol = "GUNYAH_RM"
+  local root = tree:add(proto, tvb())
+  local rec = split_record(tvb, pinfo)
+  if rec == nil then
+    root:add_proto_expert_info(EF.capture_header,
+      fmt("record of %d bytes is shorter than the 4-byte capture header", tvb:len()))
+    pinfo.cols.info:set("Record shorter than the capture header")
+    return
+  end
+  local num = pinfo.number
+  if not pinfo.visited then
+    if ST.frames[num] == nil then
+      rec.rel = pinfo.rel_ts
+      feed(num, rec, tvb:raw(rec.off))
+    end
+  else
+    finalize()
+  end
+  add_capture_header(root, tvb, rec)
+  local m = ST.frames[num]
+  if m == nil then return end
+  if not m.done or last_frame(m) ~= num then
+    show_fragment(tvb, pinfo, root, rec, m)
+    return
+  end
+  local mtvb = message_tvb(tvb, rec, m)
+  for _, f in ipairs(m.frames) do root:add(HF.frames, tvb(0, 0), f):set_generated() end
+  if #m.frames > 1 then root:add(HF.length, tvb(0, 0), mtvb:len()):set_generated() end
+  local out = decode_message(mtvb, m, root)
+  local problems = {}
+  append_all(problems, m.problems)
+  append_all(problems, out.problems)
+  for _, p in ipairs(problems) do
+    local item = root:add(HF.malformed, tvb(0, 0), p[2])
+    item:set_generated()
+    item:add(HF.malformed_kind, tvb(0, 0), p[1]):set_generated()
+    item:add_proto_expert_info(EF.malformed, p[1] .. ": " .. p[2])
+  end
+  add_pairing(root, tvb, m)
+  local info = out.info
+  if #m.frames > 1 then info = info .. fmt(" [%d records]", #m.frames) end
+  if #problems > 0 then info = info .. " [Malformed]" end
+  pinfo.cols.info:set(info)
+  root:append_text(", " .. info)
+end
+
+DissectorTable.get("wtap_encap"):add(wtap.USER0, proto)
+
+-- ====== -z gunyah_rm,srt[,filter]: service response time per call ======
+-- The same table as ghrm's dissector/analysis/srt.py: per request msg_id, the answered calls
+-- (first replies only), how many of those replies carry an error, the requests never answered
+-- (retransmitted ones included) and the latency of the answered ones, in seconds.
+local function srt_command(arg)
+  local filter = arg:match("^[^,]+,[^,]+,(.+)$")
+  local tap_filter = "gunyah_rm"
+  if filter ~= nil and filter ~= "" then tap_filter = "gunyah_rm && (" .. filter .. ")" end
+  local tap = Listener.new("frame", tap_filter)
+  local seen = {}
+  function tap.reset()
+    seen = {}
+  end
+  function tap.packet(pinfo)
+    seen[pinfo.number] = true
+  end
+  function tap.draw()
+    finalize()
+    local rows, ids = {}, {}
+    for _, m in ipairs(ST.msgs) do
+      if m.mtype == 1 and m.seq ~= nil and seen[last_frame(m)] then
+        local row = rows[m.msg_id]
+        if row == nil then
+          row = {calls = 0, errors = 0, unanswered = 0, sum = 0}
+          rows[m.msg_id] = row
+          ids[#ids + 1] = m.msg_id
+        end
+        local r = m.reply
+        if r == nil then
+          row.unanswered = row.unanswered + 1
+        else
+          local d = r.rel[1] - m.rel[1]
+          row.calls = row.calls + 1
+          if r.err ~= nil and r.err ~= 0 then row.errors = row.errors + 1 end
+          row.sum = row.sum + d
+          if row.min == nil or d < row.min then row.min = d end
+          if row.max == nil or d > row.max then row.max = d end
+        end
+      end
+    end
+    table.sort(ids)
+    local rule = string.rep("=", 116)
+    print(rule)
+    print("Gunyah RM SRT Statistics:")
+    print("Filter: " .. (filter or ""))
+    print(fmt("%-10s  %-32s %7s %7s %10s %12s %12s %12s %12s", "Index", "Procedure", "Calls", "Errors",
+      "Unanswered", "Min SRT (s)", "Max SRT (s)", "Avg SRT (s)", "Sum SRT (s)"))
+    for _, id in ipairs(ids) do
+      local r = rows[id]
+      local times = fmt("%12s %12s %12s %12.6f", "-", "-", "-", 0)
+      if r.calls > 0 then
+        times = fmt("%12.6f %12.6f %12.6f %12.6f", r.min, r.max, r.sum / r.calls, r.sum)
+      end
+      print(fmt("0x%08x  %-32s %7d %7d %10d %s", id, msg_name(id), r.calls, r.errors, r.unanswered, times))
+    end
+    print(rule)
+  end
+end
+
+register_stat_cmd_arg("gunyah_rm,srt", srt_command)
