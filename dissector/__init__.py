@@ -1,0 +1,22 @@
+"""ghrm: dissector and trace analyzer for the Gunyah hypervisor Resource Manager RPC protocol.
+
+``dissector.open(path)`` reads one capture (or a list of them) into a ``Trace`` whose
+attributes are pandas tables: messages, transactions, srt, errors, lifecycles,
+lifecycle_summary, findings. Heavy imports (pandas, Scapy) happen on first use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dissector.trace import Trace
+
+__all__ = ["open"]
+
+
+def open(paths: Any, **options: Any) -> Trace:
+    """Read captures into a ``Trace``; see ``dissector.trace.open_trace`` for the options."""
+    from dissector.trace import open_trace
+
+    return open_trace(paths, **options)

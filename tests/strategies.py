@@ -20,13 +20,14 @@ def _int(spec: Int) -> st.SearchStrategy[int]:
     return st.integers(0, 2 ** (8 * spec.size) - 1)
 
 
-def _leaf(spec: Any, max_list: int) -> st.SearchStrategy[Any] | None:
+def _leaf(spec: Any, max_list: int, min_list: int = 0) -> st.SearchStrategy[Any] | None:
     if isinstance(spec, Int):
         return _int(spec)
     if isinstance(spec, Count | Length):
         return None  # computed when building
     if isinstance(spec, Array):
-        return st.lists(entry_strategy(spec.entry, max_list), max_size=max_list)
+        nested = max_list if not min_list else 3  # long top-level lists, short nested ones
+        return st.lists(entry_strategy(spec.entry, nested), min_size=min_list, max_size=max_list)
     if isinstance(spec, Bytes):
         if spec.struct is not None:
             return entry_strategy(spec.struct, max_list)
@@ -41,12 +42,14 @@ def _leaf(spec: Any, max_list: int) -> st.SearchStrategy[Any] | None:
 
 
 @st.composite
-def _fields(draw: st.DrawFn, items: tuple[Any, ...], max_list: int, chosen: dict[str, Any]) -> dict[str, Any]:
+def _fields(
+    draw: st.DrawFn, items: tuple[Any, ...], max_list: int, chosen: dict[str, Any], min_list: int = 0
+) -> dict[str, Any]:
     for item in items:
         if isinstance(item, Optional):
             if draw(st.booleans()):
                 group: dict[str, Any] = {}
-                draw(_fields(item.fields, max_list, group))
+                draw(_fields(item.fields, max_list, group, min_list))
                 # a present group needs at least one explicit value to be built
                 if not any(v is not None for v in group.values()):
                     first = next(iter(item.fields))
@@ -54,18 +57,23 @@ def _fields(draw: st.DrawFn, items: tuple[Any, ...], max_list: int, chosen: dict
                 chosen.update(group)
         elif isinstance(item, When):
             if chosen.get(item.field) in item.values:
-                draw(_fields(item.fields, max_list, chosen))
+                draw(_fields(item.fields, max_list, chosen, min_list))
         else:
-            strategy = _leaf(item, max_list)
+            strategy = _leaf(item, max_list, min_list)
             if strategy is not None:
                 chosen[item.name] = draw(strategy)
     return chosen
 
 
 @st.composite
-def struct_kwargs(draw: st.DrawFn, layout: Struct, max_list: int = 4) -> dict[str, Any]:
-    """Keyword arguments that build a valid instance of ``layout``'s class."""
-    return draw(_fields(layout.fields, max_list, {}))
+def struct_kwargs(draw: st.DrawFn, layout: Struct, max_list: int = 4, min_list: int = 0) -> dict[str, Any]:
+    """Keyword arguments that build a valid instance of ``layout``'s class.
+
+    Lists get at most ``max_list`` entries; with ``min_list`` top-level lists get at least that
+    many (nested ones then at most 3), so a test can ask for messages long enough to need
+    fragmentation.
+    """
+    return draw(_fields(layout.fields, max_list, {}, min_list))
 
 
 def entry_strategy(layout: Struct, max_list: int = 3) -> st.SearchStrategy[Any]:

@@ -73,10 +73,9 @@ class MessageColumns:
 
     def sorted(self) -> MessageColumns:
         """In frame order (each record belongs to one message, so frames are unique)."""
-        order = np.argsort(self.frame, kind="stable")
-        if len(order) and np.all(order[1:] > order[:-1]):
+        if np.all(self.frame[1:] > self.frame[:-1]):
             return self
-        return self.take(order)
+        return self.take(np.argsort(self.frame, kind="stable"))
 
     def differences(self, other: MessageColumns) -> list[str]:
         """Names (and first differing row) of columns that differ: the engine-equality check."""
@@ -135,7 +134,9 @@ def empty_columns(capture: str) -> MessageColumns:
     )
 
 
-def from_rows(capture: str, rows: list[dict], raw_message: Callable[[int], RawMessage] | None = None) -> MessageColumns:
+def from_rows(
+    capture: str, rows: list[dict], raw_message: Callable[[int], RawMessage] | None = None
+) -> MessageColumns:
     """Columns from per-message dicts (the Scapy path; small inputs only)."""
     if not rows:
         cols = empty_columns(capture)
@@ -170,6 +171,8 @@ def from_rows(capture: str, rows: list[dict], raw_message: Callable[[int], RawMe
         synthetic=col("synthetic", bool),
         malformed=obj("malformed"),
         malformed_kind=obj("malformed_kind"),
-        payload={k: np.fromiter((r["payload"][k] for r in rows), np.int64, len(rows)) for k in PAYLOAD_FIELDS},
+        payload={
+            k: np.fromiter((r["payload"][k] for r in rows), np.int64, len(rows)) for k in PAYLOAD_FIELDS
+        },
         raw_message=raw_message,
     )

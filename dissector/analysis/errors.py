@@ -2,7 +2,8 @@
 
 Why the errno: a kernel engineer starts from ``gunyah_rsc_mgr: RM rejected message 56000004.
 Error: 2`` or from an ``-ENODEV`` in a VMM log; both spellings must lead to the same row.
-Every reply with a non-zero error code counts (duplicates and orphans too: RM sent them).
+Every reply with a non-zero error code counts (duplicates and orphans too: RM sent them), but
+not garbage whose broken RPC header happens to say "reply".
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from .schema import ERRORS
 def df_errors(messages: pd.DataFrame) -> pd.DataFrame:
     """The errors table (schema ``ERRORS``) of a messages table, by capture, call and code."""
     err = messages["err_code"].to_numpy(np.int64, na_value=0)
-    rows = np.flatnonzero(err != 0)
+    garbage = (messages["malformed_kind"] == "header").to_numpy(bool)  # a broken header is no reply
+    rows = np.flatnonzero((err != 0) & ~garbage)
     if not len(rows):
         return ERRORS.empty()
     sub = messages.iloc[rows]

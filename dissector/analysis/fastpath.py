@@ -33,12 +33,14 @@ from functools import cache
 from operator import attrgetter
 
 import numpy as np
+import pandas as pd
 
 from dissector.capture.pcap import GLOBAL_HEADER_SIZE, MAX_CAPLEN, PCAP_MAGICS, RECORD_HEADER_SIZE
 from dissector.capture.reassembly import RawMessage, Reassembler
 from dissector.capture.record import LINKTYPE_GUNYAH_RM, CaptureProblem, Direction, Record
 from dissector.decoded import DecodedMessage
 from dissector.layers.dispatch import ERROR_REPLIES, NOTIFICATIONS, REPLIES, REQUESTS
+from dissector.protocol.layout import Array, Bytes, Count, Int, Length, Optional, Struct, When
 from dissector.protocol.messages import (
     MAX_FRAGMENTS,
     MSGQ_MAX_MSG_SIZE,
@@ -79,7 +81,9 @@ class RecordColumns:
 # --- reading records --------------------------------------------------------------------------
 
 
-def columns_from_records(items: Iterable[Record | CaptureProblem], source: str = "") -> tuple[RecordColumns, list[CaptureProblem]]:
+def columns_from_records(
+    items: Iterable[Record | CaptureProblem], source: str = ""
+) -> tuple[RecordColumns, list[CaptureProblem]]:
     """Records from any reader as arrays (one pass per attribute, no per-row dicts)."""
     records: list[Record] = []
     problems: list[CaptureProblem] = []
@@ -111,27 +115,73 @@ def columns_from_records(items: Iterable[Record | CaptureProblem], source: str =
     )
 
 
-def _uint(u8: np.ndarray, pos: np.ndarray, size: int, big: bool = False) -> np.ndarray:
-    """Unsigned little- (or big-) endian integers of ``size`` bytes at byte positions ``pos``."""
-    last = len(u8) - 1
-    out = np.zeros(len(pos), np.int64)
-    for k in range(size):
-        shift = 8 * (size - 1 - k) if big else 8 * k
-        out |= u8[np.minimum(pos + k, last)].astype(np.int64) << shift
-    return out
+class ByteView:
+    """Integers at arbitrary byte offsets of one buffer, read as whole words.
+
+    Why: gathering a u32 byte by byte costs four fancy indexes; numpy reads a word per index
+    from a typed view, one view per alignment (offset modulo the word size). Positions past the
+    end read as garbage and must be masked by the caller (they belong to too-short messages).
+    """
+
+    def __init__(self, buf: bytes) -> None:
+        self.buf = buf
+        self.u8 = np.frombuffer(buf, np.uint8)
+        self._views: dict[tuple[int, int, bool], np.ndarray] = {}
+
+    def _view(self, size: int, align: int, big: bool) -> np.ndarray:
+        key = (size, align, big)
+        view = self._views.get(key)
+        if view is None:
+            count = max((len(self.buf) - align) // size, 0)
+            dtype = np.dtype(f"{'>' if big else '<'}u{size}")
+            view = np.frombuffer(self.buf, dtype, count=count, offset=align) if count else np.zeros(1, dtype)
+            self._views[key] = view
+        return view
+
+    def read(self, pos: np.ndarray, size: int, big: bool = False) -> np.ndarray:
+        """Unsigned integers of ``size`` (1, 2, 4 or 8) bytes at ``pos``, as int64."""
+        if len(pos) == 0 or len(self.u8) == 0:
+            return np.zeros(len(pos), np.int64)
+        if size == 1:
+            return self.u8[np.minimum(pos, len(self.u8) - 1)].astype(np.int64)
+        if size not in (2, 4, 8):  # odd sizes (a 3-byte reserved field): byte by byte
+            out = np.zeros(len(pos), np.int64)
+            for k in range(size):
+                shift = 8 * (size - 1 - k) if big else 8 * k
+                out |= self.read(pos + k, 1) << shift
+            return out
+        rem = pos & (size - 1)
+        first = int(rem[0])
+        if (rem == first).all():
+            view = self._view(size, first, big)
+            return view[np.minimum((pos - first) // size, len(view) - 1)].astype(np.int64)
+        out = np.empty(len(pos), np.int64)
+        for align in range(size):
+            sel = np.flatnonzero(rem == align)
+            if len(sel):
+                view = self._view(size, align, big)
+                out[sel] = view[np.minimum((pos[sel] - align) // size, len(view) - 1)]
+        return out
 
 
 def _record_offsets(data: bytes, endian: str) -> list[int] | None:
     """Start of every record, or None unless the records tile the file exactly."""
     unpack = struct.Struct(endian + "I").unpack_from
-    end = len(data)
     pos = GLOBAL_HEADER_SIZE
     out: list[int] = []
     append = out.append
-    while pos + RECORD_HEADER_SIZE <= end:
-        append(pos)
-        pos += RECORD_HEADER_SIZE + unpack(data, pos + 8)[0]
-    return out if pos == end else None
+    try:  # the loop ends when a record header no longer fits: faster than testing each time
+        while True:
+            append(pos)
+            pos += RECORD_HEADER_SIZE + unpack(data, pos + 8)[0]
+    except struct.error:
+        pass
+    out.pop()
+    if not out:
+        return out if len(data) == GLOBAL_HEADER_SIZE else None
+    last = out[-1]
+    end = last + RECORD_HEADER_SIZE + unpack(data, last + 8)[0]
+    return out if end == len(data) and last + RECORD_HEADER_SIZE <= len(data) else None
 
 
 def scan_pcap(data: bytes, source: str) -> RecordColumns | None:
@@ -151,23 +201,23 @@ def scan_pcap(data: bytes, source: str) -> RecordColumns | None:
     starts = _record_offsets(data, endian)
     if starts is None:
         return None
-    u8 = np.frombuffer(data, np.uint8)
+    view = ByteView(data)
     pos = np.asarray(starts, np.int64)
     big = endian == ">"
-    sec = _uint(u8, pos, 4, big)
-    frac = _uint(u8, pos + 4, 4, big)
-    caplen = _uint(u8, pos + 8, 4, big)
-    origlen = _uint(u8, pos + 12, 4, big)
+    sec = view.read(pos, 4, big)
+    frac = view.read(pos + 4, 4, big)
+    caplen = view.read(pos + 8, 4, big)
+    origlen = view.read(pos + 12, 4, big)
     snap_limit = snaplen if 0 < snaplen < MAX_CAPLEN else MAX_CAPLEN
     body = pos + RECORD_HEADER_SIZE
-    version = _uint(u8, body, 1)
-    direction = _uint(u8, body + 1, 1)
+    version = view.read(body, 1)
+    direction = view.read(body + 1, 1)
     fine = (caplen == origlen) & (caplen >= CAPTURE_HEADER) & (caplen <= snap_limit)
     fine &= (version == 1) & (direction <= 2)
     if not bool(fine.all()):
         return None
     n = len(pos)
-    client = _uint(u8, body + 2, 2).astype(np.int32)
+    client = view.read(body + 2, 2).astype(np.int32)
     time_ns = sec * 1_000_000_000 + frac * (1 if nano else 1000)
     number = np.arange(1, n + 1, dtype=np.int64)
     offset = body + CAPTURE_HEADER
@@ -214,7 +264,9 @@ def scan_file(path: str | os.PathLike[str]) -> RecordColumns | None:
 # --- records -> messages ----------------------------------------------------------------------
 
 
-def _reassemble_fragments(rc: RecordColumns, rtype: np.ndarray, rfrags: np.ndarray) -> tuple[np.ndarray, list[RawMessage]]:
+def _reassemble_fragments(
+    rc: RecordColumns, rtype: np.ndarray, rfrags: np.ndarray
+) -> tuple[np.ndarray, list[RawMessage]]:
     """Which records are whole messages by themselves, and the messages made of the others.
 
     A fragment record (continuation, or first of several) goes through ``Reassembler``. So does
@@ -269,33 +321,47 @@ def _payload_rule(msg_type: int, msg_id: int, err_nonzero: bool) -> int | None:
 
 
 def _gather(
-    u8: np.ndarray,
+    view: ByteView,
     moff: np.ndarray,
     payload_len: np.ndarray,
-    decodable: np.ndarray,
-    msg_type: np.ndarray,
-    msg_id: np.ndarray,
+    kinds: dict[int, np.ndarray],
     places: Iterable[Located],
     extra: np.ndarray | None = None,
 ) -> np.ndarray:
-    """One int64 column (-1 absent) holding the field at ``places`` for the messages that carry it."""
+    """One int64 column (-1 absent) holding the field at ``places`` for the messages that carry it.
+
+    ``kinds`` maps ``msg_id * 4 + msg_type`` to the rows of decodable messages of that kind, so
+    a field of a message absent from the capture costs nothing.
+    """
     out = np.full(len(moff), UNKNOWN, np.int64)
     for where in places:
-        rows = decodable & (msg_type == where.msg_type) & (msg_id == where.msg_id) & (payload_len >= where.end)
+        idx = kinds.get(where.msg_id * 4 + where.msg_type)
+        if idx is None:
+            continue
+        keep = payload_len[idx] >= where.end
         if extra is not None:
-            rows &= extra
+            keep &= extra[idx]
         if where.length_offset is not None:
             assert where.length_size is not None and where.blob_offset is not None
-            rows &= payload_len >= where.length_offset + where.length_size
-            idx = np.flatnonzero(rows)
-            blob_len = _uint(u8, moff[idx] + RPC_HEADER_SIZE + where.length_offset, where.length_size)
+            keep &= payload_len[idx] >= where.length_offset + where.length_size
+            idx = idx[keep]
+            blob_len = view.read(moff[idx] + RPC_HEADER_SIZE + where.length_offset, where.length_size)
             avail = np.minimum(blob_len, payload_len[idx] - where.blob_offset)
             idx = idx[avail >= where.end - where.blob_offset]
         else:
-            idx = np.flatnonzero(rows)
+            idx = idx[keep]
         if len(idx):
-            out[idx] = _uint(u8, moff[idx] + RPC_HEADER_SIZE + where.offset, where.size)
+            out[idx] = view.read(moff[idx] + RPC_HEADER_SIZE + where.offset, where.size)
     return out
+
+
+def _kinds(decodable: np.ndarray, msg_type: np.ndarray, msg_id: np.ndarray) -> dict[int, np.ndarray]:
+    """Rows of the decodable messages grouped by ``msg_id * 4 + msg_type``, in row order."""
+    rows = np.flatnonzero(decodable)
+    codes, uniques = pd.factorize(msg_id[rows] * 4 + msg_type[rows])
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
+    return {int(u): rows[order[bounds[i] : bounds[i + 1]]] for i, u in enumerate(uniques.tolist())}
 
 
 def decode(rc: RecordColumns, capture: str) -> MessageColumns:
@@ -303,10 +369,11 @@ def decode(rc: RecordColumns, capture: str) -> MessageColumns:
     n = len(rc)
     if n == 0:
         return empty_columns(capture)
-    u8 = np.frombuffer(rc.buf, np.uint8)
+    view = ByteView(rc.buf)
     has_header = rc.length >= RPC_HEADER_SIZE
-    rtype = np.where(has_header, _uint(u8, rc.offset + 1, 1) & 3, UNKNOWN)
-    rfrags = np.where(has_header, _uint(u8, rc.offset + 1, 1) >> 2, UNKNOWN)
+    type_byte = view.read(rc.offset + 1, 1)
+    rtype = np.where(has_header, type_byte & 3, UNKNOWN)
+    rfrags = np.where(has_header, type_byte >> 2, UNKNOWN)
     alone, assembled = _reassemble_fragments(rc, rtype, rfrags)
 
     # message-level arrays: standalone records first, then reassembled messages
@@ -314,7 +381,7 @@ def decode(rc: RecordColumns, capture: str) -> MessageColumns:
     k = len(assembled)
     extra = b"".join(m.data for m in assembled)
     if extra:
-        u8 = np.concatenate([u8, np.frombuffer(extra, np.uint8)])
+        view = ByteView(rc.buf + extra)
     ext_len = np.fromiter((len(m.data) for m in assembled), np.int64, k)
     ext_off = np.zeros(k, np.int64)
     if k:
@@ -334,29 +401,33 @@ def decode(rc: RecordColumns, capture: str) -> MessageColumns:
     moff = np.concatenate([rc.offset[rows], ext_off])
     synthetic = both(rc.synthetic, (m.synthetic is not None for m in assembled), bool)
     seq_known = both(rc.seq_known, (m.seq_known for m in assembled), bool)
-    problems = np.concatenate([np.zeros(len(rows), bool), np.fromiter((bool(m.problems) for m in assembled), bool, k)])
+    problems = np.concatenate(
+        [np.zeros(len(rows), bool), np.fromiter((bool(m.problems) for m in assembled), bool, k)]
+    )
     frames = np.fromiter(
         itertools.chain(zip(frame[: len(rows)].tolist()), (m.frames for m in assembled)), object, len(frame)
     )
 
     # the RPC header of every message
     hdr = length >= RPC_HEADER_SIZE
-    api = _uint(u8, moff, 1)
-    type_byte = _uint(u8, moff + 1, 1)
+    api = view.read(moff, 1)
+    type_byte = view.read(moff + 1, 1)
     msg_type = np.where(hdr, type_byte & 3, UNKNOWN)
     fragments = np.where(hdr, type_byte >> 2, UNKNOWN)
-    seq = np.where(hdr & seq_known, _uint(u8, moff + 2, 2), UNKNOWN)
-    msg_id = np.where(hdr, _uint(u8, moff + 4, 4), UNKNOWN)
+    seq = np.where(hdr & seq_known, view.read(moff + 2, 2), UNKNOWN)
+    msg_id = np.where(hdr, view.read(moff + 4, 4), UNKNOWN)
     payload_len = np.maximum(length - RPC_HEADER_SIZE, 0)
     lone_fragment = (fragments > 0) & (length <= MSGQ_MAX_MSG_SIZE)
     decodable = hdr & (msg_type != CONTINUATION) & ~lone_fragment
     is_reply = decodable & (msg_type == REPLY) & (payload_len >= REPLY_ERROR_SIZE)
     err_code = np.full(len(frame), UNKNOWN, np.int64)
     idx = np.flatnonzero(is_reply)
-    err_code[idx] = _uint(u8, moff[idx] + RPC_HEADER_SIZE, 4)
+    err_code[idx] = view.read(moff[idx] + RPC_HEADER_SIZE, 4)
+
+    kinds = _kinds(decodable, msg_type, msg_id)
 
     def gather(places: Iterable[Located], cond: np.ndarray | None = None) -> np.ndarray:
-        return _gather(u8, moff, payload_len, decodable, msg_type, msg_id, places, cond)
+        return _gather(view, moff, payload_len, kinds, places, cond)
 
     payload_vmid = gather(vmid_fields())
     allocated_vmid = gather((allocated_vmid_field(),), err_code == 0)
@@ -369,11 +440,24 @@ def decode(rc: RecordColumns, capture: str) -> MessageColumns:
     check = np.flatnonzero(~hard)
     if len(check):
         key = msg_id[check] * 8 + msg_type[check] * 2 + (err_code[check] > 0)
-        uniq, inverse = np.unique(key, return_inverse=True)
+        inverse, uniq = pd.factorize(key)
         sizes = np.array([_size_of(int(u)) for u in uniq], np.int64)
         want = sizes[inverse]
-        data_len = payload_len[check] - np.where(msg_type[check] == REPLY, REPLY_ERROR_SIZE, 0)
+        skip = np.where(msg_type[check] == REPLY, REPLY_ERROR_SIZE, 0)
+        data_len = payload_len[check] - skip
         easy = (want == -1) | (want == data_len)
+        # variable layouts (or wrong lengths): walk the layout over each kind's messages at once
+        for code in np.unique(inverse[~easy]).tolist():
+            kind = np.flatnonzero(~easy & (inverse == code))
+            at = check[kind]
+            layout = _layout_of(int(uniq[code]))
+            fits = (
+                None
+                if layout is None
+                else walk(layout, view, moff[at] + RPC_HEADER_SIZE + skip[kind], moff[at] + length[at])
+            )
+            if fits is not None:
+                easy[kind[fits]] = True
         hard[check[~easy]] = True
 
     malformed = np.full(len(frame), None, object)
@@ -417,6 +501,94 @@ def decode(rc: RecordColumns, capture: str) -> MessageColumns:
         raw_message=raw_message,
     )
     return cols.sorted()
+
+
+def _layout_of(key: int) -> Struct | None:
+    """The payload layout a message kind (``msg_id * 8 + type * 2 + err_nonzero``) is dissected with."""
+    msg_id, rest = divmod(key, 8)
+    msg_type, err_nonzero = rest >> 1, bool(rest & 1)
+    if msg_type == REPLY:
+        cls = (ERROR_REPLIES if err_nonzero else REPLIES).get(msg_id)
+    else:
+        cls = {REQUEST: REQUESTS, NOTIFICATION: NOTIFICATIONS}.get(msg_type, {}).get(msg_id)
+    return None if cls is None else cls.layout
+
+
+def walk(layout: Struct, view: ByteView, start: np.ndarray, end: np.ndarray) -> np.ndarray | None:
+    """Which payloads (``start``..``end`` in ``view``) fill ``layout`` exactly, with every count and
+    length consistent: those Scapy dissects without a malformation. None if the layout uses
+    something this walk does not model (variable-size list entries), so Scapy must look at every
+    message of it."""
+    state = _walk(layout.fields, view, start.copy(), end, np.ones(len(start), bool), {})
+    if state is None:
+        return None
+    pos, ok = state
+    return ok & (pos == end)
+
+
+def _walk(
+    fields: tuple,
+    view: ByteView,
+    pos: np.ndarray,
+    end: np.ndarray,
+    ok: np.ndarray,
+    values: dict[str, np.ndarray],
+) -> tuple[np.ndarray, np.ndarray] | None:
+    for f in fields:
+        if isinstance(f, Int | Count | Length):
+            fits = pos + f.size <= end
+            ok &= fits
+            values[f.name] = view.read(np.where(fits, pos, 0), f.size)
+            pos = np.where(fits, pos + f.size, end)
+        elif isinstance(f, Array):
+            size = f.entry.fixed_size
+            sizes = [alt.fixed_size for alt in f.alternatives]
+            if not size or not all(sizes) or (sizes and f.count is None):
+                return None
+            if f.count is None:
+                ok &= (end - pos) % size == 0
+                pos = end.copy()
+            else:
+                count = values[f.count]
+                # Scapy takes the alternative entry whose size makes the count fill the rest exactly
+                exact = np.zeros(len(pos), bool)
+                for alt in sizes:
+                    exact |= (count > 0) & (count * alt == end - pos)
+                need = count * size
+                ok &= exact | (pos + need <= end)
+                pos = np.where(exact, end, np.minimum(pos + need, end))
+        elif isinstance(f, Bytes):
+            if f.struct is not None:  # a nested struct in a length-prefixed blob: fully used
+                if not isinstance(f.length, str):
+                    return None
+                want = values[f.length]
+                ok &= pos + want <= end
+                stop = np.minimum(pos + want, end)
+                inner = _walk(f.struct.fields, view, pos.copy(), stop, ok.copy(), {})
+                if inner is None:
+                    return None
+                used = stop > pos  # an empty blob decodes as nothing
+                ok = np.where(used, inner[1] & (inner[0] == stop), ok)
+                pos = stop
+                continue
+            if f.length is None:
+                pos = end.copy()
+                continue
+            want = np.full(len(pos), f.length) if isinstance(f.length, int) else values[f.length]
+            ok &= pos + want <= end
+            pos = np.minimum(pos + want, end)
+            if f.align > 1:  # zero padding: missing padding is not a fault
+                pos = np.minimum(pos + (-want % f.align), end)
+        elif isinstance(f, Optional | When):
+            present = pos < end if isinstance(f, Optional) else np.isin(values[f.field], f.values)
+            inner = _walk(f.fields, view, pos.copy(), end, ok.copy(), values)
+            if inner is None:
+                return None
+            pos = np.where(present, inner[0], pos)
+            ok = np.where(present, inner[1], ok)
+        else:  # pragma: no cover - every layout item is one of the above
+            return None
+    return pos, ok
 
 
 def alone_too_long(length: np.ndarray, standalone: int) -> np.ndarray:

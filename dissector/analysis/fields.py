@@ -69,7 +69,9 @@ def _fixed_offsets(struct: Struct) -> dict[str, tuple[int, object]]:
     return out
 
 
-def locate(struct: Struct, path: tuple[str, ...], msg_id: int, msg_type: int, base: int = 0) -> Located | None:
+def locate(
+    struct: Struct, path: tuple[str, ...], msg_id: int, msg_type: int, base: int = 0
+) -> Located | None:
     """Where ``path`` (a field name, or a blob name and a field of its nested struct) sits, or None."""
     offsets = _fixed_offsets(struct)
     if path[0] not in offsets:
@@ -108,6 +110,10 @@ def _struct_of(msg_id: int, msg_type: int) -> Struct | None:
 # The lifecycle fields the messages table carries: column -> (message, role, path).
 PAYLOAD_FIELDS: dict[str, tuple[tuple[str, str, tuple[str, ...]], ...]] = {
     "vm_status": (("VM_STATUS", "notification", ("vm_status",)),),
+    "os_status": (
+        ("VM_STATUS", "notification", ("os_status",)),
+        ("VM_SET_STATUS", "request", ("os_status",)),
+    ),
     "exit_type": (("VM_EXITED", "notification", ("exit_type",)),),
     "exit_flags": (
         ("VM_EXITED", "notification", ("exit_reason", "exit_flags")),

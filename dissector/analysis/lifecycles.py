@@ -10,14 +10,19 @@ Evidence, in capture order (protocol.md 4.1, 5, 6.1, 8):
   RESETTING, VM_EXIT (a VM stopping itself) -> EXITED; VM_DEALLOCATE ends the instance;
 * ``VM_EXITED`` -> EXITED, with its exit type and reason.
 
-Whichever evidence comes first starts the state; the echo is ignored. A VMID allocated again
+RM sends VM_STATUS for every change; a call's reply usually says the same a moment earlier or
+later, and whichever comes first starts the state (the echo is ignored), so a lost or damaged
+notification costs nothing. VM_CONFIG_IMAGE is the exception: INIT or AUTH depends on RM's
+view of auth_mech, so for a VM whose VM_STATUS notifications the capture holds, they decide.
+VM_ALLOCATE (request time) starts an instance. A VMID allocated again
 after VM_DEALLOCATE starts a new ``instance``. A VM first seen mid-life (allocated before the
 capture) gets an instance whose ``allocated_at`` is NaN.
 
 Checks made on the way (each a finding): a lifecycle call in a state RM rejects it in (START
 before INIT, ...), a call about a deallocated VM, VM_ALLOCATE of a VMID still allocated, status
 for a deallocated VM, INIT_FAILED, abnormal exits, states held longer than ``state_limits``,
-and VMs never deallocated.
+and VMs never deallocated. A state RM alone ends (RESETTING) is also too long when it lasts
+over 20 times its median in the same capture (and over 0.1 s): a hung reset.
 """
 
 from __future__ import annotations
@@ -38,7 +43,13 @@ from .schema import LIFECYCLE_SUMMARY, LIFECYCLES
 
 # RM HEAD vm_status names of the states calls imply (protocol.md 6.1)
 LOAD, INIT, AUTH, READY, RUNNING, PAUSED = "LOAD", "INIT", "AUTH", "READY", "RUNNING", "PAUSED"
-EXITED, RESETTING, RESET, INIT_FAILED, DEALLOCATED = "EXITED", "RESETTING", "RESET", "INIT_FAILED", "DEALLOCATED"
+EXITED, RESETTING, RESET, INIT_FAILED, DEALLOCATED = (
+    "EXITED",
+    "RESETTING",
+    "RESET",
+    "INIT_FAILED",
+    "DEALLOCATED",
+)
 AUTH_PLATFORM = 1
 STOP_FORCE = 0x1
 NORMAL_EXIT_TYPES = frozenset({0, 1, 2, 3, 7})  # VM_EXIT, PLATFORM_OFF/RESET, RESET2, VM_STOP_FORCED
@@ -65,8 +76,18 @@ HINTS = {
     "VM_STOP": "the VM is not running",
     "VM_DEALLOCATE": "stop and reset the VM first",
 }
+# Calls whose success changes the state, and those whose request fields the rebuild reads.
+STATE_CALLS = (
+    "VM_ALLOCATE", "VM_DEALLOCATE", "VM_CONFIG_IMAGE", "VM_AUTH_IMAGE", "VM_INIT", "VM_START", "VM_STOP",
+    "VM_RESET", "VM_EXIT",
+)  # fmt: skip
+NEED_FIELDS = frozenset({"VM_ALLOCATE", "VM_CONFIG_IMAGE", "VM_STOP", "VM_EXIT", "VM_SET_STATUS"})
 # Seconds a VM may stay in a transitional state before it is worth a warning.
-DEFAULT_STATE_LIMITS: dict[str, float] = {LOAD: 10.0, AUTH: 10.0, INIT: 10.0, READY: 10.0, RESETTING: 5.0}
+DEFAULT_STATE_LIMITS: dict[str, float] = {LOAD: 10.0, AUTH: 10.0, INIT: 10.0, READY: 10.0, RESETTING: 1.0}
+OS_RUN = 4  # os_status RUN (protocol.md 6.2)
+# States whose length RM alone decides: one far longer than usual in the same capture is a hang.
+RM_DRIVEN = frozenset({RESETTING})
+TYPICAL_SAMPLES, TYPICAL_FACTOR, TYPICAL_FLOOR = 3, 20.0, 0.1
 
 
 @dataclass
@@ -97,6 +118,8 @@ class _Instance:
     dealloc_frame: int | None = None
     exit_type: str | None = None
     exit_reason: str | None = None
+    os_status: int = 0
+    last_call: int | None = None  # frame of the latest lifecycle request about this VM
     errors: Counter = field(default_factory=Counter)
 
     @property
@@ -126,18 +149,34 @@ def _enum_name(enum: str, value: Any, dialect: str) -> str | None:
 class _Rebuild:
     """The state machine of one capture."""
 
-    def __init__(self, capture: str, dialect: str, end_time: float, limits: Mapping[str, float]) -> None:
+    def __init__(
+        self, capture: str, dialect: str, end_time: float, limits: Mapping[str, float], told: set[int]
+    ) -> None:
+        self.told = told  # VMIDs whose VM_STATUS notifications the capture holds
         self.capture = capture
         self.dialect = dialect
         self.end_time = end_time
         self.limits = limits
         self.current: dict[int, _Instance] = {}
         self.done: list[_Instance] = []
+        self.last_done: dict[int, _Instance] = {}
         self.count: Counter = Counter()
         self.findings: list[Finding] = []
 
-    def finding(self, severity: str, category: str, code: str, text: str, frames: tuple[int, ...], time: float, vmid: int | None, name: str | None = None) -> None:
-        self.findings.append(Finding(severity, category, code, text, frames, time, vmid, name, 1, self.capture))
+    def finding(
+        self,
+        severity: str,
+        category: str,
+        code: str,
+        text: str,
+        frames: tuple[int, ...],
+        time: float,
+        vmid: int | None,
+        name: str | None = None,
+    ) -> None:
+        self.findings.append(
+            Finding(severity, category, code, text, frames, time, vmid, name, 1, self.capture)
+        )
 
     def instance(self, vmid: int, time: float, create: bool = True) -> _Instance | None:
         inst = self.current.get(vmid)
@@ -150,17 +189,25 @@ class _Rebuild:
     def set_state(self, inst: _Instance, state: str, time: float, cause: str, frame: int) -> None:
         if inst.state == state:
             return
-        inst.intervals.append([state, time, cause, frame])
+        inst.intervals.append([state, time, cause, frame, inst.last_call])
 
     def close(self, inst: _Instance) -> None:
         self.current.pop(inst.vmid, None)
         self.done.append(inst)
+        self.last_done[inst.vmid] = inst
 
     # --- events -----------------------------------------------------------------------------
-    def request(self, name: str, vmid: int, frame: int, time: float) -> None:
+    def request(self, name: str, vmid: int, frame: int, time: float, extra: dict[str, Any]) -> None:
         inst = self.current.get(vmid)
+        if inst is not None:
+            if name in EXPECTED_STATES or name in FORBIDDEN_STATES or name in ("VM_RESET", "VM_STOP"):
+                inst.last_call = frame
+            if name == "VM_SET_STATUS" and extra.get("os_status"):
+                inst.os_status = extra["os_status"]
+            if name == "VM_STOP" and (extra.get("stop_flags") or 0) & STOP_FORCE:
+                self.hung_boot(inst, frame, time)
         if inst is None:
-            last = next((i for i in reversed(self.done) if i.vmid == vmid), None)
+            last = self.last_done.get(vmid)
             if last is not None and last.closed and name != "VM_ALLOCATE":
                 self.finding(
                     "error",
@@ -180,7 +227,11 @@ class _Rebuild:
         expected = EXPECTED_STATES.get(name)
         forbidden = FORBIDDEN_STATES.get(name, frozenset())
         if (expected is not None and state not in expected) or state in forbidden:
-            need = f"RM accepts it only in {'/'.join(sorted(expected))}" if expected else f"not allowed in {state}"
+            need = (
+                f"RM accepts it only in {'/'.join(sorted(expected))}"
+                if expected
+                else f"not allowed in {state}"
+            )
             hint = HINTS.get(name)
             self.finding(
                 "error",
@@ -193,7 +244,9 @@ class _Rebuild:
                 name,
             )
 
-    def reply(self, name: str, vmid: int, ok: bool, err_name: str, frame: int, time: float, req: dict[str, Any]) -> None:
+    def reply(
+        self, name: str, vmid: int, ok: bool, err_name: str, frame: int, time: float, req: dict[str, Any]
+    ) -> None:
         if not ok:
             inst = self.current.get(vmid)
             if inst is not None:
@@ -201,6 +254,9 @@ class _Rebuild:
             return
         if name == "VM_ALLOCATE":
             old = self.current.get(vmid)
+            if old is not None and old.alloc_frame is None and old.first_seen >= req.get("time", time):
+                old.allocated_at, old.alloc_frame = req.get("time", time), req.get("frame", frame)
+                return  # its VM_STATUS came before the reply: the same instance
             if old is not None:
                 self.finding(
                     "error",
@@ -214,17 +270,16 @@ class _Rebuild:
                     name,
                 )
                 self.close(old)
-            inst = self.instance(vmid, time)
+            inst = self.instance(vmid, req.get("time", time))
             assert inst is not None
-            inst.allocated_at = time
-            inst.alloc_frame = frame
+            inst.allocated_at = req.get("time", time)
+            inst.alloc_frame = req.get("frame", frame)
             self.set_state(inst, LOAD, time, "VM_ALLOCATE reply", frame)
             return
         if name == "VM_DEALLOCATE":
             inst = self.current.get(vmid)
             if inst is None:
-                inst = self.instance(vmid, time)
-                assert inst is not None
+                return  # nothing known about it (or already deallocated: flagged at the request)
             inst.deallocated_at = time
             inst.dealloc_frame = frame
             self.close(inst)
@@ -253,7 +308,26 @@ class _Rebuild:
             inst.exit_reason = f"VM_STOP (force), stop_reason {reason}"
         if name == "VM_EXIT" and inst.exit_reason is None:
             inst.exit_reason = self.exit_text(req.get("exit_code"), req.get("exit_flags"))
-        self.set_state(inst, state, time, f"{name} reply", frame)
+        if vmid not in self.told or name != "VM_CONFIG_IMAGE":  # INIT or AUTH: let VM_STATUS say
+            self.set_state(inst, state, time, f"{name} reply", frame)
+
+    def hung_boot(self, inst: _Instance, frame: int, time: float) -> None:
+        """A VM stopped by force while RUNNING but before its OS reported RUN: a hung boot."""
+        if inst.state != RUNNING or inst.os_status >= OS_RUN:
+            return
+        os_name = _enum_name("os_status", inst.os_status, self.dialect)
+        since = time - inst.intervals[-1][1]
+        self.finding(
+            "warning",
+            "lifecycle",
+            "boot_hang",
+            f"VM {inst.vmid:#x} was stopped by force {since:.3f} s after it started RUNNING, its OS still "
+            f"{os_name} (it never reported os_status RUN): a hung or slow boot",
+            (frame,),
+            time,
+            inst.vmid,
+            "VM_STOP",
+        )
 
     def exit_text(self, code: Any, flags: Any) -> str:
         parts = []
@@ -263,16 +337,17 @@ class _Rebuild:
             parts.append(f"flags {_enum_name('exit_flags', flags, self.dialect)}")
         return ", ".join(parts)
 
-    def status(self, vmid: int, vm_status: int, frame: int, time: float) -> None:
+    def status(self, vmid: int, vm_status: int, os_status: int | None, frame: int, time: float) -> None:
         state = registry.enum("vm_status", self.dialect).name_of(vm_status)
         if vmid not in self.current:
-            last = next((i for i in reversed(self.done) if i.vmid == vmid), None)
-            if last is not None and last.closed:
+            last = self.last_done.get(vmid)
+            if last is not None and last.closed and state != LOAD:  # LOAD: allocated again, reply lost
                 self.finding(
                     "warning",
                     "lifecycle",
                     "status_after_dealloc",
-                    f"VM_STATUS {state} for VM {vmid:#x} after it was deallocated (frame {last.dealloc_frame})",
+                    f"VM_STATUS {state} for VM {vmid:#x} after it was deallocated "
+                    f"(frame {last.dealloc_frame})",
                     (frame,),
                     time,
                     vmid,
@@ -282,6 +357,8 @@ class _Rebuild:
         inst = self.instance(vmid, time)
         assert inst is not None
         before = inst.state
+        if os_status:
+            inst.os_status = os_status
         self.set_state(inst, state, time, "VM_STATUS", frame)
         if state == INIT_FAILED and before != INIT_FAILED:
             self.finding(
@@ -296,13 +373,16 @@ class _Rebuild:
         inst.exit_type = kind
         inst.exit_reason = self.exit_text(code, flags) or inst.exit_reason
         self.set_state(inst, EXITED, time, "VM_EXITED", frame)
-        abnormal = (exit_type is not None and int(exit_type) not in NORMAL_EXIT_TYPES) or (code not in (None, 0))
+        abnormal = (exit_type is not None and int(exit_type) not in NORMAL_EXIT_TYPES) or (
+            code not in (None, 0)
+        )
         if abnormal:
             self.finding(
                 "warning",
                 "lifecycle",
                 "abnormal_exit",
-                f"VM {vmid:#x} exited abnormally: {kind}" + (f", {inst.exit_reason}" if inst.exit_reason else ""),
+                f"VM {vmid:#x} exited abnormally: {kind}"
+                + (f", {inst.exit_reason}" if inst.exit_reason else ""),
                 (frame,),
                 time,
                 vmid,
@@ -310,29 +390,66 @@ class _Rebuild:
             )
 
     # --- results ----------------------------------------------------------------------------
+    def typical(self) -> dict[str, float]:
+        """Median duration of each RM-driven state over this capture's completed intervals."""
+        spans: dict[str, list[float]] = {}
+        for inst in self.done:
+            for k in range(len(inst.intervals) - 1):
+                state = inst.intervals[k][0]
+                if state in RM_DRIVEN:
+                    spans.setdefault(state, []).append(inst.intervals[k + 1][1] - inst.intervals[k][1])
+        return {s: float(np.median(v)) for s, v in spans.items() if len(v) >= TYPICAL_SAMPLES}
+
+    def limit(self, state: str, typical: dict[str, float]) -> tuple[float | None, str]:
+        """How long ``state`` may last, and why: ``state_limits``, or far beyond its median."""
+        fixed = self.limits.get(state)
+        if state in typical:
+            adaptive = max(TYPICAL_FACTOR * typical[state], TYPICAL_FLOOR)
+            if fixed is None or adaptive < fixed:
+                return (
+                    adaptive,
+                    f"{TYPICAL_FACTOR:g}x its median of {typical[state] * 1e3:.3f} ms in this capture",
+                )
+        return fixed, "" if fixed is None else f"limit {fixed:g} s"
+
     def finish(self) -> tuple[list[tuple], list[dict[str, Any]]]:
         for inst in list(self.current.values()):
             self.close(inst)
+        typical = self.typical()
         rows: list[tuple] = []
         summary: list[dict[str, Any]] = []
         for inst in sorted(self.done, key=lambda i: (i.vmid, i.number)):
             end_of_life = inst.deallocated_at if inst.closed else self.end_time
             spans = []
-            for k, (state, start, cause, frame) in enumerate(inst.intervals):
+            for k, (state, start, cause, frame, *_call) in enumerate(inst.intervals):
                 last = k == len(inst.intervals) - 1
                 end = end_of_life if last else inst.intervals[k + 1][1]
                 ongoing = last and not inst.closed
                 spans.append((state, start, end, ongoing))
-                rows.append((self.capture, inst.vmid, inst.number, state, start, end, end - start, ongoing, cause, frame))
-                limit = self.limits.get(state)
+                rows.append(
+                    (
+                        self.capture,
+                        inst.vmid,
+                        inst.number,
+                        state,
+                        start,
+                        end,
+                        end - start,
+                        ongoing,
+                        cause,
+                        frame,
+                    )
+                )
+                limit, why = self.limit(state, typical)
                 if limit is not None and end - start > limit:
                     still = " and still was when the capture ended" if ongoing else ""
+                    call = inst.intervals[k][4] if len(inst.intervals[k]) > 4 else None
                     self.finding(
                         "warning",
                         "lifecycle",
                         "state_held",
-                        f"VM {inst.vmid:#x} stayed {state} for {end - start:.3f} s{still} (limit {limit:g} s)",
-                        (frame,),
+                        f"VM {inst.vmid:#x} stayed {state} for {end - start:.3f} s{still} ({why})",
+                        (frame,) if call is None or call == frame else (call, frame),
                         start,
                         inst.vmid,
                         None,
@@ -340,12 +457,19 @@ class _Rebuild:
             summary.append(self.summarise(inst, spans))
             first_frame = inst.alloc_frame or (inst.intervals[0][3] if inst.intervals else None)
             if not inst.closed and inst.alloc_frame is not None:
+                after = f" (since frame {inst.intervals[-1][3]})" if inst.intervals else ""
+                last = (
+                    (inst.last_call,)
+                    if inst.last_call is not None and inst.last_call != inst.alloc_frame
+                    else ()
+                )
                 self.finding(
                     "note",
                     "lifecycle",
                     "never_deallocated",
-                    f"VM {inst.vmid:#x} (instance {inst.number}) was never deallocated; last state {inst.state}",
-                    (inst.alloc_frame,),
+                    f"VM {inst.vmid:#x} (instance {inst.number}) was never deallocated; "
+                    f"last state {inst.state}{after}",
+                    (inst.alloc_frame, *last),
                     inst.allocated_at,
                     inst.vmid,
                     None,
@@ -436,18 +560,19 @@ def rebuild(
             continue
         tx = transactions[transactions["capture"].cat.codes.to_numpy() == code]
         end_time = float(np.nanmax(msgs["time"].to_numpy())) if msgs["time"].notna().any() else math.nan
-        machine = _Rebuild(capture, dialect, end_time, limits)
-        for event in _events(msgs, tx, ids):
+        events, told = _events(msgs, tx, ids)
+        machine = _Rebuild(capture, dialect, end_time, limits, told)
+        for event in events:
             kind = event[1]
             if kind == 0:
-                _f, _k, name, vmid, time = event
-                machine.request(name, vmid, _f, time)
+                _f, _k, name, vmid, time, fields = event
+                machine.request(name, vmid, _f, time, fields)
             elif kind == 1:
                 frame, _k, name, vmid, time, ok, err_name, req = event
                 machine.reply(name, vmid, ok, err_name, frame, time, req)
             elif kind == 2:
-                frame, _k, vmid, vm_status, time = event
-                machine.status(vmid, vm_status, frame, time)
+                frame, _k, vmid, vm_status, os_status, time = event
+                machine.status(vmid, vm_status, os_status, frame, time)
             else:
                 frame, _k, vmid, exit_type, exit_code, exit_flags, time = event
                 machine.exited(vmid, exit_type, exit_code, exit_flags, frame, time)
@@ -458,7 +583,7 @@ def rebuild(
     return Lifecycles(_intervals(rows, categories), _summary(summary, categories), findings)
 
 
-def _events(msgs: pd.DataFrame, tx: pd.DataFrame, ids: dict[str, int]) -> list[tuple]:
+def _events(msgs: pd.DataFrame, tx: pd.DataFrame, ids: dict[str, int]) -> tuple[list[tuple], set[int]]:
     """Lifecycle evidence of one capture as tuples sorted by frame (kind: 0 request, 1 reply,
     2 VM_STATUS, 3 VM_EXITED)."""
     events: list[tuple] = []
@@ -468,29 +593,50 @@ def _events(msgs: pd.DataFrame, tx: pd.DataFrame, ids: dict[str, int]) -> list[t
     time = msgs["time"].to_numpy(np.float64)
     names = msgs["name"].astype(object).to_numpy()
     msg_id = msgs["msg_id"].to_numpy(np.int64, na_value=-1)
-    req_rows = np.flatnonzero((mtype == "request") & (vmid >= 0))
-    for i in req_rows.tolist():
-        events.append((int(frame[i]), 0, names[i], int(vmid[i]), float(time[i])))
-    for column in ("vm_status",):
-        values = msgs[column].to_numpy(np.int64, na_value=-1)
-        for i in np.flatnonzero((mtype == "notification") & (msg_id == ids["VM_STATUS"]) & (vmid >= 0) & (values >= 0)).tolist():
-            events.append((int(frame[i]), 2, int(vmid[i]), int(values[i]), float(time[i])))
+    columns = ("stop_flags", "stop_reason", "auth_mech", "exit_code", "exit_flags", "os_status")
+    extra = {c: msgs[c].to_numpy(np.float64, na_value=np.nan).tolist() for c in columns}
+    frames, times = frame.tolist(), time.tolist()
+
+    def fields_of(p: int) -> dict[str, Any]:
+        out: dict[str, Any] = {c: None if v != v else int(v) for c in columns for v in (extra[c][p],)}
+        out["frame"], out["time"] = frames[p], times[p]
+        return out
+
+    none: dict[str, Any] = {}
+    for i in np.flatnonzero((mtype == "request") & (vmid >= 0)).tolist():
+        name = names[i]
+        events.append(
+            (frames[i], 0, name, int(vmid[i]), times[i], fields_of(i) if name in NEED_FIELDS else none)
+        )
+    status = msgs["vm_status"].to_numpy(np.int64, na_value=-1)
+    os_status = msgs["os_status"].to_numpy(np.int64, na_value=0)
+    told = (mtype == "notification") & (msg_id == ids["VM_STATUS"]) & (vmid >= 0) & (status >= 0)
+    for i in np.flatnonzero(told).tolist():
+        events.append((int(frame[i]), 2, int(vmid[i]), int(status[i]), int(os_status[i]), float(time[i])))
     exited = np.flatnonzero((mtype == "notification") & (msg_id == ids["VM_EXITED"]) & (vmid >= 0))
     if len(exited):
         et = msgs["exit_type"].array
-        ec = msgs["exit_code"].array
-        ef = msgs["exit_flags"].array
         for i in exited.tolist():
-            events.append((int(frame[i]), 3, int(vmid[i]), _value(et[i]), _value(ec[i]), _value(ef[i]), float(time[i])))
-    answered = tx[tx["status"].isin(("ok", "error")) & tx["vmid"].notna()]
+            got = fields_of(i)
+            events.append(
+                (
+                    int(frame[i]),
+                    3,
+                    int(vmid[i]),
+                    _value(et[i]),
+                    got["exit_code"],
+                    got["exit_flags"],
+                    float(time[i]),
+                )
+            )
+    answered = tx[
+        ((tx["status"] == "error") | ((tx["status"] == "ok") & tx["name"].isin(STATE_CALLS)))
+        & tx["vmid"].notna()
+    ]
     if len(answered):
         order = np.argsort(frame)
-        sorted_frames = frame[order]
-        req_frames = answered["request_frame"].to_numpy(np.int64)
-        req_pos = order[np.searchsorted(sorted_frames, req_frames)]
-        columns = ("stop_flags", "stop_reason", "auth_mech", "exit_code", "exit_flags")
-        extra = {c: msgs[c].array for c in columns}
-        for j, (rf, name, v, t, status, err) in enumerate(
+        req_pos = order[np.searchsorted(frame[order], answered["request_frame"].to_numpy(np.int64))]
+        for j, (rf, name, v, t, status_name, err) in enumerate(
             zip(
                 answered["reply_frame"].tolist(),
                 answered["name"].astype(object).tolist(),
@@ -501,11 +647,10 @@ def _events(msgs: pd.DataFrame, tx: pd.DataFrame, ids: dict[str, int]) -> list[t
                 strict=True,
             )
         ):
-            p = int(req_pos[j])
-            req = {c: _value(extra[c][p]) for c in columns}
-            events.append((int(rf), 1, name, int(v), float(t), status == "ok", err, req))
+            req = fields_of(int(req_pos[j])) if name in NEED_FIELDS else none
+            events.append((int(rf), 1, name, int(v), float(t), status_name == "ok", err, req))
     events.sort(key=lambda e: (e[0], e[1]))
-    return events
+    return events, set(vmid[told].tolist())
 
 
 def _intervals(rows: list[tuple], categories: list[str]) -> pd.DataFrame:

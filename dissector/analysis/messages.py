@@ -25,7 +25,7 @@ from dissector.protocol import registry
 from .columns import MessageColumns
 from .fields import msg_id_of
 from .schema import MESSAGES, VMID_SOURCES, nullable
-from .transactions import REPLY, REQUEST, Pairing, pair
+from .transactions import REPLY, REQUEST, Pairing, client_keys, pair
 
 PAYLOAD, FROM_REQUEST, ALLOCATED, CLIENT = (VMID_SOURCES.index(s) for s in VMID_SOURCES)
 # header numbers -> categories of MESSAGES.type / .direction
@@ -34,12 +34,14 @@ _DIRECTION_CODES = np.array([2, 0, 1], np.int8)  # unknown, to_rm, from_rm
 
 
 def _concat(columns: Sequence[MessageColumns], name: str) -> np.ndarray:
+    if len(columns) == 1:
+        return getattr(columns[0], name)
     return np.concatenate([getattr(c, name) for c in columns])
 
 
 def named(values: np.ndarray, name_of: object) -> pd.Categorical:
     """A categorical of ``name_of(value)`` per element (NA for -1), naming each distinct value once."""
-    uniq, inverse = np.unique(values, return_inverse=True)
+    inverse, uniq = pd.factorize(values)
     categories: dict[str, int] = {}
     code_of = np.full(len(uniq), -1, np.int32)
     for i, v in enumerate(uniq.tolist()):
@@ -95,10 +97,16 @@ def build_messages(columns: Sequence[MessageColumns], dialect: str = "rm") -> tu
     seq = _concat(columns, "seq").astype(np.int64)
     msg_id = _concat(columns, "msg_id")
     msg_type = _concat(columns, "msg_type").astype(np.int64)
+    # a message with a broken RPC header (garbage) is no call: keep it out of the pairing
+    garbage = _concat(columns, "malformed_kind") == "header"
+    call_type = np.where(garbage, -1, msg_type)
     err = _concat(columns, "err_code")
-    pairing = pair(capture, client, seq, msg_id, msg_type, err)
+    allocated = _concat(columns, "allocated_vmid")
+    clients = client_keys(capture, client, call_type, seq, msg_id, allocated)  # one per VM, not per VMID
+    time_ns = np.where(_concat(columns, "time_known"), _concat(columns, "time_ns"), 0)
+    pairing = pair(capture, clients, seq, msg_id, call_type, err, time_ns)
     vmid, source = resolve_vmids(
-        msg_type, msg_id, client, _concat(columns, "payload_vmid"), _concat(columns, "allocated_vmid"), pairing
+        msg_type, msg_id, client, _concat(columns, "payload_vmid"), allocated, pairing
     )
     known = _concat(columns, "time_known")
     time_ns = _concat(columns, "time_ns")
@@ -112,7 +120,8 @@ def build_messages(columns: Sequence[MessageColumns], dialect: str = "rm") -> tu
         "time_end": np.where(known | (time_end_ns != 0), time_end_ns / 1e9, np.nan),
         "time_ns": nullable(time_ns, ~known, "Int64"),
         "direction": pd.Categorical.from_codes(
-            _DIRECTION_CODES[_concat(columns, "direction")], categories=list(MESSAGES.column("direction").categories or ())
+            _DIRECTION_CODES[_concat(columns, "direction")],
+            categories=list(MESSAGES.column("direction").categories or ()),
         ),
         "client_vmid": client.astype(np.int32),
         "type": pd.Categorical.from_codes(
@@ -132,7 +141,20 @@ def build_messages(columns: Sequence[MessageColumns], dialect: str = "rm") -> tu
         "malformed": _concat(columns, "malformed"),
         "malformed_kind": pd.Categorical(_concat(columns, "malformed_kind")),
     }
-    for column in ("vm_status", "exit_type", "exit_flags", "exit_code", "stop_flags", "stop_reason", "auth_mech"):
-        values = np.concatenate([c.payload[column] for c in columns])
+    for column in (
+        "vm_status",
+        "os_status",
+        "exit_type",
+        "exit_flags",
+        "exit_code",
+        "stop_flags",
+        "stop_reason",
+        "auth_mech",
+    ):
+        values = (
+            columns[0].payload[column]
+            if len(columns) == 1
+            else np.concatenate([c.payload[column] for c in columns])
+        )
         data[column] = nullable(values, values < 0, MESSAGES.column(column).dtype)
     return MESSAGES.frame(data), pairing

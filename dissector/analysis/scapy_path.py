@@ -19,13 +19,16 @@ from dissector.layers.base import RMStruct
 from .columns import UNKNOWN, MessageColumns, from_rows
 from .fields import Located, allocated_vmid_field, payload_fields, vmid_fields
 
-
 _ROLES = {1: "request", 2: "reply", 3: "notification"}
 
 
 def _read(layer: Any, where: Located) -> int:
     """The field at ``where.path`` in a payload layer, or -1 when the layer does not hold it."""
-    if not isinstance(layer, RMStruct) or layer.msg_id != where.msg_id or layer.role != _ROLES[where.msg_type]:
+    if (
+        not isinstance(layer, RMStruct)
+        or layer.msg_id != where.msg_id
+        or layer.role != _ROLES[where.msg_type]
+    ):
         return UNKNOWN
     value: Any = layer
     for name in where.path:

@@ -73,10 +73,6 @@ class Schema:
         cols = {c.name: _cast(data[c.name], c) for c in self.columns}
         return pd.DataFrame(cols, index=index, copy=False)
 
-    def conform(self, df: pd.DataFrame) -> pd.DataFrame:
-        """``df`` with declared column order and dtypes (a new frame; ``df`` is not modified)."""
-        return self.frame({n: df[n].to_numpy(dtype=object) if n in df else None for n in self.names})
-
     def check(self, df: pd.DataFrame) -> None:
         """Raise ``AssertionError`` naming the first column whose name or dtype differs."""
         assert list(df.columns) == self.names, f"{self.name}: columns {list(df.columns)} != {self.names}"
@@ -92,7 +88,9 @@ class Schema:
     def doc_table(self) -> str:
         """The columns as a Markdown table, for docs and ``help()``."""
         rows = [f"| `{c.name}` | {c.dtype} | {c.doc} |" for c in self.columns]
-        return "\n".join([f"**{self.name}**: {self.doc}", "", "| column | dtype | meaning |", "|---|---|---|", *rows])
+        return "\n".join(
+            [f"**{self.name}**: {self.doc}", "", "| column | dtype | meaning |", "|---|---|---|", *rows]
+        )
 
 
 def _cast(values: Any, col: Column) -> Any:
@@ -169,23 +167,36 @@ MESSAGES = Schema(
         Column("capture", "category", "which capture the message came from (the path as given)"),
         Column("frame", "int64", "1-based number of the message's first capture record"),
         Column("frames", "object", "tuple of all its record numbers (several for a fragmented message)"),
-        Column("time", "float64", "seconds of the first record (epoch for pcap, since boot for dmesg); NaN if none"),
+        Column(
+            "time",
+            "float64",
+            "seconds of the first record (epoch for pcap, since boot for dmesg); NaN if none",
+        ),
         Column("time_end", "float64", "seconds of the last record"),
         Column("time_ns", "Int64", "integer nanoseconds of the first record (exact; latencies use it)"),
         Column("direction", "category", "to_rm, from_rm or unknown (capture header)", DIRECTIONS),
         Column("client_vmid", "int32", "VM whose RM queue pair carried the message; 0xFFFF unknown"),
-        Column("type", "category", "request, reply, notification or continuation; NA if no header", MSG_TYPES),
+        Column(
+            "type", "category", "request, reply, notification or continuation; NA if no header", MSG_TYPES
+        ),
         Column("seq", "Int32", "RPC header seq; NA when the source did not record it (kernel TX logs)"),
         Column("msg_id", "Int64", "RPC header message id"),
-        Column("name", "category", "message name in the chosen dialect (UNKNOWN_0x... if no source names it)"),
+        Column(
+            "name", "category", "message name in the chosen dialect (UNKNOWN_0x... if no source names it)"
+        ),
         Column("fragments", "Int16", "header fragment count (continuations that follow the first)"),
         Column("err_code", "Int64", "replies: the RM error code (first payload word)"),
         Column("err_name", "category", "replies: short RM error name (OK, NORESOURCE, ...)"),
         Column("vmid", "Int32", "VM the message concerns (see vmid_source); NA when unknown"),
-        Column("vmid_source", "category", "payload / request (paired request) / allocated / client", VMID_SOURCES),
+        Column(
+            "vmid_source", "category", "payload / request (paired request) / allocated / client", VMID_SOURCES
+        ),
         Column("length", "int32", "bytes of the (reassembled) message, 8-byte header included"),
-        Column("payload_len", "int32", "payload bytes after the 8-byte header (a reply's error code included)"),
+        Column(
+            "payload_len", "int32", "payload bytes after the 8-byte header (a reply's error code included)"
+        ),
         Column("vm_status", "Int16", "VM_STATUS notification: vm_status"),
+        Column("os_status", "Int16", "VM_STATUS notification / VM_SET_STATUS request: os_status"),
         Column("exit_type", "Int32", "VM_EXITED notification: exit_type"),
         Column("exit_flags", "Int32", "VM_EXITED exit_reason word / VM_EXIT request: exit_flags"),
         Column("exit_code", "Int16", "VM_EXITED exit_reason word / VM_EXIT request: exit_code"),
@@ -194,7 +205,9 @@ MESSAGES = Schema(
         Column("auth_mech", "Int32", "VM_CONFIG_IMAGE request: auth_mech"),
         Column("synthetic", "bool", "the RPC header was made up by a log reader (not wire bytes)"),
         Column("malformed", "str", "null, or every reassembly and dissection fault as text (as jsonl)"),
-        Column("malformed_kind", "category", "kind of the first fault: header, length, fragment, truncated, ..."),
+        Column(
+            "malformed_kind", "category", "kind of the first fault: header, length, fragment, truncated, ..."
+        ),
     ),
 )
 
@@ -210,17 +223,26 @@ TRANSACTIONS = Schema(
         Column("seq", "Int32", "request seq (NA if the source did not record it)"),
         Column("msg_id", "Int64", "call id"),
         Column("name", "category", "call name"),
-        Column("status", "category", "ok, error, unanswered, duplicate_reply, orphan_reply, retransmitted", STATUSES),
+        Column(
+            "status",
+            "category",
+            "ok, error, unanswered, duplicate_reply, orphan_reply, retransmitted",
+            STATUSES,
+        ),
         Column("request_frame", "Int64", "frame of the request (Wireshark 'request in')"),
         Column("reply_frame", "Int64", "frame of the reply (Wireshark 'response in')"),
         Column("request_time", "float64", "seconds"),
         Column("reply_time", "float64", "seconds"),
-        Column("latency", "float64", "reply time - request time in seconds, first reply only (from integer ns)"),
+        Column(
+            "latency", "float64", "reply time - request time in seconds, first reply only (from integer ns)"
+        ),
         Column("latency_ns", "Int64", "the same in integer nanoseconds"),
         Column("err_code", "Int64", "error code of the reply"),
         Column("err_name", "category", "error name of the reply"),
         Column("replies", "int32", "replies seen for this request (>1: duplicates follow)"),
-        Column("reused_in", "Int64", "retransmitted: frame of the later request that reused (client, seq, msg_id)"),
+        Column(
+            "reused_in", "Int64", "frame of a later request that reused this (client, seq, msg_id) while open"
+        ),
     ),
 )
 
@@ -336,5 +358,6 @@ PROBLEMS = Schema(
 )
 
 TABLES: dict[str, Schema] = {
-    s.name: s for s in (MESSAGES, TRANSACTIONS, SRT, LIFECYCLES, LIFECYCLE_SUMMARY, ERRORS, FINDINGS, PROBLEMS)
+    s.name: s
+    for s in (MESSAGES, TRANSACTIONS, SRT, LIFECYCLES, LIFECYCLE_SUMMARY, ERRORS, FINDINGS, PROBLEMS)
 }

@@ -61,7 +61,9 @@ def select(
     return df[keep].reset_index(drop=True)
 
 
-def overlapping(df: pd.DataFrame, start: float | None, end: float | None, first: str, last: str) -> pd.DataFrame:
+def overlapping(
+    df: pd.DataFrame, start: float | None, end: float | None, first: str, last: str
+) -> pd.DataFrame:
     """Rows whose [first, last] span overlaps [start, end) (NaN ends count as open)."""
     keep = np.ones(len(df), bool)
     a = df[first].to_numpy(np.float64)
@@ -73,9 +75,10 @@ def overlapping(df: pd.DataFrame, start: float | None, end: float | None, first:
     return df if keep.all() else df[keep].reset_index(drop=True)
 
 
-def suggest(word: object, known: Iterable[object], what: str) -> str:
-    """``no VMID 0x99; known VMIDs: 0x80, 0x82`` style text for ``MissingData``."""
-    shown = [f"{k:#x}" if isinstance(k, int | np.integer) else str(k) for k in known]
+def suggest(word: object, known: Iterable[object], what: str, *, hexadecimal: bool = True) -> str:
+    """``no VMID 0x99 in this trace; known: 0x80, 0x82`` style text for ``MissingData``."""
+    as_hex = hexadecimal and isinstance(word, int | np.integer)
+    shown = [f"{k:#x}" if as_hex else str(k) for k in known]
     if not shown:
         return f"no {what} {word!r}: this trace holds none"
     text = ", ".join(shown[:20]) + (f" (+{len(shown) - 20} more)" if len(shown) > 20 else "")
@@ -83,5 +86,5 @@ def suggest(word: object, known: Iterable[object], what: str) -> str:
 
     close = difflib.get_close_matches(str(word), [str(s) for s in shown], n=3, cutoff=0.6)
     hint = f"; closest: {', '.join(close)}" if close and isinstance(word, str) else ""
-    label = f"{word:#x}" if isinstance(word, int) else repr(word)
+    label = f"{word:#x}" if as_hex else repr(word) if isinstance(word, str) else str(word)
     return f"no {what} {label} in this trace; known: {text}{hint}"

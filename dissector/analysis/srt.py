@@ -14,7 +14,9 @@ import pandas as pd
 from .schema import SRT, STATUSES
 from .select import select
 
-OK, ERROR, UNANSWERED, RETRANSMITTED = (STATUSES.index(s) for s in ("ok", "error", "unanswered", "retransmitted"))
+OK, ERROR, UNANSWERED, RETRANSMITTED = (
+    STATUSES.index(s) for s in ("ok", "error", "unanswered", "retransmitted")
+)
 
 
 def df_srt(

@@ -11,7 +11,9 @@ work on pipes that cannot seek (stdin), and keep going on a file that is still g
 * ``FollowReader`` turns "end of file" into "wait and retry" until told to stop, so the
   readers never know they are following a live file: a read simply blocks until data comes.
 * ``iter_lines`` cuts a byte stream into text lines incrementally (UTF-8, bad bytes replaced),
-  holding back a partial last line until its newline arrives.
+  holding back a partial last line until its newline arrives. A line longer than
+  ``MAX_LINE_CHARS`` is cut (a ``LongLine`` says how long it was), so a file without newlines
+  cannot make a reader hold it whole.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from collections.abc import Callable, Iterator
 from typing import Protocol
 
 DEFAULT_CHUNK = 1 << 18  # 256 KiB: large enough to amortise reads, small enough to stay cheap
+MAX_LINE_CHARS = 1 << 16  # no log line we read is near this; longer ones are cut, not held
 
 
 class ByteSource(Protocol):
@@ -153,28 +156,69 @@ class FollowReader:
     read1 = read
 
 
-def iter_lines(f: ByteSource, *, chunk: int = 1 << 16) -> Iterator[str]:
+class LongLine(str):
+    """The first ``MAX_LINE_CHARS`` characters of a longer line; ``length`` is the whole line's."""
+
+    length: int
+
+    def __new__(cls, head: str, length: int) -> LongLine:
+        line = super().__new__(cls, head)
+        line.length = length
+        return line
+
+
+def _eol(line: str) -> str:
+    return line[:-1] if line.endswith("\r") else line
+
+
+def iter_lines(f: ByteSource, *, chunk: int = 1 << 16, max_line: int = MAX_LINE_CHARS) -> Iterator[str]:
     """Text lines of a byte stream, without their line ends, decoded as UTF-8 (errors replaced).
 
     Only ``\\n`` ends a line (a trailing ``\\r`` is dropped), so form feeds or other Unicode
     separators inside a log line do not split it. A last line without newline is yielded at
-    the end of the stream.
+    the end of the stream. A line longer than ``max_line`` characters is yielded as a
+    ``LongLine`` holding its first ``max_line`` characters; the rest is dropped as it is read,
+    so memory stays bounded however long the line (readers report it).
     """
     read = reader_of(f)
     decode = codecs.getincrementaldecoder("utf-8")(errors="replace").decode
     pending = ""
+    dropped = 0  # characters of the current (overlong) line thrown away so far
     while True:
         data = read(chunk)
         if not data:
             break
-        text = pending + decode(data)
-        lines = text.split("\n")
+        text = decode(data)
+        if dropped:  # inside an overlong line: skip to its end
+            nl = text.find("\n")
+            if nl < 0:
+                dropped += len(text)
+                continue
+            yield LongLine(pending, len(pending) + dropped + nl)
+            pending, dropped = "", 0
+            text = text[nl + 1 :]
+        lines = (pending + text).split("\n")
         pending = lines.pop()
         for line in lines:
-            yield line[:-1] if line.endswith("\r") else line
+            yield _eol(line) if len(line) <= max_line else LongLine(line[:max_line], len(line))
+        if len(pending) > max_line:
+            dropped = len(pending) - max_line
+            pending = pending[:max_line]
     pending += decode(b"", True)
-    if pending:
-        yield pending[:-1] if pending.endswith("\r") else pending
+    if dropped or len(pending) > max_line:
+        yield LongLine(pending[:max_line], len(pending) + dropped)
+    elif pending:
+        yield _eol(pending)
+
+
+def cut_long_line(line: str, max_line: int = MAX_LINE_CHARS) -> tuple[str, str | None]:
+    """``line`` cut to ``max_line`` characters, and the finding to report if it was longer."""
+    length = line.length if isinstance(line, LongLine) else len(line)
+    if length <= max_line:
+        return line, None
+    return line[:max_line], (
+        f"line of {length} characters, longer than {max_line}; only its first {max_line} were read"
+    )
 
 
 def strip_eol(line: str) -> str:

@@ -17,6 +17,10 @@ the data so far) or after ``idle_timeout`` seconds without new bytes (``None``: 
 it, or stop consuming the stream). A pipe ends when its writer closes it, follow or not.
 A record cut at the moment the stream ends is reported like a truncated file. Rotation or
 truncation of the followed file is not detected.
+
+A gzip stream that is cut or corrupt ends the input where it breaks: every record before is
+read, then a fatal ``CaptureProblem`` says where and why (gzip nested more than
+``MAX_GZIP_DEPTH`` deep is refused).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import io
 import os
 import re
 import sys
+import zlib
 from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import IO, Any
@@ -42,6 +47,7 @@ FORMATS = ("pcap", "pcapng", "hexlog", "text2pcap")
 SNIFF_LIMIT = 1 << 20
 PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
 GZIP_MAGIC = b"\x1f\x8b"
+MAX_GZIP_DEPTH = 3
 _HEXLOG_MARK = re.compile(
     r"[gh]h_rm_recv: [0-9A-Fa-f]{8}: |[gh]h_rm_call TX: [0-9A-Fa-f]{8}: |@[^\s:@]+ TX: [0-9A-Fa-f]{8}: "
     r"|\bTX msg_id: (?:0x)?[0-9A-Fa-f]+|RM rejected message (?:0x)?[0-9A-Fa-f]+\. Error: -?\d+"
@@ -149,6 +155,42 @@ def open_records(
         raise
 
 
+class _Gunzip:
+    """A gzip stream read as bytes that ends, instead of raising, where it is cut or corrupt."""
+
+    def __init__(self, f: ByteSource) -> None:
+        self._gz = gzip.GzipFile(fileobj=f, mode="rb")  # type: ignore[arg-type]
+        self.count = 0  # decompressed bytes handed out
+        self.error: str | None = None
+
+    def read(self, n: int = -1, /) -> bytes:
+        if self.error is not None:
+            return b""
+        try:
+            data = self._gz.read1(n if n > 0 else 1 << 16)
+        except (EOFError, OSError, zlib.error) as exc:
+            self.error = str(exc) or type(exc).__name__
+            return b""
+        self.count += len(data)
+        return data
+
+    read1 = read
+
+    def problem(self, src: str) -> CaptureProblem:
+        return CaptureProblem(
+            src,
+            f"gzip stream is damaged after {self.count} decompressed bytes ({self.error}); "
+            "everything before was read",
+            fatal=True,
+        )
+
+
+def _gunzipped(items: Iterator[Item], gz: _Gunzip, src: str) -> Iterator[Item]:
+    yield from items
+    if gz.error is not None:
+        yield gz.problem(src)
+
+
 def _seekable(f: object) -> bool:
     seekable = getattr(f, "seekable", None)
     try:
@@ -166,6 +208,7 @@ def _open(
     poll_interval: float,
     idle_timeout: float | None,
     stop: Callable[[], bool] | None,
+    depth: int = 0,
 ) -> RecordStream:
     stream: ByteSource = raw
     if follow and _seekable(raw):
@@ -180,9 +223,20 @@ def _open(
         if prefix[:2] == GZIP_MAGIC and not final and len(prefix) < 4:
             continue
         if prefix[:2] == GZIP_MAGIC and len(prefix) >= 4:
-            unzipped = gzip.GzipFile(fileobj=PrefixedReader(prefix, stream), mode="rb")  # type: ignore[arg-type]
-            inner = _open(unzipped, src, None, None, False, poll_interval, idle_timeout, stop)
-            return RecordStream(inner, "gzip+" + inner.format, src, owned)
+            if depth >= MAX_GZIP_DEPTH:
+                raise UnsupportedCapture(f"{src}: gzip nested more than {MAX_GZIP_DEPTH} deep; not read")
+            gz = _Gunzip(PrefixedReader(prefix, stream))
+            try:
+                inner = _open(gz, src, None, None, False, poll_interval, idle_timeout, stop, depth + 1)
+            except UnsupportedCapture:
+                if gz.error is None:
+                    raise
+                raise UnsupportedCapture(
+                    f"{src}: gzip stream is damaged after {gz.count} decompressed bytes ({gz.error}) "
+                    "and nothing before it is a supported capture"
+                ) from None
+            fmt_name = inner.format if inner.format.startswith("gzip+") else "gzip+" + inner.format
+            return RecordStream(_gunzipped(inner, gz, src), fmt_name, src, owned)
         detected = detect_format(prefix, final=final)
         if detected is None and final:
             if not prefix and follow:

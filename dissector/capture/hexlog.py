@@ -37,6 +37,13 @@ colon) but does not parse (non-hex garbage, odd digit counts, an offset that is 
 count so far) gives a ``CaptureProblem`` with its line number; the message being assembled is
 yielded as far as it got (a cut message is still information; the decoder marks it malformed)
 and the rest of that dump is skipped up to the next offset-00000000 row.
+
+Bounds (a hostile or broken log cannot make the parser hold more than a few MiB): a dump that
+grows past ``MAX_DUMP_BYTES`` (no RM message comes near it) is cut there with a problem and its
+further rows are skipped; at most ``MAX_OPEN_DUMPS`` dumps (one per prefix) are in progress, the
+oldest is completed when another starts; a dump still open after ``MAX_QUEUED`` later items is
+completed as it is (output never waits on it without limit); a line longer than
+``MAX_LINE_CHARS`` is read up to that length and reported.
 """
 
 from __future__ import annotations
@@ -46,10 +53,13 @@ import struct
 from collections import deque
 from collections.abc import Iterable, Iterator
 
-from ._stream import strip_eol
+from ._stream import MAX_LINE_CHARS, cut_long_line, strip_eol
 from .record import UNKNOWN_VMID, CaptureProblem, Direction, Record
 
 RPC_PAYLOAD_MAX = 232
+MAX_DUMP_BYTES = 1 << 14  # > the largest RM payload (63 * 232 = 14616 bytes) + header
+MAX_OPEN_DUMPS = 64  # prefixes with a dump in progress at once
+MAX_QUEUED = 4096  # items waiting behind a dump that is still open
 RPC_TYPE_REQUEST = 1
 RPC_TYPE_REPLY = 2
 SYNTH_TX = "RPC header synthesised from 'TX msg_id' + 'gh_rm_call TX' dump; seq unknown"
@@ -162,11 +172,15 @@ class HexLogParser:
     # ------------------------------------------------------------------ public
     def feed(self, line: str, lineno: int) -> list[Item]:
         """Process one line (1-based ``lineno``); return the items now complete, in order."""
+        if len(line) >= MAX_LINE_CHARS:  # maybe cut by iter_lines (a LongLine), or too long
+            line, why = cut_long_line(line)
+            if why is not None:
+                self._problem(lineno, why)
         if not ("rm_" in line or "TX" in line or "RX" in line or "rejected" in line):
-            return []
+            return self._drain() if self._queue else []
         m = _MARK.search(line)
         if m is None:
-            return []
+            return self._drain() if self._queue else []
         tag = m.group("tag")
         if tag is not None:
             self._row(tag, m.group("rest"), line, m.start(), lineno)
@@ -198,8 +212,10 @@ class HexLogParser:
         self._ready(slot, CaptureProblem(f"{self.source}:{lineno}", reason, line=lineno))
 
     def _drain(self) -> list[Item]:
-        out: list[Item] = []
         q = self._queue
+        if len(q) > MAX_QUEUED and not q[0].ready:
+            self._unblock(q[0])
+        out: list[Item] = []
         while q and q[0].ready:
             item = q.popleft().item
             if isinstance(item, tuple):
@@ -208,6 +224,20 @@ class HexLogParser:
             if item is not None:
                 out.append(item)
         return out
+
+    def _unblock(self, slot: _Slot) -> None:
+        """Complete whatever holds ``slot``: an open dump or a pending ``TX msg_id``.
+
+        A dump whose rows were all full stays open until its prefix prints again; completing
+        it after ``MAX_QUEUED`` later items only bounds how long output waits for it (a row of
+        it that still comes later is then reported as a row without its dump's start).
+        """
+        for tag, dump in self._dumps.items():
+            if dump.slot is slot:
+                self._complete(tag)
+                return
+        if self._pending_tx is not None and self._pending_tx[3] is slot:
+            self._flush_pending_tx()
 
     # ------------------------------------------------------------------ lines
     def _row(self, tag: str, rest: str, line: str, at: int, lineno: int) -> None:
@@ -234,6 +264,15 @@ class HexLogParser:
                 f"{tag} dump row at offset {off_text}{what}, but {len(cur.data)} bytes were dumped so far",
             )
             return
+        if len(cur.data) + len(data) > MAX_DUMP_BYTES:
+            cur.data += data[: MAX_DUMP_BYTES - len(cur.data)]
+            self._cut(
+                tag,
+                lineno,
+                f"{tag} dump grows past {MAX_DUMP_BYTES} bytes at offset {off_text} (no RM message "
+                "is that long; a missing offset-00000000 row?)",
+            )
+            return
         cur.data += data
         if err is not None:
             self._cut(tag, lineno, f"{tag} dump row at offset {off_text} does not parse: {err}")
@@ -246,6 +285,14 @@ class HexLogParser:
     def _start(self, tag: str, kind: str, time_ns: int | None, lineno: int) -> None:
         if tag in self._dumps:
             self._complete(tag)
+        elif len(self._dumps) >= MAX_OPEN_DUMPS:
+            oldest = next(iter(self._dumps))
+            self._problem(
+                lineno,
+                f"more than {MAX_OPEN_DUMPS} dump prefixes in progress at once; completed the "
+                f"{oldest} dump from line {self._dumps[oldest].line} as it is",
+            )
+            self._complete(oldest)
         self._skipping.discard(tag)
         slot: _Slot | None = None
         msg_id: int | None = None
@@ -295,12 +342,18 @@ class HexLogParser:
         else:
             tail = "nothing of the message was read (not yielded)"
         self._problem(lineno, f"{reason}; {tail}; skipping the rest of this dump")
+        self._skip(tag)
+
+    def _skip(self, tag: str) -> None:
+        """Skip ``tag``'s rows up to its next dump start (the set is bounded)."""
+        if len(self._skipping) >= MAX_OPEN_DUMPS:
+            self._skipping.clear()  # forget old prefixes: at worst one more problem each
         self._skipping.add(tag)
 
     def _orphan(self, tag: str, lineno: int, off_text: str, err: str | None) -> None:
         if tag in self._skipping:
             return
-        self._skipping.add(tag)
+        self._skip(tag)
         what = f" ({err})" if err else ""
         self._problem(
             lineno,

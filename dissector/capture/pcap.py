@@ -13,7 +13,8 @@ Behaviour on bad input (all reported as ``CaptureProblem``, never silently):
   good record, and the header after it plausible too) and report the skipped range;
 * a record cut by the end of the file: a fatal problem naming its offset and the missing bytes;
   every earlier record was already yielded;
-* caplen < len (snapped): the record is yielded and a problem says it is cut;
+* caplen < len (snapped): the record is yielded and a problem says it is cut; caplen > len
+  (impossible): the record is yielded with a problem;
 * capture header version != 1 or direction > 2: the record is yielded (direction unknown if
   invalid) with a problem; fewer than 4 bytes: only a problem.
 
@@ -23,13 +24,16 @@ skipped with a problem leaves a gap. ``thiszone`` is ignored (it is 0 in every r
 
 from __future__ import annotations
 
+import re
 import struct
 from collections.abc import Iterator
+from functools import cache
 
 from ._stream import ByteSource, ChunkBuffer, source_name
 from .errors import UnsupportedCapture
 from .linklayer import (
     DIRECTIONS,
+    RPC_API_BYTE,
     SUPPORTED_LINKTYPES,
     linktype_label,
     split_link_payload,
@@ -153,7 +157,7 @@ def _records(
                 b.pos = pos
                 start = b.offset
                 rem = b.available()
-                found = _resync(b, unpack, snap_limit, frac_limit, last_sec, linktype)
+                found = _resync(b, unpack, endian, snap_limit, frac_limit, last_sec, linktype)
                 buf = b.buf
                 pos = b.pos
                 if found is None:
@@ -227,15 +231,40 @@ def _slow_record(
     reasons = list(res.problems)
     if caplen < origlen:
         reasons.append(f"captured {caplen} of {origlen} bytes (snapped); the message is cut")
+    elif caplen > origlen:
+        reasons.append(f"caplen {caplen} exceeds the original length {origlen}; the record header is damaged")
     if 0 < snaplen < caplen:
         reasons.append(f"caplen {caplen} exceeds the file's snaplen {snaplen}")
     for reason in reasons:
         yield CaptureProblem(where, f"record {number}: {reason}", offset=offset, length=caplen + 16)
 
 
+@cache
+def _candidates(endian: str, min_caplen: int, ours: bool) -> tuple[re.Pattern[bytes], int]:
+    """Where a plausible record header may start: a pattern, and how far before its match.
+
+    A necessary condition only (``plausible`` decides), so that scanning a long damaged stretch
+    is a C loop rather than a Python one per byte. For DLT 147 it is the capture header that
+    follows a record header (version 1, direction 0..2: a literal the regex engine scans for
+    quickly, 16 bytes after the header's start); for other link types caplen in
+    ``min_caplen..65536`` and origlen at most ``MAX_ORIGLEN`` (0x40000).
+    """
+    if ours:
+        return re.compile(b"\x01[\x00-\x02]"), RECORD_HEADER_SIZE
+    lo = re.escape(bytes((min_caplen,)))
+    if endian == "<":
+        caplen = b"(?:[" + lo + b"-\xff].|.[\x01-\xff])\x00\x00|\x00\x00\x01\x00"
+        origlen = b"..[\x00-\x04]\x00"
+    else:
+        caplen = b"\x00\x00(?:.[" + lo + b"-\xff]|[\x01-\xff].)|\x00\x01\x00\x00"
+        origlen = b"\x00[\x00-\x04].."
+    return re.compile(b"(?=.{8}(?:" + caplen + b")" + origlen + b")", re.S), 0
+
+
 def _resync(
     b: ChunkBuffer,
     unpack: object,
+    endian: str,
     snap_limit: int,
     frac_limit: int,
     last_sec: int | None,
@@ -246,8 +275,11 @@ def _resync(
     Plausible: caplen within the snap limit and at least a capture header, len >= caplen, the
     sub-second field in range, the time within a day of the last good record, for DLT 147 a
     capture header with version 1 and a valid direction, and the record after it plausible too
-    (or ending exactly at the end of the file). On success ``b.pos`` points at it and its
-    absolute offset is returned; otherwise ``b`` is left at the end of the stream.
+    (or ending exactly at the end of the file). A DLT 147 record that is whole (len == caplen)
+    and holds an RPC header (api byte 0x21) is taken even when what follows it is damaged too,
+    so a good record between two damaged stretches is not skipped with them. On success
+    ``b.pos`` points at it and its absolute offset is returned; otherwise ``b`` is left at the
+    end of the stream.
     """
     upk = unpack  # struct.Struct.unpack_from
     ours = linktype == LINKTYPE_GUNYAH_RM
@@ -267,6 +299,8 @@ def _resync(
         return RECORD_HEADER_SIZE + caplen
 
     need = RECORD_HEADER_SIZE + MAX_CAPLEN + RECORD_HEADER_SIZE + 4
+    pattern, back = _candidates(endian, min_caplen, ours)
+    search = pattern.search
     b.pos += 1
     while True:
         if not b.eof:
@@ -277,9 +311,23 @@ def _resync(
         if n - o < RECORD_HEADER_SIZE:
             b.pos = n
             return None
+        m = search(buf, o + back)
+        if m is None:  # no candidate in the window: keep only a header that may straddle its end
+            if b.eof:
+                b.pos = n
+                return None
+            b.pos = max(o + 1, n - RECORD_HEADER_SIZE - 2)
+            continue
+        if m.start() - back > o:
+            b.pos = m.start() - back
+            continue  # refill the window from the candidate, so the record after it is visible
         size = plausible(buf, o)
         if size is not None:
             nxt = o + size
             if (nxt == n and b.eof) or plausible(buf, nxt) is not None:
                 return b.offset
+            if ours and nxt <= n and size >= RECORD_HEADER_SIZE + 12:
+                caplen, origlen = struct.unpack_from(endian + "II", buf, o + 8)
+                if caplen == origlen and buf[o + RECORD_HEADER_SIZE + 4] == RPC_API_BYTE:
+                    return b.offset
         b.pos = o + 1

@@ -70,6 +70,7 @@ KNOWN_BLOCK_TYPES = frozenset(
     | set(range(0x204, 0x20A))
 )
 MAX_BLOCK = 16 << 20  # 16 MiB; a larger block length is taken as corruption
+MAX_INTERFACES = 4096  # per section; later IDBs are counted, not kept (memory stays bounded)
 OPT_ENDOFOPT = 0
 OPT_COMMENT = 1
 OPT_IF_NAME = 2
@@ -159,6 +160,7 @@ class _Reader:
         self.block = 0  # blocks seen
         self.section = 0
         self.skipped: dict[str, int] = {}  # unsupported-interface packets per interface
+        self.extra_interfaces = 0  # IDBs of this section beyond MAX_INTERFACES
 
     # ------------------------------------------------------------------ framing
     def run(self) -> Iterator[PcapngItem]:
@@ -235,6 +237,7 @@ class _Reader:
                 yield from self._epb(buf, pos, blen)
             elif btype == BT_SHB:
                 self.interfaces = []
+                self.extra_interfaces = 0
                 self.section += 1
             elif btype == BT_IDB:
                 yield from self._idb(buf, pos, blen)
@@ -448,6 +451,16 @@ class _Reader:
 
     def _idb(self, buf: bytes, pos: int, blen: int) -> Iterator[CaptureProblem]:
         index = len(self.interfaces)
+        if index >= MAX_INTERFACES:
+            self.extra_interfaces += 1
+            if self.extra_interfaces == 1:
+                yield self._problem(
+                    pos,
+                    blen,
+                    f"more than {MAX_INTERFACES} interfaces in section {self.section}; interface "
+                    f"{index} and later are not kept, their packets are skipped",
+                )
+            return
         if blen < 20:
             self.interfaces.append(_Interface(-1, 0, f"if{index}"))
             yield self._problem(pos, blen, f"interface block of {blen} bytes is too short (20 needed)")
@@ -472,6 +485,13 @@ class _Reader:
 
     def _interface(self, pos: int, blen: int, ifid: int) -> tuple[_Interface | None, CaptureProblem | None]:
         if ifid >= len(self.interfaces):
+            if ifid < len(self.interfaces) + self.extra_interfaces:
+                return None, self._problem(
+                    pos,
+                    blen,
+                    f"packet {self.number} names interface {ifid}, beyond the first {MAX_INTERFACES} "
+                    "interfaces that are kept; skipped",
+                )
             return None, self._problem(
                 pos,
                 blen,
@@ -480,8 +500,11 @@ class _Reader:
             )
         iface = self.interfaces[ifid]
         if not iface.supported:
-            count = self.skipped.get(iface.name, 0)
-            self.skipped[iface.name] = count + 1
+            name = iface.name
+            if name not in self.skipped and len(self.skipped) >= MAX_INTERFACES:
+                name = "(others)"  # keep the tally bounded across many sections
+            count = self.skipped.get(name, 0)
+            self.skipped[name] = count + 1
             if count == 0:
                 return None, self._problem(
                     pos,
@@ -628,5 +651,7 @@ class _Reader:
                 )
         if caplen < origlen:
             problems.append(f"captured {caplen} of {origlen} bytes (snapped); the message is cut")
+        elif caplen > origlen:
+            problems.append(f"caplen {caplen} exceeds the original length {origlen}; the block is damaged")
         for reason in problems:
             yield self._problem(pos, blen, f"packet {number}: {reason}")

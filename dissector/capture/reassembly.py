@@ -4,6 +4,10 @@ Each (client VMID, direction) queue has at most one multi-fragment message in fl
 message with ``fragments = n`` is followed by ``n`` type-0 continuations with the same seq,
 msg_id and fragment count. Every fault is reported on the message it affects and nothing is
 dropped: a partial message is still emitted (marked), a stray continuation is its own message.
+
+Memory is bounded whatever the input: a message holds at most 63 records (the 6-bit fragment
+count), and at most ``MAX_IN_FLIGHT`` queues may have one in progress; when one more starts, the
+oldest is emitted as incomplete with a finding saying why.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from dissector.protocol.messages import MAX_FRAGMENTS, MSGQ_MAX_MSG_SIZE, RPC_HE
 from .record import CaptureProblem, Direction, Record
 
 CONTINUATION = 0
+MAX_IN_FLIGHT = 256  # queues (client VMID, direction) with a multi-fragment message in progress
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +134,13 @@ class Reassembler:
             if fragments == 0:
                 yield _message([record], data, problems)
                 return
+            if len(self._flight) >= MAX_IN_FLIGHT:
+                oldest = next(iter(self._flight))  # dict order is start order
+                yield self._abort(
+                    oldest,
+                    f"more than {MAX_IN_FLIGHT} queues had a message in progress at frame "
+                    f"{record.number}; the oldest was given up",
+                )
             self._flight[key] = _InFlight(
                 first=record,
                 seq=seq,

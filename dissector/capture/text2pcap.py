@@ -25,6 +25,9 @@ outbound = ``TO_RM``. As everywhere, a non-zero capture-header direction wins ov
 
 Rows must be consecutive; an offset gap cuts the packet (it is yielded as far as it got, with a
 problem) and rows up to the next offset-0 row are skipped. ``Record.number`` counts packets.
+A packet that grows past ``MAX_PACKET_BYTES`` (a missing offset-0 row, or a dump of something
+else) is cut there the same way, and a line longer than ``MAX_LINE_CHARS`` is read up to that
+length and reported, so no input makes the parser hold more than a few hundred KiB.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ import calendar
 import re
 from collections.abc import Iterable, Iterator
 
-from ._stream import strip_eol
+from ._stream import MAX_LINE_CHARS, cut_long_line, strip_eol
 from .linklayer import RPC_API_BYTE, split_capture_header
 from .record import UNKNOWN_VMID, CaptureProblem, Direction, Record
 
@@ -48,6 +51,7 @@ _SECONDS = re.compile(r"^(?P<s>\d+)\.(?P<f>\d{1,9})$")
 _HEXBYTE = re.compile(r"^[0-9A-Fa-f]{2}$")
 
 Item = Record | CaptureProblem
+MAX_PACKET_BYTES = 1 << 16  # pcap's own limit for our link type; a DLT 147 record is <= 244 bytes
 
 
 def parse_timestamp(text: str) -> int | None:
@@ -74,8 +78,15 @@ def row_bytes(rest: str) -> bytes:
     """Hex bytes at the start of a row's text, stopping at the ASCII column."""
     rest = rest.split("|", 1)[0]
     rest = re.split(r"\s{3,}", rest, maxsplit=1)[0]
+    tokens = rest.split()
+    joined = "".join(tokens)
+    if len(joined) == 2 * len(tokens):  # fast path: every token two characters
+        try:
+            return bytes.fromhex(joined)
+        except ValueError:
+            pass  # a non-hex token: stop there, below
     out = bytearray()
-    for tok in rest.split():
+    for tok in tokens:
         if not _HEXBYTE.match(tok):
             break
         out.append(int(tok, 16))
@@ -99,10 +110,14 @@ class Text2PcapParser:
 
     def feed(self, line: str, lineno: int) -> list[Item]:
         """Process one line (1-based ``lineno``); return the items now complete."""
+        out: list[Item] = []
+        if len(line) >= MAX_LINE_CHARS:  # maybe cut by iter_lines (a LongLine), or too long
+            line, why = cut_long_line(line)
+            if why is not None:
+                out.append(CaptureProblem(f"{self.source}:{lineno}", why, line=lineno))
         line = strip_eol(line)
         if not line.strip() or line.lstrip().startswith("#"):
-            return []
-        out: list[Item] = []
+            return out
         m = ROW_RE.match(line)
         if m is not None:
             data = row_bytes(m.group("rest"))
@@ -168,6 +183,20 @@ class Text2PcapParser:
                 )
             return
         if not self._trim(offset, lineno, out):
+            return
+        if len(self._data) + len(data) > MAX_PACKET_BYTES:
+            self._data += data[: MAX_PACKET_BYTES - len(self._data)]
+            self._end(out)
+            out.append(
+                CaptureProblem(
+                    f"{self.source}:{lineno}",
+                    f"packet {self._number} grows past {MAX_PACKET_BYTES} bytes at row offset "
+                    f"{offset:#x} (a missing offset-0 row?); cut there (yielded as far as it got), "
+                    "skipping rows up to the next packet",
+                    line=lineno,
+                )
+            )
+            self._skipping = True
             return
         self._data += data
         self._last_row = len(data)

@@ -16,9 +16,18 @@ from .base import RMStruct, RMTrailing
 from .header import GunyahCapture, RMFragmentData, RMHeader, RMReply
 
 
+def _dissected(cls: type[Packet], data: bytes) -> Packet:
+    """``cls(data)``, except that empty input is dissected too (Scapy would build defaults)."""
+    if data:
+        return cls(data)
+    pkt = cls()
+    pkt.dissect(b"")
+    return pkt
+
+
 def dissect(data: bytes, *, strict: bool = False) -> RMHeader:
     """Dissect one complete RM message (header + payload)."""
-    pkt = RMHeader(data)
+    pkt = _dissected(RMHeader, bytes(data))
     if strict:
         problems = malformations(pkt)
         if problems:
@@ -28,7 +37,8 @@ def dissect(data: bytes, *, strict: bool = False) -> RMHeader:
 
 def dissect_record(data: bytes, *, strict: bool = False) -> GunyahCapture:
     """Dissect one capture record (4-byte capture header + one message-queue message)."""
-    pkt = GunyahCapture(data)
+    data = bytes(data)
+    pkt = _dissected(GunyahCapture, data)
     msg = pkt.getlayer(RMHeader)
     if len(data) - 4 > MSGQ_MAX_MSG_SIZE:
         pkt.note("length", f"message-queue message is {len(data) - 4} bytes, more than {MSGQ_MAX_MSG_SIZE}")

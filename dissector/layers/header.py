@@ -50,6 +50,7 @@ from .base import RMStruct, RMTrailing
 from .build import _int_field
 
 REQUEST, REPLY, NOTIFICATION, CONTINUATION = 1, 2, 3, 0
+CAPTURE_HEADER_SIZE = 4
 _DIRECTIONS = {0: "unknown", 1: "to_rm", 2: "from_rm"}
 
 
@@ -91,11 +92,32 @@ class GunyahCapture(_Problems, Packet):
         XLEShortField("client_vmid", 0xFFFF),
     ]
 
+    def do_dissect(self, s: bytes) -> bytes:
+        if len(s) >= CAPTURE_HEADER_SIZE:
+            return super().do_dissect(s)
+        self.note("header", f"record is {len(s)} byte(s), shorter than the 4-byte capture header")
+        for f in self.fields_desc:  # too short to hold the header: every field unknown
+            self.fields[f.name] = None
+        self.raw_packet_cache = b""
+        self.raw_packet_cache_fields = {}
+        self.explicit = 1
+        return s
+
+    def do_dissect_payload(self, s: bytes) -> None:
+        if self.version is None:  # the record was cut inside the capture header: keep its bytes
+            if s:
+                self.add_payload(RMTrailing(s, _internal=1, _underlayer=self))
+            return
+        if not s:
+            self.note("header", "record holds no message after the capture header")
+            return
+        super().do_dissect_payload(s)
+
     def guess_payload_class(self, payload: bytes) -> type[Packet]:
         return RMHeader
 
     def hashret(self) -> bytes:
-        return struct.pack("<H", self.client_vmid) + self.payload.hashret()
+        return struct.pack("<H", self.client_vmid or 0) + self.payload.hashret()
 
     def answers(self, other: Packet) -> bool:
         return (
@@ -105,6 +127,8 @@ class GunyahCapture(_Problems, Packet):
         )
 
     def mysummary(self) -> str:
+        if self.client_vmid is None:
+            return "capture header cut short"
         return f"vm{self.client_vmid:#x} {_DIRECTIONS.get(self.cap_direction, '?')}"
 
 

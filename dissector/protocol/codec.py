@@ -83,6 +83,8 @@ class _IntRun:
         self.struct = struct.Struct("<" + "".join(codes))
         self.size = self.struct.size
         self.zeros = (0,) * len(self.names)
+        # no computed counts, no 3-byte fields: pack straight from the values
+        self.plain = not self.split3 and not any(isinstance(f, Count | Length) for f in fields)
 
     def values(self, values: Values, computed: dict[str, int]) -> list[int]:
         out = []
@@ -101,6 +103,13 @@ class _IntRun:
         return row
 
     def encode(self, values: Values, computed: dict[str, int], parts: list[bytes]) -> None:
+        if not self.split3:
+            try:  # fast path: every value given, computed, or 0 (an explicit None falls through)
+                source = {**computed, **values} if computed and not self.plain else values
+                parts.append(self.struct.pack(*map(source.get, self.names, self.zeros)))
+                return
+            except struct.error:
+                pass
         try:
             parts.append(self.struct.pack(*self.values(values, computed)))
         except struct.error as exc:
@@ -140,6 +149,7 @@ class StructCodec:
         self._decoders: list[Decoder] = []
         # Count/Length fields: name -> (target name, "array" | "bytes")
         self._derived: list[tuple[str, str, str]] = []
+        self._fields: dict[str, LayoutField] = {}
         self._compile(layout.fields, self._encoders, self._decoders)
         fixed = layout.fixed_size
         self.fixed_size = fixed
@@ -156,6 +166,7 @@ class StructCodec:
         self._plain = (
             self._int_entry is not None and None not in self._tuple_slots and not self._int_entry.split3
         )
+        self._flat = self._int_entry if self._int_entry is not None and self._int_entry.plain else None
 
     # ---- compile
     def _compile(
@@ -366,7 +377,9 @@ class StructCodec:
         return computed
 
     def _bytes_of(self, name: str, value: Any) -> bytes:
-        spec = self.layout.field(name)
+        spec = self._fields.get(name)
+        if spec is None:
+            spec = self._fields[name] = self.layout.field(name)
         if isinstance(spec, Bytes) and spec.struct is not None:
             return codec_for_struct(spec.struct).encode(value) if value is not None else b""
         return _text(value)
@@ -374,6 +387,12 @@ class StructCodec:
     def encode(self, values: Values | None = None) -> bytes:
         """The wire bytes of ``values`` (see the module docstring for the accepted shapes)."""
         values = values or {}
+        flat = self._flat
+        if flat is not None:  # only integers: one pack, no parts list
+            try:
+                return flat.struct.pack(*map(values.get, flat.names, flat.zeros))
+            except struct.error:
+                pass  # an explicit None: the general path says what is wrong
         computed = self._computed(values) if self._derived else {}
         parts: list[bytes] = []
         for enc in self._encoders:

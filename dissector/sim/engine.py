@@ -3,7 +3,9 @@
 Why generators: the VM manager's boot sequence is a straight list of calls in protocol.md 8;
 written as a generator that ``yield``s each call (and sleeps, and waits for notifications) the
 code reads like that list, while the loop interleaves hundreds of them deterministically.
-Ties in time are broken by scheduling order, so a seed always gives the same run.
+Ties in time are broken by scheduling order, so a seed always gives the same run. A process
+may yield a bare ``int`` to sleep that many nanoseconds (the same as ``Sleep``, without the
+object: the simulator does it once per call).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from collections.abc import Callable, Generator
 from heapq import heappop, heappush
 from typing import Any
 
-ProcessGen = Generator["Command", Any, Any]
+ProcessGen = Generator["Command | int", Any, Any]  # an int is a sleep in nanoseconds
 
 
 class Engine:
@@ -23,7 +25,10 @@ class Engine:
         self._heap: list[tuple[int, int, Callable[[Any], None], Any]] = []
         self._n = 0
         self.stopped = False
-        self.on_advance: Callable[[int], None] | None = None  # called before time moves forward
+        # called before time moves forward, when the first item of ``watch`` (a heap of
+        # (time, ...) tuples, the wire's records) is earlier than the new time
+        self.on_advance: Callable[[int], None] | None = None
+        self.watch: list[Any] = []
 
     def at(self, when: int, fn: Callable[[Any], None], arg: Any = None) -> None:
         """Call ``fn(arg)`` at ``when`` (ns); never earlier than now."""
@@ -45,11 +50,14 @@ class Engine:
         """Run until nothing is scheduled or ``stop()`` was called."""
         heap = self._heap
         advance = self.on_advance
+        watch = self.watch
         while heap and not self.stopped:
             when, _, fn, arg = heappop(heap)
             if when != self.now:
-                if advance is not None:
+                if advance is not None and watch and watch[0][0] < when:
                     advance(when)
+                    if self.stopped:
+                        break
                 self.now = when
             fn(arg)
 
@@ -77,7 +85,11 @@ class Process:
         except StopIteration:
             self.done = True
             return
-        cmd.start(self)
+        if cmd.__class__ is int:  # a bare number of nanoseconds: sleep (the hot path of Sleep)
+            engine = self.engine
+            engine.at(engine.now + cmd, self.resume, None)
+        else:
+            cmd.start(self)
 
     def cancel(self) -> None:
         """Stop for good: pending wake-ups become no-ops (a VM that stopped runs nothing)."""

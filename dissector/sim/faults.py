@@ -18,8 +18,9 @@ Kinds and what one roll means:
 ========================  ================================================================
 ``error``                 per call: the RM answers with an error code that call really
                           returns (``ERROR_CODES``); the caller reacts as Linux would
-``lost_reply``            per reply: the RM's reply is lost (not delivered, not captured);
-                          the caller gives up after its call timeout
+``lost_reply``            per reply: the RM's reply is lost (not delivered, not captured), as
+                          when a full RX queue makes RM replace its one pending reply per
+                          client; the caller gives up after its call timeout
 ``dup_reply``             per reply: the RM sends the reply twice
 ``reused_seq``            per request: the client reuses the seq of its previous request
 ``crash``                 per VM instance: the guest panics (VM_SET_CRASH_MSG) and hangs, the
@@ -131,11 +132,15 @@ class FaultSpec:
                 continue
             m = _ITEM.match(item)
             if m is None:
-                raise FaultSpecError(f"cannot read fault item {raw.strip()!r}; expected KIND=RATE, KIND@N or error:CALL=RATE")
+                raise FaultSpecError(
+                    f"cannot read fault item {raw.strip()!r}; expected KIND=RATE, KIND@N or error:CALL=RATE"
+                )
             if m.group("call"):
                 call = m.group("call")
                 if call not in ERROR_CODES:
-                    raise FaultSpecError(f"error:{call}: no error codes known for {call}; known: {', '.join(ERROR_CODES)}")
+                    raise FaultSpecError(
+                        f"error:{call}: no error codes known for {call}; known: {', '.join(ERROR_CODES)}"
+                    )
                 call_errors[call] = _rate(m.group("crate"), item)
                 continue
             kind = m.group("kind")
@@ -147,7 +152,9 @@ class FaultSpec:
                 truncate = m.group("rate") is None or _rate(m.group("rate"), item) > 0
             elif m.group("at"):
                 if kind not in INSTANCE_KINDS:
-                    raise FaultSpecError(f"{kind}@N: only per-instance kinds take @N ({', '.join(INSTANCE_KINDS)})")
+                    raise FaultSpecError(
+                        f"{kind}@N: only per-instance kinds take @N ({', '.join(INSTANCE_KINDS)})"
+                    )
                 targets[kind] = tuple(sorted({int(n) for n in m.group("at").split("+")}))
             elif m.group("rate") is not None:
                 rates[kind] = _rate(m.group("rate"), item)
@@ -202,6 +209,7 @@ class Dice:
         self.spec = spec
         self.rng = rng
         self._rates = spec.rates
+        self.errors = bool(spec.call_errors) or spec.rates.get("error", 0.0) > 0
 
     def roll(self, kind: str) -> bool:
         rate = self._rates.get(kind, 0.0)
@@ -214,8 +222,14 @@ class Dice:
             return True
         return self.roll(kind)
 
+    def active(self, kind: str) -> bool:
+        """Whether ``kind`` can happen at all in this run (lets hot paths skip the roll)."""
+        return self._rates.get(kind, 0.0) > 0.0
+
     def error_code(self, call: str) -> int | None:
         """An injected error for one call of ``call``, or None."""
+        if not self.errors:
+            return None
         codes = ERROR_CODES.get(call)
         if codes is None:
             return None

@@ -77,7 +77,9 @@ class Spike:
         try:
             at, dur, factor = (float(x) for x in text.split(":"))
         except ValueError:
-            raise ValueError(f"slow-RM spike {text!r}: expected AT:DURATION:FACTOR, e.g. 2.0:0.5:40") from None
+            raise ValueError(
+                f"slow-RM spike {text!r}: expected AT:DURATION:FACTOR, e.g. 2.0:0.5:40"
+            ) from None
         if dur <= 0 or factor <= 0 or at < 0:
             raise ValueError(f"slow-RM spike {text!r}: times must be >= 0, duration and factor > 0")
         return cls(at, dur, factor)
@@ -109,11 +111,13 @@ class LatencyModel:
         """One service time in ns for ``call`` with ``entries`` SGL entries, starting at
         ``since_start_ns`` after the capture start."""
         mu = self._mu.get(call, self._default_mu)  # type: ignore[attr-defined]
-        t = rng.lognormvariate(mu, self.sigma)
+        t = math.exp(rng.gauss(mu, self.sigma))
         if self.tail_prob and rng.random() < self.tail_prob:
             t *= min(self.tail_cap, rng.paretovariate(self.tail_alpha))
         if entries:
             t += entries * self.per_entry_ns.get(call, 0) * self.scale
+        if not self.spikes:
+            return max(1000, int(t))
         for spike in self.spikes:
             start = spike.start * 1e9
             if start <= since_start_ns < start + spike.duration * 1e9:

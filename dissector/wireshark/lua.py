@@ -9,15 +9,20 @@ changes the generated part only; the runtime never names a message.
 
 How each layout construct becomes a descriptor (``k`` is the kind the runtime switches on):
 
-* ``Int``/``Count``/``Length`` -> ``{k="i", n=name, sz=size, pf=ProtoField}``; an enum becomes the
-  ProtoField's value string, a flags enum (``EnumDef.flags``) a ``fl=`` table the runtime
-  renders as ``R|W``; Count/Length values are kept so later fields can refer to them.
+* ``Int``/``Count``/``Length`` -> ``{k="i", n=name, sz=size, pf=ProtoField, en=enum, hx, res}``;
+  an enum becomes the ProtoField's value string, except a bit mask (``EnumDef.flags``), which
+  the runtime appends as ``R|W``; every value is kept so later fields can refer to it (counts,
+  lengths, ``When``); a non-zero reserved field (``res``) gets an expert note.
 * ``Array`` -> ``{k="a", cnt=count field or nil, alts={entry struct ids}}``: the runtime picks
   the alternative whose fixed size makes ``count`` entries fill the rest exactly, like
   ``dissector.layers.base.RMArrayField``.
 * ``Bytes`` -> ``{k="b", len=field name | fixed size | nil, al=align, tx=text, st=nested struct}``.
 * ``Optional`` -> ``{k="o", f={...}}`` (present only when bytes remain) and ``When`` ->
   ``{k="w", ref=field, vals={...}, f={...}}``.
+
+Pairing (response in / request in / time, ``-z gunyah_rm,srt``) follows
+``dissector.analysis.transactions`` rule for rule; its constants (``REUSE_WINDOW``,
+``RESTART_SEQ``) and the VM_ALLOCATE reply's ``vmid`` offset are generated from that module.
 
 Field names (filter names) map 1:1 onto the ``fields`` object of ``ghrm decode --format jsonl``
 (design.md 1.4): a top-level payload field ``x`` is ``gunyah_rm.x``; a field ``y`` of the
@@ -26,17 +31,18 @@ entries of list ``l`` is ``gunyah_rm.l.y`` (each entry is a ``gunyah_rm.l.entry`
 ``gunyah_rm.s.z``; the zero padding after an aligned ``Bytes`` field ``b`` is
 ``gunyah_rm._b_pad``. All payload fields sit in the ``gunyah_rm.payload`` subtree, so
 ``gunyah_rm.version`` (capture header) and the VM_HOST_GET_TYPE reply's ``version`` never
-mix in the JSON. A name used with several sizes (``vmid`` is u16 in most messages, u32 in
-VM_GET_PEERS) gets one ProtoField per size under the same filter name, so
-``gunyah_rm.vmid == 0x45`` finds both.
+mix in the JSON. A name used with several sizes (``owner_vmid`` is u16 in MEM_SHARED, u32 in
+the VM_GET_OWNER reply) gets one ProtoField per size under the same filter name, so
+``gunyah_rm.owner_vmid == 0x45`` finds both.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 
+from dissector.capture.reassembly import MAX_IN_FLIGHT
 from dissector.protocol import registry
 from dissector.protocol.layout import EMPTY, Array, Bytes, Count, Int, Length, Optional, Struct, When
 from dissector.protocol.layout import Field as LayoutField
@@ -82,7 +88,8 @@ Statistics: tshark -r capture.pcapng -2 -q -z {PROTO},srt[,FILTER]
 Filter names (same names as `ghrm decode --format jsonl`):
   header   {PROTO}.version .direction .client_vmid (capture header), .api_version
            .header_words .type .fragments .seq .msg_id .msg_name (RPC header), .err_code
-           .err_name (replies)
+           .err_name (replies); .msg_alias / .err_alias match Linux and Qualcomm names
+           (value strings work too: {PROTO}.msg_id == "VM_START")
   payload  {PROTO}.payload (subtree) holding {PROTO}.<field>; list entries
            {PROTO}.<list>.entry with {PROTO}.<list>.<field>; nested structs
            {PROTO}.<struct>.<field>; raw payloads {PROTO}.data
@@ -91,7 +98,7 @@ Filter names (same names as `ghrm decode --format jsonl`):
   problems {PROTO}.malformed (text) with {PROTO}.malformed.kind (header, length,
            truncated, count, trailing, value, fragment); expert infos
            {PROTO}.expert.malformed / .error_reply / .unanswered / .duplicate / .no_request
-           / .capture_header
+           / .capture_header / .reserved (a non-zero reserved field)
 """
 
 
@@ -128,6 +135,15 @@ def lua_string(text: str) -> str:
 
 def _lua_table(values: dict[int, str]) -> str:
     items = ", ".join(f"[{value:#x}]={lua_string(name)}" for value, name in sorted(values.items()))
+    return "{" + items + "}"
+
+
+def _lua_lists(values: Mapping[int, Sequence[str]]) -> str:
+    items = ", ".join(
+        f"[{value:#x}]={{{', '.join(lua_string(n) for n in names)}}}"
+        for value, names in sorted(values.items())
+        if names
+    )
     return "{" + items + "}"
 
 
@@ -172,6 +188,8 @@ class _Generator:
             parts.append(f"en={lua_string(enum)}")
         if hex_:
             parts.append("hx=true")
+        if reserved:
+            parts.append("res=true")
         return "{" + ", ".join(parts) + "}"
 
     # --- descriptors ----------------------------------------------------------------------
@@ -215,7 +233,9 @@ class _Generator:
                 raise ValueError(f"{struct.name}.{item.name}: an entry field named 'entry' clashes")
             alts = [self.struct(e, abbrev) for e in (item.entry, *item.alternatives)]
             pf = self.field(FieldSpec(abbrev, "none", "NONE", None, item.name, item.doc, "list"))
-            pe = self.field(FieldSpec(f"{abbrev}.entry", "none", "NONE", None, f"{item.name} entry", "", "entry"))
+            pe = self.field(
+                FieldSpec(f"{abbrev}.entry", "none", "NONE", None, f"{item.name} entry", "", "entry")
+            )
             count = lua_string(item.count) if item.count else "nil"
             return (
                 f'{{k="a", n={lua_string(item.name)}, cnt={count}, '
@@ -240,7 +260,9 @@ class _Generator:
                     parts.append("tx=true")
                 if item.align > 1:
                     label = f"_{item.name}_pad"
-                    pad = FieldSpec(f"{prefix}.{label}", "bytes", "NONE", None, label, "zero padding", "pad", True)
+                    pad = FieldSpec(
+                        f"{prefix}.{label}", "bytes", "NONE", None, label, "zero padding", "pad", True
+                    )
                     parts.append(f"pad={self.field(pad)}")
             parts.append(f"pf={pf}")
             return "{" + ", ".join(parts) + "}"
@@ -285,6 +307,10 @@ def field_specs(dialect: str = "rm") -> list[FieldSpec]:
 
 def generate_lua(dialect: str = "rm") -> str:
     """The complete Lua dissector for ``dialect`` (names of ids and enum values)."""
+    # pairing follows dissector.analysis (imported here: it pulls in pandas)
+    from dissector.analysis.fields import allocated_vmid_field
+    from dissector.analysis.transactions import RESTART_SEQ, REUSE_WINDOW
+
     registry.get_dialect(dialect)  # fail early on an unknown dialect
     gen = _Generator(dialect)
     messages = gen.messages()
@@ -298,13 +324,18 @@ def generate_lua(dialect: str = "rm") -> str:
     out.append(
         f"G.C = {{header_size={RPC_HEADER_SIZE}, api_version={RPC_API_VERSION}, "
         f"header_words={RPC_HEADER_WORDS}, max_msg={MSGQ_MAX_MSG_SIZE}, "
-        f"max_payload={MAX_PAYLOAD_PER_MSG}, max_fragments={MAX_FRAGMENTS}}}\n"
+        f"max_payload={MAX_PAYLOAD_PER_MSG}, max_fragments={MAX_FRAGMENTS}, "
+        f"max_in_flight={MAX_IN_FLIGHT}, reuse_window={REUSE_WINDOW}, restart_seq={RESTART_SEQ}}}\n"
     )
+    alloc = allocated_vmid_field()
+    out.append(f"G.ALLOC = {{msg_id={alloc.msg_id:#010x}, offset={alloc.offset}, size={alloc.size}}}\n")
     out.append(f"G.TYPE_NAMES = {_lua_table(dict(MSG_TYPES.values))}\n")
-    names = {m.msg_id: m.name for m in registry.messages(dialect)}
-    out.append(f"G.MSG_NAMES = {_lua_table(names)}\n")
+    messages_ = registry.messages(dialect)
+    out.append(f"G.MSG_NAMES = {_lua_table({m.msg_id: m.name for m in messages_})}\n")
+    out.append(f"G.MSG_ALIASES = {_lua_lists({m.msg_id: m.aliases for m in messages_})}\n")
     errors = registry.enum("rm_error", dialect)
     out.append(f"G.ERR_NAMES = {_lua_table(dict(errors.values))}\n")
+    out.append(f"G.ERR_ALIASES = {_lua_lists(dict(errors.aliases))}\n")
     out.append("G.E = {}  -- value strings of payload enums\n")
     out.append("G.FLAGS = {}  -- which of them are bit masks\n")
     for name, enum in enum_defs.items():

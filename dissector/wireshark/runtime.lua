@@ -3,7 +3,7 @@
 -- decoder so both agree field for field and on every malformation:
 --   reassembly  dissector/capture/reassembly.py (per client VMID and direction)
 --   dissection  dissector/layers/header.py, base.py, dispatch.py (lenient, never raises)
---   pairing     (client_vmid, seq, msg_id), in the order messages complete
+--   pairing     dissector/analysis/transactions.py (client_keys, pair), in frame order
 -- Lua has no reassembly or SRT API: state lives in Lua tables filled on the first pass
 -- (not pinfo.visited), keyed by frame number and reset in proto.init.
 -- Compatible with Lua 5.2 (Wireshark 4.0) and 5.4: no bit32, no integer division operator.
@@ -29,8 +29,10 @@ local HF = {
   seq = ProtoField.uint16("gunyah_rm.seq", "Sequence number", base.DEC),
   msg_id = ProtoField.uint32("gunyah_rm.msg_id", "Message id", base.HEX, G.MSG_NAMES),
   msg_name = ProtoField.string("gunyah_rm.msg_name", "Message name"),
+  msg_alias = ProtoField.string("gunyah_rm.msg_alias", "Message name in other sources"),
   err_code = ProtoField.uint32("gunyah_rm.err_code", "Error code", base.HEX, G.ERR_NAMES),
   err_name = ProtoField.string("gunyah_rm.err_name", "Error name"),
+  err_alias = ProtoField.string("gunyah_rm.err_alias", "Error name in other sources"),
   payload = ProtoField.none("gunyah_rm.payload", "Payload"),
   data = ProtoField.bytes("gunyah_rm.data", "Data"),
   fragment = ProtoField.bytes("gunyah_rm.fragment", "Fragment payload"),
@@ -45,8 +47,8 @@ local HF = {
 }
 local HF_ORDER = {
   "version", "direction", "client_vmid", "header_words", "api_version", "fragments", "type", "seq",
-  "msg_id", "msg_name", "err_code", "err_name", "payload", "data", "fragment", "frames", "length",
-  "reassembled_in", "malformed", "malformed_kind", "response_in", "request_in", "time",
+  "msg_id", "msg_name", "msg_alias", "err_code", "err_name", "err_alias", "payload", "data", "fragment",
+  "frames", "length", "reassembled_in", "malformed", "malformed_kind", "response_in", "request_in", "time",
 }
 
 local EF = {
@@ -62,7 +64,15 @@ local EF = {
     expert.group.SEQUENCE, expert.severity.WARN),
   capture_header = ProtoExpert.new("gunyah_rm.expert.capture_header", "Capture header problem",
     expert.group.PROTOCOL, expert.severity.WARN),
+  reserved = ProtoExpert.new("gunyah_rm.expert.reserved", "Non-zero reserved field",
+    expert.group.PROTOCOL, expert.severity.NOTE),
 }
+
+-- Hidden alias items cost about a fifth of the dissection time, so they are opt-in:
+-- tshark -o gunyah_rm.aliases:TRUE. Value strings work either way: gunyah_rm.msg_id == "VM_START".
+proto.prefs.aliases = Pref.bool("Add Linux and Qualcomm name aliases", false,
+  "Add hidden gunyah_rm.msg_alias and gunyah_rm.err_alias items, so that filters can use the "
+  .. "message and error names of the Linux and Qualcomm drivers")
 
 do
   local all = {}
@@ -70,7 +80,7 @@ do
   for _, pf in ipairs(G.PF) do all[#all + 1] = pf end
   proto.fields = all
   proto.experts = {EF.malformed, EF.error_reply, EF.unanswered, EF.duplicate, EF.no_request,
-    EF.capture_header}
+    EF.capture_header, EF.reserved}
 end
 
 -- ====== state (first pass) ======
@@ -80,8 +90,9 @@ local function reset()
   ST = {
     frames = {},     -- frame number -> message it belongs to
     flights = {},    -- "vmid:dir" -> message waiting for continuations
-    latest = {},     -- "vmid:seq:msg_id" -> latest request
-    msgs = {},       -- messages in the order they completed
+    n_flights = 0,   -- how many, and a counter giving their start order
+    started = 0,
+    msgs = {},       -- every message (in frame order once finalized)
     finalized = false,
   }
 end
@@ -107,38 +118,107 @@ local function err_name(code)
   return G.ERR_NAMES[code] or fmt("UNKNOWN_0x%x", code)
 end
 
--- ghrm's pairing (dissector/analysis/transactions.py): a reply answers the latest earlier request
--- with the same (client_vmid, seq, msg_id); a second reply to it is a duplicate; a request whose
--- key is reused before any reply came is a retransmission (the newer one is the duplicate).
-local function pair(m)
-  if m.seq == nil or (m.mtype ~= 1 and m.mtype ~= 2) then return end
-  local key = fmt("%d:%d:%d", m.vmid, m.seq, m.msg_id)
-  local q = ST.latest[key]
-  if m.mtype == 1 then
-    if q ~= nil and q.reply == nil then m.dup_of = q end
-    ST.latest[key] = m
-  elseif q == nil then
-    m.no_request = true
-  else
-    m.request = q
-    if q.reply == nil then q.reply = m else m.dup_reply = true end
-  end
-end
-
--- The error code of a reply as ghrm reads it (none for a lone fragment or a short payload).
-local function reply_error(m)
-  if m.mtype ~= 2 then return nil end
+-- What pairing needs from a complete message: a reply's error code as ghrm reads it (none for
+-- a lone fragment or a payload too short) and the VMID a successful VM_ALLOCATE reply hands out.
+local function reply_facts(m)
+  if m.mtype ~= 2 then return end
   local data = table.concat(m.chunks)
   local lone = m.frags > 0 and #data <= C.max_msg
-  if lone or #data < C.header_size + 4 then return nil end
-  return data:byte(9) + data:byte(10) * 256 + data:byte(11) * 65536 + data:byte(12) * 16777216
+  if lone or #data < C.header_size + 4 then return end
+  m.err = data:byte(9) + data:byte(10) * 256 + data:byte(11) * 65536 + data:byte(12) * 16777216
+  local at = C.header_size + G.ALLOC.offset
+  if m.msg_id == G.ALLOC.msg_id and m.err == 0 and #data >= at + G.ALLOC.size then
+    m.allocated = data:byte(at + 1) + data:byte(at + 2) * 256
+  end
 end
 
 local function complete(m)
   m.done = true
   ST.msgs[#ST.msgs + 1] = m
-  m.err = reply_error(m)
-  pair(m)  -- provisional, in completion order; finalize() pairs again in frame order
+  reply_facts(m)
+end
+
+-- ghrm's pairing (dissector/analysis/transactions.py), over all messages in frame order.
+--
+-- A client is a VM, not a VMID (client_keys): a VMID handed out again by a successful
+-- VM_ALLOCATE, or a client whose request seq falls back to below G.C.restart_seq, starts a new
+-- client. Within one (client, seq, msg_id) requests are answered first in, first out; a reply
+-- finding none open repeats the latest answer (a duplicate) or answers nothing; a request sent
+-- while an earlier one of its key is open reuses the key; one coming more than
+-- G.C.reuse_window requests of its client later is a seq wrap and starts afresh, and so does a
+-- reuse after the client already got a reply to a later request (the earlier one was lost).
+local function client_keys(rows)
+  local epochs, clients = {}, {}
+  for _, m in ipairs(rows) do
+    local base = m.vmid .. "/" .. (epochs[m.vmid] or 0)
+    if m.allocated ~= nil then epochs[m.allocated] = (epochs[m.allocated] or 0) + 1 end
+    local c = clients[base]
+    if c == nil then
+      c = {restarts = 0}
+      clients[base] = c
+    end
+    if m.mtype == 1 and m.seq ~= nil and G.MSG_NAMES[m.msg_id] ~= nil then
+      if c.last_seq ~= nil then
+        local back = c.last_seq - m.seq
+        if back > 0 and back < 0x8000 and m.seq < C.restart_seq then c.restarts = c.restarts + 1 end
+      end
+      c.last_seq = m.seq
+    end
+    m.client = base .. "/" .. c.restarts
+  end
+end
+
+local function pair_keyed(rows, split)
+  local groups, ranks = {}, {}
+  for _, m in ipairs(rows) do
+    m.reply, m.request, m.reuses, m.reused_by, m.dup_reply, m.no_request = nil, nil, nil, nil, nil, nil
+    if (m.mtype == 1 or m.mtype == 2) and m.seq ~= nil then
+      local gkey = fmt("%s:%d:%d", m.client, m.seq, m.msg_id)
+      local g = groups[gkey]
+      if m.mtype == 1 then
+        m.rank = ranks[m.client] or 0
+        ranks[m.client] = m.rank + 1
+        if g == nil then
+          g = {reqs = {}, answered = 0}
+          groups[gkey] = g
+        elseif m.rank - g.last.rank > C.reuse_window or split[m] then
+          g.reqs, g.answered = {}, 0  -- earlier requests still open stay unanswered
+        elseif #g.reqs > g.answered then
+          m.reuses, g.last.reused_by = g.last, m
+        end
+        g.reqs[#g.reqs + 1] = m
+        g.last = m
+      elseif g ~= nil and #g.reqs > g.answered then
+        g.answered = g.answered + 1
+        local q = g.reqs[g.answered]
+        q.reply, m.request = m, q
+      elseif g ~= nil and g.answered > 0 then
+        m.request, m.dup_reply = g.reqs[g.answered], true
+      else
+        m.no_request = true
+      end
+    end
+  end
+end
+
+local function pair_all(rows)
+  for i, m in ipairs(rows) do m.row = i end
+  client_keys(rows)
+  pair_keyed(rows, {})
+  local split, any = {}, false
+  for i, first in ipairs(rows) do  -- transactions._abandoned
+    local second = first.reused_by
+    if second ~= nil then
+      for j = i + 1, second.row - 1 do
+        local r = rows[j]
+        if r.mtype == 2 and r.client == first.client and r.request ~= nil and r.request.row > i then
+          split[second], any = true, true
+          break
+        end
+      end
+    end
+  end
+  if any then pair_keyed(rows, split) end
 end
 
 local function new_message(num, rec, data, problems)
@@ -158,6 +238,7 @@ end
 local function abort(key, why)
   local m = ST.flights[key]
   ST.flights[key] = nil
+  ST.n_flights = ST.n_flights - 1
   problem(m.problems, "fragment", fmt(
     "incomplete: %d of %d continuation(s) received for the message from frame %d; %s",
     m.received, m.frags, m.frames[1], why))
@@ -194,9 +275,20 @@ local function feed(num, rec, data)
     local m = new_message(num, rec, data, problems)
     if frags == 0 then
       complete(m)
-    else
-      ST.flights[key] = m
+      return
     end
+    if ST.n_flights >= C.max_in_flight then  -- bounded memory, as ghrm: give up the oldest
+      local oldest, okey = nil, nil
+      for k, f in pairs(ST.flights) do
+        if oldest == nil or f.started < oldest.started then oldest, okey = f, k end
+      end
+      abort(okey, fmt("more than %d queues had a message in progress at frame %d; the oldest was given up",
+        C.max_in_flight, num))
+    end
+    ST.started = ST.started + 1
+    m.started = ST.started
+    ST.flights[key] = m
+    ST.n_flights = ST.n_flights + 1
     return
   end
   if flight == nil then
@@ -221,12 +313,13 @@ local function feed(num, rec, data)
   ST.frames[num] = flight
   if flight.received == flight.frags then
     ST.flights[key] = nil
+    ST.n_flights = ST.n_flights - 1
     complete(flight)
   end
 end
 
--- End of the first pass: messages still waiting for continuations are complete as they are,
--- and requests and replies are paired again in the order of their first record, as ghrm does.
+-- End of the first pass: messages still waiting for continuations are complete as they are;
+-- then requests and replies are paired in the order of their first record, as ghrm does.
 local function finalize()
   if ST.finalized then return end
   ST.finalized = true
@@ -235,14 +328,18 @@ local function finalize()
   table.sort(open, function(a, b) return a[2] < b[2] end)
   for _, item in ipairs(open) do abort(item[1], "the capture ended") end
   table.sort(ST.msgs, function(a, b) return a.frames[1] < b.frames[1] end)
-  ST.latest = {}
-  for _, m in ipairs(ST.msgs) do
-    m.reply, m.request, m.dup_of, m.dup_reply, m.no_request = nil, nil, nil, nil, nil
-  end
-  for _, m in ipairs(ST.msgs) do pair(m) end
+  pair_all(ST.msgs)
 end
 
 -- ====== the payload interpreter ======
+-- Values are read from the message's bytes as a Lua string; the Tvb is only used to add tree
+-- items (each Tvb call crosses into Wireshark, which is what a Lua dissector's time goes to).
+local function le_int(data, off, size)
+  local value = 0
+  for i = off + size, off + 1, -1 do value = value * 256 + data:byte(i) end
+  return value
+end
+
 local function flag_names(value, names)
   local parts, rest = {}, value
   local bits = {}
@@ -263,7 +360,7 @@ local function show_value(fd, value, shown)
   if fd.en ~= nil then
     local names = G.E[fd.en]
     if G.FLAGS[fd.en] then return flag_names(value, names) end
-    return names[value] or fmt("UNKNOWN_0x%x", value)
+    return names[value] or ("UNKNOWN_" .. (value < 2 ^ 53 and fmt("0x%x", value) or tostring(value)))
   end
   return shown
 end
@@ -271,9 +368,10 @@ end
 local decode_struct
 
 -- Entries of an RM list (dissector.layers.base.RMArrayField.getfield).
-local function decode_array(fd, st, tvb, off, stop, tree, vals, own, kids)
+local function decode_array(fd, st, tvb, data, off, stop, tree, vals, own, kids)
   local count = nil
   if fd.cnt ~= nil then count = vals[fd.cnt] or 0 end
+  local count_text = st.texts[fd.cnt] or tostring(count)
   local avail = stop - off
   local sid = fd.alts[1]
   if count ~= nil and count ~= 0 then
@@ -291,12 +389,13 @@ local function decode_array(fd, st, tvb, off, stop, tree, vals, own, kids)
     local take = fit
     if count ~= nil then take = min(count, fit) end
     if count ~= nil and count > fit then
-      problem(own, "count", fmt("%s: %s=%s needs %s bytes for %s, %d left", st.name, fd.cnt,
-        tostring(count), tostring(count * size), fd.n, avail))
+      local need = count < 2 ^ 53 and fmt("%d", count * size) or "more than 2^53"
+      problem(own, "count", fmt("%s: %s=%s needs %s bytes for %s, %d left", st.name, fd.cnt, count_text,
+        need, fd.n, avail))
     end
     for i = 1, take do
       local item = list:add(G.PF[fd.pe], tvb(off, size))
-      local _, eown, ekids, text = decode_struct(sid, tvb, off, off + size, item, G.S[sid].name)
+      local _, eown, ekids, text = decode_struct(sid, tvb, data, off, off + size, item, G.S[sid].name)
       item:append_text(fmt(" %d%s", i - 1, text))
       append_all(kids, eown); append_all(kids, ekids)
       off = off + size
@@ -308,7 +407,7 @@ local function decode_array(fd, st, tvb, off, stop, tree, vals, own, kids)
   else
     while off < stop and (count == nil or n < count) do
       local item = list:add(G.PF[fd.pe], tvb(off, 0))
-      local after, eown, ekids, text = decode_struct(sid, tvb, off, stop, item, G.S[sid].name)
+      local after, eown, ekids, text = decode_struct(sid, tvb, data, off, stop, item, G.S[sid].name)
       item:set_len(after - off)
       item:append_text(fmt(" %d%s", n, text))
       append_all(kids, eown); append_all(kids, ekids)
@@ -317,7 +416,7 @@ local function decode_array(fd, st, tvb, off, stop, tree, vals, own, kids)
       off = after
     end
     if count ~= nil and n < count then
-      problem(own, "count", fmt("%s: %s=%s but only %d %s entries fit", st.name, fd.cnt, tostring(count), n, fd.n))
+      problem(own, "count", fmt("%s: %s=%s but only %d %s entries fit", st.name, fd.cnt, count_text, n, fd.n))
     end
   end
   list:set_len(off - start)
@@ -326,7 +425,7 @@ local function decode_array(fd, st, tvb, off, stop, tree, vals, own, kids)
 end
 
 -- Bytes, text, or a nested struct in a length-prefixed blob (RMBytesField, RMNestedField).
-local function decode_bytes(fd, st, tvb, off, stop, tree, vals, own, kids)
+local function decode_bytes(fd, st, tvb, data, off, stop, tree, vals, own, kids)
   local avail = stop - off
   if fd.st ~= nil then
     local want = vals[fd.len] or 0
@@ -336,7 +435,7 @@ local function decode_bytes(fd, st, tvb, off, stop, tree, vals, own, kids)
     local blob = min(want, avail)
     if blob > 0 then
       local item = tree:add(G.PF[fd.pf], tvb(off, blob))
-      local after, eown, ekids, text = decode_struct(fd.st, tvb, off, off + blob, item, G.S[fd.st].name)
+      local after, eown, ekids, text = decode_struct(fd.st, tvb, data, off, off + blob, item, G.S[fd.st].name)
       item:append_text(text)
       if after < off + blob then
         problem(eown, "trailing", fmt("%s: %d byte(s) after the decoded words", G.S[fd.st].name, off + blob - after))
@@ -372,7 +471,12 @@ local function decode_bytes(fd, st, tvb, off, stop, tree, vals, own, kids)
   off = off + take
   if #own == before and fd.al > 1 then  -- the zero padding that aligns the data (RMAlignPadField)
     local pad = min((fd.al - take % fd.al) % fd.al, stop - off)
-    if pad > 0 then tree:add(G.PF[fd.pad], tvb(off, pad)) end
+    if pad > 0 then
+      local item = tree:add(G.PF[fd.pad], tvb(off, pad))
+      if data:sub(off + 1, off + pad):find("[^%z]") then
+        item:add_proto_expert_info(EF.reserved, fmt("%s: the padding after %s is not zero", st.name, fd.n))
+      end
+    end
     off = off + pad
   end
   return off, shown
@@ -380,9 +484,9 @@ end
 
 -- One struct over tvb[off, stop). Returns the offset after it, its own problems, its entries'
 -- problems (ghrm lists own problems first) and a short text for the tree and Info column.
-decode_struct = function(sid, tvb, off, stop, tree, what, top)
+decode_struct = function(sid, tvb, data, off, stop, tree, what, top)
   local st = G.S[sid]
-  local own, kids, vals, shown = {}, {}, {}, {}
+  local own, kids, vals, shown, texts = {}, {}, {}, {}, {}
   local stopped = false
   local label = what or st.name
 
@@ -401,19 +505,23 @@ decode_struct = function(sid, tvb, off, stop, tree, what, top)
         local v64 = range:le_uint64()
         value, text = v64:tonumber(), fd.hx and ("0x" .. v64:tohex():gsub("^0+(.)", "%1")) or tostring(v64)
       else
-        value = range:le_uint()
+        value = le_int(data, off, fd.sz)
         text = fd.hx and fmt("0x%x", value) or tostring(value)
       end
       vals[fd.n] = value
+      texts[fd.n] = text
+      if fd.res and value ~= 0 then
+        item:add_proto_expert_info(EF.reserved, fmt("%s: reserved field %s = %s", label, fd.n, text))
+      end
       local named = show_value(fd, value, text)
       if fd.en ~= nil and (G.FLAGS[fd.en] or fd.sz == 8) then item:append_text(" (" .. named .. ")") end
       shown[fd.n] = named
       off = off + fd.sz
     elseif k == "a" then
-      off = decode_array(fd, {name = label}, tvb, off, stop, tree, vals, own, kids)
+      off = decode_array(fd, {name = label, texts = texts}, tvb, data, off, stop, tree, vals, own, kids)
     elseif k == "b" then
       local text
-      off, text = decode_bytes(fd, {name = label}, tvb, off, stop, tree, vals, own, kids)
+      off, text = decode_bytes(fd, {name = label}, tvb, data, off, stop, tree, vals, own, kids)
       shown[fd.n] = text
     end
   end
@@ -453,8 +561,8 @@ decode_struct = function(sid, tvb, off, stop, tree, what, top)
 end
 
 -- ====== one whole message (dissector.layers: RMHeader, RMReply, dispatch) ======
-local function decode_message(tvb, m, root)
-  local len = tvb:len()
+local function decode_message(tvb, data, m, root)
+  local len = #data
   local out = {problems = {}, text = ""}
   local problems = out.problems
   if len < C.header_size then
@@ -462,18 +570,21 @@ local function decode_message(tvb, m, root)
     out.info = fmt("Malformed message (%d byte(s))", len)
     return out
   end
-  local b0 = tvb(0, 1):uint()
+  local b0 = data:byte(1)
   root:add(HF.header_words, tvb(0, 1))
   root:add(HF.api_version, tvb(0, 1))
   root:add(HF.fragments, tvb(1, 1))
   root:add(HF.type, tvb(1, 1))
   root:add_le(HF.seq, tvb(2, 2))
   root:add_le(HF.msg_id, tvb(4, 4))
-  local b1 = tvb(1, 1):uint()
+  local b1 = data:byte(2)
   local mtype, frags = b1 % 4, floor(b1 / 4)
-  local seq = tvb(2, 2):le_uint()
-  local id = tvb(4, 4):le_uint()
+  local seq = le_int(data, 2, 2)
+  local id = le_int(data, 4, 4)
   root:add(HF.msg_name, tvb(4, 4), msg_name(id)):set_generated()
+  if proto.prefs.aliases then  -- so filters written with any source's name work
+    for _, alias in ipairs(G.MSG_ALIASES[id] or {}) do root:add(HF.msg_alias, tvb(4, 4), alias):set_hidden() end
+  end
   out.mtype, out.seq, out.msg_id = mtype, seq, id
   local words, api = floor(b0 / 16), b0 % 16
   if api ~= C.api_version or words ~= C.header_words then
@@ -517,9 +628,12 @@ local function decode_message(tvb, m, root)
       ptree:add(HF.data, tvb(off))
       return out
     end
-    local code = tvb(off, 4):le_uint()
+    local code = le_int(data, off, 4)
     local item = root:add_le(HF.err_code, tvb(off, 4))
     root:add(HF.err_name, tvb(off, 4), err_name(code)):set_generated()
+    if proto.prefs.aliases then
+      for _, alias in ipairs(G.ERR_ALIASES[code] or {}) do root:add(HF.err_alias, tvb(off, 4), alias):set_hidden() end
+    end
     out.err = code
     out.info = out.info .. " err=" .. err_name(code)
     if code ~= 0 then
@@ -539,7 +653,7 @@ local function decode_message(tvb, m, root)
   end
   ptree:append_text(": " .. G.S[sid].name)
   local what = msg_name(id) .. " " .. ROLE_WORDS[role]
-  local _, own, kids, text = decode_struct(sid, tvb, off, len, ptree, what, true)
+  local _, own, kids, text = decode_struct(sid, tvb, data, off, len, ptree, what, true)
   append_all(problems, own)
   append_all(problems, kids)
   out.info = out.info .. text
@@ -548,18 +662,20 @@ end
 
 -- ====== link layer: capture header, upper PDU, DLT_USER ======
 local function split_record(tvb, pinfo)
-  local n = tvb:len()
+  local raw = tvb:raw()
+  local n = #raw
   local p2p = pinfo.p2p_dir
   local fallback = 0
   if p2p == 0 then fallback = 1 elseif p2p == 1 then fallback = 2 end
   -- Called straight from the wtap_encap table for a DLT 147 record: always a capture header.
   local direct = pinfo.match_uint == wtap.USER0 and n == pinfo.caplen
-  if not direct and n > 0 and tvb(0, 1):uint() == 0x21 then
-    return {off = 0, bare = true, dir = fallback, vmid = 0xFFFF, fallback = true}
+  if not direct and raw:byte(1) == 0x21 then
+    return {off = 0, bare = true, dir = fallback, vmid = 0xFFFF, fallback = true, data = raw}
   end
   if n < 4 then return nil end
-  local dirbyte = tvb(1, 1):uint()
-  local rec = {off = 4, version = tvb(0, 1):uint(), dirbyte = dirbyte, vmid = tvb(2, 2):le_uint(), dir = 0}
+  local dirbyte = raw:byte(2)
+  local rec = {off = 4, version = raw:byte(1), dirbyte = dirbyte, vmid = le_int(raw, 2, 2), dir = 0,
+               data = raw:sub(5)}
   if dirbyte == 1 or dirbyte == 2 then rec.dir = dirbyte end
   if rec.dir == 0 and fallback ~= 0 then rec.dir, rec.fallback = fallback, true end
   return rec
@@ -597,22 +713,28 @@ local function last_frame(m)
 end
 
 local function add_pairing(root, tvb, m)
+  if not ST.finalized then return end  -- links need the whole capture: tshark -2
   local z = tvb(0, 0)
   if m.mtype == 1 and m.seq ~= nil then
     if m.reply ~= nil then
       root:add(HF.response_in, z, last_frame(m.reply)):set_generated()
-    elseif ST.finalized then
+    elseif m.reuses ~= nil then
+      root:add_proto_expert_info(EF.unanswered, fmt("%s request seq=%d was never answered (a retransmission?)",
+        msg_name(m.msg_id), m.seq))
+    else
       root:add_proto_expert_info(EF.unanswered, fmt("%s request seq=%d was never answered", msg_name(m.msg_id), m.seq))
     end
-    if m.dup_of ~= nil then
-      root:add_proto_expert_info(EF.duplicate, fmt("duplicate of the unanswered request in frame %d", last_frame(m.dup_of)))
+    if m.reuses ~= nil then
+      root:add_proto_expert_info(EF.duplicate, fmt("seq=%d reused while the request in frame %d was still open",
+        m.seq, last_frame(m.reuses)))
     end
   elseif m.mtype == 2 and m.seq ~= nil then
     if m.request ~= nil then
       root:add(HF.request_in, z, last_frame(m.request)):set_generated()
-      root:add(HF.time, z, latency(m.request, m)):set_generated()
-      if m.dup_reply then
+      if m.dup_reply then  -- says nothing about how long the call took: no time
         root:add_proto_expert_info(EF.duplicate, fmt("another reply to the request in frame %d", last_frame(m.request)))
+      else
+        root:add(HF.time, z, latency(m.request, m)):set_generated()
       end
     else
       root:add_proto_expert_info(EF.no_request, fmt("no request with seq=%d for %s", m.seq, msg_name(m.msg_id)))
@@ -620,9 +742,10 @@ local function add_pairing(root, tvb, m)
   end
 end
 
-local function message_tvb(tvb, rec, m)
+-- The message as a Tvb: the record itself, or the reassembled bytes as a new data source.
+local function message_tvb(tvb, rec, m, data)
   if #m.frames == 1 then return tvb(rec.off):tvb() end
-  return ByteArray.new(table.concat(m.chunks), true):tvb("Reassembled RM message")
+  return ByteArray.new(data, true):tvb("Reassembled RM message")
 end
 
 local function show_fragment(tvb, pinfo, root, rec, m)
@@ -659,7 +782,7 @@ function proto.dissector(tvb, pinfo, tree)
   if not pinfo.visited then
     if ST.frames[num] == nil then
       rec.rel = pinfo.rel_ts
-      feed(num, rec, tvb:raw(rec.off))
+      feed(num, rec, rec.data)
     end
   else
     finalize()
@@ -671,10 +794,11 @@ function proto.dissector(tvb, pinfo, tree)
     show_fragment(tvb, pinfo, root, rec, m)
     return
   end
-  local mtvb = message_tvb(tvb, rec, m)
+  local data = #m.chunks == 1 and m.chunks[1] or table.concat(m.chunks)
+  local mtvb = message_tvb(tvb, rec, m, data)
   for _, f in ipairs(m.frames) do root:add(HF.frames, tvb(0, 0), f):set_generated() end
-  if #m.frames > 1 then root:add(HF.length, tvb(0, 0), mtvb:len()):set_generated() end
-  local out = decode_message(mtvb, m, root)
+  if #m.frames > 1 then root:add(HF.length, tvb(0, 0), #data):set_generated() end
+  local out = decode_message(mtvb, data, m, root)
   local problems = {}
   append_all(problems, m.problems)
   append_all(problems, out.problems)
@@ -700,7 +824,7 @@ DissectorTable.get("wtap_encap"):add(wtap.USER0, proto)
 -- (retransmitted ones included) and the latency of the answered ones, in seconds.
 local function srt_command(arg)
   local filter = arg:match("^[^,]+,[^,]+,(.+)$")
-  local tap_filter = "gunyah_rm"
+  local tap_filter = nil  -- without a filter tshark need not build trees: much faster
   if filter ~= nil and filter ~= "" then tap_filter = "gunyah_rm && (" .. filter .. ")" end
   local tap = Listener.new("frame", tap_filter)
   local seen = {}
@@ -727,7 +851,7 @@ local function srt_command(arg)
         else
           local d = r.rel[1] - m.rel[1]
           row.calls = row.calls + 1
-          if r.err ~= nil and r.err ~= 0 then row.errors = row.errors + 1 end
+          if r.err ~= 0 then row.errors = row.errors + 1 end  -- no error code at all counts too
           row.sum = row.sum + d
           if row.min == nil or d < row.min then row.min = d end
           if row.max == nil or d > row.max then row.max = d end

@@ -1,0 +1,440 @@
+"""``ghrm stats | transactions | lifecycle | errors | findings``: the analysis tables on a terminal.
+
+Each command opens the captures as a ``Trace`` (fast path), selects rows by ``--vmid``,
+``--client`` and a time window, and prints one table: aligned text for a person (times in
+seconds relative to the first message of the input, latencies in milliseconds, VMIDs in hex;
+the last column wraps instead of the line), or ``--format csv|json`` for scripts (absolute
+times in seconds, as the tables hold them). An empty result prints one line saying so and exits
+0 (``[]`` / a header line on stdout for json / csv, the sentence on stderr).
+
+``--start`` / ``--end`` are seconds after the first message of the input (all files
+together), like Wireshark's relative time; ``start <= time < end``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shutil
+import textwrap
+from collections.abc import Callable, Sequence
+from typing import Any, TextIO
+
+import numpy as np
+import pandas as pd
+
+from dissector.errors import GhrmError
+from dissector.protocol.dialects import DIALECTS
+
+from .schema import SEVERITIES
+from .select import select
+
+WIDTH = 120
+EXIT_OK, EXIT_ERROR = 0, 1
+
+
+# --- argument parsing -------------------------------------------------------------------------
+def _vmids(text: str) -> list[int]:
+    try:
+        return [int(part, 0) for part in text.replace(",", " ").split()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a VMID: {text!r} (use 0x82 or 130)") from None
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "files", nargs="+", help="pcap, pcapng, kernel hex-dump log, text2pcap dump, or - for stdin"
+    )
+    p.add_argument(
+        "--format", choices=("text", "csv", "json"), default="text", help="output format (default text)"
+    )
+    p.add_argument(
+        "--vmid", type=_vmids, action="extend", help="only calls/VMs about these VMIDs (0x82,0x83)"
+    )
+    p.add_argument("--client", type=_vmids, action="extend", help="only messages on these clients' queues")
+    p.add_argument("--start", type=float, help="seconds after the first message (inclusive)")
+    p.add_argument("--end", type=float, help="seconds after the first message (exclusive)")
+    p.add_argument("--dialect", default="rm", choices=sorted(DIALECTS), help="id and enum names (default rm)")
+    p.add_argument("--engine", default="auto", choices=("auto", "fast", "scapy"), help=argparse.SUPPRESS)
+
+
+def register(subparsers: Any) -> None:
+    """Add the five table commands to ``ghrm``'s subparsers."""
+    p = subparsers.add_parser("stats", help="service response time per call (like tshark -z srt)")
+    _common(p)
+    p.set_defaults(func=cmd_stats)
+
+    p = subparsers.add_parser("transactions", help="requests paired with replies, latency and status")
+    _common(p)
+    p.add_argument(
+        "--status",
+        action="extend",
+        type=lambda s: s.replace(",", " ").split(),
+        help="only these statuses: ok, error, unanswered, duplicate_reply, orphan_reply, retransmitted",
+    )
+    p.add_argument(
+        "--name", action="extend", type=lambda s: s.replace(",", " ").split(), help="only these calls"
+    )
+    p.set_defaults(func=cmd_transactions)
+
+    p = subparsers.add_parser("lifecycle", help="VM state timelines and boot/run/teardown times per VM")
+    _common(p)
+    p.add_argument(
+        "--summary", action="store_true", help="csv/json: the per-VM summary instead of the intervals"
+    )
+    p.set_defaults(func=cmd_lifecycle)
+
+    p = subparsers.add_parser("errors", help="error replies per call and error code, with the Linux errno")
+    _common(p)
+    p.set_defaults(func=cmd_errors)
+
+    p = subparsers.add_parser(
+        "findings", help="expert info: errors, unanswered calls, lifecycle problems ..."
+    )
+    _common(p)
+    p.add_argument(
+        "--severity", choices=SEVERITIES, default="chat", help="show this severity and worse (default: all)"
+    )
+    p.set_defaults(func=cmd_findings)
+
+
+# --- running a command ------------------------------------------------------------------------
+def _open(args: argparse.Namespace, err: TextIO) -> Any:
+    from dissector.trace import open_trace
+
+    trace = open_trace(args.files, dialect=args.dialect, engine=args.engine)
+    for row in trace.problems.itertuples(index=False):
+        err.write(f"ghrm: warning: {row.source}: {row.reason}\n")
+    return trace
+
+
+def _run(args: argparse.Namespace, out: TextIO, err: TextIO, body: Callable[[Any], int]) -> int:
+    try:
+        trace = _open(args, err)
+        if args.start is not None or args.end is not None:
+            trace = trace.window(args.start, args.end, relative=True)
+        return body(trace)
+    except GhrmError as exc:
+        err.write(f"ghrm: error: {exc}\n")
+        return EXIT_ERROR
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+def _filters(args: argparse.Namespace) -> str:
+    parts = []
+    if args.vmid:
+        parts.append("VM " + ",".join(f"{v:#x}" for v in args.vmid))
+    if args.client:
+        parts.append("client " + ",".join(f"{v:#x}" for v in args.client))
+    if args.start is not None or args.end is not None:
+        lo = "start" if args.start is None else f"{args.start:g} s"
+        hi = "end" if args.end is None else f"{args.end:g} s"
+        parts.append(f"{lo} to {hi}")
+    return f" matching the filters ({'; '.join(parts)})" if parts else " in this capture"
+
+
+def _empty(args: argparse.Namespace, what: str, out: TextIO, err: TextIO, columns: list[str]) -> int:
+    sentence = f"no {what}{_filters(args)}"
+    if args.format == "json":
+        out.write("[]\n")
+        err.write(sentence + "\n")
+    elif args.format == "csv":
+        out.write(",".join(columns) + "\n")
+        err.write(sentence + "\n")
+    else:
+        out.write(sentence + "\n")
+    return EXIT_OK
+
+
+# --- output -----------------------------------------------------------------------------------
+def _plain(value: Any) -> Any:
+    """A JSON/CSV-friendly Python value."""
+    if value is None or value is pd.NA:
+        return None
+    if isinstance(value, float | np.floating):
+        return None if math.isnan(value) else float(value)
+    if isinstance(value, np.integer | np.bool_):
+        return value.item()
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def write_machine(df: pd.DataFrame, fmt: str, out: TextIO) -> None:
+    """``--format json``: a list of objects; ``csv``: a header and rows (lists joined by spaces)."""
+    columns = list(df.columns)
+    rows = zip(*(df[c].astype(object).tolist() for c in columns), strict=True) if columns else iter(())
+    if fmt == "json":
+        out.write("[\n")
+        first = True
+        for row in rows:
+            record = {c: _plain(v) for c, v in zip(columns, row, strict=True)}
+            out.write(("" if first else ",\n") + json.dumps(record, separators=(",", ":")))
+            first = False
+        out.write("\n]\n" if not first else "]\n")
+        return
+    frame = df.copy()
+    for c in columns:
+        if frame[c].dtype == object:
+            frame[c] = [" ".join(str(x) for x in v) if isinstance(v, tuple | list) else v for v in frame[c]]
+    frame.to_csv(out, index=False, float_format="%.9f", lineterminator="\n")
+
+
+def render(rows: list[list[str]], header: list[str], right: set[int], width: int = WIDTH) -> str:
+    """Aligned columns; the last column wraps (hanging indent) so no line exceeds ``width``."""
+    cols = len(header)
+    widths = [max([len(header[i])] + [len(r[i]) for r in rows]) for i in range(cols - 1)]
+    lead = sum(widths) + 2 * (cols - 1)
+    room = max(width - lead, 12)
+    lines = []
+    for r in [header, *rows]:
+        cells = [r[i].rjust(widths[i]) if i in right else r[i].ljust(widths[i]) for i in range(cols - 1)]
+        last = textwrap.wrap(r[-1], room) or [""]
+        lines.append(("  ".join([*cells, last[0]])).rstrip())
+        lines.extend(" " * lead + more for more in last[1:])
+    return "\n".join(lines) + "\n"
+
+
+def _rel(t: Any, t0: float | None) -> str:
+    if t is None or t is pd.NA or (isinstance(t, float) and math.isnan(t)):
+        return "-"
+    return f"{t - (t0 or 0.0):.6f}"
+
+
+def _ms(t: Any) -> str:
+    if t is None or t is pd.NA or (isinstance(t, float) and math.isnan(t)):
+        return "-"
+    return f"{t * 1e3:.3f}"
+
+
+def _hex(v: Any) -> str:
+    return "-" if v is None or v is pd.NA else f"{int(v):#x}"
+
+
+def _text(v: Any) -> str:
+    return "-" if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)) else str(v)
+
+
+def _frames(frames: Sequence[int], limit: int = 4) -> str:
+    shown = ",".join(str(f) for f in frames[:limit])
+    return shown + (f",+{len(frames) - limit}" if len(frames) > limit else "")
+
+
+def _width(out: TextIO) -> int:
+    isatty = getattr(out, "isatty", None)
+    if callable(isatty) and isatty():
+        return max(shutil.get_terminal_size((WIDTH, 24)).columns, 60)
+    return WIDTH
+
+
+# --- the commands -----------------------------------------------------------------------------
+def cmd_stats(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """``ghrm stats``: the SRT table."""
+
+    def body(trace: Any) -> int:
+        table = trace.df_srt(vmid=args.vmid, client=args.client) if (args.vmid or args.client) else trace.srt
+        if table.empty:
+            return _empty(args, "requests", out, err, list(table.columns))
+        if args.format != "text":
+            write_machine(table, args.format, out)
+            return EXIT_OK
+        header = [
+            "call",
+            "id",
+            "calls",
+            "errors",
+            "unans",
+            "min",
+            "mean",
+            "p50",
+            "p90",
+            "p99",
+            "max",
+            "sum(s)",
+        ]
+        rows = [
+            [
+                str(r.name), f"{int(r.msg_id):#010x}", str(r.calls), str(r.errors), str(r.unanswered),
+                _ms(r.min), _ms(r.mean), _ms(r.p50), _ms(r.p90), _ms(r.p99), _ms(r.max), f"{r.sum:.6f}",
+            ]
+            for r in table.itertuples(index=False)
+        ]  # fmt: skip
+        scope = _filters(args).replace(" in this capture", "")
+        out.write(f"Gunyah RM service response time{scope}, first replies only; times in ms\n")
+        totals = [str(int(table[c].sum())) for c in ("calls", "errors", "unanswered")]
+        rows.append(["total", "", *totals, *[""] * 6, f"{table['sum'].sum():.6f}"])
+        out.write(render(rows, header, set(range(1, 12)), _width(out)))
+        return EXIT_OK
+
+    return _run(args, out, err, body)
+
+
+def cmd_transactions(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """``ghrm transactions``: one line per call."""
+
+    def body(trace: Any) -> int:
+        table = select(trace.transactions, vmid=args.vmid, client=args.client, name=_names(trace, args.name))
+        if args.status:
+            bad = sorted(set(args.status) - set(table["status"].cat.categories))
+            if bad:
+                raise GhrmError(
+                    f"unknown status {', '.join(bad)}; "
+                    f"choose from {', '.join(table['status'].cat.categories)}"
+                )
+            table = table[table["status"].isin(args.status)].reset_index(drop=True)
+        if table.empty:
+            return _empty(args, "requests or replies", out, err, list(table.columns))
+        if args.format != "text":
+            write_machine(table, args.format, out)
+            return EXIT_OK
+        t0 = trace.start
+        header = ["frame", "time", "client", "vmid", "seq", "status", "latency(ms)", "error", "reply", "call"]
+        rows = [
+            [
+                _text(r.request_frame), _rel(r.time, t0), _hex(r.client_vmid), _hex(r.vmid), _text(r.seq),
+                str(r.status), _ms(r.latency), _text(r.err_name), _text(r.reply_frame), str(r.name),
+            ]
+            for r in table.itertuples(index=False)
+        ]  # fmt: skip
+        out.write(render(rows, header, {0, 1, 4, 6, 8}, _width(out)))
+        return EXIT_OK
+
+    return _run(args, out, err, body)
+
+
+def _names(trace: Any, names: list[str] | None) -> list[str] | None:
+    if not names:
+        return None
+    from dissector.protocol import registry
+
+    return [registry.resolve_message(n, trace.dialect).name for n in names]
+
+
+def cmd_lifecycle(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """``ghrm lifecycle``: per-VM summary, then each VM's state intervals."""
+
+    def body(trace: Any) -> int:
+        summary = select(trace.lifecycle_summary, vmid=args.vmid)
+        intervals = select(trace.lifecycles, vmid=args.vmid)
+        wanted = summary if args.summary else intervals
+        if wanted.empty:
+            return _empty(
+                args,
+                "VM lifecycle (no VM_ALLOCATE, lifecycle call, VM_STATUS or VM_EXITED)",
+                out,
+                err,
+                list(wanted.columns),
+            )
+        if args.format != "text":
+            write_machine(wanted, args.format, out)
+            return EXIT_OK
+        t0 = trace.start
+        header = [
+            "vmid",
+            "inst",
+            "allocated",
+            "ready(ms)",
+            "boot(ms)",
+            "run(s)",
+            "exit",
+            "teardown(ms)",
+            "final",
+            "errors",
+        ]
+        rows = [
+            [
+                _hex(r.vmid), str(r.instance), _rel(r.allocated_at, t0), _ms(r.time_to_ready),
+                _ms(r.boot_latency),
+                _text(None if math.isnan(r.run_time) else f"{r.run_time:.6f}"), _text(r.exit_type),
+                _ms(r.teardown_time), _text(r.final_state), _text(r.error_calls),
+            ]
+            for r in summary.itertuples(index=False)
+        ]  # fmt: skip
+        width = _width(out)
+        out.write("VM lifecycles (times in s after the first message; durations as labelled)\n")
+        out.write(render(rows, header, {1, 2, 3, 4, 5, 7}, width))
+        for (vmid, instance), g in intervals.groupby(["vmid", "instance"], sort=True):
+            out.write(f"\nVM {vmid:#x} instance {instance}\n")
+            rows = [
+                [
+                    str(r.state), _rel(r.start, t0), _rel(r.end, t0) + ("+" if r.ongoing else ""),
+                    f"{r.duration * 1e3:.3f}", str(r.cause_frame), str(r.cause),
+                ]
+                for r in g.itertuples(index=False)
+            ]  # fmt: skip
+            out.write(
+                render(rows, ["state", "start", "end", "duration(ms)", "frame", "cause"], {1, 2, 3, 4}, width)
+            )
+        return EXIT_OK
+
+    return _run(args, out, err, body)
+
+
+def cmd_errors(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """``ghrm errors``: error replies per call and code."""
+
+    def body(trace: Any) -> int:
+        from .errors import df_errors
+
+        messages = select(trace.messages, vmid=args.vmid, client=args.client)
+        table = df_errors(messages)
+        if table.empty:
+            return _empty(args, "error replies", out, err, list(table.columns))
+        if args.format != "text":
+            write_machine(table, args.format, out)
+            return EXIT_OK
+        t0 = trace.start
+        header = ["call", "error", "code", "errno", "count", "first", "last", "vmids", "frames"]
+        rows = [
+            [
+                str(r.name), str(r.err_name), f"{int(r.err_code):#x}", str(r.errno), str(r.count),
+                _rel(r.first, t0), _rel(r.last, t0), ",".join(f"{v:#x}" for v in r.vmids[:4]) or "-",
+                _frames(r.frames, 6),
+            ]
+            for r in table.itertuples(index=False)
+        ]  # fmt: skip
+        out.write(render(rows, header, {2, 4, 5, 6}, _width(out)))
+        return EXIT_OK
+
+    return _run(args, out, err, body)
+
+
+def cmd_findings(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """``ghrm findings``: expert info, most severe first."""
+
+    def body(trace: Any) -> int:
+        table = trace.findings
+        if args.vmid:
+            table = table[table["vmid"].isin(args.vmid).to_numpy(bool, na_value=False)]
+        keep = SEVERITIES[: SEVERITIES.index(args.severity) + 1]
+        table = table[table["severity"].isin(keep)].reset_index(drop=True)
+        if table.empty:
+            return _empty(args, "findings", out, err, list(table.columns))
+        if args.format != "text":
+            write_machine(table, args.format, out)
+            return EXIT_OK
+        t0 = trace.start
+        counts = table["severity"].value_counts()
+        out.write(
+            "Findings: "
+            + ", ".join(f"{int(counts.get(s, 0))} {s}" for s in SEVERITIES if counts.get(s, 0))
+            + "\n"
+        )
+        header = ["severity", "code", "vmid", "time", "frames", "text"]
+        rows = [
+            [
+                str(r.severity),
+                str(r.code),
+                _hex(r.vmid),
+                _rel(r.time, t0),
+                _frames(r.frames) or "-",
+                str(r.text),
+            ]
+            for r in table.itertuples(index=False)
+        ]
+        out.write(render(rows, header, {3}, _width(out)))
+        return EXIT_OK
+
+    return _run(args, out, err, body)

@@ -1,0 +1,379 @@
+"""Expert info: what deserves a look, Wireshark style (severity, category, frames, text).
+
+Severities as Wireshark's: ``error`` (malformed, broken protocol or lifecycle), ``warning``
+(an unusual reply or missing answer), ``note`` (notable but legal), ``chat`` (the normal story,
+one line per VM). ``code`` is stable, so scripts and tests can look for a kind of finding.
+
+Codes: error_reply, unanswered, duplicate_reply, orphan_reply, reused_seq (sequence and
+response); malformed, reassembly, unknown_message (messages); capture_problem (input);
+crash_message, boot_hang, invalid_transition, call_on_deallocated, reallocated, status_after_dealloc,
+init_failed,
+abnormal_exit, state_held, never_deallocated, vm_lifecycle (lifecycles).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .lifecycles import Finding
+from .schema import FINDINGS, SEVERITIES
+from .transactions import call_types, client_keys
+
+CODES = (
+    "error_reply",
+    "unanswered",
+    "duplicate_reply",
+    "orphan_reply",
+    "reused_seq",
+    "malformed",
+    "reassembly",
+    "unknown_message",
+    "capture_problem",
+    "crash_message",
+    "boot_hang",
+    "invalid_transition",
+    "call_on_deallocated",
+    "reallocated",
+    "status_after_dealloc",
+    "init_failed",
+    "abnormal_exit",
+    "state_held",
+    "never_deallocated",
+    "vm_lifecycle",
+)
+
+
+def _vm(vmid: object) -> str:
+    return "" if vmid is None or vmid is pd.NA else f" for VM {int(vmid):#x}"  # type: ignore[call-overload]
+
+
+def _opt(x: object) -> object:
+    return None if x is pd.NA or x is None or (isinstance(x, float) and math.isnan(x)) else x
+
+
+def from_transactions(tx: pd.DataFrame, end_times: dict[str, float]) -> list[Finding]:
+    """unanswered, duplicate_reply, orphan_reply and reused_seq findings, one per transaction."""
+    out: list[Finding] = []
+    odd = tx[tx["status"].isin(("unanswered", "duplicate_reply", "orphan_reply", "retransmitted"))]
+    first_reply: dict[tuple[str, int], int] = {}
+    if (odd["status"] == "duplicate_reply").any():
+        answered = tx[tx["status"].isin(("ok", "error"))]
+        first_reply = dict(
+            zip(
+                zip(answered["capture"].astype(str), answered["request_frame"].astype(int), strict=True),
+                answered["reply_frame"].astype(int),
+                strict=True,
+            )
+        )
+    for row in odd.itertuples(index=False):
+        seq = f"seq {row.seq}" if row.seq is not pd.NA else "seq unknown"
+        vm = _vm(_opt(row.vmid))
+        name = str(row.name)
+        if row.status == "unanswered":
+            end = end_times.get(str(row.capture), math.nan)
+            later = f"; the capture goes on {end - row.request_time:.3f} s after it" if end == end else ""
+            text = f"{name} request ({seq}){vm} was never answered{later}"
+            out.append(
+                Finding(
+                    "warning",
+                    "sequence",
+                    "unanswered",
+                    text,
+                    (int(row.request_frame),),
+                    row.time,
+                    _opt(row.vmid),
+                    name,
+                )
+            )
+        elif row.status == "duplicate_reply":
+            text = (
+                f"{name} reply in frame {row.reply_frame} repeats the answer to the request in frame "
+                f"{row.request_frame} ({seq}){vm}"
+            )
+            first = first_reply.get((str(row.capture), int(row.request_frame)))
+            frames = tuple(f for f in (int(row.request_frame), first, int(row.reply_frame)) if f is not None)
+            out.append(
+                Finding(
+                    "warning", "sequence", "duplicate_reply", text, frames, row.time, _opt(row.vmid), name
+                )
+            )
+        elif row.status == "orphan_reply":
+            err = f", {row.err_name}" if _opt(row.err_name) is not None else ""
+            text = f"{name} reply ({seq}{err}) answers no request in the capture"
+            out.append(
+                Finding(
+                    "warning",
+                    "sequence",
+                    "orphan_reply",
+                    text,
+                    (int(row.reply_frame),),
+                    row.time,
+                    _opt(row.vmid),
+                    name,
+                )
+            )
+        else:
+            text = (
+                f"{name} request ({seq}){vm} reused the (client, seq, msg_id) of a request still waiting "
+                "for its reply, and got no reply of its own"
+            )
+            frames = (int(row.request_frame),)
+            out.append(
+                Finding("warning", "sequence", "unanswered", text, frames, row.time, _opt(row.vmid), name)
+            )
+    for f, capture in zip(out, odd["capture"].astype(object).tolist(), strict=True):
+        f.capture = capture
+    return out
+
+
+def from_errors(errors: pd.DataFrame, tx: pd.DataFrame | None = None) -> list[Finding]:
+    """One error_reply finding per (capture, call, error code); frames: requests and replies."""
+    asked: dict[tuple[str, int], int] = {}
+    if tx is not None and not errors.empty:
+        answered = tx[tx["request_frame"].notna() & tx["reply_frame"].notna()]
+        asked = dict(
+            zip(
+                zip(answered["capture"].astype(str), answered["reply_frame"].astype(int), strict=True),
+                answered["request_frame"].astype(int),
+                strict=True,
+            )
+        )
+    out = []
+    for row in errors.itertuples(index=False):
+        capture = str(row.capture)
+        requests = [asked[(capture, f)] for f in row.frames if (capture, f) in asked]
+        frames = tuple(sorted({*row.frames, *requests}))
+        vms = ", ".join(f"{v:#x}" for v in row.vmids[:8]) + (" ..." if len(row.vmids) > 8 else "")
+        times = f"{row.count} replies" if row.count > 1 else "1 reply"
+        text = (
+            f"{row.name} failed with {row.err_name} (RM error {int(row.err_code):#x}, Linux {row.errno}): "
+            f"{times}" + (f", VM {vms}" if vms else "")
+        )
+        vmid = row.vmids[0] if len(row.vmids) == 1 else None
+        out.append(
+            Finding(
+                "warning",
+                "response",
+                "error_reply",
+                text,
+                frames,
+                row.first,
+                vmid,
+                str(row.name),
+                row.count,
+                capture,
+            )
+        )
+    return out
+
+
+SEQ_REUSE_WINDOW = 1024
+
+
+def reused_seqs(messages: pd.DataFrame, window: int = SEQ_REUSE_WINDOW) -> list[Finding]:
+    """Requests whose seq the same client used again within ``window`` requests (any call).
+
+    Linux allocates request seqs cyclically over 16 bits (protocol.md 1.6): a seq comes back
+    only after 65536 requests, so a reuse soon after is a client bug or a replayed request.
+    (A reuse while the first request is still unanswered is also a ``retransmitted`` row.)
+    """
+    rows = np.flatnonzero(
+        (messages["type"] == "request").to_numpy(bool) & messages["seq"].notna().to_numpy(bool)
+    )
+    req = messages.iloc[rows]
+    if len(req) < 2:
+        return []
+    cap = req["capture"].cat.codes.to_numpy(np.int64)
+    client = req["client_vmid"].to_numpy(np.int64)
+    seq = req["seq"].to_numpy(np.int64)
+    # a guest's kernel starts again at seq 0 in each new VM on its VMID: one client per VM
+    client = _client_keys(messages)[rows]
+    rank = np.zeros(len(req), np.int64)  # index of the request among its client's requests
+    by_client = np.lexsort((np.arange(len(req)), client, cap))
+    grp = cap[by_client] * (1 << 40) + client[by_client]
+    starts = np.r_[0, np.flatnonzero(np.diff(grp)) + 1]
+    counts = np.diff(np.r_[starts, len(grp)])
+    rank[by_client] = np.arange(len(grp)) - np.repeat(starts, counts)
+    order = np.lexsort((rank, seq, client, cap))
+    same = (
+        (cap[order][1:] == cap[order][:-1])
+        & (client[order][1:] == client[order][:-1])
+        & (seq[order][1:] == seq[order][:-1])
+    )
+    gap = rank[order][1:] - rank[order][:-1]
+    hits = np.flatnonzero(same & (gap <= window))
+    out = []
+    frames = req["frame"].to_numpy(np.int64)
+    names = req["name"].astype(object).to_numpy()
+    times = req["time"].to_numpy(np.float64)
+    vmids = req["vmid"].array
+    captures = req["capture"].astype(object).to_numpy()
+    for h in hits.tolist():
+        a, b = order[h], order[h + 1]
+        text = (
+            f"{names[b]} request reuses seq {seq[b]} of the {names[a]} request in frame {frames[a]} "
+            f"from the same client {int(client[b]) & 0xFFFF:#x}, {gap[h]} request(s) later; "
+            "Linux allocates seqs "
+            "cyclically (a seq returns only after 65536 requests)"
+        )
+        out.append(
+            Finding("warning", "sequence", "reused_seq", text, (int(frames[a]), int(frames[b])),
+                    float(times[b]),
+                    _opt(vmids[b]), names[b], 1, captures[b])
+        )  # fmt: skip
+    return out
+
+
+def _client_keys(messages: pd.DataFrame) -> np.ndarray:
+    """``transactions.client_keys`` of a messages table."""
+    ok_alloc = (
+        (messages["vmid_source"] == "allocated").to_numpy(bool)
+        & (messages["type"] == "reply").to_numpy(bool)
+        & (messages["err_code"] == 0).to_numpy(bool, na_value=False)
+    )
+    return client_keys(
+        messages["capture"].cat.codes.to_numpy(np.int64),
+        messages["client_vmid"].to_numpy(np.int64),
+        call_types(messages),
+        messages["seq"].to_numpy(np.int64, na_value=-1),
+        messages["msg_id"].to_numpy(np.int64, na_value=-1),
+        np.where(ok_alloc, messages["vmid"].to_numpy(np.int64, na_value=-1), -1),
+    )
+
+
+def from_messages(messages: pd.DataFrame) -> list[Finding]:
+    """malformed / reassembly findings per message and unknown_message per (capture, id)."""
+    out: list[Finding] = []
+    bad = messages[messages["malformed"].notna()]
+    for row in bad[
+        ["capture", "frames", "time", "vmid", "name", "malformed", "malformed_kind", "type"]
+    ].itertuples(index=False):
+        code = "reassembly" if row.malformed_kind == "fragment" else "malformed"
+        what = (
+            f"{row.name} {row.type}"
+            if _opt(row.name) is not None and _opt(row.type) is not None
+            else "message"
+        )
+        text = (
+            f"{what}: {row.malformed}"
+            if not str(row.malformed).startswith(str(_opt(row.name)))
+            else row.malformed
+        )
+        out.append(
+            Finding(
+                "error",
+                "malformed",
+                code,
+                text,
+                tuple(row.frames),
+                row.time,
+                _opt(row.vmid),
+                _opt(row.name) and str(row.name),
+                1,
+                str(row.capture),
+            )
+        )
+    names = messages["name"].astype(object)
+    garbage = (messages["malformed_kind"] == "header").to_numpy(bool)  # reported as malformed already
+    unknown = messages[names.fillna("").str.startswith("UNKNOWN_").to_numpy(bool) & ~garbage]
+    if len(unknown):
+        for (capture, msg_id), g in unknown.groupby(["capture", "msg_id"], observed=True, sort=True):
+            n = len(g)
+            kinds = "/".join(sorted(set(g["type"].astype(str))))
+            text = (
+                f"{n} {kinds} message{'s' if n > 1 else ''} with id {int(msg_id):#010x}, "
+                "which no source names; "
+                "payload kept as raw bytes"
+            )
+            frames = tuple(g["frame"].tolist())
+            out.append(
+                Finding(
+                    "warning",
+                    "protocol",
+                    "unknown_message",
+                    text,
+                    frames,
+                    float(g["time"].min()),
+                    None,
+                    str(g["name"].iloc[0]),
+                    n,
+                    str(capture),
+                )
+            )
+    return out
+
+
+def crash_reports(
+    messages: pd.DataFrame, fields: Callable[[str, int], Mapping[str, Any]] | None
+) -> list[Finding]:
+    """A VM_SET_CRASH_MSG request: the guest says it crashed, and why (its text needs the payload,
+    which ``fields(capture, frame)`` dissects; without it the finding has no text)."""
+    rows = messages[
+        (messages["name"] == "VM_SET_CRASH_MSG").to_numpy(bool)
+        & (messages["type"] == "request").to_numpy(bool)
+    ]
+    out = []
+    for row in rows[["capture", "frame", "time", "vmid"]].itertuples(index=False):
+        text = ""
+        if fields is not None:
+            msg = fields(str(row.capture), int(row.frame)).get("msg")
+            text = f": {msg!r}" if msg else ""
+        vm = _vm(_opt(row.vmid)).replace(" for VM", "VM") or "a VM"
+        out.append(
+            Finding("warning", "lifecycle", "crash_message", f"{vm.strip()} reported a crash{text}",
+                    (int(row.frame),),
+                    float(row.time), _opt(row.vmid), "VM_SET_CRASH_MSG", 1, str(row.capture))
+        )  # fmt: skip
+    return out
+
+
+def from_problems(problems: pd.DataFrame) -> list[Finding]:
+    """The capture readers' problems (bytes or lines they could not read)."""
+    return [
+        Finding(
+            "error" if row.fatal else "warning",
+            "capture",
+            "capture_problem",
+            f"{row.source}: {row.reason}",
+            (),
+            math.nan,
+            None,
+            None,
+            1,
+            str(row.capture),
+        )
+        for row in problems.itertuples(index=False)
+    ]
+
+
+def to_frame(found: Iterable[Finding], captures: list[str]) -> pd.DataFrame:
+    """The findings table (schema ``FINDINGS``), most severe first, then in time order."""
+    found = list(found)
+    if not found:
+        frame = FINDINGS.empty()
+        frame["capture"] = pd.Categorical([], categories=captures)
+        return frame
+    data = {
+        "capture": pd.Categorical([f.capture for f in found], categories=captures),
+        "severity": [f.severity for f in found],
+        "category": [f.category for f in found],
+        "code": [f.code for f in found],
+        "vmid": [f.vmid for f in found],
+        "name": [f.name for f in found],
+        "time": np.array([np.nan if f.time is None else f.time for f in found], np.float64),
+        "frames": [tuple(f.frames) for f in found],
+        "count": [f.count for f in found],
+        "text": [f.text for f in found],
+    }
+    frame = FINDINGS.frame(data)
+    rank = frame["severity"].cat.codes.to_numpy()
+    order = np.lexsort((frame["time"].fillna(np.inf).to_numpy(), rank, frame["capture"].cat.codes.to_numpy()))
+    return frame.take(order).reset_index(drop=True)
+
+
+assert SEVERITIES[0] == "error"

@@ -1,0 +1,262 @@
+"""``ghrm memparcels`` and ``ghrm irqs``: the ledgers on a terminal.
+
+Each command decodes the captures (only the memory, IRQ and VM lifecycle messages are
+dissected), builds one ledger and prints it: aligned text for a person (handles, VMIDs and
+sizes in hex, sizes also in MiB, frames as Wireshark numbers), or ``--format csv|json`` with
+every column of the table for scripts. ``--vmid`` keeps the parcels or IRQs a VM owns, borrows
+or accepted. The ledger findings appear in ``ghrm findings`` (wired by the Trace).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TextIO
+
+import pandas as pd
+
+from dissector.analysis.cli import render, write_machine
+from dissector.capture.record import CaptureProblem
+from dissector.errors import GhrmError
+from dissector.protocol.dialects import DIALECTS
+
+from .checks import human
+from .events import messages_from_decoded
+from .irqs import df_irqs
+from .memparcels import df_memparcels
+
+EXIT_OK, EXIT_NOTHING_READ = 0, 1
+WIDTH = 150  # the ledgers are wide tables; the last column wraps beyond this (or the terminal's width)
+
+
+def _width(out: TextIO) -> int:
+    isatty = getattr(out, "isatty", None)
+    if callable(isatty) and isatty():
+        return max(shutil.get_terminal_size((WIDTH, 24)).columns, 60)
+    return WIDTH
+
+
+def _vmids(text: str) -> list[int]:
+    try:
+        return [int(part, 0) for part in text.replace(",", " ").split()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a VMID: {text!r} (use 0x80 or 128)") from None
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "files", nargs="+", help="pcap, pcapng, kernel hex-dump log, text2pcap dump, or - for stdin"
+    )
+    p.add_argument(
+        "--format", choices=("text", "csv", "json"), default="text", help="output format (default text)"
+    )
+    p.add_argument(
+        "--vmid", type=_vmids, action="extend", help="only those a VM owns, borrows or accepted (0x80,0x81)"
+    )
+    p.add_argument("--dialect", default="rm", choices=sorted(DIALECTS), help="id and enum names (default rm)")
+
+
+def register(subparsers: Any) -> None:
+    """Add ``memparcels`` and ``irqs`` to ``ghrm``'s subparsers."""
+    p = subparsers.add_parser("memparcels", help="memory parcels: lend/share/donate to reclaim, per handle")
+    _common(p)
+    p.set_defaults(func=cmd_memparcels)
+    p = subparsers.add_parser("irqs", help="lent IRQs: lend, notify, accept, release, reclaim, per handle")
+    _common(p)
+    p.set_defaults(func=cmd_irqs)
+
+
+# --- input ------------------------------------------------------------------------------------
+def read_messages(files: Sequence[str], dialect: str, err: TextIO) -> tuple[list[dict[str, Any]], int, int]:
+    """The ledger messages of ``files`` as jsonl dicts (``capture`` = the path, see
+    ``messages_from_decoded``), and counts of messages and capture problems (for the exit status)."""
+    from dissector.decoded import decode_file
+
+    out: list[dict[str, Any]] = []
+    tally = {"seen": 0, "problems": 0}
+
+    def counted(path: str) -> Iterator[Any]:
+        for item in decode_file(path, dialect=dialect):
+            if isinstance(item, CaptureProblem):
+                tally["problems"] += 1
+                err.write(f"ghrm: warning: {item.source or path}: {item.reason}\n")
+                continue
+            tally["seen"] += 1
+            yield item
+
+    for path in files:
+        out.extend(messages_from_decoded(counted(path), capture=path))
+    return out, tally["seen"], tally["problems"]
+
+
+def _run(
+    args: argparse.Namespace, out: TextIO, err: TextIO, body: Callable[[list[dict[str, Any]]], int]
+) -> int:
+    try:
+        messages, seen, problems = read_messages(args.files, args.dialect, err)
+    except GhrmError as exc:
+        err.write(f"ghrm: error: {exc}\n")
+        return EXIT_NOTHING_READ
+    if not seen and problems:
+        err.write("ghrm: nothing could be decoded\n")
+        return EXIT_NOTHING_READ
+    try:
+        return body(messages)
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+def _empty(args: argparse.Namespace, what: str, out: TextIO, err: TextIO, columns: list[str]) -> int:
+    where = " about VM " + ",".join(f"{v:#x}" for v in args.vmid) if args.vmid else " in this capture"
+    sentence = f"no {what}{where}"
+    if args.format == "json":
+        out.write("[]\n")
+        err.write(sentence + "\n")
+    elif args.format == "csv":
+        out.write(",".join(columns) + "\n")
+        err.write(sentence + "\n")
+    else:
+        out.write(sentence + "\n")
+    return EXIT_OK
+
+
+# --- formatting -------------------------------------------------------------------------------
+def _na(v: Any) -> bool:
+    return v is None or v is pd.NA or (isinstance(v, float) and v != v)
+
+
+def _hex(v: Any) -> str:
+    return "-" if _na(v) else f"{int(v):#x}"
+
+
+def _int(v: Any) -> str:
+    return "-" if _na(v) else str(int(v))
+
+
+def _str(v: Any) -> str:
+    return "-" if _na(v) else str(v)
+
+
+def _list(frames: Sequence[int]) -> str:
+    return ",".join(str(f) for f in frames) or "-"
+
+
+def _handle(v: Any, instance: int) -> str:
+    return _hex(v) + (f"#{instance}" if instance > 1 else "")
+
+
+def _size(v: Any) -> str:
+    return "-" if _na(v) else f"{int(v):#x} ({human(int(v))})"
+
+
+def _ipas(pairs: Sequence[tuple[int, int | None]]) -> str:
+    return " ".join(f"{v:#x}" + ("" if ipa is None else f"@{ipa:#x}") for v, ipa in pairs) or "-"
+
+
+def _select(table: pd.DataFrame, vmids: list[int] | None, columns: Sequence[str]) -> pd.DataFrame:
+    """Rows where any of ``columns`` (a VMID or a tuple of VMIDs) names one of ``vmids``."""
+    if not vmids:
+        return table
+    wanted = set(vmids)
+
+    def hit(row: Sequence[Any]) -> bool:
+        for v in row:
+            if isinstance(v, tuple) and wanted & {int(x) for x in v}:
+                return True
+            if not isinstance(v, tuple) and not _na(v) and int(v) in wanted:
+                return True
+        return False
+
+    keep = [hit(r) for r in table[list(columns)].astype(object).itertuples(index=False)]
+    return table[keep].reset_index(drop=True)
+
+
+def _prefix(table: pd.DataFrame) -> list[list[str]]:
+    """A capture column when several files were given."""
+    many = table["capture"].nunique() > 1
+    return [[str(c)] if many else [] for c in table["capture"].astype(object)]
+
+
+# --- the commands -----------------------------------------------------------------------------
+def cmd_memparcels(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """``ghrm memparcels``: one line per parcel."""
+
+    def body(messages: list[dict[str, Any]]) -> int:
+        table = _select(df_memparcels(messages), args.vmid, ("owner_vmid", "borrowers", "accepted_by"))
+        if table.empty:
+            return _empty(args, "memory parcels", out, err, list(table.columns))
+        if args.format != "text":
+            write_machine(table, args.format, out)
+            return EXIT_OK
+        lead = _prefix(table)
+        columns = [
+            "handle",
+            "owner",
+            "type",
+            "size",
+            "sgl",
+            "acl",
+            "created",
+            "accepted (vm@ipa)",
+            "reclaimed",
+        ]
+        header = [*(["capture"] if lead[0] else []), *columns, "state", "use"]
+        rows = [
+            [
+                *pre, _handle(r.handle, r.instance), _hex(r.owner_vmid), _str(r.trans_type), _size(r.size),
+                str(r.sgl_entries), r.acl_text or "-", _int(r.created_frame), _ipas(r.accept_ipas),
+                _int(r.reclaimed_frame), str(r.state), r.used_by or "-",
+            ]
+            for pre, r in zip(lead, table.itertuples(index=False), strict=True)
+        ]  # fmt: skip
+        n = len(lead[0])
+        out.write(f"Memory parcels: {len(table)} ({', '.join(_counts(table['state']))})\n")
+        out.write(render(rows, header, {n + 4, n + 6, n + 8}, _width(out)))
+        return EXIT_OK
+
+    return _run(args, out, err, body)
+
+
+def cmd_irqs(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """``ghrm irqs``: one line per lent IRQ."""
+
+    def body(messages: list[dict[str, Any]]) -> int:
+        table = _select(df_irqs(messages), args.vmid, ("owner_vmid", "vmid", "accepted_by"))
+        if table.empty:
+            return _empty(args, "lent IRQs", out, err, list(table.columns))
+        if args.format != "text":
+            write_machine(table, args.format, out)
+            return EXIT_OK
+        lead = _prefix(table)
+        columns = [
+            "handle",
+            "owner",
+            "virq",
+            "label",
+            "borrower",
+            "lent",
+            "accepted",
+            "guest virq",
+            "released",
+        ]
+        header = [*(["capture"] if lead[0] else []), *columns, "reclaimed", "state"]
+        rows = [
+            [
+                *pre, _handle(r.handle, r.instance), _hex(r.owner_vmid), _int(r.virq), _hex(r.label),
+                _hex(r.vmid), _int(r.lent_frame), _list(r.accept_frames), _int(r.accepted_virq),
+                _list(r.release_frames), _int(r.reclaimed_frame), str(r.state),
+            ]
+            for pre, r in zip(lead, table.itertuples(index=False), strict=True)
+        ]  # fmt: skip
+        n = len(lead[0])
+        out.write(f"Lent IRQs: {len(table)} ({', '.join(_counts(table['state']))})\n")
+        out.write(render(rows, header, {n + 2, n + 5, n + 7, n + 9}, _width(out)))
+        return EXIT_OK
+
+    return _run(args, out, err, body)
+
+
+def _counts(states: pd.Series) -> list[str]:
+    counts = states.value_counts(sort=False)
+    return [f"{int(n)} {s}" for s, n in counts.items() if n]

@@ -1,0 +1,153 @@
+"""``dissector.open`` on every input format, multi-capture traces, windows and lookups."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import math
+
+import pandas as pd
+import pytest
+from rmconvo import Conversation
+
+import dissector
+from dissector.analysis.schema import TABLES
+from dissector.analysis.select import MissingData
+from dissector.capture.record import Direction
+from dissector.capture.writer import write_capture, write_hexlog
+from dissector.trace import Trace, open_trace
+
+
+def _conversation() -> Conversation:
+    c = Conversation()
+    c.boot(0x80)
+    c.call("VM_START", err=2, vmid=0x81)
+    c.send("VM_GET_VMID")
+    c.teardown(0x80)
+    return c
+
+
+def _text2pcap(c: Conversation) -> str:
+    out = []
+    for r in c.records:
+        marker = "O" if r.direction is Direction.TO_RM else "I"
+        out.append(f"{marker} {r.time_ns // 10**9}.{r.time_ns % 10**9:09d}")
+        data = bytes([1, int(r.direction)]) + r.client_vmid.to_bytes(2, "little") + r.data
+        for off in range(0, len(data), 16):
+            out.append(f"{off:06x}  {data[off : off + 16].hex(' ')}")
+    return "\n".join(out) + "\n"
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    c = _conversation()
+    d = tmp_path_factory.mktemp("formats")
+    paths = {fmt: str(d / f"conv.{fmt}") for fmt in ("pcap", "pcapng")}
+    for fmt, path in paths.items():
+        write_capture(path, c.records, fmt=fmt)
+    with open(paths["pcap"], "rb") as f, gzip.open(d / "conv.pcap.gz", "wb") as g:
+        g.write(f.read())
+    paths["gzip"] = str(d / "conv.pcap.gz")
+    paths["hexlog"] = str(d / "dmesg.txt")
+    with open(paths["hexlog"], "w", encoding="utf-8") as f:
+        write_hexlog(f, c.records)
+    paths["text2pcap"] = str(d / "dump.txt")
+    with open(paths["text2pcap"], "w", encoding="utf-8") as f:
+        f.write(_text2pcap(c))
+    return paths
+
+
+@pytest.mark.parametrize("fmt", ["pcap", "pcapng", "gzip", "hexlog", "text2pcap"])
+def test_open_reads_every_format_and_both_engines_agree(files, fmt):
+    fast = dissector.open(files[fmt])
+    ref = dissector.open(files[fmt], engine="scapy")
+    for name, schema in TABLES.items():
+        schema.check(getattr(fast, name))
+        pd.testing.assert_frame_equal(getattr(fast, name), getattr(ref, name), obj=f"{fmt} {name}")
+    assert fast.problems.empty
+    states = fast.lifecycle(0x80)["state"].astype(str).tolist()
+    assert states == ["LOAD", "INIT", "READY", "RUNNING", "EXITED", "RESETTING", "RESET"]
+    tx = fast.transactions
+    if fmt == "hexlog":  # seq of requests unknown, client unknown: paired by order
+        assert tx["seq"].isna().any()
+    assert (tx["status"] == "error").sum() == 1 and (tx["status"] == "unanswered").sum() == 1
+
+
+def test_binary_formats_give_identical_tables(files):
+    base = dissector.open(files["pcap"]).transactions.drop(columns="capture")
+    for fmt in ("pcapng", "gzip", "text2pcap"):
+        other = dissector.open(files[fmt]).transactions.drop(columns="capture")
+        pd.testing.assert_frame_equal(base, other, obj=fmt)
+
+
+def test_several_captures_concatenate_with_a_capture_column(files):
+    t = dissector.open([files["pcap"], files["pcapng"], files["pcap"]])
+    assert t.captures == [files["pcap"], files["pcapng"], files["pcap"] + "#2"]
+    one = dissector.open(files["pcap"])
+    assert len(t.messages) == 3 * len(one.messages)
+    assert list(t.transactions["capture"].cat.categories) == t.captures
+    assert (t.lifecycle_summary.groupby("capture", observed=True).size() == 1).all()
+    srt = t.srt.set_index("name")
+    assert srt.loc["VM_START", "calls"] == 3 * one.srt.set_index("name").loc["VM_START", "calls"]
+    with pytest.raises(MissingData, match="say which"):
+        t.message(1)
+    assert t.message(1, capture=files["pcapng"]).msg_name == "VM_ALLOCATE"
+
+
+def test_window_filters_without_touching_the_parent(files):
+    t = dissector.open(files["pcap"])
+    w = t.window(0.004, 0.012, relative=True)
+    assert t.start is not None
+    assert ((w.messages["time"] >= t.start + 0.004) & (w.messages["time"] < t.start + 0.012)).all()
+    assert len(w.transactions) < len(t.transactions)
+    assert w.srt["calls"].sum() <= t.srt["calls"].sum()
+    nested = w.window(0.0, 0.006, relative=True)
+    assert nested.messages["time"].max() < t.start + 0.006
+    assert len(t.messages) == len(_conversation().records)  # unchanged
+    assert all(math.isnan(x) or x >= t.start + 0.004 for x in w.findings["time"])
+
+
+def test_message_gives_the_scapy_dissection(files):
+    t = dissector.open(files["pcapng"])
+    msg = t.message(3)
+    assert msg.msg_name == "VM_STATUS" and msg.fields["vm_status"] == 5
+    with pytest.raises(MissingData, match="nearby"):
+        t.message(10_000)
+
+
+def test_errors_name_what_is_missing():
+    t = Trace.from_records(_conversation().records)
+    with pytest.raises(AttributeError, match="did you mean transactions"):
+        t.transaction  # noqa: B018
+    with pytest.raises(MissingData, match="known: 0x3, 0x80, 0x81"):
+        t.df_srt(vmid=0x99)
+    with pytest.raises(MissingData, match="transactions"):
+        Trace.schema("transaction")
+    assert "| `latency` |" in Trace.schema("transactions")
+
+
+def test_untimed_input_cannot_be_windowed():
+    c = Conversation()
+    c.call("VM_START", vmid=0x80)
+    import dataclasses
+
+    records = [dataclasses.replace(r, time_ns=None) for r in c.records]
+    t = Trace.from_records(records)
+    assert t.transactions["latency"].isna().all() and t.start is None
+    with pytest.raises(MissingData, match="no timestamps"):
+        t.window(0, 1)
+
+
+def test_empty_capture_has_empty_tables(tmp_path):
+    path = tmp_path / "empty.pcap"
+    write_capture(str(path), [], fmt="pcap")
+    t = open_trace(str(path))
+    for name in TABLES:
+        assert getattr(t, name).empty
+    assert "0 messages" in repr(t)
+
+
+def test_file_objects_and_stdin_style_streams_work(files):
+    with open(files["pcapng"], "rb") as f:
+        t = dissector.open(io.BytesIO(f.read()))
+    assert len(t.messages) == len(_conversation().records)

@@ -1,0 +1,217 @@
+"""What ghrm says about a capture, in the shape ``dissector.wireshark.tshark`` reads tshark's view.
+
+The ghrm side is the reference: ``decode_file`` for every message (design.md 1.3 JSON plus the
+kinds of its malformations) and ``dissector.analysis`` for the request/reply pairing and the
+SRT table. ``disagreements`` lists, message by message, every key where tshark differs.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from typing import Any
+
+import pandas as pd
+
+from dissector.analysis.messages import build_messages
+from dissector.analysis.scapy_path import columns_from_decoded
+from dissector.analysis.srt import df_srt
+from dissector.analysis.transactions import df_transactions
+from dissector.decoded import DecodedMessage, decode_file
+
+COMPARED = (
+    "frames", "direction", "client_vmid", "type", "seq", "msg_id", "msg_name", "fragments",
+    "err_code", "err_name", "fields",
+)  # fmt: skip
+LATENCY_TOLERANCE = 1e-6  # "to the microsecond"
+
+
+def ghrm_messages(path: str | os.PathLike[str]) -> list[DecodedMessage]:
+    return [m for m in decode_file(os.fspath(path)) if isinstance(m, DecodedMessage)]
+
+
+def ghrm_transactions(
+    path: str | os.PathLike[str], messages: list[DecodedMessage] | None = None
+) -> pd.DataFrame:
+    """ghrm's transactions table (dissector.analysis, Scapy engine) of one capture."""
+    items = messages if messages is not None else ghrm_messages(path)
+    columns, _ = columns_from_decoded(items, os.path.basename(path))
+    table, _ = build_messages([columns])
+    return df_transactions(table)
+
+
+def ghrm_view(
+    path: str | os.PathLike[str], transactions: pd.DataFrame | None = None
+) -> dict[int, dict[str, Any]]:
+    """Per first frame: ghrm's JSON object, malformation kinds, and the pairing links.
+
+    Links point at the frame where the other message is shown in full, its last record: that
+    is where Wireshark decodes a reassembled message.
+    """
+    messages = ghrm_messages(path)
+    out: dict[int, dict[str, Any]] = {}
+    last: dict[int, int] = {}
+    for msg in messages:
+        row = msg.to_json()
+        row["kinds"] = [p.kind for p in msg.problems]
+        row["response_in"] = row["request_in"] = row["latency"] = None
+        out[row["frame"]] = row
+        last[row["frame"]] = row["frames"][-1]
+    tx = transactions if transactions is not None else ghrm_transactions(path, messages)
+    for rec in tx.itertuples(index=False):
+        req, rep = rec.request_frame, rec.reply_frame
+        if pd.isna(req) or pd.isna(rep):
+            continue
+        req, rep = int(req), int(rep)
+        out[rep]["request_in"] = last[req]
+        if rec.status in ("ok", "error"):
+            out[req]["response_in"] = last[rep]
+            out[rep]["latency"] = float(rec.latency)
+    return out
+
+
+def disagreements(ghrm: dict[int, dict[str, Any]], tshark: list[dict[str, Any]]) -> list[str]:
+    """Every difference between ghrm's view and tshark's messages, one line each."""
+    problems: list[str] = []
+    seen: dict[int, dict[str, Any]] = {}
+    for msg in tshark:
+        if msg["frame"] in seen:
+            problems.append(f"frame {msg['frame']}: tshark shows the message twice")
+        seen[msg["frame"]] = msg
+    for frame in sorted(set(ghrm) - set(seen)):
+        problems.append(f"frame {frame}: ghrm has a message tshark does not show: {ghrm[frame]}")
+    for frame in sorted(set(seen) - set(ghrm)):
+        problems.append(f"frame {frame}: tshark shows a message ghrm does not have: {seen[frame]}")
+    for frame in sorted(set(ghrm) & set(seen)):
+        g, t = ghrm[frame], seen[frame]
+        where = f"frame {frame} ({g['msg_name']} {g['type']})"
+        for key in COMPARED:
+            if g[key] != t[key]:
+                problems.append(f"{where}: {key}: ghrm {g[key]!r} != tshark {t[key]!r}")
+        kinds = [kind for kind, _ in t["malformed"]]
+        if g["kinds"] != kinds:
+            problems.append(f"{where}: malformed: ghrm {g['malformed']!r} != tshark {t['malformed']!r}")
+        if t["shown_in"] != g["frames"][-1]:
+            problems.append(f"{where}: tshark shows it in frame {t['shown_in']}, not its last record")
+        for key in ("response_in", "request_in"):
+            if g[key] != t[key]:
+                problems.append(f"{where}: {key}: ghrm {g[key]} != tshark {t[key]}")
+        gl, tl = g["latency"], t["latency"]
+        if (gl is None) != (tl is None) or (
+            gl is not None and tl is not None and not math.isclose(gl, tl, abs_tol=LATENCY_TOLERANCE)
+        ):
+            problems.append(f"{where}: latency: ghrm {gl} != tshark {tl}")
+    return problems
+
+
+_SRT_ROW = re.compile(
+    r"^0x(?P<id>[0-9a-f]{8})\s+(?P<name>\S+)\s+(?P<calls>\d+)\s+(?P<errors>\d+)\s+(?P<unanswered>\d+)\s+"
+    r"(?P<min>[-\d.]+)\s+(?P<max>[-\d.]+)\s+(?P<avg>[-\d.]+)\s+(?P<sum>[-\d.]+)\s*$"
+)
+
+
+def parse_srt(text: str) -> dict[int, dict[str, Any]]:
+    """Rows of ``-z gunyah_rm,srt`` output by message id."""
+    rows: dict[int, dict[str, Any]] = {}
+    for line in text.splitlines():
+        m = _SRT_ROW.match(line.strip())
+        if m is None:
+            continue
+        number = lambda s: None if s == "-" else float(s)  # noqa: E731
+        rows[int(m["id"], 16)] = {
+            "name": m["name"],
+            "calls": int(m["calls"]),
+            "errors": int(m["errors"]),
+            "unanswered": int(m["unanswered"]),
+            "min": number(m["min"]),
+            "max": number(m["max"]),
+            "mean": number(m["avg"]),
+            "sum": number(m["sum"]),
+        }
+    return rows
+
+
+def ghrm_srt(
+    path: str | os.PathLike[str], transactions: pd.DataFrame | None = None
+) -> dict[int, dict[str, Any]]:
+    """ghrm's SRT table (dissector.analysis.srt.df_srt) by message id."""
+    tx = transactions if transactions is not None else ghrm_transactions(path)
+    table = df_srt(tx)
+    rows: dict[int, dict[str, Any]] = {}
+    for rec in table.itertuples(index=False):
+        rows[int(rec.msg_id)] = {
+            "name": str(rec.name),
+            "calls": int(rec.calls),
+            "errors": int(rec.errors),
+            "unanswered": int(rec.unanswered),
+            **{
+                k: None if pd.isna(getattr(rec, k)) else float(getattr(rec, k))
+                for k in ("min", "max", "mean")
+            },
+            "sum": float(rec.sum),
+        }
+    return rows
+
+
+def srt_disagreements(ghrm: dict[int, dict[str, Any]], tshark: dict[int, dict[str, Any]]) -> list[str]:
+    problems = []
+    for msg_id in sorted(set(ghrm) | set(tshark)):
+        g, t = ghrm.get(msg_id), tshark.get(msg_id)
+        if g is None or t is None:
+            problems.append(f"{msg_id:#010x}: ghrm {g} != tshark {t}")
+            continue
+        for key in ("name", "calls", "errors", "unanswered"):
+            if g[key] != t[key]:
+                problems.append(f"{msg_id:#010x} {key}: ghrm {g[key]} != tshark {t[key]}")
+        for key in ("min", "max", "mean", "sum"):
+            gv, tv = g[key], t[key]
+            if gv is None and tv is None:
+                continue
+            # tshark prints 6 decimals
+            if gv is None or tv is None or not math.isclose(gv, tv, abs_tol=1.5e-6):
+                problems.append(f"{msg_id:#010x} {key}: ghrm {gv} != tshark {tv}")
+    return problems
+
+
+def expert_counts(packets: list[dict[str, Any]]) -> dict[str, int]:
+    """How many expert infos of each ``gunyah_rm.expert.*`` kind tshark's JSON holds."""
+    counts: dict[str, int] = {}
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "_ws.expert":
+                    for item in value if isinstance(value, list) else [value]:
+                        for name in item:
+                            if name.startswith("gunyah_rm.expert."):
+                                counts[name[17:]] = counts.get(name[17:], 0) + 1
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(packets)
+    return counts
+
+
+def expected_experts(view: dict[int, dict[str, Any]]) -> dict[str, int]:
+    """The expert infos ghrm's view implies (those tied to pairing, errors and malformations)."""
+    calls = [m for m in view.values() if m["seq"] is not None]
+    return {
+        "malformed": sum(len(m["kinds"]) for m in view.values()),
+        "error_reply": sum(1 for m in calls if m["type"] == "reply" and m["err_code"] not in (None, 0)),
+        "unanswered": sum(1 for m in calls if m["type"] == "request" and m["response_in"] is None),
+        "no_request": sum(1 for m in calls if m["type"] == "reply" and m["request_in"] is None),
+    }
+
+
+def expert_errors(text: str) -> list[tuple[int, str, str, str]]:
+    """(frequency, group, protocol, summary) rows of ``-z expert,error`` output."""
+    rows = []
+    for line in text.splitlines():
+        m = re.match(r"^\s*(\d+)\s+(\S+)\s+(\S+)\s+(.*)$", line)
+        if m:
+            rows.append((int(m[1]), m[2], m[3], m[4]))
+    return rows
