@@ -13,30 +13,21 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import TextIO
 
+from dissector.analysis import cli as analysis_cli
+from dissector.analysis.ledgers import cli as ledgers_cli
 from dissector.capture.record import CaptureProblem
 from dissector.decoded import DecodedMessage, decode_file
 from dissector.errors import GhrmError
 from dissector.filter import Filter
 from dissector.protocol.dialects import DIALECTS
+from dissector.sim import cli as sim_cli
+from dissector.wireshark import cli as wireshark_cli
 
 EXIT_OK, EXIT_NOTHING_READ, EXIT_USAGE = 0, 1, 2
 
 
-def _extensions() -> list:
-    """Subcommand groups that live beside their library code (each has ``register(sub)``)."""
-    import importlib
-
-    found = []
-    for name in ("dissector.analysis.cli", "dissector.sim.cli", "dissector.wireshark.cli"):
-        try:
-            found.append(importlib.import_module(name))
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-    return found
-
-
-_EXTENSIONS = _extensions()
+# Subcommand groups that live beside their library code; each module has ``register(sub)``.
+_EXTENSIONS = (analysis_cli, ledgers_cli, sim_cli, wireshark_cli)
 
 
 def _warn(problem: CaptureProblem, err: TextIO) -> None:

@@ -39,6 +39,13 @@ from dissector.analysis.findings import (
     reused_seqs,
     to_frame,
 )
+from dissector.analysis.ledgers import (
+    df_irqs,
+    df_memparcels,
+    ledger_findings,
+    merge_findings,
+    messages_from_columns,
+)
 from dissector.analysis.lifecycles import Lifecycles, rebuild
 from dissector.analysis.messages import build_messages
 from dissector.analysis.scapy_path import columns_from_decoded
@@ -60,9 +67,14 @@ TABLE_ATTRIBUTES = (
     "errors",
     "lifecycles",
     "lifecycle_summary",
+    "memparcels",
+    "irqs",
     "findings",
     "problems",
 )
+
+# time columns giving the span of a ledger row, for window slicing
+_LEDGER_SPAN = {"memparcels": ("created_time", "reclaimed_time"), "irqs": ("lent_time", "reclaimed_time")}
 
 
 @dataclass
@@ -101,6 +113,19 @@ class _Base:
             dialect=self.dialect,
             state_limits=self.state_limits,
         )
+
+    def _make_ledger_messages(self) -> list[dict[str, Any]]:
+        """The memory, IRQ and VM config messages, dissected, for the parcel and IRQ ledgers."""
+        return messages_from_columns(self.columns, self.dialect)
+
+    def _make_memparcels(self) -> pd.DataFrame:
+        return df_memparcels(self.get("ledger_messages"))
+
+    def _make_irqs(self) -> pd.DataFrame:
+        return df_irqs(self.get("ledger_messages"))
+
+    def _make_ledger_findings(self) -> pd.DataFrame:
+        return ledger_findings(self.get("ledger_messages"), self.get("memparcels"), self.get("irqs"))
 
     def _make_end_times(self) -> dict[str, float]:
         m = self.get("messages")
@@ -238,9 +263,28 @@ class Trace:
             found += from_errors(self.errors, self.transactions)
             if self._start is None and self._end is None:
                 found += from_problems(self.problems)
-            return to_frame(found, self.captures)
+            ledger = self._base.get("ledger_findings")
+            ledger = ledger[[self._inside(t) for t in ledger["time"]]] if not ledger.empty else ledger
+            return merge_findings([to_frame(found, self.captures), ledger], self.captures)
 
         return self._cached("findings", make)
+
+    @property
+    def memparcels(self) -> pd.DataFrame:
+        """One row per memory parcel (schema ``MEMPARCELS`` in ``analysis.ledgers.schema``)."""
+        return self._cached(
+            "memparcels",
+            lambda: overlapping(
+                self._base.get("memparcels"), self._start, self._end, *_LEDGER_SPAN["memparcels"]
+            ),
+        )
+
+    @property
+    def irqs(self) -> pd.DataFrame:
+        """One row per lent IRQ (schema ``IRQS`` in ``analysis.ledgers.schema``)."""
+        return self._cached(
+            "irqs", lambda: overlapping(self._base.get("irqs"), self._start, self._end, *_LEDGER_SPAN["irqs"])
+        )
 
     @property
     def problems(self) -> pd.DataFrame:

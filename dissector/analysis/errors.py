@@ -14,13 +14,13 @@ import pandas as pd
 from dissector.protocol.errors import linux_errno
 
 from .schema import ERRORS
+from .transactions import garbage
 
 
 def df_errors(messages: pd.DataFrame) -> pd.DataFrame:
     """The errors table (schema ``ERRORS``) of a messages table, by capture, call and code."""
     err = messages["err_code"].to_numpy(np.int64, na_value=0)
-    garbage = (messages["malformed_kind"] == "header").to_numpy(bool)  # a broken header is no reply
-    rows = np.flatnonzero((err != 0) & ~garbage)
+    rows = np.flatnonzero((err != 0) & ~garbage(messages))
     if not len(rows):
         return ERRORS.empty()
     sub = messages.iloc[rows]

@@ -22,7 +22,7 @@ import pandas as pd
 
 from .lifecycles import Finding
 from .schema import FINDINGS, SEVERITIES
-from .transactions import call_types, client_keys
+from .transactions import call_types, client_keys, garbage
 
 CODES = (
     "error_reply",
@@ -279,8 +279,8 @@ def from_messages(messages: pd.DataFrame) -> list[Finding]:
             )
         )
     names = messages["name"].astype(object)
-    garbage = (messages["malformed_kind"] == "header").to_numpy(bool)  # reported as malformed already
-    unknown = messages[names.fillna("").str.startswith("UNKNOWN_").to_numpy(bool) & ~garbage]
+    noise = garbage(messages)  # reported as malformed already
+    unknown = messages[names.fillna("").str.startswith("UNKNOWN_").to_numpy(bool) & ~noise]
     if len(unknown):
         for (capture, msg_id), g in unknown.groupby(["capture", "msg_id"], observed=True, sort=True):
             n = len(g)

@@ -25,7 +25,7 @@ from dissector.protocol import registry
 from .columns import MessageColumns
 from .fields import msg_id_of
 from .schema import MESSAGES, VMID_SOURCES, nullable
-from .transactions import REPLY, REQUEST, Pairing, client_keys, pair
+from .transactions import REPLY, REQUEST, Pairing, client_keys, known_ids, pair
 
 PAYLOAD, FROM_REQUEST, ALLOCATED, CLIENT = (VMID_SOURCES.index(s) for s in VMID_SOURCES)
 # header numbers -> categories of MESSAGES.type / .direction
@@ -97,8 +97,8 @@ def build_messages(columns: Sequence[MessageColumns], dialect: str = "rm") -> tu
     seq = _concat(columns, "seq").astype(np.int64)
     msg_id = _concat(columns, "msg_id")
     msg_type = _concat(columns, "msg_type").astype(np.int64)
-    # a message with a broken RPC header (garbage) is no call: keep it out of the pairing
-    garbage = _concat(columns, "malformed_kind") == "header"
+    # garbage (a broken RPC header and an id no source defines) is no call: keep it out of pairing
+    garbage = (_concat(columns, "malformed_kind") == "header") & ~np.isin(msg_id, known_ids())
     call_type = np.where(garbage, -1, msg_type)
     err = _concat(columns, "err_code")
     allocated = _concat(columns, "allocated_vmid")

@@ -136,9 +136,10 @@ def nullable(values: np.ndarray, missing: np.ndarray, dtype: str) -> Any:
 
 def concat(frames: Sequence[pd.DataFrame], schema: Schema) -> pd.DataFrame:
     """Tables of several captures as one, categoricals unified (pandas would fall back to object)."""
-    frames = [f for f in frames if f is not None]
+    given = [f for f in frames if f is not None]
+    frames = [f for f in given if not f.empty]  # an empty table's categories carry no information
     if not frames:
-        return schema.empty()
+        return given[0] if given else schema.empty()
     if len(frames) == 1:
         return frames[0]
     data: dict[str, Any] = {}

@@ -357,9 +357,15 @@ def df_transactions(messages: pd.DataFrame) -> pd.DataFrame:
     return transactions_from(messages, pairing, mtype)
 
 
+def garbage(messages: pd.DataFrame) -> np.ndarray:
+    """Messages whose RPC header is broken and whose id no source defines: noise, not calls."""
+    broken = (messages["malformed_kind"] == "header").to_numpy(bool)
+    return broken & ~np.isin(messages["msg_id"].to_numpy(np.int64, na_value=-1), known_ids())
+
+
 def call_types(messages: pd.DataFrame) -> np.ndarray:
-    """Header message types, with -1 for messages whose RPC header is broken (not calls)."""
-    return np.where((messages["malformed_kind"] == "header").to_numpy(bool), -1, _type_codes(messages))
+    """Header message types, with -1 for garbage (see ``garbage``)."""
+    return np.where(garbage(messages), -1, _type_codes(messages))
 
 
 def _type_codes(messages: pd.DataFrame) -> np.ndarray:

@@ -71,6 +71,7 @@ KNOWN_BLOCK_TYPES = frozenset(
 )
 MAX_BLOCK = 16 << 20  # 16 MiB; a larger block length is taken as corruption
 MAX_INTERFACES = 4096  # per section; later IDBs are counted, not kept (memory stays bounded)
+MAX_OPTIONS = 256  # per block; real blocks carry a handful, a block of tiny options is hostile
 OPT_ENDOFOPT = 0
 OPT_COMMENT = 1
 OPT_IF_NAME = 2
@@ -297,12 +298,14 @@ class _Reader:
                     and buf[d] == 1
                     and 0 < buf[d + 1] <= 2
                 )
+                nopts = 0
                 while fast and o + 4 <= end:
                     code, length = opt(buf, o)
                     if code == OPT_ENDOFOPT:
                         break
                     o += 4 + ((length + 3) & ~3)
-                    if code != OPT_FLAGS or o > end:
+                    nopts += 1
+                    if code != OPT_FLAGS or o > end or nopts > 2:
                         fast = False
                 if not fast:
                     b.pos = pos
@@ -435,7 +438,7 @@ class _Reader:
 
     # ------------------------------------------------------------------ blocks
     def _options(self, buf: bytes, off: int, end: int) -> tuple[list[tuple[int, bytes]], str | None]:
-        """Options from ``off`` to ``end``; a problem text if they overrun."""
+        """Options from ``off`` to ``end``; a problem text if they overrun or are too many."""
         out: list[tuple[int, bytes]] = []
         unpack = struct.Struct(self.endian + "HH").unpack_from
         while off + 4 <= end:
@@ -445,6 +448,8 @@ class _Reader:
                 return out, None
             if off + length > end:
                 return out, f"option {code} claims {length} bytes, only {end - off} left in the block"
+            if len(out) == MAX_OPTIONS:
+                return out, f"more than {MAX_OPTIONS} options; the rest of the block's options skipped"
             out.append((code, buf[off : off + length]))
             off += (length + 3) & ~3
         return out, None

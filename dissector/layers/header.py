@@ -252,6 +252,19 @@ class RMReply(_Problems, Packet):
             return s
         return super().do_dissect(s)
 
+    def do_dissect_payload(self, s: bytes) -> None:
+        if not s and self.err_code == 0:
+            from .dispatch import REPLIES
+
+            header = self.underlayer
+            cls = REPLIES.get(header.msg_id) if isinstance(header, RMHeader) else None
+            need = cls.layout.min_size if cls is not None and cls.layout is not None else 0
+            if need:
+                name = registry.message_name(header.msg_id)
+                self.note("truncated", f"{name} reply: reply data is empty, its layout needs {need} byte(s)")
+            return
+        super().do_dissect_payload(s)
+
     def guess_payload_class(self, payload: bytes) -> type[Packet]:
         from .dispatch import reply_data_class_for
 

@@ -640,7 +640,14 @@ local function decode_message(tvb, data, m, root)
       item:add_proto_expert_info(EF.error_reply, fmt("%s replied %s (0x%x)", msg_name(id), err_name(code), code))
     end
     off = off + 4
-    if off == len then return out end
+    if off == len then
+      local sid = code == 0 and layouts["rep"] or nil
+      if sid ~= nil and G.S[sid].min > 0 then
+        problem(problems, "truncated",
+          fmt("%s reply: reply data is empty, its layout needs %d byte(s)", msg_name(id), G.S[sid].min))
+      end
+      return out
+    end
     role = code ~= 0 and "err" or "rep"
   else
     role = mtype == 1 and "req" or "ntf"

@@ -382,8 +382,8 @@ def capture_cases() -> list[Case]:
             "pcapng_unknown_linktype.pcapng",
             "an interface with an unsupported link type: its packets skipped, the rest decoded",
             shb()
-            + idb(1, "eth0")
-            + idb(147, "rm-vm3")
+            + idb(1, "eth0", 9)
+            + idb(147, "rm-vm3", 9)
             + epb(0, ts(0), b"\xff" * 14)
             + epb(1, ts(1), cap(ALLOC_REQ)),
             "pcapng",
@@ -393,6 +393,14 @@ def capture_cases() -> list[Case]:
                 problem("interface 0 (eth0) has link type 1 (ETHERNET)"),
                 problem("1 packet(s) on interface eth0 skipped"),
             ],
+        ),
+        Case(
+            "pcapng_timestamp_overflow.pcapng",
+            "timestamps beyond 64-bit nanoseconds (2**64-1 microseconds, the default resolution)",
+            shb() + idb(147) + epb(0, 2**64 - 1, cap(ALLOC_REQ)) + epb(0, 0, cap(START_REQ)),
+            "pcapng",
+            2,
+            [ok(1, "VM_ALLOCATE"), ok(2, "VM_START")],
         ),
         Case(
             "pcapng_caplen_gt_len.pcapng",
