@@ -35,7 +35,7 @@ EXIT_OK, EXIT_ERROR = 0, 1
 
 
 # --- argument parsing -------------------------------------------------------------------------
-def _vmids(text: str) -> list[int]:
+def vmid_list(text: str) -> list[int]:
     try:
         return [int(part, 0) for part in text.replace(",", " ").split()]
     except ValueError:
@@ -50,9 +50,9 @@ def _common(p: argparse.ArgumentParser) -> None:
         "--format", choices=("text", "csv", "json"), default="text", help="output format (default text)"
     )
     p.add_argument(
-        "--vmid", type=_vmids, action="extend", help="only calls/VMs about these VMIDs (0x82,0x83)"
+        "--vmid", type=vmid_list, action="extend", help="only calls/VMs about these VMIDs (0x82,0x83)"
     )
-    p.add_argument("--client", type=_vmids, action="extend", help="only messages on these clients' queues")
+    p.add_argument("--client", type=vmid_list, action="extend", help="only messages on these clients' queues")
     p.add_argument("--start", type=float, help="seconds after the first message (inclusive)")
     p.add_argument("--end", type=float, help="seconds after the first message (exclusive)")
     p.add_argument("--dialect", default="rm", choices=sorted(DIALECTS), help="id and enum names (default rm)")

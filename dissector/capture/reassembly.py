@@ -5,9 +5,11 @@ message with ``fragments = n`` is followed by ``n`` type-0 continuations with th
 msg_id and fragment count. Every fault is reported on the message it affects and nothing is
 dropped: a partial message is still emitted (marked), a stray continuation is its own message.
 
-Memory is bounded whatever the input: a message holds at most 63 records (the 6-bit fragment
-count), and at most ``MAX_IN_FLIGHT`` queues may have one in progress; when one more starts, the
-oldest is emitted as incomplete with a finding saying why.
+Memory is bounded whatever the input: a message holds at most 64 records (the 6-bit fragment
+count), at most ``MAX_IN_FLIGHT`` queues may have one in progress and all of them together at
+most ``MAX_IN_FLIGHT_BYTES`` (oversized records and long pcapng comments count too); past
+either limit the oldest is emitted as incomplete with a finding saying why. Real traffic stays
+far below both (256 queues of 63 full fragments are under 4 MiB).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from .record import CaptureProblem, Direction, Record
 
 CONTINUATION = 0
 MAX_IN_FLIGHT = 256  # queues (client VMID, direction) with a multi-fragment message in progress
+MAX_IN_FLIGHT_BYTES = 16 << 20  # what the messages in progress may hold together
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,10 +60,16 @@ class _InFlight:
     chunks: list[bytes] = field(default_factory=list)
     records: list[Record] = field(default_factory=list)
     problems: list[Malformation] = field(default_factory=list)
+    size: int = 0  # bytes held (see _weight)
 
     @property
     def received(self) -> int:
         return len(self.records) - 1  # continuations so far
+
+
+def _weight(record: Record) -> int:
+    """Bytes a record holds while its message is in progress (data kept twice, and its comment)."""
+    return 2 * len(record.data) + len(record.comment or "")
 
 
 def _message(records: list[Record], data: bytes, problems: list[Malformation]) -> RawMessage:
@@ -87,6 +96,7 @@ class Reassembler:
 
     def __init__(self) -> None:
         self._flight: dict[tuple[int, int], _InFlight] = {}
+        self._size = 0  # bytes held by all messages in progress
 
     def feed(self, record: Record) -> Iterator[RawMessage]:
         data = record.data
@@ -150,7 +160,10 @@ class Reassembler:
                 chunks=[data[RPC_HEADER_SIZE:]],
                 records=[record],
                 problems=problems,
+                size=_weight(record),
             )
+            self._size += _weight(record)
+            yield from self._shed(record)
             return
         # a continuation
         if flight is None:
@@ -178,12 +191,27 @@ class Reassembler:
         flight.records.append(record)
         flight.chunks.append(data[RPC_HEADER_SIZE:])
         flight.problems.extend(problems)
+        flight.size += _weight(record)
+        self._size += _weight(record)
         if flight.received == flight.fragments:
             del self._flight[key]
+            self._size -= flight.size
             yield _message(flight.records, flight.header + b"".join(flight.chunks), flight.problems)
+        else:
+            yield from self._shed(record)
+
+    def _shed(self, record: Record) -> Iterator[RawMessage]:
+        """Give up the oldest messages in progress while together they hold too much."""
+        while self._size > MAX_IN_FLIGHT_BYTES and self._flight:
+            yield self._abort(
+                next(iter(self._flight)),
+                f"the messages in progress held more than {MAX_IN_FLIGHT_BYTES} bytes at frame "
+                f"{record.number}; the oldest was given up",
+            )
 
     def _abort(self, key: tuple[int, int], why: str) -> RawMessage:
         flight = self._flight.pop(key)
+        self._size -= flight.size
         text = (
             f"incomplete: {flight.received} of {flight.fragments} continuation(s) received "
             f"for the message from frame {flight.first.number}; {why}"

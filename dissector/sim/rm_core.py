@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from dissector.protocol.codec import codec_for
+from dissector.protocol.enums import OS_STATUS, VM_STATUS
 
 from . import faults as E
 from .config import EPOCH_NS
@@ -37,29 +38,8 @@ DYNAMIC_VMIDS = range(0x80, 0xC0)
 # vm_status (protocol.md 6.1, RM HEAD)
 NONE, INIT, READY, RUNNING, PAUSED, LOAD, AUTH = 0, 1, 2, 3, 4, 5, 6
 INIT_FAILED, EXITED, RESETTING, RESET = 8, 9, 10, 11
-STATUS_NAMES = {
-    0: "NONE",
-    1: "INIT",
-    2: "READY",
-    3: "RUNNING",
-    4: "PAUSED",
-    5: "LOAD",
-    6: "AUTH",
-    8: "INIT_FAILED",
-    9: "EXITED",
-    10: "RESETTING",
-    11: "RESET",
-}
-OS_NAMES = {
-    0: "NONE",
-    1: "EARLY_BOOT",
-    2: "BOOT",
-    3: "INIT",
-    4: "RUN",
-    5: "SHUTDOWN",
-    6: "HALTED",
-    7: "CRASHED",
-}
+STATUS_NAMES = dict(VM_STATUS.values)
+OS_NAMES = dict(OS_STATUS.values)
 # exit types (protocol.md 6.6)
 EXIT_VM_EXIT, EXIT_PSCI_OFF, EXIT_PSCI_RESET2, EXIT_WDT_BITE, EXIT_STOP_FORCED = 0, 1, 3, 4, 7
 # memory / IRQ flags (protocol.md 6.8, 4.6)

@@ -21,8 +21,8 @@ from dissector.capture._stream import MAX_LINE_CHARS, iter_lines
 from dissector.capture.detect import open_records
 from dissector.capture.hexlog import MAX_DUMP_BYTES, MAX_OPEN_DUMPS, read_hexlog
 from dissector.capture.pcap import read_pcap
-from dissector.capture.pcapng import read_pcapng
-from dissector.capture.reassembly import MAX_IN_FLIGHT, reassemble
+from dissector.capture.pcapng import MAX_OPTIONS, read_pcapng
+from dissector.capture.reassembly import MAX_IN_FLIGHT, MAX_IN_FLIGHT_BYTES, reassemble
 from dissector.capture.record import CaptureProblem, Direction, Record
 from dissector.capture.text2pcap import MAX_PACKET_BYTES, read_text2pcap
 from tests.capture.capbytes import ALLOC_REQ, STATUS_NOTIF, T0, cap, epb, idb, pcap_header, pcap_record, shb
@@ -120,6 +120,20 @@ def test_pcapng_endless_interfaces() -> None:
     assert peak < 2.5, peak  # unbounded, 15,000 interfaces would take ~4 MiB
 
 
+def test_pcapng_block_of_a_million_tiny_options() -> None:
+    """A 4 MB EPB of empty comments once cost ~80 MB and 30 s; options per block are capped."""
+    payload = cap(ALLOC_REQ)
+    body = struct.pack("<IIIII", 0, 0, 1, len(payload), len(payload)) + payload
+    body += struct.pack("<HH", 1, 0) * 1_000_000 + bytes(4)
+    stream = io.BytesIO(
+        shb() + idb(147) + struct.pack("<II", 6, len(body) + 12) + body + struct.pack("<I", len(body) + 12)
+    )
+    needle = f"more than {MAX_OPTIONS} options"
+    (records, problems, found), peak = peak_while(lambda: tally(read_pcapng(stream, "x.pcapng"), needle))
+    assert records == 1 and problems == 1 and found is not None
+    assert peak < 16, peak  # the 4 MB block itself, and a copy
+
+
 def _endless_fragments(queues: int, per_queue: int) -> Iterator[Record]:
     """Round-robin over ``queues`` client VMs, each sending a 62-fragment message that never ends."""
     number = itertools.count(1)
@@ -142,6 +156,28 @@ def test_reassembly_in_flight_is_bounded() -> None:
     abandoned, peak = peak_while(run)
     assert abandoned == queues - MAX_IN_FLIGHT  # each given up with a finding, none lost
     assert peak < MAX_IN_FLIGHT * 16 * 500 / MiB + 1, peak  # 256 partial messages of 16 records
+
+
+def test_reassembly_bytes_in_flight_are_bounded() -> None:
+    """Oversized records (a pcap record may hold 64 KiB) on many queues: total bytes capped."""
+
+    def records() -> Iterator[Record]:
+        number = itertools.count(1)
+        for i in range(10):
+            for vmid in range(40):  # unbounded, 40 messages of 10 such records: ~48 MiB
+                msg_type = 2 if i == 0 else 0
+                data = struct.pack("<BBHI", 0x21, (62 << 2) | msg_type, 1, 0x56000020) + bytes(60_000)
+                yield Record(next(number), None, Direction.FROM_RM, vmid, data)
+
+    def run() -> int:
+        return sum(
+            any(f"held more than {MAX_IN_FLIGHT_BYTES} bytes" in p.text for p in msg.problems)
+            for msg in reassemble(records())
+        )
+
+    abandoned, peak = peak_while(run)
+    assert abandoned > 0
+    assert peak < MAX_IN_FLIGHT_BYTES / MiB + 8, peak
 
 
 def test_endless_continuations_stream_through() -> None:

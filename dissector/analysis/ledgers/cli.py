@@ -16,7 +16,7 @@ from typing import Any, TextIO
 
 import pandas as pd
 
-from dissector.analysis.cli import render, write_machine
+from dissector.analysis.cli import render, vmid_list, write_machine
 from dissector.capture.record import CaptureProblem
 from dissector.errors import GhrmError
 from dissector.protocol.dialects import DIALECTS
@@ -37,13 +37,6 @@ def _width(out: TextIO) -> int:
     return WIDTH
 
 
-def _vmids(text: str) -> list[int]:
-    try:
-        return [int(part, 0) for part in text.replace(",", " ").split()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a VMID: {text!r} (use 0x80 or 128)") from None
-
-
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "files", nargs="+", help="pcap, pcapng, kernel hex-dump log, text2pcap dump, or - for stdin"
@@ -52,7 +45,10 @@ def _common(p: argparse.ArgumentParser) -> None:
         "--format", choices=("text", "csv", "json"), default="text", help="output format (default text)"
     )
     p.add_argument(
-        "--vmid", type=_vmids, action="extend", help="only those a VM owns, borrows or accepted (0x80,0x81)"
+        "--vmid",
+        type=vmid_list,
+        action="extend",
+        help="only those a VM owns, borrows or accepted (0x80,0x81)",
     )
     p.add_argument("--dialect", default="rm", choices=sorted(DIALECTS), help="id and enum names (default rm)")
 
