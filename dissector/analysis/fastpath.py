@@ -57,6 +57,15 @@ CAPTURE_HEADER = 4
 _DIRECTIONS = (Direction.UNKNOWN, Direction.TO_RM, Direction.FROM_RM)
 
 
+_INT64 = range(-(2**63), 2**63)
+
+
+def usable_ns(t: int | None) -> int | None:
+    """A record time as int64 nanoseconds, or None when unknown or beyond int64 (past year 2262:
+    a corrupt timestamp, which the tables treat as unknown rather than fail on)."""
+    return t if t is not None and t in _INT64 else None
+
+
 @dataclass
 class RecordColumns:
     """Capture records as arrays; ``buf[offset:offset+length]`` is each record's message bytes."""
@@ -90,7 +99,7 @@ def columns_from_records(
     for item in items:
         (problems if isinstance(item, CaptureProblem) else records).append(item)  # type: ignore[arg-type]
     n = len(records)
-    times = list(map(attrgetter("time_ns"), records))
+    times = [usable_ns(r.time_ns) for r in records]
     datas = list(map(attrgetter("data"), records))
     length = np.fromiter(map(len, datas), np.int64, n)
     offset = np.zeros(n, np.int64)
@@ -392,9 +401,9 @@ def decode(rc: RecordColumns, capture: str) -> MessageColumns:
         return np.concatenate([a[rows].astype(dtype), np.fromiter(b, dtype, k)])
 
     frame = both(rc.number, (m.frames[0] for m in assembled), np.int64)
-    time_known = both(rc.time_known, (m.time_ns is not None for m in assembled), bool)
-    time_ns = both(rc.time_ns, (m.time_ns or 0 for m in assembled), np.int64)
-    time_end_ns = both(rc.time_ns, (m.time_end_ns or 0 for m in assembled), np.int64)
+    time_known = both(rc.time_known, (usable_ns(m.time_ns) is not None for m in assembled), bool)
+    time_ns = both(rc.time_ns, (usable_ns(m.time_ns) or 0 for m in assembled), np.int64)
+    time_end_ns = both(rc.time_ns, (usable_ns(m.time_end_ns) or 0 for m in assembled), np.int64)
     direction = both(rc.direction, (int(m.direction) for m in assembled), np.int8)
     client = both(rc.client_vmid, (m.client_vmid for m in assembled), np.int32)
     length = both(rc.length, ext_len.tolist(), np.int64)

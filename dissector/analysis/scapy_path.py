@@ -17,6 +17,7 @@ from dissector.layers import payload_layer
 from dissector.layers.base import RMStruct
 
 from .columns import UNKNOWN, MessageColumns, from_rows
+from .fastpath import usable_ns
 from .fields import Located, allocated_vmid_field, payload_fields, vmid_fields
 
 _ROLES = {1: "request", 2: "reply", 3: "notification"}
@@ -66,9 +67,9 @@ def _row(msg: DecodedMessage) -> dict[str, Any]:
     return {
         "frame": raw.frames[0],
         "frames": tuple(raw.frames),
-        "time_ns": raw.time_ns if raw.time_ns is not None else 0,
-        "time_known": raw.time_ns is not None,
-        "time_end_ns": raw.time_end_ns if raw.time_end_ns is not None else 0,
+        "time_ns": usable_ns(raw.time_ns) or 0,
+        "time_known": usable_ns(raw.time_ns) is not None,
+        "time_end_ns": usable_ns(raw.time_end_ns) or 0,
         "direction": int(raw.direction),
         "client_vmid": raw.client_vmid,
         "length": len(raw.data),
