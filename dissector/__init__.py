@@ -2,7 +2,7 @@
 
 ``dissector.open(path)`` reads one capture (or a list of them) into a ``Trace`` whose
 attributes are pandas tables: messages, transactions, srt, errors, lifecycles,
-lifecycle_summary, findings. Heavy imports (pandas, Scapy) happen on first use.
+lifecycle_summary, memparcels, irqs, findings. Heavy imports (pandas, Scapy) happen on first use.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from dissector.trace import Trace
 
-__all__ = ["open"]
+__all__ = ["Trace", "open"]
 
 
 def open(paths: Any, **options: Any) -> Trace:
@@ -20,3 +20,12 @@ def open(paths: Any, **options: Any) -> Trace:
     from dissector.trace import open_trace
 
     return open_trace(paths, **options)
+
+
+def __getattr__(name: str) -> Any:
+    """``dissector.Trace`` without importing pandas at ``import dissector`` time."""
+    if name == "Trace":
+        from dissector.trace import Trace
+
+        return Trace
+    raise AttributeError(f"module 'dissector' has no attribute {name!r}")
