@@ -136,11 +136,16 @@ def _filters(args: argparse.Namespace) -> str:
 
 
 def _empty(args: argparse.Namespace, what: str, out: TextIO, err: TextIO, columns: list[str]) -> int:
-    sentence = f"no {what}{_filters(args)}"
-    if args.format == "json":
+    return write_empty(f"no {what}{_filters(args)}", args.format, out, err, columns)
+
+
+def write_empty(sentence: str, fmt: str, out: TextIO, err: TextIO, columns: list[str]) -> int:
+    """An empty result: the sentence for a person; for json/csv a valid empty document on stdout
+    and the sentence on stderr, so scripts still parse the output."""
+    if fmt == "json":
         out.write("[]\n")
         err.write(sentence + "\n")
-    elif args.format == "csv":
+    elif fmt == "csv":
         out.write(",".join(columns) + "\n")
         err.write(sentence + "\n")
     else:

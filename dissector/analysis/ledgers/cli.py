@@ -16,7 +16,7 @@ from typing import Any, TextIO
 
 import pandas as pd
 
-from dissector.analysis.cli import render, vmid_list, write_machine
+from dissector.analysis.cli import render, vmid_list, write_empty, write_machine
 from dissector.capture.record import CaptureProblem
 from dissector.errors import GhrmError
 from dissector.protocol.dialects import DIALECTS
@@ -105,16 +105,7 @@ def _run(
 
 def _empty(args: argparse.Namespace, what: str, out: TextIO, err: TextIO, columns: list[str]) -> int:
     where = " about VM " + ",".join(f"{v:#x}" for v in args.vmid) if args.vmid else " in this capture"
-    sentence = f"no {what}{where}"
-    if args.format == "json":
-        out.write("[]\n")
-        err.write(sentence + "\n")
-    elif args.format == "csv":
-        out.write(",".join(columns) + "\n")
-        err.write(sentence + "\n")
-    else:
-        out.write(sentence + "\n")
-    return EXIT_OK
+    return write_empty(f"no {what}{where}", args.format, out, err, columns)
 
 
 # --- formatting -------------------------------------------------------------------------------

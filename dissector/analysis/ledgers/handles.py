@@ -10,7 +10,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 
 class HasLifetime(Protocol):
@@ -67,3 +67,16 @@ class HandleIndex(Generic[R]):
 
     def rows(self, handle: int) -> list[R]:
         return list(self._rows.get(handle, ()))
+
+
+def number_instances(rows: list[Any]) -> list[Any]:
+    """Set ``instance`` per handle (1, 2, ... in start-frame order: a handle created again after
+    its reclaim is a new instance) and return the rows in order of first appearance."""
+    counts: dict[int, int] = {}
+    for row in sorted(rows, key=lambda r: r.start_frame):
+        if row.handle is None:
+            row.instance = 1
+        else:
+            counts[row.handle] = counts.get(row.handle, 0) + 1
+            row.instance = counts[row.handle]
+    return sorted(rows, key=lambda r: r.first_frame)

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from .events import Call, Event, Notif, Story, stories
-from .handles import LIVE, STALE, HandleIndex
+from .handles import LIVE, STALE, HandleIndex, number_instances
 from .schema import IRQS
 
 NOTIFY_LENT, NOTIFY_RELEASED, NOTIFY_ACCEPTED = 0x1, 0x2, 0x4
@@ -230,14 +230,7 @@ class IrqReplay:
 
     def finish(self) -> list[LentIrq]:
         """The IRQs in the order they first appear, with instance numbers per handle."""
-        counts: dict[int, int] = {}
-        for q in sorted(self.irqs, key=lambda q: q.start_frame):
-            if q.handle is not None:
-                counts[q.handle] = counts.get(q.handle, 0) + 1
-                q.instance = counts[q.handle]
-            else:
-                q.instance = 1
-        return sorted(self.irqs, key=lambda q: q.first_frame)
+        return number_instances(self.irqs)
 
 
 def replay(story: Story) -> list[LentIrq]:

@@ -34,7 +34,7 @@ import pandas as pd
 from dissector.protocol import registry
 
 from .events import Call, Event, Notif, Story, stories
-from .handles import LIVE, STALE, HandleIndex
+from .handles import LIVE, STALE, HandleIndex, number_instances
 from .schema import MEMPARCELS
 
 CREATE_CALLS = {"MEM_DONATE": "DONATE", "MEM_LEND": "LEND", "MEM_SHARE": "SHARE"}
@@ -410,15 +410,7 @@ class ParcelReplay:
 
     def finish(self) -> list[Parcel]:
         """The parcels in the order they first appear, with instance numbers per handle."""
-        counts: dict[int, int] = {}
-        rows = sorted(self.parcels, key=lambda p: p.first_frame)
-        for p in sorted(rows, key=lambda p: p.start_frame):
-            if p.handle is not None:
-                counts[p.handle] = counts.get(p.handle, 0) + 1
-                p.instance = counts[p.handle]
-            else:
-                p.instance = 1
-        return rows
+        return number_instances(self.parcels)
 
 
 def replay(story: Story) -> list[Parcel]:
