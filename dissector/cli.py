@@ -23,7 +23,7 @@ from dissector.protocol.dialects import DIALECTS
 from dissector.sim import cli as sim_cli
 from dissector.wireshark import cli as wireshark_cli
 
-EXIT_OK, EXIT_NOTHING_READ, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_NOTHING_READ = 0, 1  # argparse itself exits 2 on a bad command line
 
 
 # Subcommand groups that live beside their library code; each module has ``register(sub)``.

@@ -7,7 +7,7 @@ output, the Scapy path of the analysis and notebooks all start from ``DecodedMes
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
@@ -28,7 +28,6 @@ class DecodedMessage:
 
     raw: RawMessage
     dialect: str = "rm"
-    _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @cached_property
     def packet(self) -> RMHeader:

@@ -38,7 +38,6 @@ from dissector.protocol import registry
 from dissector.protocol.layout import Int
 from dissector.protocol.messages import (
     MAX_FRAGMENTS,
-    MAX_PAYLOAD_PER_MSG,
     MSG_TYPES,
     MSGQ_MAX_MSG_SIZE,
     RPC_API_VERSION,
@@ -295,16 +294,10 @@ class RMUnknownPayload(RMStruct):
         return s
 
 
-def max_fragments_payload() -> int:
-    """Largest reassembled payload RM can send: 63 messages of 232 bytes."""
-    return (MAX_FRAGMENTS + 1) * MAX_PAYLOAD_PER_MSG
-
-
 __all__ = [
     "GunyahCapture",
     "RMFragmentData",
     "RMHeader",
     "RMReply",
     "RMUnknownPayload",
-    "registry",
 ]
