@@ -254,16 +254,15 @@ def window_findings(windows: pd.DataFrame, origin: dict[str, float]) -> list[Fin
         t0 = origin.get(str(w.capture), 0.0)
         names = ", ".join(w.names[:6]) + (" ..." if len(w.names) > 6 else "")
         how = (
-            f"service times x{w.factor:.3g} (multiplicative)"
+            f"x{w.factor:.3g} their usual service time (multiplicative)"
             if w.model == "multiplicative"
-            else f"service times +{_ms(w.added)} per call (constant)"
+            else f"+{_ms(w.added)} over their usual service time (constant)"
         )
         vms = ", ".join(f"{v:#x}" for v in w.vmids[:10]) + (" ..." if len(w.vmids) > 10 else "")
         boots = f"; it delayed the boot of VM {vms}" if vms else ""
         text = (
-            f"RM slow from {w.start - t0:.6f} s to {w.end - t0:.6f} s ({_ms(w.duration)}): {w.calls} calls "
-            f"({names}) served slower than their own baseline, {how}, {_ms(w.delay)} of RM time "
-            f"added{boots}"
+            f"RM slow from {w.start - t0:.6f} s to {w.end - t0:.6f} s ({_ms(w.duration)}): "
+            f"the {w.calls} calls it served then ({names}) took {how}, {_ms(w.delay)} of RM time added{boots}"
         )
         vmid = w.vmids[0] if len(w.vmids) == 1 else None
         out.append(

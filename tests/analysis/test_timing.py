@@ -65,7 +65,10 @@ def test_slow_rm_finding_names_the_window(slow):
     f = trace.findings
     (row,) = f[f["code"] == "slow_window"].itertuples(index=False)
     assert row.category == "timing" and row.severity == "warning"
-    assert f"x{trace.slow_windows['factor'].iloc[0]:.3g} (multiplicative)" in row.text and "0x80" in row.text
+    assert (
+        f"x{trace.slow_windows['factor'].iloc[0]:.3g} their usual service time (multiplicative)" in row.text
+        and "0x80" in row.text
+    )
     assert row.count == trace.slow_windows["calls"].iloc[0]
     assert set(row.frames) <= set(trace.transactions["request_frame"].dropna().astype(int))
 
