@@ -185,7 +185,24 @@ def _reasons(rows: pd.DataFrame, limit: int = 2) -> list[str]:
     return texts
 
 
-def _vm_line(vm: Any, rows: pd.DataFrame, slow_boot: float | None) -> VerdictLine | None:
+def _windows_of(vm: Any, windows: pd.DataFrame) -> pd.DataFrame:
+    """Slow windows that overlapped this instance's boot (ALLOCATE to RUNNING) and named its VM."""
+    if windows.empty or _blank(vm.running_at):
+        return windows.iloc[0:0]
+    lo = vm.first_seen if _blank(vm.allocated_at) else vm.allocated_at
+    keep = [
+        str(w.capture) == str(vm.capture)
+        and int(vm.vmid) in tuple(w.vmids)
+        and w.start <= vm.running_at
+        and w.end >= lo
+        for w in windows.itertuples(index=False)
+    ]
+    return windows[keep]
+
+
+def _vm_line(
+    vm: Any, rows: pd.DataFrame, slow_boot: float | None, windows: pd.DataFrame, median_boot: float | None
+) -> VerdictLine | None:
     """The verdict for one VM instance, or None when there is nothing to say."""
     subject = f"VM {int(vm.vmid):#x}" + (f" #{int(vm.instance)}" if int(vm.instance) > 1 else "")
     states = "" if _blank(vm.states) else str(vm.states)
@@ -209,19 +226,31 @@ def _vm_line(vm: Any, rows: pd.DataFrame, slow_boot: float | None) -> VerdictLin
         why = "; ".join(reasons)
         return VerdictLine(subject, "failed", f"{head}. {why}".strip(". ") + ".", _links(serious))
     boot = _num(vm.boot_latency)
-    if not timing.empty or (slow_boot is not None and boot > slow_boot):
+    during = _windows_of(vm, windows)
+    if not timing.empty or not during.empty or (slow_boot is not None and boot > slow_boot):
         text = f"slow boot: RUNNING {boot * 1e3:.1f} ms after VM_ALLOCATE"
-        if not timing.empty:
+        if median_boot is not None:
+            text += f" (median boot here {median_boot * 1e3:.1f} ms)"
+        links = _links(timing)
+        if not during.empty:
+            w = during.iloc[0]
+            text += (
+                f"; its boot overlapped the RM slow window {w.start:.3f}-{w.end:.3f} s, in which calls took "
+                f"x{w.factor:.1f} their usual service time"
+            )
+            links = [
+                Link(f"slow window {i + 1}", a) for i, a in zip(during.index, during["anchor"], strict=True)
+            ]
+            links += _links(timing)
+        elif not timing.empty:
             text += "; " + str(timing["text"].iloc[0])
-        elif slow_boot is not None:
-            text += f" (more than {SLOW_BOOT_FACTOR:g}x the median boot of this report)"
-        return VerdictLine(subject, "slow", text + ".", _links(timing if not timing.empty else serious))
+        return VerdictLine(subject, "slow", text + ".", links or _links(serious))
     if not serious.empty:
         return VerdictLine(subject, "errors", f"booted and ran, but: {'; '.join(reasons)}.", _links(serious))
     return None
 
 
-def _capture_lines(findings: pd.DataFrame, vms: pd.DataFrame) -> list[VerdictLine]:
+def _capture_lines(findings: pd.DataFrame, vms: pd.DataFrame, windows: pd.DataFrame) -> list[VerdictLine]:
     """Serious findings that no VM instance line covers, grouped by code."""
     covered: set[int] = set()
     for vm in vms.itertuples(index=False):
@@ -233,48 +262,63 @@ def _capture_lines(findings: pd.DataFrame, vms: pd.DataFrame) -> list[VerdictLin
         first = str(rows["text"].iloc[0])
         text = first if len(rows) == 1 else f"{n} x {code}: {first}"
         status = "slow" if str(code) in SLOW_CODES else "capture"
-        lines.append(VerdictLine("capture", status, text, _links(rows)))
-    order = {"slow": 0, "capture": 1}
-    return sorted(lines, key=lambda line: order[line.status])
+        links = _links(rows)
+        if str(code) == "slow_window":
+            links = [Link(f"slow window {i + 1}", a) for i, a in enumerate(windows["anchor"])] + links
+        lines.append(VerdictLine("RM" if status == "slow" else "capture", status, text, links))
+    return lines
 
 
-def _verdict(vms: pd.DataFrame, findings: pd.DataFrame) -> list[VerdictLine]:
+def _verdict(vms: pd.DataFrame, findings: pd.DataFrame, windows: pd.DataFrame) -> list[VerdictLine]:
     boots = vms["boot_latency"].dropna().astype(float)
-    slow_boot = SLOW_BOOT_FACTOR * float(boots.median()) if len(boots) >= 3 else None
+    median_boot = float(boots.median()) if len(boots) >= 3 else None
+    slow_boot = SLOW_BOOT_FACTOR * median_boot if median_boot is not None else None
     lines = []
     for vm in vms.itertuples(index=False):
-        line = _vm_line(vm, _vm_findings(findings, vm), slow_boot)
+        line = _vm_line(vm, _vm_findings(findings, vm), slow_boot, windows, median_boot)
         if line is not None:
             line.links.insert(0, Link("VM row", vm.anchor))
             vms.loc[vms["anchor"] == vm.anchor, "verdict"] = line.status
             lines.append(line)
-    rank = {"failed": 0, "slow": 1, "errors": 2}
-    lines.sort(key=lambda line: rank[line.status])
-    return lines + _capture_lines(findings, vms)
+    rest = _capture_lines(findings, vms, windows)
+    rank = {
+        ("failed", False): 0,
+        ("slow", True): 1,
+        ("slow", False): 2,
+        ("errors", False): 3,
+        ("capture", True): 4,
+    }
+    everything = lines + rest
+    everything.sort(key=lambda line: rank[(line.status, line.subject in ("capture", "RM"))])
+    return everything
 
 
-def slow_windows(trace: Any, findings: pd.DataFrame) -> pd.DataFrame:
-    """The slow windows: the plots package's table when it has one, else the timing findings."""
-    table = getattr(trace, "slow_windows", None)
-    if isinstance(table, pd.DataFrame):
-        return timebase.relative(trace, "slow_windows", table)
-    return findings[findings["category"].astype(str) == TIMING_CATEGORY].reset_index(drop=True)
+def slow_windows(trace: Any) -> pd.DataFrame:
+    """The RM's slow windows (``trace.slow_windows``), times relative, each with its anchor."""
+    try:
+        table = trace.slow_windows
+    except AttributeError:  # a Trace without timing analysis
+        table = pd.DataFrame(columns=["capture", "start", "end", "vmids"])
+    table = timebase.relative(trace, "slow_windows", table).reset_index(drop=True)
+    table.insert(0, "anchor", [f"slow-window-{i}" for i in range(len(table))])
+    return table
 
 
 def build_content(trace: Any, title: str | None = None) -> ReportContent:
     """Everything the report shows, from one Trace."""
     findings, chat = _findings(trace)
     vms = _vms(trace, findings)
+    windows = slow_windows(trace)
     return ReportContent(
         title=title or "RM trace report: " + ", ".join(trace.captures),
         captures=list(trace.captures),
         start=timebase.absolute_start(trace),
         summary=_summary(trace),
-        verdict=_verdict(vms, findings),
+        verdict=_verdict(vms, findings, windows),
         vms=vms,
         lifecycles=timebase.relative(trace, "lifecycles"),
         srt=trace.srt,
-        slow_windows=slow_windows(trace, findings),
+        slow_windows=windows,
         errors=timebase.relative(trace, "errors"),
         findings=findings,
         memparcels=timebase.relative(trace, "memparcels"),

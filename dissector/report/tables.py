@@ -154,7 +154,22 @@ FINDINGS = TableSpec(
     anchor="anchor",
     status="severity",
 )
-SLOW_WINDOWS = FINDINGS
+SLOW_WINDOWS = TableSpec(
+    (
+        Col("start", "start (s)", seconds),
+        Col("end", "end (s)", seconds),
+        Col("duration", "duration (ms)", ms),
+        Col("calls", "calls", integer),
+        Col("model", "model"),
+        Col("factor", "x usual service", lambda x: "" if _blank(x) else f"x{float(x):.2f}"),
+        Col("added", "added per call (ms)", ms),
+        Col("delay", "RM time added (ms)", ms),
+        Col("vmids", "boots delayed", vmids),
+        Col("names", "calls served", lambda x: ", ".join(map(str, x)) if isinstance(x, tuple | list) else ""),
+        Col("frames", "request frames", frames),
+    ),
+    anchor="anchor",
+)
 MEMPARCELS = TableSpec(
     (
         Col("handle", "handle", handle),

@@ -27,6 +27,7 @@ INSTANTS: dict[str, tuple[str, ...]] = {
     ),
     "errors": ("first", "last"),
     "findings": ("time",),
+    "slow_windows": ("start", "end"),
     "memparcels": ("created_time", "reclaimed_time"),
     "irqs": ("lent_time", "reclaimed_time"),
 }

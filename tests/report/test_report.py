@@ -163,3 +163,21 @@ def test_cli_report_misuse_is_one_line(tmp_path: Path, capsys) -> None:
     assert main(["report", str(TRACES / "hang.pcap"), "-o", str(tmp_path / "no" / "dir" / "r.html")]) == 1
     err = capsys.readouterr().err
     assert "cannot write" in err and err.count("\n") == 1
+
+
+def test_slow_rm_verdict_leads_to_the_slow_window(slow_rm, tmp_path: Path) -> None:
+    content = build_content(slow_rm)
+    first = content.verdict[0]
+    # truth: RM service x10 for one second from 2.03 s (traces/README.md); timing finds x9.1
+    assert (first.subject, first.status) == ("RM", "slow") and "RM slow from 2.03" in first.text
+    assert first.links[0].anchor == "slow-window-0"
+    slow_vms = {line.subject for line in content.verdict if line.status == "slow" and line.subject != "RM"}
+    assert slow_vms == {f"VM {v:#x} #2" for v in slow_rm.slow_windows["vmids"].iloc[0]}
+    assert not any(line.status == "failed" for line in content.verdict)
+    html = build_report(slow_rm, tmp_path / "slow.html").read_text()
+    ids = _page(html).ids
+    assert "slow-window-0" in ids and all(
+        link.anchor in ids for line in content.verdict for link in line.links
+    )
+    windows = content.slow_windows
+    assert len(windows) == 1 and 2.0 < windows["start"].iloc[0] < 2.1 and 3.0 < windows["end"].iloc[0] < 3.1
