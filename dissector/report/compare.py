@@ -18,8 +18,6 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from . import timebase
-
 ALPHA = 0.01
 PERCENTILES = (50, 90, 99)
 ANSWERED = ("ok", "error")
@@ -180,8 +178,8 @@ def _error_rows(base: Any, new: Any, alpha: float) -> pd.DataFrame:
 
 def _boot_rows(base: Any, new: Any) -> pd.DataFrame:
     cols = ["vmid", "instance", "boot_base", "boot_new", "change_pct"]
-    a = timebase.relative(base, "lifecycle_summary")[["vmid", "instance", "boot_latency"]]
-    b = timebase.relative(new, "lifecycle_summary")[["vmid", "instance", "boot_latency"]]
+    a = base.lifecycle_summary[["vmid", "instance", "boot_latency"]]
+    b = new.lifecycle_summary[["vmid", "instance", "boot_latency"]]
     m = a.merge(b, on=["vmid", "instance"], how="outer", suffixes=("_base", "_new"))
     m = m.rename(columns={"boot_latency_base": "boot_base", "boot_latency_new": "boot_new"})
     m["change_pct"] = [_pct_change(x, y) for x, y in zip(m["boot_base"], m["boot_new"], strict=True)]

@@ -115,7 +115,7 @@ def _summary(trace: Any) -> dict[str, Any]:
 
 def _findings(trace: Any) -> tuple[pd.DataFrame, int]:
     """Findings worth reading (chat lines, one per VM, are in the per-VM table instead)."""
-    f = timebase.relative(trace, "findings")
+    f = trace.findings
     chat = int((f["severity"] == "chat").sum()) if not f.empty else 0
     f = f[f["severity"] != "chat"].reset_index(drop=True)
     f.insert(0, "anchor", [finding_anchor(i) for i in range(len(f))])
@@ -123,8 +123,8 @@ def _findings(trace: Any) -> tuple[pd.DataFrame, int]:
 
 
 def _vms(trace: Any, findings: pd.DataFrame) -> pd.DataFrame:
-    s = timebase.relative(trace, "lifecycle_summary").reset_index(drop=True)
-    order = {c: i for i, c in enumerate(trace.captures)}
+    s = trace.lifecycle_summary.reset_index(drop=True)
+    order = {str(c): i for i, c in enumerate(pd.unique(s["capture"].astype(str)))}
     s["anchor"] = [
         vm_anchor(v, n, order.get(str(c), 0))
         for v, n, c in zip(s["vmid"], s["instance"], s["capture"], strict=True)
@@ -148,7 +148,7 @@ def _vm_findings(findings: pd.DataFrame, vm: Any) -> pd.DataFrame:
     rows = findings[(findings["capture"].astype(str) == str(vm.capture)) & (findings["vmid"] == vm.vmid)]
     lo = vm.first_seen if not _blank(vm.first_seen) else -math.inf
     hi = vm.deallocated_at if not _blank(vm.deallocated_at) else math.inf
-    t = rows["time"].astype(float)
+    t = rows["t"].astype(float)
     inside = t.isna() | ((t >= lo - 1e-9) & (t <= hi + 1e-9))
     return rows[inside.to_numpy()]
 
@@ -170,7 +170,7 @@ def _sorted(rows: pd.DataFrame) -> pd.DataFrame:
     rank = {s: i for i, s in enumerate(SEVERITIES)}
     return (
         rows.assign(_rank=rows["severity"].astype(str).map(rank))
-        .sort_values(["_rank", "time"])
+        .sort_values(["_rank", "t"])
         .drop(columns="_rank")
     )
 
@@ -299,7 +299,7 @@ def slow_windows(trace: Any) -> pd.DataFrame:
         table = trace.slow_windows
     except AttributeError:  # a Trace without timing analysis
         table = pd.DataFrame(columns=["capture", "start", "end", "vmids"])
-    table = timebase.relative(trace, "slow_windows", table).reset_index(drop=True)
+    table = table.reset_index(drop=True)
     table.insert(0, "anchor", [f"slow-window-{i}" for i in range(len(table))])
     return table
 
@@ -316,12 +316,12 @@ def build_content(trace: Any, title: str | None = None) -> ReportContent:
         summary=_summary(trace),
         verdict=_verdict(vms, findings, windows),
         vms=vms,
-        lifecycles=timebase.relative(trace, "lifecycles"),
+        lifecycles=trace.lifecycles,
         srt=trace.srt,
         slow_windows=windows,
-        errors=timebase.relative(trace, "errors"),
+        errors=trace.errors,
         findings=findings,
-        memparcels=timebase.relative(trace, "memparcels"),
-        irqs=timebase.relative(trace, "irqs"),
+        memparcels=trace.memparcels,
+        irqs=trace.irqs,
         chat_findings=chat,
     )

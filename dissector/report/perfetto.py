@@ -72,7 +72,7 @@ def _slice(name: str, cat: str, start: float, end: float, pid: int, tid: int, ar
 
 
 def _lifecycle_events(trace: Any, pids: _Pids) -> Iterator[dict[str, Any]]:
-    lc = timebase.relative(trace, "lifecycles")
+    lc = trace.lifecycles
     for r in lc.itertuples(index=False):
         if not (_ok(r.start) and _ok(r.end)):
             continue
@@ -85,7 +85,7 @@ def _lifecycle_events(trace: Any, pids: _Pids) -> Iterator[dict[str, Any]]:
 
 
 def _call_events(trace: Any, pids: _Pids) -> Iterator[dict[str, Any]]:
-    tx = timebase.relative(trace, "transactions")
+    tx = trace.transactions
     tx = tx[tx["request_time"].notna()].sort_values("request_time", kind="stable")
     lanes: dict[int, list[float]] = {}  # pid -> end time of the last slice in each lane
     named: set[tuple[int, int]] = set()
@@ -128,8 +128,8 @@ def _call_events(trace: Any, pids: _Pids) -> Iterator[dict[str, Any]]:
 
 
 def _finding_events(trace: Any, pids: _Pids) -> Iterator[dict[str, Any]]:
-    f = timebase.relative(trace, "findings")
-    f = f[(f["severity"] != "chat") & f["time"].notna()]
+    f = trace.findings
+    f = f[(f["severity"] != "chat") & f["t"].notna()]
     for r in f.itertuples(index=False):
         pid = pids.get(str(r.capture), int(r.vmid)) if _ok(r.vmid) else NO_VM_PID
         yield {
@@ -137,7 +137,7 @@ def _finding_events(trace: Any, pids: _Pids) -> Iterator[dict[str, Any]]:
             "cat": f"finding,{r.category}",
             "ph": "i",
             "s": "p",
-            "ts": round(float(r.time) * US, 3),
+            "ts": round(float(r.t) * US, 3),
             "pid": pid,
             "tid": LIFECYCLE_TID,
             "args": {"text": str(r.text), "frames": [int(x) for x in r.frames]},

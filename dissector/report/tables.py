@@ -146,7 +146,7 @@ FINDINGS = TableSpec(
         Col("code", "code"),
         Col("vmid", "VM", vmid),
         Col("name", "message"),
-        Col("time", "t (s)", seconds),
+        Col("t", "t (s)", seconds),
         Col("frames", "frames", frames),
         Col("count", "count", integer),
         Col("text", "what happened"),
