@@ -8,6 +8,7 @@ data (numbers, short texts, DataFrames with their raw values); formatting for pe
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,8 @@ FAILURE_CODES = frozenset(
 )
 TIMING_CATEGORY = "timing"
 SLOW_CODES = frozenset({"slow_window", "latency_outlier"})
+# states a VM passes through when it is being torn down, not how far it got
+TEARDOWN_STATES = frozenset({"RESETTING", "RESET", "DEALLOCATED", "EXITED", "INIT_FAILED"})
 # a boot this many times the median boot of the report is called slow (with >= 3 boots)
 SLOW_BOOT_FACTOR = 2.0
 
@@ -45,6 +48,10 @@ class VerdictLine:
     status: str  # failed, slow, errors, capture
     text: str
     links: list[Link] = field(default_factory=list)
+    label: str = ""  # the word shown beside the subject (the status unless said otherwise)
+
+    def __post_init__(self) -> None:
+        self.label = self.label or self.status
 
 
 @dataclass
@@ -206,7 +213,8 @@ def _vm_line(
     """The verdict for one VM instance, or None when there is nothing to say."""
     subject = f"VM {int(vm.vmid):#x}" + (f" #{int(vm.instance)}" if int(vm.instance) > 1 else "")
     states = "" if _blank(vm.states) else str(vm.states)
-    last = states.split(">")[-1] if states else "?"
+    before_teardown = [x for x in states.split(">") if x and x not in TEARDOWN_STATES]
+    furthest = before_teardown[-1] if before_teardown else "?"
     rows = _sorted(rows)
     serious = rows[rows["severity"].isin(["error", "warning"])]
     failure = rows[rows["code"].astype(str).isin(FAILURE_CODES)]
@@ -215,14 +223,14 @@ def _vm_line(
     exit_type = None if _blank(vm.exit_type) else str(vm.exit_type)
     never_ran = _blank(vm.running_at)
     if never_ran or not failure.empty or (exit_type is not None and exit_type not in NORMAL_EXITS):
-        head = f"never reached RUNNING (states {states}, last {last})" if never_ran else ""
+        head = f"never reached RUNNING: got as far as {furthest} (states {states})" if never_ran else ""
         if not never_ran and exit_type is not None and exit_type not in NORMAL_EXITS:
             head = f"exited {exit_type}"
         elif not never_ran and not failure.empty:
             head = f"ran, then: {failure['text'].iloc[0]}"
             reasons = [r for r in reasons if r != str(failure["text"].iloc[0])]
         if not reasons and failure.empty:
-            reasons = ["no error reply or finding names it: see its timeline"]
+            reasons = ["No error reply or finding names it: see its timeline"]
         why = "; ".join(reasons)
         return VerdictLine(subject, "failed", f"{head}. {why}".strip(". ") + ".", _links(serious))
     boot = _num(vm.boot_latency)
@@ -265,7 +273,8 @@ def _capture_lines(findings: pd.DataFrame, vms: pd.DataFrame, windows: pd.DataFr
         links = _links(rows)
         if str(code) == "slow_window":
             links = [Link(f"slow window {i + 1}", a) for i, a in enumerate(windows["anchor"])] + links
-        lines.append(VerdictLine("RM" if status == "slow" else "capture", status, text, links))
+        subject = "RM" if status == "slow" else "capture"
+        lines.append(VerdictLine(subject, status, text, links, label=str(rows["severity"].iloc[0])))
     return lines
 
 
@@ -310,7 +319,7 @@ def build_content(trace: Any, title: str | None = None) -> ReportContent:
     vms = _vms(trace, findings)
     windows = slow_windows(trace)
     return ReportContent(
-        title=title or "RM trace report: " + ", ".join(trace.captures),
+        title=title or "RM trace report: " + ", ".join(os.path.basename(c) for c in trace.captures),
         captures=list(trace.captures),
         start=timebase.absolute_start(trace),
         summary=_summary(trace),

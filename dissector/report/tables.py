@@ -97,7 +97,7 @@ VMS = TableSpec(
     (
         Col("vmid", "VM", vmid),
         Col("instance", "inst.", integer),
-        Col("states", "states"),
+        Col("states", "states", lambda x: text(x).replace(">", " > ")),
         Col("boot_latency", "boot latency (ms)", ms),
         Col("run_time", "run time (s)", seconds_short),
         Col("exit", "exit"),

@@ -71,6 +71,11 @@ def test_no_external_reference(faults_html: str) -> None:
     assert "default-src 'none'" in faults_html  # the CSP forbids any fetch
 
 
+def test_css_is_inline_and_not_escaped(faults_html: str) -> None:
+    style = faults_html.split("<style>", 1)[1].split("</style>", 1)[0]
+    assert ".summary > div" in style and '"Segoe UI"' in style and "&gt;" not in style
+
+
 def test_verdict_names_the_failed_vms_and_links_resolve(faults_mix, faults_html: str) -> None:
     content = build_content(faults_mix)
     failed = {line.subject for line in content.verdict if line.status == "failed"}
