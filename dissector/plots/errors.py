@@ -12,14 +12,14 @@ from . import _data, style
 
 def error_matrix(errors: pd.DataFrame) -> pd.DataFrame:
     """Counts of error replies, call (rows, most errors first) x ``ERROR_NAME (code)`` and the
-    Linux errno (columns),
-    summed over captures: the numbers the heatmap draws."""
+    Linux errno (columns), summed over captures: the numbers the heatmap draws."""
     if errors.empty:
         return pd.DataFrame(dtype=np.int64)
     code = errors["err_code"].astype("Int64")
+    errno = errors["errno"].astype(object) if "errno" in errors else pd.Series([None] * len(errors))
     label = [
-        f"{n} ({int(c):#x})" if c is not pd.NA else str(n)
-        for n, c in zip(errors["err_name"].astype(object), code, strict=True)
+        (f"{n} ({int(c):#x})" if c is not pd.NA else str(n)) + (f"\n{e}" if isinstance(e, str) else "")
+        for n, c, e in zip(errors["err_name"].astype(object), code, errno, strict=True)
     ]
     frame = pd.DataFrame({"call": errors["name"].astype(object), "error": label, "count": errors["count"]})
     matrix = frame.pivot_table(index="call", columns="error", values="count", aggfunc="sum", fill_value=0)
@@ -48,8 +48,16 @@ def plot_error_heatmap(trace_or_table: Any, *, ax: Any = None) -> Any:
     high = values.max() * 0.6
     for (i, j), v in np.ndenumerate(values):
         if v:
-            ax.text(j, i, str(v), ha="center", va="center", fontsize=9, gid="cell",
-                    color="white" if v > high else "black")  # fmt: skip
+            ax.text(
+                j,
+                i,
+                str(v),
+                ha="center",
+                va="center",
+                fontsize=9,
+                gid="cell",
+                color="white" if v > high else "black",
+            )
     ax.set_xticks(range(cols), matrix.columns.tolist(), fontsize=8)
     ax.set_yticks(range(rows), matrix.index.tolist(), fontsize=8)
     ax.set_xlabel("RM error (code), Linux errno")

@@ -13,6 +13,14 @@ _TX_COLUMNS = ("name", "status", "latency", "request_time")
 LOG_SPREAD = 30.0  # a log axis when the slowest call is this many times the fastest (p99 / p1)
 
 
+def _horizontal() -> dict[str, Any]:
+    """boxplot/violinplot's horizontal switch: ``orientation`` since matplotlib 3.10, ``vert`` before."""
+    import matplotlib
+
+    major, minor = (int(x) for x in matplotlib.__version__.split(".")[:2])
+    return {"orientation": "horizontal"} if (major, minor) >= (3, 10) else {"vert": False}
+
+
 def _answered(tx: pd.DataFrame) -> pd.DataFrame:
     """First replies with a usable latency (reversed timestamps are findings, not data)."""
     lat = tx["latency"].to_numpy(np.float64, na_value=np.nan)
@@ -49,6 +57,7 @@ def plot_latency_distribution(
     if kind not in ("box", "violin"):
         raise ValueError(f"kind must be 'box' or 'violin', not {kind!r}")
     plt = style.pyplot()
+    horizontal = _horizontal()
     tx = _answered(_data.table(trace_or_table, "transactions", _TX_COLUMNS))
     names = tx["name"].astype(object)
     if calls is not None:
@@ -60,8 +69,9 @@ def plot_latency_distribution(
     if ax is None:
         height = min(14.0, max(3.0, 0.32 * len(groups) + 1.6))
         if ecdf:
-            _fig, (ax, ecdf_ax) = plt.subplots(1, 2, figsize=(13, height), layout="constrained",
-                                              width_ratios=(1.3, 1))  # fmt: skip
+            _fig, (ax, ecdf_ax) = plt.subplots(
+                1, 2, figsize=(13, height), layout="constrained", width_ratios=(1.3, 1)
+            )
         else:
             ax = style.axes(None, (9, height))
     if not groups:
@@ -77,7 +87,7 @@ def plot_latency_distribution(
     colors = [style.call_color(c) for c in groups]
     if kind == "violin":
         shown = [np.log10(np.maximum(v, 1e-6)) for v in values] if use_log else values
-        parts = ax.violinplot(shown, positions=pos, vert=False, showmedians=True, widths=0.8)
+        parts = ax.violinplot(shown, positions=pos, showmedians=True, widths=0.8, **horizontal)
         for body, color in zip(parts["bodies"], colors, strict=True):
             body.set_facecolor(color)
             body.set_alpha(0.7)
@@ -88,8 +98,15 @@ def plot_latency_distribution(
             )
             ax.set_xticks(ticks, [f"{10**t:g}" for t in ticks])
     else:
-        box = ax.boxplot(values, positions=pos, vert=False, widths=0.6, patch_artist=True, whis=(1, 99),
-                         flierprops={"marker": ".", "markersize": 3, "alpha": 0.6})  # fmt: skip
+        box = ax.boxplot(
+            values,
+            positions=pos,
+            widths=0.6,
+            **horizontal,
+            patch_artist=True,
+            whis=(1, 99),
+            flierprops={"marker": ".", "markersize": 3, "alpha": 0.6},
+        )
         for patch, color in zip(box["boxes"], colors, strict=True):
             patch.set_facecolor(color)
             patch.set_alpha(0.8)
@@ -113,8 +130,15 @@ def _ecdf(ax: Any, groups: dict[str, np.ndarray], use_log: bool) -> None:
     busiest = sorted(groups, key=lambda c: len(groups[c]), reverse=True)[:8]
     for c in busiest:
         v = np.sort(groups[c])
-        ax.step(v, np.arange(1, len(v) + 1) / len(v), where="post", color=style.call_color(c), label=c,
-                linewidth=1.4, gid="ecdf")  # fmt: skip
+        ax.step(
+            v,
+            np.arange(1, len(v) + 1) / len(v),
+            where="post",
+            color=style.call_color(c),
+            label=c,
+            linewidth=1.4,
+            gid="ecdf",
+        )
     if use_log:
         ax.set_xscale("log")
     ax.set_ylim(0, 1.02)
@@ -155,30 +179,75 @@ def plot_latency_over_time(
     if len(tx) > max_points:
         xb = np.linspace(np.nanmin(x), np.nanmax(x) + 1e-9, 400)
         positive = y[y > 0]
-        yb = (np.geomspace(max(positive.min(), 1e-6), positive.max() * 1.001, 120) if use_log
-              else np.linspace(0, y.max() * 1.001, 120))  # fmt: skip
+        yb = (
+            np.geomspace(max(positive.min(), 1e-6), positive.max() * 1.001, 120)
+            if use_log
+            else np.linspace(0, y.max() * 1.001, 120)
+        )
         counts, _, _ = np.histogram2d(x, y, bins=(xb, yb))
-        mesh = ax.pcolormesh(xb, yb, np.ma.masked_equal(counts.T, 0), norm=LogNorm(), cmap="viridis",
-                             rasterized=True, gid="binned")  # fmt: skip
+        mesh = ax.pcolormesh(
+            xb,
+            yb,
+            np.ma.masked_equal(counts.T, 0),
+            norm=LogNorm(),
+            cmap="viridis",
+            rasterized=True,
+            gid="binned",
+        )
         ax.figure.colorbar(mesh, ax=ax, label="calls per cell", pad=0.01)
         if error.any() and error.sum() <= max_points:
-            ax.plot(x[error], y[error], "x", color=style.ERROR_COLOR, ms=4, rasterized=True, gid="errors",
-                    label="error reply")  # fmt: skip
+            ax.plot(
+                x[error],
+                y[error],
+                "x",
+                color=style.ERROR_COLOR,
+                ms=4,
+                rasterized=True,
+                gid="errors",
+                label="error reply",
+            )
     else:
         order = pd.Series(names[~error]).value_counts().index.tolist()
         for i, c in enumerate(order):
             pick = (names == c) & ~error
-            ax.plot(x[pick], y[pick], ".", ms=3.5 if len(tx) < 5000 else 1.5, color=style.call_color(c),
-                    label=c if i < legend else None, rasterized=True, gid="transactions")  # fmt: skip
+            ax.plot(
+                x[pick],
+                y[pick],
+                ".",
+                ms=3.5 if len(tx) < 5000 else 1.5,
+                color=style.call_color(c),
+                label=c if i < legend else None,
+                rasterized=True,
+                gid="transactions",
+            )
         if error.any():
-            ax.plot(x[error], y[error], "X", color=style.ERROR_COLOR, ms=6, mec="white", mew=0.5,
-                    label="error reply", rasterized=True, gid="errors", zorder=3)  # fmt: skip
+            ax.plot(
+                x[error],
+                y[error],
+                "X",
+                color=style.ERROR_COLOR,
+                ms=6,
+                mec="white",
+                mew=0.5,
+                label="error reply",
+                rasterized=True,
+                gid="errors",
+                zorder=3,
+            )
     unanswered = full[full["status"].isin(("unanswered", "retransmitted"))]
     if len(unanswered):
         top = blended_transform_factory(ax.transData, ax.transAxes)
-        ax.plot(_data.seconds(unanswered, "request_time", base), np.full(len(unanswered), 0.97), "v",
-                color=style.UNANSWERED_COLOR, ms=7, transform=top, label="unanswered (no latency)",
-                gid="unanswered", clip_on=False)  # fmt: skip
+        ax.plot(
+            _data.seconds(unanswered, "request_time", base),
+            np.full(len(unanswered), 0.97),
+            "v",
+            color=style.UNANSWERED_COLOR,
+            ms=7,
+            transform=top,
+            label="unanswered (no latency)",
+            gid="unanswered",
+            clip_on=False,
+        )
     if _data.is_trace(trace_or_table):
         _shade_windows(ax, trace_or_table.slow_windows, base)
     if use_log:
@@ -199,8 +268,25 @@ def _shade_windows(ax: Any, windows: pd.DataFrame, base: _data.Origins) -> None:
     top = blended_transform_factory(ax.transData, ax.transAxes)
     starts, ends = _data.seconds(windows, "start", base), _data.seconds(windows, "end", base)
     for i, (a, b, w) in enumerate(zip(starts, ends, windows.itertuples(index=False), strict=True)):
-        ax.axvspan(a, b, color=style.SLOW_COLOR, alpha=0.35, lw=0, zorder=0, gid="slow_window",
-                   label="RM slow window" if i == 0 else None)  # fmt: skip
+        ax.axvspan(
+            a,
+            b,
+            color=style.SLOW_COLOR,
+            alpha=0.35,
+            lw=0,
+            zorder=0,
+            gid="slow_window",
+            label="RM slow window" if i == 0 else None,
+        )
         how = f"x{w.factor:.3g}" if w.model == "multiplicative" else f"+{w.added * 1e3:.3g} ms"
-        ax.text((a + b) / 2, 0.9, f"RM slow {how}", transform=top, ha="center", va="top", fontsize=8,
-                color="#8c4a00", gid="slow_window_label")  # fmt: skip
+        ax.text(
+            (a + b) / 2,
+            0.9,
+            f"RM slow {how}",
+            transform=top,
+            ha="center",
+            va="top",
+            fontsize=8,
+            color="#8c4a00",
+            gid="slow_window_label",
+        )

@@ -8,6 +8,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from dissector.analysis.lifecycles import NORMAL_EXIT_TYPES
+from dissector.protocol import registry
+
 from . import _data, style
 
 _MARKED = ("error_reply", "unanswered", "slow_window", "vm_lifecycle")  # drawn otherwise, or the story
@@ -28,7 +31,7 @@ def plot_lifecycle_timeline(
     other warning/error findings about a VM (purple star), labels each exit with its type and
     shades the RM's slow windows. ``vmids`` picks lanes; ``start``/``end`` (seconds since the
     capture start) zoom in. Past ``max_labels`` lanes the lane labels thin out and only the
-    unusual exits are labelled, so 200 VMs still read as a picture.
+    abnormal exits are labelled, so 200 VMs still read as a picture.
     """
     plt = style.pyplot()
     lc = _data.table(trace_or_table, "lifecycles", ("vmid", "instance", "state", "start", "end"))
@@ -43,8 +46,14 @@ def plot_lifecycle_timeline(
         ax.set_axis_off()
         return ax
     lane_of = {key: i for i, key in enumerate(lanes)}
-    keys = list(zip(lc["capture"].astype(object) if "capture" in lc else [""] * len(lc),
-                    lc["vmid"].astype(int), lc["instance"].astype(int), strict=True))  # fmt: skip
+    keys = list(
+        zip(
+            lc["capture"].astype(object) if "capture" in lc else [""] * len(lc),
+            lc["vmid"].astype(int),
+            lc["instance"].astype(int),
+            strict=True,
+        )
+    )
     y = np.array([lane_of[k] for k in keys], float)
     t0 = _data.seconds(lc, "start", base)
     t1 = _data.seconds(lc, "end", base)
@@ -52,13 +61,28 @@ def plot_lifecycle_timeline(
     ongoing = lc["ongoing"].to_numpy(bool) if "ongoing" in lc else np.zeros(len(lc), bool)
     height = 0.72 if n <= 60 else 0.9
     edge = "white" if n <= 60 else "none"
-    ax.barh(y[~ongoing], (t1 - t0)[~ongoing], left=t0[~ongoing], height=height,
-            color=[c for c, o in zip(colors, ongoing, strict=True) if not o], edgecolor=edge, linewidth=0.5,
-            gid="state")  # fmt: skip
+    ax.barh(
+        y[~ongoing],
+        (t1 - t0)[~ongoing],
+        left=t0[~ongoing],
+        height=height,
+        color=[c for c, o in zip(colors, ongoing, strict=True) if not o],
+        edgecolor=edge,
+        linewidth=0.5,
+        gid="state",
+    )
     if ongoing.any():
-        ax.barh(y[ongoing], (t1 - t0)[ongoing], left=t0[ongoing], height=height,
-                color=[c for c, o in zip(colors, ongoing, strict=True) if o], edgecolor="#555555",
-                linewidth=0.5, hatch="///", gid="state")  # fmt: skip
+        ax.barh(
+            y[ongoing],
+            (t1 - t0)[ongoing],
+            left=t0[ongoing],
+            height=height,
+            color=[c for c, o in zip(colors, ongoing, strict=True) if o],
+            edgecolor="#555555",
+            linewidth=0.5,
+            hatch="///",
+            gid="state",
+        )
     lo = np.nanmin(t0) if start is None else start
     hi = np.nanmax(t1) if end is None else end
     pad = (hi - lo) * 0.01 or 0.001
@@ -67,7 +91,8 @@ def plot_lifecycle_timeline(
     if _data.is_trace(trace_or_table):
         handles += _markers(ax, trace_or_table, lanes, base, n)
         summary = trace_or_table.lifecycle_summary
-        _exit_labels(ax, summary, lane_of, base, n > max_labels, lo + 0.8 * (hi - lo))
+        flip = lo + 0.8 * (hi - lo)
+        _exit_labels(ax, summary, lane_of, base, n > max_labels, flip, trace_or_table.dialect)
         handles += _slow_windows(ax, trace_or_table, base)
     _lane_axis(ax, lanes, max_labels)
     ax.set_xlabel(style.TIME_LABEL)
@@ -143,14 +168,38 @@ def _markers(ax: Any, trace: Any, lanes: list[tuple[str, int, int]], base: _data
         xs, ys = _place(rows, _data.seconds(rows, column, base), find)
         if len(xs):
             label = "error reply" if status == "error" else "unanswered request"
-            handles.append(ax.scatter(xs, ys, marker=marker, s=size, color=color, edgecolor="white",
-                                      linewidth=0.5, zorder=4, label=label, gid=status))  # fmt: skip
+            handles.append(
+                ax.scatter(
+                    xs,
+                    ys,
+                    marker=marker,
+                    s=size,
+                    color=color,
+                    edgecolor="white",
+                    linewidth=0.5,
+                    zorder=4,
+                    label=label,
+                    gid=status,
+                )
+            )
     f = trace.findings
     f = f[f["severity"].isin(("error", "warning")) & ~f["code"].isin(_MARKED) & f["vmid"].notna()]
     xs, ys = _place(f, _data.seconds(f, "time", base), find)
     if len(xs):
-        handles.append(ax.scatter(xs, ys, marker="*", s=size * 1.6, color=style.FINDING_COLOR, zorder=4,
-                                  edgecolor="white", linewidth=0.5, label="other finding", gid="finding"))  # fmt: skip
+        handles.append(
+            ax.scatter(
+                xs,
+                ys,
+                marker="*",
+                s=size * 1.6,
+                color=style.FINDING_COLOR,
+                zorder=4,
+                edgecolor="white",
+                linewidth=0.5,
+                label="other finding",
+                gid="finding",
+            )
+        )
     return handles
 
 
@@ -166,23 +215,32 @@ def _place(rows: pd.DataFrame, times: np.ndarray, find: Any) -> tuple[list[float
 
 
 def _exit_labels(
-    ax: Any, summary: pd.DataFrame, lane_of: dict, base: _data.Origins, thin: bool, flip: float
+    ax: Any, summary: pd.DataFrame, lane_of: dict, base: _data.Origins, thin: bool, flip: float, dialect: str
 ) -> None:
-    """The exit type beside each exit (left of it near the right edge), unusual ones only if thin."""
+    """The exit type beside each exit (left of it near the right edge); only the abnormal ones
+    (watchdog, crash: what ``abnormal_exit`` findings report) when there are many lanes."""
     rows = summary[summary["exit_type"].notna() & summary["exited_at"].notna()]
     if rows.empty:
         return
-    common = rows["exit_type"].astype(object).value_counts().index[0]
+    normal = {registry.enum("exit_type", dialect).name_of(v) for v in NORMAL_EXIT_TYPES}
     at = _data.seconds(rows, "exited_at", base)
     for r, x in zip(rows.itertuples(index=False), at.tolist(), strict=True):
         key = (str(r.capture), int(r.vmid), int(r.instance))
-        if key not in lane_of or (thin and r.exit_type == common):
+        if key not in lane_of or (thin and r.exit_type in normal):
             continue
         left = x > flip
-        ax.annotate(str(r.exit_type), (x, lane_of[key]), xytext=(-3 if left else 3, 0),
-                    textcoords="offset points", fontsize=7 if not thin else 6, va="center",
-                    ha="right" if left else "left", color="#333333", gid="exit_label",
-                    bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.75})  # fmt: skip
+        ax.annotate(
+            str(r.exit_type),
+            (x, lane_of[key]),
+            xytext=(-3 if left else 3, 0),
+            textcoords="offset points",
+            fontsize=7 if not thin else 6,
+            va="center",
+            ha="right" if left else "left",
+            color="#333333",
+            gid="exit_label",
+            bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.75},
+        )
 
 
 def _slow_windows(ax: Any, trace: Any, base: _data.Origins) -> list:

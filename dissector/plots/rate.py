@@ -10,8 +10,11 @@ import pandas as pd
 
 from . import _data, style
 
-_DIRECTION_LABELS = {"to_rm": "to RM (requests)", "from_rm": "from RM (replies, notifications)",
-                     "unknown": "direction unknown"}  # fmt: skip
+_DIRECTION_LABELS = {
+    "to_rm": "to RM (requests)",
+    "from_rm": "from RM (replies, notifications)",
+    "unknown": "direction unknown",
+}
 _DIRECTION_COLORS = {"to_rm": "#1f77b4", "from_rm": "#2ca02c", "unknown": "#7f7f7f"}
 _TYPE_COLORS = {
     "request": "#1f77b4",
@@ -100,18 +103,32 @@ def _draw(
             color, label = ("#bdbdbd" if k == "other" else style.call_color(k)), k
         rate = counts / width
         if stacked:
-            ax.stairs(below + rate, edges, baseline=below.copy(), fill=True, color=color, alpha=0.9,
-                      label=f"{label} ({counts.sum()})", gid=f"rate:{k}")  # fmt: skip
+            ax.stairs(
+                below + rate,
+                edges,
+                baseline=below.copy(),
+                fill=True,
+                color=color,
+                alpha=0.9,
+                label=f"{label} ({counts.sum()})",
+                gid=f"rate:{k}",
+            )
             below = below + rate
         else:
-            ax.stairs(rate, edges, color=color, label=f"{label} ({counts.sum()})", linewidth=1.3,
-                      gid=f"rate:{k}")  # fmt: skip
+            ax.stairs(
+                rate, edges, color=color, label=f"{label} ({counts.sum()})", linewidth=1.3, gid=f"rate:{k}"
+            )
     ax.set_ylabel("messages per second")
     ax.grid(color="#e8e8e8", linewidth=0.6)
     ax.set_axisbelow(True)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False,
-              title={"direction": "direction", "type": "message type", "name": "message"}[by],
-              title_fontsize=8)  # fmt: skip
+    ax.legend(
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        fontsize=7,
+        frameon=False,
+        title={"direction": "direction", "type": "message type", "name": "message"}[by],
+        title_fontsize=8,
+    )
 
 
 def _width(w: float) -> str:

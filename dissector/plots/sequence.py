@@ -96,8 +96,17 @@ def plot_sequence_diagram(
     for c, x in x_of.items():
         ax.plot([x, x], [-0.6, n - 0.4], color="#9e9e9e", linewidth=1, zorder=0)
         title = "RM" if c == "RM" else _client_name(int(c), vmid)
-        ax.text(x, -0.8, title, ha="center", va="bottom", fontsize=9, fontweight="bold",
-                bbox={"boxstyle": "round,pad=0.3", "fc": "#f0f0f0", "ec": "#9e9e9e"}, gid="participant")  # fmt: skip
+        ax.text(
+            x,
+            -0.8,
+            title,
+            ha="center",
+            va="bottom",
+            fontsize=9,
+            fontweight="bold",
+            bbox={"boxstyle": "round,pad=0.3", "fc": "#f0f0f0", "ec": "#9e9e9e"},
+            gid="participant",
+        )
     errors = 0
     for y, (row, when) in enumerate(zip(rows.itertuples(index=False), times, strict=True)):
         client = x_of[int(row.client_vmid)]
@@ -109,22 +118,60 @@ def plot_sequence_diagram(
         if row.malformed is not pd.NA and isinstance(row.malformed, str):
             color = style.FINDING_COLOR
         unknown = row.direction not in ("to_rm", "from_rm")
-        arrow = FancyArrowPatch((src, y), (dst, y), arrowstyle="-" if unknown else "-|>", mutation_scale=12,
-                                color=color, linewidth=1.8 if is_error else 1.1,
-                                linestyle="--" if unknown else "-", gid="error" if is_error else "arrow")  # fmt: skip
+        arrow = FancyArrowPatch(
+            (src, y),
+            (dst, y),
+            arrowstyle="-" if unknown else "-|>",
+            mutation_scale=12,
+            color=color,
+            linewidth=1.8 if is_error else 1.1,
+            linestyle="--" if unknown else "-",
+            gid="error" if is_error else "arrow",
+        )
         ax.add_patch(arrow)
-        ax.text((src + dst) / 2, y - 0.08, _label(row, trace.dialect, latency), ha="center", va="bottom",
-                fontsize=8, color=color, fontweight="bold" if is_error else "normal", gid="label")  # fmt: skip
-        ax.text(-0.12, y, f"{row.frame:>6}  {when:10.6f}", ha="right", va="center", fontsize=7,
-                family="monospace", color="#555555")  # fmt: skip
+        ax.text(
+            (src + dst) / 2,
+            y - 0.08,
+            _label(row, trace.dialect, latency),
+            ha="center",
+            va="bottom",
+            fontsize=8,
+            color=color,
+            fontweight="bold" if is_error else "normal",
+            gid="label",
+        )
+        ax.text(
+            -0.12,
+            y,
+            f"{row.frame:>6}  {when:10.6f}",
+            ha="right",
+            va="center",
+            fontsize=7,
+            family="monospace",
+            color="#555555",
+        )
     if hidden:
-        ax.text(len(columns) / 2 - 0.5, n - 0.1, f"... {hidden} more message(s): narrow start/end",
-                ha="center", va="top", fontsize=8, style="italic")  # fmt: skip
+        ax.text(
+            len(columns) / 2 - 0.5,
+            n - 0.1,
+            f"... {hidden} more message(s): narrow start/end",
+            ha="center",
+            va="top",
+            fontsize=8,
+            style="italic",
+        )
     ax.set_xlim(-0.95, len(columns) - 0.55)
     ax.set_ylim(n + (0.6 if hidden else -0.2), -1.6)
     ax.set_axis_off()
-    ax.text(-0.2, -0.8, "frame  time (s since\ncapture start)", ha="right", va="bottom", fontsize=7,
-            color="#555555")  # fmt: skip
+    ax.text(
+        -0.2,
+        -0.8,
+        "frame  time (s since\ncapture start)",
+        ha="right",
+        va="bottom",
+        fontsize=7,
+        color="#555555",
+    )
     err = f", {errors} error repl{'ies' if errors != 1 else 'y'}" if errors else ""
     ax.set_title(f"Messages about VM {vmid:#x} ({n} shown{err})", pad=4)
     return ax

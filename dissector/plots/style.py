@@ -39,10 +39,20 @@ _RESERVED = {"#d62728", "#e41a1c"}  # the reds of tab10 and Set1: red means an e
 
 # slices of matplotlib's qualitative maps, strong colours first: 85, more than the protocol has messages
 _PALETTE_SLICES = (
-    ("tab10", 0, 1), ("Dark2", 0, 1), ("Set1", 0, 1), ("tab20b", 0, 4), ("tab20b", 1, 4),
-    ("tab20c", 0, 4), ("tab20c", 1, 4), ("tab20", 1, 2), ("tab20b", 2, 4), ("tab20b", 3, 4),
-    ("tab20c", 2, 4), ("tab20c", 3, 4), ("Set2", 0, 1),
-)  # fmt: skip
+    ("tab10", 0, 1),
+    ("Dark2", 0, 1),
+    ("Set1", 0, 1),
+    ("tab20b", 0, 4),
+    ("tab20b", 1, 4),
+    ("tab20c", 0, 4),
+    ("tab20c", 1, 4),
+    ("tab20", 1, 2),
+    ("tab20b", 2, 4),
+    ("tab20b", 3, 4),
+    ("tab20c", 2, 4),
+    ("tab20c", 3, 4),
+    ("Set2", 0, 1),
+)
 # families most captures are made of come first, so they get the strong colours
 _FAMILY_ORDER = ("vm_lifecycle", "memory", "irq", "config", "vm_query", "services", "firmware", "ipa")
 TIME_LABEL = "time (s since capture start)"
