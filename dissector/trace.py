@@ -449,6 +449,12 @@ class Trace:
             f"{int((m['type'] == 'request').sum())} requests, {len(self.vmids)} VMIDs{span}>"
         )
 
+    def _repr_html_(self) -> str:
+        """Jupyter: a summary card (span, clients, VMs, messages, errors, findings, what next)."""
+        from dissector.display import trace_html
+
+        return trace_html(self)
+
     @staticmethod
     def schema(table: str) -> Markdown:
         """The columns of the public table ``table`` as Markdown (renders as a table in Jupyter)."""
