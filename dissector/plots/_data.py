@@ -1,8 +1,9 @@
 """What the plots take from a trace or a table, and the one place times become relative.
 
 Why one place: every time axis says "seconds since capture start" (the capture's first record),
-per capture. Tables presented with a ``t`` column already hold relative instants; tables with
-only the internal float epoch seconds are shifted here, per capture, by the first message time.
+per capture. A ``Trace``'s public tables already hold that (``dissector.analysis.timebase``);
+a bare table from the internal pipeline (float epoch seconds) is shifted here, per capture, by
+its own earliest time, so a notebook can plot either.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-Origins = dict[str, float] | None  # capture -> absolute seconds of its first record; None: already relative
+Origins = dict[str, float] | None  # capture -> absolute seconds of its start; None: already relative
+EPOCH_LIKE = 1e8  # seconds (1973): a larger time is an absolute epoch time, not time since a start
+_INSTANTS = ("time", "start", "request_time", "first_seen", "allocated_at", "first")
 
 
 def is_trace(obj: Any) -> bool:
@@ -34,24 +37,19 @@ def table(obj: Any, name: str, required: tuple[str, ...] = ()) -> pd.DataFrame:
 
 
 def origins(obj: Any, frame: pd.DataFrame | None = None) -> Origins:
-    """The per-capture time origin of a Trace (its messages), or of a bare table (its own
-    earliest time column); None when the tables already give times since the capture start."""
-    messages = frame
-    if is_trace(obj):  # the whole input's messages: a window keeps its capture's origin
-        base = getattr(obj, "_base", None)
-        messages = base.get("messages") if base is not None else obj.messages
-    if messages is None or "t" in messages.columns:
+    """None for a Trace or a public table (their instants are seconds since the capture start);
+    for an internal table in epoch seconds, each capture's earliest time in it."""
+    if is_trace(obj) or frame is None or "t" in frame.columns:
         return None
-    if not is_trace(obj):
-        cols = [c for c in ("time", "start", "request_time", "first_seen", "first") if c in messages.columns]
-        if not cols:
-            return None
-        first = messages[cols].min(axis=1)
-    else:
-        first = messages["time"]
-    if "capture" not in messages.columns:
-        return {"": float(np.nanmin(first))} if len(first) else {}
-    by = first.groupby(messages["capture"].astype(object), sort=False).min()
+    cols = [c for c in _INSTANTS if c in frame.columns and pd.api.types.is_float_dtype(frame[c])]
+    if not cols or frame.empty:
+        return None
+    first = frame[cols].min(axis=1)
+    if not (first.max() > EPOCH_LIKE):
+        return None
+    if "capture" not in frame.columns:
+        return {"": float(np.nanmin(first))}
+    by = first.groupby(frame["capture"].astype(object), sort=False).min()
     return {str(k): float(v) for k, v in by.items()}
 
 
