@@ -295,6 +295,13 @@ class Trace:
         return self._public("slow_windows")
 
     @property
+    def plot(self) -> Any:
+        """Plots of this trace: ``trace.plot.latency_over_time()`` (see ``dissector.plots``)."""
+        from dissector.plots import PlotAccessor
+
+        return PlotAccessor(self)
+
+    @property
     def problems(self) -> pd.DataFrame:
         """Input the capture readers could not read (schema ``PROBLEMS``)."""
         return self._public("problems")
@@ -468,6 +475,12 @@ class Trace:
             f"<Trace{window} {len(self.captures)} capture(s), {len(m)} messages, "
             f"{int((m['type'] == 'request').sum())} requests, {len(self.vmids)} VMIDs{span}>"
         )
+
+    def _repr_html_(self) -> str:
+        """Jupyter: a summary card (span, clients, VMs, messages, errors, findings, what next)."""
+        from dissector.display import trace_html
+
+        return trace_html(self)
 
     @staticmethod
     def schema(table: str) -> Markdown:

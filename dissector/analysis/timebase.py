@@ -129,14 +129,15 @@ def _datetimes(ns: np.ndarray, missing: np.ndarray, index: pd.Index) -> pd.Serie
 
 @cache
 def public_schema(schema: Schema) -> Schema:
-    """The columns of the public table of ``schema``, in display order, with their meaning."""
+    """The columns of the public table of ``schema``, in display order, with their meaning
+    (``instant`` there marks the columns in seconds since the capture start)."""
     cols: list[Column] = []
     for col in schema.columns:
         if col.instant and col.name == ROW_TIME:
             cols.append(replace(col, dtype=TIME_DTYPE, doc=col.doc + _TIME_NOTE, instant=False))
-            cols.append(Column(RELATIVE, "float64", _T_DOC))
-        elif col.instant:
-            cols.append(replace(col, doc=col.doc + _INSTANT_NOTE, instant=False))
+            cols.append(Column(RELATIVE, "float64", _T_DOC, instant=True))
+        elif col.instant:  # still an instant (display.py shows it with its unit), now relative
+            cols.append(replace(col, doc=col.doc + _INSTANT_NOTE))
         elif col.name == "capture":
             cols.append(replace(col, doc=_CAPTURE_DOC))
         else:
