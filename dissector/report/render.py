@@ -155,7 +155,7 @@ def _markdown(trace: Any, c: ReportContent, path: Path, step: Step) -> str:
 def _records(df: pd.DataFrame, drop: tuple[str, ...] = ("anchor",)) -> list[dict[str, Any]]:
     """A table as JSON-ready records: NaN/NA become null, tuples lists, categories strings."""
     df = df.drop(columns=[c for c in drop if c in df.columns])
-    return json.loads(df.to_json(orient="records", date_format="iso", default_handler=str))
+    return json.loads(df.to_json(orient="records", date_format="iso", date_unit="ns", default_handler=str))
 
 
 def report_numbers(c: ReportContent) -> dict[str, Any]:
