@@ -172,6 +172,19 @@ def plot_sequence_diagram(
         fontsize=7,
         color="#555555",
     )
+    malformed = int(rows["malformed"].notna().sum())
+    keys = [("red: error reply", errors), ("purple: malformed", malformed)]
+    key = "; ".join(k for k, n in keys if n)
+    if key:
+        ax.text(
+            len(columns) - 0.55,
+            n + (0.6 if hidden else -0.2),
+            key,
+            ha="right",
+            va="top",
+            fontsize=7,
+            color="#555555",
+        )
     err = f", {errors} error repl{'ies' if errors != 1 else 'y'}" if errors else ""
     ax.set_title(f"Messages about VM {vmid:#x} ({n} shown{err})", pad=4)
     return ax
