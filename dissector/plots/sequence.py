@@ -68,7 +68,8 @@ def plot_sequence_diagram(
     t = _data.seconds(m, "time", base)
     about = (m["vmid"].to_numpy(np.float64, na_value=np.nan) == vmid) | (m["client_vmid"].to_numpy() == vmid)
     if not about.any():
-        raise MissingData(suggest(vmid, trace.vmids, "VMID"))
+        known = trace.vmids
+        raise MissingData(suggest(vmid, known, "VMID") if known else f"no message about VM {vmid:#x}: none")
     if start is not None:
         about &= ~(t < start)
     if end is not None:
