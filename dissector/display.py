@@ -73,6 +73,7 @@ SEVERITY_COLOURS = {  # background, text: Wireshark's expert info colours, softe
 }
 NA = "\u2013"  # en dash
 LIST_OPEN = 8  # list fields with more entries show them closed, one summary line each
+LIST_SHOWN = 32  # and at most this many entries (a 512-entry SGL would fill the page)
 _CSS = (
     "font-family: system-ui, sans-serif; font-size: 13px; border: 1px solid #d0d7de; "
     "border-radius: 6px; padding: 10px 14px; max-width: 1100px"
@@ -122,6 +123,17 @@ def timestamp(value: Any) -> str:
     ts = pd.Timestamp(value)
     zone = " UTC" if ts.tzinfo is not None else ""
     return ts.strftime("%Y-%m-%d %H:%M:%S.%f") + zone
+
+
+def ranges(numbers: Iterable[int]) -> str:
+    """``4-39, 41``: runs of consecutive frame numbers."""
+    runs: list[list[int]] = []
+    for n in numbers:
+        if runs and n == runs[-1][1] + 1:
+            runs[-1][1] = n
+        else:
+            runs.append([n, n])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
 
 
 def frames(value: Any) -> str:
@@ -334,7 +346,12 @@ def _tree(layers: Iterable[Packet], *, summary: bool = True) -> str:
                 continue  # reserved and zero: Wireshark hides it too
             if isinstance(f, PacketListField):
                 entries = list(value or [])
-                inner = "".join(_entry(p, i, open_=len(entries) <= LIST_OPEN) for i, p in enumerate(entries))
+                opened = len(entries) <= LIST_OPEN
+                inner = "".join(_entry(p, i, open_=opened) for i, p in enumerate(entries[:LIST_SHOWN]))
+                if len(entries) > LIST_SHOWN:
+                    inner += (
+                        f"<div>\u2026 and {len(entries) - LIST_SHOWN} more (msg.fields has them all)</div>"
+                    )
                 items.append(f"<li><b>{html.escape(f.name)}</b> [{len(entries)}]{inner}</li>")
                 continue
             shown = "?" if value is None else f.i2repr(layer, value)
@@ -360,10 +377,10 @@ def _entry(packet: Packet, index: int, *, open_: bool) -> str:
     return f"<details{opened}><summary>{html.escape(line)}</summary>{fields}</details>"
 
 
-def hexdump_html(data: bytes, header: int = 8) -> str:
-    """Offset, hex and ASCII, 16 bytes a line; the RPC header bytes shaded."""
+def hexdump_html(data: bytes, header: int = 8, limit: int = 1024) -> str:
+    """Offset, hex and ASCII, 16 bytes a line, the first ``limit`` bytes; the RPC header shaded."""
     lines = []
-    for off in range(0, len(data), 16):
+    for off in range(0, min(len(data), limit), 16):
         chunk = data[off : off + 16]
         cells = []
         for i, b in enumerate(chunk):
@@ -374,6 +391,8 @@ def hexdump_html(data: bytes, header: int = 8) -> str:
         lines.append(
             f"<span style='color: #57606a'>{off:04x}</span>  {''.join(cells)}{pad} {html.escape(text)}"
         )
+    if len(data) > limit:
+        lines.append(f"\u2026 and {len(data) - limit} more bytes (msg.raw.data has them all)")
     return "<pre style='margin: 0; font-size: 12px'>" + "\n".join(lines) + "</pre>"
 
 
@@ -384,7 +403,7 @@ def message_html(msg: DecodedMessage) -> str:
     client = "unknown" if raw.client_vmid == 0xFFFF else hex_id(raw.client_vmid)
     head = (
         f"Frame {raw.frames[0]}"
-        + (f" (records {', '.join(str(f) for f in raw.frames)})" if len(raw.frames) > 1 else "")
+        + (f" (records {ranges(raw.frames)})" if len(raw.frames) > 1 else "")
         + f", {len(raw.data)} bytes, {raw.direction.label}, client {client}, {when}"
     )
     problems = "".join(
@@ -393,7 +412,7 @@ def message_html(msg: DecodedMessage) -> str:
     return (
         f'<div style="{_CSS}"><div style="font-weight: 700">{html.escape(msg.summary())}</div>'
         f"<div style='color: #57606a; margin-bottom: 6px'>{html.escape(head)}</div>{problems}"
-        '<div style="display: flex; gap: 24px; align-items: flex-start">'
+        '<div style="display: flex; gap: 24px; align-items: flex-start; max-height: 640px; overflow: auto">'
         f'<div style="flex: 1; min-width: 320px">{_tree(_layers(msg.packet))}</div>'
         f'<div style="flex: 0 0 auto">{hexdump_html(raw.data)}</div></div></div>'
     )
