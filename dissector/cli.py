@@ -22,6 +22,7 @@ from dissector.decoded import DecodedMessage, decode_records
 from dissector.errors import GhrmError
 from dissector.filter import Filter
 from dissector.protocol.dialects import DIALECTS
+from dissector.report import cli as report_cli
 from dissector.sim import cli as sim_cli
 from dissector.wireshark import cli as wireshark_cli
 
@@ -29,7 +30,7 @@ EXIT_OK, EXIT_NOTHING_READ = 0, 1  # argparse itself exits 2 on a bad command li
 
 
 # Subcommand groups that live beside their library code; each module has ``register(sub)``.
-_EXTENSIONS = (analysis_cli, ledgers_cli, sim_cli, wireshark_cli)
+_EXTENSIONS = (analysis_cli, ledgers_cli, sim_cli, wireshark_cli, report_cli)
 
 
 def _warn(problem: CaptureProblem, err: TextIO) -> None:

@@ -60,6 +60,7 @@ from dissector.analysis.schema import PROBLEMS, TABLES
 from dissector.analysis.select import MissingData, overlapping, select, suggest
 from dissector.analysis.srt import df_srt
 from dissector.analysis.timebase import TimeBase, present, public_schema
+from dissector.analysis.timing import slow_windows, timing_findings
 from dissector.analysis.transactions import call_types, transactions_from
 from dissector.capture.detect import open_records
 from dissector.capture.record import CaptureProblem, Record
@@ -79,6 +80,7 @@ TABLE_ATTRIBUTES = (
     "memparcels",
     "irqs",
     "findings",
+    "slow_windows",
     "problems",
 )
 
@@ -156,6 +158,9 @@ class _Base:
                     return DecodedMessage(cols.raw_message(row), self.dialect).fields
         return {}
 
+    def _make_slow_windows(self) -> pd.DataFrame:
+        return slow_windows(self.get("transactions"), self.get("messages"), self.get("lifecycles").summary)
+
     def _make_other_findings(self) -> list:
         """Findings that do not depend on the window's error counts."""
         return [
@@ -164,6 +169,12 @@ class _Base:
             *crash_reports(self.get("messages"), self.fields),
             *from_messages(self.get("messages")),
             *self.get("lifecycles").findings,
+            *timing_findings(
+                self.get("transactions"),
+                self.get("messages"),
+                self.get("lifecycles").summary,
+                self.get("slow_windows"),
+            ),
         ]
 
 
@@ -279,6 +290,11 @@ class Trace:
         return self._public("irqs")
 
     @property
+    def slow_windows(self) -> pd.DataFrame:
+        """Spans in which the RM served calls far slower than usual (schema ``SLOW_WINDOWS``)."""
+        return self._public("slow_windows")
+
+    @property
     def problems(self) -> pd.DataFrame:
         """Input the capture readers could not read (schema ``PROBLEMS``)."""
         return self._public("problems")
@@ -303,6 +319,9 @@ class Trace:
             ),
             "irqs": lambda: overlapping(
                 self._base.get("irqs"), self._start, self._end, *_LEDGER_SPAN["irqs"]
+            ),
+            "slow_windows": lambda: overlapping(
+                self._base.get("slow_windows"), self._start, self._end, "start", "end"
             ),
             "problems": lambda: self._base.problems,
         }
@@ -429,6 +448,7 @@ class Trace:
             "message",
             "window",
             "df_srt",
+            "plot",
             "vmids",
             "captures",
             "start",

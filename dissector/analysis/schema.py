@@ -359,7 +359,7 @@ FINDINGS = Schema(
     (
         Column("capture", "category", "capture"),
         Column("severity", "category", "error, warning, note or chat", SEVERITIES, ordered=True),
-        Column("category", "category", "response, sequence, lifecycle, malformed, protocol, capture"),
+        Column("category", "category", "response, sequence, lifecycle, malformed, protocol, capture, timing"),
         Column("code", "category", "stable identifier of the kind of finding (e.g. unanswered)"),
         Column("vmid", "Int32", "VM concerned, if one"),
         Column("name", "category", "message concerned, if one"),
@@ -367,6 +367,36 @@ FINDINGS = Schema(
         Column("frames", "object", "tuple of frame numbers to look at"),
         Column("count", "int64", "occurrences summarised by this finding"),
         Column("text", "str", "what happened, for a kernel engineer"),
+    ),
+)
+
+SLOW_WINDOWS = Schema(
+    "slow_windows",
+    "time spans in which the RM served several calls far slower than each call's own baseline "
+    "(``dissector.analysis.timing``); one ``slow_window`` finding each",
+    (
+        Column("capture", "category", "capture"),
+        Column("start", "float64", "seconds: the first slowed call began service", instant=True),
+        Column(
+            "end",
+            "float64",
+            "seconds: the first call served at normal speed again began service",
+            instant=True,
+        ),
+        Column("duration", "float64", "end - start in seconds"),
+        Column("calls", "int64", "calls the RM began serving in the window"),
+        Column("names", "object", "tuple of their call names, in order of first appearance"),
+        Column("frames", "object", "tuple of their request frames"),
+        Column(
+            "model",
+            "category",
+            "multiplicative (every call x factor) or constant (+ added)",
+            ("multiplicative", "constant"),
+        ),
+        Column("factor", "float64", "median service time / baseline of the calls in the window"),
+        Column("added", "float64", "median service time - baseline of the calls in the window, seconds"),
+        Column("delay", "float64", "RM time the window added in total (sum over its calls), seconds"),
+        Column("vmids", "object", "tuple of the VMs whose boot overlapped the window and had calls in it"),
     ),
 )
 
@@ -386,5 +416,15 @@ PROBLEMS = Schema(
 
 TABLES: dict[str, Schema] = {
     s.name: s
-    for s in (MESSAGES, TRANSACTIONS, SRT, LIFECYCLES, LIFECYCLE_SUMMARY, ERRORS, FINDINGS, PROBLEMS)
+    for s in (
+        MESSAGES,
+        TRANSACTIONS,
+        SRT,
+        LIFECYCLES,
+        LIFECYCLE_SUMMARY,
+        ERRORS,
+        FINDINGS,
+        SLOW_WINDOWS,
+        PROBLEMS,
+    )
 }
