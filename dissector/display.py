@@ -62,6 +62,8 @@ DURATION_COLUMNS = frozenset(
         "p99",
         "max",
         "sum",
+        "delay",
+        "added",
     }
 )
 TEXT_COLUMNS = frozenset({"text", "malformed", "error_calls", "failed_calls", "exit_reason", "reason"})
@@ -136,11 +138,20 @@ def ranges(numbers: Iterable[int]) -> str:
     return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
 
 
-def frames(value: Any) -> str:
+def listing(value: Any) -> str:
+    """A tuple of names or numbers, comma-separated (at most 12, then a count)."""
     if isinstance(value, tuple | list):
         shown = ", ".join(str(v) for v in value[:12])
-        return shown + (f" (+{len(value) - 12})" if len(value) > 12 else "") if value else NA
+        return (shown + (f" (+{len(value) - 12})" if len(value) > 12 else "")) if value else NA
     return NA if _missing(value) else str(value)
+
+
+def percent(value: Any) -> str:
+    return NA if _missing(value) else f"{value:+.1f} %"
+
+
+def p_value(value: Any) -> str:
+    return NA if _missing(value) else f"{value:.3g}"
 
 
 # --- tables -----------------------------------------------------------------------------------
@@ -160,24 +171,31 @@ def _instant_columns() -> frozenset[str]:
 
 
 def formatters(df: pd.DataFrame) -> dict[str, Any]:
-    """Column -> formatting function for the columns of ``df`` that ghrm knows how to show."""
+    """Column -> formatting function for the columns of ``df`` that ghrm knows how to show
+    (by name: the tables' declared columns, and the ``*_base``/``*_new``/``*_pct`` of a diff)."""
     out: dict[str, Any] = {}
     instants = _instant_columns()
     for name in df.columns:
         col = df[name]
+        stem = str(name).rsplit("_", 1)[0] if str(name).endswith(("_base", "_new")) else None
         if name in HEX_COLUMNS:
             out[name] = hex_id
         elif isinstance(col.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_any_dtype(col.dtype):
             out[name] = timestamp
+        elif col.dtype == object:
+            out[name] = listing  # tuples of frames, names, ...
         elif not pd.api.types.is_float_dtype(col.dtype):
-            if col.dtype == object and name.endswith("frames"):
-                out[name] = frames
+            continue
         elif name in instants:
             out[name] = seconds
-        elif name.endswith("_ms"):
+        elif str(name).endswith("_ms"):
             out[name] = milliseconds
-        elif name in DURATION_COLUMNS:
+        elif name in DURATION_COLUMNS or (stem is not None and (stem in DURATION_COLUMNS or stem == "boot")):
             out[name] = duration
+        elif str(name).endswith("_pct"):
+            out[name] = percent
+        elif name in ("p_value", "p_adj"):
+            out[name] = p_value
     return out
 
 
