@@ -295,6 +295,13 @@ class Trace:
         return self._public("slow_windows")
 
     @property
+    def plot(self) -> Any:
+        """Plots of this trace: ``trace.plot.latency_over_time()`` (see ``dissector.plots``)."""
+        from dissector.plots import PlotAccessor
+
+        return PlotAccessor(self)
+
+    @property
     def problems(self) -> pd.DataFrame:
         """Input the capture readers could not read (schema ``PROBLEMS``)."""
         return self._public("problems")

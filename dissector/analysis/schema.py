@@ -376,13 +376,8 @@ SLOW_WINDOWS = Schema(
     "(``dissector.analysis.timing``); one ``slow_window`` finding each",
     (
         Column("capture", "category", "capture"),
-        Column("start", "float64", "seconds: the first slowed call began service", instant=True),
-        Column(
-            "end",
-            "float64",
-            "seconds: the first call served at normal speed again began service",
-            instant=True,
-        ),
+        Column("start", "float64", "the first slowed call began service", instant=True),
+        Column("end", "float64", "the first call served at normal speed again began service", instant=True),
         Column("duration", "float64", "end - start in seconds"),
         Column("calls", "int64", "calls the RM began serving in the window"),
         Column("names", "object", "tuple of their call names, in order of first appearance"),

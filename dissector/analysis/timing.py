@@ -356,7 +356,8 @@ def timing_findings(
     windows = found if windows is None else windows
     origin = {}
     if not messages.empty:
-        firsts = messages.groupby(messages["capture"].astype(object), sort=False)["time"].min()
+        # the capture start as the tables count it: the first record (frame order), not the earliest
+        firsts = messages.groupby(messages["capture"].astype(object), sort=False)["time"].first()
         origin = {str(k): float(v) for k, v in firsts.items() if not math.isnan(v)}
     return [
         *window_findings(windows, origin),
