@@ -146,6 +146,15 @@ def listing(value: Any) -> str:
     return NA if _missing(value) else str(value)
 
 
+def size(value: Any) -> str:
+    """Bytes as kernel engineers read them: ``0x20000000 (512 MiB)``."""
+    if _missing(value):
+        return NA
+    v = int(value)
+    human = f"{v / 2**20:.0f} MiB" if v >= 2**20 else f"{v / 2**10:.0f} KiB" if v >= 2**10 else f"{v} B"
+    return f"{v:#x} ({human})"
+
+
 def percent(value: Any) -> str:
     return NA if _missing(value) else f"{value:+.1f} %"
 
@@ -180,6 +189,8 @@ def formatters(df: pd.DataFrame) -> dict[str, Any]:
         stem = str(name).rsplit("_", 1)[0] if str(name).endswith(("_base", "_new")) else None
         if name in HEX_COLUMNS:
             out[name] = hex_id
+        elif name == "size":
+            out[name] = size
         elif isinstance(col.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_any_dtype(col.dtype):
             out[name] = timestamp
         elif col.dtype == object:
