@@ -8,6 +8,7 @@ nothing could be read at all, or the command line was wrong.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -98,7 +99,9 @@ def _verbose(msg: DecodedMessage, start_ns: int | None) -> str:
         f"    Direction: {raw.direction.label}, client VMID {raw.client_vmid:#x}",
     ]
     if raw.time_ns is not None:
-        head.append(f"    Time: {raw.time_ns // 10**9}.{raw.time_ns % 10**9:09d}")
+        secs, frac = divmod(raw.time_ns, 10**9)
+        when = dt.datetime.fromtimestamp(secs, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+        head.append(f"    Time: {when}.{frac:09d} UTC (epoch {secs}.{frac:09d} s)")
         t = _seconds(raw.time_ns, start_ns)
         if t is not None:
             head.append(f"    Time since capture start: {t:.9f} s")

@@ -90,6 +90,12 @@ class DecodedMessage:
     def summary(self) -> str:
         return summary_line(self.packet, self.dialect)
 
+    def hexdump(self) -> str:
+        """The reassembled bytes as Scapy's hexdump (offset, hex, ASCII), for a terminal."""
+        from scapy.utils import hexdump
+
+        return hexdump(self.raw.data, dump=True)
+
     def __repr__(self) -> str:
         """Its line of ``ghrm decode`` (without the time): frame, direction, client, summary."""
         raw = self.raw

@@ -62,6 +62,8 @@ DURATION_COLUMNS = frozenset(
         "p99",
         "max",
         "sum",
+        "delay",
+        "added",
     }
 )
 TEXT_COLUMNS = frozenset({"text", "malformed", "error_calls", "failed_calls", "exit_reason", "reason"})
@@ -73,6 +75,7 @@ SEVERITY_COLOURS = {  # background, text: Wireshark's expert info colours, softe
 }
 NA = "\u2013"  # en dash
 LIST_OPEN = 8  # list fields with more entries show them closed, one summary line each
+LIST_SHOWN = 32  # and at most this many entries (a 512-entry SGL would fill the page)
 _CSS = (
     "font-family: system-ui, sans-serif; font-size: 13px; border: 1px solid #d0d7de; "
     "border-radius: 6px; padding: 10px 14px; max-width: 1100px"
@@ -124,11 +127,40 @@ def timestamp(value: Any) -> str:
     return ts.strftime("%Y-%m-%d %H:%M:%S.%f") + zone
 
 
-def frames(value: Any) -> str:
+def ranges(numbers: Iterable[int]) -> str:
+    """``4-39, 41``: runs of consecutive frame numbers."""
+    runs: list[list[int]] = []
+    for n in numbers:
+        if runs and n == runs[-1][1] + 1:
+            runs[-1][1] = n
+        else:
+            runs.append([n, n])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
+
+
+def listing(value: Any) -> str:
+    """A tuple of names or numbers, comma-separated (at most 12, then a count)."""
     if isinstance(value, tuple | list):
         shown = ", ".join(str(v) for v in value[:12])
-        return shown + (f" (+{len(value) - 12})" if len(value) > 12 else "") if value else NA
+        return (shown + (f" (+{len(value) - 12})" if len(value) > 12 else "")) if value else NA
     return NA if _missing(value) else str(value)
+
+
+def size(value: Any) -> str:
+    """Bytes as kernel engineers read them: ``0x20000000 (512 MiB)``."""
+    if _missing(value):
+        return NA
+    v = int(value)
+    human = f"{v / 2**20:.0f} MiB" if v >= 2**20 else f"{v / 2**10:.0f} KiB" if v >= 2**10 else f"{v} B"
+    return f"{v:#x} ({human})"
+
+
+def percent(value: Any) -> str:
+    return NA if _missing(value) else f"{value:+.1f} %"
+
+
+def p_value(value: Any) -> str:
+    return NA if _missing(value) else f"{value:.3g}"
 
 
 # --- tables -----------------------------------------------------------------------------------
@@ -148,24 +180,33 @@ def _instant_columns() -> frozenset[str]:
 
 
 def formatters(df: pd.DataFrame) -> dict[str, Any]:
-    """Column -> formatting function for the columns of ``df`` that ghrm knows how to show."""
+    """Column -> formatting function for the columns of ``df`` that ghrm knows how to show
+    (by name: the tables' declared columns, and the ``*_base``/``*_new``/``*_pct`` of a diff)."""
     out: dict[str, Any] = {}
     instants = _instant_columns()
     for name in df.columns:
         col = df[name]
+        stem = str(name).rsplit("_", 1)[0] if str(name).endswith(("_base", "_new")) else None
         if name in HEX_COLUMNS:
             out[name] = hex_id
+        elif name == "size":
+            out[name] = size
         elif isinstance(col.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_any_dtype(col.dtype):
             out[name] = timestamp
+        elif col.dtype == object:
+            out[name] = listing  # tuples of frames, names, ...
         elif not pd.api.types.is_float_dtype(col.dtype):
-            if col.dtype == object and name.endswith("frames"):
-                out[name] = frames
+            continue
         elif name in instants:
             out[name] = seconds
-        elif name.endswith("_ms"):
+        elif str(name).endswith("_ms"):
             out[name] = milliseconds
-        elif name in DURATION_COLUMNS:
+        elif name in DURATION_COLUMNS or (stem is not None and (stem in DURATION_COLUMNS or stem == "boot")):
             out[name] = duration
+        elif str(name).endswith("_pct"):
+            out[name] = percent
+        elif name in ("p_value", "p_adj"):
+            out[name] = p_value
     return out
 
 
@@ -334,7 +375,12 @@ def _tree(layers: Iterable[Packet], *, summary: bool = True) -> str:
                 continue  # reserved and zero: Wireshark hides it too
             if isinstance(f, PacketListField):
                 entries = list(value or [])
-                inner = "".join(_entry(p, i, open_=len(entries) <= LIST_OPEN) for i, p in enumerate(entries))
+                opened = len(entries) <= LIST_OPEN
+                inner = "".join(_entry(p, i, open_=opened) for i, p in enumerate(entries[:LIST_SHOWN]))
+                if len(entries) > LIST_SHOWN:
+                    inner += (
+                        f"<div>\u2026 and {len(entries) - LIST_SHOWN} more (msg.fields has them all)</div>"
+                    )
                 items.append(f"<li><b>{html.escape(f.name)}</b> [{len(entries)}]{inner}</li>")
                 continue
             shown = "?" if value is None else f.i2repr(layer, value)
@@ -360,10 +406,10 @@ def _entry(packet: Packet, index: int, *, open_: bool) -> str:
     return f"<details{opened}><summary>{html.escape(line)}</summary>{fields}</details>"
 
 
-def hexdump_html(data: bytes, header: int = 8) -> str:
-    """Offset, hex and ASCII, 16 bytes a line; the RPC header bytes shaded."""
+def hexdump_html(data: bytes, header: int = 8, limit: int = 1024) -> str:
+    """Offset, hex and ASCII, 16 bytes a line, the first ``limit`` bytes; the RPC header shaded."""
     lines = []
-    for off in range(0, len(data), 16):
+    for off in range(0, min(len(data), limit), 16):
         chunk = data[off : off + 16]
         cells = []
         for i, b in enumerate(chunk):
@@ -374,6 +420,8 @@ def hexdump_html(data: bytes, header: int = 8) -> str:
         lines.append(
             f"<span style='color: #57606a'>{off:04x}</span>  {''.join(cells)}{pad} {html.escape(text)}"
         )
+    if len(data) > limit:
+        lines.append(f"\u2026 and {len(data) - limit} more bytes (msg.raw.data has them all)")
     return "<pre style='margin: 0; font-size: 12px'>" + "\n".join(lines) + "</pre>"
 
 
@@ -384,7 +432,7 @@ def message_html(msg: DecodedMessage) -> str:
     client = "unknown" if raw.client_vmid == 0xFFFF else hex_id(raw.client_vmid)
     head = (
         f"Frame {raw.frames[0]}"
-        + (f" (records {', '.join(str(f) for f in raw.frames)})" if len(raw.frames) > 1 else "")
+        + (f" (records {ranges(raw.frames)})" if len(raw.frames) > 1 else "")
         + f", {len(raw.data)} bytes, {raw.direction.label}, client {client}, {when}"
     )
     problems = "".join(
@@ -393,7 +441,7 @@ def message_html(msg: DecodedMessage) -> str:
     return (
         f'<div style="{_CSS}"><div style="font-weight: 700">{html.escape(msg.summary())}</div>'
         f"<div style='color: #57606a; margin-bottom: 6px'>{html.escape(head)}</div>{problems}"
-        '<div style="display: flex; gap: 24px; align-items: flex-start">'
+        '<div style="display: flex; gap: 24px; align-items: flex-start; max-height: 640px; overflow: auto">'
         f'<div style="flex: 1; min-width: 320px">{_tree(_layers(msg.packet))}</div>'
         f'<div style="flex: 0 0 auto">{hexdump_html(raw.data)}</div></div></div>'
     )

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import dissector
-from dissector.display import duration, hex_id, style, timestamp
+from dissector.display import duration, hex_id, percent, ranges, size, style, timestamp
 
 TRACES = Path(__file__).resolve().parent.parent / "traces"
 VOID = {"br", "hr", "img", "meta", "input", "col", "link"}
@@ -144,6 +144,8 @@ def test_style_shows_hex_ids_times_with_units_and_whole_findings():
 
 def test_value_formatters():
     assert hex_id((0x80, 0x81)) == "0x80, 0x81" and hex_id(None) == "\u2013"
+    assert size(512 * 2**20) == "0x20000000 (512 MiB)" and size(4096) == "0x1000 (4 KiB)"
+    assert percent(456.37) == "+456.4 %" and ranges([4, 5, 6, 9, 11, 12]) == "4-6, 9, 11-12"
     assert (
         duration(0.0000854) == "85.4 µs"
         and duration(0.007429) == "7.429 ms"

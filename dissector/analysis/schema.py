@@ -175,10 +175,10 @@ MESSAGES = Schema(
         Column(
             "time",
             "float64",
-            "seconds of the first record (epoch for pcap, since boot for dmesg); NaN if none",
+            "when the first record was captured (epoch for pcap, since boot for dmesg); NaN if none",
             instant=True,
         ),
-        Column("time_end", "float64", "seconds of the last record", instant=True),
+        Column("time_end", "float64", "when the last record was captured", instant=True),
         Column("time_ns", "Int64", "integer nanoseconds of the first record (exact; latencies use it)"),
         Column("direction", "category", "to_rm, from_rm or unknown (capture header)", DIRECTIONS),
         Column("client_vmid", "int32", "VM whose RM queue pair carried the message; 0xFFFF unknown"),
