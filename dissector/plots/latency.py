@@ -220,11 +220,14 @@ def plot_latency_over_time(
         order = pd.Series(names[~error]).value_counts().index.tolist()
         for i, c in enumerate(order):
             pick = (names == c) & ~error
+            small = len(tx) < 5000
             ax.plot(
                 x[pick],
                 y[pick],
-                ".",
-                ms=3.5 if len(tx) < 5000 else 1.5,
+                "o" if small else ".",
+                ms=4 if small else 1.5,
+                mec="#ffffff" if small else "none",
+                mew=0.3,
                 color=style.call_color(c),
                 label=c if i < legend else None,
                 rasterized=True,
@@ -263,6 +266,9 @@ def plot_latency_over_time(
     if use_log:
         ax.set_yscale("log")
         _plain_log(ax.yaxis)
+    if any(a.get_gid() == "slow_window_label" for a in ax.texts) and len(tx):
+        lo, hi = ax.get_ylim()  # headroom for the window's label above the points
+        ax.set_ylim(lo, hi * 3 if use_log else hi + 0.12 * (hi - lo))
     ax.set_xlabel(style.TIME_LABEL)
     ax.set_ylabel("latency (ms)" + (", log scale" if use_log else ""))
     ax.set_title(f"Latency of every call over time ({len(tx)} answered)")
@@ -292,7 +298,7 @@ def _shade_windows(ax: Any, windows: pd.DataFrame, base: _data.Origins) -> None:
         how = f"x{w.factor:.3g}" if w.model == "multiplicative" else f"+{w.added * 1e3:.3g} ms"
         ax.text(
             (a + b) / 2,
-            0.9,
+            0.98,
             f"RM slow {how}",
             transform=top,
             ha="center",
@@ -300,4 +306,6 @@ def _shade_windows(ax: Any, windows: pd.DataFrame, base: _data.Origins) -> None:
             fontsize=8,
             color="#8c4a00",
             gid="slow_window_label",
+            bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": style.SLOW_COLOR, "alpha": 0.9},
+            zorder=5,
         )
