@@ -8,7 +8,6 @@ nothing could be read at all, or the command line was wrong.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import TextIO
@@ -16,7 +15,7 @@ from typing import TextIO
 from dissector.analysis import cli as analysis_cli
 from dissector.analysis.ledgers import cli as ledgers_cli
 from dissector.capture.record import CaptureProblem
-from dissector.decoded import DecodedMessage, decode_file
+from dissector.decoded import DecodedMessage, decode_file, jsonl_line
 from dissector.errors import GhrmError
 from dissector.filter import Filter
 from dissector.protocol.dialects import DIALECTS
@@ -98,7 +97,7 @@ def cmd_decode(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         if t0 is None and msg.raw.time_ns is not None:
             t0 = msg.raw.time_ns / 1e9
         if args.format == "jsonl":
-            out.write(json.dumps(record, separators=(",", ":")) + "\n")
+            out.write(jsonl_line(record) + "\n")
         elif args.verbose:
             out.write(_verbose(msg) + "\n")
         else:
