@@ -96,7 +96,8 @@ Filter names (same names as `ghrm decode --format jsonl`):
            (value strings work too: {PROTO}.msg_id == "VM_START")
   payload  {PROTO}.payload (subtree) holding {PROTO}.<field>; list entries
            {PROTO}.<list>.entry with {PROTO}.<list>.<field>; nested structs
-           {PROTO}.<struct>.<field>; raw payloads {PROTO}.data
+           {PROTO}.<struct>.<field>; raw payloads {PROTO}.data; byte arrays (console
+           data, crash messages) as bytes plus {PROTO}.<field>_text, a printable rendering
   links    {PROTO}.frames (records of a message), .reassembled_in, .length,
            .response_in, .request_in, .time (since the request)
   problems {PROTO}.malformed (text) with {PROTO}.malformed.kind (header, length,

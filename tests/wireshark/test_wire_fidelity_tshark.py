@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+from xml.etree import ElementTree
 
 import pytest
 
@@ -21,7 +22,7 @@ from tests.fidelity import CASES, DIALECTS, Case, capture_bytes, frame_of
 def runs(
     tshark: str, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, tuple[dict[int, dict], list[str]]]:
-    """Per dialect: tshark's messages by frame, and its -V text per frame."""
+    """Per dialect: tshark's messages by frame, and per frame the shown text of each field."""
     folder = tmp_path_factory.mktemp("fidelity-tshark")
     capture = folder / "audit.pcap"
     capture.write_bytes(capture_bytes())
@@ -32,14 +33,12 @@ def runs(
         run = run_tshark(capture, lua)
         assert run.returncode == 0 and run.lua_errors == [], (dialect, run.lua_errors, run.stderr)
         messages = {m["frame"]: m for m in messages_from_json(run.packets, dialect)}
-        text = subprocess.run(
-            [tshark, "-n", "-X", f"lua_script:{lua}", "-r", str(capture), "-2", "-V", "-O", "gunyah_rm"],
+        pdml = subprocess.run(
+            [tshark, "-n", "-X", f"lua_script:{lua}", "-r", str(capture), "-2", "-T", "pdml"],
             capture_output=True,
-            text=True,
             check=True,
         ).stdout
-        frames = ["Frame " + part for part in text.split("\nFrame ")]
-        frames[0] = frames[0][len("Frame ") :]
+        frames = [_shownames(packet) for packet in ElementTree.fromstring(pdml).iter("packet")]
         out[dialect] = (messages, frames)
     return out
 
@@ -48,22 +47,27 @@ def _ids(cases: tuple[Case, ...]) -> list[str]:
     return [c.name for c in cases]
 
 
-def _shown(text: str, name: str) -> list[str]:
-    """What tshark's ``-V`` prints after ``<name>: `` in one frame (payload fields, error code)."""
-    label = {"err_code": "Error code", "msg_id": "Message id"}.get(name, name)
-    return [
-        line.strip()[len(label) + 2 :] for line in text.splitlines() if line.strip().startswith(label + ": ")
-    ]
+def _shownames(packet: ElementTree.Element) -> dict[str, list[str]]:
+    """Filter name -> the text tshark's tree shows for it (PDML ``showname``), in one frame.
+
+    Reading by filter name keeps the check independent of the tree's labels."""
+    out: dict[str, list[str]] = {}
+    for f in packet.iter("field"):
+        name, shown = f.get("name", ""), f.get("showname", "")
+        if name.startswith("gunyah_rm."):
+            out.setdefault(name[len("gunyah_rm.") :], []).append(shown.partition(": ")[2] or shown)
+    return out
 
 
-def _expect(text: str, line: str) -> None:
+def _expect(fields: dict[str, list[str]], line: str) -> None:
     """One ``-V`` line of ghrm's Scapy tree (``name = VALUE``) holds in tshark's tree too."""
     name, _, value = (part.strip() for part in line.partition("="))
     name = "msg_id" if name.startswith("VM_") else name  # a bare "NAME (0x5600...)" line
     if name == "msg_id":
         value = line.strip()
-    shown = _shown(text, name)
-    assert shown, f"no {name} in\n{text}"
+    # the field itself, or the same field of list entries (gunyah_rm.entries.type)
+    shown = [v for key, values in fields.items() if key == name or key.endswith("." + name) for v in values]
+    assert shown, f"no {name} in {fields}"
     m = re.fullmatch(r"(\w+) \((0x[0-9a-f]+|\d+)\)", value)
     if m is None:  # a plain number
         assert any(int(v.split(" ")[0], 0) == int(value, 0) for v in shown), (line, shown)
@@ -90,8 +94,9 @@ def test_tshark_known_answers(runs, case: Case, dialect: str) -> None:
         assert msg["msg_name"] == case.msg_name[dialect]
     if dialect in case.err_name:
         assert msg["err_name"] == case.err_name[dialect]
-    text = frames[frame_of(case.name) - 1]
+    shown = frames[frame_of(case.name) - 1]
     for line in case.tree.get(dialect, ()):
-        _expect(text, line)
+        _expect(shown, line)
+    everything = " ".join(" ".join(v) for v in shown.values())
     for word in case.not_in_tree.get(dialect, ()):
-        assert word not in text
+        assert word not in everything
