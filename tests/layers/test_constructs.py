@@ -57,7 +57,7 @@ BACKENDS = [_scapy, _codec, _fastpath, _lua, _reference]
 
 @pytest.mark.parametrize("backend", BACKENDS, ids=lambda f: f.__name__.strip("_"))
 def test_an_unknown_construct_raises(backend) -> None:
-    with pytest.raises(TypeError, match="(?i)unknown|does not know"):
+    with pytest.raises(TypeError, match=r"(?i)unknown|does not know"):
         backend(UNKNOWN)
 
 
