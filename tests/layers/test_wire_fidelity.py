@@ -155,3 +155,13 @@ def test_fast_path_equals_scapy_in_every_dialect(capture: Path, dialect: str) ->
     texts = [m for m in fast.malformed if m]
     assert len(texts) == 2
     assert ("VM_SHUTDOWN request" if dialect == "rm-2021" else "VM_RESET request") in texts[0]
+
+
+def test_crash_finding_quotes_the_printable_message() -> None:
+    """The crash_message finding reads the crash text from msg_text (msg itself is hex now)."""
+    import dissector
+
+    trace = Path(__file__).resolve().parents[2] / "traces" / "watchdog_crash.pcapng"
+    found = dissector.open(str(trace)).findings
+    texts = found[found["code"] == "crash_message"]["text"].tolist()
+    assert texts == ['VM 0x80 reported a crash: "Kernel panic - not syncing: softlockup: hung tasks"']
