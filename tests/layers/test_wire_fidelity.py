@@ -165,3 +165,17 @@ def test_crash_finding_quotes_the_printable_message() -> None:
     found = dissector.open(str(trace)).findings
     texts = found[found["code"] == "crash_message"]["text"].tolist()
     assert texts == ['VM 0x80 reported a crash: "Kernel panic - not syncing: softlockup: hung tasks"']
+
+
+def test_mem_shared_ending_after_its_acl_reaches_the_ledger(recwarn: pytest.WarningsRecorder) -> None:
+    """A MEM_SHARED whose SGL list is left out is well formed now (item 3), so the parcel ledger
+    sees it; a trans_type no source names is left unknown, not an out-of-category value."""
+    from dissector.capture.record import Direction, Record
+    from dissector.trace import Trace
+
+    msg = h("21 03 00 00 11 00 10 51  00 00 00 00  00 03 00 00") + bytes(20)
+    trace = Trace.from_records([Record(1, T0 * 10**9, Direction.FROM_RM, 3, msg)], engine="scapy")
+    assert trace.messages["malformed"].isna().all()
+    parcels = trace.memparcels
+    assert parcels["trans_type"].isna().all()
+    assert not [w for w in recwarn if "Categorical" in str(w.message)]
