@@ -51,6 +51,7 @@ from dissector.capture.reassembly import MAX_IN_FLIGHT
 from dissector.protocol import registry
 from dissector.protocol.layout import Array, BySize, Bytes, Count, Int, Length, Optional, Struct, When
 from dissector.protocol.layout import Field as LayoutField
+from dissector.protocol.layouts import LAYOUTS
 from dissector.protocol.messages import (
     MAX_FRAGMENTS,
     MAX_PAYLOAD_PER_MSG,
@@ -154,7 +155,7 @@ def _lua_lists(values: Mapping[int, Sequence[str]]) -> str:
 
 def layouts_by_id() -> dict[int, object]:
     """Layouts keyed by message id, resolved the way ``dissector.layers.dispatch`` does."""
-    return dict(registry.layouts_by_id())
+    return {registry.resolve_message(name).msg_id: layout for name, layout in LAYOUTS.items()}
 
 
 class _Generator:
