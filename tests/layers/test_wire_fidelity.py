@@ -179,3 +179,17 @@ def test_mem_shared_ending_after_its_acl_reaches_the_ledger(recwarn: pytest.Warn
     parcels = trace.memparcels
     assert parcels["trans_type"].isna().all()
     assert not [w for w in recwarn if "Categorical" in str(w.message)]
+
+
+def test_lifecycles_do_not_depend_on_the_names_a_dialect_shows() -> None:
+    """The state rules are keyed by RM names: VM_ALLOC_VMID / VM_DEALLOC_VMID (the Linux
+    dialects' names) must drive them as VM_ALLOCATE / VM_DEALLOCATE do."""
+    import pandas as pd
+
+    import dissector
+
+    trace = Path(__file__).resolve().parents[2] / "traces" / "v17_host.pcapng"
+    rm = dissector.open(str(trace), dialect="rm")
+    linux = dissector.open(str(trace), dialect="linux-v17")
+    assert {"VM_ALLOC_VMID", "VM_DEALLOC_VMID"} <= set(linux.messages["name"].astype(str))
+    pd.testing.assert_frame_equal(rm.lifecycles, linux.lifecycles)
