@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TextIO
@@ -19,7 +18,7 @@ from dissector.analysis.fastpath import usable_ns
 from dissector.analysis.ledgers import cli as ledgers_cli
 from dissector.capture.detect import open_records
 from dissector.capture.record import CaptureProblem, Record
-from dissector.decoded import DecodedMessage, decode_records
+from dissector.decoded import DecodedMessage, decode_records, jsonl_line
 from dissector.errors import GhrmError
 from dissector.filter import Filter
 from dissector.protocol.dialects import DIALECTS
@@ -127,7 +126,7 @@ def cmd_decode(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         if keep is not None and not keep(record):
             continue
         if args.format == "jsonl":
-            out.write(json.dumps(record, separators=(",", ":")) + "\n")
+            out.write(jsonl_line(record) + "\n")
         elif args.verbose:
             out.write(_verbose(msg, start_ns) + "\n")
         else:

@@ -6,6 +6,7 @@ output, the Scapy path of the analysis and notebooks all start from ``DecodedMes
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
@@ -22,6 +23,44 @@ from dissector.protocol import registry
 TYPE_NAMES = {0: "continuation", 1: "request", 2: "reply", 3: "notification"}
 
 
+class ExactTime(float):
+    """Seconds as a float that also remembers its exact decimal text (``text``).
+
+    Why: ``time_ns / 1e9`` is the nearest float, whose shortest repr shows noise
+    (1700000000.0019999 for .002000). ``jsonl_line`` prints ``text`` instead: the exact
+    decimal at the capture's resolution, 6 digits (µs: pcap, pcapng's default, dmesg) unless
+    the time has sub-microsecond digits, then 9 (ns). ``time_ns`` holds the exact integer.
+    """
+
+    text: str
+    ns: int
+
+    def __new__(cls, time_ns: int) -> ExactTime:
+        sign = "-" if time_ns < 0 else ""
+        sec, frac = divmod(abs(time_ns), 1_000_000_000)
+        text = sign + (f"{sec}.{frac // 1000:06d}" if frac % 1000 == 0 else f"{sec}.{frac:09d}")
+        obj = super().__new__(cls, text)
+        obj.text = text
+        obj.ns = time_ns
+        return obj
+
+    def __getnewargs__(self) -> tuple[int]:  # type: ignore[override]  (copy, pickle)
+        return (self.ns,)
+
+
+def _time(time_ns: int | None) -> ExactTime | None:
+    return None if time_ns is None else ExactTime(time_ns)
+
+
+def jsonl_line(record: dict[str, Any]) -> str:
+    """One compact JSON object; ``ExactTime`` values are written as their exact decimal text."""
+    parts = []
+    for key, value in record.items():
+        text = value.text if isinstance(value, ExactTime) else json.dumps(value, separators=(",", ":"))
+        parts.append(f"{json.dumps(key)}:{text}")
+    return "{" + ",".join(parts) + "}"
+
+
 @dataclass
 class DecodedMessage:
     """One reassembled RM message (or a stray fragment), dissected on first use."""
@@ -32,7 +71,7 @@ class DecodedMessage:
     @cached_property
     def packet(self) -> RMHeader:
         """The Scapy dissection (``RMHeader`` / payload ...)."""
-        return dissect(self.raw.data)
+        return dissect(self.raw.data, dialect=self.dialect)
 
     @property
     def frame(self) -> int:
@@ -115,8 +154,8 @@ class DecodedMessage:
         return {
             "frame": raw.frames[0],
             "frames": list(raw.frames),
-            "time": None if raw.time_ns is None else raw.time_ns / 1e9,
-            "time_end": None if raw.time_end_ns is None else raw.time_end_ns / 1e9,
+            "time": _time(raw.time_ns),
+            "time_end": _time(raw.time_end_ns),
             "direction": raw.direction.label,
             "client_vmid": raw.client_vmid,
             "type": self.type_name,
@@ -128,6 +167,8 @@ class DecodedMessage:
             "err_name": self.err_name,
             "fields": self.fields,
             "malformed": self.malformed,
+            # added after the contract keys (design.md 1.3)
+            "time_ns": raw.time_ns,
         }
 
 

@@ -209,7 +209,7 @@ class Trace:
             cols, problems = columns_from_decoded(decode_records(items, dialect=dialect), capture)
         else:
             rc, problems = fastpath.columns_from_records(items, capture)
-            cols = fastpath.decode(rc, capture)
+            cols = fastpath.decode(rc, capture, dialect)
         return cls(_Base([cols], _problems({capture: problems}), dialect, state_limits, engine))
 
     # --- the tables -------------------------------------------------------------------------
@@ -567,7 +567,7 @@ def load_capture(
     if rc is None:
         with open_records(source, fmt=fmt) as stream:
             rc, problems = fastpath.columns_from_records(stream, capture)
-    return fastpath.decode(rc, capture), problems
+    return fastpath.decode(rc, capture, dialect), problems
 
 
 def open_trace(

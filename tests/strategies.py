@@ -13,7 +13,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from dissector.layers.build import entry_class
-from dissector.protocol.layout import Array, Bytes, Count, Int, Length, Optional, Struct, When
+from dissector.protocol.layout import Array, BySize, Bytes, Count, Int, Length, Optional, Struct, When
 
 
 def _int(spec: Int) -> st.SearchStrategy[int]:
@@ -58,6 +58,8 @@ def _fields(
         elif isinstance(item, When):
             if chosen.get(item.field) in item.values:
                 draw(_fields(item.fields, max_list, chosen, min_list))
+        elif isinstance(item, BySize):  # building writes the first case
+            draw(_fields(item.cases[0].fields, max_list, chosen, min_list))
         else:
             strategy = _leaf(item, max_list, min_list)
             if strategy is not None:

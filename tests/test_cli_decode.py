@@ -21,7 +21,7 @@ T0 = 1_767_225_600_000_000_000  # 2026-01-01T00:00:00Z in ns
 
 JSON_KEYS = [
     "frame", "frames", "time", "time_end", "direction", "client_vmid", "type", "seq", "msg_id",
-    "msg_name", "fragments", "err_code", "err_name", "fields", "malformed",
+    "msg_name", "fragments", "err_code", "err_name", "fields", "malformed", "time_ns",
 ]  # fmt: skip
 
 

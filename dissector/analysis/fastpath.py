@@ -39,8 +39,8 @@ from dissector.capture.pcap import GLOBAL_HEADER_SIZE, MAX_CAPLEN, PCAP_MAGICS, 
 from dissector.capture.reassembly import RawMessage, Reassembler
 from dissector.capture.record import LINKTYPE_GUNYAH_RM, CaptureProblem, Direction, Record
 from dissector.decoded import DecodedMessage
-from dissector.layers.dispatch import ERROR_REPLIES, NOTIFICATIONS, REPLIES, REQUESTS
-from dissector.protocol.layout import Array, Bytes, Count, Int, Length, Optional, Struct, When
+from dissector.layers.dispatch import tables
+from dissector.protocol.layout import Array, BySize, Bytes, Count, Int, Length, Optional, Struct, When
 from dissector.protocol.messages import (
     MAX_FRAGMENTS,
     MSGQ_MAX_MSG_SIZE,
@@ -311,22 +311,25 @@ def _reassemble_fragments(
 
 
 @cache
-def _payload_rule(msg_type: int, msg_id: int, err_nonzero: bool) -> int | None:
+def _payload_rule(msg_type: int, msg_id: int, err_nonzero: bool, dialect: str = "rm") -> int | None:
     """Payload bytes (after a reply's error code) at which this message cannot be malformed.
 
     -1: any length (no layout: bytes kept raw); None: variable layout, ask Scapy.
     """
-    if msg_type == REPLY:
-        cls = (ERROR_REPLIES if err_nonzero else REPLIES).get(msg_id)
-    elif msg_type == REQUEST:
-        cls = REQUESTS.get(msg_id)
-    elif msg_type == NOTIFICATION:
-        cls = NOTIFICATIONS.get(msg_id)
-    else:
+    if msg_type not in (REQUEST, REPLY, NOTIFICATION):
         return None
+    cls = _class_of(msg_type, msg_id, err_nonzero, dialect)
     if cls is None or cls.layout is None:
         return -1
     return cls.layout.fixed_size
+
+
+def _class_of(msg_type: int, msg_id: int, err_nonzero: bool, dialect: str) -> type | None:
+    """The Scapy class ``dissector.layers`` dissects this payload with, in ``dialect``."""
+    t = tables(dialect)
+    if msg_type == REPLY:
+        return (t.error_replies if err_nonzero else t.replies).get(msg_id)
+    return t.for_type(msg_type).get(msg_id)
 
 
 def _gather(
@@ -373,8 +376,9 @@ def _kinds(decodable: np.ndarray, msg_type: np.ndarray, msg_id: np.ndarray) -> d
     return {int(u): rows[order[bounds[i] : bounds[i + 1]]] for i, u in enumerate(uniques.tolist())}
 
 
-def decode(rc: RecordColumns, capture: str) -> MessageColumns:
-    """Message columns of one capture's records (see the module docstring)."""
+def decode(rc: RecordColumns, capture: str, dialect: str = "rm") -> MessageColumns:
+    """Message columns of one capture's records (see the module docstring), laid out and named
+    as ``dialect`` does (a dialect may replace a layout, and malformation texts name messages)."""
     n = len(rc)
     if n == 0:
         return empty_columns(capture)
@@ -450,7 +454,7 @@ def decode(rc: RecordColumns, capture: str) -> MessageColumns:
     if len(check):
         key = msg_id[check] * 8 + msg_type[check] * 2 + (err_code[check] > 0)
         inverse, uniq = pd.factorize(key)
-        sizes = np.array([_size_of(int(u)) for u in uniq], np.int64)
+        sizes = np.array([_size_of(int(u), dialect) for u in uniq], np.int64)
         want = sizes[inverse]
         skip = np.where(msg_type[check] == REPLY, REPLY_ERROR_SIZE, 0)
         data_len = payload_len[check] - skip
@@ -459,7 +463,7 @@ def decode(rc: RecordColumns, capture: str) -> MessageColumns:
         for code in np.unique(inverse[~easy]).tolist():
             kind = np.flatnonzero(~easy & (inverse == code))
             at = check[kind]
-            layout = _layout_of(int(uniq[code]))
+            layout = _layout_of(int(uniq[code]), dialect)
             fits = (
                 None
                 if layout is None
@@ -481,7 +485,7 @@ def decode(rc: RecordColumns, capture: str) -> MessageColumns:
         return raw
 
     for i in np.flatnonzero(hard).tolist():
-        msg = DecodedMessage(raw_message(i))
+        msg = DecodedMessage(raw_message(i), dialect)
         malformed[i] = msg.malformed
         found = msg.problems
         malformed_kind[i] = found[0].kind if found else None
@@ -512,14 +516,10 @@ def decode(rc: RecordColumns, capture: str) -> MessageColumns:
     return cols.sorted()
 
 
-def _layout_of(key: int) -> Struct | None:
+def _layout_of(key: int, dialect: str = "rm") -> Struct | None:
     """The payload layout a message kind (``msg_id * 8 + type * 2 + err_nonzero``) is dissected with."""
     msg_id, rest = divmod(key, 8)
-    msg_type, err_nonzero = rest >> 1, bool(rest & 1)
-    if msg_type == REPLY:
-        cls = (ERROR_REPLIES if err_nonzero else REPLIES).get(msg_id)
-    else:
-        cls = {REQUEST: REQUESTS, NOTIFICATION: NOTIFICATIONS}.get(msg_type, {}).get(msg_id)
+    cls = _class_of(rest >> 1, msg_id, bool(rest & 1), dialect)
     return None if cls is None else cls.layout
 
 
@@ -595,8 +595,20 @@ def _walk(
                 return None
             pos = np.where(present, inner[0], pos)
             ok = np.where(present, inner[1], ok)
-        else:  # pragma: no cover - every layout item is one of the above
-            return None
+        elif isinstance(f, BySize):  # the case whose size is the rest's exact length, else the first
+            walked = []
+            for case in f.cases:
+                inner = _walk(case.fields, view, pos.copy(), end, ok.copy(), dict(values))
+                if inner is None:
+                    return None
+                walked.append(inner)
+            pick = np.zeros(len(pos), np.int64)
+            for i, case in enumerate(f.cases[1:], start=1):
+                pick[end - pos == case.fixed_size] = i
+            pos = np.choose(pick, [w[0] for w in walked])
+            ok = np.choose(pick, [w[1] for w in walked])
+        else:
+            raise TypeError(f"the fast path does not know the layout construct {f!r}")
     return pos, ok
 
 
@@ -607,7 +619,7 @@ def alone_too_long(length: np.ndarray, standalone: int) -> np.ndarray:
     return out
 
 
-def _size_of(key: int) -> int:
+def _size_of(key: int, dialect: str = "rm") -> int:
     msg_id, rest = divmod(key, 8)
-    size = _payload_rule(rest >> 1, msg_id, bool(rest & 1))
+    size = _payload_rule(rest >> 1, msg_id, bool(rest & 1), dialect)
     return -2 if size is None else size

@@ -325,8 +325,8 @@ def crash_reports(
     for row in rows[["capture", "frame", "time", "vmid"]].itertuples(index=False):
         text = ""
         if fields is not None:
-            msg = fields(str(row.capture), int(row.frame)).get("msg")
-            text = f": {msg!r}" if msg else ""
+            msg = fields(str(row.capture), int(row.frame)).get("msg_text")  # printable rendering
+            text = f': "{msg}"' if msg else ""
         vm = _vm(_opt(row.vmid)).replace(" for VM", "VM") or "a VM"
         out.append(
             Finding("warning", "lifecycle", "crash_message", f"{vm.strip()} reported a crash{text}",

@@ -583,6 +583,12 @@ def rebuild(
     return Lifecycles(_intervals(rows, categories), _summary(summary, categories), findings)
 
 
+def _rm_names(msg_ids: np.ndarray) -> list[str | None]:
+    """The RM (default dialect) name of each id: the state rules above are keyed by RM names,
+    whichever names the trace's dialect shows (VM_ALLOC_VMID in linux-v17, VM_SHUTDOWN in rm-2021)."""
+    return [registry.message_name(i) if i >= 0 else None for i in msg_ids.tolist()]
+
+
 def _events(msgs: pd.DataFrame, tx: pd.DataFrame, ids: dict[str, int]) -> tuple[list[tuple], set[int]]:
     """Lifecycle evidence of one capture as tuples sorted by frame (kind: 0 request, 1 reply,
     2 VM_STATUS, 3 VM_EXITED)."""
@@ -591,8 +597,8 @@ def _events(msgs: pd.DataFrame, tx: pd.DataFrame, ids: dict[str, int]) -> tuple[
     vmid = msgs["vmid"].to_numpy(np.int64, na_value=-1)
     frame = msgs["frame"].to_numpy(np.int64)
     time = msgs["time"].to_numpy(np.float64)
-    names = msgs["name"].astype(object).to_numpy()
     msg_id = msgs["msg_id"].to_numpy(np.int64, na_value=-1)
+    names = np.array(_rm_names(msg_id), object)
     columns = ("stop_flags", "stop_reason", "auth_mech", "exit_code", "exit_flags", "os_status")
     extra = {c: msgs[c].to_numpy(np.float64, na_value=np.nan).tolist() for c in columns}
     frames, times = frame.tolist(), time.tolist()
@@ -629,17 +635,19 @@ def _events(msgs: pd.DataFrame, tx: pd.DataFrame, ids: dict[str, int]) -> tuple[
                     float(time[i]),
                 )
             )
-    answered = tx[
-        ((tx["status"] == "error") | ((tx["status"] == "ok") & tx["name"].isin(STATE_CALLS)))
-        & tx["vmid"].notna()
-    ]
+    tx_names = np.array(_rm_names(tx["msg_id"].to_numpy(np.int64, na_value=-1)), object)
+    keep = (
+        (tx["status"] == "error").to_numpy(bool)
+        | ((tx["status"] == "ok").to_numpy(bool) & np.isin(tx_names, list(STATE_CALLS)))
+    ) & tx["vmid"].notna().to_numpy(bool)
+    answered = tx[keep]
     if len(answered):
         order = np.argsort(frame)
         req_pos = order[np.searchsorted(frame[order], answered["request_frame"].to_numpy(np.int64))]
         for j, (rf, name, v, t, status_name, err) in enumerate(
             zip(
                 answered["reply_frame"].tolist(),
-                answered["name"].astype(object).tolist(),
+                tx_names[keep].tolist(),
                 answered["vmid"].tolist(),
                 answered["reply_time"].tolist(),
                 answered["status"].astype(object).tolist(),

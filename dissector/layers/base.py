@@ -26,7 +26,10 @@ from scapy.fields import (
 from scapy.packet import Packet
 
 from dissector.errors import Malformation
-from dissector.protocol.layout import Struct
+from dissector.protocol.codec import CodecError, codec_for_struct
+from dissector.protocol.layout import Int, Struct
+
+from .entries import EntryList
 
 
 class RMStruct(Packet):
@@ -36,15 +39,24 @@ class RMStruct(Packet):
     layout: ClassVar[Struct | None] = None
     # field name -> names of all fields of the Optional group it belongs to
     optional_groups: ClassVar[dict[str, tuple[str, ...]]] = {}
+    # fields of the groups built only when given (Optional emit="given"): absent until set
+    given_groups: ClassVar[frozenset[str]] = frozenset()
     # "request" / "reply" / "notification" / "error_reply" / "entry"
     role: ClassVar[str] = ""
     msg_id: ClassVar[int | None] = None
+    dialect: ClassVar[str] = "rm"  # names of ids, errors and enum values in the tree
 
     def init_fields(self, for_dissect_only: bool = False) -> None:
         """Scapy pre-fills list fields with ``[]``; an optional group must start out absent."""
         super().init_fields(for_dissect_only)
-        for name in self.optional_groups:
+        for name in self.given_groups:
             self.fields.pop(name, None)
+
+    def _raw_packet_cache_field_value(self, fld: Any, val: Any, copy: bool = False) -> Any:
+        """Scapy copies every list entry to notice later edits; a lazy list says so itself."""
+        if isinstance(val, EntryList):
+            return ("entries", val.modified())
+        return super()._raw_packet_cache_field_value(fld, val, copy)
 
     def _problems(self) -> list[Malformation]:
         problems = self.__dict__.get("malformations")
@@ -63,7 +75,7 @@ class RMStruct(Packet):
             return self.name
         from dissector.protocol.registry import message_name
 
-        return f"{message_name(self.msg_id)} {self.role.replace('_', ' ')}"
+        return f"{message_name(self.msg_id, self.dialect)} {self.role.replace('_', ' ')}"
 
     def do_dissect(self, s: bytes) -> bytes:
         """Scapy's ``Packet.do_dissect``, made lenient (see the module docstring)."""
@@ -84,7 +96,7 @@ class RMStruct(Packet):
                 if f.name == group[0] and not s:
                     absent.add(group[0])
                     continue
-                fld = f.fld  # type: ignore[attr-defined]
+                fld = f.fld if f.isconditional else f  # type: ignore[attr-defined]
             elif f.isconditional:
                 if not f._evalcond(self):  # type: ignore[attr-defined]
                     continue
@@ -121,6 +133,8 @@ class RMStruct(Packet):
         found = list(self._problems())
         for f in self.fields_desc:
             value = self.fields.get(f.name)
+            if isinstance(value, EntryList):
+                continue  # whole fixed-size entries of integers cannot be malformed
             items = value if isinstance(value, list) else [value]
             for item in items:
                 if isinstance(item, RMStruct):
@@ -146,10 +160,25 @@ class RMTrailing(Packet):
     fields_desc = [StrField("load", b"")]
 
 
-def dissect_entry(cls: type[RMEntry], data: bytes) -> tuple[RMEntry, bytes]:
-    """Dissect one entry from the front of ``data``; return it and the bytes after it."""
-    entry = cls(data)
-    return entry, entry.__dict__.get("remain", b"")
+def dissect_entry(cls: type[RMEntry], data: bytes, pos: int = 0) -> tuple[RMEntry, int]:
+    """Dissect one entry at ``data[pos:]``; return it and where the next one starts.
+
+    The entry gets exactly its own bytes (measured with the compiled codec first): Scapy keeps
+    the bytes a packet was made from, so handing it the rest of the payload would keep a copy
+    of the rest per entry (quadratic memory on a long list). Only an entry that does not fit
+    (the last, truncated one) is dissected from the whole rest.
+    """
+    end = None
+    if cls.layout is not None:
+        try:
+            end = codec_for_struct(cls.layout).decode_at(data, pos)[1]
+        except CodecError:
+            end = None
+    if end is not None and end > pos:
+        return cls(data[pos:end]), end
+    entry = cls(data[pos:])
+    remain = entry.__dict__.get("remain", b"")
+    return entry, len(data) - len(remain)
 
 
 class RMArrayField(PacketListField):
@@ -197,21 +226,31 @@ class RMArrayField(PacketListField):
                     "count",
                     f"{self.count_field}={count} needs {count * size} bytes for {self.name}, {len(s)} left",
                 )
-            entries = [cls(s[i * size : (i + 1) * size]) for i in range(n)]
             rest = s[n * size :]
             if count is None and rest:
                 pkt.note("trailing", f"{len(rest)} byte(s) after the last whole {self.name} entry")
-            return rest, entries
-        # variable-size entries: dissect one at a time
-        while s and (count is None or len(entries) < count):
-            entry, s = dissect_entry(cls, s)
+            if _all_ints(cls):
+                return rest, EntryList(cls, s[: n * size], size, n)
+            return rest, [cls(s[i * size : (i + 1) * size]) for i in range(n)]
+        # variable-size entries: dissect one at a time, each from its own bytes
+        pos = 0
+        while pos < len(s) and (count is None or len(entries) < count):
+            entry, after = dissect_entry(cls, s, pos)
             entries.append(entry)
+            if after <= pos:
+                break
+            pos = after
         if count is not None and len(entries) < count:
             pkt.note("count", f"{self.count_field}={count} but only {len(entries)} {self.name} entries fit")
-        return s, entries
+        return s[pos:], entries
 
     def i2count(self, pkt: Packet, x: Any) -> int:
         return len(x) if isinstance(x, list) else 0
+
+
+def _all_ints(cls: type[RMEntry]) -> bool:
+    """Entries made only of integers: kept as one bytes object, made into packets on demand."""
+    return cls.layout is not None and all(isinstance(f, Int) for f in cls.layout.fields)
 
 
 class RMBytesField(StrLenField):

@@ -4,6 +4,11 @@ The layouts are the single declaration of every payload; this module is the only
 knows how each layout construct maps onto Scapy fields. The classes it makes are ordinary
 Scapy packets: ``show()``, ``summary()``, building with keyword arguments and ``bytes()`` all
 work, and counts and lengths are filled in when left unset.
+
+Classes are made per dialect (``dialect`` class attribute): the tree names ids, errors and
+enum values as that dialect does, and a dialect may replace a layout (``registry.layout``).
+A ``BySize`` layout becomes one class per case and a chooser class whose ``dispatch_hook``
+returns the case whose size is the payload's exact length.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from scapy.fields import (
 )
 
 from dissector.protocol import registry
-from dissector.protocol.layout import Array, Bytes, Count, Int, Length, Optional, Struct, When
+from dissector.protocol.layout import Array, BySize, Bytes, Count, Int, Length, Optional, Struct, When
 from dissector.protocol.layout import Field as LayoutField
 
 from .base import (
@@ -47,8 +52,9 @@ _FMT = {1: "<B", 2: "<H", 4: "<I", 8: "<Q"}
 
 
 def _int_field(spec: Int) -> Field:
+    """An integer field shown with its enum names in the dialect of the packet holding it."""
     base = _INT_FIELDS[spec.size]
-    enum = registry.enum(spec.enum) if spec.enum else None
+    enum_name = spec.enum
     hex_ = spec.hex
 
     class _Shown(base):  # type: ignore[valid-type, misc]
@@ -56,7 +62,10 @@ def _int_field(spec: Int) -> Field:
             if x is None:
                 return "None"
             number = f"{x:#x}" if hex_ else str(x)
-            return f"{enum.name_of(x)} ({number})" if enum is not None else number
+            if enum_name is None:
+                return number
+            names = registry.value_names(enum_name, getattr(pkt, "dialect", "rm"))
+            return f"{names.name_of(x)} ({number})" if names is not None else number
 
     _Shown.__name__ = f"{base.__name__}"
     default = 0
@@ -64,29 +73,41 @@ def _int_field(spec: Int) -> Field:
 
 
 def _fields(
-    struct: Struct, items: tuple[LayoutField, ...], groups: dict[str, tuple[str, ...]]
+    struct: Struct,
+    items: tuple[LayoutField, ...],
+    groups: dict[str, tuple[str, ...]],
+    given: set[str],
+    dialect: str,
 ) -> list[Field]:
     out: list[Field] = []
     for item in items:
         if isinstance(item, Optional):
-            inner = _fields(struct, item.fields, groups)
+            if any(isinstance(f, Optional | When | BySize) for f in item.fields):
+                raise TypeError(f"{struct.name}: an Optional cannot hold another group")
+            inner = _fields(struct, item.fields, groups, given, dialect)
             names = tuple(f.name for f in inner)
             for f in inner:
                 groups[f.name] = names
-                out.append(optional_field(f, names))
+                if item.always:  # built every time; absent only when dissected without bytes
+                    out.append(f)
+                else:
+                    given.add(f.name)
+                    out.append(optional_field(f, names))
         elif isinstance(item, When):
-            if any(isinstance(f, Optional | When) for f in item.fields):
+            if any(isinstance(f, Optional | When | BySize) for f in item.fields):
                 raise TypeError(f"{struct.name}: an Optional or When cannot sit inside a When")
-            inner = _fields(struct, item.fields, groups)
+            inner = _fields(struct, item.fields, groups, given, dialect)
             key, values = item.field, item.values
             for f in inner:
                 out.append(ConditionalField(f, lambda pkt, k=key, v=values: pkt.getfieldval(k) in v))
+        elif isinstance(item, BySize):
+            raise TypeError(f"{struct.name}: a BySize must be the only field of its Struct")
         else:
-            out.extend(_leaf(struct, item))
+            out.extend(_leaf(struct, item, dialect))
     return out
 
 
-def _leaf(struct: Struct, item: LayoutField) -> list[Field]:
+def _leaf(struct: Struct, item: LayoutField, dialect: str) -> list[Field]:
     if isinstance(item, Int):
         return [_int_field(item)]
     if isinstance(item, Count):
@@ -94,13 +115,13 @@ def _leaf(struct: Struct, item: LayoutField) -> list[Field]:
     if isinstance(item, Length):
         return [RMCountField(item.name, None, length_of=item.of, fmt=_FMT[item.size])]
     if isinstance(item, Array):
-        alternatives = tuple(entry_class(alt) for alt in item.alternatives)
-        return [RMArrayField(item.name, entry_class(item.entry), item.count, alternatives)]
+        alternatives = tuple(entry_class(alt, dialect) for alt in item.alternatives)
+        return [RMArrayField(item.name, entry_class(item.entry, dialect), item.count, alternatives)]
     if isinstance(item, Bytes):
         if item.struct is not None:
             if not isinstance(item.length, str):
                 raise TypeError(f"{struct.name}.{item.name}: a nested struct needs a Length field")
-            return [RMNestedField(item.name, entry_class(item.struct), item.length)]
+            return [RMNestedField(item.name, entry_class(item.struct, dialect), item.length)]
         if item.length is None:
             return [StrField(item.name, b"")]
         fixed = item.length if isinstance(item.length, int) else None
@@ -112,30 +133,67 @@ def _leaf(struct: Struct, item: LayoutField) -> list[Field]:
     raise TypeError(f"{struct.name}: unknown layout item {item!r}")
 
 
-def _make(struct: Struct, base: type[RMStruct], role: str, msg_id: int | None) -> type[RMStruct]:
+def _make(
+    struct: Struct, base: type[RMStruct], role: str, msg_id: int | None, dialect: str
+) -> type[RMStruct]:
+    choice = struct.by_size
+    if choice is not None:
+        return _chooser(struct, choice, base, role, msg_id, dialect)
     groups: dict[str, tuple[str, ...]] = {}
-    fields = _fields(struct, struct.fields, groups)
+    given: set[str] = set()
+    fields = _fields(struct, struct.fields, groups, given, dialect)
     doc = struct.doc or struct.name
     attrs = {
         "name": struct.name,
         "fields_desc": fields,
         "layout": struct,
         "optional_groups": groups,
+        "given_groups": frozenset(given),
         "role": role,
         "msg_id": msg_id,
+        "dialect": dialect,
         "__doc__": doc,
         "__module__": "dissector.layers",
     }
     return type(struct.name, (base,), attrs)
 
 
-@cache
-def entry_class(struct: Struct) -> type[RMEntry]:
-    """The Scapy class of a list entry or nested struct (one class per ``Struct``)."""
-    return _make(struct, RMEntry, "entry", None)  # type: ignore[return-value]
+def _chooser(
+    struct: Struct, choice: BySize, base: type[RMStruct], role: str, msg_id: int | None, dialect: str
+) -> type[RMStruct]:
+    """A class that becomes the case of ``choice`` whose size is the payload's exact length."""
+    if base is not RMStruct:
+        raise TypeError(f"{struct.name}: a BySize layout must be a whole payload, not an entry")
+    cases = {c.fixed_size: _make(c, base, role, msg_id, dialect) for c in choice.cases}
+    default = cases[choice.cases[0].fixed_size]
+
+    def dispatch_hook(cls: type, _pkt: bytes | None = None, *args: object, **kwargs: object) -> type:
+        if _pkt is None:
+            return default
+        return cases.get(len(_pkt), default)
+
+    attrs = {
+        "name": struct.name,
+        "fields_desc": [],
+        "layout": struct,
+        "role": role,
+        "msg_id": msg_id,
+        "dialect": dialect,
+        "cases": tuple(cases.values()),
+        "dispatch_hook": classmethod(dispatch_hook),
+        "__doc__": struct.doc or struct.name,
+        "__module__": "dissector.layers",
+    }
+    return type(struct.name, (base,), attrs)
 
 
 @cache
-def payload_class(struct: Struct, role: str, msg_id: int) -> type[RMStruct]:
+def entry_class(struct: Struct, dialect: str = "rm") -> type[RMEntry]:
+    """The Scapy class of a list entry or nested struct (one class per ``Struct`` and dialect)."""
+    return _make(struct, RMEntry, "entry", None, dialect)  # type: ignore[return-value]
+
+
+@cache
+def payload_class(struct: Struct, role: str, msg_id: int, dialect: str = "rm") -> type[RMStruct]:
     """The Scapy class of a top-level payload (request, reply data or notification)."""
-    return _make(struct, RMStruct, role, msg_id)
+    return _make(struct, RMStruct, role, msg_id, dialect)

@@ -1,21 +1,26 @@
-"""Which Scapy class decodes which payload: one table, keyed by (message type, msg_id).
+"""Which Scapy class decodes which payload: one table per dialect, keyed by (message type, msg_id).
 
-The tables at the bottom are built from ``dissector.protocol.layouts``; an id that has no
-layout decodes as ``RMUnknownPayload`` (bytes kept, counted as unknown), never as a guess.
+The tables are built from ``registry.layout`` (the layouts of ``dissector.protocol.layouts``
+with the dialect's replacements); an id that has no layout decodes as ``RMUnknownPayload``
+(bytes kept, counted as unknown), never as a guess. ``REQUESTS`` ... are the default (``rm``)
+dialect's tables.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
 
 from scapy.fields import StrField
 from scapy.packet import Packet
 
 from dissector.protocol import registry
-from dissector.protocol.layout import EMPTY, Layout, Struct
-from dissector.protocol.layouts import LAYOUTS
+from dissector.protocol.dialects import DEFAULT_DIALECT, get_dialect
+from dissector.protocol.layout import Layout
 
 from .base import RMStruct
 from .build import payload_class
-from .header import NOTIFICATION, REPLY, REQUEST, RMReply, RMUnknownPayload
+from .header import NOTIFICATION, REPLY, REQUEST, RMUnknownPayload, reply_class
 
 
 class RMErrorData(RMStruct):
@@ -30,71 +35,89 @@ class RMErrorData(RMStruct):
         return s
 
 
-def _layouts_by_id() -> dict[int, Layout]:
-    out: dict[int, Layout] = {}
-    for name, layout in LAYOUTS.items():
-        out[registry.resolve_message(name).msg_id] = layout
-    return out
+@dataclass(frozen=True)
+class Tables:
+    """The payload classes of one dialect, by msg_id."""
+
+    requests: dict[int, type[RMStruct]]
+    replies: dict[int, type[RMStruct]]
+    error_replies: dict[int, type[RMStruct]]
+    notifications: dict[int, type[RMStruct]]
+
+    def for_type(self, msg_type: int) -> dict[int, type[RMStruct]]:
+        if msg_type == REQUEST:
+            return self.requests
+        if msg_type == NOTIFICATION:
+            return self.notifications
+        return {}
 
 
-def _classes(role: str) -> dict[int, type[RMStruct]]:
+def _classes(role: str, dialect: str) -> dict[int, type[RMStruct]]:
     out: dict[int, type[RMStruct]] = {}
-    for msg_id, layout in LAYOUTS_BY_ID.items():
-        if not layout.known:
-            continue
-        struct: Struct | None = getattr(layout, role)
-        if role == "reply" and struct is None and layout.request is not None:
-            struct = EMPTY  # a standard reply: the error code only
+    for msg_id in registry.layouts_by_id():
+        struct = registry.layout(msg_id, role, dialect)
         if struct is not None:
-            out[msg_id] = payload_class(struct, role, msg_id)
+            out[msg_id] = payload_class(struct, role, msg_id, dialect)
     return out
 
 
-def payload_class_for(msg_type: int, msg_id: int, payload: bytes) -> type[Packet]:
+@cache
+def _tables(dialect: str) -> Tables:
+    return Tables(*(_classes(role, dialect) for role in ("request", "reply", "error_reply", "notification")))
+
+
+def tables(dialect: str = DEFAULT_DIALECT) -> Tables:
+    """The payload classes of ``dialect`` (built on first use, then cached)."""
+    return _tables(get_dialect(dialect).name)
+
+
+def payload_class_for(
+    msg_type: int, msg_id: int, payload: bytes, dialect: str = DEFAULT_DIALECT
+) -> type[Packet]:
     """The layer class of a complete message's payload (after the 8-byte header)."""
     if msg_type == REPLY:
-        return RMReply
-    table = REQUESTS if msg_type == REQUEST else NOTIFICATIONS if msg_type == NOTIFICATION else {}
-    return table.get(msg_id, RMUnknownPayload)
+        return reply_class(dialect)
+    return tables(dialect).for_type(msg_type).get(msg_id, RMUnknownPayload)
 
 
-def reply_data_class_for(msg_id: int, err_code: int) -> type[Packet]:
+def reply_data_class_for(msg_id: int, err_code: int, dialect: str = DEFAULT_DIALECT) -> type[Packet]:
     """The layer class of the reply data after the error code."""
+    t = tables(dialect)
     if err_code != 0:
-        return ERROR_REPLIES.get(msg_id, RMErrorData)
-    return REPLIES.get(msg_id, RMUnknownPayload)
+        return t.error_replies.get(msg_id, RMErrorData)
+    return t.replies.get(msg_id, RMUnknownPayload)
 
 
-def required_size(msg_type: int, msg_id: int) -> tuple[int, str]:
+def required_size(msg_type: int, msg_id: int, dialect: str = DEFAULT_DIALECT) -> tuple[int, str]:
     """Bytes a payload of this (type, id) needs at least, and how to name it in a message."""
-    name = registry.message_name(msg_id)
+    name = registry.message_name(msg_id, dialect)
     if msg_type == REPLY:
         return 4, f"{name} reply"
-    table = REQUESTS if msg_type == REQUEST else NOTIFICATIONS if msg_type == NOTIFICATION else {}
-    cls = table.get(msg_id)
+    cls = tables(dialect).for_type(msg_type).get(msg_id)
     kind = "request" if msg_type == REQUEST else "notification"
     if cls is None or cls.layout is None:
         return 0, f"{name} {kind}"
     return cls.layout.min_size, f"{name} {kind}"
 
 
-# --- the dispatch table -------------------------------------------------------------------
-LAYOUTS_BY_ID: dict[int, Layout] = _layouts_by_id()
-REQUESTS: dict[int, type[RMStruct]] = _classes("request")
-REPLIES: dict[int, type[RMStruct]] = _classes("reply")
-ERROR_REPLIES: dict[int, type[RMStruct]] = _classes("error_reply")
-NOTIFICATIONS: dict[int, type[RMStruct]] = _classes("notification")
+# --- the default dialect's dispatch table ---------------------------------------------------
+LAYOUTS_BY_ID: dict[int, Layout] = registry.layouts_by_id()
+REQUESTS: dict[int, type[RMStruct]] = tables().requests
+REPLIES: dict[int, type[RMStruct]] = tables().replies
+ERROR_REPLIES: dict[int, type[RMStruct]] = tables().error_replies
+NOTIFICATIONS: dict[int, type[RMStruct]] = tables().notifications
 
 
-def dispatch_rows() -> list[tuple[str, int, str, str]]:
+def dispatch_rows(dialect: str = DEFAULT_DIALECT) -> list[tuple[str, int, str, str]]:
     """The whole table as rows (type, msg_id, name, class), for docs and ``ghrm ids``."""
+    t = tables(dialect)
     rows = []
     for kind, table in (
-        ("request", REQUESTS),
-        ("reply", REPLIES),
-        ("error_reply", ERROR_REPLIES),
-        ("notification", NOTIFICATIONS),
+        ("request", t.requests),
+        ("reply", t.replies),
+        ("error_reply", t.error_replies),
+        ("notification", t.notifications),
     ):
         for msg_id, cls in sorted(table.items()):
-            rows.append((kind, msg_id, registry.message_name(msg_id), cls.__name__))
+            rows.append((kind, msg_id, registry.message_name(msg_id, dialect), cls.__name__))
     return rows

@@ -13,7 +13,7 @@ from dissector.errors import Malformation
 from dissector.protocol.messages import MSGQ_MAX_MSG_SIZE
 
 from .base import RMStruct, RMTrailing
-from .header import GunyahCapture, RMFragmentData, RMHeader, RMReply
+from .header import GunyahCapture, RMFragmentData, RMHeader, RMReply, capture_class, header_class
 
 
 def _dissected(cls: type[Packet], data: bytes) -> Packet:
@@ -25,9 +25,9 @@ def _dissected(cls: type[Packet], data: bytes) -> Packet:
     return pkt
 
 
-def dissect(data: bytes, *, strict: bool = False) -> RMHeader:
-    """Dissect one complete RM message (header + payload)."""
-    pkt = _dissected(RMHeader, bytes(data))
+def dissect(data: bytes, *, strict: bool = False, dialect: str = "rm") -> RMHeader:
+    """Dissect one complete RM message (header + payload), named and laid out as ``dialect``."""
+    pkt = _dissected(header_class(dialect), bytes(data))
     if strict:
         problems = malformations(pkt)
         if problems:
@@ -35,10 +35,10 @@ def dissect(data: bytes, *, strict: bool = False) -> RMHeader:
     return pkt
 
 
-def dissect_record(data: bytes, *, strict: bool = False) -> GunyahCapture:
+def dissect_record(data: bytes, *, strict: bool = False, dialect: str = "rm") -> GunyahCapture:
     """Dissect one capture record (4-byte capture header + one message-queue message)."""
     data = bytes(data)
-    pkt = _dissected(GunyahCapture, data)
+    pkt = _dissected(capture_class(dialect), data)
     msg = pkt.getlayer(RMHeader)
     if len(data) - 4 > MSGQ_MAX_MSG_SIZE:
         pkt.note("length", f"message-queue message is {len(data) - 4} bytes, more than {MSGQ_MAX_MSG_SIZE}")

@@ -1,7 +1,10 @@
 """Payload layers -> plain Python values (the ``fields`` object of design.md 1.3/1.4).
 
-Integers stay integers, lists become lists of objects, text becomes ``str``, other bytes a hex
-string. Reserved and padding fields are left out unless non-zero, which is worth seeing.
+Integers stay integers, lists become lists of objects, bytes a hex string. Byte arrays the
+layouts mark as text (console data, crash messages, names) are u8 arrays on the wire: they are
+kept exactly as hex too, with a printable rendering beside them as ``<name>_text`` (see
+``printable``), so a NUL or a byte that is not UTF-8 is never lost. Reserved and padding fields
+are left out unless non-zero, which is worth seeing.
 """
 
 from __future__ import annotations
@@ -14,6 +17,25 @@ from dissector.protocol.layout import Bytes, Int
 from dissector.protocol.layout import Struct as LayoutStruct
 
 from .base import RMStruct
+from .entries import EntryList
+
+_ESCAPES = {0x5C: "\\\\", 0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t"}
+
+
+def printable(data: bytes) -> str:
+    """Bytes as text a terminal shows safely and a reader can map back to the bytes: printable
+    ASCII as itself, ``\\`` ``\\n`` ``\\r`` ``\\t``, every other byte as ``\\xNN``. The Lua
+    plugin renders ``<name>_text`` with the same rule."""
+    out = []
+    for byte in data:
+        esc = _ESCAPES.get(byte)
+        if esc is not None:
+            out.append(esc)
+        elif 0x20 <= byte < 0x7F:
+            out.append(chr(byte))
+        else:
+            out.append(f"\\x{byte:02x}")
+    return "".join(out)
 
 
 def _layout_meta(layout: LayoutStruct | None) -> tuple[set[str], set[str]]:
@@ -34,11 +56,11 @@ def _layout_meta(layout: LayoutStruct | None) -> tuple[set[str], set[str]]:
 def _value(value: Any, name: str, text: set[str]) -> Any:
     if isinstance(value, RMStruct):
         return fields_of(value)
+    if isinstance(value, EntryList):
+        return value.as_dicts()
     if isinstance(value, list):
         return [_value(v, name, text) for v in value]
     if isinstance(value, bytes):
-        if name in text:
-            return value.decode("utf-8", errors="replace")
         return value.hex()
     return value
 
@@ -60,4 +82,6 @@ def fields_of(layer: Packet | None) -> dict[str, Any]:
         if is_reserved and (not value or (isinstance(value, bytes) and not value.strip(b"\x00"))):
             continue
         out[f.name] = _value(value, f.name, text)
+        if f.name in text and isinstance(value, bytes):
+            out[f"{f.name}_text"] = printable(value)
     return out

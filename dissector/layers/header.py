@@ -19,6 +19,7 @@ A reply's reassembled payload starts with a u32 error code (protocol.md 1.3).
 from __future__ import annotations
 
 import struct
+from functools import cache
 from typing import ClassVar
 
 from scapy.fields import (
@@ -54,10 +55,25 @@ _DIRECTIONS = {0: "unknown", 1: "to_rm", 2: "from_rm"}
 
 
 class MsgIdField(XLEIntField):
-    """msg_id shown with its name (default dialect), e.g. ``VM_START (0x56000004)``."""
+    """msg_id shown with its name in the packet's dialect, e.g. ``VM_START (0x56000004)``."""
 
     def i2repr(self, pkt: object, x: int | None) -> str:
-        return "None" if x is None else f"{registry.message_name(x)} ({x:#010x})"
+        dialect = getattr(pkt, "dialect", "rm")
+        return "None" if x is None else f"{registry.message_name(x, dialect)} ({x:#010x})"
+
+
+def add_payload_layer(layer: Packet, cls: type[Packet], s: bytes) -> None:
+    """``layer.add_payload(cls(s))``; a dissector bug keeps the bytes as Raw and says so, but
+    running out of memory is not a malformed message: MemoryError propagates (Scapy's own
+    ``do_dissect_payload`` would turn it into Raw data silently)."""
+    try:
+        p = cls(s, _internal=1, _underlayer=layer)
+    except (MemoryError, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # a dissector bug must not lose the bytes
+        layer.note("value", f"{cls.__name__} could not be dissected ({exc!r}); kept as raw bytes")
+        p = Raw(s, _internal=1, _underlayer=layer)
+    layer.add_payload(p)
 
 
 class _Problems:
@@ -85,6 +101,8 @@ class GunyahCapture(_Problems, Packet):
     """
 
     name = "Gunyah RM capture header"
+    match_subclass = True  # getlayer(GunyahCapture) finds every dialect's subclass
+    dialect: ClassVar[str] = "rm"
     fields_desc: ClassVar = [
         ByteField("version", 1),
         ByteEnumField("cap_direction", 0, _DIRECTIONS),
@@ -110,10 +128,10 @@ class GunyahCapture(_Problems, Packet):
         if not s:
             self.note("header", "record holds no message after the capture header")
             return
-        super().do_dissect_payload(s)
+        add_payload_layer(self, self.guess_payload_class(s), s)
 
     def guess_payload_class(self, payload: bytes) -> type[Packet]:
-        return RMHeader
+        return header_class(self.dialect)
 
     def hashret(self) -> bytes:
         return struct.pack("<H", self.client_vmid or 0) + self.payload.hashret()
@@ -135,6 +153,8 @@ class RMHeader(_Problems, Packet):
     """The RPC header; its payload class is chosen from (msg_type, msg_id) in ``dispatch``."""
 
     name = "Gunyah RM RPC"
+    match_subclass = True
+    dialect: ClassVar[str] = "rm"
     fields_desc: ClassVar = [
         BitField("header_words", RPC_HEADER_WORDS, 4),
         BitField("api_version", RPC_API_VERSION, 4),
@@ -187,7 +207,7 @@ class RMHeader(_Problems, Packet):
 
         if self.is_lone_fragment:
             return RMFragmentData
-        return payload_class_for(self.msg_type, self.msg_id, payload)
+        return payload_class_for(self.msg_type, self.msg_id, payload, self.dialect)
 
     def do_dissect_payload(self, s: bytes) -> None:
         from .dispatch import required_size
@@ -198,19 +218,13 @@ class RMHeader(_Problems, Packet):
             return
 
         if not s and not self.is_lone_fragment and self.__dict__.get("wire_length", 0) >= RPC_HEADER_SIZE:
-            need, what = required_size(self.msg_type, self.msg_id)
+            need, what = required_size(self.msg_type, self.msg_id, self.dialect)
             if need:
                 self.note("truncated", f"{what}: payload is empty, its layout needs {need} byte(s)")
             return
         if not s:
             return
-        cls = self.guess_payload_class(s)
-        try:
-            p = cls(s, _internal=1, _underlayer=self)
-        except Exception as exc:  # a dissector bug must not lose the bytes
-            self.note("value", f"{cls.__name__} could not be dissected ({exc!r}); kept as raw bytes")
-            p = Raw(s, _internal=1, _underlayer=self)
-        self.add_payload(p)
+        add_payload_layer(self, self.guess_payload_class(s), s)
 
     def hashret(self) -> bytes:
         return struct.pack("<HI", self.seq or 0, self.msg_id or 0)
@@ -227,13 +241,15 @@ class RMHeader(_Problems, Packet):
     def mysummary(self) -> tuple[str, list[type[Packet]]]:
         from .summary import summary_line
 
-        return summary_line(self), [GunyahCapture]
+        return summary_line(self, self.dialect), [GunyahCapture]
 
 
 class RMReply(_Problems, Packet):
     """The error code that opens every reply's payload (protocol.md 1.3, 2)."""
 
     show_summary = False
+    match_subclass = True
+    dialect: ClassVar[str] = "rm"
 
     name = "RM reply"
     fields_desc: ClassVar = [_int_field(Int("err_code", 4, "rm_error", hex=True))]
@@ -253,16 +269,18 @@ class RMReply(_Problems, Packet):
 
     def do_dissect_payload(self, s: bytes) -> None:
         if not s and self.err_code == 0:
-            from .dispatch import REPLIES
+            from .dispatch import tables
 
             header = self.underlayer
-            cls = REPLIES.get(header.msg_id) if isinstance(header, RMHeader) else None
+            replies = tables(self.dialect).replies
+            cls = replies.get(header.msg_id) if isinstance(header, RMHeader) else None
             need = cls.layout.min_size if cls is not None and cls.layout is not None else 0
             if need:
-                name = registry.message_name(header.msg_id)
+                name = registry.message_name(header.msg_id, self.dialect)
                 self.note("truncated", f"{name} reply: reply data is empty, its layout needs {need} byte(s)")
             return
-        super().do_dissect_payload(s)
+        if s:
+            add_payload_layer(self, self.guess_payload_class(s), s)
 
     def guess_payload_class(self, payload: bytes) -> type[Packet]:
         from .dispatch import reply_data_class_for
@@ -271,7 +289,7 @@ class RMReply(_Problems, Packet):
         msg_id = header.msg_id if isinstance(header, RMHeader) else 0
         if self.err_code is None:
             return RMFragmentData
-        return reply_data_class_for(msg_id, self.err_code)
+        return reply_data_class_for(msg_id, self.err_code, self.dialect)
 
 
 class RMFragmentData(Packet):
@@ -294,10 +312,40 @@ class RMUnknownPayload(RMStruct):
         return s
 
 
+@cache
+def _subclass(base: type[Packet], dialect: str) -> type[Packet]:
+    return type(base.__name__, (base,), {"dialect": dialect, "__module__": base.__module__})
+
+
+def _for_dialect(base: type[Packet], dialect: str) -> type[Packet]:
+    from dissector.protocol.dialects import DEFAULT_DIALECT, get_dialect
+
+    name = get_dialect(dialect).name
+    return base if name == DEFAULT_DIALECT else _subclass(base, name)
+
+
+def capture_class(dialect: str = "rm") -> type[GunyahCapture]:
+    """``GunyahCapture`` whose tree names ids, errors and enum values as ``dialect`` does."""
+    return _for_dialect(GunyahCapture, dialect)  # type: ignore[return-value]
+
+
+def header_class(dialect: str = "rm") -> type[RMHeader]:
+    """``RMHeader`` whose payload is dissected and named as ``dialect`` does."""
+    return _for_dialect(RMHeader, dialect)  # type: ignore[return-value]
+
+
+def reply_class(dialect: str = "rm") -> type[RMReply]:
+    """``RMReply`` of ``dialect`` (its error names and reply data layouts)."""
+    return _for_dialect(RMReply, dialect)  # type: ignore[return-value]
+
+
 __all__ = [
     "GunyahCapture",
     "RMFragmentData",
     "RMHeader",
     "RMReply",
     "RMUnknownPayload",
+    "capture_class",
+    "header_class",
+    "reply_class",
 ]

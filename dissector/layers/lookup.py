@@ -35,6 +35,8 @@ def classes_by_name() -> dict[str, type[RMStruct]]:
     for table in _ROLES.values():
         for cls in table.values():
             out.setdefault(cls.__name__, cls)
+            for case in getattr(cls, "cases", ()):  # the layouts of a BySize choice
+                out.setdefault(case.__name__, case)
             for f in cls.fields_desc:
                 entry = getattr(getattr(f, "fld", f), "cls", None)
                 if isinstance(entry, type) and issubclass(entry, RMStruct):

@@ -14,6 +14,7 @@ from dissector.protocol import registry
 from dissector.protocol.layout import Bytes, Int
 
 from .base import RMStruct
+from .export import printable
 
 _TYPE_WORDS = {0: "Continuation", 1: "Request", 2: "Reply", 3: "Notification"}
 
@@ -23,14 +24,15 @@ def format_value(spec: Any, value: Any, dialect: str = "rm") -> str:
     if value is None:
         return "?"
     if isinstance(spec, Int) and isinstance(value, int):
-        if spec.enum:
-            return registry.enum(spec.enum, dialect).name_of(value)
+        names = registry.value_names(spec.enum, dialect) if spec.enum else None
+        if names is not None:
+            return names.name_of(value)
         return f"{value:#x}" if spec.hex else str(value)
     if isinstance(value, list):
         return f"[{len(value)}]"
     if isinstance(value, bytes):
         if isinstance(spec, Bytes) and spec.text:
-            return repr(value.rstrip(b"\x00").decode("utf-8", errors="replace"))
+            return '"' + printable(value) + '"'
         return value.hex()
     return str(value)
 
@@ -47,11 +49,13 @@ def payload_summary(layer: Packet | None, dialect: str = "rm") -> str:
     return " ".join(parts)
 
 
-def summary_line(header: Packet, dialect: str = "rm") -> str:
+def summary_line(header: Packet, dialect: str | None = None) -> str:
     """The Info column for a message whose top layer is ``RMHeader``."""
     from .dissect import malformations, payload_layer
     from .header import RMReply
 
+    if dialect is None:
+        dialect = getattr(header, "dialect", "rm")
     if header.msg_type is None:
         length = header.__dict__.get("wire_length", 0)
         return f"Malformed message ({length} byte(s)): {malformations(header)[0]}"

@@ -18,8 +18,11 @@ Values are plain Python objects keyed by the layout's field names:
   ``Bytes`` that is missing is zero-filled; a nested ``Struct`` (VM_EXITED's exit_reason) is a
   dict;
 * an ``Optional`` group is written when any of its fields is given (not ``None``), as in the
-  Scapy layers; on decoding it is read when bytes remain where it would start;
-* a ``When`` group is written and read when its selector field holds one of its values.
+  Scapy layers, or always (``emit="always"``, RM lists); on decoding it is read when bytes
+  remain where it would start;
+* a ``When`` group is written and read when its selector field holds one of its values;
+* a ``BySize`` layout is decoded with the case whose size is the payload's exact length
+  (else the first case) and encoded with the first case, or the case named by ``values["case"]``.
 
 ``decode_payload`` returns the same shapes (entries as dicts, bytes as ``bytes``, reserved
 fields included) and raises ``CodecError`` on bytes that do not fit; it is strict by design,
@@ -34,7 +37,7 @@ from itertools import chain
 from typing import Any
 
 from . import registry
-from .layout import EMPTY, Array, Bytes, Count, Int, Layout, Length, Optional, Struct, When
+from .layout import Array, BySize, Bytes, Count, Int, Layout, Length, Optional, Struct, When
 from .layout import Field as LayoutField
 from .messages import MAX_PAYLOAD_PER_MSG, RPC_API_BYTE
 
@@ -202,7 +205,12 @@ class StructCodec:
             elif isinstance(item, When):
                 encoders.append(self._when_encoder(item))
                 decoders.append(self._when_decoder(item))
-            else:  # pragma: no cover - the layout language has no other item
+            elif isinstance(item, BySize):
+                if len(self.layout.fields) != 1:
+                    raise TypeError(f"{self.name}: a BySize must be the only field of its Struct")
+                encoders.append(self._by_size_encoder(item))
+                decoders.append(self._by_size_decoder(item))
+            else:
                 raise TypeError(f"{self.name}: unknown layout item {item!r}")
         close_run()
 
@@ -304,13 +312,15 @@ class StructCodec:
         encoders: list[Encoder] = []
         self._compile(item.fields, encoders, [])
         names = self._group_names(item.fields)
+        always = item.always
 
         def encode(values: Values, computed: dict[str, int], parts: list[bytes]) -> None:
-            for n in names:
-                if values.get(n) is not None:
-                    break
-            else:
-                return
+            if not always:
+                for n in names:
+                    if values.get(n) is not None:
+                        break
+                else:
+                    return
             for enc in encoders:
                 enc(values, computed, parts)
 
@@ -358,6 +368,28 @@ class StructCodec:
                 for dec in decoders:
                     pos = dec(data, pos, out)
             return pos
+
+        return decode
+
+    def _by_size_encoder(self, item: BySize) -> Encoder:
+        cases = {c.name: codec_for_struct(c) for c in item.cases}
+        first = cases[item.cases[0].name]
+
+        def encode(values: Values, computed: dict[str, int], parts: list[bytes]) -> None:
+            chosen = cases.get(values.get("case") or "", first)
+            parts.append(chosen.encode({k: v for k, v in values.items() if k != "case"}))
+
+        return encode
+
+    def _by_size_decoder(self, item: BySize) -> Decoder:
+        cases = {c.fixed_size: codec_for_struct(c) for c in item.cases}
+        first = codec_for_struct(item.cases[0])
+
+        def decode(data: bytes, pos: int, out: dict[str, Any]) -> int:
+            chosen = cases.get(len(data) - pos, first)
+            values, end = chosen.decode_at(data, pos)
+            out.update(values)
+            return end
 
         return decode
 
@@ -475,17 +507,11 @@ compile_struct = codec_for_struct
 
 
 # --------------------------------------------------------------------------- by message
-_LAYOUTS_BY_ID: dict[int, Layout] | None = None
-_BY_MESSAGE: dict[tuple[int, str], StructCodec] = {}
+_BY_MESSAGE: dict[tuple[int, str, str], StructCodec] = {}
 
 
 def _layouts_by_id() -> dict[int, Layout]:
-    global _LAYOUTS_BY_ID
-    if _LAYOUTS_BY_ID is None:
-        from .layouts import LAYOUTS
-
-        _LAYOUTS_BY_ID = {registry.resolve_message(name).msg_id: lay for name, lay in LAYOUTS.items()}
-    return _LAYOUTS_BY_ID
+    return registry.layouts_by_id()
 
 
 def codec_for(message: int | str, role: str, dialect: str = "rm") -> StructCodec:
@@ -494,10 +520,11 @@ def codec_for(message: int | str, role: str, dialect: str = "rm") -> StructCodec
     ``role`` is ``request``, ``reply`` (the reply data after the error code; a standard reply
     has the empty layout), ``error_reply`` (data after a non-zero error code) or
     ``notification``. A name is resolved in ``dialect`` (``VM_SET_BOOT_CONTEXT`` is 0x5600000C
-    in ``linux-v16``); an id needs no dialect.
+    in ``linux-v16``), and the dialect's layout is used (``rm-2021``'s MEM_ACCEPT reply has no
+    flags byte).
     """
     msg_id = message if isinstance(message, int) else registry.resolve_message(message, dialect).msg_id
-    key = (msg_id, role)
+    key = (msg_id, role, dialect)
     hit = _BY_MESSAGE.get(key)
     if hit is not None:
         return hit
@@ -505,12 +532,10 @@ def codec_for(message: int | str, role: str, dialect: str = "rm") -> StructCodec
         raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
     layout = _layouts_by_id().get(msg_id)
     if layout is None or not layout.known:
-        raise KeyError(f"{registry.message_name(msg_id)} has no known payload layout")
-    found: Struct | None = getattr(layout, role)
-    if found is None and role == "reply" and layout.request is not None:
-        found = EMPTY
+        raise KeyError(f"{registry.message_name(msg_id, dialect)} has no known payload layout")
+    found = registry.layout(msg_id, role, dialect)
     if found is None:
-        raise KeyError(f"{registry.message_name(msg_id)} has no {role} layout")
+        raise KeyError(f"{registry.message_name(msg_id, dialect)} has no {role} layout")
     codec = codec_for_struct(found)
     _BY_MESSAGE[key] = codec
     return codec

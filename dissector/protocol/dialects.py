@@ -1,8 +1,9 @@
 """Protocol dialects: what changes when a capture comes from an older RM or a given Linux series.
 
 The wire header never changes (protocol.md §7); what does is the name of a few ids, the VM status
-numbering, the VM_GET_HYP_RESOURCES entry size and the MEM_ACCEPT reply header. A dialect records
-only those differences, so the default tables stay the single source of truth.
+numbering and other enum tables, the VM_GET_HYP_RESOURCES entry size and the MEM_ACCEPT reply
+header. A dialect records only those differences, so the default tables stay the single source
+of truth; ``registry`` applies them for every consumer (Scapy tree, JSON, Lua, docs).
 """
 
 from __future__ import annotations
@@ -11,7 +12,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from .enums import (
+    ALL_ENUMS,
+    AUTH_MECH_LINUX,
+    EXIT_CODE_QCOM,
+    IPA_GENERIC_CONSTRAINTS_QCOM,
+    OS_STATUS_0_TO_4,
+    RESOURCE_TYPE,
+    VM_STATUS_LINUX,
+    VM_STATUS_QCOM,
+    narrowed,
+)
 from .errors import RM_ERRORS
+from .layout import Struct
+from .layouts.memory import MEM_ACCEPT_REPLY_NO_FLAGS
 from .messages import MESSAGES
 from .types import EnumDef
 
@@ -26,17 +40,26 @@ class Dialect:
     ``renames`` maps a message id to ``(name, aliases)``; the aliases *replace* the default
     ones (so a name moved to another id in this dialect does not stay behind), and within the
     dialect a renamed entry wins a name lookup over a default entry with the same name.
-    ``enum_overrides`` replaces whole EnumDefs by ``EnumDef.name``.
-    ``hyp_resource_entry_size`` is None when the size must be inferred as ``(len - 4) / n``.
+    ``enum_overrides`` replaces whole EnumDefs by ``EnumDef.name``; ``opaque`` names the enums
+    this dialect gives no names at all (the value is shown as a number: app_status everywhere
+    but in ``qcom``). ``layouts`` replaces a message's payload layout: ``(msg_id, role) ->
+    Struct``. ``hyp_resource_entry_size`` is None when the size must be inferred as
+    ``(len - 4) / n``.
     """
 
     name: str
     description: str
     renames: Mapping[int, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
     enum_overrides: Mapping[str, EnumDef] = field(default_factory=dict)
+    opaque: frozenset[str] = frozenset({"app_status"})
+    layouts: Mapping[tuple[int, str], Struct] = field(default_factory=dict)
     hyp_resource_entry_size: int | None = None
-    mem_accept_reply_flags: bool = True  # MEM_ACCEPT reply byte 2 is flags, not reserved
     source: str = ""
+
+    @property
+    def mem_accept_reply_flags(self) -> bool:
+        """MEM_ACCEPT reply byte 2 is flags (RM HEAD, QC), not reserved (HAVEN, RM-2021)."""
+        return (0x51000011, "reply") not in self.layouts
 
 
 _BY_ID = {m.msg_id: m for m in MESSAGES}
@@ -87,8 +110,32 @@ RM_ERRORS_RM_2021 = EnumDef(
 )
 
 
+RM_ERRORS_BEFORE_2023 = EnumDef(
+    RM_ERRORS.name,
+    {k: v for k, v in RM_ERRORS_RM_2021.values.items() if k != 0x14},
+    aliases={k: v for k, v in RM_ERRORS_RM_2021.aliases.items() if k != 0x14},
+    source=RM_ERRORS_RM_2021.source,
+    note="0x14 VM_STATE first appears in RM-2023a (981e1e6)",
+)
+RM_ERRORS_HAVEN = EnumDef(
+    RM_ERRORS.name,
+    {k: v for k, v in RM_ERRORS.values.items() if k != 0x14},
+    aliases={k: v for k, v in RM_ERRORS.aliases.items() if k != 0x14},
+    source="HAVEN hh_rm_drv.h era (before RM-2023a)",
+    note="0x14 VM_STATE first appears in RM-2023a (981e1e6)",
+)
+
+
 def _frozen(d: Mapping) -> Mapping:
     return MappingProxyType(dict(d))
+
+
+_NO_FLAGS_ACCEPT = _frozen({(0x51000011, "reply"): MEM_ACCEPT_REPLY_NO_FLAGS})
+_LINUX_RENAMES = {
+    **dict([_renamed(0x56000001, "VM_ALLOC_VMID")]),
+    **dict([_renamed(0x56000002, "VM_DEALLOC_VMID")]),
+}
+_LINUX_ENUMS = {"vm_status": VM_STATUS_LINUX, "auth_mech": AUTH_MECH_LINUX}
 
 
 DIALECTS: dict[str, Dialect] = {
@@ -101,9 +148,11 @@ DIALECTS: dict[str, Dialect] = {
         ),
         Dialect(
             "linux-v16",
-            "Linux Gunyah series v15 RFC / v16 and GY-A: VM_SET_BOOT_CONTEXT is 0x5600000C",
+            "Linux Gunyah series v15 RFC / v16 and GY-A: VM_SET_BOOT_CONTEXT is 0x5600000C; "
+            "the kernel's names (VM_ALLOC_VMID, vm_status NO_STATE, auth QCOM_PIL_ELF ...)",
             renames=_frozen(
                 {
+                    **_LINUX_RENAMES,
                     0x5600000C: (
                         "VM_SET_BOOT_CONTEXT",
                         ("GUNYAH_RM_RPC_VM_SET_BOOT_CONTEXT", "VM_SET_BOOT_CONTEXT_V16"),
@@ -111,37 +160,81 @@ DIALECTS: dict[str, Dialect] = {
                     0x56000031: ("VM_SET_CONTEXT", ()),
                 }
             ),
+            enum_overrides=_frozen(_LINUX_ENUMS),
             hyp_resource_entry_size=HYP_RESOURCE_ENTRY_SIZE,
             source="L-v15, L-v16, GY-A rsc_mgr_rpc.c",
         ),
         Dialect(
             "linux-v17",
-            "Linux Gunyah series v17, GY-B, L-KVM25: VM_SET_BOOT_CONTEXT is 0x56000031",
+            "Linux Gunyah series v17, GY-B, L-KVM25: VM_SET_BOOT_CONTEXT is 0x56000031; "
+            "the kernel's names (VM_ALLOC_VMID, vm_status NO_STATE, auth QCOM_PIL_ELF ...)",
+            renames=_frozen(
+                {
+                    **_LINUX_RENAMES,
+                    **dict([_renamed(0x56000031, "VM_SET_BOOT_CONTEXT")]),
+                }
+            ),
+            enum_overrides=_frozen(_LINUX_ENUMS),
             hyp_resource_entry_size=HYP_RESOURCE_ENTRY_SIZE,
             source="L-v17, GY-B rsc_mgr_rpc.c",
         ),
         Dialect(
+            "qcom",
+            "Qualcomm downstream gh_rm_drv (QC-new): Qualcomm exit codes (2 BUS_ERR, 3 DEVICE_ERR), "
+            "VM status 12 RESET_FAILED, app_status names, Qualcomm IPA constraint names",
+            enum_overrides=_frozen(
+                {
+                    "exit_code": EXIT_CODE_QCOM,
+                    "vm_status": VM_STATUS_QCOM,
+                    "ipa_generic_constraints": IPA_GENERIC_CONSTRAINTS_QCOM,
+                }
+            ),
+            opaque=frozenset(),
+            hyp_resource_entry_size=HYP_RESOURCE_ENTRY_SIZE,
+            source="realme GT8pro gh_rm_drv.h, gh_rm_iface.c (QC-new)",
+        ),
+        Dialect(
             "rm-2021",
             "RM initial public drop (2021-04): 0x56000006 is VM_SHUTDOWN, old VM status numbering, "
-            "28-byte hyp resource entries, error 4 INVALID, no MEM_ACCEPT reply flags",
+            "28-byte hyp resource entries, resource types 0-5, error 4 INVALID and no 0x14, "
+            "no MEM_ACCEPT reply flags",
             renames=_frozen(dict([_renamed(0x56000006, "VM_SHUTDOWN", "VM_RESET")])),
-            enum_overrides=_frozen({"vm_status": VM_STATUS_RM_2021, "rm_error": RM_ERRORS_RM_2021}),
+            enum_overrides=_frozen(
+                {
+                    "vm_status": VM_STATUS_RM_2021,
+                    "rm_error": RM_ERRORS_BEFORE_2023,
+                    "resource_type": narrowed(
+                        RESOURCE_TYPE, range(6), "RM-2021 include/vm_resource_msg.h", "0-5 only"
+                    ),
+                }
+            ),
+            layouts=_NO_FLAGS_ACCEPT,
             hyp_resource_entry_size=HYP_RESOURCE_ENTRY_SIZE_2021,
-            mem_accept_reply_flags=False,
             source="quic/gunyah-resource-manager a16ed59",
         ),
         Dialect(
             "haven-early",
-            "early Haven (hh_) downstream: its own VM status numbering, 28-byte hyp resource entries, "
-            "no MEM_ACCEPT reply flags (MEM_RELEASED/ACCEPTED lack mem_info_tag, VM_IRQ_LENT is 10 B)",
-            enum_overrides=_frozen({"vm_status": VM_STATUS_HAVEN_EARLY}),
+            "early Haven (hh_) downstream: its own VM status numbering, os_status 0-4, resource "
+            "types 0-3, no error 0x14, 28-byte hyp resource entries, no MEM_ACCEPT reply flags "
+            "(MEM_RELEASED/ACCEPTED lack mem_info_tag, VM_IRQ_LENT is 10 B packed)",
+            enum_overrides=_frozen(
+                {
+                    "vm_status": VM_STATUS_HAVEN_EARLY,
+                    "os_status": OS_STATUS_0_TO_4,
+                    "rm_error": RM_ERRORS_HAVEN,
+                    "resource_type": narrowed(
+                        RESOURCE_TYPE, range(4), "HAVEN hh_rm_drv.h (sm8350)", "0-3 only"
+                    ),
+                }
+            ),
+            layouts=_NO_FLAGS_ACCEPT,
             hyp_resource_entry_size=HYP_RESOURCE_ENTRY_SIZE_2021,
-            mem_accept_reply_flags=False,
             source="MiCode/Xiaomi_Kernel_OpenSource include/linux/haven/hh_rm_drv.h @01497f5e",
         ),
     )
 }
 DEFAULT_DIALECT = "rm"
+assert all(name in ALL_ENUMS for d in DIALECTS.values() for name in (*d.enum_overrides, *d.opaque))
 
 
 def get_dialect(name: str | Dialect = DEFAULT_DIALECT) -> Dialect:

@@ -41,19 +41,39 @@ _VM_STATUS_NAMES = {
     9: "EXITED",
     10: "RESETTING",
     11: "RESET",
-    12: "RESET_FAILED",
 }
 _LINUX_VM_STATUS = {**{v: n for v, n in _VM_STATUS_NAMES.items() if v != 7}, 0: "NO_STATE"}
+_VM_STATUS_ALIASES = _merge(
+    {0: ("NO_STATE",)},
+    _prefixed(_LINUX_VM_STATUS, "GH_RM_VM_STATUS_", "GUNYAH_RM_VM_STATUS_"),
+    {7: ("RESERVED",)},
+)
 VM_STATUS = EnumDef(
     "vm_status",
     _VM_STATUS_NAMES,
-    aliases=_merge(
-        {0: ("NO_STATE",)},
-        _prefixed(_LINUX_VM_STATUS, "GH_RM_VM_STATUS_", "GUNYAH_RM_VM_STATUS_"),
-        {7: ("RESERVED",)},
-    ),
-    source="RM include/vm_mgnt.h (HEAD); ACK enum gh_rm_vm_status; QC-new gh_rm_drv.h (12)",
-    note="12 RESET_FAILED is QC-new only; RM-2022 had 5-7 reserved; see dialects rm-2021, haven-early",
+    aliases=_VM_STATUS_ALIASES,
+    source="RM include/vm_mgnt.h (HEAD); ACK enum gh_rm_vm_status",
+    note="RM-2022 had 5-7 reserved; 12 RESET_FAILED is QC-new only (dialect qcom); "
+    "see dialects rm-2021, haven-early, linux-v16/v17",
+)
+VM_STATUS_LINUX = EnumDef(
+    "vm_status",
+    _LINUX_VM_STATUS,
+    aliases={
+        v: tuple(a for a in names if a != _LINUX_VM_STATUS.get(v))
+        for v, names in _VM_STATUS_ALIASES.items()
+        if v in _LINUX_VM_STATUS
+    }
+    | {0: ("NONE", "GH_RM_VM_STATUS_NO_STATE", "GUNYAH_RM_VM_STATUS_NO_STATE")},
+    source="ACK/L-v16/L-v17 enum gh_rm_vm_status / gunyah_rm_vm_status",
+    note="the kernel's names: 0 NO_STATE, no value 7 or 12",
+)
+VM_STATUS_QCOM = EnumDef(
+    "vm_status",
+    {**_VM_STATUS_NAMES, 12: "RESET_FAILED"},
+    aliases={**_VM_STATUS_ALIASES, 12: ("GH_RM_VM_STATUS_RESET_FAILED",)},
+    source="QC-new gh_rm_drv.h",
+    note="RM HEAD numbering plus QC-new's 12 RESET_FAILED",
 )
 
 # --- §6.2 / §6.3 OS and app status ---------------------------------------------------------------
@@ -74,6 +94,15 @@ OS_STATUS = EnumDef(
     source="RM os_state_t; QC-new/HAVEN (0-4 only)",
     note="5-7 are RM only; in VM_SET_STATUS 0 means 'no change'",
 )
+OS_STATUS_0_TO_4 = EnumDef(
+    "os_status",
+    {v: n for v, n in _OS_STATUS_NAMES.items() if v <= 4},
+    aliases=_prefixed(
+        {v: n for v, n in _OS_STATUS_NAMES.items() if v <= 4}, "GH_RM_OS_STATUS_", "HH_RM_OS_STATUS_"
+    ),
+    source="HAVEN hh_rm_drv.h",
+    note="HAVEN knows 0-4 only (5-7 SHUTDOWN/HALTED/CRASHED are RM additions)",
+)
 
 APP_STATUS = EnumDef(
     "app_status",
@@ -84,30 +113,42 @@ APP_STATUS = EnumDef(
 )
 
 # --- §6.4 auth mechanism ---------------------------------------------------------------------------
+_AUTH_ALIASES = {
+    0: ("VM_AUTH_TYPE_NONE", "GH_RM_VM_AUTH_NONE", "GUNYAH_RM_VM_AUTH_NONE", "UNAUTH", "GH_VM_UNAUTH"),
+    1: (
+        "VM_AUTH_TYPE_PLATFORM",
+        "QCOM_PIL_ELF",
+        "GH_RM_VM_AUTH_QCOM_PIL_ELF",
+        "GUNYAH_RM_VM_AUTH_QCOM_PIL_ELF",
+        "PIL_ELF",
+        "GH_VM_AUTH_PIL_ELF",
+    ),
+    2: (
+        "VM_AUTH_TYPE_ANDROID",
+        "QCOM_ANDROID_PVM",
+        "GH_RM_VM_AUTH_QCOM_ANDROID_PVM",
+        "GUNYAH_RM_VM_AUTH_QCOM_ANDROID_PVM",
+        "ANDROID_PVM",
+        "GH_VM_AUTH_ANDROID_PVM",
+    ),
+}
 AUTH_MECH = EnumDef(
     "auth_mech",
     {0: "NONE", 1: "PLATFORM", 2: "ANDROID"},
-    aliases={
-        0: ("VM_AUTH_TYPE_NONE", "GH_RM_VM_AUTH_NONE", "GUNYAH_RM_VM_AUTH_NONE", "UNAUTH", "GH_VM_UNAUTH"),
-        1: (
-            "VM_AUTH_TYPE_PLATFORM",
-            "QCOM_PIL_ELF",
-            "GH_RM_VM_AUTH_QCOM_PIL_ELF",
-            "GUNYAH_RM_VM_AUTH_QCOM_PIL_ELF",
-            "PIL_ELF",
-            "GH_VM_AUTH_PIL_ELF",
-        ),
-        2: (
-            "VM_AUTH_TYPE_ANDROID",
-            "QCOM_ANDROID_PVM",
-            "GH_RM_VM_AUTH_QCOM_ANDROID_PVM",
-            "GUNYAH_RM_VM_AUTH_QCOM_ANDROID_PVM",
-            "ANDROID_PVM",
-            "GH_VM_AUTH_ANDROID_PVM",
-        ),
-    },
+    aliases=_AUTH_ALIASES,
     source="RM include/rm_types.h; ACK gunyah_rsc_mgr.h; QC-new gh_rm_drv.h",
     note="VM_CONFIG_IMAGE auth_mech and FW_SET_VM_FIRMWARE auth_type (u16)",
+)
+_LINUX_AUTH = {0: "NONE", 1: "QCOM_PIL_ELF", 2: "QCOM_ANDROID_PVM"}
+AUTH_MECH_LINUX = EnumDef(
+    "auth_mech",
+    _LINUX_AUTH,
+    aliases={
+        v: tuple(a for a in (*names, AUTH_MECH.values[v]) if a != _LINUX_AUTH[v])
+        for v, names in _AUTH_ALIASES.items()
+    },
+    source="ACK gunyah_rsc_mgr.h enum gh_rm_vm_auth_mechanism; L-v16/L-v17",
+    note="the kernel's names (GH_RM_VM_AUTH_*)",
 )
 
 AUTH_PARAM_TYPE = EnumDef(
@@ -158,6 +199,19 @@ RESOURCE_TYPE = EnumDef(
     source="RM include/vm_resource_msg.h; ACK include/linux/gunyah.h; L-v15/GY; QC GH_RM_RES_TYPE_*",
     note="9 and 10 exist only in Linux v15+/GY (no RM name); RM-2021/HAVEN define only 0-5 / 0-3",
 )
+
+
+def narrowed(enum: EnumDef, keep: range, source: str, note: str) -> EnumDef:
+    """``enum`` with only the values in ``keep`` (a dialect that knows fewer of them)."""
+    return EnumDef(
+        enum.name,
+        {v: n for v, n in enum.values.items() if v in keep},
+        aliases={v: a for v, a in enum.aliases.items() if v in keep},
+        flags=enum.flags,
+        source=source,
+        note=note,
+    )
+
 
 # --- §6.6 / §6.7 exit type, flags and codes ------------------------------------------------------
 _EXIT_TYPE_NAMES = {
@@ -220,11 +274,19 @@ EXIT_CODE = EnumDef(
     "0 NORMAL, 1 SOFTWARE_ERR, 2 BUS_ERR, 3 DEVICE_ERR: see qc_exit_code",
 )
 
+_QC_EXIT_CODES = {0: "NORMAL", 1: "SOFTWARE_ERR", 2: "BUS_ERR", 3: "DEVICE_ERR"}
 QC_EXIT_CODE = EnumDef(
     "qc_exit_code",
-    {0: "NORMAL", 1: "SOFTWARE_ERR", 2: "BUS_ERR", 3: "DEVICE_ERR"},
+    _QC_EXIT_CODES,
     source="QC-new gh_rm_drv.h; RESET-H",
     note="conflicts with RM exit_code from value 2 on",
+)
+EXIT_CODE_QCOM = EnumDef(
+    "exit_code",
+    _QC_EXIT_CODES,
+    aliases=_prefixed(_QC_EXIT_CODES, "GH_RM_VM_EXIT_CODE_"),
+    source="QC-new gh_rm_drv.h; RESET-H",
+    note="Qualcomm numbering (dialect qcom): 2 is BUS_ERR, 3 DEVICE_ERR",
 )
 
 # --- §4.1 VM_STOP ----------------------------------------------------------------------------------
@@ -383,6 +445,15 @@ IPA_GENERIC_CONSTRAINTS = EnumDef(
     source="RM include/vm_ipa_message.h; QC-new gh_rm_drv.h (aliases)",
     note="bits 4-6 conflict: QC has bits 4/5 reserved and bit 6 DEFAULT ('the calling VM's default "
     "memory type') where RM has OWNER_VM_VISIBLE, EXTERNAL_BUS_VISIBLE, BASE_MEMORY_COMPATIBLE",
+)
+
+IPA_GENERIC_CONSTRAINTS_QCOM = EnumDef(
+    "ipa_generic_constraints",
+    {0x0: "NONE", 0x1: "ECC", 0x2: "MEMTAG", 0x4: "NORMAL", 0x8: "IO", 0x40: "DEFAULT"},
+    aliases={0x2: ("TAGGED",)},
+    flags=True,
+    source="QC-new gh_rm_drv.h",
+    note="Qualcomm names; bits 4/5 reserved, bit 6 DEFAULT ('the calling VM's default memory type')",
 )
 
 IPA_PLATFORM_CONSTRAINTS = EnumDef(

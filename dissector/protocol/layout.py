@@ -14,7 +14,13 @@ The vocabulary follows the wire, not a parser:
 * ``Bytes`` raw bytes, text, or a nested ``Struct`` carried in a length-prefixed blob;
 * ``Optional`` a tail group that is present only when bytes remain (RM list rule: a list whose
   header would start exactly at the end of the buffer is empty and may be omitted);
-* ``When`` a group present only when an earlier field holds one of some values.
+* ``When`` a group present only when an earlier field holds one of some values;
+* ``BySize`` the whole layout is one of several fixed-size layouts, picked by the payload's exact
+  length (the early-HAVEN packed VM_IRQ_LENT); it must be the only field of its ``Struct``.
+
+Every backend (Scapy layer generator, codec, fast path, Lua generator, reference doc) switches
+over these constructs and raises ``TypeError`` on one it does not know, so a new construct fails
+loudly until each backend handles it (``tests/layers/test_constructs.py``).
 """
 
 from __future__ import annotations
@@ -91,10 +97,20 @@ class Bytes:
 
 @dataclass(frozen=True)
 class Optional:
-    """Fields present only when bytes remain where they would start."""
+    """Fields present only when bytes remain where they would start.
+
+    ``emit`` says when building writes the group: ``"given"`` only when one of its fields is
+    given (a tail the sender may leave out), ``"always"`` every time (an RM list, whose header
+    senders always write, but which a reader treats as empty when the buffer ends before it).
+    """
 
     fields: tuple[Field, ...]
     doc: str = ""
+    emit: str = "given"
+
+    @property
+    def always(self) -> bool:
+        return self.emit == "always"
 
 
 @dataclass(frozen=True)
@@ -107,7 +123,33 @@ class When:
     doc: str = ""
 
 
-Field = Union[Int, Count, Length, Array, Bytes, Optional, When]  # noqa: UP007 (used at runtime)
+@dataclass(frozen=True)
+class BySize:
+    """The whole payload is one of ``cases`` (fixed-size ``Struct``s), the one whose size equals
+    the payload's exact length; any other length is read with the first case (and is then
+    truncated or has trailing bytes). Building writes the first case unless told otherwise."""
+
+    cases: tuple[Struct, ...]
+    doc: str = ""
+
+    def __post_init__(self) -> None:
+        sizes = [c.fixed_size for c in self.cases]
+        if not self.cases or None in sizes or len(set(sizes)) != len(sizes):
+            raise TypeError(f"BySize needs fixed-size cases of distinct sizes, got {sizes}")
+
+    @property
+    def name(self) -> str:
+        return self.cases[0].name
+
+    def case_for(self, length: int) -> Struct:
+        """The case of a payload of ``length`` bytes (the first case when none fits exactly)."""
+        for case in self.cases:
+            if case.fixed_size == length:
+                return case
+        return self.cases[0]
+
+
+Field = Union[Int, Count, Length, Array, Bytes, Optional, When, BySize]  # noqa: UP007 (used at runtime)
 
 
 @dataclass(frozen=True)
@@ -142,8 +184,20 @@ class Struct:
         return total
 
     @property
+    def by_size(self) -> BySize | None:
+        """The ``BySize`` choice when this layout is one (it is then the only field)."""
+        if len(self.fields) == 1 and isinstance(self.fields[0], BySize):
+            return self.fields[0]
+        if any(isinstance(f, BySize) for f in self.walk()):
+            raise TypeError(f"{self.name}: a BySize must be the only field of its Struct")
+        return None
+
+    @property
     def min_size(self) -> int:
         """Bytes needed before the first optional or variable-length part."""
+        choice = self.by_size
+        if choice is not None:
+            return choice.cases[0].min_size
         total = 0
         for f in self.fields:
             size = _fixed_size(f)
@@ -159,6 +213,13 @@ def _walk(fields: tuple[Field, ...]) -> Iterator[Field]:
     for f in fields:
         if isinstance(f, Optional | When):
             yield from _walk(f.fields)
+        elif isinstance(f, BySize):
+            seen: set[str] = set()
+            for case in f.cases:
+                for leaf in case.walk():
+                    if leaf.name not in seen:
+                        seen.add(leaf.name)
+                        yield leaf
         else:
             yield f
 
@@ -216,11 +277,28 @@ def Pad(name: str, size: int, doc: str = "") -> Int:
 
 
 def rm_list(
-    count_name: str, entries: str, entry: Struct, *, pad_name: str | None = None
+    count_name: str,
+    entries: str,
+    entry: Struct,
+    *,
+    pad_name: str | None = None,
+    emit: str = "always",
+    doc: str = "",
 ) -> tuple[Field, ...]:
-    """An RM RPC list: ``u16 count; u16 reserved; entry[count]``."""
+    """An RM RPC list: ``u16 count; u16 reserved; entry[count]``.
+
+    protocol.md 1.7 (RM ``rm_rpc_read_list``): a list whose header would start exactly at the
+    end of the buffer is empty, so every RM list is an ``Optional`` group. Senders write it
+    (``emit="always"``) unless the layout says the tail may be left out (``"given"``).
+    """
     return (
-        Count(count_name, 2, of=entries),
-        Pad(pad_name or f"_{entries}_reserved", 2),
-        Array(entries, entry, count=count_name),
+        Optional(
+            (
+                Count(count_name, 2, of=entries),
+                Pad(pad_name or f"_{entries}_reserved", 2),
+                Array(entries, entry, count=count_name),
+            ),
+            doc=doc or "empty when the buffer ends where its header would start (protocol.md 1.7)",
+            emit=emit,
+        ),
     )

@@ -120,7 +120,7 @@ _ROWS: tuple[tuple[int, str, MsgKind, Family, str, str], ...] = (
     (0x56000024, "VM_GET_VMID", _CALL, _Q, "RM, QCo, QCn, v5+, ACK, GY", "4.2"),
     (0x56000025, "VM_GET_PEERS", _CALL, _Q, "RM", "4.2"),
     (0x56000030, "VM_SET_TIME_BASE", _CALL, _CF, "RM, QCo, QCn", "4.4"),
-    (0x56000031, "VM_SET_BOOT_CONTEXT", _CALL, _CF, "RMd; Linux", "4.4"),
+    (0x56000031, "VM_SET_CONTEXT", _CALL, _CF, "RMd; Linux", "4.4"),
     (0x56000032, "VM_SET_FIRMWARE_MEM", _CALL, _CF, "RM, ACK, QCn, GY-B", "4.4"),
     (0x56000033, "VM_SET_DEMAND_PAGING", _CALL, _CF, "v15+, GY-A, GY-B", "4.4"),
     (0x56000034, "VM_SET_ADDRESS_LAYOUT", _CALL, _CF, "v15+, GY-A, GY-B", "4.4"),
@@ -179,7 +179,7 @@ _ALIASES: dict[int, tuple[str, ...]] = {
     0x56000021: ("VM_LOOKUP_HYP_CAPIDS", *_qc("VM_LOOKUP_HYP_CAPIDS")),
     0x56000022: ("VM_LOOKUP_HYP_IRQS", *_qc("VM_LOOKUP_HYP_IRQS")),
     0x56000024: _linux("VM_GET_VMID"),
-    0x56000031: ("VM_SET_CONTEXT", "GUNYAH_RM_RPC_VM_SET_BOOT_CONTEXT"),
+    0x56000031: ("VM_SET_BOOT_CONTEXT", "GUNYAH_RM_RPC_VM_SET_BOOT_CONTEXT"),
     0x56000032: _linux("VM_SET_FIRMWARE_MEM"),
     0x56000033: ("GUNYAH_RM_RPC_VM_SET_DEMAND_PAGING",),
     0x56000034: ("GUNYAH_RM_RPC_VM_SET_ADDRESS_LAYOUT",),
@@ -232,8 +232,8 @@ _NOTES: dict[int, str] = {
     0x56000022: f"RM: unimplemented (FIXME: implement in v2); {_RAW}",
     0x56000024: "L-v5 sent a 4-byte zero request and expected a 2-byte reply",
     0x56000030: "a failure reply appends a u32 hypervisor error (hyp_error)",
-    0x56000031: "id of L-v17, GY-B, L-KVM25; RM names it VM_SET_CONTEXT and "
-    f"{_NO_RM_HANDLER}; dialect linux-v16 prints VM_SET_CONTEXT",
+    0x56000031: "RM's name (RM has no handler: replies UNIMPLEMENTED); VM_SET_BOOT_CONTEXT of "
+    "L-v17, GY-B, L-KVM25 (dialect linux-v17 prints that name)",
     0x56000032: "a failure reply appends a u32 hypervisor error (hyp_error)",
     0x56000033: f"Linux only; {_NO_RM_HANDLER}",
     0x56000034: f"Linux only; {_NO_RM_HANDLER}",

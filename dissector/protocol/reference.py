@@ -6,8 +6,9 @@
 from __future__ import annotations
 
 from dissector.protocol import registry
-from dissector.protocol.layout import Array, Bytes, Count, Int, Length, Optional, Struct, When
-from dissector.protocol.layouts import LAYOUTS
+from dissector.protocol.dialects import DEFAULT_DIALECT, DIALECTS
+from dissector.protocol.enums import ALL_ENUMS
+from dissector.protocol.layout import Array, BySize, Bytes, Count, Int, Length, Optional, Struct, When
 
 
 def _field_text(f: object) -> str:
@@ -21,16 +22,20 @@ def _field_text(f: object) -> str:
         alts = "".join(f" or {a.name}" for a in f.alternatives)
         return f"`{f.name}`[{f.count or '...'}] of {f.entry.name}{alts}"
     if isinstance(f, Bytes):
-        what = f.struct.name if f.struct else "text" if f.text else "bytes"
+        what = f.struct.name if f.struct else "u8 (shown as text too)" if f.text else "bytes"
         return f"`{f.name}` {what}[{f.length if f.length is not None else '...'}]"
-    return repr(f)
+    raise TypeError(f"the reference does not know the layout construct {f!r}")
 
 
 def _items_text(items: tuple[object, ...]) -> str:
     parts = []
     for f in items:
         if isinstance(f, Optional):
-            parts.append(f"[optional: {_items_text(f.fields)}]")
+            word = "list, empty when absent at the end" if f.always else "optional"
+            parts.append(f"[{word}: {_items_text(f.fields)}]")
+        elif isinstance(f, BySize):
+            cases = "; ".join(f"{c.fixed_size} B ({c.name}): {_items_text(c.fields)}" for c in f.cases)
+            parts.append(f"[by exact length: {cases}]")
         elif isinstance(f, When):
             parts.append(f"[if {f.field} in {list(f.values)}: {_items_text(f.fields)}]")
         else:
@@ -46,6 +51,47 @@ def _struct_text(struct: Struct | None) -> str:
     return _items_text(struct.fields)
 
 
+def _differing_names() -> list[str]:
+    """Tables of every id, error and enum value whose name depends on the dialect."""
+    names = list(DIALECTS)
+    head = "| value | " + " | ".join(f"`{d}`" for d in names) + " |"
+    rule = "|---|" + "---|" * len(names)
+    lines = [
+        "## Names per dialect",
+        "",
+        "`--dialect` (decode, `-V`, jsonl, filters, `ghrm wireshark lua`) settles the names below;",
+        "every other name is the same in every dialect. `—` means the dialect has no name for the",
+        "value (printed `UNKNOWN_0x…`); `(number)` means the dialect leaves the field opaque.",
+        "",
+        "### Message ids",
+        "",
+        head,
+        rule,
+    ]
+    for msg in registry.messages(DEFAULT_DIALECT):
+        row = [registry.message_name(msg.msg_id, d) for d in names]
+        if len(set(row)) > 1:
+            lines.append(f"| {msg.msg_id:#010x} | " + " | ".join(row) + " |")
+    for enum_name in sorted(ALL_ENUMS):
+        tables = {d: registry.value_names(enum_name, d) for d in names}
+        values = sorted({v for t in tables.values() if t is not None for v in t.values})
+        rows = []
+        for value in values:
+            row = ["(number)" if t is None else t.values.get(value, "—") for t in (tables[d] for d in names)]
+            if len(set(row)) > 1:
+                rows.append(f"| `{value:#x}` | " + " | ".join(row) + " |")
+        if rows:
+            lines += ["", f"### {enum_name}", "", head, rule, *rows]
+    layouts = []
+    for d in names:
+        for (msg_id, role), struct in sorted(DIALECTS[d].layouts.items()):
+            what = f"{registry.message_name(msg_id, d)} {role.replace('_', ' ')}"
+            layouts.append(f"- `{d}`: {what}: {_struct_text(struct)}")
+    if layouts:
+        lines += ["", "### Layouts", "", *layouts]
+    return lines
+
+
 def reference_markdown(dialect: str = "rm") -> str:
     """Every message id with its aliases, family and payload layouts, as Markdown."""
     lines = [
@@ -57,8 +103,9 @@ def reference_markdown(dialect: str = "rm") -> str:
         "|---|---|---|---|---|",
     ]
     details: list[str] = []
+    by_id = registry.layouts_by_id()
     for msg in sorted(registry.messages(dialect), key=lambda m: m.msg_id):
-        layout = LAYOUTS.get(msg.name)
+        layout = by_id.get(msg.msg_id)
         status = "none" if layout is None else "known" if layout.known else "raw (no layout known)"
         aliases = ", ".join(f"`{a}`" for a in msg.aliases[:4]) + (" …" if len(msg.aliases) > 4 else "")
         lines.append(f"| `{msg.msg_id:#010x}` | {msg.name} | {msg.family.value} | {aliases} | {status} |")
@@ -66,14 +113,18 @@ def reference_markdown(dialect: str = "rm") -> str:
             continue
         details.append(f"## {msg.name} `{msg.msg_id:#010x}`")
         details.append("")
+        roles = {r: registry.layout(msg.msg_id, r, dialect) for r in registry.ROLES}
         if msg.is_notification:
-            details.append(f"- notification: {_struct_text(layout.notification)}")
+            details.append(f"- notification: {_struct_text(roles['notification'])}")
         else:
-            details.append(f"- request: {_struct_text(layout.request)}")
-            details.append(f"- reply data: {_struct_text(layout.reply)}")
-            if layout.error_reply is not None:
-                details.append(f"- after a non-zero error: {_struct_text(layout.error_reply)}")
+            details.append(f"- request: {_struct_text(roles['request'])}")
+            reply = roles["reply"]
+            details.append(
+                f"- reply data: {_struct_text(None if reply is not None and not reply.fields else reply)}"
+            )
+            if roles["error_reply"] is not None:
+                details.append(f"- after a non-zero error: {_struct_text(roles['error_reply'])}")
         if layout.note:
             details.append(f"- note: {layout.note}")
         details.append("")
-    return "\n".join([*lines, "", *details]).rstrip() + "\n"
+    return "\n".join([*lines, "", *_differing_names(), "", *details]).rstrip() + "\n"

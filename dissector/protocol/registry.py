@@ -13,6 +13,7 @@ from functools import cache
 
 from .dialects import DEFAULT_DIALECT, DIALECTS, Dialect, get_dialect
 from .enums import ALL_ENUMS
+from .layout import EMPTY, Layout, Struct
 from .messages import MESSAGES
 from .types import EnumDef, MessageDef
 
@@ -105,6 +106,52 @@ def enum(name: str, dialect: DialectLike = DEFAULT_DIALECT) -> EnumDef:
     if wanted in ALL_ENUMS:
         return ALL_ENUMS[wanted]
     raise KeyError(f"no enum named {name!r}{_closest(wanted.upper(), [n.upper() for n in ALL_ENUMS])}")
+
+
+def value_names(name: str, dialect: DialectLike = DEFAULT_DIALECT) -> EnumDef | None:
+    """The names a field's values carry in ``dialect``, or None when the dialect leaves the
+    field opaque (shown as a number: ``app_status`` outside ``qcom``)."""
+    d = get_dialect(dialect)
+    if name.strip().lower() in d.opaque:
+        return None
+    return enum(name, d)
+
+
+ROLES = ("request", "reply", "error_reply", "notification")
+
+
+@cache
+def _layouts_by_id() -> dict[int, Layout]:
+    from .layouts import LAYOUTS
+
+    return {resolve_message(name).msg_id: layout for name, layout in LAYOUTS.items()}
+
+
+def layouts_by_id() -> dict[int, Layout]:
+    """Every declared ``Layout`` keyed by message id (names resolved in the default dialect)."""
+    return dict(_layouts_by_id())
+
+
+def layout(msg_id: int, role: str, dialect: DialectLike = DEFAULT_DIALECT) -> Struct | None:
+    """The payload layout of one message in one role, as ``dialect`` reads it.
+
+    ``role`` is ``request``, ``reply`` (the data after the error code), ``error_reply`` (data
+    after a non-zero error code) or ``notification``. A call with a request layout and no reply
+    layout has a standard reply: ``EMPTY``. None when no layout is known (bytes kept raw).
+    """
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+    d = get_dialect(dialect)
+    override = d.layouts.get((msg_id, role))
+    if override is not None:
+        return override
+    found = _layouts_by_id().get(msg_id)
+    if found is None or not found.known:
+        return None
+    struct: Struct | None = getattr(found, role)
+    if struct is None and role == "reply" and found.request is not None:
+        return EMPTY
+    return struct
 
 
 def error_name(code: int, dialect: DialectLike = DEFAULT_DIALECT) -> str:

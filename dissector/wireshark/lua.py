@@ -16,9 +16,14 @@ How each layout construct becomes a descriptor (``k`` is the kind the runtime sw
 * ``Array`` -> ``{k="a", cnt=count field or nil, alts={entry struct ids}}``: the runtime picks
   the alternative whose fixed size makes ``count`` entries fill the rest exactly, like
   ``dissector.layers.base.RMArrayField``.
-* ``Bytes`` -> ``{k="b", len=field name | fixed size | nil, al=align, tx=text, st=nested struct}``.
+* ``Bytes`` -> ``{k="b", len=field name | fixed size | nil, al=align, st=nested struct}``; the
+  bytes are a ``bytes`` ProtoField (never cut at a NUL); a byte array the layout marks as text
+  also gets ``tx=<ProtoField of <name>_text>``, its printable rendering
+  (``dissector.layers.export.printable``), as ghrm's JSON has it.
 * ``Optional`` -> ``{k="o", f={...}}`` (present only when bytes remain) and ``When`` ->
   ``{k="w", ref=field, vals={...}, f={...}}``.
+* ``BySize`` -> ``{k="x", cases={[size]=struct id, ...}, dflt=struct id}``: the case whose size
+  is the payload's exact length (else the first) is read in place.
 
 Pairing (response in / request in / time, ``-z gunyah_rm,srt``) follows
 ``dissector.analysis.transactions`` rule for rule; its constants (``REUSE_WINDOW``,
@@ -44,7 +49,7 @@ from importlib import resources
 
 from dissector.capture.reassembly import MAX_IN_FLIGHT
 from dissector.protocol import registry
-from dissector.protocol.layout import EMPTY, Array, Bytes, Count, Int, Length, Optional, Struct, When
+from dissector.protocol.layout import Array, BySize, Bytes, Count, Int, Length, Optional, Struct, When
 from dissector.protocol.layout import Field as LayoutField
 from dissector.protocol.layouts import LAYOUTS
 from dissector.protocol.messages import (
@@ -92,7 +97,8 @@ Filter names (same names as `ghrm decode --format jsonl`):
            (value strings work too: {PROTO}.msg_id == "VM_START")
   payload  {PROTO}.payload (subtree) holding {PROTO}.<field>; list entries
            {PROTO}.<list>.entry with {PROTO}.<list>.<field>; nested structs
-           {PROTO}.<struct>.<field>; raw payloads {PROTO}.data
+           {PROTO}.<struct>.<field>; raw payloads {PROTO}.data; byte arrays (console
+           data, crash messages) as bytes plus {PROTO}.<field>_text, a printable rendering
   links    {PROTO}.frames (records of a message), .reassembled_in, .length,
            .response_in, .request_in, .time (since the request)
   problems {PROTO}.malformed (text) with {PROTO}.malformed.kind (header, length,
@@ -176,10 +182,13 @@ class _Generator:
         self, abbrev: str, name: str, size: int, enum: str | None, hex_: bool, doc: str, reserved: bool
     ) -> str:
         value_string = None
-        if enum is not None:
-            self.enums.add(enum)
+        names = registry.value_names(enum, self.dialect) if enum is not None else None
+        if names is None:
+            enum = None  # opaque in this dialect: shown as a number
+        else:
+            self.enums.add(enum)  # type: ignore[arg-type]
             # a bit mask or a 64-bit value: the runtime appends the names to the item text
-            if not registry.enum(enum, self.dialect).flags and size != 8:
+            if not names.flags and size != 8:
                 value_string = enum
         base = "HEX" if hex_ else "DEC"
         spec = FieldSpec(abbrev, _INT_TYPES[size], base, value_string, name, doc, "int", reserved)
@@ -221,6 +230,10 @@ class _Generator:
             values = ", ".join(f"[{v}]=true" for v in item.values)
             inner = self._fields(item.fields, prefix, struct)
             return f'{{k="w", ref={lua_string(item.field)}, vals={{{values}}}, f={inner}}}'
+        if isinstance(item, BySize):
+            cases = {c.fixed_size: self.struct(c, prefix) for c in item.cases}
+            table = ", ".join(f"[{size}]={sid}" for size, sid in cases.items())
+            return f'{{k="x", cases={{{table}}}, dflt={cases[item.cases[0].fixed_size]}}}'
         abbrev = f"{prefix}.{item.name}"
         if isinstance(item, Int):
             reserved = item.reserved or item.name.startswith("_")
@@ -254,10 +267,13 @@ class _Generator:
                 parts.append(f"st={self.struct(item.struct, abbrev)}")
                 pf = self.field(FieldSpec(abbrev, "none", "NONE", None, item.name, item.doc, "struct"))
             else:
-                ftype, role = ("string", "text") if item.text else ("bytes", "bytes")
-                pf = self.field(FieldSpec(abbrev, ftype, "NONE", None, item.name, item.doc, role))
+                pf = self.field(FieldSpec(abbrev, "bytes", "NONE", None, item.name, item.doc, "bytes"))
                 if item.text:
-                    parts.append("tx=true")
+                    text = FieldSpec(
+                        f"{abbrev}_text", "string", "NONE", None, f"{item.name} (text)",
+                        "printable rendering: \\\\ \\n \\r \\t and \\xNN for other bytes", "printable",
+                    )  # fmt: skip
+                    parts.append(f"tx={self.field(text)}")
                 if item.align > 1:
                     label = f"_{item.name}_pad"
                     pad = FieldSpec(
@@ -274,9 +290,7 @@ class _Generator:
         for msg_id, layout in sorted(layouts_by_id().items()):
             if not layout.known:  # type: ignore[attr-defined]
                 continue
-            roles = {role: getattr(layout, role) for role in ROLES}
-            if roles["reply"] is None and roles["request"] is not None:
-                roles["reply"] = EMPTY  # a standard reply: the error code only
+            roles = {role: registry.layout(msg_id, role, self.dialect) for role in ROLES}
             parts = []
             for role, key in zip(ROLES, ("req", "rep", "err", "ntf"), strict=True):
                 struct = roles[role]
@@ -315,6 +329,7 @@ def generate_lua(dialect: str = "rm") -> str:
     gen = _Generator(dialect)
     messages = gen.messages()
     enum_defs = {name: registry.enum(name, dialect) for name in sorted(gen.enums)}
+    # (value_names is None for an opaque enum, which the generator then leaves out of gen.enums)
     out: list[str] = []
     out.append("".join(f"-- {line}".rstrip() + "\n" for line in HEADER_DOC.splitlines()))
     out.append("\n-- ====== generated from dissector/protocol: tables ======\n")

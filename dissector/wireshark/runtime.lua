@@ -367,6 +367,24 @@ end
 
 local decode_struct
 
+-- dissector.layers.export.printable: printable ASCII as itself, \\ \n \r \t, else \xNN.
+local PRINT_ESCAPES = {[0x5C] = "\\\\", [0x0A] = "\\n", [0x0D] = "\\r", [0x09] = "\\t"}
+local function printable(s)
+  local out = {}
+  for i = 1, #s do
+    local b = s:byte(i)
+    local e = PRINT_ESCAPES[b]
+    if e ~= nil then
+      out[#out + 1] = e
+    elseif b >= 0x20 and b < 0x7F then
+      out[#out + 1] = string.char(b)
+    else
+      out[#out + 1] = fmt("\\x%02x", b)
+    end
+  end
+  return table.concat(out)
+end
+
 -- Entries of an RM list (dissector.layers.base.RMArrayField.getfield).
 local function decode_array(fd, st, tvb, data, off, stop, tree, vals, own, kids)
   local count = nil
@@ -460,12 +478,12 @@ local function decode_bytes(fd, st, tvb, data, off, stop, tree, vals, own, kids)
   local take = min(want, avail)
   local range = tvb(off, take)
   local shown
+  tree:add(G.PF[fd.pf], range)  -- the bytes exactly (a string field would stop at a NUL)
   if fd.tx then
-    shown = range:string(ENC_UTF_8)
-    tree:add(G.PF[fd.pf], range, shown)
+    shown = printable(data:sub(off + 1, off + take))
+    tree:add(G.PF[fd.tx], range, shown)
     shown = '"' .. shown .. '"'
   else
-    tree:add(G.PF[fd.pf], range)
     shown = take > 0 and tostring(range:bytes()) or ""
   end
   off = off + take
@@ -523,6 +541,8 @@ decode_struct = function(sid, tvb, data, off, stop, tree, what, top)
       local text
       off, text = decode_bytes(fd, {name = label}, tvb, data, off, stop, tree, vals, own, kids)
       shown[fd.n] = text
+    else
+      error("gunyah_rm: unknown layout descriptor kind " .. tostring(k))
     end
   end
 
@@ -533,6 +553,8 @@ decode_struct = function(sid, tvb, data, off, stop, tree, what, top)
         if off < stop then run(fd.f) end
       elseif fd.k == "w" then
         if fd.vals[vals[fd.ref] or -1] then run(fd.f) end
+      elseif fd.k == "x" then  -- BySize: the case whose size is the payload's exact length
+        run(G.S[fd.cases[stop - off] or fd.dflt].f)
       else
         local before = #own
         leaf(fd)

@@ -142,6 +142,8 @@ def _scalar(value: str, raw: list[Any] | None, roles: frozenset[str]) -> Any:
         role = "text" if raw is not None and len(raw) >= 5 and raw[4] == FT_STRING else "bytes"
     if role == "int":
         return int(value, 0)
+    if role == "printable":  # <bytes>_text: already the printable rendering, shown as it is
+        return value
     if role == "text":
         if raw is not None and isinstance(raw[0], str):
             return bytes.fromhex(raw[0]).decode("utf-8", errors="replace")

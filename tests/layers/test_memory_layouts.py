@@ -732,7 +732,7 @@ MALFORMED = [
     pytest.param(
         request(MEM_LEND, b""),
         "truncated",
-        ["MEM_LEND request", "16 byte(s)"],
+        ["MEM_LEND request", "8 byte(s)"],
         Truncated,
         id="MEM_LEND-empty",
     ),

@@ -94,6 +94,8 @@ VECTORS = [
     ("get_vmid-req", req(GET_VMID), None, {}, None),
     ("get_vmid-req-l-v5", req(GET_VMID, struct.pack("<I", 0)), "VMGetVmidReq", {}, {"_padding": 0}),
     ("get_vmid-rep", rep(GET_VMID, struct.pack("<I", 3)), "VMGetVmidReply", {"vmid": 3}, None),
+    # issue 15.1: a u32 (the kernel reads __le32), not u16 + padding
+    ("get_vmid-rep-u32", rep(GET_VMID, bytes.fromhex("46000100")), "VMGetVmidReply", {"vmid": 0x10046}, None),
     ("get_owner-req", req(GET_OWNER), None, {}, None),
     ("get_owner-rep", rep(GET_OWNER, struct.pack("<I", 3)), "VMGetOwnerReply", {"owner_vmid": 3}, None),
     ("get_peers-req", req(GET_PEERS), None, {}, None),
@@ -114,13 +116,13 @@ VECTORS = [
          {"id_type": 3, "id_size": 0, "id_info": ""},
      ]}, None),
     ("lookup_uri-req", req(LOOKUP_URI, struct.pack("<HH", 11, 0) + b"qcom://vm/1" + b"\0"),
-     "VMLookupCharReq", {"size": 11, "data": "qcom://vm/1"}, None),
+     "VMLookupCharReq", {"size": 11, "data": "71636f6d3a2f2f766d2f31", "data_text": "qcom://vm/1"}, None),
     ("lookup_uri-rep", rep(LOOKUP_URI, struct.pack("<IHH", 1, 0x80, 0)), "VMLookupReply",
      {"n_entries": 1, "entries": [{"vmid": 0x80}]}, None),
     ("lookup_name-req", req(LOOKUP_NAME, struct.pack("<HH", 5, 0) + b"oemvm" + b"\0" * 3),
-     "VMLookupCharReq", {"size": 5, "data": "oemvm"}, None),
+     "VMLookupCharReq", {"size": 5, "data": "6f656d766d", "data_text": "oemvm"}, None),
     ("lookup_name-req-aligned", req(LOOKUP_NAME, struct.pack("<HH", 4, 0) + b"tuvm"),
-     "VMLookupCharReq", {"size": 4, "data": "tuvm"}, None),
+     "VMLookupCharReq", {"size": 4, "data": "7475766d", "data_text": "tuvm"}, None),
     ("lookup_name-rep", rep(LOOKUP_NAME, struct.pack("<IHHHH", 2, 0x2D, 0, 0x80, 0)), "VMLookupReply",
      {"n_entries": 2, "entries": [{"vmid": 0x2D}, {"vmid": 0x80}]}, None),
     ("lookup_guid-req", req(LOOKUP_GUID, GUID), "VMLookupGuidReq", {"guid": GUID.hex()}, None),
@@ -164,8 +166,8 @@ VECTORS = [
      req(SET_DEMAND_PAGING, struct.pack("<HHI", 0x80, 0, 2) + struct.pack("<QQQQ", 0x80000000, 0x100000,
                                                                           0x90000000, 0x200000)),
      "VMSetDemandPagingReq",
-     {"vmid": 0x80, "range_count": 2, "ranges": [{"phys_addr": 0x80000000, "size": 0x100000},
-                                                 {"phys_addr": 0x90000000, "size": 0x200000}]}, None),
+     {"vmid": 0x80, "range_count": 2, "ranges": [{"base": 0x80000000, "size": 0x100000},
+                                                 {"base": 0x90000000, "size": 0x200000}]}, None),
     ("set_address_layout-req",
      req(SET_ADDRESS_LAYOUT, struct.pack("<HHIQQ", 0x80, 0, 1, 0x7F000000, 0x400000)),
      "VMSetAddressLayoutReq", {"vmid": 0x80, "range_id": 1, "range_base": 0x7F000000, "range_size": 0x400000},
@@ -178,7 +180,8 @@ VECTORS = [
      "MinidumpSlotReply", {"slot_num": 12}, None),
     ("md_register-req", req(MD_REGISTER, struct.pack("<QQBBH", 0xA0000000, 0x4000, 8, 28, 0) + b"kmsg_log"),
      "MinidumpRegisterRangeReq",
-     {"base_ipa": 0xA0000000, "region_size": 0x4000, "name_size": 8, "name_offset": 28, "name": "kmsg_log"},
+     {"base_ipa": 0xA0000000, "region_size": 0x4000, "name_size": 8, "name_offset": 28,
+      "name": "6b6d73675f6c6f67", "name_text": "kmsg_log"},
      None),
     ("md_register-rep", rep(MD_REGISTER, struct.pack("<HH", 3, 0)),
      "MinidumpSlotReply", {"slot_num": 3}, None),
@@ -187,7 +190,7 @@ VECTORS = [
     ("md_deregister-rep", rep(MD_DEREGISTER), None, {}, None),
     ("md_get_slot-req", req(MD_GET_SLOT, struct.pack("<IHH", 8, 1, 0) + b"kmsg_log"),
      "MinidumpGetSlotNumberReq",
-     {"name_len": 8, "starting_slot": 1, "name": "kmsg_log"}, None),
+     {"name_len": 8, "starting_slot": 1, "name": "6b6d73675f6c6f67", "name_text": "kmsg_log"}, None),
     ("md_get_slot-rep", rep(MD_GET_SLOT, struct.pack("<HH", 5, 0)), "MinidumpGetSlotNumberReply",
      {"slot_number": 5}, None),
     # --- 4.6 IRQ lending ---------------------------------------------------------------------------
@@ -217,6 +220,9 @@ VECTORS = [
     ("irq_unmap-rep-unimplemented", rep(IRQ_UNMAP, err=0xFFFFFFFF), None, {}, None),
     ("irq_lent-notif", notif(IRQ_LENT, struct.pack("<HHII", 3, 0, 7, 0x1001)), "VMIrqLentNotif",
      {"owner_vmid": 3, "virq_handle": 7, "virq_label": 0x1001}, None),
+    # issue 15.2: early HAVEN's packed 10-byte form, picked by the exact length (BySize)
+    ("irq_lent-notif-10-packed", notif(IRQ_LENT, bytes.fromhex("0300" "07000000" "01100000")),
+     "VMIrqLentNotifPacked", {"owner_vmid": 3, "virq_handle": 7, "virq_label": 0x1001}, None),
     ("irq_released-notif", notif(IRQ_RELEASED, struct.pack("<I", 7)),
      "VMIrqHandle", {"virq_handle": 7}, None),
     ("irq_accepted-notif", notif(IRQ_ACCEPTED, struct.pack("<I", 7)),
@@ -231,25 +237,25 @@ VECTORS = [
     ("console_flush-req-self", req(CONSOLE_FLUSH, struct.pack("<HH", 0, 0)),
      "VMCommonVmidReq", {"vmid": 0}, None),
     ("console_write-req", req(CONSOLE_WRITE, struct.pack("<HH", 0x80, 6) + b"hello\n"), "VMConsoleWriteReq",
-     {"vmid": 0x80, "num_bytes": 6, "data": "hello\n"}, None),
+     {"vmid": 0x80, "num_bytes": 6, "data": "68656c6c6f0a", "data_text": "hello\\n"}, None),
     ("console_write-req-228", req(CONSOLE_WRITE, struct.pack("<HH", 0, 228) + b"x" * 228),
      "VMConsoleWriteReq",
-     {"vmid": 0, "num_bytes": 228, "data": "x" * 228}, None),
+     {"vmid": 0, "num_bytes": 228, "data": "78" * 228, "data_text": "x" * 228}, None),
     ("vm_exit-req", req(VM_EXIT, struct.pack("<HBB", 1, 1, 0)),
      "VMExitReq", {"exit_flags": 1, "exit_code": 1},
      None),
     ("set_crash_msg-req", req(SET_CRASH_MSG, struct.pack("<HH", 5, 0) + b"panic\0\0\0"), "VMSetCrashMsgReq",
-     {"msg_len": 5, "msg": "panic"}, None),
+     {"msg_len": 5, "msg": "70616e6963", "msg_text": "panic"}, None),
     ("get_crash_msg-req", req(GET_CRASH_MSG, struct.pack("<HH", 0x80, 0)), "VMCommonVmidReq",
      {"vmid": 0x80}, None),
     ("get_crash_msg-rep", rep(GET_CRASH_MSG, struct.pack("<HH", 5, 0) + b"panic\0\0\0"), "VMGetCrashMsgReply",
-     {"msg_len": 5, "msg": "panic"}, None),
+     {"msg_len": 5, "msg": "70616e6963", "msg_text": "panic"}, None),
     ("host_get_type-req", req(HOST_GET_TYPE), None, {}, None),
     ("host_get_type-rep", rep(HOST_GET_TYPE, struct.pack("<BBBB", 0x64, 0x01, 0, 0x01)), "VMHostGetTypeReply",
      {"host_arch": 0x64, "host_type": 1, "version": 1}, None),
     ("console_chars-notif", notif(CONSOLE_CHARS, struct.pack("<HH", 0x80, 3) + b"ok\n"),
      "VMConsoleCharsNotif",
-     {"vmid": 0x80, "num_bytes": 3, "bytes": "ok\n"}, None),
+     {"vmid": 0x80, "num_bytes": 3, "bytes": "6f6b0a", "bytes_text": "ok\\n"}, None),
     # --- 4.8 IPA_RESERVE ---------------------------------------------------------------------------
     ("ipa_reserve-req-fixed",
      req(IPA_RESERVE, struct.pack("<BBHIIHH", 0, 0, 0, 0x4, 0, 2, 0)
@@ -285,6 +291,8 @@ def _kwargs(layout: Struct, fields: dict, entries: dict[str, Struct] | None = No
     """Keyword arguments from exported fields: counts and lengths left for the builder to fill."""
     out: dict = {}
     for name, value in fields.items():
+        if name.endswith("_text") and name[:-5] in fields:
+            continue  # the printable rendering beside a byte array
         spec = layout.field(name)
         if isinstance(spec, Count | Length):
             continue
@@ -292,7 +300,7 @@ def _kwargs(layout: Struct, fields: dict, entries: dict[str, Struct] | None = No
             entry = (entries or {}).get(name, spec.entry)
             out[name] = [entry_class(entry)(**_kwargs(entry, item)) for item in value]
         elif isinstance(spec, Bytes):
-            out[name] = value.encode() if spec.text else bytes.fromhex(value)
+            out[name] = bytes.fromhex(value)
         else:
             out[name] = value
     return out
@@ -312,6 +320,8 @@ def _build(pkt: RMHeader, build: dict | str | None, fields: dict) -> bytes:
     if payload_layer(pkt) is None:
         return bytes(top)
     cls = layer_class(pkt.msg_id, _role(pkt))
+    if cls.layout is not None and cls.layout.by_size is not None:
+        cls = type(payload_layer(pkt))  # the case the payload's length picked
     if isinstance(build, dict):
         kwargs = build
     else:
@@ -361,7 +371,7 @@ def test_hyp_resource_entry_size_follows_the_reply_length():
         (rep(SET_TIME_BASE, struct.pack("<I", 1), err=6),
          "Reply VM_SET_TIME_BASE seq=4660 err=ARGUMENT_INVALID hyp_error=ARGUMENT_INVALID"),
         (req(SET_BOOT_CONTEXT, struct.pack("<HBBIQ", 0x80, 1, 0, 0, 0x80000000)),
-         "Request VM_SET_BOOT_CONTEXT seq=4660 vmid=0x80 reg_set=PC reg_index=0 value=0x80000000"),
+         "Request VM_SET_CONTEXT seq=4660 vmid=0x80 reg_set=PC reg_index=0 value=0x80000000"),
         (rep(HOST_GET_TYPE, struct.pack("<BBBB", 0x64, 0x01, 0, 0x01)),
          "Reply VM_HOST_GET_TYPE seq=4660 err=OK host_arch=AARCH64 host_type=GUNYAH_RM version=1"),
     ],
@@ -406,11 +416,11 @@ MALFORMED = [
      "truncated", ("virq", "needs 4", "0 left")),
     ("get_state-rep-truncated", rep(GET_STATE, struct.pack("<BB", 3, 4)),
      "truncated", ("app_status", "needs 2")),
-    # L-v5 expected a 2-byte VM_GET_VMID reply: vmid is decoded, the missing high half reported
-    ("get_vmid-rep-2-bytes", rep(GET_VMID, struct.pack("<H", 3)), "truncated", ("_padding", "needs 2")),
-    # early HAVEN's packed 10-byte VM_IRQ_LENT does not fit the 12-byte layout (see irq.py)
-    ("irq_lent-10-byte-haven", notif(IRQ_LENT, struct.pack("<HII", 3, 7, 0x1001)), "truncated",
-     ("virq_label", "needs 4", "2 left")),
+    # L-v5 expected a 2-byte VM_GET_VMID reply: RM sends a u32, so 2 bytes are too few
+    ("get_vmid-rep-2-bytes", rep(GET_VMID, struct.pack("<H", 3)), "truncated", ("vmid", "needs 4", "2 left")),
+    # VM_IRQ_LENT is 12 or 10 (early HAVEN, packed) bytes: 11 fits neither, read as the 12-byte one
+    ("irq_lent-11-bytes", notif(IRQ_LENT, struct.pack("<HHIH", 3, 0, 7, 0x1001) + b"\x00"), "truncated",
+     ("virq_label", "needs 4", "3 left")),
     ("set_debug-empty", req(SET_DEBUG), "truncated", ("VM_SET_DEBUG request", "needs 4")),
     ("get_owner-req-trailing", req(GET_OWNER, struct.pack("<I", 0)), "trailing", ("4 byte(s)",)),
     ("address_layout-trailing", req(SET_ADDRESS_LAYOUT, struct.pack("<HHIQQI", 0x80, 0, 0, 0, 0x1000, 9)),

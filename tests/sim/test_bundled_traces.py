@@ -245,9 +245,14 @@ def test_watchdog_crash(traces):
     assert exited[crashed["vmid"]]["exit_reason_size"] == 4
     assert [v["exit_type"] for k, v in exited.items() if k != crashed["vmid"]] != [4]
     (set_msg,) = decoded.of(type="request", name="VM_SET_CRASH_MSG")
-    assert set_msg["client_vmid"] == crashed["vmid"] and set_msg["fields"]["msg"] == crashed["crash_msg"]
+    assert set_msg["client_vmid"] == crashed["vmid"]
+    assert (
+        bytes.fromhex(set_msg["fields"]["msg"]).decode()
+        == set_msg["fields"]["msg_text"]
+        == crashed["crash_msg"]
+    )
     (get_msg,) = decoded.of(type="reply", name="VM_GET_CRASH_MSG")
-    assert get_msg["fields"]["msg"] == crashed["crash_msg"]
+    assert bytes.fromhex(get_msg["fields"]["msg"]).decode() == crashed["crash_msg"]
 
 
 def test_slow_rm(traces):

@@ -44,6 +44,8 @@ def _leaf_abbrevs(struct: Struct, prefix: str = PROTO) -> set[str]:
             out |= _leaf_abbrevs(f.struct, abbrev)
         elif isinstance(f, Bytes) and f.align > 1:
             out.add(f"{prefix}._{f.name}_pad")
+        if isinstance(f, Bytes) and f.text:  # the printable rendering beside the bytes
+            out.add(f"{abbrev}_text")
     return out
 
 

@@ -35,7 +35,7 @@ from dissector.protocol import registry
 
 from .events import Call, Event, Notif, Story, stories
 from .handles import LIVE, STALE, HandleIndex, number_instances
-from .schema import MEMPARCELS
+from .schema import MEMPARCELS, TRANS_TYPES
 
 CREATE_CALLS = {"MEM_DONATE": "DONATE", "MEM_LEND": "LEND", "MEM_SHARE": "SHARE"}
 CREATE_APPEND, APPEND_END = 0x2, 0x1  # create flags / append flags (protocol.md 6.8)
@@ -348,7 +348,8 @@ class ParcelReplay:
             parcel.owner = owner if parcel.owner is None else parcel.owner
             if not parcel.acl:
                 parcel.acl = [(int(a.get("vmid", 0)), int(a.get("perms", 0))) for a in f.get("acl") or ()]
-                parcel.trans_type = _name("trans_type", f.get("trans_type"))
+                kind = _name("trans_type", f.get("trans_type"))
+                parcel.trans_type = kind if kind in TRANS_TYPES else None  # a value no source names
                 parcel.mem_type = _name("mem_type", f.get("mem_type"))
                 parcel.label = f.get("label")
                 sizes = [int(e.get("size", 0)) for e in f.get("sgl") or ()]

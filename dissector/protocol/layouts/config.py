@@ -2,7 +2,7 @@
 
 Field names are the Linux kernel's where Linux has the call (``gunyah_vm_set_firmware_mem_req``,
 ``gunyah_rm_vm_set_boot_context_req``, ``gunyah_rm_vm_set_demand_paging_req`` with its
-``gunyah_rm_mem_entry`` ranges, ``gunyah_rm_vm_set_address_layout_req``) and Qualcomm's for the
+``{base, size}`` ranges, ``gunyah_rm_vm_set_address_layout_req``) and Qualcomm's for the
 calls only RM and QC know (``gh_vm_set_time_base_req_payload``, ``gh_vm_set_debug_req_payload``).
 VM_SET_TIME_BASE and VM_SET_FIRMWARE_MEM append a u32 hypervisor error after a non-zero RM error.
 """
@@ -73,8 +73,8 @@ VM_SET_BOOT_CONTEXT_REQ = Struct(
 
 MEM_RANGE = Struct(
     "VMDemandPagingRange",
-    (U64("phys_addr"), U64("size")),
-    doc="gunyah_rm_mem_entry {le64 phys_addr; le64 size}.",
+    (U64("base"), U64("size")),
+    doc="{le64 base; le64 size} (protocol.md 4.4: L-v15, GY-A, GY-B demand paging ranges).",
 )
 
 VM_SET_DEMAND_PAGING_REQ = Struct(
@@ -86,7 +86,7 @@ VM_SET_DEMAND_PAGING_REQ = Struct(
         Array("ranges", MEM_RANGE, count="range_count"),
     ),
     doc="gunyah_rm_vm_set_demand_paging_req {le16 vmid; le16 _padding; le32 range_count; "
-    "gunyah_rm_mem_entry ranges[]} (L-v15, GY-A, GY-B).",
+    "{le64 base; le64 size} ranges[]} (L-v15, GY-A, GY-B).",
     summary=("vmid", "range_count"),
 )
 
@@ -115,7 +115,7 @@ LAYOUTS: dict[str, Layout] = {
     "VM_SET_TIME_BASE": Layout(request=VM_SET_TIME_BASE_REQ, error_reply=HYP_ERROR_REPLY),
     "VM_SET_FIRMWARE_MEM": Layout(request=VM_SET_FIRMWARE_MEM_REQ, error_reply=HYP_ERROR_REPLY),
     "VM_SET_BOOT_CONTEXT_V16": Layout(request=VM_SET_BOOT_CONTEXT_REQ),
-    "VM_SET_BOOT_CONTEXT": Layout(request=VM_SET_BOOT_CONTEXT_REQ),
+    "VM_SET_CONTEXT": Layout(request=VM_SET_BOOT_CONTEXT_REQ),
     "VM_SET_DEMAND_PAGING": Layout(request=VM_SET_DEMAND_PAGING_REQ),
     "VM_SET_ADDRESS_LAYOUT": Layout(request=VM_SET_ADDRESS_LAYOUT_REQ),
     "VM_SET_DEBUG": Layout(request=VM_SET_DEBUG_REQ),

@@ -40,9 +40,15 @@ IPA_RESERVE_REQ = Struct(
         Pad("res0_1", 2),
         U32("generic_constraints", "ipa_generic_constraints", hex=True),
         U32("platform_constraints", "ipa_platform_constraints", hex=True),
-        Count("n_entries", 2, of="entries"),
-        Pad("_entries_reserved", 2),
-        Array("entries", FIXED_LIST_ENTRY, count="n_entries", alternatives=(ALLOC_LIST_ENTRY,)),
+        Optional(
+            (
+                Count("n_entries", 2, of="entries"),
+                Pad("_entries_reserved", 2),
+                Array("entries", FIXED_LIST_ENTRY, count="n_entries", alternatives=(ALLOC_LIST_ENTRY,)),
+            ),
+            doc="an RM list: empty when the buffer ends where its header would start",
+            emit="always",
+        ),
     ),
     doc="RM ipa_reserve_req_t {u8 alloc_type; u8 res0_0; u16 res0_1; u32 generic_constraints; "
     "u32 platform_constraints; entries} then FIXED_LIST (16 B) or ALLOC_LIST (32 B) entries; "

@@ -12,6 +12,7 @@ from dissector.protocol.layout import (
     U16,
     U32,
     Array,
+    BySize,
     Count,
     Layout,
     Optional,
@@ -96,7 +97,7 @@ VM_IRQ_UNMAP_REQ = Struct(
     summary=("virq_entry_cnt",),
 )
 
-VM_IRQ_LENT_NOTIF = Struct(
+VM_IRQ_LENT_12 = Struct(
     "VMIrqLentNotif",
     (
         U16("owner_vmid", hex=True),
@@ -104,9 +105,26 @@ VM_IRQ_LENT_NOTIF = Struct(
         U32("virq_handle", hex=True),
         U32("virq_label", hex=True),
     ),
-    doc="RM rm_irq_lent_notify_t {vmid_t owner; char _pad[2]; virq_handle; virq_label} (QC), "
-    "12 bytes. One early HAVEN header declares it packed without the pad (10 bytes): such a "
-    "message is reported as truncated, its fields after owner_vmid shifted by 2.",
+    doc="RM rm_irq_lent_notify_t {vmid_t owner; char _pad[2]; virq_handle; virq_label} (QC), 12 bytes.",
+    summary=("owner_vmid", "virq_handle", "virq_label"),
+)
+
+VM_IRQ_LENT_PACKED = Struct(
+    "VMIrqLentNotifPacked",
+    (
+        U16("owner_vmid", hex=True),
+        U32("virq_handle", hex=True),
+        U32("virq_label", hex=True),
+    ),
+    doc="early HAVEN hh_rm_notif_vm_irq_lent_payload, __packed without the pad: 10 bytes.",
+    summary=("owner_vmid", "virq_handle", "virq_label"),
+)
+
+VM_IRQ_LENT_NOTIF = Struct(
+    "VMIrqLent",
+    (BySize((VM_IRQ_LENT_12, VM_IRQ_LENT_PACKED)),),
+    doc="12 bytes (RM, QC, later HAVEN) or the 10-byte packed form of one early HAVEN header "
+    "(protocol.md 5, 7), told apart by the payload's exact length in every dialect.",
     summary=("owner_vmid", "virq_handle", "virq_label"),
 )
 

@@ -95,12 +95,13 @@ VM_STATUS_NOTIF = Struct(
     "VMStatusNotif",
     (
         U16("vmid", hex=True),
-        Pad("_padding", 2),
+        Pad("reserved", 2),
         U8("vm_status", "vm_status"),
         U8("os_status", "os_status"),
         U16("app_status", "app_status"),
     ),
-    doc="gh_rm_vm_status_payload / RM rm_notify_vm_status_t (8 bytes).",
+    doc="gh_rm_vm_status_payload {le16 vmid; u16 reserved; u8 vm_status; u8 os_status; "
+    "le16 app_status} / RM rm_notify_vm_status_t (8 bytes).",
     summary=("vmid", "vm_status", "os_status"),
 )
 

@@ -72,8 +72,11 @@ SHARED_SGL_ENTRY = Struct(
 
 _ACL = rm_list("n_acl_entries", "acl", ACL_ENTRY)
 _SGL = rm_list("n_sgl_entries", "sgl", SGL_ENTRY)
-_ATTRS = Optional(
-    rm_list("n_mem_attr_entries", "attrs", ATTR_ENTRY),
+_ATTRS = rm_list(
+    "n_mem_attr_entries",
+    "attrs",
+    ATTR_ENTRY,
+    emit="given",
     doc="may be omitted when empty (RM list rule); Linux sends count 0",
 )
 
@@ -88,7 +91,7 @@ MEM_SHARE_REQ = Struct(
         U32("label", hex=True),
         *_ACL,
         *_SGL,
-        _ATTRS,
+        *_ATTRS,
     ),
     doc="gh_rm_mem_share_req_header + acl/mem/attr sections (RM memparcel_create_req_t). "
     "The ACL count is the u32 n_entries of Linux, read as u16 + reserved as RM does. "
@@ -143,14 +146,20 @@ MEM_ACCEPT_REQ = Struct(
         Pad("reserved1", 1),
         U32("label", hex=True, doc="checked when flags has VALIDATE_LABEL (QC validate_label)"),
         *_ACL,
-        Count("n_sgl_entries", 2, of="sgl"),
-        U16(
-            "map_vmid",
-            hex=True,
-            doc="second half of the SGL list header: the VM to map the parcel for (MAP_OTHER)",
+        Optional(
+            (
+                Count("n_sgl_entries", 2, of="sgl"),
+                U16(
+                    "map_vmid",
+                    hex=True,
+                    doc="second half of the SGL list header: the VM to map the parcel for (MAP_OTHER)",
+                ),
+                Array("sgl", SGL_ENTRY, count="n_sgl_entries"),
+            ),
+            doc="an RM list: empty when the buffer ends where its header would start",
+            emit="always",
         ),
-        Array("sgl", SGL_ENTRY, count="n_sgl_entries"),
-        _ATTRS,
+        *_ATTRS,
     ),
     doc="RM memparcel_accept_req_t (QC gh_mem_accept_req_payload_hdr + gh_acl_desc + gh_sgl_desc "
     "+ gh_mem_attr_desc; no Linux struct). The SGL list header's reserved half carries map_vmid "
@@ -172,9 +181,26 @@ MEM_ACCEPT_REPLY = Struct(
         ),
     ),
     doc="RM memparcel_accept_sgl_resp_t {u16 sgl_entries; u8 flags; u8 res0; sgl_entry_t[]} "
-    "(QC gh_mem_accept_resp_payload). HAVEN hh_mem_accept_resp_payload and RM-2021 had a u16 "
-    "reserved where flags is: the same bytes with flags 0, so one layout reads both.",
+    "(QC gh_mem_accept_resp_payload). HAVEN and RM-2021 have a u16 reserved where flags is: "
+    "see MEM_ACCEPT_REPLY_NO_FLAGS (dialects rm-2021, haven-early).",
     summary=("n_sgl_entries", "flags"),
+)
+
+MEM_ACCEPT_REPLY_NO_FLAGS = Struct(
+    "MemAcceptReplyNoFlags",
+    (
+        Optional(
+            (
+                Count("n_sgl_entries", 2, of="sgl"),
+                Pad("reserved", 2),
+                Array("sgl", SGL_ENTRY, count="n_sgl_entries"),
+            ),
+            doc="only when the request's n_sgl_entries was 0 (RM chose the IPAs)",
+        ),
+    ),
+    doc="HAVEN hh_mem_accept_resp_payload {u16 n_sgl_entries; u16 reserved} and RM-2021 "
+    "memparcel_accept_sgl_resp_t {uint16_t sgl_entries; uint16_t res0}: no flags byte.",
+    summary=("n_sgl_entries",),
 )
 
 # --- MEM_NOTIFY ----------------------------------------------------------------------------------
@@ -185,9 +211,8 @@ MEM_NOTIFY_REQ = Struct(
         U8("flags", "mem_notify_flags", hex=True),
         Pad("reserved1", 3),
         U32("mem_info_tag", hex=True),
-        Optional(
-            rm_list("n_vmid_entries", "vmids", VMID_ENTRY),
-            doc="RM reads it for SHARED and RECALL only",
+        *rm_list(
+            "n_vmid_entries", "vmids", VMID_ENTRY, emit="given", doc="RM reads it for SHARED and RECALL only"
         ),
     ),
     doc="RM memparcel_notify_req_t (QC gh_mem_notify_req_payload {memparcel_handle; flags:8; "
@@ -204,7 +229,7 @@ MEM_LOOKUP_SGL_REQ = Struct(
         U32("label", hex=True),
         *_ACL,
         *_SGL,
-        _ATTRS,
+        *_ATTRS,
     ),
     doc="RM memparcel_lookup_req_t (QC gh_mem_qcom_lookup_sgl_req_payload_hdr {mem_type:8; "
     "reserved:24; label} + gh_acl_desc + gh_sgl_desc + optional gh_mem_attr_desc).",
@@ -226,8 +251,11 @@ MEM_SHARED_NOTIF = Struct(
         U32("mem_info_tag", hex=True),
         *_ACL,
         *rm_list("n_sgl_entries", "sgl", SHARED_SGL_ENTRY),
-        Optional(
-            rm_list("n_mem_attr_entries", "attrs", ATTR_ENTRY),
+        *rm_list(
+            "n_mem_attr_entries",
+            "attrs",
+            ATTR_ENTRY,
+            emit="given",
             doc="always sent by RM HEAD; omitted by RM-2021 for hyp-assign parcels",
         ),
     ),

@@ -38,9 +38,9 @@ VM_GET_VMID_REQ = Struct(
 
 VM_GET_VMID_REPLY = Struct(
     "VMGetVmidReply",
-    (U16("vmid", hex=True), Pad("_padding", 2)),
-    doc="RM writes u32 vmid; Linux (ACK/GY gunyah_rm_get_vmid) keeps lower_16_bits(le32), "
-    "so the high half is shown as padding. L-v5 expected a 2-byte reply: one is reported truncated.",
+    (U32("vmid", hex=True),),
+    doc="u32 vmid (protocol.md 4.2: RM vm_mgnt_handle_get_vmid writes u32; the kernel reads an "
+    "__le32 and keeps its low 16 bits). L-v5 expected a 2-byte reply: one is reported truncated.",
     summary=("vmid",),
 )
 
@@ -121,7 +121,7 @@ VM_LOOKUP_REPLY = Struct(
 # --- VM_GET_HYP_RESOURCES --------------------------------------------------------------------------
 _HYP_RESOURCE_HEAD = (
     U8("type", "resource_type"),
-    Pad("_padding", 1),
+    Pad("reserved", 1),
     U16("partner_vmid", hex=True),
     U32("resource_handle", hex=True),
     U32("resource_label", hex=True),
@@ -133,7 +133,7 @@ _HYP_RESOURCE_HEAD = (
 HYP_RESOURCE = Struct(
     "HypResource",
     (*_HYP_RESOURCE_HEAD, U64("base"), U64("size")),
-    doc="gh_rm_hyp_resource {u8 type; u8 _padding; le16 partner_vmid; le32 resource_handle; "
+    doc="gh_rm_hyp_resource {u8 type; u8 reserved; le16 partner_vmid; le32 resource_handle; "
     "le32 resource_label; le64 cap_id; le32 virq_handle; le32 virq; le64 base; le64 size} "
     "(44 bytes: RM-2022+, ACK, v11, v15, QC).",
 )
