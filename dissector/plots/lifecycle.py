@@ -86,6 +86,7 @@ def plot_lifecycle_timeline(
     lo = np.nanmin(t0) if start is None else start
     hi = np.nanmax(t1) if end is None else end
     pad = (hi - lo) * 0.01 or 0.001
+    _short_states(ax, t0, t1, y, colors, hi - lo, n)
     ax.set_xlim(lo - pad, hi + pad)
     handles = _state_handles(plt, lc)
     if _data.is_trace(trace_or_table):
@@ -99,6 +100,25 @@ def plot_lifecycle_timeline(
     ax.set_title(_title("VM lifecycles", lc, n))
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     return ax
+
+
+def _short_states(
+    ax: Any, t0: np.ndarray, t1: np.ndarray, y: np.ndarray, colors: list[str], span: float, n: int
+) -> None:
+    """A tick at the start of every state too short to show as a bar at this zoom, so a VM whose
+    whole life took a few milliseconds of a long capture still shows in its lane."""
+    short = (t1 - t0) < 0.004 * span
+    if short.any():
+        ax.scatter(
+            t0[short],
+            y[short],
+            marker="|",
+            s=120 if n <= 60 else 30,
+            c=[c for c, s in zip(colors, short, strict=True) if s],
+            linewidths=2,
+            zorder=3,
+            gid="short_state",
+        )
 
 
 def _lanes(lc: pd.DataFrame) -> list[tuple[str, int, int]]:

@@ -351,3 +351,16 @@ def test_latency_outliers_are_ringed(tmp_path):
     (call,) = tx[tx["request_frame"] == finding.frames[0]].itertuples(index=False)
     assert list(ring.get_xdata()) == [call.request_time]
     assert list(ring.get_ydata()) == pytest.approx([call.latency * 1e3])
+
+
+def test_lifecycle_timeline_shows_states_too_short_for_a_bar():
+    # VM 0x84 of faults_mix lives a few milliseconds of a 2 s capture: its states get ticks
+    t = trace("faults_mix.pcapng")
+    ax = t.plot.lifecycle_timeline()
+    ticks = [c for c in ax.collections if c.get_gid() == "short_state"]
+    lc = t.lifecycles
+    span = float(lc["end"].max() - lc["start"].min())
+    short = lc[(lc["end"] - lc["start"]) < 0.004 * span]
+    assert sum(len(c.get_offsets()) for c in ticks) == len(short) > 0
+    lane_84 = [i for i, label in enumerate(ax.get_yticklabels()) if label.get_text() == "0x84"]
+    assert lane_84 and any(lane_84[0] in c.get_offsets()[:, 1] for c in ticks)
