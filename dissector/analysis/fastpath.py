@@ -39,6 +39,7 @@ from dissector.capture.pcap import GLOBAL_HEADER_SIZE, MAX_CAPLEN, PCAP_MAGICS, 
 from dissector.capture.reassembly import RawMessage, Reassembler
 from dissector.capture.record import LINKTYPE_GUNYAH_RM, CaptureProblem, Direction, Record
 from dissector.decoded import DecodedMessage
+from dissector.errors import InputError
 from dissector.layers.dispatch import ERROR_REPLIES, NOTIFICATIONS, REPLIES, REQUESTS
 from dissector.protocol.layout import Array, Bytes, Count, Int, Length, Optional, Struct, When
 from dissector.protocol.messages import (
@@ -262,11 +263,14 @@ def scan_pcap(data: bytes, source: str) -> RecordColumns | None:
 
 def scan_file(path: str | os.PathLike[str]) -> RecordColumns | None:
     """``scan_pcap`` of a file on disk; None for anything but a clean classic pcap."""
-    with open(path, "rb") as f:
-        if f.read(4) not in PCAP_MAGICS:
-            return None
-        f.seek(0)
-        data = f.read()
+    try:
+        with open(path, "rb") as f:
+            if f.read(4) not in PCAP_MAGICS:
+                return None
+            f.seek(0)
+            data = f.read()
+    except OSError as exc:
+        raise InputError(f"ghrm: error: cannot read {os.fspath(path)}: {exc.strerror or exc}") from None
     return scan_pcap(data, os.fspath(path))
 
 

@@ -35,6 +35,8 @@ from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import IO, Any
 
+from dissector.errors import InputError
+
 from ._stream import ByteSource, FollowReader, PrefixedReader, iter_lines, reader_of
 from .errors import UnsupportedCapture
 from .hexlog import read_hexlog
@@ -101,6 +103,29 @@ class RecordStream(Iterator[Item]):
         self.close()
 
 
+class _NamedFile:
+    """A file opened by name whose read errors say which file (``InputError``, exit status 1)."""
+
+    def __init__(self, f: IO[bytes], name: str) -> None:
+        self._f = f
+        self.name = name
+
+    def read(self, n: int = -1, /) -> bytes:
+        try:
+            return self._f.read(n)
+        except OSError as exc:
+            raise InputError(f"ghrm: error: cannot read {self.name}: {exc.strerror or exc}") from None
+
+    def read1(self, n: int = -1, /) -> bytes:
+        try:
+            return self._f.read1(n)  # type: ignore[attr-defined]
+        except OSError as exc:
+            raise InputError(f"ghrm: error: cannot read {self.name}: {exc.strerror or exc}") from None
+
+    def seekable(self) -> bool:
+        return self._f.seekable()
+
+
 class _TextAsBytes:
     """A text file object seen as bytes (UTF-8), so one code path serves both."""
 
@@ -137,9 +162,12 @@ def open_records(
             raw = sys.stdin.buffer
             name = "<stdin>"
         else:
-            owned = open(path_or_file, "rb")  # noqa: SIM115 - closed by RecordStream.close
-            raw = owned
             name = os.fspath(path_or_file)
+            try:
+                owned = open(path_or_file, "rb")  # noqa: SIM115 - closed by RecordStream.close
+            except OSError as exc:
+                raise InputError(f"ghrm: error: cannot read {name}: {exc.strerror or exc}") from None
+            raw = _NamedFile(owned, name)
     else:
         f = path_or_file
         name = getattr(f, "name", None) or "<stream>"
