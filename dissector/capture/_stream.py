@@ -19,6 +19,7 @@ work on pipes that cannot seek (stdin), and keep going on a file that is still g
 from __future__ import annotations
 
 import codecs
+import re
 import time
 from collections.abc import Callable, Iterator
 from typing import Protocol
@@ -171,24 +172,50 @@ def _eol(line: str) -> str:
     return line[:-1] if line.endswith("\r") else line
 
 
-def iter_lines(f: ByteSource, *, chunk: int = 1 << 16, max_line: int = MAX_LINE_CHARS) -> Iterator[str]:
-    """Text lines of a byte stream, without their line ends, decoded as UTF-8 (errors replaced).
+# ANSI/VT100 escape sequences (CSI ... final byte, OSC ... BEL/ST, and two-byte ESC x):
+# ``dmesg --color=always`` and ``journalctl`` colour timestamps and whole lines.
+ANSI_ESCAPE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
 
-    Only ``\\n`` ends a line (a trailing ``\\r`` is dropped), so form feeds or other Unicode
-    separators inside a log line do not split it. A last line without newline is yielded at
-    the end of the stream. A line longer than ``max_line`` characters is yielded as a
-    ``LongLine`` holding its first ``max_line`` characters; the rest is dropped as it is read,
-    so memory stays bounded however long the line (readers report it).
+
+def clean_text(text: str) -> str:
+    """``text`` without ANSI colour codes and NUL bytes (cheap when there are none)."""
+    if "\x1b" in text:
+        text = ANSI_ESCAPE.sub("", text)
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    return text
+
+
+def iter_lines(
+    f: ByteSource, *, chunk: int = 1 << 16, max_line: int = MAX_LINE_CHARS, encoding: str = "utf-8"
+) -> Iterator[str]:
+    """Text lines of a byte stream, without their line ends, decoded (errors replaced).
+
+    ``\n``, ``\r\n`` and a lone ``\r`` (old serial-console captures) end a line; form feeds
+    or other Unicode separators inside a log line do not split it. ANSI colour codes and NUL
+    bytes are removed (``dmesg --color=always``, NUL-padded logs after a crash). A last line
+    without newline is yielded at the end of the stream. A line longer than ``max_line``
+    characters is yielded as a ``LongLine`` holding its first ``max_line`` characters; the rest
+    is dropped as it is read, so memory stays bounded however long the line (readers report it).
+    ``encoding`` is ``utf-8`` or a UTF-16 codec (``utf-16`` reads the BOM).
     """
     read = reader_of(f)
-    decode = codecs.getincrementaldecoder("utf-8")(errors="replace").decode
+    decode = codecs.getincrementaldecoder(encoding)(errors="replace").decode
     pending = ""
     dropped = 0  # characters of the current (overlong) line thrown away so far
+    held_cr = False  # the previous chunk ended with "\r": a "\n" may follow
     while True:
         data = read(chunk)
         if not data:
             break
         text = decode(data)
+        if held_cr:
+            text = "\r" + text
+        held_cr = text.endswith("\r")
+        if held_cr:
+            text = text[:-1]
+        if "\r" in text:
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
         if dropped:  # inside an overlong line: skip to its end
             nl = text.find("\n")
             if nl < 0:
@@ -197,14 +224,17 @@ def iter_lines(f: ByteSource, *, chunk: int = 1 << 16, max_line: int = MAX_LINE_
             yield LongLine(pending, len(pending) + dropped + nl)
             pending, dropped = "", 0
             text = text[nl + 1 :]
-        lines = (pending + text).split("\n")
+        lines = clean_text(pending + text).split("\n")
         pending = lines.pop()
         for line in lines:
-            yield _eol(line) if len(line) <= max_line else LongLine(line[:max_line], len(line))
+            yield line if len(line) <= max_line else LongLine(line[:max_line], len(line))
         if len(pending) > max_line:
             dropped = len(pending) - max_line
             pending = pending[:max_line]
-    pending += decode(b"", True)
+    pending += clean_text(decode(b"", True))
+    if held_cr and not dropped:
+        yield pending if len(pending) <= max_line else LongLine(pending[:max_line], len(pending))
+        pending = ""
     if dropped or len(pending) > max_line:
         yield LongLine(pending[:max_line], len(pending) + dropped)
     elif pending:

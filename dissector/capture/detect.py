@@ -8,7 +8,11 @@ sniffing lines for the kernel-log markers (``gh_rm_recv: 00000000:``, ``gh_rm_ca
 offset-0 hex row, optionally after ``I``/``O``/timestamp lines).
 
 Detection reads a prefix (at most 1 MiB, less as soon as it has decided) and chains it in front
-of the rest, so pipes and stdin (``-``) work without seeking.
+of the rest, so pipes and stdin (``-``) work without seeking. Text whose first MiB holds no RM
+line (a ``/var/log/kern.log`` with a long boot before the RM driver spoke) is read to its end by
+the kernel-log reader, which skips unrelated lines; if it finds nothing, a fatal problem says
+so. Text may be UTF-8 or UTF-16 with a BOM, carry ANSI colour codes (``dmesg --color=always``),
+NUL bytes, and end its lines with LF, CRLF or CR.
 
 ``follow=True`` behaves like ``tail -f``: at the end of a regular file the stream waits
 (polling every ``poll_interval`` seconds) for more data and carries on, for pcap, pcapng and
@@ -25,6 +29,7 @@ read, then a fatal ``CaptureProblem`` says where and why (gzip nested more than
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import io
 import os
@@ -37,7 +42,7 @@ from typing import IO, Any
 
 from dissector.errors import InputError
 
-from ._stream import ByteSource, FollowReader, PrefixedReader, iter_lines, reader_of
+from ._stream import ByteSource, FollowReader, PrefixedReader, clean_text, iter_lines, reader_of
 from .errors import UnsupportedCapture
 from .hexlog import read_hexlog
 from .pcap import PCAP_MAGICS, read_pcap
@@ -49,6 +54,7 @@ FORMATS = ("pcap", "pcapng", "hexlog", "text2pcap")
 SNIFF_LIMIT = 1 << 20
 PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
 GZIP_MAGIC = b"\x1f\x8b"
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 MAX_GZIP_DEPTH = 3
 _HEXLOG_MARK = re.compile(
     r"[gh]h_rm_recv: [0-9A-Fa-f]{8}: |[gh]h_rm_call TX: [0-9A-Fa-f]{8}: |@[^\s:@]+ TX: [0-9A-Fa-f]{8}: "
@@ -213,6 +219,42 @@ class _Gunzip:
         )
 
 
+class _Utf16AsUtf8:
+    """A UTF-16 text stream (with BOM) read as UTF-8 bytes, so the text readers serve it."""
+
+    def __init__(self, f: ByteSource) -> None:
+        self._read = reader_of(f)
+        self._decode = codecs.getincrementaldecoder("utf-16")(errors="replace").decode
+        self._done = False
+
+    def read(self, n: int = -1, /) -> bytes:
+        while not self._done:
+            data = self._read(n if n > 0 else 1 << 16)
+            text = self._decode(data, not data)
+            if not data:
+                self._done = True
+            if text:
+                return text.encode("utf-8")
+        return b""
+
+    read1 = read
+
+
+def _or_nothing_found(items: Iterator[Item], src: str) -> Iterator[Item]:
+    """Pass ``items`` on; if there were none, one fatal problem saying the log held no RM line."""
+    empty = True
+    for item in items:
+        empty = False
+        yield item
+    if empty:
+        yield CaptureProblem(
+            src,
+            "text without any RM log line (gh_rm_recv:, gh_rm_call TX:, TX msg_id:, RM rejected message) "
+            "from start to end: not a supported capture",
+            fatal=True,
+        )
+
+
 def _gunzipped(items: Iterator[Item], gz: _Gunzip, src: str) -> Iterator[Item]:
     yield from items
     if gz.error is not None:
@@ -265,10 +307,20 @@ def _open(
                 ) from None
             fmt_name = inner.format if inner.format.startswith("gzip+") else "gzip+" + inner.format
             return RecordStream(_gunzipped(inner, gz, src), fmt_name, src, owned)
+        if prefix[:2] in UTF16_BOMS and depth < MAX_GZIP_DEPTH:
+            text = _Utf16AsUtf8(PrefixedReader(prefix, stream))
+            inner = _open(text, src, None, fmt, False, poll_interval, idle_timeout, stop, depth + 1)
+            return RecordStream(inner, "utf16+" + inner.format, src, owned)
         detected = detect_format(prefix, final=final)
         if detected is None and final:
             if not prefix and follow:
                 return RecordStream(iter(()), "empty", src, owned)
+            if data and looks_like_text(prefix):
+                # a long log whose first MiB holds no RM line (kern.log after boot): read on,
+                # the kernel-log reader skips unrelated lines; say so if it finds nothing at all
+                lines = iter_lines(PrefixedReader(prefix, stream))
+                items = _or_nothing_found(read_hexlog(lines, src), src)
+                return RecordStream(items, "hexlog", src, owned)
             raise UnsupportedCapture(_why_unsupported(src, prefix))
     chained = PrefixedReader(prefix, stream)
     items: Iterator[Item]
@@ -287,6 +339,8 @@ def detect_format(prefix: bytes, *, final: bool = True) -> str | None:
     """The format name for the first bytes of an input, or None.
 
     With ``final=False`` None means "need more bytes"; with ``final=True`` it means "none".
+    Text is judged after removing ANSI colour codes and NUL bytes, so a coloured or NUL-padded
+    kernel log is still a kernel log.
     """
     if len(prefix) < 4 and not final:
         return None
@@ -295,15 +349,15 @@ def detect_format(prefix: bytes, *, final: bool = True) -> str | None:
         return "pcap"
     if head == PCAPNG_MAGIC:
         return "pcapng"
-    if b"\0" in prefix[:4096]:
-        return None  # binary, and not ours
-    text = prefix.decode("utf-8", "replace")
+    text = clean_text(prefix.decode("utf-8", "replace"))
     if not final:
-        cut = text.rfind("\n")
+        cut = max(text.rfind("\n"), text.rfind("\r"))
         text = text[: cut + 1] if cut >= 0 else ""
     if _HEXLOG_MARK.search(text):
         return "hexlog"
-    for line in text.splitlines():
+    if not looks_like_text(prefix):
+        return None  # binary, and not ours
+    for line in text.replace("\r", "\n").splitlines():
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
             continue
@@ -316,11 +370,20 @@ def detect_format(prefix: bytes, *, final: bool = True) -> str | None:
     return None
 
 
+def looks_like_text(prefix: bytes) -> bool:
+    """Mostly printable bytes (NULs and escapes aside): a log worth scanning to its end."""
+    sample = prefix[: 1 << 16].replace(b"\0", b"")
+    if not sample:
+        return False
+    binary = sum(1 for b in sample[:4096] if b < 9 or 13 < b < 27 or 27 < b < 32 or b == 127)
+    return binary * 50 < min(len(sample), 4096)
+
+
 def _why_unsupported(src: str, prefix: bytes) -> str:
     if not prefix:
         return f"{src}: empty input; tried {', '.join(FORMATS)}"
     what = f"starts with {prefix[:8].hex(' ')}"
-    if b"\0" not in prefix[:4096]:
+    if looks_like_text(prefix):
         what = f"is text without RM log markers or text2pcap rows in its first {len(prefix)} bytes"
     return (
         f"{src}: not a supported capture ({what}); tried pcap (magic a1b2c3d4/a1b23c4d, either byte "
