@@ -56,6 +56,8 @@ PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
 GZIP_MAGIC = b"\x1f\x8b"
 UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 MAX_GZIP_DEPTH = 3
+MAX_GZIP_RATIO = 1000  # decompressed bytes per compressed byte, past GZIP_RATIO_FLOOR
+GZIP_RATIO_FLOOR = 64 << 20
 _HEXLOG_MARK = re.compile(
     r"[gh]h_rm_recv: [0-9A-Fa-f]{8}: |[gh]h_rm_call TX: [0-9A-Fa-f]{8}: |@[^\s:@]+ TX: [0-9A-Fa-f]{8}: "
     r"|\bTX msg_id: (?:0x)?[0-9A-Fa-f]+|RM rejected message (?:0x)?[0-9A-Fa-f]+\. Error: -?\d+"
@@ -189,11 +191,32 @@ def open_records(
         raise
 
 
-class _Gunzip:
-    """A gzip stream read as bytes that ends, instead of raising, where it is cut or corrupt."""
+class _Counting:
+    """A byte source that counts what was read from it (the compressed side of a gzip)."""
 
     def __init__(self, f: ByteSource) -> None:
-        self._gz = gzip.GzipFile(fileobj=f, mode="rb")  # type: ignore[arg-type]
+        self._read = reader_of(f)
+        self.count = 0
+
+    def read(self, n: int = -1, /) -> bytes:
+        data = self._read(n if n > 0 else 1 << 16)
+        self.count += len(data)
+        return data
+
+    read1 = read
+
+
+class _Gunzip:
+    """A gzip stream read as bytes that ends, instead of raising, where it is cut or corrupt.
+
+    Expansion is capped: past ``GZIP_RATIO_FLOOR`` bytes out, more than ``MAX_GZIP_RATIO`` bytes
+    out per byte in is a decompression bomb, not a capture (real captures compress 5-50 fold);
+    the stream ends there with a problem. ``zcat FILE | ghrm decode -`` reads it anyway.
+    """
+
+    def __init__(self, f: ByteSource) -> None:
+        self._in = _Counting(f)
+        self._gz = gzip.GzipFile(fileobj=self._in, mode="rb")  # type: ignore[arg-type]
         self.count = 0  # decompressed bytes handed out
         self.error: str | None = None
 
@@ -206,6 +229,11 @@ class _Gunzip:
             self.error = str(exc) or type(exc).__name__
             return b""
         self.count += len(data)
+        if self.count > GZIP_RATIO_FLOOR and self.count > MAX_GZIP_RATIO * max(self._in.count, 1):
+            self.error = (
+                f"it expands more than {MAX_GZIP_RATIO}-fold ({self._in.count} compressed bytes gave "
+                f"{self.count}): refused as a decompression bomb; decompress it yourself to read it"
+            )
         return data
 
     read1 = read
