@@ -10,9 +10,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from typing import NoReturn, TextIO
+from typing import Any, NoReturn, TextIO, cast
 
 from dissector.analysis import cli as analysis_cli
 from dissector.analysis.ledgers import cli as ledgers_cli
@@ -194,8 +195,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
     documented exit status (README "Exit codes": 2 usage, 1 unreadable input, 0 decoded with
     problems reported); a traceback only with ``--debug``.
     """
-    out = out or sys.stdout
-    err = err or sys.stderr
+    out = cast(TextIO, TerminalSafe(out or sys.stdout))
+    err = cast(TextIO, TerminalSafe(err or sys.stderr))
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     if debug:
@@ -213,6 +214,28 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
         if debug:
             raise
         return _report(exc, err)
+
+
+class TerminalSafe:
+    """A text stream that shows control characters as escapes instead of sending them.
+
+    Capture content reaches stdout (pcapng interface names and comments, RM strings in
+    payloads); an ESC byte in it must not retitle the window, clear the screen or forge output.
+    Newline and tab pass; everything else below 0x20, DEL and the C1 controls become ``\\xNN``.
+    """
+
+    _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        if self._CONTROL.search(text):
+            text = self._CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+        return self._stream.write(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
 
 
 def _report(exc: BaseException, err: TextIO) -> int:

@@ -77,6 +77,8 @@ class ChunkBuffer:
         have = len(self.buf) - self.pos
         if have >= n:
             return True
+        if self.eof:  # nothing more will come: no copy (asking again must stay O(1), not O(window))
+            return False
         parts = [self.buf[self.pos :]] if have else []
         self.base += self.pos
         self.pos = 0

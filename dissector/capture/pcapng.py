@@ -13,8 +13,10 @@ What is read:
   several are joined by newlines) becomes ``Record.comment``; the flags word (2) gives the
   direction (inbound = from the RM, outbound = to the RM, from the client's point of view),
   used only when the capture header says "unknown" (the header wins, design.md 1.1).
-  A comment ``ghrm-synthetic: ...`` (written by our writer) restores ``Record.synthetic``, and
-  ``ghrm-synthetic; seq unknown: ...`` also ``seq_known=False``.
+  A comment ``ghrm-synthetic: ...`` restores ``Record.synthetic``, and ``ghrm-synthetic; seq
+  unknown: ...`` also ``seq_known=False``, only in a section whose SHB names ghrm as the writing
+  application (``shb_userappl`` ``ghrm``, as our writer puts it): anywhere else it is an
+  ordinary comment, since anyone can type one (a forged one would hide seq and skip reassembly).
 * NRB, ISB, DSB, custom and any other block types: skipped silently (they are legitimate).
 
 Packets on an interface whose link type is neither 147 nor 252 are skipped: one problem for
@@ -77,6 +79,8 @@ OPT_COMMENT = 1
 OPT_IF_NAME = 2
 OPT_IF_TSRESOL = 9
 OPT_IF_TSOFFSET = 14
+OPT_SHB_USERAPPL = 4
+GHRM_APPLICATION = b"ghrm"  # what our writer puts in shb_userappl
 OPT_FLAGS = 2
 EPB_DIR_INBOUND = 1
 EPB_DIR_OUTBOUND = 2
@@ -160,6 +164,7 @@ class _Reader:
         self.number = 0  # packet blocks seen
         self.block = 0  # blocks seen
         self.section = 0
+        self.ours = False  # this section's SHB says ghrm wrote it: its provenance comments count
         self.skipped: dict[str, int] = {}  # unsupported-interface packets per interface
         self.extra_interfaces = 0  # IDBs of this section beyond MAX_INTERFACES
 
@@ -240,6 +245,7 @@ class _Reader:
                 self.interfaces = []
                 self.extra_interfaces = 0
                 self.section += 1
+                self.ours = self._written_by_ghrm(buf, pos, blen)
             elif btype == BT_IDB:
                 yield from self._idb(buf, pos, blen)
             elif btype == BT_SPB:
@@ -326,6 +332,15 @@ class _Reader:
                 pos += blen
         finally:
             b.pos = pos
+
+    def _written_by_ghrm(self, buf: bytes, pos: int, blen: int) -> bool:
+        """Whether the SHB's ``shb_userappl`` (option 4) is ghrm's (``ghrm`` or ``ghrm ...``)."""
+        opts, _err = self._options(buf, pos + 24, pos + blen - 4)
+        for code, value in opts:
+            if code == OPT_SHB_USERAPPL:
+                app = value.rstrip(b"\0")
+                return app == GHRM_APPLICATION or app.startswith(GHRM_APPLICATION + b" ")
+        return False
 
     def _shb_endian(self, buf: bytes, pos: int) -> str | None:
         if not self.b.fill(12):
@@ -608,7 +623,7 @@ class _Reader:
             for code, value in opts:
                 if code == OPT_COMMENT:
                     text = value.decode("utf-8", "replace")
-                    m = SYNTHETIC_COMMENT.match(text)
+                    m = SYNTHETIC_COMMENT.match(text) if self.ours else None
                     if m:
                         synthetic = m.group("text")
                         seq_known = m.group("sequnknown") is None
