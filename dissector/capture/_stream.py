@@ -19,10 +19,11 @@ work on pipes that cannot seek (stdin), and keep going on a file that is still g
 from __future__ import annotations
 
 import codecs
+import os
 import re
 import time
 from collections.abc import Callable, Iterator
-from typing import Protocol
+from typing import IO, Protocol
 
 DEFAULT_CHUNK = 1 << 18  # 256 KiB: large enough to amortise reads, small enough to stay cheap
 MAX_LINE_CHARS = 1 << 16  # no log line we read is near this; longer ones are cut, not held
@@ -121,11 +122,16 @@ class PrefixedReader:
 
 
 class FollowReader:
-    """Make end-of-file mean "wait for more", like ``tail -f``.
+    """Make end-of-file mean "wait for more", like ``tail -F``.
 
     ``read`` returns as soon as any bytes are available. When there are none it sleeps
     ``poll_interval`` seconds and retries, and returns ``b""`` (end) only when ``stop()`` says
     so or when no new byte arrived for ``idle_timeout`` seconds (``None``: wait forever).
+
+    With ``path`` it follows the *name*, as ``tail -F`` does: when the file was rotated (the name
+    now points at another file: ``logrotate``, ``mv log log.1``) the old file is read to its end
+    and reading carries on at the start of the new one; when it was truncated in place
+    (``copytruncate``) reading restarts at its beginning. A name that is briefly missing is waited for.
     """
 
     def __init__(
@@ -135,12 +141,19 @@ class FollowReader:
         poll_interval: float = 0.2,
         idle_timeout: float | None = None,
         stop: Callable[[], bool] | None = None,
+        path: str | None = None,
     ) -> None:
+        self._f = f
         self._read = reader_of(f)
         self._poll = poll_interval
         self._idle = idle_timeout
         self._stop = stop
         self._last = time.monotonic()
+        self._path = path
+        self._pos = 0  # bytes read from the current file
+        self._id = _file_id(path) if path else None
+        self._opened: list[IO[bytes]] = []  # files this reader opened after a rotation
+        self.rotations = 0
 
     def read(self, n: int = -1, /) -> bytes:
         if n < 0:
@@ -149,7 +162,10 @@ class FollowReader:
             data = self._read(n)
             if data:
                 self._last = time.monotonic()
+                self._pos += len(data)
                 return data
+            if self._path is not None and self._reopened():
+                continue
             if self._stop is not None and self._stop():
                 return b""
             if self._idle is not None and time.monotonic() - self._last >= self._idle:
@@ -157,6 +173,45 @@ class FollowReader:
             time.sleep(self._poll)
 
     read1 = read
+
+    def _reopened(self) -> bool:
+        """At the end of the current file: switch to a rotated-in file, or rewind a truncated one."""
+        assert self._path is not None
+        now = _file_id(self._path)
+        if now is None:
+            return False  # rotated away and not yet recreated: wait
+        if now[:2] != (self._id or (None, None))[:2]:
+            try:
+                new = open(self._path, "rb")  # noqa: SIM115 - closed in close()
+            except OSError:
+                return False
+            for old in self._opened:
+                old.close()
+            self._opened = [new]
+            self._f, self._read, self._id, self._pos = new, reader_of(new), now, 0
+            self.rotations += 1
+            return True
+        if now[2] < self._pos and hasattr(self._f, "seek"):
+            self._f.seek(0)  # type: ignore[attr-defined]
+            self._pos = 0
+            self.rotations += 1
+            return True
+        return False
+
+    def close(self) -> None:
+        """Close the files opened after rotations (the first file belongs to the caller)."""
+        for f in self._opened:
+            f.close()
+        self._opened = []
+
+
+def _file_id(path: str) -> tuple[int, int, int] | None:
+    """(device, inode, size) of ``path``, or None when it does not exist right now."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino, st.st_size
 
 
 class LongLine(str):

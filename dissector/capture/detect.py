@@ -19,8 +19,10 @@ NUL bytes, and end its lines with LF, CRLF or CR.
 text logs alike. It ends when ``stop()`` returns True (asked while waiting, i.e. at the end of
 the data so far) or after ``idle_timeout`` seconds without new bytes (``None``: never; interrupt
 it, or stop consuming the stream). A pipe ends when its writer closes it, follow or not.
-A record cut at the moment the stream ends is reported like a truncated file. Rotation or
-truncation of the followed file is not detected.
+A record cut at the moment the stream ends is reported like a truncated file. A followed path is
+followed by name, like ``tail -F``: after a rotation reading carries on in the new file, after an
+in-place truncation at its start. For text logs and pcapng (a new file starts a new section) that
+is seamless; a new classic pcap's file header is reported as a damaged record header and skipped.
 
 A gzip stream that is cut or corrupt ends the input where it breaks: every record before is
 read, then a fatal ``CaptureProblem`` says where and why (gzip nested more than
@@ -111,6 +113,18 @@ class RecordStream(Iterator[Item]):
         self.close()
 
 
+class _Owned:
+    """What a stream closes at the end: the file it opened and the followed files after rotations."""
+
+    def __init__(self, f: IO[Any], follower: FollowReader) -> None:
+        self._f = f
+        self._follower = follower
+
+    def close(self) -> None:
+        self._follower.close()
+        self._f.close()
+
+
 class _NamedFile:
     """A file opened by name whose read errors say which file (``InputError``, exit status 1)."""
 
@@ -132,6 +146,9 @@ class _NamedFile:
 
     def seekable(self) -> bool:
         return self._f.seekable()
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._f.seek(offset, whence)
 
 
 class _TextAsBytes:
@@ -310,7 +327,11 @@ def _open(
 ) -> RecordStream:
     stream: ByteSource = raw
     if follow and _seekable(raw):
-        stream = FollowReader(raw, poll_interval=poll_interval, idle_timeout=idle_timeout, stop=stop)
+        path = raw.name if isinstance(raw, _NamedFile) else None
+        stream = FollowReader(
+            raw, poll_interval=poll_interval, idle_timeout=idle_timeout, stop=stop, path=path
+        )
+        owned = _Owned(owned, stream) if owned is not None else None
     read = reader_of(stream)
     prefix = b""
     detected = fmt
