@@ -37,7 +37,7 @@ from typing import Any
 from dissector.errors import UsageError
 from dissector.protocol import registry
 
-MAX_FILTER_CHARS = 1 << 16
+MAX_FILTER_CHARS = 1 << 20  # an 8,000-name set is 80 KB
 MAX_DEPTH = 64
 MAX_SET_ITEMS = 1 << 16
 MAX_LITERAL_CHARS = 1024

@@ -97,6 +97,13 @@ def validate_paths(args: argparse.Namespace) -> None:
             check_output(path, inputs)
 
 
+def _named(exc: OSError, path: str) -> OSError:
+    """``exc`` naming the destination the user gave (a write error carries no file name)."""
+    if exc.filename or isinstance(exc, InputError):
+        return exc
+    return OSError(exc.errno, exc.strerror or str(exc), path)
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike[str]) -> Iterator[str]:
     """Yield a temporary path beside ``path``; rename it over ``path`` only on success.
@@ -109,14 +116,20 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[str]:
     except OSError:
         mode = 0
     if stat.S_ISCHR(mode) or stat.S_ISFIFO(mode):
-        yield target
+        try:
+            yield target
+        except OSError as exc:
+            raise _named(exc, target) from None
         return
     parent = os.path.dirname(os.path.abspath(target))
     suffix = os.path.splitext(target)[1]
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=suffix + ".tmp", dir=parent)
     os.close(fd)
     try:
-        yield tmp
+        try:
+            yield tmp
+        except OSError as exc:
+            raise _named(exc, target) from None
         if mode:
             os.chmod(tmp, stat.S_IMODE(mode))
         else:
