@@ -461,7 +461,7 @@ def load_capture(
 ) -> tuple[MessageColumns, list[CaptureProblem]]:
     """One capture's message columns by the chosen engine (``auto`` = fast)."""
     if engine not in ("auto", "fast", "scapy"):
-        raise ValueError(f"unknown engine {engine!r}; choose auto, fast or scapy")
+        raise UsageError(f"unknown engine {engine!r}; choose auto, fast or scapy")
     if engine == "scapy":
         with open_records(source, fmt=fmt) as stream:
             return columns_from_decoded(decode_records(stream, dialect=dialect), capture)
@@ -527,7 +527,10 @@ def open_trace(
     builds tables with numpy, ``scapy`` dissects every message; ``state_limits`` maps a VM state
     name to the seconds it may last before a ``state_held`` finding; ``fmt`` forces a format.
     """
-    get_dialect(dialect)
+    try:
+        get_dialect(dialect)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     sources = _sources(paths)
     _check_state_limits(state_limits)
     if not sources:

@@ -42,7 +42,7 @@ from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import IO, Any
 
-from dissector.errors import InputError
+from dissector.errors import InputError, UsageError
 
 from ._stream import ByteSource, FollowReader, PrefixedReader, clean_text, iter_lines, reader_of
 from .errors import UnsupportedCapture
@@ -179,7 +179,7 @@ def open_records(
     See the module docstring for ``follow``, ``poll_interval``, ``idle_timeout`` and ``stop``.
     """
     if fmt is not None and fmt not in FORMATS:
-        raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+        raise UsageError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     owned: IO[Any] | None = None
     raw: ByteSource
     if isinstance(path_or_file, str | os.PathLike):

@@ -17,6 +17,7 @@ import os
 import struct
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -461,17 +462,24 @@ def test_17_follow_survives_rotation(tmp_path: Path) -> None:
         "-f",
         str(live),
     ]
+    expected = len(run("decode", HEXLOG)[1].splitlines())
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    lines_out: list[str] = []
+    reader = threading.Thread(target=lambda: lines_out.extend(iter(proc.stdout.readline, "")), daemon=True)  # type: ignore[union-attr]
+    reader.start()
     try:
-        assert proc.stdout is not None
-        first = proc.stdout.readline()  # the follower is running and has read the first half
-        time.sleep(1.0)
+        deadline = time.monotonic() + 60
+        while not lines_out and time.monotonic() < deadline:
+            time.sleep(0.05)  # the follower runs; an open file keeps its content across the rename
         live.rename(tmp_path / "kern.log.1")
         live.write_text("".join(lines[cut:]))
-        time.sleep(2.5)
+        while len(lines_out) < expected and time.monotonic() < deadline:
+            time.sleep(0.05)
     finally:
         proc.terminate()
-        rest, err = proc.communicate(timeout=30)
-    out = first + rest
+        proc.wait(timeout=30)
+        reader.join(timeout=10)
+        err = proc.stderr.read()  # type: ignore[union-attr]
+    out = "".join(lines_out)
     clean(err)
-    assert len(out.splitlines()) == len(run("decode", HEXLOG)[1].splitlines())
+    assert len(out.splitlines()) == expected
