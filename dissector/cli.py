@@ -9,24 +9,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, NoReturn, TextIO, cast
+from typing import TextIO
 
 from dissector.analysis import cli as analysis_cli
 from dissector.analysis.ledgers import cli as ledgers_cli
 from dissector.capture.record import CaptureProblem
 from dissector.decoded import DecodedMessage, decode_file
-from dissector.errors import EXIT_INPUT, EXIT_OK, GhrmError, UsageError, exit_code, one_line
+from dissector.errors import GhrmError
 from dissector.filter import Filter
-from dissector.paths import validate_paths
 from dissector.protocol.dialects import DIALECTS
 from dissector.sim import cli as sim_cli
 from dissector.wireshark import cli as wireshark_cli
 
-EXIT_NOTHING_READ = EXIT_INPUT
+EXIT_OK, EXIT_NOTHING_READ = 0, 1  # argparse itself exits 2 on a bad command line
 
 
 # Subcommand groups that live beside their library code; each module has ``register(sub)``.
@@ -145,19 +142,10 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     )
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports a bad command line as one ``UsageError`` line, not usage + exit."""
-
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{self.prog}: error: {message} (see {self.prog} --help)")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = argparse.ArgumentParser(
         prog="ghrm",
         description="Dissect and analyse Gunyah Resource Manager RPC traces.",
-        epilog="exit status: 0 decoded (damage reported as warnings / malformed), 1 input unreadable, "
-        "2 bad command line, filter or output; --debug (anywhere) shows a traceback instead of one line",
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -189,83 +177,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
-    """Run one ``ghrm`` command: the CLI's only error boundary.
+    """Run one ``ghrm`` command inside the error boundary (``dissector/boundary.py``).
 
     Every OS error, bad argument and ``dissector`` error becomes one line on stderr and a
-    documented exit status (README "Exit codes": 2 usage, 1 unreadable input, 0 decoded with
-    problems reported); a traceback only with ``--debug``.
+    documented exit status (README "Exit codes"); a traceback only with ``--debug``.
     """
-    out = cast(TextIO, TerminalSafe(out or sys.stdout))
-    err = cast(TextIO, TerminalSafe(err or sys.stderr))
-    argv = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in argv
-    if debug:
-        argv = [a for a in argv if a != "--debug"]
-    try:
-        args = build_parser().parse_args(argv)
-        validate_paths(args)
-        return args.func(args, out, err)
-    except BrokenPipeError:  # `ghrm decode x | head`
-        _quiet_stdout()
-        return EXIT_OK
-    except KeyboardInterrupt:
-        return 130
-    except (GhrmError, OSError, MemoryError, RecursionError, OverflowError) as exc:
-        if debug:
-            raise
-        return _report(exc, err)
+    from dissector.boundary import run
+
+    return run(build_parser, argv, out, err)
 
 
-class TerminalSafe:
-    """A text stream that shows control characters as escapes instead of sending them.
-
-    Capture content reaches stdout (pcapng interface names and comments, RM strings in
-    payloads); an ESC byte in it must not retitle the window, clear the screen or forge output.
-    Newline and tab pass; everything else below 0x20, DEL and the C1 controls become ``\\xNN``.
-    """
-
-    _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-    def __init__(self, stream: TextIO) -> None:
-        self._stream = stream
-
-    def write(self, text: str) -> int:
-        if self._CONTROL.search(text):
-            text = self._CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
-        return self._stream.write(text)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)
-
-
-def _report(exc: BaseException, err: TextIO) -> int:
-    """One line on stderr for ``exc``; return its exit status."""
-    if isinstance(exc, GhrmError):
-        text, code = str(exc), exit_code(exc)
-    elif isinstance(exc, OSError):
-        where = f"{exc.filename}: " if exc.filename else ""
-        text, code = f"{where}{exc.strerror or exc}", EXIT_INPUT
-    else:  # a bound we did not foresee: still no traceback, and say how to get one
-        text, code = f"{type(exc).__name__}: {exc} (rerun with --debug for details)", EXIT_INPUT
-    line = one_line(text)
-    if not line.startswith("ghrm"):
-        line = f"ghrm: error: {line}"
-    try:
-        err.write(line + "\n")
-        err.flush()
-    except (OSError, ValueError):
-        pass
-    return code
-
-
-def _quiet_stdout() -> None:
-    """After a closed pipe, stop Python from reporting the failed final flush of stdout."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError, AttributeError):
-        pass
-
+__all__ = ["EXIT_NOTHING_READ", "EXIT_OK", "GhrmError", "build_parser", "main"]  # GhrmError: callers catch it
 
 if __name__ == "__main__":
     sys.exit(main())
