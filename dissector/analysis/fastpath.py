@@ -39,7 +39,6 @@ from dissector.capture.pcap import GLOBAL_HEADER_SIZE, MAX_CAPLEN, PCAP_MAGICS, 
 from dissector.capture.reassembly import RawMessage, Reassembler
 from dissector.capture.record import LINKTYPE_GUNYAH_RM, CaptureProblem, Direction, Record
 from dissector.decoded import DecodedMessage
-from dissector.errors import InputError
 from dissector.layers.dispatch import ERROR_REPLIES, NOTIFICATIONS, REPLIES, REQUESTS
 from dissector.protocol.layout import Array, Bytes, Count, Int, Length, Optional, Struct, When
 from dissector.protocol.messages import (
@@ -270,6 +269,8 @@ def scan_file(path: str | os.PathLike[str]) -> RecordColumns | None:
             f.seek(0)
             data = f.read()
     except OSError as exc:
+        from dissector.errors import InputError
+
         raise InputError(f"ghrm: error: cannot read {os.fspath(path)}: {exc.strerror or exc}") from None
     return scan_pcap(data, os.fspath(path))
 
