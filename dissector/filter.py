@@ -73,7 +73,7 @@ def payload_field_names() -> frozenset[str]:
             return
         seen.add(id(struct))
         for f in struct.walk():
-            if f.name:
+            if getattr(f, "name", None):
                 names.add(f.name)
             if isinstance(f, Array):
                 for entry in (f.entry, *f.alternatives):
@@ -120,6 +120,7 @@ def _tokens(text: str) -> Iterator[tuple[str, str, int]]:
         if m is None or m.end() == pos:
             if text[pos:].strip() == "":
                 return
+            pos += len(text[pos:]) - len(text[pos:].lstrip())
             raise _error(text, pos, f"unexpected character {text[pos]!r}")
         kind = m.lastgroup or ""
         yield kind, m.group(kind), m.start(kind)
