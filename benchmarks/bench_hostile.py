@@ -62,6 +62,17 @@ def pcapng_past_end(path: Path, size: int) -> list[str]:
     return ["decode", str(path)]
 
 
+def pcapng_garbage(path: Path, size: int) -> list[str]:
+    """A corrupt block, then ``size`` bytes of block-type words the scan must reject one by one."""
+    shb = struct.pack("<IIIHHq", 0x0A0D0D0A, 28, 0x1A2B3C4D, 1, 0, -1) + struct.pack("<I", 28)
+    idb = struct.pack("<IIHHI", 1, 20, 147, 0, 0) + struct.pack("<I", 20)
+    data = b"\x01\x01\x03\x00" + ALLOC_REQ
+    body = struct.pack("<IIIII", 0, 0, 0, len(data), len(data)) + data
+    good = struct.pack("<II", 6, 12 + len(body)) + body + struct.pack("<I", 12 + len(body))
+    path.write_bytes(shb + idb + good + struct.pack("<II", 6, 13) + b"\x06\x00\x00\x00" * (size // 4) + good)
+    return ["decode", str(path)]
+
+
 def long_boot_log(path: Path, size: int) -> list[str]:
     """``size`` bytes of unrelated kernel log, then the bundled RM log (kern.log after boot)."""
     line = b"[    1.000000] unrelated boot message of an ordinary length\n"
@@ -99,6 +110,7 @@ SHAPES: list[tuple[str, Callable[[Path, int], list[str]], tuple[int, int], tuple
     ("oversized record", oversized_reply, (64 << 10, 1 << 20), (16 << 10, 64 << 10), "bytes"),
     ("resync over gzip garbage", resync_gzip, (16 << 20, 64 << 20), (4 << 20, 16 << 20), "bytes"),
     ("pcapng blocks past the end", pcapng_past_end, (2 << 20, 8 << 20), (1 << 20, 2 << 20), "bytes"),
+    ("pcapng garbage after damage", pcapng_garbage, (8 << 20, 32 << 20), (2 << 20, 8 << 20), "bytes"),
     ("RM log after a long boot log", long_boot_log, (8 << 20, 32 << 20), (2 << 20, 8 << 20), "bytes"),
     ("one line without newline", long_line, (8 << 20, 32 << 20), (2 << 20, 8 << 20), "chars"),
     ("interleaved reassembly queues", many_queues, (300, 3000), (100, 300), "queues"),
