@@ -205,20 +205,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
-    out = out or sys.stdout
-    err = err or sys.stderr
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args, out, err)
-    except GhrmError as exc:
-        err.write(f"ghrm: error: {exc}\n")
-        return EXIT_NOTHING_READ
-    except BrokenPipeError:  # `ghrm decode x | head`
-        return EXIT_OK
-    except KeyboardInterrupt:
-        return 130
+    """Run one ``ghrm`` command inside the error boundary (``dissector/boundary.py``).
 
+    Every OS error, bad argument and ``dissector`` error becomes one line on stderr and a
+    documented exit status (README "Exit codes"); a traceback only with ``--debug``.
+    """
+    from dissector.boundary import run
+
+    return run(build_parser, argv, out, err)
+
+
+__all__ = ["EXIT_NOTHING_READ", "EXIT_OK", "GhrmError", "build_parser", "main"]  # GhrmError: callers catch it
 
 if __name__ == "__main__":
     sys.exit(main())

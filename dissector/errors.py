@@ -14,6 +14,50 @@ class GhrmError(Exception):
     """Base of every error ghrm raises on purpose."""
 
 
+class UsageError(GhrmError, ValueError):
+    """The command line or a library argument cannot work (bad value, filter, name, output path).
+
+    The CLI exits 2 on it, as argparse and tshark do for a bad command line.
+    """
+
+
+class InputError(GhrmError, OSError):
+    """An input that cannot be read at all (missing, a directory, no permission, not a capture).
+
+    The CLI exits 1 on it. ``OSError`` is a base so existing ``except OSError`` keeps working.
+    """
+
+
+class OutputError(UsageError):
+    """An output that cannot be written (a directory, a read-only place, the input itself)."""
+
+
+class LimitExceeded(GhrmError):
+    """A documented bound was reached (filter length or depth, gzip expansion, ...)."""
+
+
+EXIT_OK = 0
+EXIT_INPUT = 1  # nothing could be read, or an OS error while running
+EXIT_USAGE = 2  # bad argument, filter, name or output
+
+
+def exit_code(exc: BaseException) -> int:
+    """The documented exit status for an error the CLI catches (README "Exit codes")."""
+    if isinstance(exc, UsageError | LimitExceeded | UnknownName):
+        return EXIT_USAGE
+    return EXIT_INPUT
+
+
+def one_line(text: object) -> str:
+    """``text`` as one printable line: control characters and undecodable bytes escaped.
+
+    Errors quote user input (file names, filters); printed raw they could break the line or
+    carry terminal escapes.
+    """
+    s = str(text).encode("utf-8", "backslashreplace").decode("utf-8")
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in s)
+
+
 class MalformedMessage(GhrmError):
     """An RM message whose bytes do not fit its layout (strict mode)."""
 

@@ -65,6 +65,7 @@ from dissector.analysis.transactions import call_types, transactions_from
 from dissector.capture.detect import open_records
 from dissector.capture.record import CaptureProblem, Record
 from dissector.decoded import DecodedMessage, decode_records
+from dissector.errors import UsageError
 from dissector.protocol.dialects import get_dialect
 
 Engine = Literal["auto", "fast", "scapy"]
@@ -449,6 +450,13 @@ class Trace:
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)
+        prop = getattr(type(self), name, None)
+        if isinstance(prop, property) and prop.fget is not None:
+            # the property itself raised AttributeError; say so instead of "no attribute"
+            try:
+                return prop.fget(self)
+            except AttributeError as exc:
+                raise UsageError(f"computing Trace.{name} failed: {exc}") from exc
         choices = [
             *TABLE_ATTRIBUTES,
             "lifecycle",
@@ -551,7 +559,7 @@ def load_capture(
 ) -> tuple[MessageColumns, list[CaptureProblem]]:
     """One capture's message columns by the chosen engine (``auto`` = fast)."""
     if engine not in ("auto", "fast", "scapy"):
-        raise ValueError(f"unknown engine {engine!r}; choose auto, fast or scapy")
+        raise UsageError(f"unknown engine {engine!r}; choose auto, fast or scapy")
     if engine == "scapy":
         with open_records(source, fmt=fmt) as stream:
             return columns_from_decoded(decode_records(stream, dialect=dialect), capture)
@@ -570,6 +578,39 @@ def load_capture(
     return fastpath.decode(rc, capture, dialect), problems
 
 
+def _check_state_limits(limits: Any) -> None:
+    """``state_limits`` must map VM state names to seconds (a ``UsageError`` otherwise)."""
+    if limits is None:
+        return
+    if not isinstance(limits, Mapping):
+        raise UsageError(
+            f"state_limits maps a VM state name to seconds, e.g. {{'INIT': 5.0}}; got {type(limits).__name__}"
+        )
+    for state, seconds in limits.items():
+        if not isinstance(state, str) or isinstance(seconds, bool) or not isinstance(seconds, int | float):
+            raise UsageError(f"state_limits: {state!r}: {seconds!r} is not a state name mapped to seconds")
+        if not math.isfinite(seconds) or seconds < 0:
+            raise UsageError(f"state_limits: {state!r}: {seconds!r} is not a finite number of seconds >= 0")
+
+
+def _sources(paths: Any) -> list[Source]:
+    """``paths`` as a list of sources: a path (str, bytes, PathLike), a binary file, or a list."""
+    one = isinstance(paths, str | bytes | os.PathLike) or hasattr(paths, "read")
+    items = [paths] if one else paths
+    if not isinstance(items, Sequence | Iterable) or isinstance(items, Mapping):
+        what = type(paths).__name__
+        raise UsageError(f"cannot read captures from a {what}; pass a path or a list of paths")
+    out: list[Source] = []
+    for item in items:
+        if isinstance(item, bytes):
+            item = os.fsdecode(item)
+        if not (isinstance(item, str | os.PathLike) or hasattr(item, "read")):
+            what = f"{type(item).__name__} {item!r:.40}"
+            raise UsageError(f"a capture is a path or a binary file object, not {what}")
+        out.append(item)
+    return out
+
+
 def open_trace(
     paths: Source | Sequence[Source],
     *,
@@ -584,8 +625,12 @@ def open_trace(
     builds tables with numpy, ``scapy`` dissects every message; ``state_limits`` maps a VM state
     name to the seconds it may last before a ``state_held`` finding; ``fmt`` forces a format.
     """
-    get_dialect(dialect)
-    sources = [paths] if isinstance(paths, str | os.PathLike) or hasattr(paths, "read") else list(paths)  # type: ignore[arg-type]
+    try:
+        get_dialect(dialect)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    sources = _sources(paths)
+    _check_state_limits(state_limits)
     if not sources:
         raise MissingData("no capture given: pass a path or a list of paths")
     taken: set[str] = set()

@@ -25,7 +25,7 @@ from typing import Any, TextIO
 import numpy as np
 import pandas as pd
 
-from dissector.errors import GhrmError
+from dissector.errors import GhrmError, UsageError, exit_code, one_line
 from dissector.protocol.dialects import DIALECTS
 
 from .schema import SEVERITIES
@@ -120,8 +120,8 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO, body: Callable[[Any
             trace = trace.window(args.start, args.end)
         return body(trace)
     except GhrmError as exc:
-        err.write(f"ghrm: error: {exc}\n")
-        return EXIT_ERROR
+        err.write(f"ghrm: error: {one_line(exc)}\n")
+        return exit_code(exc)
     except BrokenPipeError:
         return EXIT_OK
 
@@ -320,7 +320,10 @@ def _names(trace: Any, names: list[str] | None) -> list[str] | None:
         return None
     from dissector.protocol import registry
 
-    return [registry.resolve_message(n, trace.dialect).name for n in names]
+    try:
+        return [registry.resolve_message(n, trace.dialect).name for n in names]
+    except KeyError as exc:
+        raise UsageError(f"--name: {exc.args[0] if exc.args else exc}") from None
 
 
 def cmd_lifecycle(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:

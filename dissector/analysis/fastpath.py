@@ -262,11 +262,16 @@ def scan_pcap(data: bytes, source: str) -> RecordColumns | None:
 
 def scan_file(path: str | os.PathLike[str]) -> RecordColumns | None:
     """``scan_pcap`` of a file on disk; None for anything but a clean classic pcap."""
-    with open(path, "rb") as f:
-        if f.read(4) not in PCAP_MAGICS:
-            return None
-        f.seek(0)
-        data = f.read()
+    try:
+        with open(path, "rb") as f:
+            if f.read(4) not in PCAP_MAGICS:
+                return None
+            f.seek(0)
+            data = f.read()
+    except OSError as exc:
+        from dissector.errors import InputError
+
+        raise InputError(f"ghrm: error: cannot read {os.fspath(path)}: {exc.strerror or exc}") from None
     return scan_pcap(data, os.fspath(path))
 
 

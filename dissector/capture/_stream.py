@@ -19,9 +19,11 @@ work on pipes that cannot seek (stdin), and keep going on a file that is still g
 from __future__ import annotations
 
 import codecs
+import os
+import re
 import time
 from collections.abc import Callable, Iterator
-from typing import Protocol
+from typing import IO, Protocol
 
 DEFAULT_CHUNK = 1 << 18  # 256 KiB: large enough to amortise reads, small enough to stay cheap
 MAX_LINE_CHARS = 1 << 16  # no log line we read is near this; longer ones are cut, not held
@@ -76,6 +78,8 @@ class ChunkBuffer:
         have = len(self.buf) - self.pos
         if have >= n:
             return True
+        if self.eof:  # nothing more will come: no copy (asking again must stay O(1), not O(window))
+            return False
         parts = [self.buf[self.pos :]] if have else []
         self.base += self.pos
         self.pos = 0
@@ -118,11 +122,16 @@ class PrefixedReader:
 
 
 class FollowReader:
-    """Make end-of-file mean "wait for more", like ``tail -f``.
+    """Make end-of-file mean "wait for more", like ``tail -F``.
 
     ``read`` returns as soon as any bytes are available. When there are none it sleeps
     ``poll_interval`` seconds and retries, and returns ``b""`` (end) only when ``stop()`` says
     so or when no new byte arrived for ``idle_timeout`` seconds (``None``: wait forever).
+
+    With ``path`` it follows the *name*, as ``tail -F`` does: when the file was rotated (the name
+    now points at another file: ``logrotate``, ``mv log log.1``) the old file is read to its end
+    and reading carries on at the start of the new one; when it was truncated in place
+    (``copytruncate``) reading restarts at its beginning. A name that is briefly missing is waited for.
     """
 
     def __init__(
@@ -132,12 +141,19 @@ class FollowReader:
         poll_interval: float = 0.2,
         idle_timeout: float | None = None,
         stop: Callable[[], bool] | None = None,
+        path: str | None = None,
     ) -> None:
+        self._f = f
         self._read = reader_of(f)
         self._poll = poll_interval
         self._idle = idle_timeout
         self._stop = stop
         self._last = time.monotonic()
+        self._path = path
+        self._pos = 0  # bytes read from the current file
+        self._id = _file_id(path) if path else None
+        self._opened: list[IO[bytes]] = []  # files this reader opened after a rotation
+        self.rotations = 0
 
     def read(self, n: int = -1, /) -> bytes:
         if n < 0:
@@ -146,7 +162,10 @@ class FollowReader:
             data = self._read(n)
             if data:
                 self._last = time.monotonic()
+                self._pos += len(data)
                 return data
+            if self._path is not None and self._reopened():
+                continue
             if self._stop is not None and self._stop():
                 return b""
             if self._idle is not None and time.monotonic() - self._last >= self._idle:
@@ -154,6 +173,45 @@ class FollowReader:
             time.sleep(self._poll)
 
     read1 = read
+
+    def _reopened(self) -> bool:
+        """At the end of the current file: switch to a rotated-in file, or rewind a truncated one."""
+        assert self._path is not None
+        now = _file_id(self._path)
+        if now is None:
+            return False  # rotated away and not yet recreated: wait
+        if now[:2] != (self._id or (None, None))[:2]:
+            try:
+                new = open(self._path, "rb")  # noqa: SIM115 - closed in close()
+            except OSError:
+                return False
+            for old in self._opened:
+                old.close()
+            self._opened = [new]
+            self._f, self._read, self._id, self._pos = new, reader_of(new), now, 0
+            self.rotations += 1
+            return True
+        if now[2] < self._pos and hasattr(self._f, "seek"):
+            self._f.seek(0)  # type: ignore[attr-defined]
+            self._pos = 0
+            self.rotations += 1
+            return True
+        return False
+
+    def close(self) -> None:
+        """Close the files opened after rotations (the first file belongs to the caller)."""
+        for f in self._opened:
+            f.close()
+        self._opened = []
+
+
+def _file_id(path: str) -> tuple[int, int, int] | None:
+    """(device, inode, size) of ``path``, or None when it does not exist right now."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino, st.st_size
 
 
 class LongLine(str):
@@ -171,24 +229,50 @@ def _eol(line: str) -> str:
     return line[:-1] if line.endswith("\r") else line
 
 
-def iter_lines(f: ByteSource, *, chunk: int = 1 << 16, max_line: int = MAX_LINE_CHARS) -> Iterator[str]:
-    """Text lines of a byte stream, without their line ends, decoded as UTF-8 (errors replaced).
+# ANSI/VT100 escape sequences (CSI ... final byte, OSC ... BEL/ST, and two-byte ESC x):
+# ``dmesg --color=always`` and ``journalctl`` colour timestamps and whole lines.
+ANSI_ESCAPE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
 
-    Only ``\\n`` ends a line (a trailing ``\\r`` is dropped), so form feeds or other Unicode
-    separators inside a log line do not split it. A last line without newline is yielded at
-    the end of the stream. A line longer than ``max_line`` characters is yielded as a
-    ``LongLine`` holding its first ``max_line`` characters; the rest is dropped as it is read,
-    so memory stays bounded however long the line (readers report it).
+
+def clean_text(text: str) -> str:
+    """``text`` without ANSI colour codes and NUL bytes (cheap when there are none)."""
+    if "\x1b" in text:
+        text = ANSI_ESCAPE.sub("", text)
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    return text
+
+
+def iter_lines(
+    f: ByteSource, *, chunk: int = 1 << 16, max_line: int = MAX_LINE_CHARS, encoding: str = "utf-8"
+) -> Iterator[str]:
+    """Text lines of a byte stream, without their line ends, decoded (errors replaced).
+
+    ``\n``, ``\r\n`` and a lone ``\r`` (old serial-console captures) end a line; form feeds
+    or other Unicode separators inside a log line do not split it. ANSI colour codes and NUL
+    bytes are removed (``dmesg --color=always``, NUL-padded logs after a crash). A last line
+    without newline is yielded at the end of the stream. A line longer than ``max_line``
+    characters is yielded as a ``LongLine`` holding its first ``max_line`` characters; the rest
+    is dropped as it is read, so memory stays bounded however long the line (readers report it).
+    ``encoding`` is ``utf-8`` or a UTF-16 codec (``utf-16`` reads the BOM).
     """
     read = reader_of(f)
-    decode = codecs.getincrementaldecoder("utf-8")(errors="replace").decode
+    decode = codecs.getincrementaldecoder(encoding)(errors="replace").decode
     pending = ""
     dropped = 0  # characters of the current (overlong) line thrown away so far
+    held_cr = False  # the previous chunk ended with "\r": a "\n" may follow
     while True:
         data = read(chunk)
         if not data:
             break
         text = decode(data)
+        if held_cr:
+            text = "\r" + text
+        held_cr = text.endswith("\r")
+        if held_cr:
+            text = text[:-1]
+        if "\r" in text:
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
         if dropped:  # inside an overlong line: skip to its end
             nl = text.find("\n")
             if nl < 0:
@@ -197,14 +281,17 @@ def iter_lines(f: ByteSource, *, chunk: int = 1 << 16, max_line: int = MAX_LINE_
             yield LongLine(pending, len(pending) + dropped + nl)
             pending, dropped = "", 0
             text = text[nl + 1 :]
-        lines = (pending + text).split("\n")
+        lines = clean_text(pending + text).split("\n")
         pending = lines.pop()
         for line in lines:
-            yield _eol(line) if len(line) <= max_line else LongLine(line[:max_line], len(line))
+            yield line if len(line) <= max_line else LongLine(line[:max_line], len(line))
         if len(pending) > max_line:
             dropped = len(pending) - max_line
             pending = pending[:max_line]
-    pending += decode(b"", True)
+    pending += clean_text(decode(b"", True))
+    if held_cr and not dropped:
+        yield pending if len(pending) <= max_line else LongLine(pending[:max_line], len(pending))
+        pending = ""
     if dropped or len(pending) > max_line:
         yield LongLine(pending[:max_line], len(pending) + dropped)
     elif pending:

@@ -5,6 +5,13 @@ header a kernel log made us synthesise (a ``gh_rm_call TX:`` payload dump, which
 before fragmentation, or an ``RM rejected message`` line) is split into message-queue messages
 like the driver would have sent them, and each piece carries a comment saying what was
 synthesised, so nobody mistakes it for wire bytes.
+
+Safety: the output format is settled and the destination checked (writable, not the input
+itself) before reading starts, and the capture is written to a temporary file beside the
+destination that replaces it only when everything was written: a failure leaves nothing
+behind, and the destination's old content survives a failed run. A time the output format
+cannot hold (negative, or beyond its timestamp range) is written as 0 with a comment keeping
+the original and a problem saying so: the record itself is kept.
 """
 
 from __future__ import annotations
@@ -14,11 +21,18 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import IO
 
+from dissector.errors import OutputError
 from dissector.layers.fragment import fragment
+from dissector.paths import atomic_output, check_output
 
 from .detect import open_records
 from .record import CaptureProblem, Record
 from .writer import write_capture
+
+SUFFIX_FORMATS = {".pcap": "pcap", ".cap": "pcap", ".pcapng": "pcapng", ".ntar": "pcapng"}
+# Largest time each format's timestamp holds, in ns (pcap: u32 seconds; pcapng: u64 ns, and our
+# records keep int64 ns).
+TIME_LIMIT_NS = {"pcap": (1 << 32) * 1_000_000_000 - 1, "pcapng": (1 << 63) - 1}
 
 
 @dataclass
@@ -29,15 +43,40 @@ class ConvertResult:
     problems: list[CaptureProblem] = field(default_factory=list)
 
 
-def wire_records(items: Iterable[Record | CaptureProblem], result: ConvertResult) -> Iterator[Record]:
+def output_format(destination: str | os.PathLike[str], fmt: str | None = None) -> str:
+    """``fmt``, or the format the destination's suffix names; ``OutputError`` if neither says."""
+    if fmt is not None:
+        if fmt not in TIME_LIMIT_NS:
+            raise OutputError(f"unknown capture format {fmt!r}; choose pcap or pcapng")
+        return fmt
+    suffix = os.path.splitext(os.fspath(destination))[1].lower()
+    found = SUFFIX_FORMATS.get(suffix)
+    if found is None:
+        raise OutputError(
+            f"cannot tell the capture format of {os.fspath(destination)!r} from its suffix "
+            f"{suffix or '(none)'!r}; name it .pcapng or .pcap, or say --out-format"
+        )
+    return found
+
+
+def wire_records(
+    items: Iterable[Record | CaptureProblem], result: ConvertResult, fmt: str = "pcapng"
+) -> Iterator[Record]:
     """Records ready for a capture file, renumbered; problems collected into ``result``."""
     number = 0
+    limit = TIME_LIMIT_NS.get(fmt, (1 << 63) - 1)
     for item in items:
         if isinstance(item, CaptureProblem):
             result.problems.append(item)
             continue
         pieces = [item.data]
         comment = item.comment
+        if item.time_ns is not None and not 0 <= item.time_ns <= limit:
+            note = f"ghrm: original time {item.time_ns} ns cannot be stored in {fmt}; written as 0"
+            problem = CaptureProblem(item.source or "input", f"record {item.number}: {note[6:]}")
+            result.problems.append(problem)
+            comment = "; ".join(c for c in (comment, note) if c)
+            item = replace(item, time_ns=None)
         if item.synthetic is not None:
             pieces = fragment(item.data) if len(item.data) >= 8 else [item.data]
             comment = "; ".join(c for c in (comment, f"ghrm: {item.synthetic}") if c)
@@ -49,8 +88,15 @@ def wire_records(items: Iterable[Record | CaptureProblem], result: ConvertResult
 def convert(
     source: str | os.PathLike[str] | IO[bytes], destination: str | os.PathLike[str], fmt: str | None = None
 ) -> ConvertResult:
-    """Read ``source`` (any supported format) and write ``destination`` (by suffix, or ``fmt``)."""
+    """Read ``source`` (any supported format) and write ``destination`` (by suffix, or ``fmt``).
+
+    Raises ``OutputError`` before reading when the destination cannot be written or is the
+    source itself; see the module docstring for how the file is replaced.
+    """
+    fmt = output_format(destination, fmt)
+    inputs = [os.fspath(source)] if isinstance(source, str | os.PathLike) else []
+    check_output(os.fspath(destination), inputs)
     result = ConvertResult()
-    with open_records(source) as stream:
-        result.records = write_capture(destination, wire_records(stream, result), fmt)
+    with open_records(source) as stream, atomic_output(destination) as tmp:
+        result.records = write_capture(tmp, wire_records(stream, result, fmt), fmt)
     return result

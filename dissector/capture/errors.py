@@ -2,8 +2,8 @@
 
 Readers report bad *content* as ``CaptureProblem`` items in their output and carry on; they
 raise only when the input is not something they can read at all (wrong format, unsupported
-link type), because then there is nothing sensible to yield. Writers raise ``ValueError`` for
-records they cannot represent.
+link type), because then there is nothing sensible to yield. Writers raise ``UsageError`` (a
+``ValueError``) for records they cannot represent.
 """
 
 from __future__ import annotations

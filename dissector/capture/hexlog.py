@@ -74,11 +74,11 @@ SYNTH_REJECT = "reply synthesised from 'RM rejected message' log line; seq unkno
 # One pass finds whichever marker a line holds.
 _MARK = re.compile(
     r"(?P<tag>[gh]h_rm_recv|[gh]h_rm_call (?:TX|RX)|@[^\s:@]+ (?:TX|RX)): (?P<rest>.*)"
-    r"|\bTX msg_id: (?:0x)?(?P<msgid>[0-9A-Fa-f]+)"
-    r"|RM rejected message (?:0x)?(?P<rejid>[0-9A-Fa-f]+)\. Error: (?P<err>-?\d+)"
+    r"|\bTX msg_id: (?:0x)?(?P<msgid>[0-9A-Fa-f]{1,8})(?![0-9A-Fa-f])"
+    r"|RM rejected message (?:0x)?(?P<rejid>[0-9A-Fa-f]{1,8})\. Error: (?P<err>-?\d{1,20})(?!\d)"
 )
 _ROW = re.compile(r"(?P<off>[0-9A-Fa-f]{1,16}):(?:\s(?P<hex>.*))?$")
-_TIMESTAMP = re.compile(r"\[\s*(\d+)\.(\d{1,9})\]")
+_TIMESTAMP = re.compile(r"\[\s*(\d{1,12})\.(\d{1,9})\]")  # numbers bounded: no 4,300-digit int()
 _HEX = frozenset("0123456789abcdefABCDEF")
 
 _RECV, _TX, _RX = "recv", "tx", "rx"

@@ -8,9 +8,12 @@ hundred thousand records a second here.
 Behaviour on bad input (all reported as ``CaptureProblem``, never silently):
 
 * a record whose caplen is absurd (> 64 KiB) or that runs past the end of the file while a
-  plausible record header follows it: the header is corrupt; we scan forward byte by byte for
-  a plausible header (sane caplen/len, sub-second field in range, time within a day of the last
-  good record, and the header after it plausible too) and report the skipped range;
+  plausible record header follows it: the header is corrupt; we scan forward for a plausible
+  header (sane caplen/len, sub-second field in range, and the header after it plausible too;
+  times are not compared, a damaged header's time is garbage) and report the skipped range.
+  The scan is vectorised (numpy over the window), so megabytes of garbage cost milliseconds;
+* a DLT 147 record longer than a message-queue record (244 bytes) inside which two well-formed
+  records start: its caplen is corrupt (it would swallow them); resumed at the first of them;
 * a record cut by the end of the file: a fatal problem naming its offset and the missing bytes;
   every earlier record was already yielded;
 * caplen < len (snapped): the record is yielded and a problem says it is cut; caplen > len
@@ -27,7 +30,8 @@ from __future__ import annotations
 import re
 import struct
 from collections.abc import Iterator
-from functools import cache
+
+import numpy as np
 
 from ._stream import ByteSource, ChunkBuffer, source_name
 from .errors import UnsupportedCapture
@@ -47,7 +51,12 @@ GLOBAL_HEADER_SIZE = 24
 RECORD_HEADER_SIZE = 16
 MAX_CAPLEN = 0x10000  # 64 KiB: far above any RM record (4 + 240 bytes); more means corruption
 MAX_ORIGLEN = 0x40000
-RESYNC_TIME_WINDOW_S = 86400
+# A capture header (version 1, direction 0..2, client VMID) then the RPC api byte: what the start
+# of an embedded record looks like. Searched (in C) inside records big enough to hide one.
+_EMBEDDED = re.compile(rb"\x01[\x00-\x02]..\x21", re.S).search
+_EMBED_MIN = 2 * (RECORD_HEADER_SIZE + 12)
+SCAN_BLOCK = 1 << 14  # offsets tested per numpy pass: small arrays, bounded memory
+MAX_MESSAGE_RECORD = 4 + 240  # capture header + the largest message-queue message (design.md 1.1)
 
 # First four file bytes -> (struct byte-order char, nanosecond timestamps)
 PCAP_MAGICS: dict[bytes, tuple[str, bool]] = {
@@ -120,7 +129,6 @@ def _records(
     fast = linktype == LINKTYPE_GUNYAH_RM
     dirs = DIRECTIONS
     number = 0
-    last_sec: int | None = None
     buf = b.buf
     pos = b.pos
     while True:
@@ -143,8 +151,14 @@ def _records(
                 return
         sec, frac, caplen, origlen = unpack(buf, pos)
         end = pos + RECORD_HEADER_SIZE + caplen
-        if caplen > MAX_CAPLEN or end > len(buf):
+        if fast and caplen < 4:  # a short record, or a misaligned or damaged header?
+            next_ok = _next_plausible(b, pos, caplen, endian, snap_limit, frac_limit)
+            buf, pos = b.buf, b.pos
+            end = pos + RECORD_HEADER_SIZE + caplen if next_ok else -1
+        if caplen > MAX_CAPLEN or end > len(buf) or end < 0:
             bad = None if caplen <= MAX_CAPLEN else f"caplen {caplen} exceeds {MAX_CAPLEN}"
+            if end < 0:
+                bad = f"caplen {caplen} is shorter than the 4-byte capture header"
             if bad is None:
                 b.pos = pos
                 ok = b.fill(RECORD_HEADER_SIZE + caplen)
@@ -157,7 +171,7 @@ def _records(
                 b.pos = pos
                 start = b.offset
                 rem = b.available()
-                found = _resync(b, unpack, endian, snap_limit, frac_limit, last_sec, linktype)
+                found = _resync(b, unpack, endian, snap_limit, frac_limit, linktype)
                 buf = b.buf
                 pos = b.pos
                 if found is None:
@@ -191,8 +205,22 @@ def _records(
                     length=found - start,
                 )
                 continue
+        if fast and caplen >= _EMBED_MIN and _EMBEDDED(buf, pos + RECORD_HEADER_SIZE + 12, end):
+            inside = _record_inside(buf, pos + 1, end, endian, snap_limit, frac_limit)
+            if inside is not None:
+                number += 1
+                start = b.base + pos
+                yield CaptureProblem(
+                    f"{src}:offset {start}",
+                    f"record {number} header at offset {start} claims {caplen} bytes, more than a "
+                    f"message-queue record ({MAX_MESSAGE_RECORD}), and well-formed records start inside "
+                    f"it at offset {b.base + inside}: the header is corrupt; skipped {inside - pos} bytes",
+                    offset=start,
+                    length=inside - pos,
+                )
+                pos = inside
+                continue
         number += 1
-        last_sec = sec
         p = pos + RECORD_HEADER_SIZE
         if fast and caplen == origlen and 4 <= caplen <= snap_limit and buf[p] == 1 and buf[p + 1] <= 2:
             yield Record(
@@ -239,26 +267,91 @@ def _slow_record(
         yield CaptureProblem(where, f"record {number}: {reason}", offset=offset, length=caplen + 16)
 
 
-@cache
-def _candidates(endian: str, min_caplen: int, ours: bool) -> tuple[re.Pattern[bytes], int]:
-    """Where a plausible record header may start: a pattern, and how far before its match.
-
-    A necessary condition only (``plausible`` decides), so that scanning a long damaged stretch
-    is a C loop rather than a Python one per byte. For DLT 147 it is the capture header that
-    follows a record header (version 1, direction 0..2: a literal the regex engine scans for
-    quickly, 16 bytes after the header's start); for other link types caplen in
-    ``min_caplen..65536`` and origlen at most ``MAX_ORIGLEN`` (0x40000).
-    """
-    if ours:
-        return re.compile(b"\x01[\x00-\x02]"), RECORD_HEADER_SIZE
-    lo = re.escape(bytes((min_caplen,)))
+def _u32s(a: np.ndarray, k: int, count: int, endian: str) -> np.ndarray:
+    """The u32 at offsets ``k .. k+count-1`` of byte array ``a``, each read unaligned."""
+    b0, b1, b2, b3 = (a[k + i : k + i + count].astype(np.uint32) for i in range(4))
     if endian == "<":
-        caplen = b"(?:[" + lo + b"-\xff].|.[\x01-\xff])\x00\x00|\x00\x00\x01\x00"
-        origlen = b"..[\x00-\x04]\x00"
+        return b0 | (b1 << 8) | (b2 << 16) | (b3 << 24)
+    return b3 | (b2 << 8) | (b1 << 16) | (b0 << 24)
+
+
+def plausible_offsets(
+    buf: bytes, start: int, stop: int, endian: str, snap_limit: int, frac_limit: int, ours: bool
+) -> np.ndarray:
+    """Offsets ``start <= o < stop`` where a plausible record header may start, vectorised.
+
+    Plausible: caplen within ``4`` (``8`` for other link types) and the snap limit, origlen at
+    least caplen and at most ``MAX_ORIGLEN``, the sub-second field in range, and for DLT 147 a
+    capture header (version 1, direction 0..2) right after it. The caller needs
+    ``stop + RECORD_HEADER_SIZE + 2 <= len(buf)``. One numpy pass over the window instead of a
+    Python step per byte: megabytes of garbage take milliseconds.
+    """
+    found = [_plausible_block(buf, o, min(o + SCAN_BLOCK, stop), endian, snap_limit, frac_limit, ours)
+             for o in range(start, stop, SCAN_BLOCK)]  # fmt: skip
+    return np.concatenate(found) if found else np.empty(0, np.int64)
+
+
+def _plausible_block(
+    buf: bytes, start: int, stop: int, endian: str, snap_limit: int, frac_limit: int, ours: bool
+) -> np.ndarray:
+    count = stop - start
+    a = np.frombuffer(buf, np.uint8, count=count + RECORD_HEADER_SIZE + 2, offset=start)
+    if ours:  # the capture header first: cheap bytes, and it rules out most garbage
+        ok = (a[16 : 16 + count] == 1) & (a[17 : 17 + count] <= 2)
+        if not ok.any():
+            return np.empty(0, np.int64)
     else:
-        caplen = b"\x00\x00(?:.[" + lo + b"-\xff]|[\x01-\xff].)|\x00\x01\x00\x00"
-        origlen = b"\x00[\x00-\x04].."
-    return re.compile(b"(?=.{8}(?:" + caplen + b")" + origlen + b")", re.S), 0
+        ok = np.ones(count, bool)
+    frac = _u32s(a, 4, count, endian)
+    caplen = _u32s(a, 8, count, endian)
+    origlen = _u32s(a, 12, count, endian)
+    ok &= (caplen >= (4 if ours else 8)) & (caplen <= snap_limit) & (origlen >= caplen)
+    ok &= (origlen <= MAX_ORIGLEN) & (frac < frac_limit)
+    return np.flatnonzero(ok) + start
+
+
+def _next_plausible(
+    b: ChunkBuffer, pos: int, caplen: int, endian: str, snap_limit: int, frac_limit: int
+) -> bool:
+    """Whether a plausible header (or the end of the file) follows a record of ``caplen`` bytes."""
+    b.pos = pos
+    b.fill(2 * RECORD_HEADER_SIZE + caplen + 2)
+    nxt = b.pos + RECORD_HEADER_SIZE + caplen
+    if nxt + RECORD_HEADER_SIZE + 2 > len(b.buf):
+        return True  # the file ends here: nothing to compare with
+    return len(plausible_offsets(b.buf, nxt, nxt + 1, endian, snap_limit, frac_limit, True)) > 0
+
+
+def _record_inside(
+    buf: bytes, start: int, stop: int, endian: str, snap_limit: int, frac_limit: int
+) -> int | None:
+    """Where two well-formed DLT 147 records in a row start inside ``buf[start:stop]``, or None.
+
+    Well-formed: a plausible header, whole (len == caplen), holding an RPC header (api byte
+    0x21), and followed by another such header. Used to tell a corrupt, too-large caplen (which
+    would swallow the records after it) from a merely oversized record.
+    """
+    limit = min(stop, len(buf) - RECORD_HEADER_SIZE - 6)
+    lens = struct.Struct(endian + "III").unpack_from
+    for c in plausible_offsets(buf, start, limit, endian, snap_limit, frac_limit, True).tolist():
+        _frac, caplen, origlen = lens(buf, c + 4)
+        if caplen != origlen or caplen < 12 or buf[c + RECORD_HEADER_SIZE + 4] != RPC_API_BYTE:
+            continue
+        nxt = c + RECORD_HEADER_SIZE + caplen
+        if nxt + RECORD_HEADER_SIZE + 6 > len(buf):
+            continue
+        frac, caplen, origlen = lens(buf, nxt + 4)
+        p = nxt + RECORD_HEADER_SIZE
+        if (
+            caplen == origlen
+            and 12 <= caplen <= snap_limit
+            and frac < frac_limit
+            and buf[p] == 1
+            and buf[p + 1] <= 2
+            and buf[p + 4] == RPC_API_BYTE
+        ):
+            return c
+    return None
 
 
 def _resync(
@@ -267,19 +360,19 @@ def _resync(
     endian: str,
     snap_limit: int,
     frac_limit: int,
-    last_sec: int | None,
     linktype: int,
+    *,
+    limit: int | None = None,
 ) -> int | None:
     """Scan forward from ``b.offset + 1`` for a plausible record header.
 
-    Plausible: caplen within the snap limit and at least a capture header, len >= caplen, the
-    sub-second field in range, the time within a day of the last good record, for DLT 147 a
-    capture header with version 1 and a valid direction, and the record after it plausible too
-    (or ending exactly at the end of the file). A DLT 147 record that is whole (len == caplen)
-    and holds an RPC header (api byte 0x21) is taken even when what follows it is damaged too,
-    so a good record between two damaged stretches is not skipped with them. On success
-    ``b.pos`` points at it and its absolute offset is returned; otherwise ``b`` is left at the
-    end of the stream.
+    Plausible (see ``plausible_offsets``), and the record after it plausible too (or ending
+    exactly at the end of the file). A DLT 147 record that is whole (len == caplen) and holds an
+    RPC header (api byte 0x21) is taken even when what follows it is damaged too, so a good record
+    between two damaged stretches is not skipped with them. Times are not compared: a damaged
+    header's time is garbage, and a genuine gap of days is no damage. On success ``b.pos``
+    points at it and its absolute offset is returned; otherwise ``b`` is left at the end of the
+    stream (or at absolute offset ``limit``, when given, where the search stops) and None returned.
     """
     upk = unpack  # struct.Struct.unpack_from
     ours = linktype == LINKTYPE_GUNYAH_RM
@@ -288,10 +381,10 @@ def _resync(
     def plausible(buf: bytes, o: int) -> int | None:
         if o + RECORD_HEADER_SIZE > len(buf):
             return None
-        sec, frac, caplen, origlen = upk(buf, o)  # type: ignore[operator]
+        _sec, frac, caplen, origlen = upk(buf, o)  # type: ignore[operator]
         if not min_caplen <= caplen <= snap_limit or origlen < caplen or origlen > MAX_ORIGLEN:
             return None
-        if frac >= frac_limit or (last_sec is not None and abs(sec - last_sec) > RESYNC_TIME_WINDOW_S):
+        if frac >= frac_limit:
             return None
         p = o + RECORD_HEADER_SIZE
         if ours and p + 2 <= len(buf) and (buf[p] != 1 or buf[p + 1] > 2):
@@ -299,8 +392,6 @@ def _resync(
         return RECORD_HEADER_SIZE + caplen
 
     need = RECORD_HEADER_SIZE + MAX_CAPLEN + RECORD_HEADER_SIZE + 4
-    pattern, back = _candidates(endian, min_caplen, ours)
-    search = pattern.search
     b.pos += 1
     while True:
         if not b.eof:
@@ -308,26 +399,25 @@ def _resync(
         buf = b.buf
         o = b.pos
         n = len(buf)
-        if n - o < RECORD_HEADER_SIZE:
-            b.pos = n
-            return None
-        m = search(buf, o + back)
-        if m is None:  # no candidate in the window: keep only a header that may straddle its end
-            if b.eof:
-                b.pos = n
+        end = n - RECORD_HEADER_SIZE - 2 if b.eof else n - need
+        if limit is not None:
+            end = min(end, limit - b.base)
+        if end <= o:
+            if b.eof or (limit is not None and b.base + o >= limit):
+                b.pos = n if limit is None else max(o, min(n, limit - b.base))
                 return None
-            b.pos = max(o + 1, n - RECORD_HEADER_SIZE - 2)
-            continue
-        if m.start() - back > o:
-            b.pos = m.start() - back
-            continue  # refill the window from the candidate, so the record after it is visible
-        size = plausible(buf, o)
-        if size is not None:
-            nxt = o + size
+            end = o + 1
+        for c in plausible_offsets(buf, o, end, endian, snap_limit, frac_limit, ours).tolist():
+            size = plausible(buf, c)
+            if size is None:  # pragma: no cover - the vectorised test is the same
+                continue
+            nxt = c + size
             if (nxt == n and b.eof) or plausible(buf, nxt) is not None:
+                b.pos = c
                 return b.offset
             if ours and nxt <= n and size >= RECORD_HEADER_SIZE + 12:
-                caplen, origlen = struct.unpack_from(endian + "II", buf, o + 8)
-                if caplen == origlen and buf[o + RECORD_HEADER_SIZE + 4] == RPC_API_BYTE:
+                caplen, origlen = struct.unpack_from(endian + "II", buf, c + 8)
+                if caplen == origlen and buf[c + RECORD_HEADER_SIZE + 4] == RPC_API_BYTE:
+                    b.pos = c
                     return b.offset
-        b.pos = o + 1
+        b.pos = end

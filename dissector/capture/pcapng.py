@@ -13,15 +13,18 @@ What is read:
   several are joined by newlines) becomes ``Record.comment``; the flags word (2) gives the
   direction (inbound = from the RM, outbound = to the RM, from the client's point of view),
   used only when the capture header says "unknown" (the header wins, design.md 1.1).
-  A comment ``ghrm-synthetic: ...`` (written by our writer) restores ``Record.synthetic``, and
-  ``ghrm-synthetic; seq unknown: ...`` also ``seq_known=False``.
+  A comment ``ghrm-synthetic: ...`` restores ``Record.synthetic``, and ``ghrm-synthetic; seq
+  unknown: ...`` also ``seq_known=False``, only in a section whose SHB names ghrm as the writing
+  application (``shb_userappl`` ``ghrm``, as our writer puts it): anywhere else it is an
+  ordinary comment, since anyone can type one (a forged one would hide seq and skip reassembly).
 * NRB, ISB, DSB, custom and any other block types: skipped silently (they are legitimate).
 
 Packets on an interface whose link type is neither 147 nor 252 are skipped: one problem for
 the first such packet of each interface, and one summary with the count at the end. (Unlike
 pcap, where the one link type is known up front and an unsupported one raises.)
 
-Damage: a block length that is impossible (not a multiple of 4, < 12, absurdly large, past the
+Damage (the scan for the next block is vectorised with numpy, so garbage costs milliseconds per
+megabyte): a block length that is impossible (not a multiple of 4, < 12, absurdly large, past the
 end of the file while a plausible block follows, or a trailing length that differs from the
 leading one) is reported and we resynchronise on the next plausible block (a known block type
 whose leading and trailing lengths agree), reporting the skipped byte range. A block cut by the
@@ -38,6 +41,8 @@ import re
 import struct
 from collections.abc import Iterator
 
+import numpy as np
+
 from ._stream import ByteSource, ChunkBuffer, source_name
 from .errors import UnsupportedCapture
 from .linklayer import (
@@ -47,6 +52,7 @@ from .linklayer import (
     split_link_payload,
     supported_linktypes_text,
 )
+from .pcap import SCAN_BLOCK, _u32s
 from .record import (
     LINKTYPE_GUNYAH_RM,
     CaptureProblem,
@@ -77,6 +83,8 @@ OPT_COMMENT = 1
 OPT_IF_NAME = 2
 OPT_IF_TSRESOL = 9
 OPT_IF_TSOFFSET = 14
+OPT_SHB_USERAPPL = 4
+GHRM_APPLICATION = b"ghrm"  # what our writer puts in shb_userappl
 OPT_FLAGS = 2
 EPB_DIR_INBOUND = 1
 EPB_DIR_OUTBOUND = 2
@@ -149,6 +157,47 @@ def read_pcapng(f: ByteSource, source: str | None = None) -> Iterator[PcapngItem
     return _Reader(b, src).run()
 
 
+_KNOWN_TYPES = np.array(sorted(KNOWN_BLOCK_TYPES - {BT_SHB}), np.uint32)
+
+
+def _block_candidates(buf: bytes, start: int, endian: str) -> np.ndarray:
+    """Offsets ``>= start`` in ``buf`` where a plausible block may start, in order."""
+    stop = len(buf) - 11  # a block needs 12 bytes
+    whole = np.frombuffer(buf, np.uint8)
+    found = []
+    for lo in range(start, stop, SCAN_BLOCK):
+        count = min(SCAN_BLOCK, stop - lo)
+        a = whole[lo : lo + count + 11]
+        btype = _u32s(a, 0, count, endian)
+        blen = _u32s(a, 4, count, endian)
+        ok = np.isin(btype, _KNOWN_TYPES) & (blen % 4 == 0) & (blen >= 12) & (blen <= MAX_BLOCK)
+        idx = np.flatnonzero(ok)
+        if len(idx):
+            ends = lo + idx + blen[idx].astype(np.int64)
+            inside = ends <= len(buf)
+            trail = idx[inside]
+            t_at = ends[inside] - 4
+            trailer = (
+                whole[t_at].astype(np.uint32)
+                | (whole[t_at + 1].astype(np.uint32) << 8)
+                | (whole[t_at + 2].astype(np.uint32) << 16)
+                | (whole[t_at + 3].astype(np.uint32) << 24)
+            )
+            if endian == ">":
+                trailer = trailer.byteswap()
+            good = np.ones(len(idx), bool)
+            good[np.flatnonzero(inside)] = trailer == blen[trail]
+            idx = idx[good]
+        shb = (
+            (a[:count] == 0x0A)
+            & (a[1 : count + 1] == 0x0D)
+            & (a[2 : count + 2] == 0x0D)
+            & (a[3 : count + 3] == 0x0A)
+        )
+        found.append(np.union1d(idx, np.flatnonzero(shb)) + lo)
+    return np.concatenate(found).astype(np.int64) if found else np.empty(0, np.int64)
+
+
 class _Reader:
     """One pass over a pcapng stream; state is per section (byte order, interfaces)."""
 
@@ -160,6 +209,10 @@ class _Reader:
         self.number = 0  # packet blocks seen
         self.block = 0  # blocks seen
         self.section = 0
+        self.ours = False  # this section's SHB says ghrm wrote it: its provenance comments count
+        self._window: bytes | None = None  # the buffer _window_cands were computed for
+        self._window_from = 0
+        self._window_cands = np.empty(0, np.int64)
         self.skipped: dict[str, int] = {}  # unsupported-interface packets per interface
         self.extra_interfaces = 0  # IDBs of this section beyond MAX_INTERFACES
 
@@ -240,6 +293,7 @@ class _Reader:
                 self.interfaces = []
                 self.extra_interfaces = 0
                 self.section += 1
+                self.ours = self._written_by_ghrm(buf, pos, blen)
             elif btype == BT_IDB:
                 yield from self._idb(buf, pos, blen)
             elif btype == BT_SPB:
@@ -327,6 +381,15 @@ class _Reader:
         finally:
             b.pos = pos
 
+    def _written_by_ghrm(self, buf: bytes, pos: int, blen: int) -> bool:
+        """Whether the SHB's ``shb_userappl`` (option 4) is ghrm's (``ghrm`` or ``ghrm ...``)."""
+        opts, _err = self._options(buf, pos + 24, pos + blen - 4)
+        for code, value in opts:
+            if code == OPT_SHB_USERAPPL:
+                app = value.rstrip(b"\0")
+                return app == GHRM_APPLICATION or app.startswith(GHRM_APPLICATION + b" ")
+        return False
+
     def _shb_endian(self, buf: bytes, pos: int) -> str | None:
         if not self.b.fill(12):
             return None
@@ -376,11 +439,20 @@ class _Reader:
             if btype in (BT_EPB, BT_SPB, BT_OPB):
                 self.number += 1
 
-    def _candidates(self) -> re.Pattern[bytes]:
-        types = sorted(KNOWN_BLOCK_TYPES - {BT_SHB})
-        pats = [re.escape(struct.pack(self.endian + "I", t)) for t in types]
-        pats.append(re.escape(struct.pack("<I", BT_SHB)))
-        return re.compile(b"|".join(pats))
+    def _next_candidate(self, buf: bytes, o: int) -> int | None:
+        """The first offset >= ``o`` where a plausible block may start (vectorised, cached per window).
+
+        A candidate has a known block type, a sane length and, when the block fits in the
+        window, an agreeing trailing length; or it is a section header magic. ``_plausible``
+        then decides. One numpy pass per window instead of a Python step per candidate byte.
+        """
+        if self._window is not buf or o < self._window_from:
+            self._window = buf
+            self._window_from = o
+            self._window_cands = _block_candidates(buf, o, self.endian)
+        cands = self._window_cands
+        i = int(np.searchsorted(cands, o))
+        return int(cands[i]) if i < len(cands) else None
 
     def _plausible(self, buf: bytes, o: int) -> bool | None:
         """Whether a block at ``o`` has a known type and agreeing lengths (None: need bytes)."""
@@ -408,22 +480,21 @@ class _Reader:
         scan advances.
         """
         b = self.b
-        pattern = self._candidates()
         b.pos = start - b.base
         while True:
             if not b.eof:
                 b.fill(1 << 16)
             buf = b.buf
             o = b.pos
-            m = pattern.search(buf, o)
-            if m is None:
+            found = self._next_candidate(buf, o)
+            if found is None:
                 if b.eof:
                     b.pos = len(buf)
                     return None
-                b.pos = max(o, len(buf) - 3)
+                b.pos = max(o, len(buf) - 11)
                 b.fill_some()
                 continue
-            o = m.start()
+            o = found
             b.pos = o
             verdict = self._plausible(buf, o)
             if verdict is None and not b.eof:
@@ -608,7 +679,7 @@ class _Reader:
             for code, value in opts:
                 if code == OPT_COMMENT:
                     text = value.decode("utf-8", "replace")
-                    m = SYNTHETIC_COMMENT.match(text)
+                    m = SYNTHETIC_COMMENT.match(text) if self.ours else None
                     if m:
                         synthetic = m.group("text")
                         seq_known = m.group("sequnknown") is None

@@ -5,18 +5,23 @@ message with ``fragments = n`` is followed by ``n`` type-0 continuations with th
 msg_id and fragment count. Every fault is reported on the message it affects and nothing is
 dropped: a partial message is still emitted (marked), a stray continuation is its own message.
 
+A record longer than a message-queue message (``MSGQ_MAX_MSG_SIZE``, 240 bytes: design.md 1.1)
+is kept, cut to 240 bytes and flagged malformed (``length``): pcap allows 64 KiB records and
+pcapng 16 MiB blocks, and nothing above may spend time or memory on bytes no queue can carry.
+
 Memory is bounded whatever the input: a message holds at most 64 records (the 6-bit fragment
 count), at most ``MAX_IN_FLIGHT`` queues may have one in progress and all of them together at
 most ``MAX_IN_FLIGHT_BYTES`` (oversized records and long pcapng comments count too); past
 either limit the oldest is emitted as incomplete with a finding saying why. Real traffic stays
-far below both (256 queues of 63 full fragments are under 4 MiB).
+far below both (1,000 VMs each with a reply in progress on its queue are under 1 MiB, unless
+each has dozens of fragments outstanding; then the byte cap gives up the oldest first).
 """
 
 from __future__ import annotations
 
 import struct
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from dissector.errors import Malformation
 from dissector.protocol.messages import MAX_FRAGMENTS, MSGQ_MAX_MSG_SIZE, RPC_HEADER_SIZE
@@ -24,7 +29,7 @@ from dissector.protocol.messages import MAX_FRAGMENTS, MSGQ_MAX_MSG_SIZE, RPC_HE
 from .record import CaptureProblem, Direction, Record
 
 CONTINUATION = 0
-MAX_IN_FLIGHT = 256  # queues (client VMID, direction) with a multi-fragment message in progress
+MAX_IN_FLIGHT = 4096  # queues (client VMID, direction) with a multi-fragment message in progress
 MAX_IN_FLIGHT_BYTES = 16 << 20  # what the messages in progress may hold together
 
 
@@ -110,9 +115,11 @@ class Reassembler:
                 Malformation(
                     "length",
                     f"frame {record.number}: message-queue message is {len(data)} bytes, "
-                    f"more than {MSGQ_MAX_MSG_SIZE}",
+                    f"more than {MSGQ_MAX_MSG_SIZE}; only its first {MSGQ_MAX_MSG_SIZE} were decoded",
                 )
             )
+            data = data[:MSGQ_MAX_MSG_SIZE]
+            record = replace(record, data=data)
         if len(data) < RPC_HEADER_SIZE:
             problems.append(
                 Malformation(

@@ -47,7 +47,7 @@ _DATETIME = re.compile(
     r"^(?:(?P<y>\d{4})-(?P<mo>\d{2})-(?P<d>\d{2})[ T])?(?P<h>\d{1,2}):(?P<mi>\d{2}):(?P<s>\d{2})"
     r"(?:[.,](?P<f>\d{1,9}))?\s*(?:Z|UTC)?$"
 )
-_SECONDS = re.compile(r"^(?P<s>\d+)\.(?P<f>\d{1,9})$")
+_SECONDS = re.compile(r"^(?P<s>\d{1,12})\.(?P<f>\d{1,9})$")  # bounded: no 4,300-digit int()
 _HEXBYTE = re.compile(r"^[0-9A-Fa-f]{2}$")
 
 Item = Record | CaptureProblem
@@ -145,7 +145,8 @@ class Text2PcapParser:
             out.append(
                 CaptureProblem(
                     f"{self.source}:{lineno}",
-                    f"marker line timestamp {ts_text!r} not understood; time unknown",
+                    f"marker line timestamp {ts_text[:40]!r}{'...' if len(ts_text) > 40 else ''} "
+                    "not understood; time unknown",
                     line=lineno,
                 )
             )

@@ -31,6 +31,8 @@ from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import IO, Any
 
+from dissector.errors import UsageError
+
 from .pcap import PCAP_MAGIC_NS, PCAP_MAGIC_US
 from .pcapng import BT_EPB, BT_IDB, BT_SHB, BYTE_ORDER_MAGIC
 from .record import (
@@ -58,9 +60,9 @@ def _check(record: Record) -> tuple[int, int]:
     """Validated (time_ns, direction byte) of a record about to be written."""
     t = record.time_ns if record.time_ns is not None else 0
     if t < 0:
-        raise ValueError(f"record {record.number}: negative time_ns {t} cannot be written")
+        raise UsageError(f"record {record.number}: negative time_ns {t} cannot be written")
     if not 0 <= record.client_vmid <= 0xFFFF:
-        raise ValueError(f"record {record.number}: client_vmid {record.client_vmid} is not a u16")
+        raise UsageError(f"record {record.number}: client_vmid {record.client_vmid} is not a u16")
     return t, int(record.direction)
 
 
@@ -127,7 +129,7 @@ class PcapWriter(_Sink):
         t, d = _check(record)
         sec, ns = divmod(t, 1_000_000_000)
         if sec > 0xFFFFFFFF:
-            raise ValueError(f"record {record.number}: time {t} ns does not fit a pcap timestamp")
+            raise UsageError(f"record {record.number}: time {t} ns does not fit a pcap timestamp")
         frac = ns if self.nanosecond else ns // 1000
         n = len(record.data) + 4
         self._f.write(self._hdr(sec, frac, n, n, CAPTURE_HEADER_VERSION, d, record.client_vmid) + record.data)
@@ -235,7 +237,7 @@ def write_capture(
             suffix = os.path.splitext(os.fspath(path_or_file))[1].lower()
             fmt = {".pcap": "pcap", ".cap": "pcap", ".pcapng": "pcapng", ".ntar": "pcapng"}.get(suffix)
             if fmt is None:
-                raise ValueError(
+                raise UsageError(
                     f"cannot tell the format from suffix {suffix!r}; use .pcap or .pcapng or pass fmt="
                 )
         else:
@@ -246,7 +248,7 @@ def write_capture(
     elif fmt == "pcapng":
         writer = PcapngWriter(path_or_file)
     else:
-        raise ValueError(f"unknown capture format {fmt!r}; choose 'pcap' or 'pcapng'")
+        raise UsageError(f"unknown capture format {fmt!r}; choose 'pcap' or 'pcapng'")
     with writer:
         return writer.write_all(records)
 

@@ -7,11 +7,13 @@
 from __future__ import annotations
 
 import argparse
+import math
+from collections.abc import Callable
 from typing import TextIO
 
 from .config import DIALECTS, HOSTS
 from .faults import KINDS, FaultSpec, FaultSpecError
-from .latency import LatencyModel, Spike
+from .latency import MAX_FACTOR, MAX_SECONDS, LatencyModel, Spike
 from .run import FORMATS, simulate
 
 EXIT_OK, EXIT_USAGE = 0, 2
@@ -41,6 +43,22 @@ ground truth (every VM state change, call, notification, fault, parcel and IRQ w
 """
 
 
+def bounded_float(low: float, high: float, *, low_open: bool = False) -> Callable[[str], float]:
+    """An argparse type: a finite number in ``[low, high]`` (``(low, high]`` if ``low_open``)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not math.isfinite(value) or value > high or value < low or (low_open and value == low):
+            lo = "(" if low_open else "["
+            raise argparse.ArgumentTypeError(f"{text!r} is outside {lo}{low:g}, {high:g}]")
+        return value
+
+    return parse
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``simulate`` to the ``ghrm`` subcommands."""
     p = subparsers.add_parser(
@@ -57,7 +75,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument(
         "--duration",
-        type=float,
+        type=bounded_float(0, MAX_SECONDS),
         default=10.0,
         help="seconds of activity; then running VMs shut down (default 10)",
     )
@@ -84,7 +102,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--latency-scale",
-        type=float,
+        type=bounded_float(0, MAX_FACTOR, low_open=True),
         default=1.0,
         metavar="X",
         help="multiply every median RM service time by X (default 1)",

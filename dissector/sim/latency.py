@@ -80,12 +80,23 @@ class Spike:
             raise ValueError(
                 f"slow-RM spike {text!r}: expected AT:DURATION:FACTOR, e.g. 2.0:0.5:40"
             ) from None
+        if not all(math.isfinite(x) for x in (at, dur, factor)):
+            raise ValueError(f"slow-RM spike {text!r}: every part must be a finite number")
         if dur <= 0 or factor <= 0 or at < 0:
             raise ValueError(f"slow-RM spike {text!r}: times must be >= 0, duration and factor > 0")
+        if at > MAX_SECONDS or dur > MAX_SECONDS or factor > MAX_FACTOR:
+            raise ValueError(
+                f"slow-RM spike {text!r}: times must be at most {MAX_SECONDS:g} s and the factor "
+                f"at most {MAX_FACTOR:g}"
+            )
         return cls(at, dur, factor)
 
     def to_json(self) -> dict[str, float]:
         return {"start": self.start, "duration": self.duration, "factor": self.factor}
+
+
+MAX_SECONDS = 1e6  # 11.6 days of simulated time: far beyond any run, far inside every timestamp
+MAX_FACTOR = 1e4  # slow-down factor or latency scale: 10 ms become 100 s
 
 
 @dataclass(frozen=True)

@@ -169,16 +169,28 @@ def test_upper_pdu_interface() -> None:
     assert "'dns'" in p.reason and "packet 2" in p.reason
 
 
-def test_synthetic_comment_restores_fields() -> None:
-    data = (
-        shb()
+def _synthetic_section(app: bytes | None) -> bytes:
+    return (
+        shb(opts=[(4, app)] if app is not None else None)
         + idb(147, "x", 9)
         + epb(0, 1, cap(ALLOC_REQ), comments=("ghrm-synthetic; seq unknown: made up", "note"))
         + epb(0, 2, cap(ALLOC_REQ), comments=("ghrm-synthetic: header from log",))
     )
-    r1, r2 = read(data)
+
+
+def test_synthetic_comment_restores_fields() -> None:
+    r1, r2 = read(_synthetic_section(b"ghrm"))
     assert (r1.synthetic, r1.seq_known, r1.comment) == ("made up", False, "note")
     assert (r2.synthetic, r2.seq_known, r2.comment) == ("header from log", True, None)
+
+
+@pytest.mark.parametrize("app", [None, b"Wireshark 4.2", b"ghrmx"])
+def test_synthetic_comment_from_another_writer_is_only_a_comment(app: bytes | None) -> None:
+    """Issue 19.13: provenance comes only from files ghrm wrote, not from a comment anyone can type."""
+    r1, r2 = read(_synthetic_section(app))
+    assert (r1.synthetic, r1.seq_known) == (None, True)
+    assert r1.comment == "ghrm-synthetic; seq unknown: made up\nnote"
+    assert (r2.synthetic, r2.comment) == (None, "ghrm-synthetic: header from log")
 
 
 def test_snapped_epb_and_header_problems() -> None:

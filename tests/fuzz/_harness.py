@@ -38,7 +38,9 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 CORPUS = ROOT / "tests" / "robustness" / "corpus"
 REGRESSIONS = HERE / "regressions"
-TARGETS = ("dissect", "reassembly", "pcap", "pcapng", "hexlog", "text2pcap", "open_records")
+TARGETS = (
+    "dissect", "reassembly", "pcap", "pcapng", "hexlog", "text2pcap", "open_records", "filter", "textlog",
+)  # fmt: skip
 
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # ``tests.*`` helpers, and ``dissector`` without installing

@@ -159,15 +159,15 @@ def test_reassembly_in_flight_is_bounded() -> None:
 
 
 def test_reassembly_bytes_in_flight_are_bounded() -> None:
-    """Oversized records (a pcap record may hold 64 KiB) on many queues: total bytes capped."""
+    """Records with long pcapng comments (a block may hold 16 MiB) on many queues: total bytes capped."""
 
     def records() -> Iterator[Record]:
         number = itertools.count(1)
         for i in range(10):
-            for vmid in range(40):  # unbounded, 40 messages of 10 such records: ~48 MiB
+            for vmid in range(40):  # unbounded, 40 messages of 10 such records: ~24 MiB of comments
                 msg_type = 2 if i == 0 else 0
-                data = struct.pack("<BBHI", 0x21, (62 << 2) | msg_type, 1, 0x56000020) + bytes(60_000)
-                yield Record(next(number), None, Direction.FROM_RM, vmid, data)
+                data = struct.pack("<BBHI", 0x21, (62 << 2) | msg_type, 1, 0x56000020) + bytes(232)
+                yield Record(next(number), None, Direction.FROM_RM, vmid, data, comment="c" * 60_000)
 
     def run() -> int:
         return sum(

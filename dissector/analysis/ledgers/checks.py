@@ -156,6 +156,10 @@ def _acl_vmids(row: Any) -> set[int]:
     return {int(v) for v, _ in (row.acl or ())}
 
 
+U64_LIMIT = 1 << 64  # a range ending beyond this wraps in RM's u64 arithmetic
+INT64_MAX = (1 << 63) - 1  # the memparcels ``size`` column (Int64) holds up to this
+
+
 # --- the checks ---------------------------------------------------------------------------------
 class _Checker:
     def __init__(self, story: Story, parcels: pd.DataFrame, irqs: pd.DataFrame) -> None:
@@ -370,6 +374,16 @@ class _Checker:
             if length == 0 and off == 0:
                 continue  # Linux upstream sends image_offset = image_size = 0 (protocol.md 4.1)
             end = off + length
+            if end > U64_LIMIT:
+                self.add(
+                    "range_wraps",
+                    f"{head} puts the {what} at offset {off:#x} + size {length:#x}, ending past 2^64: "
+                    "RM's unsigned 64-bit arithmetic would wrap",
+                    call.frames,
+                    call.time,
+                    vmid,
+                    call.name,
+                )
             if end > size:
                 partial = "" if row.complete else " so far (its MEM_APPEND never finished)"
                 self.add(
@@ -525,9 +539,39 @@ class _Checker:
         )
 
     # --- whole-row checks -----------------------------------------------------------------
+    def range_wraps(self, row: Any) -> None:
+        """SGL entries or a total size that pass 2^64 (u64 arithmetic would wrap)."""
+        sgl = list(row.sgl or ())
+        wraps = [(base, size) for base, size in sgl if int(base) + int(size) > U64_LIMIT]
+        total = sum(int(size) for _, size in sgl)
+        if not wraps and total <= U64_LIMIT:
+            return
+        handle = _na(row.handle)
+        name = f"parcel {int(handle):#x}" if handle is not None else "a parcel"
+        if wraps:
+            base, size = wraps[0]
+            entries = "1 such entry" if len(wraps) == 1 else f"{len(wraps)} such entries"
+            what = (
+                f"SGL entry ipa_base {int(base):#x} + size {int(size):#x} ends at "
+                f"{int(base) + int(size):#x}, past 2^64 ({entries})"
+            )
+        else:
+            what = f"its SGL sizes add up to {total:#x}, past 2^64"
+        frames = (*(() if _na(row.created_frame) is None else (int(row.created_frame),)), *row.append_frames)
+        self.add(
+            "range_wraps",
+            f"{name} {_parcel_origin(row)}: {what}; RM's unsigned 64-bit arithmetic would wrap"
+            + ("; the parcel's size is shown as unknown" if total > INT64_MAX else ""),
+            frames,
+            row.created_time,
+            row.vmid,
+            _create_call(row),
+        )
+
     def parcel_rows(self) -> None:
         last_by_handle: dict[int, Any] = {}
         for row in sorted(self.parcels, key=lambda r: r.first_frame):
+            self.range_wraps(row)
             handle = _na(row.handle)
             if handle is not None:
                 prev = last_by_handle.get(int(handle))

@@ -53,6 +53,9 @@ def rights_text(perms: int) -> str:
     return (text or "-") + (f"+{extra:#x}" if extra else "")
 
 
+INT64_MAX = (1 << 63) - 1
+
+
 @dataclass
 class Parcel:
     """One parcel while the replay builds it (a row of ``MEMPARCELS`` once finished)."""
@@ -112,9 +115,9 @@ class Parcel:
     def size(self) -> int | None:
         if self.sgl_broken:
             return None
-        if self.size_known:
-            return sum(s for _, s in self.sgl)
-        return self.known_size
+        total = sum(s for _, s in self.sgl) if self.size_known else self.known_size
+        # a total the Int64 column cannot hold is unknown here; checks report it as range_wraps
+        return None if total is None or total > INT64_MAX else total
 
     @property
     def state(self) -> str:

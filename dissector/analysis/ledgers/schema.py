@@ -228,6 +228,12 @@ FINDING_CODES: dict[str, tuple[str, str, str]] = {
         "config",
         "firmware offset + size beyond the parcel's total size",
     ),
+    "range_wraps": (
+        "error",
+        "memory",
+        "a 64-bit range (SGL entry ipa_base + size, a parcel's total size, a config offset + size) "
+        "passes 2^64: RM's unsigned arithmetic would wrap",
+    ),
     "config_dtb_small": (
         "note",
         "config",

@@ -56,6 +56,7 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
         "config_dtb_small",
         "note",
     ),
+    ("firmware SGL entry ending past 2^64", {"fw_size": (1 << 64) - 0x1000}, "range_wraps", "error"),
     ("IRQ reclaim of a handle never lent", {"irq_reclaim_unknown": True}, "irq_unknown_handle", "warning"),
     ("IRQ double reclaim", {"irq_double_reclaim": True}, "irq_stale_handle", "error"),
     ("IRQ accepted by another VM", {"irq_accept_vmid": 0x81}, "irq_accept_not_borrower", "warning"),
