@@ -75,6 +75,8 @@ def payload_field_names() -> frozenset[str]:
         for f in struct.walk():
             if getattr(f, "name", None):
                 names.add(f.name)
+            if isinstance(f, Bytes) and f.text:
+                names.add(f"{f.name}_text")  # the printable rendering jsonl puts beside the hex
             if isinstance(f, Array):
                 for entry in (f.entry, *f.alternatives):
                     visit(entry)

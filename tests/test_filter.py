@@ -77,3 +77,21 @@ def test_filter_semantics(expr: str, keeps: bool) -> None:
 def test_filter_errors_name_the_problem(expr: str, words: str) -> None:
     with pytest.raises(FilterError, match=words.replace("(", r"\(").replace(")", r"\)")):
         Filter(expr)
+
+
+def test_every_key_jsonl_prints_is_a_known_name() -> None:
+    """The printable companions of byte arrays (``msg_text``) filter like any other field."""
+    import io
+    import json
+    from pathlib import Path
+
+    from dissector.cli import main
+
+    out = io.StringIO()
+    crash = Path(__file__).resolve().parents[1] / "traces" / "watchdog_crash.pcapng"
+    assert main(["decode", "--format", "jsonl", str(crash)], out=out) == 0
+    printed = {k for line in out.getvalue().splitlines() for k in json.loads(line)["fields"]}
+    assert "msg_text" in printed
+    assert printed <= set(known_names())
+    kept = Filter('msg_text contains "panic"', "rm")
+    assert any(kept(json.loads(line)) for line in out.getvalue().splitlines())
