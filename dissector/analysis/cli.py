@@ -50,7 +50,11 @@ def _common(p: argparse.ArgumentParser) -> None:
         "--format", choices=("text", "csv", "json"), default="text", help="output format (default text)"
     )
     p.add_argument(
-        "--vmid", type=vmid_list, action="extend", help="only calls/VMs about these VMIDs (0x82,0x83)"
+        "--vmid",
+        type=vmid_list,
+        action="extend",
+        help="only calls/VMs about these VMIDs (0x82,0x83), including the memory and IRQ calls on "
+        "parcels and IRQs lent to, shared with or accepted by them (the lender issued those)",
     )
     p.add_argument("--client", type=vmid_list, action="extend", help="only messages on these clients' queues")
     p.add_argument("--start", type=float, help="seconds after the first message (inclusive)")
@@ -280,7 +284,8 @@ def cmd_transactions(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """``ghrm transactions``: one line per call."""
 
     def body(trace: Any) -> int:
-        table = select(trace.transactions, vmid=args.vmid, client=args.client, name=_names(trace, args.name))
+        table = select(trace.transactions, client=args.client, name=_names(trace, args.name))
+        table = trace.for_vms(table, args.vmid) if args.vmid else table
         if args.status:
             bad = sorted(set(args.status) - set(table["status"].cat.categories))
             if bad:
@@ -295,10 +300,10 @@ def cmd_transactions(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             write_machine(table, args.format, out)
             return EXIT_OK
         t0 = trace.start
-        header = ["frame", "time", "client", "vmid", "seq", "status", "latency(ms)", "error", "reply", "call"]
+        header = ["frame", "time", "client", "vm", "seq", "status", "latency(ms)", "error", "reply", "call"]
         rows = [
             [
-                _text(r.request_frame), _rel(r.time, t0), _hex(r.client_vmid), _hex(r.vmid), _text(r.seq),
+                _text(r.request_frame), _rel(r.time, t0), _hex(r.client_vmid), _hex(r.vm), _text(r.seq),
                 str(r.status), _ms(r.latency), _text(r.err_name), _text(r.reply_frame), str(r.name),
             ]
             for r in table.itertuples(index=False)
@@ -383,7 +388,8 @@ def cmd_errors(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     def body(trace: Any) -> int:
         from .errors import df_errors
 
-        messages = select(trace.messages, vmid=args.vmid, client=args.client)
+        messages = select(trace.messages, client=args.client)
+        messages = trace.for_vms(messages, args.vmid) if args.vmid else messages
         table = df_errors(messages)
         if table.empty:
             return _empty(args, "error replies", out, err, list(table.columns))
@@ -412,7 +418,7 @@ def cmd_findings(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     def body(trace: Any) -> int:
         table = trace.findings
         if args.vmid:
-            table = table[table["vmid"].isin(args.vmid).to_numpy(bool, na_value=False)]
+            table = trace.for_vms(table, args.vmid)
         keep = SEVERITIES[: SEVERITIES.index(args.severity) + 1]
         table = table[table["severity"].isin(keep)].reset_index(drop=True)
         if table.empty:

@@ -72,7 +72,7 @@ def from_transactions(tx: pd.DataFrame, end_times: dict[str, float]) -> list[Fin
         )
     for row in odd.itertuples(index=False):
         seq = f"seq {row.seq}" if row.seq is not pd.NA else "seq unknown"
-        vm = _vm(_opt(row.vmid))
+        vm = _vm(_opt(row.vm))
         name = str(row.name)
         if row.status == "unanswered":
             end = end_times.get(str(row.capture), math.nan)
@@ -86,7 +86,7 @@ def from_transactions(tx: pd.DataFrame, end_times: dict[str, float]) -> list[Fin
                     text,
                     (int(row.request_frame),),
                     row.time,
-                    _opt(row.vmid),
+                    _opt(row.vm),
                     name,
                 )
             )
@@ -98,9 +98,7 @@ def from_transactions(tx: pd.DataFrame, end_times: dict[str, float]) -> list[Fin
             first = first_reply.get((str(row.capture), int(row.request_frame)))
             frames = tuple(f for f in (int(row.request_frame), first, int(row.reply_frame)) if f is not None)
             out.append(
-                Finding(
-                    "warning", "sequence", "duplicate_reply", text, frames, row.time, _opt(row.vmid), name
-                )
+                Finding("warning", "sequence", "duplicate_reply", text, frames, row.time, _opt(row.vm), name)
             )
         elif row.status == "orphan_reply":
             err = f", {row.err_name}" if _opt(row.err_name) is not None else ""
@@ -113,7 +111,7 @@ def from_transactions(tx: pd.DataFrame, end_times: dict[str, float]) -> list[Fin
                     text,
                     (int(row.reply_frame),),
                     row.time,
-                    _opt(row.vmid),
+                    _opt(row.vm),
                     name,
                 )
             )
@@ -124,7 +122,7 @@ def from_transactions(tx: pd.DataFrame, end_times: dict[str, float]) -> list[Fin
             )
             frames = (int(row.request_frame),)
             out.append(
-                Finding("warning", "sequence", "unanswered", text, frames, row.time, _opt(row.vmid), name)
+                Finding("warning", "sequence", "unanswered", text, frames, row.time, _opt(row.vm), name)
             )
     for f, capture in zip(out, odd["capture"].astype(object).tolist(), strict=True):
         f.capture = capture
@@ -211,7 +209,7 @@ def reused_seqs(messages: pd.DataFrame, window: int = SEQ_REUSE_WINDOW) -> list[
     frames = req["frame"].to_numpy(np.int64)
     names = req["name"].astype(object).to_numpy()
     times = req["time"].to_numpy(np.float64)
-    vmids = req["vmid"].array
+    vmids = req["vm"].array
     captures = req["capture"].astype(object).to_numpy()
     for h in hits.tolist():
         a, b = order[h], order[h + 1]
@@ -251,7 +249,7 @@ def from_messages(messages: pd.DataFrame) -> list[Finding]:
     out: list[Finding] = []
     bad = messages[messages["malformed"].notna()]
     for row in bad[
-        ["capture", "frames", "time", "vmid", "name", "malformed", "malformed_kind", "type"]
+        ["capture", "frames", "time", "vm", "name", "malformed", "malformed_kind", "type"]
     ].itertuples(index=False):
         code = "reassembly" if row.malformed_kind == "fragment" else "malformed"
         what = (
@@ -272,7 +270,7 @@ def from_messages(messages: pd.DataFrame) -> list[Finding]:
                 text,
                 tuple(row.frames),
                 row.time,
-                _opt(row.vmid),
+                _opt(row.vm),
                 _opt(row.name) and str(row.name),
                 1,
                 str(row.capture),
@@ -318,16 +316,16 @@ def crash_reports(
         & (messages["type"] == "request").to_numpy(bool)
     ]
     out = []
-    for row in rows[["capture", "frame", "time", "vmid"]].itertuples(index=False):
+    for row in rows[["capture", "frame", "time", "vm"]].itertuples(index=False):
         text = ""
         if fields is not None:
             msg = fields(str(row.capture), int(row.frame)).get("msg")
             text = f": {msg!r}" if msg else ""
-        vm = _vm(_opt(row.vmid)).replace(" for VM", "VM") or "a VM"
+        vm = _vm(_opt(row.vm)).replace(" for VM", "VM") or "a VM"
         out.append(
             Finding("warning", "lifecycle", "crash_message", f"{vm.strip()} reported a crash{text}",
                     (int(row.frame),),
-                    float(row.time), _opt(row.vmid), "VM_SET_CRASH_MSG", 1, str(row.capture))
+                    float(row.time), _opt(row.vm), "VM_SET_CRASH_MSG", 1, str(row.capture))
         )  # fmt: skip
     return out
 

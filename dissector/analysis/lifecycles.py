@@ -631,7 +631,7 @@ def _events(msgs: pd.DataFrame, tx: pd.DataFrame, ids: dict[str, int]) -> tuple[
             )
     answered = tx[
         ((tx["status"] == "error") | ((tx["status"] == "ok") & tx["name"].isin(STATE_CALLS)))
-        & tx["vmid"].notna()
+        & tx["vm"].notna()
     ]
     if len(answered):
         order = np.argsort(frame)
@@ -640,7 +640,7 @@ def _events(msgs: pd.DataFrame, tx: pd.DataFrame, ids: dict[str, int]) -> tuple[
             zip(
                 answered["reply_frame"].tolist(),
                 answered["name"].astype(object).tolist(),
-                answered["vmid"].tolist(),
+                answered["vm"].tolist(),
                 answered["reply_time"].tolist(),
                 answered["status"].astype(object).tolist(),
                 answered["err_name"].astype(object).tolist(),

@@ -209,6 +209,12 @@ MESSAGES = Schema(
         Column(
             "malformed_kind", "category", "kind of the first fault: header, length, fragment, truncated, ..."
         ),
+        # generated fields of the exchange (analysis/context.py; jsonl keys and gunyah_rm.* in Lua)
+        Column("vm", "Int32", "VM the exchange concerns (request vmid, allocated VMID, parcel/IRQ ledger)"),
+        Column("request_frame", "Int64", "frame of the exchange's request"),
+        Column("reply_frame", "Int64", "frame of the request's first reply"),
+        Column("latency", "float64", "first reply time - request time, seconds"),
+        Column("errno", "category", "Linux errno name of the first reply's RM error (-ENODEV, ...)"),
     ),
 )
 
@@ -221,6 +227,7 @@ TRANSACTIONS = Schema(
         Column("time", "float64", "time of the row's first message (request, or the reply for orphans)"),
         Column("client_vmid", "int32", "client whose queue pair carried the call"),
         Column("vmid", "Int32", "VM the call concerns"),
+        Column("vm", "Int32", "VM the exchange concerns, parcel/IRQ ledgers included (messages.vm)"),
         Column("seq", "Int32", "request seq (NA if the source did not record it)"),
         Column("msg_id", "Int64", "call id"),
         Column("name", "category", "call name"),

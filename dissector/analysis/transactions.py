@@ -418,6 +418,7 @@ def transactions_from(messages: pd.DataFrame, pairing: Pairing, mtype: np.ndarra
             "time": time[first_row],
             "client_vmid": messages["client_vmid"].to_numpy()[first_row],
             "vmid": at("vmid", vmid_row),
+            "vm": at("vm", vmid_row),
             "seq": at("seq", first_row),
             "msg_id": at("msg_id", first_row),
             "name": messages["name"].array.take(first_row),
