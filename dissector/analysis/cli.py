@@ -27,7 +27,7 @@ import pandas as pd
 from dissector.errors import GhrmError
 from dissector.protocol.dialects import DIALECTS
 
-from .schema import SEVERITIES
+from .schema import SEVERITIES, STATUSES
 from .select import select
 
 WIDTH = 120
@@ -75,7 +75,7 @@ def register(subparsers: Any) -> None:
         "--status",
         action="extend",
         type=lambda s: s.replace(",", " ").split(),
-        help="only these statuses: ok, error, unanswered, duplicate_reply, orphan_reply, retransmitted",
+        help="only these statuses: " + ", ".join(STATUSES),
     )
     p.add_argument(
         "--name", action="extend", type=lambda s: s.replace(",", " ").split(), help="only these calls"
@@ -272,6 +272,9 @@ def cmd_stats(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         ]  # fmt: skip
         scope = _filters(args).replace(" in this capture", "")
         out.write(f"Gunyah RM service response time{scope}, first replies only; times in ms\n")
+        out.write(
+            "calls: requests sent, answered or not; errors: answered with an RM error; unans: no reply\n"
+        )
         totals = [str(int(table[c].sum())) for c in ("calls", "errors", "unanswered")]
         rows.append(["total", "", *totals, *[""] * 6, f"{table['sum'].sum():.6f}"])
         out.write(render(rows, header, set(range(1, 12)), _width(out)))
@@ -352,19 +355,25 @@ def cmd_lifecycle(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             "teardown(ms)",
             "final",
             "errors",
+            "unans",
         ]
         rows = [
             [
                 _hex(r.vmid), str(r.instance), _rel(r.allocated_at, t0), _ms(r.time_to_ready),
                 _ms(r.boot_latency),
                 _text(None if math.isnan(r.run_time) else f"{r.run_time:.6f}"), _text(r.exit_type),
-                _ms(r.teardown_time), _text(r.final_state), _text(r.error_calls),
+                _ms(r.teardown_time), _text(r.final_state), str(r.errors), str(r.unanswered),
             ]
             for r in summary.itertuples(index=False)
         ]  # fmt: skip
         width = _width(out)
         out.write("VM lifecycles (times in s after the first message; durations as labelled)\n")
-        out.write(render(rows, header, {1, 2, 3, 4, 5, 7}, width))
+        out.write(render(rows, header, {1, 2, 3, 4, 5, 7, 9, 10}, width))
+        failed = [(r.vmid, r.instance, _failed(r)) for r in summary.itertuples(index=False) if _failed(r)]
+        if failed:
+            out.write("\nWhat failed\n")
+            lines = [[_hex(v), str(i), text] for v, i, text in failed]
+            out.write(render(lines, ["vmid", "inst", "calls"], {1}, width))
         for (vmid, instance), g in intervals.groupby(["vmid", "instance"], sort=True):
             out.write(f"\nVM {vmid:#x} instance {instance}\n")
             rows = [
@@ -380,6 +389,20 @@ def cmd_lifecycle(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return EXIT_OK
 
     return _run(args, out, err, body)
+
+
+def _failed(r: Any) -> str:
+    """The summary's last column: why a VM never ran, then the calls that failed."""
+    parts = []
+    first = _text(r.first_failure)
+    if first != "-":
+        parts.append(f"never RUNNING; first failed call: {first}")
+    calls = _text(r.error_calls)
+    if calls != "-" and calls.replace(":", " ") != first.rsplit(" (frame", 1)[0]:
+        parts.append(f"error replies: {calls}")
+    if r.unanswered and _text(r.first_failure) == "-":
+        parts.append(f"{r.unanswered} call(s) unanswered")
+    return "; ".join(parts)
 
 
 def cmd_errors(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:

@@ -62,7 +62,7 @@ def from_transactions(tx: pd.DataFrame, end_times: dict[str, float]) -> list[Fin
     odd = tx[tx["status"].isin(("unanswered", "duplicate_reply", "orphan_reply", "retransmitted"))]
     first_reply: dict[tuple[str, int], int] = {}
     if (odd["status"] == "duplicate_reply").any():
-        answered = tx[tx["status"].isin(("ok", "error"))]
+        answered = tx[tx["status"].isin(("ok", "error", "malformed"))]
         first_reply = dict(
             zip(
                 zip(answered["capture"].astype(str), answered["request_frame"].astype(int), strict=True),

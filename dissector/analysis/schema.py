@@ -155,7 +155,8 @@ def concat(frames: Sequence[pd.DataFrame], schema: Schema) -> pd.DataFrame:
 # ----------------------------------------------------------------------------------------------
 # The tables.
 
-STATUSES = ("ok", "error", "unanswered", "duplicate_reply", "orphan_reply", "retransmitted")
+# malformed: answered, but the reply's error code was lost (cut record, lost fragment)
+STATUSES = ("ok", "error", "malformed", "unanswered", "duplicate_reply", "orphan_reply", "retransmitted")
 SEVERITIES = ("error", "warning", "note", "chat")  # Wireshark expert info, most severe first
 DIRECTIONS = ("to_rm", "from_rm", "unknown")
 MSG_TYPES = ("request", "reply", "notification", "continuation")
@@ -234,7 +235,8 @@ TRANSACTIONS = Schema(
         Column(
             "status",
             "category",
-            "ok, error, unanswered, duplicate_reply, orphan_reply, retransmitted",
+            "ok, error, malformed (reply without its error code), unanswered, duplicate_reply, "
+            "orphan_reply, retransmitted",
             STATUSES,
         ),
         Column("request_frame", "Int64", "frame of the request (Wireshark 'request in')"),
@@ -260,8 +262,8 @@ SRT = Schema(
     (
         Column("name", "category", "call name"),
         Column("msg_id", "Int64", "call id"),
-        Column("calls", "int64", "answered requests"),
-        Column("errors", "int64", "answered with a non-zero error code"),
+        Column("calls", "int64", "requests, answered or not (errors and unanswered are among them)"),
+        Column("errors", "int64", "answered with a non-zero error code (status error)"),
         Column("unanswered", "int64", "requests without a reply (incl. retransmitted ones)"),
         Column("min", "float64", "fastest reply"),
         Column("mean", "float64", "mean latency"),
@@ -308,11 +310,22 @@ LIFECYCLE_SUMMARY = Schema(
         Column("exit_type", "category", "VM_EXITED exit_type name"),
         Column("exit_reason", "str", "exit code and flags, or the VM_STOP reason"),
         Column("deallocated_at", "float64", "VM_DEALLOCATE reply time"),
-        Column("teardown_time", "float64", "deallocated_at - exited_at (or - the last state change)"),
+        Column(
+            "teardown_time",
+            "float64",
+            "deallocated_at - exited_at; for a VM that never ran, - the start of its first "
+            "INIT_FAILED/EXITED/RESETTING/RESET state",
+        ),
         Column("final_state", "category", "last state, DEALLOCATED after VM_DEALLOCATE"),
         Column("states", "str", "state sequence, e.g. LOAD>INIT>READY>RUNNING>EXITED"),
-        Column("errors", "int32", "error replies to calls about this instance"),
+        Column("errors", "int32", "error replies to calls about this instance (status error)"),
         Column("error_calls", "str", "those calls and errors, e.g. 'VM_START:NORESOURCE x2'"),
+        Column("unanswered", "int32", "calls about this instance that got no reply"),
+        Column(
+            "first_failure",
+            "str",
+            "a VM that never reached RUNNING: its first failed call, e.g. 'VM_START NORESOURCE (frame 16)'",
+        ),
     ),
 )
 

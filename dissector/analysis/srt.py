@@ -14,8 +14,8 @@ import pandas as pd
 from .schema import SRT, STATUSES
 from .select import select
 
-OK, ERROR, UNANSWERED, RETRANSMITTED = (
-    STATUSES.index(s) for s in ("ok", "error", "unanswered", "retransmitted")
+OK, ERROR, MALFORMED, UNANSWERED, RETRANSMITTED = (
+    STATUSES.index(s) for s in ("ok", "error", "malformed", "unanswered", "retransmitted")
 )
 
 
@@ -31,7 +31,7 @@ def df_srt(
     time window (absolute seconds, ``start <= time < end``); one row per call, by message id."""
     tx = select(transactions, vmid=vmid, client=client, start=start, end=end)
     status = tx["status"].cat.codes.to_numpy()
-    calls_rows = np.isin(status, (OK, ERROR, UNANSWERED, RETRANSMITTED))
+    calls_rows = np.isin(status, (OK, ERROR, MALFORMED, UNANSWERED, RETRANSMITTED))
     if not calls_rows.any():
         return SRT.empty()
     status = status[calls_rows]
@@ -40,8 +40,8 @@ def df_srt(
     name_codes = tx["name"].cat.codes.to_numpy()[calls_rows]
     uniq, first, group = np.unique(ids, return_index=True, return_inverse=True)
     k = len(uniq)
-    answered = (status == OK) | (status == ERROR)
-    calls = np.bincount(group, weights=answered, minlength=k).astype(np.int64)
+    answered = (status == OK) | (status == ERROR) | (status == MALFORMED)
+    calls = np.bincount(group, minlength=k).astype(np.int64)  # every request, answered or not
     errors = np.bincount(group, weights=status == ERROR, minlength=k).astype(np.int64)
     unanswered = np.bincount(group, weights=~answered, minlength=k).astype(np.int64)
     timed = answered & ~np.isnan(latency)

@@ -9,10 +9,12 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from rmconvo import Conversation, reply
 
@@ -121,3 +123,48 @@ def test_vmid_option_includes_the_calls_on_a_vms_parcels():
     _, out, _ = ghrm("findings", "--vmid", "0x84", FAULTS)
     assert "MEM_SHARE failed with NOMEM" in out
     assert "lent to, shared with or accepted by" in help_of("stats")
+
+
+# --- 4. the lifecycle summary tells the whole story --------------------------------------------
+def test_lifecycle_summary_counts_unanswered_fills_teardown_and_names_the_first_failure():
+    s = dissector.open(FAULTS).lifecycle_summary.set_index("vmid")
+    # 0x80: VM_GET_HYP_RESOURCES never answered (frame 60), the host reset it a second later
+    assert s.loc[0x80, "unanswered"] == 1 and s.loc[0x80, "errors"] == 0
+    assert s.loc[0x80, "first_failure"] == "VM_GET_HYP_RESOURCES unanswered (frame 60)"
+    assert s.loc[0x84, "first_failure"] == "MEM_SHARE NOMEM (frame 42)"  # via the parcel ledger
+    assert pd.isna(s.loc[0x81, "first_failure"])  # it ran
+    # torn down before it ran: teardown from INIT_FAILED/RESETTING to the VM_DEALLOCATE reply
+    assert s.loc[0x80, "teardown_time"] == pytest.approx(1.011122 - 1.008950, abs=2e-6)
+    n = dissector.open(NORESOURCE).lifecycle_summary.iloc[0]
+    assert n["first_failure"] == "VM_START NORESOURCE (frame 16)" and n["teardown_time"] > 0
+    _, out, _ = ghrm("lifecycle", NORESOURCE)
+    assert "never RUNNING; first failed call: VM_START NORESOURCE (frame 16)" in out
+
+
+# --- 6. counts mean what they say --------------------------------------------------------------
+def test_stats_calls_count_every_request():
+    trace = dissector.open(FAULTS)
+    requests = int((trace.messages["type"] == "request").sum())
+    assert requests == 84  # traces/README.md: 84 requests / 83 replies
+    assert int(trace.srt["calls"].sum()) == requests  # was 83: answered calls only
+    _, out, _ = ghrm("stats", FAULTS)
+    total = next(line for line in out.splitlines() if line.startswith("total")).split()
+    assert total[1:4] == ["84", "4", "1"]
+    assert "calls: requests sent, answered or not" in out
+
+
+# --- 9. one meaning of "error" -----------------------------------------------------------------
+def test_a_reply_whose_error_code_was_lost_is_malformed_not_an_error():
+    trace = dissector.open(FAULTS)
+    tx = trace.transactions.set_index("request_frame")
+    # VM_GET_HYP_RESOURCES for 0x83: its reply (frame 82) lost its continuation and its error code
+    assert tx.loc[75, "status"] == "malformed" and tx.loc[75, "reply_frame"] == 82
+    errors = int((trace.transactions["status"] == "error").sum())
+    assert errors == int(trace.srt["errors"].sum()) == int(trace.errors["count"].sum()) == 4
+    assert int(trace.lifecycle_summary["errors"].sum()) == errors
+    for command in ("stats", "transactions", "lifecycle", "errors", "findings"):
+        for fmt in ("text", "csv", "json"):
+            _, out, _ = ghrm(command, "--format", fmt, FAULTS)
+            assert not re.search(r"\bnan\b", out, re.IGNORECASE), (command, fmt)
+    code, out, _ = ghrm("transactions", "--status", "malformed", FAULTS)
+    assert code == 0 and "VM_GET_HYP_RESOURCES" in out
