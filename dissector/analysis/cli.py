@@ -263,21 +263,25 @@ def cmd_stats(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             "max",
             "sum(s)",
         ]
-        rows = [
-            [
-                str(r.name), f"{int(r.msg_id):#010x}", str(r.calls), str(r.errors), str(r.unanswered),
-                _ms(r.min), _ms(r.mean), _ms(r.p50), _ms(r.p90), _ms(r.p99), _ms(r.max), f"{r.sum:.6f}",
-            ]
-            for r in table.itertuples(index=False)
-        ]  # fmt: skip
         scope = _filters(args).replace(" in this capture", "")
         out.write(f"Gunyah RM service response time{scope}, first replies only; times in ms\n")
         out.write(
             "calls: requests sent, answered or not; errors: answered with an RM error; unans: no reply\n"
         )
-        totals = [str(int(table[c].sum())) for c in ("calls", "errors", "unanswered")]
-        rows.append(["total", "", *totals, *[""] * 6, f"{table['sum'].sum():.6f}"])
-        out.write(render(rows, header, set(range(1, 12)), _width(out)))
+        parts = list(table.groupby("capture", observed=True, sort=False))
+        for capture, part in parts:
+            if len(parts) > 1:
+                out.write(f"\n{capture}\n")
+            rows = [
+                [
+                    str(r.name), f"{int(r.msg_id):#010x}", str(r.calls), str(r.errors), str(r.unanswered),
+                    _ms(r.min), _ms(r.mean), _ms(r.p50), _ms(r.p90), _ms(r.p99), _ms(r.max), f"{r.sum:.6f}",
+                ]
+                for r in part.itertuples(index=False)
+            ]  # fmt: skip
+            totals = [str(int(part[c].sum())) for c in ("calls", "errors", "unanswered")]
+            rows.append(["total", "", *totals, *[""] * 6, f"{part['sum'].sum():.6f}"])
+            out.write(render(rows, header, set(range(1, 12)), _width(out)))
         return EXIT_OK
 
     return _run(args, out, err, body)

@@ -682,13 +682,30 @@ def _events(msgs: pd.DataFrame, tx: pd.DataFrame, ids: dict[str, int]) -> tuple[
     return events, set(vmid[told].tolist())
 
 
+# VM states in the order a VM goes through them (protocol.md 6.1, every dialect's names), so that
+# ``lifecycles.state >= "RUNNING"`` and sorting read as the state machine does; a name no dialect
+# orders here (RESERVED_7, UNKNOWN_0x..) comes after them.
+STATE_ORDER = (
+    "NONE", "NO_STATE", LOAD, AUTH, INIT, READY, INIT_FAILED, RUNNING, PAUSED, "SHUTDOWN", "SHUTOFF",
+    "CRASHED", EXITED, RESETTING, RESET, "RESET_FAILED", DEALLOCATED,
+)  # fmt: skip
+
+
+def ordered_states(values: list[Any]) -> pd.Categorical:
+    """``values`` (state names) as a categorical ordered by ``STATE_ORDER``."""
+    extra = sorted({v for v in values if v is not None and v not in STATE_ORDER})
+    return pd.Categorical(values, categories=[*STATE_ORDER, *extra], ordered=True)
+
+
 def _intervals(rows: list[tuple], categories: list[str]) -> pd.DataFrame:
     if not rows:
         frame = LIFECYCLES.empty()
         frame["capture"] = pd.Categorical([], categories=categories)
+        frame["state"] = ordered_states([])
         return frame
     data = {c: [r[i] for r in rows] for i, c in enumerate(LIFECYCLES.names)}
     data["capture"] = pd.Categorical(data["capture"], categories=categories)
+    data["state"] = ordered_states(data["state"])
     return LIFECYCLES.frame(data)
 
 
@@ -696,7 +713,9 @@ def _summary(rows: list[dict[str, Any]], categories: list[str]) -> pd.DataFrame:
     if not rows:
         frame = LIFECYCLE_SUMMARY.empty()
         frame["capture"] = pd.Categorical([], categories=categories)
+        frame["final_state"] = ordered_states([])
         return frame
     data = {c: [r[c] for r in rows] for c in LIFECYCLE_SUMMARY.names}
     data["capture"] = pd.Categorical(data["capture"], categories=categories)
+    data["final_state"] = ordered_states(data["final_state"])
     return LIFECYCLE_SUMMARY.frame(data)

@@ -82,6 +82,7 @@ class Schema:
                 assert isinstance(got, pd.CategoricalDtype), f"{self.name}.{c.name}: {got} is not categorical"
                 if c.categories is not None:
                     assert list(got.categories) == list(c.categories), f"{self.name}.{c.name}: categories"
+                assert got.ordered == c.ordered, f"{self.name}.{c.name}: ordered is {got.ordered}"
             else:
                 assert got == pd.api.types.pandas_dtype(c.dtype), f"{self.name}.{c.name}: {got} != {c.dtype}"
 
@@ -147,6 +148,10 @@ def concat(frames: Sequence[pd.DataFrame], schema: Schema) -> pd.DataFrame:
         parts = [f[c.name] for f in frames]
         if c.dtype == "category" and c.categories is None:
             data[c.name] = pd.api.types.union_categoricals([p.array for p in parts], ignore_order=True)
+            if c.ordered:  # keep the first part's order, new categories after it
+                first = list(parts[0].cat.categories)
+                more = [x for x in data[c.name].categories if x not in set(first)]
+                data[c.name] = data[c.name].set_categories([*first, *more], ordered=True)
         else:
             data[c.name] = pd.concat(parts, ignore_index=True).array
     return schema.frame(data)
@@ -258,8 +263,9 @@ TRANSACTIONS = Schema(
 
 SRT = Schema(
     "srt",
-    "service response time per call (tshark -z srt), first replies only; times in seconds",
+    "service response time per capture and call (tshark -z srt), first replies only; times in seconds",
     (
+        Column("capture", "category", "capture"),
         Column("name", "category", "call name"),
         Column("msg_id", "Int64", "call id"),
         Column("calls", "int64", "requests, answered or not (errors and unanswered are among them)"),
@@ -282,7 +288,13 @@ LIFECYCLES = Schema(
         Column("capture", "category", "capture"),
         Column("vmid", "int32", "VM"),
         Column("instance", "int32", "1, 2, ...: a VMID reused after VM_DEALLOCATE starts a new instance"),
-        Column("state", "category", "vm_status name (dialect numbering)"),
+        Column(
+            "state",
+            "category",
+            "vm_status name (dialect numbering); ordered as the state machine: LOAD < AUTH < INIT < READY "
+            "< INIT_FAILED < RUNNING < ... < EXITED < RESETTING < RESET",
+            ordered=True,
+        ),
         Column("start", "float64", "seconds: when the state began (the causing message)"),
         Column("end", "float64", "seconds: when the next state began, or the capture end if ongoing"),
         Column("duration", "float64", "end - start in seconds"),
@@ -316,7 +328,12 @@ LIFECYCLE_SUMMARY = Schema(
             "deallocated_at - exited_at; for a VM that never ran, - the start of its first "
             "INIT_FAILED/EXITED/RESETTING/RESET state",
         ),
-        Column("final_state", "category", "last state, DEALLOCATED after VM_DEALLOCATE"),
+        Column(
+            "final_state",
+            "category",
+            "last state, DEALLOCATED after VM_DEALLOCATE (ordered as lifecycles.state)",
+            ordered=True,
+        ),
         Column("states", "str", "state sequence, e.g. LOAD>INIT>READY>RUNNING>EXITED"),
         Column("errors", "int32", "error replies to calls about this instance (status error)"),
         Column("error_calls", "str", "those calls and errors, e.g. 'VM_START:NORESOURCE x2'"),

@@ -168,3 +168,30 @@ def test_a_reply_whose_error_code_was_lost_is_malformed_not_an_error():
             assert not re.search(r"\bnan\b", out, re.IGNORECASE), (command, fmt)
     code, out, _ = ghrm("transactions", "--status", "malformed", FAULTS)
     assert code == 0 and "VM_GET_HYP_RESOURCES" in out
+
+
+# --- 10. tables read as the domain reads -------------------------------------------------------
+def test_states_are_ordered_by_the_state_machine_and_srt_has_a_capture_column():
+    trace = dissector.open([NORESOURCE, FAULTS])
+    states = trace.lifecycles["state"]
+    assert states.cat.ordered
+    assert list(states.cat.categories[:8]) == [
+        "NONE",
+        "NO_STATE",
+        "LOAD",
+        "AUTH",
+        "INIT",
+        "READY",
+        "INIT_FAILED",
+        "RUNNING",
+    ]  # fmt: skip  (was alphabetical: EXITED < INIT < ...)
+    ran = trace.lifecycles[states >= "RUNNING"]
+    assert "READY" not in set(ran["state"].astype(str)) and "RESET" in set(ran["state"].astype(str))
+    assert trace.lifecycle_summary["final_state"].cat.ordered
+    srt = trace.srt
+    assert srt.columns[0] == "capture" and srt["capture"].unique().tolist() == trace.captures
+    start = srt[srt["name"] == "VM_START"].set_index("capture")
+    assert start.loc[NORESOURCE, "errors"] == 1 and start.loc[FAULTS, "calls"] == 2
+    # error replies are warnings, whatever finding reports them
+    errors = trace.findings[trace.findings["code"] == "error_reply"]
+    assert len(errors) and set(errors["severity"].astype(str)) == {"warning"}

@@ -65,7 +65,7 @@ def ghrm_view(
             continue
         req, rep = int(req), int(rep)
         out[rep]["request_in"] = last[req]
-        if rec.status in ("ok", "error"):
+        if rec.status in ("ok", "error", "malformed"):  # answered (malformed: error code lost)
             out[req]["response_in"] = last[rep]
             out[rep]["latency"] = float(rec.latency)
     return out
