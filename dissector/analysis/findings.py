@@ -52,6 +52,11 @@ def _vm(vmid: object) -> str:
     return "" if vmid is None or vmid is pd.NA else f" for VM {int(vmid):#x}"  # type: ignore[call-overload]
 
 
+def _span(seconds: float) -> str:
+    """A duration as a person reads it: ``1.000 s`` or ``0.021 ms``."""
+    return f"{seconds:.3f} s" if seconds >= 1 else f"{seconds * 1e3:.3f} ms"
+
+
 def _opt(x: object) -> object:
     return None if x is pd.NA or x is None or (isinstance(x, float) and math.isnan(x)) else x
 
@@ -77,18 +82,16 @@ def from_transactions(tx: pd.DataFrame, end_times: dict[str, float]) -> list[Fin
         if row.status == "unanswered":
             end = end_times.get(str(row.capture), math.nan)
             later = f"; the capture goes on {end - row.request_time:.3f} s after it" if end == end else ""
+            frames: tuple[int, ...] = (int(row.request_frame),)
+            effect = gave_up(tx, row)
+            if effect is not None:
+                wait, what, frame = effect
+                client = f"client {int(row.client_vmid):#x}"
+                later = f"; {client} gave up {_span(wait)} later with {what}, frame {frame}"
+                frames = (*frames, frame)
             text = f"{name} request ({seq}){vm} was never answered{later}"
             out.append(
-                Finding(
-                    "warning",
-                    "sequence",
-                    "unanswered",
-                    text,
-                    (int(row.request_frame),),
-                    row.time,
-                    _opt(row.vm),
-                    name,
-                )
+                Finding("warning", "sequence", "unanswered", text, frames, row.time, _opt(row.vm), name)
             )
         elif row.status == "duplicate_reply":
             text = (
@@ -129,6 +132,29 @@ def from_transactions(tx: pd.DataFrame, end_times: dict[str, float]) -> list[Fin
     return out
 
 
+GIVE_UP_CALLS = ("VM_RESET", "VM_DEALLOCATE", "VM_STOP")
+
+
+def gave_up(tx: pd.DataFrame, row: Any) -> tuple[float, str, int] | None:
+    """What the client did next about an unanswered call: the first later request of the same
+    client about the same VM that retries the call or tears the VM down (``GIVE_UP_CALLS``).
+    Returns (seconds after the request, what, its frame), or None."""
+    if _opt(row.vm) is None:
+        return None
+    later = tx[
+        (tx["capture"] == row.capture).to_numpy(bool)
+        & (tx["client_vmid"] == row.client_vmid).to_numpy(bool)
+        & (tx["request_frame"] > row.request_frame).to_numpy(bool, na_value=False)
+        & (tx["vm"] == row.vm).to_numpy(bool, na_value=False)
+        & tx["name"].isin((row.name, *GIVE_UP_CALLS)).to_numpy(bool)
+    ]
+    if later.empty:
+        return None
+    nxt = later.iloc[0]
+    what = f"a retry of {row.name}" if nxt["name"] == row.name else str(nxt["name"])
+    return float(nxt["request_time"] - row.request_time), what, int(nxt["request_frame"])
+
+
 def from_errors(errors: pd.DataFrame, tx: pd.DataFrame | None = None) -> list[Finding]:
     """One error_reply finding per (capture, call, error code); frames: requests and replies."""
     asked: dict[tuple[str, int], int] = {}
@@ -148,6 +174,9 @@ def from_errors(errors: pd.DataFrame, tx: pd.DataFrame | None = None) -> list[Fi
         frames = tuple(sorted({*row.frames, *requests}))
         vms = ", ".join(f"{v:#x}" for v in row.vmids[:8]) + (" ..." if len(row.vmids) > 8 else "")
         times = f"{row.count} replies" if row.count > 1 else "1 reply"
+        if row.count > 1 and row.last > row.first:  # a retried call refused again and again
+            every = (row.last - row.first) / (row.count - 1)
+            times += f", one every {_span(every)} on average over {_span(row.last - row.first)}"
         text = (
             f"{row.name} failed with {row.err_name} (RM error {int(row.err_code):#x}, Linux {row.errno}): "
             f"{times}" + (f", VM {vms}" if vms else "")

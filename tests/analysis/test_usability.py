@@ -195,3 +195,27 @@ def test_states_are_ordered_by_the_state_machine_and_srt_has_a_capture_column():
     # error replies are warnings, whatever finding reports them
     errors = trace.findings[trace.findings["code"] == "error_reply"]
     assert len(errors) and set(errors["severity"].astype(str)) == {"warning"}
+
+
+# --- 5. findings connect cause and effect ------------------------------------------------------
+def test_findings_say_the_client_gave_up_and_group_retried_errors():
+    found = dissector.open(FAULTS).findings
+    lost = found[found["code"] == "unanswered"].iloc[0]
+    assert lost["frames"] == (60, 201)  # the request, and the VM_RESET that gave up on it
+    assert "client 0x3 gave up 1.000 s later with VM_RESET, frame 201" in lost["text"]
+    assert "the capture goes on" not in lost["text"]  # the old text said only this
+    c = Conversation()
+    c.call("VM_ALLOCATE", vmid=0, reply_fields={"vmid": 0x80})
+    for _ in range(3):  # a retried VM_START refused each time, 0.5 s apart
+        c.call("VM_START", err=2, vmid=0x80, latency_ns=1_000_000)
+        c.now += 498_000_000  # + 1 ms request step + 1 ms latency
+    asked, _ = c.send("VM_GET_STATE", vmid=0x80)
+    c.now += 2_000_000_000
+    reset, _ = c.call("VM_RESET", vmid=0x80)
+    f = Trace.from_records(c.records, capture="t").findings.set_index("code")
+    refused = f.loc["error_reply"]
+    assert (
+        refused["count"] == 3 and "3 replies, one every 500.000 ms on average over 1.000 s" in refused["text"]
+    )
+    assert f.loc["unanswered", "frames"] == (asked, reset)
+    assert "gave up 2.001 s later with VM_RESET" in f.loc["unanswered", "text"]
