@@ -41,6 +41,7 @@ from dissector.analysis.findings import (
     to_frame,
 )
 from dissector.analysis.ledgers import (
+    LEDGER_TABLES,
     df_irqs,
     df_memparcels,
     ledger_findings,
@@ -433,9 +434,10 @@ class Trace:
     @staticmethod
     def schema(table: str) -> str:
         """The declared columns of ``table`` as Markdown (``Trace.schema('transactions')``)."""
-        if table not in TABLES:
-            raise MissingData(suggest(table, list(TABLES), "table"))
-        return TABLES[table].doc_table()
+        tables = {**TABLES, **LEDGER_TABLES}
+        if table not in tables:
+            raise MissingData(suggest(table, list(tables), "table"))
+        return tables[table].doc_table()
 
 
 def _problems(by_capture: Mapping[str, list[CaptureProblem]]) -> pd.DataFrame:

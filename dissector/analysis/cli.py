@@ -4,8 +4,10 @@ Each command opens the captures as a ``Trace`` (fast path), selects rows by ``--
 ``--client`` and a time window, and prints one table: aligned text for a person (times in
 seconds relative to the first message of the input, latencies in milliseconds, VMIDs in hex;
 the last column wraps instead of the line), or ``--format csv|json`` for scripts (absolute
-times in seconds, as the tables hold them). An empty result prints one line saying so and exits
-0 (``[]`` / a header line on stdout for json / csv, the sentence on stderr).
+times in seconds, as the tables hold them; VMIDs, ids, codes and handles stay plain integers,
+the hex of the text is only presentation, so a script compares numbers). An empty result
+prints one line saying so and exits 0 (``[]`` / a header line on stdout for json / csv, the
+sentence on stderr).
 
 ``--start`` / ``--end`` are seconds after the first message of the input (all files
 together), like Wireshark's relative time; ``start <= time < end``.
@@ -47,7 +49,11 @@ def _common(p: argparse.ArgumentParser) -> None:
         "files", nargs="+", help="pcap, pcapng, kernel hex-dump log, text2pcap dump, or - for stdin"
     )
     p.add_argument(
-        "--format", choices=("text", "csv", "json"), default="text", help="output format (default text)"
+        "--format",
+        choices=("text", "csv", "json"),
+        default="text",
+        help="output format (default text); csv/json keep every column, numbers as numbers (text "
+        "shows VMIDs and ids in hex) and times in absolute seconds",
     )
     p.add_argument(
         "--vmid",

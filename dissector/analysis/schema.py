@@ -166,6 +166,11 @@ SEVERITIES = ("error", "warning", "note", "chat")  # Wireshark expert info, most
 DIRECTIONS = ("to_rm", "from_rm", "unknown")
 MSG_TYPES = ("request", "reply", "notification", "continuation")
 VMID_SOURCES = ("payload", "request", "allocated", "client")
+# every findings category the analysis emits (timing: slow windows and outliers, dissector/plots)
+CATEGORIES = (
+    "response", "sequence", "lifecycle", "malformed", "protocol", "capture", "memory", "config", "irq",
+    "timing",
+)  # fmt: skip
 
 MESSAGES = Schema(
     "messages",
@@ -370,7 +375,7 @@ FINDINGS = Schema(
     (
         Column("capture", "category", "capture"),
         Column("severity", "category", "error, warning, note or chat", SEVERITIES, ordered=True),
-        Column("category", "category", "response, sequence, lifecycle, malformed, protocol, capture"),
+        Column("category", "category", ", ".join(CATEGORIES)),
         Column("code", "category", "stable identifier of the kind of finding (e.g. unanswered)"),
         Column("vmid", "Int32", "VM concerned, if one"),
         Column("name", "category", "message concerned, if one"),

@@ -219,3 +219,46 @@ def test_findings_say_the_client_gave_up_and_group_retried_errors():
     )
     assert f.loc["unanswered", "frames"] == (asked, reset)
     assert "gave up 2.001 s later with VM_RESET" in f.loc["unanswered", "text"]
+
+
+# --- 7. schemas match outputs ------------------------------------------------------------------
+BUNDLED = sorted(p for p in TRACES.iterdir() if p.suffix in (".pcapng", ".pcap", ".log"))
+
+
+@pytest.mark.parametrize("path", BUNDLED, ids=lambda p: p.name)
+def test_every_table_of_every_bundled_trace_matches_its_schema(path):
+    from dissector.analysis.findings import CODES
+    from dissector.analysis.ledgers import FINDING_CODES, LEDGER_TABLES
+    from dissector.analysis.schema import CATEGORIES, TABLES
+
+    trace = dissector.open(str(path))
+    tables = {**TABLES, **LEDGER_TABLES}
+    assert {"memparcels", "irqs"} <= set(tables)
+    for name, schema in tables.items():
+        schema.check(getattr(trace, name))
+        assert f"`{schema.columns[0].name}`" in dissector.Trace.schema(name)  # was "no table" for ledgers
+    found = trace.findings
+    assert set(found["category"].astype(str)) <= set(CATEGORIES)
+    assert set(found["code"].astype(str)) <= set(CODES) | set(FINDING_CODES)
+    for code, (_severity, category, _doc) in FINDING_CODES.items():
+        assert category in CATEGORIES, code
+    assert "no table" not in dissector.Trace.schema("memparcels")
+
+
+def test_text_and_json_agree_and_ledgers_take_the_common_options():
+    _, text, _ = ghrm("stats", FAULTS)
+    _, js, _ = ghrm("stats", "--format", "json", FAULTS)
+    rows = {r["name"]: r for r in json.loads(js)}
+    for line in text.splitlines()[3:-1]:  # title, legend, header ... total
+        name, ident, calls, errors, unans = line.split()[:5]
+        assert int(ident, 16) == rows[name]["msg_id"]  # text shows hex, json the same number
+        assert [int(calls), int(errors), int(unans)] == [
+            rows[name][k] for k in ("calls", "errors", "unanswered")
+        ]
+    assert "numbers as numbers" in help_of("stats")
+    code, out, _ = ghrm("memparcels", "--vmid", "0x84", "--format", "json", FAULTS)
+    assert code == 0 and [r["handle"] for r in json.loads(out)] == [0x1006]
+    _, late, _ = ghrm("memparcels", "--start", "1.5", "--format", "json", FAULTS)
+    _, every, _ = ghrm("memparcels", "--format", "json", FAULTS)
+    assert 0 < len(json.loads(late)) < len(json.loads(every))  # parcels alive after 1.5 s only
+    assert "--start" in help_of("irqs") and "--end" in help_of("memparcels")
