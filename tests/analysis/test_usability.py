@@ -262,3 +262,15 @@ def test_text_and_json_agree_and_ledgers_take_the_common_options():
     _, every, _ = ghrm("memparcels", "--format", "json", FAULTS)
     assert 0 < len(json.loads(late)) < len(json.loads(every))  # parcels alive after 1.5 s only
     assert "--start" in help_of("irqs") and "--end" in help_of("memparcels")
+
+
+# --- 8. words ----------------------------------------------------------------------------------
+def test_memparcels_says_what_the_capture_shows_a_parcel_holds():
+    parcel = dissector.open(NORESOURCE).memparcels.iloc[0]
+    assert parcel["size"] == 512 << 20  # the VM's whole memory, with the DTB near its end
+    assert parcel["used_by"] == "VM 0x80 DTB: 20.25 KiB at +0x1fe00000"  # was "dtb of VM 0x80"
+    _, out, _ = ghrm("memparcels", NORESOURCE)
+    header = out.splitlines()[1]
+    assert "accepted vm[@ipa]" in header and "(vm@ipa)" not in header and "holds" in header
+    _, out, _ = ghrm("memparcels", str(TRACES / "single_vm_clean.pcapng"))
+    assert "0x80@0x100000000" in out  # the IPA where MEM_ACCEPT's SGL shows one

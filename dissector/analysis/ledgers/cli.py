@@ -159,10 +159,10 @@ def cmd_memparcels(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             "sgl",
             "acl",
             "created",
-            "accepted (vm@ipa)",
+            "accepted vm[@ipa]",
             "reclaimed",
         ]
-        header = [*(["capture"] if lead[0] else []), *columns, "state", "use"]
+        header = [*(["capture"] if lead[0] else []), *columns, "state", "holds"]
         rows = [
             [
                 *pre, _handle(r.handle, r.instance), _hex(r.owner_vmid), _str(r.trans_type), _size(r.size),
