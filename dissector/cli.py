@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TextIO
 
+from dissector import cli_help
 from dissector.analysis import cli as analysis_cli
 from dissector.analysis.context import exchange_context, generated_lines
 from dissector.analysis.ledgers import cli as ledgers_cli
@@ -153,9 +154,19 @@ def build_parser() -> argparse.ArgumentParser:
         prog="ghrm",
         description="Dissect and analyse Gunyah Resource Manager RPC traces.",
     )
+    parser.add_argument("--version", action="version", version=cli_help.version())
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("decode", help="print every RM message of captures or kernel logs")
+    p = sub.add_parser(
+        "decode",
+        help="print every RM message of captures or kernel logs",
+        description="Print every RM message. Each carries the generated fields of its exchange, as "
+        "Wireshark adds its own: vm (the VM the exchange concerns: request vmid, the VMID a VM_ALLOCATE "
+        "reply allocated, or the VM a memory/IRQ call's parcel or IRQ is lent to), request_frame, "
+        "reply_frame, latency (s) and errno; -Y filters on them and jsonl carries them after the "
+        "contract keys. A file is read twice, like tshark -2, so a request knows its reply; from stdin "
+        "or with --follow only what came before is known (a request shows no reply yet).",
+    )
     p.add_argument(
         "files", nargs="+", help="pcap, pcapng, kernel hex-dump log, text2pcap dump, or - for stdin"
     )
@@ -179,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     for module in _EXTENSIONS:
         module.register(sub)
+    cli_help.add_examples(parser)
     return parser
 
 
