@@ -156,46 +156,54 @@ def gave_up(tx: pd.DataFrame, row: Any) -> tuple[float, str, int] | None:
 
 
 def from_errors(errors: pd.DataFrame, tx: pd.DataFrame | None = None) -> list[Finding]:
-    """One error_reply finding per (capture, call, error code); frames: requests and replies."""
-    asked: dict[tuple[str, int], int] = {}
+    """One error_reply finding per (capture, call, error code, VM): a call retried and refused
+    again is one finding with its count and retry interval; frames: requests and replies."""
+    about: dict[tuple[str, int], tuple[Any, float, int | None]] = {}  # reply -> vm, time, request
     if tx is not None and not errors.empty:
-        answered = tx[tx["request_frame"].notna() & tx["reply_frame"].notna()]
-        asked = dict(
-            zip(
-                zip(answered["capture"].astype(str), answered["reply_frame"].astype(int), strict=True),
-                answered["request_frame"].astype(int),
-                strict=True,
-            )
-        )
+        replied = tx[tx["reply_frame"].notna()]
+        for c, rf, vm, t, req in zip(
+            replied["capture"].astype(str),
+            replied["reply_frame"].astype(int),
+            replied["vm"].astype(object),
+            replied["reply_time"],
+            replied["request_frame"].astype(object),
+            strict=True,
+        ):
+            about[(c, rf)] = (_opt(vm), float(t), None if _opt(req) is None else int(req))
     out = []
     for row in errors.itertuples(index=False):
         capture = str(row.capture)
-        requests = [asked[(capture, f)] for f in row.frames if (capture, f) in asked]
-        frames = tuple(sorted({*row.frames, *requests}))
-        vms = ", ".join(f"{v:#x}" for v in row.vmids[:8]) + (" ..." if len(row.vmids) > 8 else "")
-        times = f"{row.count} replies" if row.count > 1 else "1 reply"
-        if row.count > 1 and row.last > row.first:  # a retried call refused again and again
-            every = (row.last - row.first) / (row.count - 1)
-            times += f", one every {_span(every)} on average over {_span(row.last - row.first)}"
-        text = (
-            f"{row.name} failed with {row.err_name} (RM error {int(row.err_code):#x}, Linux {row.errno}): "
-            f"{times}" + (f", VM {vms}" if vms else "")
-        )
-        vmid = row.vmids[0] if len(row.vmids) == 1 else None
-        out.append(
-            Finding(
-                "warning",
-                "response",
-                "error_reply",
-                text,
-                frames,
-                row.first,
-                vmid,
-                str(row.name),
-                row.count,
-                capture,
+        by_vm: dict[Any, list[int]] = {}
+        for f in row.frames:
+            by_vm.setdefault(about.get((capture, f), (None,))[0], []).append(f)
+        for vm, replies in by_vm.items():
+            requests = [r for f in replies if (r := about.get((capture, f), (None, 0, None))[2]) is not None]
+            times = sorted(about[(capture, f)][1] for f in replies if (capture, f) in about)
+            count = len(replies)
+            said = f"{count} replies" if count > 1 else "1 reply"
+            if count > 1 and len(times) == count and times[-1] > times[0]:  # retried, refused again
+                span = times[-1] - times[0]
+                said += f", one every {_span(span / (count - 1))} on average over {_span(span)}"
+            code = f"RM error {int(row.err_code):#x}, Linux {row.errno}"
+            text = f"{row.name} failed with {row.err_name} ({code}): {said}" + (
+                "" if vm is None else f", VM {int(vm):#x}"  # type: ignore[call-overload]
             )
-        )
+            first = times[0] if times else row.first
+            frames = tuple(sorted({*replies, *requests}))
+            out.append(
+                Finding(
+                    "warning",
+                    "response",
+                    "error_reply",
+                    text,
+                    frames,
+                    first,
+                    vm,
+                    str(row.name),
+                    count,
+                    capture,
+                )
+            )
     return out
 
 

@@ -375,9 +375,10 @@ class _Rebuild:
             inst.os_status = os_status
         self.set_state(inst, state, time, "VM_STATUS", frame)
         if state == INIT_FAILED and before != INIT_FAILED:
+            cause = f", after {inst.first_failure}" if inst.first_failure else ""
             self.finding(
-                "warning", "lifecycle", "init_failed", f"VM {vmid:#x} failed to start: status INIT_FAILED",
-                (frame,), time, vmid, "VM_STATUS",
+                "warning", "lifecycle", "init_failed",
+                f"VM {vmid:#x} failed to start: status INIT_FAILED{cause}", (frame,), time, vmid, "VM_STATUS",
             )  # fmt: skip
 
     def exited(self, vmid: int, exit_type: Any, code: Any, flags: Any, frame: int, time: float) -> None:

@@ -204,6 +204,9 @@ def test_findings_say_the_client_gave_up_and_group_retried_errors():
     assert lost["frames"] == (60, 201)  # the request, and the VM_RESET that gave up on it
     assert "client 0x3 gave up 1.000 s later with VM_RESET, frame 201" in lost["text"]
     assert "the capture goes on" not in lost["text"]  # the old text said only this
+    share = found[(found["code"] == "error_reply") & (found["name"] == "MEM_SHARE")]
+    assert sorted(share["vmid"].tolist()) == [0x83, 0x84]  # two VMs' calls, not one call retried
+    assert not share["text"].str.contains("one every").any()
     c = Conversation()
     c.call("VM_ALLOCATE", vmid=0, reply_fields={"vmid": 0x80})
     for _ in range(3):  # a retried VM_START refused each time, 0.5 s apart
