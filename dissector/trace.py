@@ -29,7 +29,7 @@ import pandas as pd
 
 from dissector.analysis import fastpath
 from dissector.analysis.columns import MessageColumns
-from dissector.analysis.context import about_vms, ledger_vms, vm_frames, with_ledgers
+from dissector.analysis.context import about_vms, payload_reader, resource_vms, vm_frames, with_resources
 from dissector.analysis.errors import df_errors
 from dissector.analysis.findings import (
     crash_reports,
@@ -102,8 +102,7 @@ class _Base:
     def _make_messages(self) -> pd.DataFrame:
         messages, pairing = build_messages(self.columns, self.dialect)
         self.cache["pairing"] = pairing
-        vms = ledger_vms(self.get("ledger_messages"), self.get("memparcels"), self.get("irqs"))
-        return with_ledgers(messages, vms)
+        return with_resources(messages, resource_vms(messages, payload_reader(self.columns, self.dialect)))
 
     def _make_transactions(self) -> pd.DataFrame:
         messages = self.get("messages")

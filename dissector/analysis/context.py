@@ -4,11 +4,12 @@ A request, its replies and any stray continuation of them form one *exchange*; e
 an exchange carries the same five values (a notification forms no exchange):
 
 * ``vm``: the VM the exchange concerns. In order of precedence:
-  1. a memory or IRQ call (MEM_LEND/SHARE/DONATE/APPEND/ACCEPT/RELEASE/RECLAIM/NOTIFY,
-     VM_IRQ_ACCEPT/RELEASE/RECLAIM/NOTIFY): the VM the parcel or IRQ ledger ties it to, that is
-     the caller itself when the caller is one of the parcel's borrowers (or the IRQ's borrower),
-     else the parcel's first borrower (first ACL VMID other than the owner) or the IRQ's
-     borrower; a create call that made no parcel: the first ACL VMID other than the caller;
+  1. a memory or IRQ call: a create (MEM_LEND/SHARE/DONATE) concerns the first ACL VMID other
+     than the caller, VM_IRQ_LEND its payload ``vmid`` (the borrower); a later call naming the
+     ``mem_handle``/``virq_handle`` that the create's successful reply returned
+     (MEM_APPEND/ACCEPT/RELEASE/RECLAIM/NOTIFY, VM_IRQ_ACCEPT/RELEASE/RECLAIM/NOTIFY) concerns
+     the same VM when the creator makes it, and the caller itself when another VM (a borrower)
+     makes it; a handle never seen created falls through to rule 3/4;
   2. VM_ALLOCATE: the VMID its reply allocated (the request's payload says 0);
   3. the request's payload ``vmid`` (0 means the caller itself, protocol.md 1.7);
   4. otherwise the client VM whose queue carried the request.
@@ -24,8 +25,9 @@ an exchange carries the same five values (a notification forms no exchange):
   code was lost.
 
 Pairing is ``transactions.pair`` (by capture, client, seq, msg_id, first in first out).
-``exchange_columns`` computes the fields without the ledgers (inside ``build_messages``);
-``with_ledgers`` applies rule 1 from the parcel and IRQ ledgers (the ``Trace`` does both).
+``exchange_columns`` computes rules 2-4 (inside ``build_messages``); ``resource_vms`` finds
+rule 1 (payloads decoded with ``protocol.codec``, handles followed in capture order by
+``Resources``) and ``with_resources`` applies it to whole exchanges (the ``Trace`` does both).
 ``StreamContext`` gives the same fields while streaming (``ghrm decode -`` / ``--follow``),
 from what has been seen so far: a request printed before its reply has no ``reply_frame``,
 ``latency`` or ``errno`` yet. ``vm_frames`` lists what ``--vmid X`` keeps beyond ``vm == X``:
@@ -130,95 +132,117 @@ def exchange_columns(
     }
 
 
-# --- rule 1: the parcel and IRQ ledgers -------------------------------------------------------
-def _frames(row: Mapping[str, Any], columns: Sequence[str]) -> list[int]:
-    out: list[int] = []
-    for c in columns:
-        v = row.get(c)
-        if isinstance(v, tuple):
-            out.extend(int(f) for f in v)
-        elif v is not None and v is not pd.NA and not (isinstance(v, float) and v != v):
-            out.append(int(v))
-    return out
+# --- rule 1: parcels and IRQs by handle --------------------------------------------------------
+class Resources:
+    """Rule 1 in capture order, for one capture: which VM each parcel or IRQ handle is for.
 
+    ``request_vm`` gives a memory/IRQ request's VM (None: rule 1 says nothing); ``answered``
+    learns the handle a successful create or VM_IRQ_LEND reply returned.
+    """
 
-def _borrowers(row: Mapping[str, Any], kind: str) -> tuple[int, ...]:
-    if kind == "irq":
-        return tuple(int(v) for v in (row.get("vmid"), row.get("accepted_by")) if _known(v))
-    return tuple(int(v) for v in (*row["borrowers"], *row["shared_with"], *row["accepted_by"]))
+    def __init__(self) -> None:
+        self.handles: dict[tuple[str, int], tuple[int, int]] = {}  # (mem/irq, handle) -> owner, vm
+        self.names = {msg_id_of(n): n for n in (*MEMORY_CREATE, *MEMORY_HANDLE_CALLS, *IRQ_HANDLE_CALLS)}
+        self.irq_lend = msg_id_of("VM_IRQ_LEND")
 
-
-def _known(v: Any) -> bool:
-    return v is not None and v is not pd.NA and not (isinstance(v, float) and v != v)
-
-
-def _by_handle(table: pd.DataFrame, kind: str) -> dict[tuple[str, int], list[dict[str, Any]]]:
-    out: dict[tuple[str, int], list[dict[str, Any]]] = {}
-    for row in table.to_dict("records"):
-        if _known(row["handle"]):
-            out.setdefault((str(row["capture"]), int(row["handle"])), []).append(row)
-    for rows in out.values():
-        rows.sort(key=lambda r: r["first_frame"])
-    return out
-
-
-def _row_at(rows: list[dict[str, Any]], frame: int) -> dict[str, Any] | None:
-    """The parcel/IRQ with this handle alive at ``frame`` (else the latest before it)."""
-    best = None
-    for r in rows:
-        if r["first_frame"] <= frame:
-            best = r
-            if frame <= r["last_frame"]:
-                return r
-    return best
-
-
-def ledger_vms(
-    ledger_messages: Iterable[Mapping[str, Any]], memparcels: pd.DataFrame, irqs: pd.DataFrame
-) -> dict[tuple[str, int], int]:
-    """``(capture, request frame) -> vm`` for the memory and IRQ calls (rule 1)."""
-    ids = {msg_id_of(n): n for n in (*MEMORY_CREATE, *MEMORY_HANDLE_CALLS, *IRQ_HANDLE_CALLS)}
-    parcels, lent = _by_handle(memparcels, "mem"), _by_handle(irqs, "irq")
-    created = {
-        (str(r["capture"]), int(r["created_frame"])): r
-        for r in memparcels.to_dict("records")
-        if _known(r["created_frame"])
-    }
-    out: dict[tuple[str, int], int] = {}
-    for m in ledger_messages:
-        name = ids.get(m.get("msg_id"))  # type: ignore[arg-type]
-        if name is None or m.get("type") != "request":
-            continue
-        capture, frame = str(m.get("capture", "")), int(m["frame"])
-        client = int(m.get("client_vmid", UNKNOWN_VMID))
-        fields = m.get("fields") or {}
-        vm: int | None = None
+    def request_vm(self, record: Mapping[str, Any]) -> int | None:
+        name = self.names.get(record.get("msg_id"))  # type: ignore[arg-type]
+        fields = record.get("fields") or {}
+        client = record.get("client_vmid")
         if name in MEMORY_CREATE:
-            row = created.get((capture, frame))
-            acl = [int(a.get("vmid", 0)) for a in fields.get("acl") or ()]
+            acl = [int(a.get("vmid", 0)) for a in fields.get("acl") or () if isinstance(a, Mapping)]
             others = [v for v in acl if v != client]
-            if row is not None and _known(row["vmid"]):
-                vm = int(row["vmid"])
-            elif others:
-                vm = others[0]
-        else:
-            kind, table, key = (
-                ("irq", lent, "virq_handle") if name.startswith("VM_IRQ") else ("mem", parcels, "mem_handle")
-            )
-            handle = fields.get(key)
-            row = _row_at(table.get((capture, int(handle)), []), frame) if handle is not None else None
-            if row is not None:
-                if client in _borrowers(row, kind):
-                    vm = client
-                elif _known(row["vmid"]):
-                    vm = int(row["vmid"])
-        if vm is not None:
-            out[(capture, frame)] = vm
+            return others[0] if others else None
+        if name is None:
+            return None
+        kind, key = ("irq", "virq_handle") if name.startswith("VM_IRQ") else ("mem", "mem_handle")
+        handle = fields.get(key)
+        known = self.handles.get((kind, int(handle))) if isinstance(handle, int) else None
+        if known is None:
+            return None
+        owner, vm = known
+        return vm if client == owner else None  # a borrower's own call: rule 3/4 (the caller)
+
+    def answered(self, request: Mapping[str, Any], reply: Mapping[str, Any], vm: int | None) -> None:
+        name = self.names.get(request.get("msg_id"))  # type: ignore[arg-type]
+        fields = reply.get("fields") or {}
+        owner = request.get("client_vmid")
+        if vm is None or reply.get("err_code") != 0 or not isinstance(owner, int):
+            return
+        if name in MEMORY_CREATE and isinstance(fields.get("mem_handle"), int):
+            self.handles[("mem", fields["mem_handle"])] = (owner, vm)
+        elif request.get("msg_id") == self.irq_lend and isinstance(fields.get("virq_handle"), int):
+            self.handles[("irq", fields["virq_handle"])] = (owner, vm)
+
+
+RESOURCE_CALLS = (*MEMORY_CREATE, *MEMORY_HANDLE_CALLS, *IRQ_HANDLE_CALLS, "VM_IRQ_LEND")
+
+
+def resource_vms(
+    messages: pd.DataFrame, payload: Callable[[int, str], Mapping[str, Any]]
+) -> dict[tuple[str, int], int]:
+    """``(capture, request frame) -> vm`` by rule 1 for a messages table; ``payload(row, role)``
+    gives the decoded payload of a row (``role``: request, or reply for the data after the code)."""
+    ids = np.array([msg_id_of(n) for n in RESOURCE_CALLS], np.int64)
+    msg_id = messages["msg_id"].to_numpy(np.int64, na_value=-1)
+    kind = messages["type"].astype(object).to_numpy()
+    rows = np.flatnonzero(np.isin(msg_id, ids) & ((kind == "request") | (kind == "reply")))
+    if not len(rows):
+        return {}
+    captures = messages["capture"].astype(str).to_numpy()
+    frame = messages["frame"].to_numpy(np.int64)
+    client = messages["client_vmid"].to_numpy(np.int64)
+    err = messages["err_code"].to_numpy(np.int64, na_value=-1)
+    asked = messages["request_frame"].to_numpy(np.int64, na_value=-1)
+    own = messages["vm"].to_numpy(np.int64, na_value=-1)  # rules 2-4 (VM_IRQ_LEND: its vmid)
+    creates = {msg_id_of(n) for n in MEMORY_CREATE} | {msg_id_of("VM_IRQ_LEND")}
+    trackers: dict[str, Resources] = {}
+    pending: dict[tuple[str, int], tuple[dict[str, Any], int | None]] = {}
+    out: dict[tuple[str, int], int] = {}
+    for r in rows.tolist():
+        cap = captures[r]
+        res = trackers.setdefault(cap, Resources())
+        record = {"msg_id": int(msg_id[r]), "client_vmid": int(client[r]), "err_code": int(err[r])}
+        if kind[r] == "request":
+            record["fields"] = payload(r, "request")
+            vm = own[r] if msg_id[r] == msg_id_of("VM_IRQ_LEND") and own[r] >= 0 else res.request_vm(record)
+            if vm is not None:
+                out[(cap, int(frame[r]))] = int(vm)
+            if msg_id[r] in creates:
+                pending[(cap, int(frame[r]))] = (record, None if vm is None else int(vm))
+        elif err[r] == 0 and (cap, int(asked[r])) in pending:
+            request, vm = pending.pop((cap, int(asked[r])))
+            record["fields"] = payload(r, "reply")
+            res.answered(request, record, vm)
     return out
 
 
-def with_ledgers(messages: pd.DataFrame, vms: Mapping[tuple[str, int], int]) -> pd.DataFrame:
-    """``messages`` with rule 1 applied to every message of those exchanges (a new frame)."""
+def payload_reader(columns: Sequence[Any], dialect: str) -> Callable[[int, str], Mapping[str, Any]]:
+    """``payload(row, role)`` over a Trace's per-capture message columns (rows numbered as in its
+    messages table): the fast codec, or Scapy's lenient dissection when the bytes do not fit."""
+    from dissector.decoded import DecodedMessage
+    from dissector.protocol.codec import CodecError, codec_for
+
+    starts = np.cumsum([0, *(len(c) for c in columns)])
+
+    def payload(row: int, role: str) -> Mapping[str, Any]:
+        k = int(np.searchsorted(starts, row, side="right") - 1)
+        cols = columns[k]
+        if cols.raw_message is None:
+            return {}
+        raw = cols.raw_message(row - int(starts[k]))
+        msg_id = int.from_bytes(raw.data[4:8], "little")
+        body = raw.data[8:] if role == "request" else raw.data[12:]
+        try:
+            return codec_for(msg_id, role, dialect).decode(body)
+        except (CodecError, KeyError, ValueError, IndexError):
+            return DecodedMessage(raw, dialect).fields  # malformed: decoded as far as it goes
+
+    return payload
+
+
+def with_resources(messages: pd.DataFrame, vms: Mapping[tuple[str, int], int]) -> pd.DataFrame:
+    """``messages`` with rule 1 (``resource_vms``) applied to every message of those exchanges."""
     if not vms or messages.empty:
         return messages
     key = list(zip(messages["capture"].astype(str), messages["request_frame"].astype("Int64"), strict=True))
@@ -233,6 +257,28 @@ def with_ledgers(messages: pd.DataFrame, vms: Mapping[tuple[str, int], int]) -> 
 
     out["vm"] = nullable(vm, vm < 0, "Int32")
     return out
+
+
+def _frames(row: Mapping[str, Any], columns: Sequence[str]) -> list[int]:
+    out: list[int] = []
+    for c in columns:
+        v = row.get(c)
+        if isinstance(v, tuple):
+            out.extend(int(f) for f in v)
+        elif _known(v):
+            out.append(int(v))
+    return out
+
+
+def _known(v: Any) -> bool:
+    return v is not None and v is not pd.NA and not (isinstance(v, float) and v != v)
+
+
+def _borrowers(row: Mapping[str, Any], kind: str) -> tuple[int, ...]:
+    """Every VM a parcel is lent to, shared with or accepted by (an IRQ: its borrower, acceptor)."""
+    if kind == "irq":
+        return tuple(int(v) for v in (row.get("vmid"), row.get("accepted_by")) if _known(v))
+    return tuple(int(v) for v in (*row["borrowers"], *row["shared_with"], *row["accepted_by"]))
 
 
 def vm_frames(memparcels: pd.DataFrame, irqs: pd.DataFrame, vmids: Iterable[int]) -> dict[str, set[int]]:
@@ -278,13 +324,13 @@ class StreamContext:
     """
 
     def __init__(self) -> None:
-        self.open: dict[tuple[int, int, int], dict[str, Any]] = {}  # (client, seq, msg_id) -> exchange
-        self.handles: dict[tuple[str, int], tuple[int, int]] = {}  # (mem/irq, handle) -> owner, vm
-        self.ids = {msg_id_of(n): n for n in (*MEMORY_CREATE, *MEMORY_HANDLE_CALLS, *IRQ_HANDLE_CALLS)}
+        self.open: dict[tuple[Any, Any, Any], dict[str, Any]] = {}  # (client, seq, msg_id) -> exchange
+        self.resources = Resources()
         self.alloc = msg_id_of("VM_ALLOCATE")
         self.irq_lend = msg_id_of("VM_IRQ_LEND")
 
     def _own_vm(self, record: Mapping[str, Any]) -> int | None:
+        """Rules 2-4 on one message: its payload vmid (0: the caller), else its client."""
         fields = record.get("fields") or {}
         client = record.get("client_vmid")
         v = fields.get("vmid") if isinstance(fields, dict) else None
@@ -292,28 +338,13 @@ class StreamContext:
             return v if v > 0 else None
         return None if client in (None, UNKNOWN_VMID) else int(client)
 
-    def _request_vm(self, record: Mapping[str, Any]) -> int | None:
-        name = self.ids.get(record.get("msg_id"))  # type: ignore[arg-type]
-        fields = record.get("fields") or {}
-        client = record.get("client_vmid")
-        if name in MEMORY_CREATE:
-            others = [int(a.get("vmid", 0)) for a in fields.get("acl") or () if a.get("vmid") != client]
-            if others:
-                return others[0]
-        elif name is not None:
-            kind, key = ("irq", "virq_handle") if name.startswith("VM_IRQ") else ("mem", "mem_handle")
-            handle = fields.get(key)
-            if handle is not None and (kind, int(handle)) in self.handles:
-                owner, vm = self.handles[(kind, int(handle))]
-                return vm if client == owner else self._own_vm(record)
-        return self._own_vm(record)
-
     def fields(self, record: Mapping[str, Any]) -> dict[str, Any]:
         kind = record.get("type")
         key = (record.get("client_vmid"), record.get("seq"), record.get("msg_id"))
         if kind == "request":
+            vm = None if record.get("msg_id") == self.irq_lend else self.resources.request_vm(record)
             ex = {
-                "vm": self._request_vm(record),
+                "vm": self._own_vm(record) if vm is None else vm,
                 "request_frame": record.get("frame"),
                 "reply_frame": None,
                 "latency": None,
@@ -321,9 +352,9 @@ class StreamContext:
                 "time": record.get("time"),
                 "record": record,
             }
-            self.open[key] = ex  # type: ignore[index]
+            self.open[key] = ex
         elif kind in ("reply", "continuation"):
-            ex = self.open.get(key)  # type: ignore[arg-type]
+            ex = self.open.get(key)  # type: ignore[assignment]
             if ex is None:
                 err = record.get("err_code")
                 return {
@@ -348,13 +379,7 @@ class StreamContext:
         fields = reply.get("fields") or {}
         if reply.get("msg_id") == self.alloc and err == 0 and isinstance(fields.get("vmid"), int):
             ex["vm"] = fields["vmid"]
-        name = self.ids.get(reply.get("msg_id"))  # type: ignore[arg-type]
-        owner = reply.get("client_vmid")
-        if err == 0 and ex["vm"] is not None and isinstance(owner, int):
-            if name in MEMORY_CREATE and fields.get("mem_handle") is not None:
-                self.handles[("mem", int(fields["mem_handle"]))] = (owner, ex["vm"])
-            if reply.get("msg_id") == self.irq_lend and fields.get("virq_handle") is not None:
-                self.handles[("irq", int(fields["virq_handle"]))] = (owner, ex["vm"])
+        self.resources.answered(ex["record"], reply, ex["vm"])
 
 
 # --- ghrm decode ------------------------------------------------------------------------------

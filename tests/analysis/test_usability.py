@@ -108,6 +108,20 @@ def test_a_stray_continuation_takes_its_requests_vm():
     assert m.loc[stray, "vm"] == 0x81 and m.loc[stray, "request_frame"] == req
 
 
+@pytest.mark.parametrize("name", ["multi_queue.pcapng", "fleet_20vms.pcapng", "reclaim_storm.pcapng"])
+def test_memory_calls_of_the_lender_concern_the_vm_the_ledger_lent_the_parcel_to(name):
+    trace = dissector.open(str(TRACES / name))
+    m = trace.messages.set_index("frame")
+    checked = 0
+    for p in trace.memparcels.itertuples(index=False):
+        frames = [int(f) for f in (p.created_frame, p.reclaimed_frame, *p.notify_frames) if not pd.isna(f)]
+        for f in frames:
+            if m.loc[f, "client_vmid"] == p.owner_vmid and m.loc[f, "type"] == "request":
+                assert m.loc[f, "vm"] == p.vmid, (f, m.loc[f, "name"])
+                checked += 1
+    assert checked >= len(trace.memparcels)
+
+
 # --- 2. --vmid follows the VM's resources ------------------------------------------------------
 def test_vmid_option_includes_the_calls_on_a_vms_parcels():
     _, out, _ = ghrm("stats", "--vmid", "0x80", "--format", "json", NORESOURCE)
