@@ -182,6 +182,13 @@ def test_a_reply_whose_error_code_was_lost_is_malformed_not_an_error():
             assert not re.search(r"\bnan\b", out, re.IGNORECASE), (command, fmt)
     code, out, _ = ghrm("transactions", "--status", "malformed", FAULTS)
     assert code == 0 and "VM_GET_HYP_RESOURCES" in out
+    # MEM_LEND at frame 15 lost its first continuation: entries 13.. came from the wrong bytes
+    _, out, _ = ghrm("decode", "--format", "jsonl", "-Y", "frame == 15", FAULTS)
+    (lend,) = jsonl(out)
+    assert lend["fields"]["_untrusted"] == ["sgl[13:]"]
+    assert "sgl[13:] decoded from bytes after frame 15's record" in lend["malformed"]
+    good, shifted = lend["fields"]["sgl"][12], lend["fields"]["sgl"][13]
+    assert good["size"] < 1 << 30 < shifted["size"]  # the first shifted entry is nonsense indeed
 
 
 # --- 10. tables read as the domain reads -------------------------------------------------------
