@@ -325,6 +325,8 @@ class StreamContext:
 
     def __init__(self) -> None:
         self.open: dict[tuple[Any, Any, Any], dict[str, Any]] = {}  # (client, seq, msg_id) -> exchange
+        # requests whose seq the source did not record (kernel TX dumps): answered oldest first
+        self.loose: dict[tuple[Any, Any], list[dict[str, Any]]] = {}
         self.resources = Resources()
         self.alloc = msg_id_of("VM_ALLOCATE")
         self.irq_lend = msg_id_of("VM_IRQ_LEND")
@@ -352,9 +354,16 @@ class StreamContext:
                 "time": record.get("time"),
                 "record": record,
             }
-            self.open[key] = ex
+            if record.get("seq") is None:
+                self.loose.setdefault((key[0], key[2]), []).append(ex)
+            else:
+                self.open[key] = ex
         elif kind in ("reply", "continuation"):
             ex = self.open.get(key)  # type: ignore[assignment]
+            waiting = self.loose.get((key[0], key[2]))
+            if ex is None and waiting and kind == "reply":
+                ex = waiting.pop(0)
+                self.open[key] = ex  # its continuations and duplicates follow by key
             if ex is None:
                 err = record.get("err_code")
                 return {
@@ -373,7 +382,7 @@ class StreamContext:
     def _answer(self, ex: dict[str, Any], reply: Mapping[str, Any]) -> None:
         ex["reply_frame"] = reply.get("frame")
         t0, t1 = ex["time"], reply.get("time")
-        ex["latency"] = None if t0 is None or t1 is None else t1 - t0
+        ex["latency"] = None if t0 is None or t1 is None else round(t1 - t0, 9)  # ns, as the tables
         err = reply.get("err_code")
         ex["errno"] = _errno(err) if isinstance(err, int) else None
         fields = reply.get("fields") or {}

@@ -96,6 +96,14 @@ def test_generated_fields_match_the_transactions_table_and_stream_knows_the_past
     assert streamed[2]["vm"] == 0x80 and streamed[2]["request_frame"] == 1
     assert (streamed[16]["vm"], streamed[16]["request_frame"], streamed[16]["errno"]) == (0x80, 15, "-ENODEV")
     assert streamed[18]["vm"] == 0x80  # MEM_RECLAIM of the parcel lent to 0x80
+    with open(TRACES / "dmesg_hexlog.log", "rb") as f:  # TX dumps carry no seq: paired in order
+        piped = subprocess.run(
+            [sys.executable, "-m", "dissector.cli", "decode", "--format", "jsonl", "-c", "5", "-"],
+            input=f.read(), capture_output=True, check=True,
+        ).stdout.decode()  # fmt: skip
+    log = {r["frame"]: r for r in jsonl(piped)}
+    assert log[2]["request_frame"] == 1 and log[2]["vm"] == 0x80 and log[2]["latency"] == 6.4e-05
+    assert log[5]["request_frame"] == 4 and log[5]["vm"] == 0x80  # MEM_LEND for 0x80
 
 
 def test_a_stray_continuation_takes_its_requests_vm():
