@@ -37,6 +37,7 @@ the calls on parcels and IRQs lent to, shared with or accepted by X.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -142,7 +143,7 @@ class Resources:
 
     def __init__(self) -> None:
         self.handles: dict[tuple[str, int], tuple[int, int]] = {}  # (mem/irq, handle) -> owner, vm
-        self.names = {msg_id_of(n): n for n in (*MEMORY_CREATE, *MEMORY_HANDLE_CALLS, *IRQ_HANDLE_CALLS)}
+        self.names = _resource_names()
         self.irq_lend = msg_id_of("VM_IRQ_LEND")
 
     def request_vm(self, record: Mapping[str, Any]) -> int | None:
@@ -178,6 +179,11 @@ class Resources:
 RESOURCE_CALLS = (*MEMORY_CREATE, *MEMORY_HANDLE_CALLS, *IRQ_HANDLE_CALLS, "VM_IRQ_LEND")
 
 
+@cache
+def _resource_names() -> dict[int, str]:
+    return {msg_id_of(n): n for n in (*MEMORY_CREATE, *MEMORY_HANDLE_CALLS, *IRQ_HANDLE_CALLS)}
+
+
 def resource_vms(
     messages: pd.DataFrame, payload: Callable[[int, str], Mapping[str, Any]]
 ) -> dict[tuple[str, int], int]:
@@ -195,17 +201,18 @@ def resource_vms(
     err = messages["err_code"].to_numpy(np.int64, na_value=-1)
     asked = messages["request_frame"].to_numpy(np.int64, na_value=-1)
     own = messages["vm"].to_numpy(np.int64, na_value=-1)  # rules 2-4 (VM_IRQ_LEND: its vmid)
-    creates = {msg_id_of(n) for n in MEMORY_CREATE} | {msg_id_of("VM_IRQ_LEND")}
+    irq_lend = msg_id_of("VM_IRQ_LEND")
+    creates = {msg_id_of(n) for n in MEMORY_CREATE} | {irq_lend}
     trackers: dict[str, Resources] = {}
     pending: dict[tuple[str, int], tuple[dict[str, Any], int | None]] = {}
     out: dict[tuple[str, int], int] = {}
     for r in rows.tolist():
         cap = captures[r]
-        res = trackers.setdefault(cap, Resources())
+        res = trackers.get(cap) or trackers.setdefault(cap, Resources())
         record = {"msg_id": int(msg_id[r]), "client_vmid": int(client[r]), "err_code": int(err[r])}
         if kind[r] == "request":
             record["fields"] = payload(r, "request")
-            vm = own[r] if msg_id[r] == msg_id_of("VM_IRQ_LEND") and own[r] >= 0 else res.request_vm(record)
+            vm = own[r] if msg_id[r] == irq_lend and own[r] >= 0 else res.request_vm(record)
             if vm is not None:
                 out[(cap, int(frame[r]))] = int(vm)
             if msg_id[r] in creates:
@@ -215,6 +222,21 @@ def resource_vms(
             record["fields"] = payload(r, "reply")
             res.answered(request, record, vm)
     return out
+
+
+@cache
+def _leading_handle(msg_id: int, role: str) -> str | None:
+    """``mem_handle``/``virq_handle`` when the payload layout starts with that u32 (every handle
+    call's request, every create reply, in the protocol tables), else None."""
+    from dissector.protocol.codec import _layouts_by_id
+    from dissector.protocol.layout import Int
+
+    layout = _layouts_by_id().get(msg_id)
+    struct = getattr(layout, role, None) if layout is not None else None
+    first = next(iter(struct.walk()), None) if struct is not None else None
+    if isinstance(first, Int) and first.size == 4 and first.name in ("mem_handle", "virq_handle"):
+        return first.name
+    return None
 
 
 def payload_reader(columns: Sequence[Any], dialect: str) -> Callable[[int, str], Mapping[str, Any]]:
@@ -233,6 +255,9 @@ def payload_reader(columns: Sequence[Any], dialect: str) -> Callable[[int, str],
         raw = cols.raw_message(row - int(starts[k]))
         msg_id = int.from_bytes(raw.data[4:8], "little")
         body = raw.data[8:] if role == "request" else raw.data[12:]
+        handle = _leading_handle(msg_id, role)
+        if handle is not None and len(body) >= 4:  # all rule 1 needs: skip decoding SGLs
+            return {handle: int.from_bytes(body[:4], "little")}
         try:
             return codec_for(msg_id, role, dialect).decode(body)
         except (CodecError, KeyError, ValueError, IndexError):
