@@ -35,7 +35,7 @@ from dissector.protocol import registry
 
 from .events import Call, Event, Notif, Story, stories
 from .handles import LIVE, STALE, HandleIndex, number_instances
-from .schema import MEMPARCELS
+from .schema import MEMPARCELS, TRANS_TYPES
 
 CREATE_CALLS = {"MEM_DONATE": "DONATE", "MEM_LEND": "LEND", "MEM_SHARE": "SHARE"}
 CREATE_APPEND, APPEND_END = 0x2, 0x1  # create flags / append flags (protocol.md 6.8)
@@ -455,7 +455,8 @@ def parcels_frame(parcels: list[Parcel], captures: list[str]) -> pd.DataFrame:
         "owner_vmid": col(lambda p: p.owner if p.owner != UNKNOWN_VMID else None),
         "vmid": col(lambda p: p.borrowers[0] if p.borrowers else None),
         "borrowers": col(lambda p: p.borrowers),
-        "trans_type": col(lambda p: p.trans_type),
+        # a garbage MEM_SHARED can name a trans_type RM does not have: unknown, not a new category
+        "trans_type": col(lambda p: p.trans_type if p.trans_type in TRANS_TYPES else None),
         "mem_type": col(lambda p: p.mem_type),
         "label": col(lambda p: p.label),
         "flags": col(lambda p: p.flags),
