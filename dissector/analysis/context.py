@@ -19,6 +19,7 @@ an exchange carries the same five values (a notification forms no exchange):
 * ``request_frame``: frame of the exchange's request (NA for orphan replies and notifications);
 * ``reply_frame``: frame of the request's *first* reply (a duplicate reply shows the first
   one's frame, so ``reply_frame != frame`` on a reply marks it a duplicate); NA if unanswered;
+  an orphan reply (no request in the capture) has its own frame, and its own ``errno``;
 * ``latency``: first reply time - request time, in seconds (NA unless both are timed);
 * ``errno``: the Linux errno name of the first reply's RM error (``-ENODEV`` for NORESOURCE,
   ``dissector.protocol.errors.linux_errno``); NA when it succeeded, is unanswered, or its error
