@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from dissector.analysis import fastpath
+from dissector.analysis.context import payload_reader, resource_vms, with_resources
 from dissector.analysis.errors import df_errors
 from dissector.analysis.lifecycles import rebuild
 from dissector.analysis.messages import build_messages
@@ -109,6 +110,13 @@ def main(argv: list[str]) -> int:
     messages, pairing = timed(
         "messages table (pairing, vmid, names)", m, lambda: build_messages([cols]), rows
     )
+    vms = timed(
+        "generated vm of memory/IRQ calls (handles, codec)",
+        m,
+        lambda: resource_vms(messages, payload_reader([cols], "rm")),
+        rows,
+    )
+    messages = with_resources(messages, vms)
     tx = timed(
         "transactions table", m, lambda: transactions_from(messages, pairing, call_types(messages)), rows
     )

@@ -11,9 +11,11 @@ import argparse
 import datetime as dt
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import TextIO
+from typing import Any, TextIO
 
+from dissector import cli_help
 from dissector.analysis import cli as analysis_cli
+from dissector.analysis.context import exchange_context, generated_lines
 from dissector.analysis.fastpath import usable_ns
 from dissector.analysis.ledgers import cli as ledgers_cli
 from dissector.capture.detect import open_records
@@ -62,18 +64,23 @@ class _CaptureStart:
 
 def _messages(
     paths: Sequence[str], args: argparse.Namespace, tally: _Tally, err: TextIO
-) -> Iterator[tuple[DecodedMessage, int | None]]:
-    """Each message with its capture's start (ns), which the reader has seen by then."""
+) -> Iterator[tuple[DecodedMessage, dict[str, Any], int | None]]:
+    """Each message with its jsonl record (the generated fields of its exchange attached) and its
+    capture's start (ns), which the reader has seen by then."""
+    follow = getattr(args, "follow", False)
     for path in paths:
+        generated = exchange_context(path, args.dialect, follow)
         start = _CaptureStart()
-        records = start.watch(open_records(path, follow=getattr(args, "follow", False)))
+        records = start.watch(open_records(path, follow=follow))
         for item in decode_records(records, dialect=args.dialect):
             if isinstance(item, CaptureProblem):
                 tally.problems += 1
                 _warn(item, err)
                 continue
             tally.messages += 1
-            yield item, start.ns
+            record = item.to_json()
+            record.update(generated(record))
+            yield item, record, start.ns
 
 
 def _seconds(ns: int | None, start_ns: int | None) -> float | None:
@@ -90,7 +97,7 @@ def _text_line(msg: DecodedMessage, start_ns: int | None) -> str:
     return f"{raw.frame:6d} {when} {direction} {client:>7} {msg.summary()}"
 
 
-def _verbose(msg: DecodedMessage, start_ns: int | None) -> str:
+def _verbose(msg: DecodedMessage, record: dict[str, Any], start_ns: int | None) -> str:
     raw = msg.raw
     frames = ", ".join(str(f) for f in raw.frames)
     head = [
@@ -110,6 +117,7 @@ def _verbose(msg: DecodedMessage, start_ns: int | None) -> str:
         head.append(f"    Comment: {comment}")
     if raw.synthetic:
         head.append(f"    Note: {raw.synthetic}")
+    head.extend(f"    {line}" for line in generated_lines(record))
     for problem in msg.problems:
         head.append(f"    [Malformed: {problem}]")
     tree = msg.packet.show(dump=True)
@@ -121,14 +129,13 @@ def cmd_decode(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     keep: Callable[[dict], bool] | None = Filter(args.filter, args.dialect) if args.filter else None
     tally = _Tally()
     shown = 0
-    for msg, start_ns in _messages(args.files, args, tally, err):
-        record = msg.to_json()
+    for msg, record, start_ns in _messages(args.files, args, tally, err):
         if keep is not None and not keep(record):
             continue
         if args.format == "jsonl":
             out.write(jsonl_line(record) + "\n")
         elif args.verbose:
-            out.write(_verbose(msg, start_ns) + "\n")
+            out.write(_verbose(msg, record, start_ns) + "\n")
         else:
             out.write(_text_line(msg, start_ns) + "\n")
         if args.follow:
@@ -175,9 +182,19 @@ def build_parser() -> argparse.ArgumentParser:
         prog="ghrm",
         description="Dissect and analyse Gunyah Resource Manager RPC traces.",
     )
+    parser.add_argument("--version", action="version", version=cli_help.version())
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("decode", help="print every RM message of captures or kernel logs")
+    p = sub.add_parser(
+        "decode",
+        help="print every RM message of captures or kernel logs",
+        description="Print every RM message. Each carries the generated fields of its exchange, as "
+        "Wireshark adds its own: vm (the VM the exchange concerns: request vmid, the VMID a VM_ALLOCATE "
+        "reply allocated, or the VM a memory/IRQ call's parcel or IRQ is lent to), request_frame, "
+        "reply_frame, latency (s) and errno; -Y filters on them and jsonl carries them after the "
+        "contract keys. A file is read twice, like tshark -2, so a request knows its reply; from stdin "
+        "or with --follow only what came before is known (a request shows no reply yet).",
+    )
     p.add_argument(
         "files", nargs="+", help="pcap, pcapng, kernel hex-dump log, text2pcap dump, or - for stdin"
     )
@@ -201,6 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     for module in _EXTENSIONS:
         module.register(sub)
+    cli_help.add_examples(parser)
     return parser
 
 

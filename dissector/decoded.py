@@ -19,10 +19,12 @@ from dissector.layers import dissect, fields_of, malformations, payload_layer
 from dissector.layers.header import REPLY, RMHeader, RMReply
 from dissector.layers.summary import summary_line
 from dissector.protocol import registry
+from dissector.protocol.messages import MSGQ_MAX_MSG_SIZE, RPC_HEADER_SIZE
 
 TYPE_NAMES = {0: "continuation", 1: "request", 2: "reply", 3: "notification"}
 
 
+<<<<<<< HEAD
 class ExactTime(float):
     """Seconds as a float that also remembers its exact decimal text (``text``).
 
@@ -59,6 +61,28 @@ def jsonl_line(record: dict[str, Any]) -> str:
         text = value.text if isinstance(value, ExactTime) else json.dumps(value, separators=(",", ":"))
         parts.append(f"{json.dumps(key)}:{text}")
     return "{" + ",".join(parts) + "}"
+=======
+def late_fields(layer: Any, boundary: int) -> list[str]:
+    """Names of the fields (list entries as ``name[i:]``) of a payload layer that end past
+    ``boundary`` bytes into it, in wire order."""
+    out: list[str] = []
+    at = 0
+    for f in layer.fields_desc:
+        if f.name not in layer.fields or layer.fields[f.name] is None:
+            continue
+        value = layer.fields[f.name]
+        if isinstance(value, list):
+            for i, entry in enumerate(value):
+                at += len(bytes(entry))
+                if at > boundary:
+                    out.append(f"{f.name}[{i}:]")
+                    break
+            continue
+        at += len(f.addfield(layer, b"", value))
+        if at > boundary and not f.name.startswith("_"):
+            out.append(f.name)
+    return out
+>>>>>>> usability
 
 
 @dataclass
@@ -109,8 +133,33 @@ class DecodedMessage:
 
     @cached_property
     def problems(self) -> list[Malformation]:
-        """Reassembly faults first, then what the dissection found."""
-        return [*self.raw.problems, *malformations(self.packet)]
+        """Reassembly faults first, then what the dissection found, then the fields decoded from
+        bytes that a lost continuation may have shifted (``untrusted``)."""
+        found = [*self.raw.problems, *malformations(self.packet)]
+        shaky = self.untrusted
+        if shaky:
+            found.append(
+                Malformation(
+                    "untrusted",
+                    f"{', '.join(shaky)} decoded from bytes after frame {self.raw.frames[0]}'s record, "
+                    "which a lost continuation may have shifted: not to be trusted",
+                )
+            )
+        return found
+
+    @cached_property
+    def untrusted(self) -> list[str]:
+        """Fields (``sgl[13:]``, ``label``) decoded from bytes past the first record of a message
+        that lost a continuation: the continuations carry no index, so which one is missing, and
+        where the later bytes belong, is unknown (protocol.md 1.5)."""
+        lost = any(p.kind == "fragment" and str(p).startswith("incomplete:") for p in self.raw.problems)
+        if not lost or len(self.raw.frames) < 2:
+            return []
+        layer = payload_layer(self.packet)
+        if layer is None or not hasattr(layer, "layout"):
+            return []
+        boundary = MSGQ_MAX_MSG_SIZE - RPC_HEADER_SIZE - (4 if self.packet.msg_type == REPLY else 0)
+        return late_fields(layer, boundary)
 
     @property
     def malformed(self) -> str | None:
@@ -124,7 +173,10 @@ class DecodedMessage:
         if not hasattr(layer, "layout"):
             load = getattr(layer, "load", None) or getattr(layer, "data", b"")
             return {"data": bytes(load).hex()} if load else {}
-        return fields_of(layer)
+        out = fields_of(layer)
+        if self.untrusted:  # said in ``malformed`` too; here for scripts that read fields
+            out["_untrusted"] = list(self.untrusted)
+        return out
 
     def summary(self) -> str:
         return summary_line(self.packet, self.dialect)

@@ -35,6 +35,7 @@ import pandas as pd
 
 from dissector.analysis import fastpath
 from dissector.analysis.columns import MessageColumns
+from dissector.analysis.context import about_vms, payload_reader, resource_vms, vm_frames, with_resources
 from dissector.analysis.errors import df_errors
 from dissector.analysis.findings import (
     crash_reports,
@@ -113,7 +114,7 @@ class _Base:
     def _make_messages(self) -> pd.DataFrame:
         messages, pairing = build_messages(self.columns, self.dialect)
         self.cache["pairing"] = pairing
-        return messages
+        return with_resources(messages, resource_vms(messages, payload_reader(self.columns, self.dialect)))
 
     def _make_transactions(self) -> pd.DataFrame:
         messages = self.get("messages")
@@ -246,12 +247,30 @@ class Trace:
         start: Instant = None,
         end: Instant = None,
     ) -> pd.DataFrame:
-        """The SRT table for some VMIDs / clients / a time window (bounds as in ``window``)."""
+        """The SRT table for some VMIDs / clients / a time window (bounds as in ``window``); a VM's
+        calls include those on the parcels and IRQs lent to, shared with or accepted by it
+        (``for_vms``)."""
         self._check_vmids(vmid)
         table = self._view("transactions")
         if start is not None or end is not None:
             table = self.window(start, end)._view("transactions")
-        return df_srt(table, vmid=vmid, client=client)
+        if vmid is not None:
+            table = self.for_vms(table, vmid)
+        return df_srt(table, client=client)
+
+    def for_vms(self, table: pd.DataFrame, vmid: int | Sequence[int]) -> pd.DataFrame:
+        """Rows of ``table`` (messages, transactions, findings) that concern these VMs: by ``vm``
+        or ``vmid``, or as calls and notifications about a parcel or IRQ lent to, shared with or
+        accepted by one of them (the ledgers), though the lender issued them."""
+        vmids = [int(vmid)] if isinstance(vmid, int | np.integer) else [int(v) for v in vmid]
+        related = vm_frames(self._base.get("memparcels"), self._base.get("irqs"), vmids)
+        if "frames" in table and "frame" not in table:  # findings: any frame of the VMs' messages
+            m = self._base.get("messages")
+            mine = m[m["vm"].isin(vmids).to_numpy(bool, na_value=False)]
+            for capture, frames in zip(mine["capture"].astype(str), mine["frames"], strict=True):
+                related.setdefault(capture, set()).update(frames)
+        keep = about_vms(table, vmids, related)
+        return table if keep.all() else table[keep].reset_index(drop=True)
 
     @property
     def errors(self) -> pd.DataFrame:
@@ -262,7 +281,8 @@ class Trace:
         self, *, vmid: int | Sequence[int] | None = None, client: int | Sequence[int] | None = None
     ) -> pd.DataFrame:
         """The errors table of the replies about some VMIDs / on some clients' queues."""
-        messages = select(self._view("messages"), vmid=vmid, client=client)
+        messages = select(self._view("messages"), client=client)
+        messages = messages if vmid is None else self.for_vms(messages, vmid)
         return present(df_errors(messages), TABLES["errors"], self._base.get("timebase"))
 
     @property

@@ -5,8 +5,9 @@ Each command opens the captures as a ``Trace`` (fast path), selects rows by ``--
 seconds since the capture start, i.e. the tables' ``t`` column; latencies in milliseconds,
 VMIDs in hex; the last column wraps instead of the line), or ``--format csv|json`` for scripts
 (the public ``Trace`` table: ``time`` as an ISO 8601 UTC time, other instants in seconds since
-the capture start). An empty result prints one line saying so and exits 0 (``[]`` / a header
-line on stdout for json / csv, the sentence on stderr).
+the capture start; VMIDs, ids, codes and handles stay plain integers, the hex of the text is
+only presentation, so a script compares numbers). An empty result prints one line saying so
+and exits 0 (``[]`` / a header line on stdout for json / csv, the sentence on stderr).
 
 ``--start`` / ``--end`` are seconds since the start of the input (its earliest capture's first
 record), like Wireshark's relative time; ``start <= time < end``.
@@ -28,7 +29,7 @@ import pandas as pd
 from dissector.errors import GhrmError, UsageError, exit_code, one_line
 from dissector.protocol.dialects import DIALECTS
 
-from .schema import SEVERITIES
+from .schema import SEVERITIES, STATUSES
 from .select import select
 
 WIDTH = 120
@@ -48,10 +49,18 @@ def _common(p: argparse.ArgumentParser) -> None:
         "files", nargs="+", help="pcap, pcapng, kernel hex-dump log, text2pcap dump, or - for stdin"
     )
     p.add_argument(
-        "--format", choices=("text", "csv", "json"), default="text", help="output format (default text)"
+        "--format",
+        choices=("text", "csv", "json"),
+        default="text",
+        help="output format (default text); csv/json keep every column, numbers as numbers (text "
+        "shows VMIDs and ids in hex), time as ISO 8601 UTC and other instants in s since the capture start",
     )
     p.add_argument(
-        "--vmid", type=vmid_list, action="extend", help="only calls/VMs about these VMIDs (0x82,0x83)"
+        "--vmid",
+        type=vmid_list,
+        action="extend",
+        help="only calls/VMs about these VMIDs (0x82,0x83), including the memory and IRQ calls on "
+        "parcels and IRQs lent to, shared with or accepted by them (the lender issued those)",
     )
     p.add_argument("--client", type=vmid_list, action="extend", help="only messages on these clients' queues")
     p.add_argument("--start", type=float, help="seconds since the capture start (inclusive)")
@@ -72,7 +81,7 @@ def register(subparsers: Any) -> None:
         "--status",
         action="extend",
         type=lambda s: s.replace(",", " ").split(),
-        help="only these statuses: ok, error, unanswered, duplicate_reply, orphan_reply, retransmitted",
+        help="only these statuses: " + ", ".join(STATUSES),
     )
     p.add_argument(
         "--name", action="extend", type=lambda s: s.replace(",", " ").split(), help="only these calls"
@@ -266,18 +275,25 @@ def cmd_stats(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             "max",
             "sum(s)",
         ]
-        rows = [
-            [
-                str(r.name), f"{int(r.msg_id):#010x}", str(r.calls), str(r.errors), str(r.unanswered),
-                _ms(r.min), _ms(r.mean), _ms(r.p50), _ms(r.p90), _ms(r.p99), _ms(r.max), f"{r.sum:.6f}",
-            ]
-            for r in table.itertuples(index=False)
-        ]  # fmt: skip
         scope = _filters(args).replace(" in this capture", "")
         out.write(f"Gunyah RM service response time{scope}, first replies only; times in ms\n")
-        totals = [str(int(table[c].sum())) for c in ("calls", "errors", "unanswered")]
-        rows.append(["total", "", *totals, *[""] * 6, f"{table['sum'].sum():.6f}"])
-        out.write(render(rows, header, set(range(1, 12)), _width(out)))
+        out.write(
+            "calls: requests sent, answered or not; errors: answered with an RM error; unans: no reply\n"
+        )
+        parts = list(table.groupby("capture", observed=True, sort=False))
+        for capture, part in parts:
+            if len(parts) > 1:
+                out.write(f"\n{capture}\n")
+            rows = [
+                [
+                    str(r.name), f"{int(r.msg_id):#010x}", str(r.calls), str(r.errors), str(r.unanswered),
+                    _ms(r.min), _ms(r.mean), _ms(r.p50), _ms(r.p90), _ms(r.p99), _ms(r.max), f"{r.sum:.6f}",
+                ]
+                for r in part.itertuples(index=False)
+            ]  # fmt: skip
+            totals = [str(int(part[c].sum())) for c in ("calls", "errors", "unanswered")]
+            rows.append(["total", "", *totals, *[""] * 6, f"{part['sum'].sum():.6f}"])
+            out.write(render(rows, header, set(range(1, 12)), _width(out)))
         return EXIT_OK
 
     return _run(args, out, err, body)
@@ -287,7 +303,8 @@ def cmd_transactions(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """``ghrm transactions``: one line per call."""
 
     def body(trace: Any) -> int:
-        table = select(trace.transactions, vmid=args.vmid, client=args.client, name=_names(trace, args.name))
+        table = select(trace.transactions, client=args.client, name=_names(trace, args.name))
+        table = trace.for_vms(table, args.vmid) if args.vmid else table
         if args.status:
             bad = sorted(set(args.status) - set(table["status"].cat.categories))
             if bad:
@@ -301,10 +318,10 @@ def cmd_transactions(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         if args.format != "text":
             write_machine(table, args.format, out)
             return EXIT_OK
-        header = ["frame", "time", "client", "vmid", "seq", "status", "latency(ms)", "error", "reply", "call"]
+        header = ["frame", "time", "client", "vm", "seq", "status", "latency(ms)", "error", "reply", "call"]
         rows = [
             [
-                _text(r.request_frame), _rel(r.t), _hex(r.client_vmid), _hex(r.vmid), _text(r.seq),
+                _text(r.request_frame), _rel(r.t), _hex(r.client_vmid), _hex(r.vm), _text(r.seq),
                 str(r.status), _ms(r.latency), _text(r.err_name), _text(r.reply_frame), str(r.name),
             ]
             for r in table.itertuples(index=False)
@@ -355,19 +372,25 @@ def cmd_lifecycle(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             "teardown(ms)",
             "final",
             "errors",
+            "unans",
         ]
         rows = [
             [
                 _hex(r.vmid), str(r.instance), _rel(r.allocated_at), _ms(r.time_to_ready),
                 _ms(r.boot_latency),
                 _text(None if math.isnan(r.run_time) else f"{r.run_time:.6f}"), _text(r.exit_type),
-                _ms(r.teardown_time), _text(r.final_state), _text(r.error_calls),
+                _ms(r.teardown_time), _text(r.final_state), str(r.errors), str(r.unanswered),
             ]
             for r in summary.itertuples(index=False)
         ]  # fmt: skip
         width = _width(out)
         out.write("VM lifecycles (times in s since the capture start; durations as labelled)\n")
-        out.write(render(rows, header, {1, 2, 3, 4, 5, 7}, width))
+        out.write(render(rows, header, {1, 2, 3, 4, 5, 7, 9, 10}, width))
+        failed = [(r.vmid, r.instance, _failed(r)) for r in summary.itertuples(index=False) if _failed(r)]
+        if failed:
+            out.write("\nWhat failed\n")
+            lines = [[_hex(v), str(i), text] for v, i, text in failed]
+            out.write(render(lines, ["vmid", "inst", "calls"], {1}, width))
         for (vmid, instance), g in intervals.groupby(["vmid", "instance"], sort=True):
             out.write(f"\nVM {vmid:#x} instance {instance}\n")
             rows = [
@@ -383,6 +406,20 @@ def cmd_lifecycle(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return EXIT_OK
 
     return _run(args, out, err, body)
+
+
+def _failed(r: Any) -> str:
+    """The summary's last column: why a VM never ran, then the calls that failed."""
+    parts = []
+    first = _text(r.first_failure)
+    if first != "-":
+        parts.append(f"never RUNNING; first failed call: {first}")
+    calls = _text(r.error_calls)
+    if calls != "-" and calls.replace(":", " ") != first.rsplit(" (frame", 1)[0]:
+        parts.append(f"error replies: {calls}")
+    if r.unanswered and _text(r.first_failure) == "-":
+        parts.append(f"{r.unanswered} call(s) unanswered")
+    return "; ".join(parts)
 
 
 def cmd_errors(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -416,7 +453,7 @@ def cmd_findings(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     def body(trace: Any) -> int:
         table = trace.findings
         if args.vmid:
-            table = table[table["vmid"].isin(args.vmid).to_numpy(bool, na_value=False)]
+            table = trace.for_vms(table, args.vmid)
         keep = SEVERITIES[: SEVERITIES.index(args.severity) + 1]
         table = table[table["severity"].isin(keep)].reset_index(drop=True)
         if table.empty:

@@ -848,9 +848,10 @@ end
 DissectorTable.get("wtap_encap"):add(wtap.USER0, proto)
 
 -- ====== -z gunyah_rm,srt[,filter]: service response time per call ======
--- The same table as ghrm's dissector/analysis/srt.py: per request msg_id, the answered calls
--- (first replies only), how many of those replies carry an error, the requests never answered
--- (retransmitted ones included) and the latency of the answered ones, in seconds.
+-- The same table as ghrm's dissector/analysis/srt.py: per request msg_id, every request (answered
+-- or not), how many first replies carry a non-zero error code (a reply whose code was lost is
+-- "malformed", not an error), the requests never answered (retransmitted ones included) and the
+-- latency of the answered ones, in seconds.
 local function srt_command(arg)
   local filter = arg:match("^[^,]+,[^,]+,(.+)$")
   local tap_filter = nil  -- without a filter tshark need not build trees: much faster
@@ -870,17 +871,18 @@ local function srt_command(arg)
       if m.mtype == 1 and m.seq ~= nil and seen[last_frame(m)] then
         local row = rows[m.msg_id]
         if row == nil then
-          row = {calls = 0, errors = 0, unanswered = 0, sum = 0}
+          row = {calls = 0, answered = 0, errors = 0, unanswered = 0, sum = 0}
           rows[m.msg_id] = row
           ids[#ids + 1] = m.msg_id
         end
         local r = m.reply
+        row.calls = row.calls + 1
         if r == nil then
           row.unanswered = row.unanswered + 1
         else
           local d = r.rel[1] - m.rel[1]
-          row.calls = row.calls + 1
-          if r.err ~= 0 then row.errors = row.errors + 1 end  -- no error code at all counts too
+          row.answered = row.answered + 1
+          if r.err ~= nil and r.err ~= 0 then row.errors = row.errors + 1 end
           row.sum = row.sum + d
           if row.min == nil or d < row.min then row.min = d end
           if row.max == nil or d > row.max then row.max = d end
@@ -897,8 +899,8 @@ local function srt_command(arg)
     for _, id in ipairs(ids) do
       local r = rows[id]
       local times = fmt("%12s %12s %12s %12.6f", "-", "-", "-", 0)
-      if r.calls > 0 then
-        times = fmt("%12.6f %12.6f %12.6f %12.6f", r.min, r.max, r.sum / r.calls, r.sum)
+      if r.answered > 0 then
+        times = fmt("%12.6f %12.6f %12.6f %12.6f", r.min, r.max, r.sum / r.answered, r.sum)
       end
       print(fmt("0x%08x  %-32s %7d %7d %10d %s", id, msg_name(id), r.calls, r.errors, r.unanswered, times))
     end

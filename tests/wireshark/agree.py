@@ -54,7 +54,9 @@ def ghrm_view(
     last: dict[int, int] = {}
     for msg in messages:
         row = msg.to_json()
-        row["kinds"] = [p.kind for p in msg.problems]
+        # the Lua plugin does not mark fields a lost continuation may have shifted (issue 13.9)
+        row["fields"].pop("_untrusted", None)
+        row["kinds"] = [p.kind for p in msg.problems if p.kind != "untrusted"]
         row["response_in"] = row["request_in"] = row["latency"] = None
         out[row["frame"]] = row
         last[row["frame"]] = row["frames"][-1]
@@ -65,7 +67,7 @@ def ghrm_view(
             continue
         req, rep = int(req), int(rep)
         out[rep]["request_in"] = last[req]
-        if rec.status in ("ok", "error"):
+        if rec.status in ("ok", "error", "malformed"):  # answered (malformed: error code lost)
             out[req]["response_in"] = last[rep]
             out[rep]["latency"] = float(rec.latency)
     return out

@@ -26,7 +26,7 @@ from .handles import LIVE, STALE, HandleIndex
 from .irqs import VIRQ_ANY
 from .irqs import irqs_frame as _irqs_frame
 from .irqs import replay as _replay_irqs
-from .memparcels import ACCEPT_MAP_OTHER, CONFIG_CALLS, CREATE_CALLS, UNKNOWN_VMID
+from .memparcels import ACCEPT_MAP_OTHER, CONFIG_CALLS, CREATE_CALLS, UNKNOWN_VMID, human
 from .memparcels import HANDLE_CALLS as MEM_HANDLE_CALLS
 from .memparcels import parcels_frame as _parcels_frame
 from .memparcels import replay as _replay_parcels
@@ -49,14 +49,6 @@ CREATE_NAMES = "/".join(CREATE_CALLS)
 
 
 # --- text helpers -------------------------------------------------------------------------------
-def human(n: int) -> str:
-    """A byte count for people: '2 MiB', '128 KiB', '0.5 MiB', '12 bytes'."""
-    for unit, size in (("GiB", 1 << 30), ("MiB", MiB), ("KiB", 1 << 10)):
-        if n >= size:
-            return f"{n / size:.4g} {unit}"
-    return f"{n} byte{'s' if n != 1 else ''}"
-
-
 def _size_or_unknown(n: Any) -> str:
     return "size unknown" if n is None else size_text(int(n))
 
@@ -597,7 +589,7 @@ class _Checker:
                 last_by_handle[int(handle)] = row
             if not row.complete and row.handle_source != "no_reply" and self._append_over(row):
                 uses = tuple(row.config_frames)
-                used = f"; yet it is used as the {row.used_by} (frame {uses[0]})" if uses else ""
+                used = f"; yet it holds {row.used_by} (frame {uses[0]})" if uses else ""
                 n = len(row.append_frames)
                 size = _na(row.size)
                 self.add(

@@ -1,30 +1,28 @@
 """``ghrm memparcels`` and ``ghrm irqs``: the ledgers on a terminal.
 
-Each command decodes the captures (only the memory, IRQ and VM lifecycle messages are
-dissected), builds one ledger and prints it: aligned text for a person (handles, VMIDs and
-sizes in hex, sizes also in MiB, frames as Wireshark numbers), or ``--format csv|json`` with
-every column of the table for scripts. ``--vmid`` keeps the parcels or IRQs a VM owns, borrows
-or accepted. The ledger findings appear in ``ghrm findings`` (wired by the Trace).
+Each command opens the captures as a ``Trace`` (as ``ghrm stats`` does; only the memory, IRQ
+and VM lifecycle messages are dissected), takes its ledger and prints it: aligned text for a
+person (handles, VMIDs and sizes in hex, sizes also in MiB, frames as Wireshark numbers), or
+``--format csv|json`` with every column of the table for scripts (numbers stay numbers there).
+``--vmid`` keeps the parcels or IRQs a VM owns, borrows or accepted; ``--start``/``--end``
+(seconds after the first message) keep the rows alive in that window. The ledger findings
+appear in ``ghrm findings`` (wired by the Trace).
 """
 
 from __future__ import annotations
 
 import argparse
 import shutil
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 import pandas as pd
 
+from dissector.analysis.cli import _run as run_on_trace
 from dissector.analysis.cli import render, vmid_list, write_empty, write_machine
-from dissector.capture.record import CaptureProblem
-from dissector.errors import GhrmError
 from dissector.protocol.dialects import DIALECTS
 
 from .checks import human
-from .events import messages_from_decoded
-from .irqs import df_irqs
-from .memparcels import df_memparcels
 
 EXIT_OK, EXIT_NOTHING_READ = 0, 1
 WIDTH = 150  # the ledgers are wide tables; the last column wraps beyond this (or the terminal's width)
@@ -50,7 +48,10 @@ def _common(p: argparse.ArgumentParser) -> None:
         action="extend",
         help="only those a VM owns, borrows or accepted (0x80,0x81)",
     )
+    p.add_argument("--start", type=float, help="seconds after the first message (inclusive)")
+    p.add_argument("--end", type=float, help="seconds after the first message (exclusive)")
     p.add_argument("--dialect", default="rm", choices=sorted(DIALECTS), help="id and enum names (default rm)")
+    p.add_argument("--engine", default="auto", choices=("auto", "fast", "scapy"), help=argparse.SUPPRESS)
 
 
 def register(subparsers: Any) -> None:
@@ -64,43 +65,16 @@ def register(subparsers: Any) -> None:
 
 
 # --- input ------------------------------------------------------------------------------------
-def read_messages(files: Sequence[str], dialect: str, err: TextIO) -> tuple[list[dict[str, Any]], int, int]:
-    """The ledger messages of ``files`` as jsonl dicts (``capture`` = the path, see
-    ``messages_from_decoded``), and counts of messages and capture problems (for the exit status)."""
-    from dissector.decoded import decode_file
+def _run(args: argparse.Namespace, out: TextIO, err: TextIO, body: Callable[[Any], int]) -> int:
+    """Open the captures as a Trace (windowed by --start/--end) and run ``body`` on it."""
 
-    out: list[dict[str, Any]] = []
-    tally = {"seen": 0, "problems": 0}
+    def checked(trace: Any) -> int:
+        if trace.messages.empty and not trace.problems.empty:
+            err.write("ghrm: nothing could be decoded\n")
+            return EXIT_NOTHING_READ
+        return body(trace)
 
-    def counted(path: str) -> Iterator[Any]:
-        for item in decode_file(path, dialect=dialect):
-            if isinstance(item, CaptureProblem):
-                tally["problems"] += 1
-                err.write(f"ghrm: warning: {item.source or path}: {item.reason}\n")
-                continue
-            tally["seen"] += 1
-            yield item
-
-    for path in files:
-        out.extend(messages_from_decoded(counted(path), capture=path))
-    return out, tally["seen"], tally["problems"]
-
-
-def _run(
-    args: argparse.Namespace, out: TextIO, err: TextIO, body: Callable[[list[dict[str, Any]]], int]
-) -> int:
-    try:
-        messages, seen, problems = read_messages(args.files, args.dialect, err)
-    except GhrmError as exc:
-        err.write(f"ghrm: error: {exc}\n")
-        return EXIT_NOTHING_READ
-    if not seen and problems:
-        err.write("ghrm: nothing could be decoded\n")
-        return EXIT_NOTHING_READ
-    try:
-        return body(messages)
-    except BrokenPipeError:
-        return EXIT_OK
+    return run_on_trace(args, out, err, checked)
 
 
 def _empty(args: argparse.Namespace, what: str, out: TextIO, err: TextIO, columns: list[str]) -> int:
@@ -169,8 +143,8 @@ def _prefix(table: pd.DataFrame) -> list[list[str]]:
 def cmd_memparcels(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """``ghrm memparcels``: one line per parcel."""
 
-    def body(messages: list[dict[str, Any]]) -> int:
-        table = _select(df_memparcels(messages), args.vmid, ("owner_vmid", "borrowers", "accepted_by"))
+    def body(trace: Any) -> int:
+        table = _select(trace.memparcels, args.vmid, ("owner_vmid", "borrowers", "accepted_by"))
         if table.empty:
             return _empty(args, "memory parcels", out, err, list(table.columns))
         if args.format != "text":
@@ -185,10 +159,10 @@ def cmd_memparcels(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             "sgl",
             "acl",
             "created",
-            "accepted (vm@ipa)",
+            "accepted vm[@ipa]",
             "reclaimed",
         ]
-        header = [*(["capture"] if lead[0] else []), *columns, "state", "use"]
+        header = [*(["capture"] if lead[0] else []), *columns, "state", "holds"]
         rows = [
             [
                 *pre, _handle(r.handle, r.instance), _hex(r.owner_vmid), _str(r.trans_type), _size(r.size),
@@ -208,8 +182,8 @@ def cmd_memparcels(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 def cmd_irqs(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """``ghrm irqs``: one line per lent IRQ."""
 
-    def body(messages: list[dict[str, Any]]) -> int:
-        table = _select(df_irqs(messages), args.vmid, ("owner_vmid", "vmid", "accepted_by"))
+    def body(trace: Any) -> int:
+        table = _select(trace.irqs, args.vmid, ("owner_vmid", "vmid", "accepted_by"))
         if table.empty:
             return _empty(args, "lent IRQs", out, err, list(table.columns))
         if args.format != "text":

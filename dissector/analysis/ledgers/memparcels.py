@@ -325,13 +325,7 @@ class ParcelReplay:
             return
         parcel.touch(call.frame)
         parcel.config_frames.append(call.frame)
-        vmid = f.get("vmid")
-        what = (
-            "firmware"
-            if call.name == "VM_SET_FIRMWARE_MEM"
-            else ("image+dtb" if f.get("image_size") else "dtb")
-        )
-        use = f"{what} of VM {int(vmid):#x}" if vmid is not None else what
+        use = config_use(call.name, f)
         if use not in parcel.uses:
             parcel.uses.append(use)
         if not call.took_effect:
@@ -417,6 +411,28 @@ class ParcelReplay:
         return number_instances(self.parcels)
 
 
+def human(n: int) -> str:
+    """A byte count for people: '2 MiB', '128 KiB', '0.5 MiB', '12 bytes'."""
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= size:
+            return f"{n / size:.4g} {unit}"
+    return f"{n} byte{'s' if n != 1 else ''}"
+
+
+def config_use(name: str, f: Mapping[str, Any]) -> str:
+    """What a configuration call puts in a parcel, as the capture shows it (only the ranges the
+    call names: a parcel holding a DTB is not "the DTB"), e.g. 'VM 0x80 DTB: 20.25 KiB at +0x1fe00000'."""
+    vmid = f.get("vmid")
+    parts = []
+    pieces = (("firmware", "fw"),) if name == "VM_SET_FIRMWARE_MEM" else (("image", "image"), ("DTB", "dtb"))
+    for label, key in pieces:
+        size, offset = f.get(f"{key}_size"), f.get(f"{key}_offset")
+        if size:
+            parts.append(f"{label}: {human(int(size))} at +{int(offset or 0):#x}")
+    what = ", ".join(parts) or f"{name} (no range given)"
+    return f"VM {int(vmid):#x} {what}" if vmid is not None else what
+
+
 def replay(story: Story) -> list[Parcel]:
     """All parcels of one capture."""
     r = ParcelReplay(story.capture)
@@ -443,7 +459,8 @@ def parcels_frame(parcels: list[Parcel], captures: list[str]) -> pd.DataFrame:
         "owner_vmid": col(lambda p: p.owner if p.owner != UNKNOWN_VMID else None),
         "vmid": col(lambda p: p.borrowers[0] if p.borrowers else None),
         "borrowers": col(lambda p: p.borrowers),
-        "trans_type": col(lambda p: p.trans_type),
+        # a garbage MEM_SHARED can name a trans_type RM does not have: unknown, not a new category
+        "trans_type": col(lambda p: p.trans_type if p.trans_type in TRANS_TYPES else None),
         "mem_type": col(lambda p: p.mem_type),
         "label": col(lambda p: p.label),
         "flags": col(lambda p: p.flags),

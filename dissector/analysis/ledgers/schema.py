@@ -99,7 +99,12 @@ MEMPARCELS = Schema(
         Column("release_frames", "object", "tuple of MEM_RELEASE request frames that took effect"),
         Column("released_frames", "object", "tuple of MEM_RELEASED notification frames"),
         Column("recall_frames", "object", "tuple of MEM_RECALL notification frames"),
-        Column("used_by", "str", "VM_CONFIG_IMAGE / VM_SET_FIRMWARE_MEM uses, e.g. 'image+dtb of VM 0x80'"),
+        Column(
+            "used_by",
+            "str",
+            "what VM_CONFIG_IMAGE / VM_SET_FIRMWARE_MEM put in it: only the ranges they name, e.g. "
+            "'VM 0x80 DTB: 20.25 KiB at +0x1fe00000'",
+        ),
         Column(
             "config_frames",
             "object",

@@ -38,8 +38,8 @@ def test_memparcels_text(capture: Path):
     assert lines[1].split()[:4] == ["handle", "owner", "type", "size"]
     dtb, fw, buf = lines[2:5]
     assert dtb.split()[:6] == ["0x10", "0x3", "LEND", "0x400000", "(4", "MiB)"]
-    assert "0x80:RWX" in dtb and dtb.rstrip().endswith("reclaimed  dtb of VM 0x80")
-    assert "mapped" in fw and "firmware of VM 0x80" in fw
+    assert "0x80:RWX" in dtb and dtb.rstrip().endswith("reclaimed  VM 0x80 DTB: 2 MiB at +0x200000")
+    assert "mapped" in fw and "VM 0x80 firmware: 1 MiB at +0x0" in fw
     assert "0x80@0x40000000" in buf and "0x3:RW 0x80:RW" in buf
 
 

@@ -38,12 +38,14 @@ def test_clean_life_parcels(clean):
     assert dtb["sgl_entries"] == 2 and dtb["size"] == 4 * MiB and dtb["complete"]  # MEM_APPEND counted
     assert dtb["created_frame"] == f["lend_dtb"].request and dtb["handle_frame"] == f["lend_dtb"].reply
     assert dtb["append_frames"] == (f["append_dtb"].request,)
-    assert dtb["config_frames"] == (f["config"].request,) and dtb["used_by"] == "dtb of VM 0x80"
+    assert (
+        dtb["config_frames"] == (f["config"].request,) and dtb["used_by"] == "VM 0x80 DTB: 2 MiB at +0x200000"
+    )
     assert dtb["mapped_frames"] == (f["init"].request,) and dtb["accepted_by"] == (0x80,)
     assert dtb["reclaimed_frame"] == f["reclaim_dtb"].request and dtb["state"] == "reclaimed"
     assert dtb["handle_source"] == "reply" and dtb["errors"] == 0 and dtb["failed_calls"] == ""
     fw = _row(table, 0x11)
-    assert fw["used_by"] == "firmware of VM 0x80" and fw["size"] == MiB
+    assert fw["used_by"] == "VM 0x80 firmware: 1 MiB at +0x0" and fw["size"] == MiB
 
     buf = _row(table, 0x12)
     assert (

@@ -1,0 +1,469 @@
+"""Generated fields of an exchange: what Wireshark would add in brackets to every RM message.
+
+A request, its replies and any stray continuation of them form one *exchange*; every message of
+an exchange carries the same five values (a notification forms no exchange):
+
+* ``vm``: the VM the exchange concerns. In order of precedence:
+  1. a memory or IRQ call: a create (MEM_LEND/SHARE/DONATE) concerns the first ACL VMID other
+     than the caller, VM_IRQ_LEND its payload ``vmid`` (the borrower); a later call naming the
+     ``mem_handle``/``virq_handle`` that the create's successful reply returned
+     (MEM_APPEND/ACCEPT/RELEASE/RECLAIM/NOTIFY, VM_IRQ_ACCEPT/RELEASE/RECLAIM/NOTIFY) concerns
+     the same VM when the creator makes it, and the caller itself when another VM (a borrower)
+     makes it; a handle never seen created falls through to rule 3/4;
+  2. VM_ALLOCATE: the VMID its reply allocated (the request's payload says 0);
+  3. the request's payload ``vmid`` (0 means the caller itself, protocol.md 1.7);
+  4. otherwise the client VM whose queue carried the request.
+  A reply or continuation takes its request's ``vm``; an orphan reply or a stray continuation
+  whose request is not in the capture falls back to rule 3/4 on itself; a notification's
+  ``vm`` is its payload ``vmid`` (else its client). NA when unknown (kernel logs: no client).
+* ``request_frame``: frame of the exchange's request (NA for orphan replies and notifications);
+* ``reply_frame``: frame of the request's *first* reply (a duplicate reply shows the first
+  one's frame, so ``reply_frame != frame`` on a reply marks it a duplicate); NA if unanswered;
+  an orphan reply (no request in the capture) has its own frame, and its own ``errno``;
+* ``latency``: first reply time - request time, in seconds (NA unless both are timed);
+* ``errno``: the Linux errno name of the first reply's RM error (``-ENODEV`` for NORESOURCE,
+  ``dissector.protocol.errors.linux_errno``); NA when it succeeded, is unanswered, or its error
+  code was lost.
+
+Pairing is ``transactions.pair`` (by capture, client, seq, msg_id, first in first out).
+``exchange_columns`` computes rules 2-4 (inside ``build_messages``); ``resource_vms`` finds
+rule 1 (payloads decoded with ``protocol.codec``, handles followed in capture order by
+``Resources``) and ``with_resources`` applies it to whole exchanges (the ``Trace`` does both).
+``StreamContext`` gives the same fields while streaming (``ghrm decode -`` / ``--follow``),
+from what has been seen so far: a request printed before its reply has no ``reply_frame``,
+``latency`` or ``errno`` yet. ``vm_frames`` lists what ``--vmid X`` keeps beyond ``vm == X``:
+the calls on parcels and IRQs lent to, shared with or accepted by X.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from functools import cache
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from dissector.protocol.errors import linux_errno
+
+from .fields import msg_id_of
+
+GENERATED = ("vm", "request_frame", "reply_frame", "latency", "errno")
+REQUEST, REPLY, CONTINUATION = 1, 2, 0
+UNKNOWN_VMID = 0xFFFF
+
+MEMORY_CREATE = ("MEM_LEND", "MEM_SHARE", "MEM_DONATE")
+MEMORY_HANDLE_CALLS = ("MEM_APPEND", "MEM_ACCEPT", "MEM_RELEASE", "MEM_RECLAIM", "MEM_NOTIFY")
+IRQ_HANDLE_CALLS = ("VM_IRQ_ACCEPT", "VM_IRQ_RELEASE", "VM_IRQ_RECLAIM", "VM_IRQ_NOTIFY")
+# parcel / IRQ ledger columns that hold frames of calls and notifications about the row
+PARCEL_FRAME_COLUMNS = (
+    "created_frame", "handle_frame", "append_frames", "notify_frames", "shared_frames", "accept_frames",
+    "mapped_frames", "accepted_frames", "release_frames", "released_frames", "recall_frames",
+    "config_frames", "reclaimed_frame",
+)  # fmt: skip
+IRQ_FRAME_COLUMNS = (
+    "lent_frame", "handle_frame", "notify_frames", "lent_frames", "accept_frames", "accepted_frames",
+    "release_frames", "released_frames", "reclaimed_frame",
+)  # fmt: skip
+
+
+def _errno(code: int) -> str | None:
+    return None if code <= 0 else linux_errno(int(code))
+
+
+def exchange_rows(
+    capture: np.ndarray,
+    client: np.ndarray,
+    seq: np.ndarray,
+    msg_id: np.ndarray,
+    msg_type: np.ndarray,
+    request_of: np.ndarray,
+) -> np.ndarray:
+    """For each message row, the row of its exchange's request (-1: none, or a notification)."""
+    n = len(msg_type)
+    req = np.full(n, -1, np.int64)
+    is_req = msg_type == REQUEST
+    req[is_req] = np.flatnonzero(is_req)
+    is_rep = msg_type == REPLY
+    req[is_rep] = request_of[is_rep]
+    strays = np.flatnonzero(msg_type == CONTINUATION)
+    if len(strays):  # a stray continuation belongs to the latest exchange with its key before it
+        latest: dict[tuple[int, int, int, int], int] = {}
+        calls = np.flatnonzero(is_req | is_rep | (msg_type == CONTINUATION)).tolist()
+        for i in calls:
+            key = (int(capture[i]), int(client[i]), int(seq[i]), int(msg_id[i]))
+            if msg_type[i] == CONTINUATION:
+                req[i] = latest.get(key, -1)
+            elif req[i] >= 0:
+                latest[key] = int(req[i])
+    return req
+
+
+def exchange_columns(
+    frame: np.ndarray,
+    time_ns: np.ndarray,
+    time_known: np.ndarray,
+    vmid: np.ndarray,
+    err_code: np.ndarray,
+    req: np.ndarray,
+    reply_of: np.ndarray,
+    request_of: np.ndarray,
+    msg_type: np.ndarray,
+) -> dict[str, Any]:
+    """The generated columns (arrays; vmid/err_code -1 = unknown) from ``exchange_rows``' result."""
+    from .schema import nullable
+
+    has = req >= 0
+    safe = np.maximum(req, 0)
+    rep = np.where(has, reply_of[safe], -1)
+    orphan = (msg_type == REPLY) & (request_of < 0)
+    rep = np.where(orphan, np.arange(len(rep)), rep)
+    vm = np.where(has, vmid[safe], vmid)
+    got = rep >= 0
+    safe_rep = np.maximum(rep, 0)
+    timed = has & got & time_known[safe] & time_known[safe_rep]
+    latency = np.where(timed, (time_ns[safe_rep] - time_ns[safe]) / 1e9, np.nan)
+    err = np.where(got, err_code[safe_rep], -1)
+    errno = [_errno(e) for e in err.tolist()] if (err > 0).any() else [None] * len(err)
+    return {
+        "vm": nullable(vm, vm < 0, "Int32"),
+        "request_frame": nullable(np.where(has, frame[safe], 0), ~has, "Int64"),
+        "reply_frame": nullable(np.where(got, frame[safe_rep], 0), ~got, "Int64"),
+        "latency": latency,
+        "errno": pd.Categorical(errno),
+    }
+
+
+# --- rule 1: parcels and IRQs by handle --------------------------------------------------------
+class Resources:
+    """Rule 1 in capture order, for one capture: which VM each parcel or IRQ handle is for.
+
+    ``request_vm`` gives a memory/IRQ request's VM (None: rule 1 says nothing); ``answered``
+    learns the handle a successful create or VM_IRQ_LEND reply returned.
+    """
+
+    def __init__(self) -> None:
+        self.handles: dict[tuple[str, int], tuple[int, int]] = {}  # (mem/irq, handle) -> owner, vm
+        self.names = _resource_names()
+        self.irq_lend = msg_id_of("VM_IRQ_LEND")
+
+    def request_vm(self, record: Mapping[str, Any]) -> int | None:
+        name = self.names.get(record.get("msg_id"))  # type: ignore[arg-type]
+        fields = record.get("fields") or {}
+        client = record.get("client_vmid")
+        if name in MEMORY_CREATE:
+            acl = [int(a.get("vmid", 0)) for a in fields.get("acl") or () if isinstance(a, Mapping)]
+            others = [v for v in acl if v != client]
+            return others[0] if others else None
+        if name is None:
+            return None
+        kind, key = ("irq", "virq_handle") if name.startswith("VM_IRQ") else ("mem", "mem_handle")
+        handle = fields.get(key)
+        known = self.handles.get((kind, int(handle))) if isinstance(handle, int) else None
+        if known is None:
+            return None
+        owner, vm = known
+        return vm if client == owner else None  # a borrower's own call: rule 3/4 (the caller)
+
+    def answered(self, request: Mapping[str, Any], reply: Mapping[str, Any], vm: int | None) -> None:
+        name = self.names.get(request.get("msg_id"))  # type: ignore[arg-type]
+        fields = reply.get("fields") or {}
+        owner = request.get("client_vmid")
+        if vm is None or reply.get("err_code") != 0 or not isinstance(owner, int):
+            return
+        if name in MEMORY_CREATE and isinstance(fields.get("mem_handle"), int):
+            self.handles[("mem", fields["mem_handle"])] = (owner, vm)
+        elif request.get("msg_id") == self.irq_lend and isinstance(fields.get("virq_handle"), int):
+            self.handles[("irq", fields["virq_handle"])] = (owner, vm)
+
+
+RESOURCE_CALLS = (*MEMORY_CREATE, *MEMORY_HANDLE_CALLS, *IRQ_HANDLE_CALLS, "VM_IRQ_LEND")
+
+
+@cache
+def _resource_names() -> dict[int, str]:
+    return {msg_id_of(n): n for n in (*MEMORY_CREATE, *MEMORY_HANDLE_CALLS, *IRQ_HANDLE_CALLS)}
+
+
+def resource_vms(
+    messages: pd.DataFrame, payload: Callable[[int, str], Mapping[str, Any]]
+) -> dict[tuple[str, int], int]:
+    """``(capture, request frame) -> vm`` by rule 1 for a messages table; ``payload(row, role)``
+    gives the decoded payload of a row (``role``: request, or reply for the data after the code)."""
+    ids = np.array([msg_id_of(n) for n in RESOURCE_CALLS], np.int64)
+    msg_id = messages["msg_id"].to_numpy(np.int64, na_value=-1)
+    kind = messages["type"].astype(object).to_numpy()
+    rows = np.flatnonzero(np.isin(msg_id, ids) & ((kind == "request") | (kind == "reply")))
+    if not len(rows):
+        return {}
+    captures = messages["capture"].astype(str).to_numpy()
+    frame = messages["frame"].to_numpy(np.int64)
+    client = messages["client_vmid"].to_numpy(np.int64)
+    err = messages["err_code"].to_numpy(np.int64, na_value=-1)
+    asked = messages["request_frame"].to_numpy(np.int64, na_value=-1)
+    own = messages["vm"].to_numpy(np.int64, na_value=-1)  # rules 2-4 (VM_IRQ_LEND: its vmid)
+    irq_lend = msg_id_of("VM_IRQ_LEND")
+    creates = {msg_id_of(n) for n in MEMORY_CREATE} | {irq_lend}
+    trackers: dict[str, Resources] = {}
+    pending: dict[tuple[str, int], tuple[dict[str, Any], int | None]] = {}
+    out: dict[tuple[str, int], int] = {}
+    for r in rows.tolist():
+        cap = captures[r]
+        res = trackers.get(cap) or trackers.setdefault(cap, Resources())
+        record = {"msg_id": int(msg_id[r]), "client_vmid": int(client[r]), "err_code": int(err[r])}
+        if kind[r] == "request":
+            record["fields"] = payload(r, "request")
+            vm = own[r] if msg_id[r] == irq_lend and own[r] >= 0 else res.request_vm(record)
+            if vm is not None:
+                out[(cap, int(frame[r]))] = int(vm)
+            if msg_id[r] in creates:
+                pending[(cap, int(frame[r]))] = (record, None if vm is None else int(vm))
+        elif err[r] == 0 and (cap, int(asked[r])) in pending:
+            request, vm = pending.pop((cap, int(asked[r])))
+            record["fields"] = payload(r, "reply")
+            res.answered(request, record, vm)
+    return out
+
+
+@cache
+def _leading_handle(msg_id: int, role: str) -> str | None:
+    """``mem_handle``/``virq_handle`` when the payload layout starts with that u32 (every handle
+    call's request, every create reply, in the protocol tables), else None."""
+    from dissector.protocol.codec import _layouts_by_id
+    from dissector.protocol.layout import Int
+
+    layout = _layouts_by_id().get(msg_id)
+    struct = getattr(layout, role, None) if layout is not None else None
+    first = next(iter(struct.walk()), None) if struct is not None else None
+    if isinstance(first, Int) and first.size == 4 and first.name in ("mem_handle", "virq_handle"):
+        return first.name
+    return None
+
+
+def payload_reader(columns: Sequence[Any], dialect: str) -> Callable[[int, str], Mapping[str, Any]]:
+    """``payload(row, role)`` over a Trace's per-capture message columns (rows numbered as in its
+    messages table): the fast codec, or Scapy's lenient dissection when the bytes do not fit."""
+    from dissector.decoded import DecodedMessage
+    from dissector.protocol.codec import CodecError, codec_for
+
+    starts = np.cumsum([0, *(len(c) for c in columns)])
+
+    def payload(row: int, role: str) -> Mapping[str, Any]:
+        k = int(np.searchsorted(starts, row, side="right") - 1)
+        cols = columns[k]
+        if cols.raw_message is None:
+            return {}
+        raw = cols.raw_message(row - int(starts[k]))
+        msg_id = int.from_bytes(raw.data[4:8], "little")
+        body = raw.data[8:] if role == "request" else raw.data[12:]
+        handle = _leading_handle(msg_id, role)
+        if handle is not None and len(body) >= 4:  # all rule 1 needs: skip decoding SGLs
+            return {handle: int.from_bytes(body[:4], "little")}
+        try:
+            return codec_for(msg_id, role, dialect).decode(body)
+        except (CodecError, KeyError, ValueError, IndexError):
+            return DecodedMessage(raw, dialect).fields  # malformed: decoded as far as it goes
+
+    return payload
+
+
+def with_resources(messages: pd.DataFrame, vms: Mapping[tuple[str, int], int]) -> pd.DataFrame:
+    """``messages`` with rule 1 (``resource_vms``) applied to every message of those exchanges."""
+    if not vms or messages.empty:
+        return messages
+    key = list(zip(messages["capture"].astype(str), messages["request_frame"].astype("Int64"), strict=True))
+    new = np.array([vms.get((c, int(f)), -1) if f is not pd.NA else -1 for c, f in key], np.int64)
+    hit = new >= 0
+    if not hit.any():
+        return messages
+    out = messages.copy()
+    vm = out["vm"].to_numpy(np.int64, na_value=-1)
+    vm[hit] = new[hit]
+    from .schema import nullable
+
+    out["vm"] = nullable(vm, vm < 0, "Int32")
+    return out
+
+
+def _frames(row: Mapping[str, Any], columns: Sequence[str]) -> list[int]:
+    out: list[int] = []
+    for c in columns:
+        v = row.get(c)
+        if isinstance(v, tuple):
+            out.extend(int(f) for f in v)
+        elif _known(v):
+            out.append(int(v))
+    return out
+
+
+def _known(v: Any) -> bool:
+    return v is not None and v is not pd.NA and not (isinstance(v, float) and v != v)
+
+
+def _borrowers(row: Mapping[str, Any], kind: str) -> tuple[int, ...]:
+    """Every VM a parcel is lent to, shared with or accepted by (an IRQ: its borrower, acceptor)."""
+    if kind == "irq":
+        return tuple(int(v) for v in (row.get("vmid"), row.get("accepted_by")) if _known(v))
+    return tuple(int(v) for v in (*row["borrowers"], *row["shared_with"], *row["accepted_by"]))
+
+
+def vm_frames(memparcels: pd.DataFrame, irqs: pd.DataFrame, vmids: Iterable[int]) -> dict[str, set[int]]:
+    """Per capture, frames of calls and notifications about parcels or IRQs lent to, shared
+    with or accepted by one of ``vmids`` (``--vmid`` keeps them, with their replies)."""
+    wanted = {int(v) for v in vmids}
+    out: dict[str, set[int]] = {}
+    for table, kind, columns in ((memparcels, "mem", PARCEL_FRAME_COLUMNS), (irqs, "irq", IRQ_FRAME_COLUMNS)):
+        for row in table.to_dict("records"):
+            if wanted & set(_borrowers(row, kind)):
+                out.setdefault(str(row["capture"]), set()).update(_frames(row, columns))
+    return out
+
+
+def about_vms(df: pd.DataFrame, vmids: Iterable[int], related: Mapping[str, set[int]]) -> np.ndarray:
+    """Rows of a messages/transactions/findings table that concern one of ``vmids``: by ``vm``
+    or ``vmid``, or by a frame in ``related`` (``vm_frames``)."""
+    wanted = list(vmids)
+    keep = np.zeros(len(df), bool)
+    for column in ("vm", "vmid"):
+        if column in df:
+            keep |= df[column].isin(wanted).to_numpy(bool, na_value=False)
+    if not related or df.empty:
+        return keep
+    captures = df["capture"].astype(str).tolist()
+    for column in ("frame", "request_frame", "reply_frame", "frames"):
+        if column not in df:
+            continue
+        for i, (c, f) in enumerate(zip(captures, df[column].tolist(), strict=True)):
+            if keep[i] or c not in related:
+                continue
+            frames = f if isinstance(f, tuple) else (() if f is None or f is pd.NA else (f,))
+            keep[i] = any(int(x) in related[c] for x in frames)
+    return keep
+
+
+# --- streaming --------------------------------------------------------------------------------
+class StreamContext:
+    """The generated fields of messages seen one at a time, from what came before (see above).
+
+    Feed jsonl dicts (``DecodedMessage.to_json()``) in capture order; ``fields(record)``
+    returns the five values for that record and remembers what later messages need.
+    """
+
+    def __init__(self) -> None:
+        self.open: dict[tuple[Any, Any, Any], dict[str, Any]] = {}  # (client, seq, msg_id) -> exchange
+        # requests whose seq the source did not record (kernel TX dumps): answered oldest first
+        self.loose: dict[tuple[Any, Any], list[dict[str, Any]]] = {}
+        self.resources = Resources()
+        self.alloc = msg_id_of("VM_ALLOCATE")
+        self.irq_lend = msg_id_of("VM_IRQ_LEND")
+
+    def _own_vm(self, record: Mapping[str, Any]) -> int | None:
+        """Rules 2-4 on one message: its payload vmid (0: the caller), else its client."""
+        fields = record.get("fields") or {}
+        client = record.get("client_vmid")
+        v = fields.get("vmid") if isinstance(fields, dict) else None
+        if isinstance(v, int) and (v > 0 or record.get("msg_id") == self.alloc):
+            return v if v > 0 else None
+        return None if client in (None, UNKNOWN_VMID) else int(client)
+
+    def fields(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        kind = record.get("type")
+        key = (record.get("client_vmid"), record.get("seq"), record.get("msg_id"))
+        if kind == "request":
+            vm = None if record.get("msg_id") == self.irq_lend else self.resources.request_vm(record)
+            ex = {
+                "vm": self._own_vm(record) if vm is None else vm,
+                "request_frame": record.get("frame"),
+                "reply_frame": None,
+                "latency": None,
+                "errno": None,
+                "time": record.get("time"),
+                "record": record,
+            }
+            if record.get("seq") is None:
+                self.loose.setdefault((key[0], key[2]), []).append(ex)
+            else:
+                self.open[key] = ex
+        elif kind in ("reply", "continuation"):
+            ex = self.open.get(key)  # type: ignore[assignment]
+            waiting = self.loose.get((key[0], key[2]))
+            if ex is None and waiting and kind == "reply":
+                ex = waiting.pop(0)
+                self.open[key] = ex  # its continuations and duplicates follow by key
+            if ex is None:
+                err = record.get("err_code")
+                return {
+                    "vm": self._own_vm(record),
+                    "request_frame": None,
+                    "reply_frame": record.get("frame") if kind == "reply" else None,
+                    "latency": None,
+                    "errno": _errno(err) if isinstance(err, int) else None,
+                }
+            if kind == "reply" and ex["reply_frame"] is None:
+                self._answer(ex, record)
+        else:
+            return {"vm": self._own_vm(record), **dict.fromkeys(GENERATED[1:])}
+        return {k: ex[k] for k in GENERATED}
+
+    def _answer(self, ex: dict[str, Any], reply: Mapping[str, Any]) -> None:
+        ex["reply_frame"] = reply.get("frame")
+        t0, t1 = ex["time"], reply.get("time")
+        ex["latency"] = None if t0 is None or t1 is None else round(t1 - t0, 9)  # ns, as the tables
+        err = reply.get("err_code")
+        ex["errno"] = _errno(err) if isinstance(err, int) else None
+        fields = reply.get("fields") or {}
+        if reply.get("msg_id") == self.alloc and err == 0 and isinstance(fields.get("vmid"), int):
+            ex["vm"] = fields["vmid"]
+        self.resources.answered(ex["record"], reply, ex["vm"])
+
+
+# --- ghrm decode ------------------------------------------------------------------------------
+def exchange_context(path: str, dialect: str, follow: bool) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
+    """What ``ghrm decode`` attaches to each jsonl record of ``path``: for a file, two passes like
+    ``tshark -2`` (the whole capture's messages table first); for stdin or ``--follow``, a
+    ``StreamContext`` (only what came before)."""
+    import os
+
+    if path != "-" and not follow and os.path.isfile(path):
+        from dissector.errors import GhrmError
+        from dissector.trace import open_trace
+
+        try:
+            known = _by_frame(open_trace(path, dialect=dialect).messages)
+        except (GhrmError, OSError, ValueError):
+            known = None
+        if known is not None:
+            empty = dict.fromkeys(GENERATED)
+            return lambda record: known.get(record["frame"], empty)
+    return StreamContext().fields
+
+
+def _by_frame(messages: pd.DataFrame) -> dict[int, dict[str, Any]]:
+    """Frame -> generated fields as JSON values (ints, float, str or None)."""
+    columns = [[_plain(v) for v in messages[c].astype(object).tolist()] for c in GENERATED]
+    return {
+        int(f): dict(zip(GENERATED, values, strict=True))
+        for f, *values in zip(messages["frame"].tolist(), *columns, strict=True)
+    }
+
+
+def _plain(v: Any) -> Any:
+    if v is None or v is pd.NA or (isinstance(v, float) and v != v):
+        return None
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def generated_lines(record: Mapping[str, Any]) -> list[str]:
+    """The generated fields as ``ghrm decode -V`` shows them (bracketed, as Wireshark does)."""
+    out = []
+    if record.get("vm") is not None:
+        out.append(f"[VM: {record['vm']:#x}]")
+    if record.get("request_frame") is not None and record.get("request_frame") != record.get("frame"):
+        out.append(f"[Request in frame: {record['request_frame']}]")
+    if record.get("reply_frame") is not None and record.get("reply_frame") != record.get("frame"):
+        out.append(f"[Reply in frame: {record['reply_frame']}]")
+    if record.get("latency") is not None:
+        out.append(f"[Latency: {record['latency']:.6f} s]")
+    if record.get("errno") is not None:
+        out.append(f"[Linux errno: {record['errno']}]")
+    return out
