@@ -24,7 +24,6 @@ from dissector.protocol.messages import MSGQ_MAX_MSG_SIZE, RPC_HEADER_SIZE
 TYPE_NAMES = {0: "continuation", 1: "request", 2: "reply", 3: "notification"}
 
 
-<<<<<<< HEAD
 class ExactTime(float):
     """Seconds as a float that also remembers its exact decimal text (``text``).
 
@@ -61,7 +60,8 @@ def jsonl_line(record: dict[str, Any]) -> str:
         text = value.text if isinstance(value, ExactTime) else json.dumps(value, separators=(",", ":"))
         parts.append(f"{json.dumps(key)}:{text}")
     return "{" + ",".join(parts) + "}"
-=======
+
+
 def late_fields(layer: Any, boundary: int) -> list[str]:
     """Names of the fields (list entries as ``name[i:]``) of a payload layer that end past
     ``boundary`` bytes into it, in wire order."""
@@ -82,7 +82,6 @@ def late_fields(layer: Any, boundary: int) -> list[str]:
         if at > boundary and not f.name.startswith("_"):
             out.append(f.name)
     return out
->>>>>>> usability
 
 
 @dataclass
