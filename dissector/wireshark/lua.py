@@ -22,7 +22,9 @@ How each layout construct becomes a descriptor (``k`` is the kind the runtime sw
 
 Pairing (response in / request in / time, ``-z gunyah_rm,srt``) follows
 ``dissector.analysis.transactions`` rule for rule; its constants (``REUSE_WINDOW``,
-``RESTART_SEQ``) and the VM_ALLOCATE reply's ``vmid`` offset are generated from that module.
+``RESTART_SEQ``, ``GIVE_UP_NS``) and the VM_ALLOCATE reply's ``vmid`` offset are generated from
+that module, and reassembly's bounds (``MAX_IN_FLIGHT``, ``MAX_IN_FLIGHT_BYTES``) from
+``dissector.capture.reassembly``.
 
 Field names (filter names) map 1:1 onto the ``fields`` object of ``ghrm decode --format jsonl``
 (design.md 1.4): a top-level payload field ``x`` is ``gunyah_rm.x``; a field ``y`` of the
@@ -42,7 +44,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 
-from dissector.capture.reassembly import MAX_IN_FLIGHT
+from dissector.capture.reassembly import MAX_IN_FLIGHT, MAX_IN_FLIGHT_BYTES
 from dissector.protocol import registry
 from dissector.protocol.layout import EMPTY, Array, Bytes, Count, Int, Length, Optional, Struct, When
 from dissector.protocol.layout import Field as LayoutField
@@ -309,7 +311,7 @@ def generate_lua(dialect: str = "rm") -> str:
     """The complete Lua dissector for ``dialect`` (names of ids and enum values)."""
     # pairing follows dissector.analysis (imported here: it pulls in pandas)
     from dissector.analysis.fields import allocated_vmid_field
-    from dissector.analysis.transactions import RESTART_SEQ, REUSE_WINDOW
+    from dissector.analysis.transactions import GIVE_UP_NS, RESTART_SEQ, REUSE_WINDOW
 
     registry.get_dialect(dialect)  # fail early on an unknown dialect
     gen = _Generator(dialect)
@@ -325,7 +327,8 @@ def generate_lua(dialect: str = "rm") -> str:
         f"G.C = {{header_size={RPC_HEADER_SIZE}, api_version={RPC_API_VERSION}, "
         f"header_words={RPC_HEADER_WORDS}, max_msg={MSGQ_MAX_MSG_SIZE}, "
         f"max_payload={MAX_PAYLOAD_PER_MSG}, max_fragments={MAX_FRAGMENTS}, "
-        f"max_in_flight={MAX_IN_FLIGHT}, reuse_window={REUSE_WINDOW}, restart_seq={RESTART_SEQ}}}\n"
+        f"max_in_flight={MAX_IN_FLIGHT}, max_in_flight_bytes={MAX_IN_FLIGHT_BYTES}, "
+        f"reuse_window={REUSE_WINDOW}, restart_seq={RESTART_SEQ}, give_up={GIVE_UP_NS / 1e9!r}}}\n"
     )
     alloc = allocated_vmid_field()
     out.append(f"G.ALLOC = {{msg_id={alloc.msg_id:#010x}, offset={alloc.offset}, size={alloc.size}}}\n")

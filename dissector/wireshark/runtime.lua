@@ -92,6 +92,7 @@ local function reset()
     flights = {},    -- "vmid:dir" -> message waiting for continuations
     n_flights = 0,   -- how many, and a counter giving their start order
     started = 0,
+    flight_bytes = 0,  -- what they hold together (bounded like ghrm's MAX_IN_FLIGHT_BYTES)
     msgs = {},       -- every message (in frame order once finalized)
     finalized = false,
   }
@@ -201,23 +202,30 @@ local function pair_keyed(rows, split)
   end
 end
 
+-- transactions._abandoned, in one pass: a request that reuses the key of a request its client
+-- gave up on is a new call. Given up: open longer than G.C.give_up seconds, or the client got a
+-- reply to a later request meanwhile. Such a reply's request comes after the first, hence so does
+-- the reply: the highest request row answered so far per client says it (linear, no rescans).
+local function abandoned(rows)
+  local split, any, answered = {}, false, {}
+  for _, m in ipairs(rows) do
+    local first = m.reuses
+    if first ~= nil then
+      local late = (answered[m.client] or 0) > first.row
+      if late or m.rel[1] - first.rel[1] > C.give_up then split[m], any = true, true end
+    end
+    if m.mtype == 2 and m.request ~= nil and m.request.row > (answered[m.client] or 0) then
+      answered[m.client] = m.request.row
+    end
+  end
+  return split, any
+end
+
 local function pair_all(rows)
   for i, m in ipairs(rows) do m.row = i end
   client_keys(rows)
   pair_keyed(rows, {})
-  local split, any = {}, false
-  for i, first in ipairs(rows) do  -- transactions._abandoned
-    local second = first.reused_by
-    if second ~= nil then
-      for j = i + 1, second.row - 1 do
-        local r = rows[j]
-        if r.mtype == 2 and r.client == first.client and r.request ~= nil and r.request.row > i then
-          split[second], any = true, true
-          break
-        end
-      end
-    end
-  end
+  local split, any = abandoned(rows)
   if any then pair_keyed(rows, split) end
 end
 
@@ -239,10 +247,29 @@ local function abort(key, why)
   local m = ST.flights[key]
   ST.flights[key] = nil
   ST.n_flights = ST.n_flights - 1
+  ST.flight_bytes = ST.flight_bytes - m.size
   problem(m.problems, "fragment", fmt(
     "incomplete: %d of %d continuation(s) received for the message from frame %d; %s",
     m.received, m.frags, m.frames[1], why))
   complete(m)
+end
+
+-- The key of the message in progress that started first (at most max_in_flight to look at).
+local function oldest_flight()
+  local oldest, okey = nil, nil
+  for k, f in pairs(ST.flights) do
+    if oldest == nil or f.started < oldest.started then oldest, okey = f, k end
+  end
+  return okey
+end
+
+-- Reassembler._shed: give up the oldest messages in progress while together they hold too much
+-- (ghrm's weight of a record: its bytes kept twice; tshark does not see pcapng comments).
+local function shed(num)
+  while ST.flight_bytes > C.max_in_flight_bytes and ST.n_flights > 0 do
+    abort(oldest_flight(), fmt("the messages in progress held more than %d bytes at frame %d; "
+      .. "the oldest was given up", C.max_in_flight_bytes, num))
+  end
 end
 
 -- dissector/capture/reassembly.py Reassembler.feed, record by record in frame order.
@@ -278,17 +305,16 @@ local function feed(num, rec, data)
       return
     end
     if ST.n_flights >= C.max_in_flight then  -- bounded memory, as ghrm: give up the oldest
-      local oldest, okey = nil, nil
-      for k, f in pairs(ST.flights) do
-        if oldest == nil or f.started < oldest.started then oldest, okey = f, k end
-      end
-      abort(okey, fmt("more than %d queues had a message in progress at frame %d; the oldest was given up",
+      abort(oldest_flight(), fmt("more than %d queues had a message in progress at frame %d; the oldest was given up",
         C.max_in_flight, num))
     end
     ST.started = ST.started + 1
     m.started = ST.started
     ST.flights[key] = m
     ST.n_flights = ST.n_flights + 1
+    m.size = 2 * #data
+    ST.flight_bytes = ST.flight_bytes + m.size
+    shed(num)
     return
   end
   if flight == nil then
@@ -310,11 +336,16 @@ local function feed(num, rec, data)
   flight.chunks[#flight.chunks + 1] = data:sub(C.header_size + 1)
   append_all(flight.problems, problems)
   flight.received = flight.received + 1
+  flight.size = flight.size + 2 * #data
+  ST.flight_bytes = ST.flight_bytes + 2 * #data
   ST.frames[num] = flight
   if flight.received == flight.frags then
     ST.flights[key] = nil
     ST.n_flights = ST.n_flights - 1
+    ST.flight_bytes = ST.flight_bytes - flight.size
     complete(flight)
+  else
+    shed(num)
   end
 end
 

@@ -154,3 +154,17 @@ def test_installed_plugin_loads_and_registers_every_field(tmp_path, monkeypatch)
         [tshark, "-G", "protocols"], capture_output=True, text=True, timeout=120, check=False
     )
     assert "\tgunyah_rm" in protocols.stdout
+
+
+def test_pairing_and_reassembly_constants_come_from_python():
+    from dissector.analysis.transactions import GIVE_UP_NS, RESTART_SEQ, REUSE_WINDOW
+    from dissector.capture.reassembly import MAX_IN_FLIGHT, MAX_IN_FLIGHT_BYTES
+
+    line = next(x for x in generate_lua().splitlines() if x.startswith("G.C = {"))
+    values = dict(re.findall(r"(\w+)=([\d.]+)", line))
+    assert float(values["give_up"]) == GIVE_UP_NS / 1e9
+    assert int(values["reuse_window"]) == REUSE_WINDOW and int(values["restart_seq"]) == RESTART_SEQ
+    assert int(values["max_in_flight"]) == MAX_IN_FLIGHT
+    assert int(values["max_in_flight_bytes"]) == MAX_IN_FLIGHT_BYTES
+    runtime = (Path(generate_lua.__code__.co_filename).parent / "runtime.lua").read_text(encoding="utf-8")
+    assert not re.search(r"\b(500|1024|64)\b", runtime) and "C.give_up" in runtime  # written once
