@@ -40,6 +40,7 @@ the VM_GET_OWNER reply) gets one ProtoField per size under the same filter name,
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -60,6 +61,7 @@ from dissector.protocol.messages import (
 )
 
 PROTO = "gunyah_rm"
+PROTO_SHORT = "GH-RM"  # the Protocol column (the filter name stays gunyah_rm)
 LUA_FILE_NAME = "gunyah_rm.lua"
 _INT_TYPES = {1: "uint8", 2: "uint16", 3: "uint24", 4: "uint32", 8: "uint64"}
 ROLES = ("request", "reply", "error_reply", "notification")
@@ -120,6 +122,40 @@ class FieldSpec:
     @property
     def key(self) -> tuple[str, str, str, str | None]:
         return (self.abbrev, self.ftype, self.base, self.enum)
+
+
+# Expert infos of the plugin -> ghrm finding severity (dissector.analysis.findings): one scheme
+EXPERT_SEVERITIES = {
+    "malformed": "error",
+    "error_reply": "warning",
+    "unanswered": "warning",
+    "duplicate": "warning",
+    "no_request": "warning",
+    "capture_header": "warning",
+    "reserved": "note",
+}
+_WORDS = {
+    "vmid": "VMID", "vmids": "VMIDs", "ipa": "IPA", "id": "ID", "acl": "ACL", "sgl": "SGL", "virq": "VIRQ",
+    "os": "OS", "dtb": "DTB", "fw": "FW", "mp": "MP", "guid": "GUID", "vm": "VM", "irq": "IRQ", "hyp": "Hyp",
+    "cnt": "count", "num": "number of", "n": "number of", "hi": "(high)", "lo": "(low)", "attr": "attribute",
+    "attrs": "attributes", "addr": "address", "phys": "physical", "res0": "reserved",
+}  # fmt: skip
+
+
+def human_label(name: str) -> str:
+    """The tree label of a layout field: ``Reserved`` for reserved words and padding, else words.
+
+    ``n_sgl_entries`` -> ``Number of SGL entries``, ``_acl_reserved`` -> ``Reserved``; the
+    filter name (``gunyah_rm.<name>``) still says which field it is.
+    """
+    if name.startswith("_"):
+        return "Padding" if name.endswith("_pad") or "padding" in name else "Reserved"
+    if name.startswith(("reserved", "res0")):
+        return "Reserved"
+    parts = [w for w in name.split(" ")[0].split("_") if w]
+    words = [_WORDS.get(w, w) if i == 0 or w not in ("n", "num") else "number" for i, w in enumerate(parts)]
+    text = " ".join(words) + ("".join(f" {w}" for w in name.split(" ")[1:]))
+    return text[:1].upper() + text[1:]
 
 
 def lua_string(text: str) -> str:
@@ -289,7 +325,7 @@ class _Generator:
 
 
 def _proto_field(spec: FieldSpec) -> str:
-    label = lua_string(spec.label)
+    label = lua_string(human_label(spec.label))
     abbrev = lua_string(spec.abbrev)
     doc = lua_string(spec.doc) if spec.doc else "nil"
     if spec.ftype == "none":
@@ -307,6 +343,19 @@ def field_specs(dialect: str = "rm") -> list[FieldSpec]:
     return list(gen.fields)
 
 
+def build_id(dialect: str) -> str:
+    """ghrm's version, the dialect and a digest of the runtime: tells two copies of the plugin apart."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        ghrm = version("ghrm")
+    except PackageNotFoundError:
+        ghrm = "dev"
+    runtime = resources.files("dissector.wireshark").joinpath("runtime.lua").read_bytes()
+    tables = repr(sorted((k, repr(v)) for k, v in LAYOUTS.items())).encode()
+    return f"ghrm {ghrm} {dialect} {hashlib.sha256(runtime + tables).hexdigest()[:12]}"
+
+
 def generate_lua(dialect: str = "rm") -> str:
     """The complete Lua dissector for ``dialect`` (names of ids and enum values)."""
     # pairing follows dissector.analysis (imported here: it pulls in pandas)
@@ -322,7 +371,11 @@ def generate_lua(dialect: str = "rm") -> str:
     out.append("\n-- ====== generated from dissector/protocol: tables ======\n")
     out.append("local G = {}\n")
     out.append(f"G.PROTO = {lua_string(PROTO)}\n")
+    out.append(f"G.SHORT = {lua_string(PROTO_SHORT)}\n")
     out.append(f"G.DIALECT = {lua_string(dialect)}\n")
+    out.append(f"G.BUILD = {lua_string(build_id(dialect))}\n")
+    severities = ", ".join(f"{k}={lua_string(v)}" for k, v in EXPERT_SEVERITIES.items())
+    out.append(f"G.SEVERITY = {{{severities}}}\n")
     out.append(
         f"G.C = {{header_size={RPC_HEADER_SIZE}, api_version={RPC_API_VERSION}, "
         f"header_words={RPC_HEADER_WORDS}, max_msg={MSGQ_MAX_MSG_SIZE}, "

@@ -12,6 +12,24 @@ local C = G.C
 local floor, min = math.floor, math.min
 local fmt = string.format
 
+-- Load once: an installed copy plus `-X lua_script:` (or two plugin folders) would register the
+-- protocol twice, which Wireshark reports in a modal Lua error. The first copy loaded wins; a
+-- later one says so in one line and steps aside. Reload Lua Plugins starts a fresh Lua state,
+-- so it reloads normally.
+local function this_file()
+  local info = type(debug) == "table" and debug.getinfo and debug.getinfo(2, "S") or nil
+  return ((info and info.source or "?"):gsub("^@", ""))
+end
+if rawget(_G, "GUNYAH_RM_LOADED") ~= nil then
+  local first = _G.GUNYAH_RM_LOADED
+  local same = first.build == G.BUILD and "the same build" or fmt("build %s, this one is %s", first.build, G.BUILD)
+  io.stderr:write(fmt("gunyah_rm: already loaded from %s (%s); %s is not loaded again. "
+    .. "Use one copy: drop -X lua_script: when the plugin is installed (ghrm wireshark install).\n",
+    first.file, same, this_file()))
+  return
+end
+_G.GUNYAH_RM_LOADED = {file = this_file(), build = G.BUILD, dialect = G.DIALECT}
+
 local proto = Proto.new(G.PROTO, "Gunyah Resource Manager RPC")
 
 local DIRECTION_NAMES = {[0] = "unknown", [1] = "to_rm", [2] = "from_rm"}
@@ -51,21 +69,21 @@ local HF_ORDER = {
   "frames", "length", "reassembled_in", "malformed", "malformed_kind", "response_in", "request_in", "time",
 }
 
+-- Severities are ghrm's (G.SEVERITY, generated from the findings' scheme): malformed is an
+-- error, error replies and pairing problems are warnings.
+local SEVERITY_OF = {error = expert.severity.ERROR, warning = expert.severity.WARN,
+  note = expert.severity.NOTE, chat = expert.severity.CHAT}
+local function new_expert(name, text, group)
+  return ProtoExpert.new("gunyah_rm.expert." .. name, text, group, SEVERITY_OF[G.SEVERITY[name]])
+end
 local EF = {
-  malformed = ProtoExpert.new("gunyah_rm.expert.malformed", "Malformed RM message",
-    expert.group.MALFORMED, expert.severity.ERROR),
-  error_reply = ProtoExpert.new("gunyah_rm.expert.error_reply", "RM error reply",
-    expert.group.RESPONSE_CODE, expert.severity.NOTE),
-  unanswered = ProtoExpert.new("gunyah_rm.expert.unanswered", "Request never answered",
-    expert.group.SEQUENCE, expert.severity.WARN),
-  duplicate = ProtoExpert.new("gunyah_rm.expert.duplicate", "Duplicate request or reply",
-    expert.group.SEQUENCE, expert.severity.WARN),
-  no_request = ProtoExpert.new("gunyah_rm.expert.no_request", "Reply without a request",
-    expert.group.SEQUENCE, expert.severity.WARN),
-  capture_header = ProtoExpert.new("gunyah_rm.expert.capture_header", "Capture header problem",
-    expert.group.PROTOCOL, expert.severity.WARN),
-  reserved = ProtoExpert.new("gunyah_rm.expert.reserved", "Non-zero reserved field",
-    expert.group.PROTOCOL, expert.severity.NOTE),
+  malformed = new_expert("malformed", "Malformed RM message", expert.group.MALFORMED),
+  error_reply = new_expert("error_reply", "RM error reply", expert.group.RESPONSE_CODE),
+  unanswered = new_expert("unanswered", "Request never answered", expert.group.SEQUENCE),
+  duplicate = new_expert("duplicate", "Duplicate request or reply", expert.group.SEQUENCE),
+  no_request = new_expert("no_request", "Reply without a request", expert.group.SEQUENCE),
+  capture_header = new_expert("capture_header", "Capture header problem", expert.group.PROTOCOL),
+  reserved = new_expert("reserved", "Non-zero reserved field", expert.group.PROTOCOL),
 }
 
 -- Hidden alias items cost about a fifth of the dissection time, so they are opt-in:
@@ -74,9 +92,17 @@ proto.prefs.aliases = Pref.bool("Add Linux and Qualcomm name aliases", false,
   "Add hidden gunyah_rm.msg_alias and gunyah_rm.err_alias items, so that filters can use the "
   .. "message and error names of the Linux and Qualcomm drivers")
 
+-- Where a message sits in ghrm's numbering (design.md 1.3: a message is numbered by its FIRST
+-- record; Wireshark shows a reassembled message in its last record, where all bytes are there).
+local HX = {
+  frame = ProtoField.framenum("gunyah_rm.frame", "Message (ghrm frame: its first record)", base.NONE),
+}
+local HX_ORDER = {"frame"}
+
 do
   local all = {}
   for _, name in ipairs(HF_ORDER) do all[#all + 1] = HF[name] end
+  for _, name in ipairs(HX_ORDER) do all[#all + 1] = HX[name] end
   for _, pf in ipairs(G.PF) do all[#all + 1] = pf end
   proto.fields = all
   proto.experts = {EF.malformed, EF.error_reply, EF.unanswered, EF.duplicate, EF.no_request,
@@ -95,6 +121,7 @@ local function reset()
     flight_bytes = 0,  -- what they hold together (bounded like ghrm's MAX_IN_FLIGHT_BYTES)
     msgs = {},       -- every message (in frame order once finalized)
     finalized = false,
+    online = {epochs = {}, clients = {}, groups = {}, ranks = {}, answered = {}, n = 0, online = true},
   }
 end
 reset()
@@ -133,10 +160,13 @@ local function reply_facts(m)
   end
 end
 
+local pair_online  -- defined with the pairing below
+
 local function complete(m)
   m.done = true
   ST.msgs[#ST.msgs + 1] = m
   reply_facts(m)
+  pair_online(m)
 end
 
 -- ghrm's pairing (dissector/analysis/transactions.py), over all messages in frame order.
@@ -148,58 +178,88 @@ end
 -- while an earlier one of its key is open reuses the key; one coming more than
 -- G.C.reuse_window requests of its client later is a seq wrap and starts afresh, and so does a
 -- reuse after the client already got a reply to a later request (the earlier one was lost).
-local function client_keys(rows)
-  local epochs, clients = {}, {}
-  for _, m in ipairs(rows) do
-    local base = m.vmid .. "/" .. (epochs[m.vmid] or 0)
-    if m.allocated ~= nil then epochs[m.allocated] = (epochs[m.allocated] or 0) + 1 end
-    local c = clients[base]
-    if c == nil then
-      c = {restarts = 0}
-      clients[base] = c
-    end
-    if m.mtype == 1 and m.seq ~= nil and G.MSG_NAMES[m.msg_id] ~= nil then
-      if c.last_seq ~= nil then
-        local back = c.last_seq - m.seq
-        if back > 0 and back < 0x8000 and m.seq < C.restart_seq then c.restarts = c.restarts + 1 end
-      end
-      c.last_seq = m.seq
-    end
-    m.client = base .. "/" .. c.restarts
+local function new_pairing(online)
+  return {epochs = {}, clients = {}, groups = {}, ranks = {}, answered = {}, n = 0, online = online}
+end
+
+-- client_keys, one message: which client (VM) it belongs to.
+local function client_step(P, m)
+  local base = m.vmid .. "/" .. (P.epochs[m.vmid] or 0)
+  if m.allocated ~= nil then P.epochs[m.allocated] = (P.epochs[m.allocated] or 0) + 1 end
+  local c = P.clients[base]
+  if c == nil then
+    c = {restarts = 0}
+    P.clients[base] = c
   end
+  if m.mtype == 1 and m.seq ~= nil and G.MSG_NAMES[m.msg_id] ~= nil then
+    if c.last_seq ~= nil then
+      local back = c.last_seq - m.seq
+      if back > 0 and back < 0x8000 and m.seq < C.restart_seq then c.restarts = c.restarts + 1 end
+    end
+    c.last_seq = m.seq
+  end
+  m.client = base .. "/" .. c.restarts
+end
+
+local function client_keys(rows)
+  local P = new_pairing(false)
+  for _, m in ipairs(rows) do client_step(P, m) end
+end
+
+-- transactions._abandoned for one reuse: the client gave the first request up (open longer than
+-- G.C.give_up seconds, or a reply to a later request of the client came meanwhile).
+local function gave_up(P, first, m)
+  return (P.answered[m.client] or 0) > first.row or m.rel[1] - first.rel[1] > C.give_up
+end
+
+-- pair_keyed, one message. Online (first pass) the give-up rule is applied as the request
+-- comes; the batch pairing at the end applies it in a second round, as transactions.py does.
+local function pair_step(P, m, split)
+  m.reply, m.request, m.reuses, m.reused_by, m.dup_reply, m.no_request = nil, nil, nil, nil, nil, nil
+  if (m.mtype ~= 1 and m.mtype ~= 2) or m.seq == nil then return end
+  local gkey = fmt("%s:%d:%d", m.client, m.seq, m.msg_id)
+  local g = P.groups[gkey]
+  if m.mtype == 1 then
+    m.rank = P.ranks[m.client] or 0
+    P.ranks[m.client] = m.rank + 1
+    if g == nil then
+      g = {reqs = {}, answered = 0}
+      P.groups[gkey] = g
+    elseif m.rank - g.last.rank > C.reuse_window or split[m]
+        or (P.online and #g.reqs > g.answered and gave_up(P, g.last, m)) then
+      g.reqs, g.answered = {}, 0  -- earlier requests still open stay unanswered
+    elseif #g.reqs > g.answered then
+      m.reuses, g.last.reused_by = g.last, m
+    end
+    g.reqs[#g.reqs + 1] = m
+    g.last = m
+    return
+  end
+  if g ~= nil and #g.reqs > g.answered then
+    g.answered = g.answered + 1
+    local q = g.reqs[g.answered]
+    q.reply, m.request = m, q
+  elseif g ~= nil and g.answered > 0 then
+    m.request, m.dup_reply = g.reqs[g.answered], true
+  else
+    m.no_request = true
+  end
+  if m.request ~= nil and m.request.row > (P.answered[m.client] or 0) then P.answered[m.client] = m.request.row end
 end
 
 local function pair_keyed(rows, split)
-  local groups, ranks = {}, {}
-  for _, m in ipairs(rows) do
-    m.reply, m.request, m.reuses, m.reused_by, m.dup_reply, m.no_request = nil, nil, nil, nil, nil, nil
-    if (m.mtype == 1 or m.mtype == 2) and m.seq ~= nil then
-      local gkey = fmt("%s:%d:%d", m.client, m.seq, m.msg_id)
-      local g = groups[gkey]
-      if m.mtype == 1 then
-        m.rank = ranks[m.client] or 0
-        ranks[m.client] = m.rank + 1
-        if g == nil then
-          g = {reqs = {}, answered = 0}
-          groups[gkey] = g
-        elseif m.rank - g.last.rank > C.reuse_window or split[m] then
-          g.reqs, g.answered = {}, 0  -- earlier requests still open stay unanswered
-        elseif #g.reqs > g.answered then
-          m.reuses, g.last.reused_by = g.last, m
-        end
-        g.reqs[#g.reqs + 1] = m
-        g.last = m
-      elseif g ~= nil and #g.reqs > g.answered then
-        g.answered = g.answered + 1
-        local q = g.reqs[g.answered]
-        q.reply, m.request = m, q
-      elseif g ~= nil and g.answered > 0 then
-        m.request, m.dup_reply = g.reqs[g.answered], true
-      else
-        m.no_request = true
-      end
-    end
-  end
+  local P = new_pairing(false)
+  for _, m in ipairs(rows) do pair_step(P, m, split) end
+end
+
+-- First pass: each message is paired when it is complete, so a reply shows its request, time and
+-- VM without a second pass. Only what comes later (a request's reply) needs the whole capture.
+pair_online = function(m)
+  local P = ST.online
+  P.n = P.n + 1
+  m.row = P.n
+  client_step(P, m)
+  pair_step(P, m, {})
 end
 
 -- transactions._abandoned, in one pass: a request that reuses the key of a request its client
@@ -689,7 +749,7 @@ local function decode_message(tvb, data, m, root)
     ptree:add(HF.data, tvb(off))
     return out
   end
-  ptree:append_text(": " .. G.S[sid].name)
+  ptree:append_text(": " .. msg_name(id) .. " " .. ROLE_WORDS[role])
   local what = msg_name(id) .. " " .. ROLE_WORDS[role]
   local _, own, kids, text = decode_struct(sid, tvb, data, off, len, ptree, what, true)
   append_all(problems, own)
@@ -750,12 +810,16 @@ local function last_frame(m)
   return m.frames[#m.frames]
 end
 
+-- Links carry ghrm's message numbers (first records). In the first pass (tshark without -2, a
+-- display filter applied while a file loads) a reply is already linked to its request, but a
+-- request's reply is still to come: the tree says so instead of calling it unanswered.
 local function add_pairing(root, tvb, m)
-  if not ST.finalized then return end  -- links need the whole capture: tshark -2
   local z = tvb(0, 0)
   if m.mtype == 1 and m.seq ~= nil then
     if m.reply ~= nil then
-      root:add(HF.response_in, z, last_frame(m.reply)):set_generated()
+      root:add(HF.response_in, z, m.reply.frames[1]):set_generated()
+    elseif not ST.finalized then
+      root:add(z, "[Response: known once the whole capture is read (first pass); tshark: use -2]")
     elseif m.reuses ~= nil then
       root:add_proto_expert_info(EF.unanswered, fmt("%s request seq=%d was never answered (a retransmission?)",
         msg_name(m.msg_id), m.seq))
@@ -764,13 +828,13 @@ local function add_pairing(root, tvb, m)
     end
     if m.reuses ~= nil then
       root:add_proto_expert_info(EF.duplicate, fmt("seq=%d reused while the request in frame %d was still open",
-        m.seq, last_frame(m.reuses)))
+        m.seq, m.reuses.frames[1]))
     end
   elseif m.mtype == 2 and m.seq ~= nil then
     if m.request ~= nil then
-      root:add(HF.request_in, z, last_frame(m.request)):set_generated()
+      root:add(HF.request_in, z, m.request.frames[1]):set_generated()
       if m.dup_reply then  -- says nothing about how long the call took: no time
-        root:add_proto_expert_info(EF.duplicate, fmt("another reply to the request in frame %d", last_frame(m.request)))
+        root:add_proto_expert_info(EF.duplicate, fmt("another reply to the request in frame %d", m.request.frames[1]))
       else
         root:add(HF.time, z, latency(m.request, m)):set_generated()
       end
@@ -784,6 +848,26 @@ end
 local function message_tvb(tvb, rec, m, data)
   if #m.frames == 1 then return tvb(rec.off):tvb() end
   return ByteArray.new(data, true):tvb("Reassembled RM message")
+end
+
+-- Source and Destination columns: "VM 0x3" and "RM", from the capture header's direction, else
+-- the message type (a request goes to RM, replies and notifications come from it).
+local function set_endpoints(pinfo, rec, m)
+  local dir = rec.dir
+  if dir ~= 1 and dir ~= 2 then
+    if m.mtype == 1 then dir = 1 elseif m.mtype == 2 or m.mtype == 3 then dir = 2 end
+  end
+  local vm = rec.vmid == 0xFFFF and "VM ?" or fmt("VM 0x%x", rec.vmid)
+  if dir == 1 then
+    pinfo.cols.src:set(vm)
+    pinfo.cols.dst:set("RM")
+  elseif dir == 2 then
+    pinfo.cols.src:set("RM")
+    pinfo.cols.dst:set(vm)
+  else
+    pinfo.cols.src:set(vm)
+    pinfo.cols.dst:set("RM?")
+  end
 end
 
 local function show_fragment(tvb, pinfo, root, rec, m)
@@ -807,7 +891,7 @@ local function show_fragment(tvb, pinfo, root, rec, m)
 end
 
 function proto.dissector(tvb, pinfo, tree)
-  pinfo.cols.protocol = "GUNYAH_RM"
+  pinfo.cols.protocol = G.SHORT
   local root = tree:add(proto, tvb())
   local rec = split_record(tvb, pinfo)
   if rec == nil then
@@ -828,12 +912,14 @@ function proto.dissector(tvb, pinfo, tree)
   add_capture_header(root, tvb, rec)
   local m = ST.frames[num]
   if m == nil then return end
+  set_endpoints(pinfo, rec, m)
   if not m.done or last_frame(m) ~= num then
     show_fragment(tvb, pinfo, root, rec, m)
     return
   end
   local data = #m.chunks == 1 and m.chunks[1] or table.concat(m.chunks)
   local mtvb = message_tvb(tvb, rec, m, data)
+  root:add(HX.frame, tvb(0, 0), m.frames[1]):set_generated()
   for _, f in ipairs(m.frames) do root:add(HF.frames, tvb(0, 0), f):set_generated() end
   if #m.frames > 1 then root:add(HF.length, tvb(0, 0), #data):set_generated() end
   local out = decode_message(mtvb, data, m, root)

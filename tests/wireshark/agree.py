@@ -46,27 +46,25 @@ def ghrm_view(
 ) -> dict[int, dict[str, Any]]:
     """Per first frame: ghrm's JSON object, malformation kinds, and the pairing links.
 
-    Links point at the frame where the other message is shown in full, its last record: that
-    is where Wireshark decodes a reassembled message.
+    Links carry ghrm's number of the other message (its first record, design.md 1.3), as the
+    plugin's response_in/request_in do; Wireshark shows the message itself in its last record.
     """
     messages = ghrm_messages(path)
     out: dict[int, dict[str, Any]] = {}
-    last: dict[int, int] = {}
     for msg in messages:
         row = msg.to_json()
         row["kinds"] = [p.kind for p in msg.problems]
         row["response_in"] = row["request_in"] = row["latency"] = None
         out[row["frame"]] = row
-        last[row["frame"]] = row["frames"][-1]
     tx = transactions if transactions is not None else ghrm_transactions(path, messages)
     for rec in tx.itertuples(index=False):
         req, rep = rec.request_frame, rec.reply_frame
         if pd.isna(req) or pd.isna(rep):
             continue
         req, rep = int(req), int(rep)
-        out[rep]["request_in"] = last[req]
+        out[rep]["request_in"] = req
         if rec.status in ("ok", "error"):
-            out[req]["response_in"] = last[rep]
+            out[req]["response_in"] = rep
             out[rep]["latency"] = float(rec.latency)
     return out
 
