@@ -47,6 +47,7 @@ from importlib import resources
 
 from dissector.capture.reassembly import MAX_IN_FLIGHT, MAX_IN_FLIGHT_BYTES
 from dissector.protocol import registry
+from dissector.protocol.errors import LINUX_ERRNO, linux_errno
 from dissector.protocol.layout import EMPTY, Array, Bytes, Count, Int, Length, Optional, Struct, When
 from dissector.protocol.layout import Field as LayoutField
 from dissector.protocol.layouts import LAYOUTS
@@ -389,6 +390,8 @@ def generate_lua(dialect: str = "rm") -> str:
     messages_ = registry.messages(dialect)
     out.append(f"G.MSG_NAMES = {_lua_table({m.msg_id: m.name for m in messages_})}\n")
     out.append(f"G.MSG_ALIASES = {_lua_lists({m.msg_id: m.aliases for m in messages_})}\n")
+    errnos = ", ".join(f"[{code:#x}]={lua_string(name)}" for code, name in sorted(LINUX_ERRNO.items()))
+    out.append(f"G.ERRNO = {{{errnos}}}\nG.ERRNO_DEFAULT = {lua_string(linux_errno(-1))}\n")
     errors = registry.enum("rm_error", dialect)
     out.append(f"G.ERR_NAMES = {_lua_table(dict(errors.values))}\n")
     out.append(f"G.ERR_ALIASES = {_lua_lists(dict(errors.aliases))}\n")

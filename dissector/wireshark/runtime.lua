@@ -942,63 +942,187 @@ end
 
 DissectorTable.get("wtap_encap"):add(wtap.USER0, proto)
 
--- ====== -z gunyah_rm,srt[,filter]: service response time per call ======
--- The same table as ghrm's dissector/analysis/srt.py: per request msg_id, the answered calls
--- (first replies only), how many of those replies carry an error, the requests never answered
--- (retransmitted ones included) and the latency of the answered ones, in seconds.
-local function srt_command(arg)
-  local filter = arg:match("^[^,]+,[^,]+,(.+)$")
-  local tap_filter = nil  -- without a filter tshark need not build trees: much faster
-  if filter ~= nil and filter ~= "" then tap_filter = "gunyah_rm && (" .. filter .. ")" end
-  local tap = Listener.new("frame", tap_filter)
-  local seen = {}
-  function tap.reset()
-    seen = {}
-  end
-  function tap.packet(pinfo)
-    seen[pinfo.number] = true
-  end
-  function tap.draw()
-    finalize()
-    local rows, ids = {}, {}
-    for _, m in ipairs(ST.msgs) do
-      if m.mtype == 1 and m.seq ~= nil and seen[last_frame(m)] then
-        local row = rows[m.msg_id]
-        if row == nil then
-          row = {calls = 0, errors = 0, unanswered = 0, sum = 0}
-          rows[m.msg_id] = row
-          ids[#ids + 1] = m.msg_id
-        end
-        local r = m.reply
-        if r == nil then
-          row.unanswered = row.unanswered + 1
-        else
-          local d = r.rel[1] - m.rel[1]
-          row.calls = row.calls + 1
-          if r.err ~= 0 then row.errors = row.errors + 1 end  -- no error code at all counts too
-          row.sum = row.sum + d
-          if row.min == nil or d < row.min then row.min = d end
-          if row.max == nil or d > row.max then row.max = d end
-        end
+-- ====== statistics: -z gunyah_rm,srt|errors|conv[,filter] and Statistics > Gunyah RM ======
+-- The tables ghrm prints, from the same messages: the SRT table of dissector/analysis/srt.py
+-- (per request msg_id: answered calls, first replies only; errors among them; requests never
+-- answered, retransmitted ones included; latencies in seconds), the errors table of
+-- dissector/analysis/errors.py (`ghrm errors`: every reply with a non-zero error code, per
+-- call and code), and one conversation per client VM (its queue pair to RM).
+local RULE = string.rep("=", 116)
+
+-- A reply whose broken RPC header names no known message is noise, not a call (transactions.garbage).
+local function garbage(m)
+  if G.MSG_NAMES[m.msg_id or -1] ~= nil then return false end
+  local b0 = m.chunks[1]:byte(1)
+  if m.mtype == nil or b0 == nil or (m.frags or 0) > C.max_fragments then return true end
+  return b0 % 16 ~= C.api_version or floor(b0 / 16) ~= C.header_words
+end
+
+local function srt_lines(seen)
+  local rows, ids = {}, {}
+  for _, m in ipairs(ST.msgs) do
+    if m.mtype == 1 and m.seq ~= nil and seen(m) then
+      local row = rows[m.msg_id]
+      if row == nil then
+        row = {calls = 0, errors = 0, unanswered = 0, sum = 0}
+        rows[m.msg_id] = row
+        ids[#ids + 1] = m.msg_id
+      end
+      local r = m.reply
+      if r == nil then
+        row.unanswered = row.unanswered + 1
+      else
+        local d = r.rel[1] - m.rel[1]
+        row.calls = row.calls + 1
+        if r.err ~= 0 then row.errors = row.errors + 1 end  -- no error code at all counts too
+        row.sum = row.sum + d
+        if row.min == nil or d < row.min then row.min = d end
+        if row.max == nil or d > row.max then row.max = d end
       end
     end
-    table.sort(ids)
-    local rule = string.rep("=", 116)
-    print(rule)
-    print("Gunyah RM SRT Statistics:")
-    print("Filter: " .. (filter or ""))
-    print(fmt("%-10s  %-32s %7s %7s %10s %12s %12s %12s %12s", "Index", "Procedure", "Calls", "Errors",
-      "Unanswered", "Min SRT (s)", "Max SRT (s)", "Avg SRT (s)", "Sum SRT (s)"))
-    for _, id in ipairs(ids) do
-      local r = rows[id]
-      local times = fmt("%12s %12s %12s %12.6f", "-", "-", "-", 0)
-      if r.calls > 0 then
-        times = fmt("%12.6f %12.6f %12.6f %12.6f", r.min, r.max, r.sum / r.calls, r.sum)
-      end
-      print(fmt("0x%08x  %-32s %7d %7d %10d %s", id, msg_name(id), r.calls, r.errors, r.unanswered, times))
+  end
+  table.sort(ids)
+  local out = {fmt("%-10s  %-32s %7s %7s %10s %12s %12s %12s %12s", "Index", "Procedure", "Calls", "Errors",
+    "Unanswered", "Min SRT (s)", "Max SRT (s)", "Avg SRT (s)", "Sum SRT (s)")}
+  for _, id in ipairs(ids) do
+    local r = rows[id]
+    local times = fmt("%12s %12s %12s %12.6f", "-", "-", "-", 0)
+    if r.calls > 0 then
+      times = fmt("%12.6f %12.6f %12.6f %12.6f", r.min, r.max, r.sum / r.calls, r.sum)
     end
-    print(rule)
+    out[#out + 1] = fmt("0x%08x  %-32s %7d %7d %10d %s", id, msg_name(id), r.calls, r.errors, r.unanswered, times)
+  end
+  return out
+end
+
+local function errno_of(code)
+  return G.ERRNO[code] or G.ERRNO_DEFAULT
+end
+
+local function error_lines(seen)
+  local rows, list = {}, {}
+  for _, m in ipairs(ST.msgs) do
+    if m.err ~= nil and m.err ~= 0 and not garbage(m) and seen(m) then
+      local key = fmt("%d:%d", m.msg_id, m.err)
+      local row = rows[key]
+      if row == nil then
+        row = {id = m.msg_id, code = m.err, count = 0, frames = {}, vms = {}, vmlist = {}}
+        rows[key] = row
+        list[#list + 1] = row
+      end
+      row.count = row.count + 1
+      row.first = row.first or m.rel[1]
+      row.last = m.rel[1]
+      row.frames[#row.frames + 1] = tostring(m.frames[1])
+      if m.vm ~= nil and not row.vms[m.vm] then
+        row.vms[m.vm] = true
+        row.vmlist[#row.vmlist + 1] = m.vm
+      end
+    end
+  end
+  table.sort(list, function(a, b)
+    if a.count ~= b.count then return a.count > b.count end
+    if a.id ~= b.id then return a.id < b.id end
+    return a.code < b.code
+  end)
+  local out = {fmt("%-32s %-24s %10s %-10s %6s %12s %12s  %-14s %s", "Call", "Error", "Code", "Errno", "Count",
+    "First (s)", "Last (s)", "VMs", "Frames")}
+  for _, r in ipairs(list) do
+    table.sort(r.vmlist)
+    local vms = {}
+    for _, v in ipairs(r.vmlist) do vms[#vms + 1] = fmt("0x%x", v) end
+    out[#out + 1] = fmt("%-32s %-24s %10s %-10s %6d %12.6f %12.6f  %-14s %s", msg_name(r.id), err_name(r.code),
+      fmt("0x%x", r.code), errno_of(r.code), r.count, r.first, r.last, #vms > 0 and table.concat(vms, ",") or "-",
+      table.concat(r.frames, ","))
+  end
+  return out
+end
+
+-- One conversation per client VM: what Statistics > Conversations shows for IP hosts (Wireshark
+-- 4.0 gives Lua dissectors no conversation table of their own).
+local function conv_lines(seen)
+  local rows, list = {}, {}
+  for _, m in ipairs(ST.msgs) do
+    if seen(m) then
+      local row = rows[m.vmid]
+      if row == nil then
+        row = {vmid = m.vmid, n = {[1] = 0, [2] = 0, [3] = 0}, bytes = {[0] = 0, [1] = 0, [2] = 0}, msgs = 0}
+        rows[m.vmid] = row
+        list[#list + 1] = row
+      end
+      row.msgs = row.msgs + 1
+      if m.mtype ~= nil and row.n[m.mtype] ~= nil then row.n[m.mtype] = row.n[m.mtype] + 1 end
+      local size = 0
+      for _, c in ipairs(m.chunks) do size = size + #c end
+      row.bytes[m.dir] = (row.bytes[m.dir] or 0) + size
+      row.first = row.first or m.rel[1]
+      row.last = m.rel[#m.rel]
+    end
+  end
+  table.sort(list, function(a, b) return a.vmid < b.vmid end)
+  local out = {fmt("%-10s %-4s %9s %9s %9s %9s %12s %12s %12s %12s", "Address A", "B", "Messages", "Requests",
+    "Replies", "Notif.", "Bytes A->B", "Bytes B->A", "Start (s)", "Duration (s)")}
+  for _, r in ipairs(list) do
+    local vm = r.vmid == 0xFFFF and "VM ?" or fmt("VM 0x%x", r.vmid)
+    out[#out + 1] = fmt("%-10s %-4s %9d %9d %9d %9d %12d %12d %12.6f %12.6f", vm, "RM", r.msgs, r.n[1], r.n[2],
+      r.n[3], r.bytes[1], r.bytes[2], r.first, r.last - r.first)
+  end
+  return out
+end
+
+local REPORTS = {
+  srt = {title = "Gunyah RM SRT Statistics", lines = srt_lines, menu = "Service Response Time"},
+  errors = {title = "Gunyah RM Errors (per call and error code)", lines = error_lines, menu = "Errors"},
+  conv = {title = "Gunyah RM Conversations (one per client VM)", lines = conv_lines, menu = "Conversations"},
+}
+local REPORT_ORDER = {"srt", "errors", "conv"}
+
+local function report_text(kind, filter, seen)
+  local r = REPORTS[kind]
+  local lines = {RULE, r.title .. ":", "Filter: " .. (filter or "")}
+  for _, line in ipairs(r.lines(seen)) do lines[#lines + 1] = line end
+  if #ST.msgs == 0 then lines[#lines + 1] = "(no Gunyah RM messages)" end
+  lines[#lines + 1] = RULE
+  return table.concat(lines, "\n")
+end
+
+local function any_message() return true end
+
+-- tshark -z gunyah_rm,KIND[,FILTER]: a message counts when the frame showing it passes the filter.
+local function stat_command(kind)
+  return function(arg)
+    local filter = arg:match("^[^,]+,[^,]+,(.+)$")
+    local tap_filter = nil  -- without a filter tshark need not build trees: much faster
+    if filter ~= nil and filter ~= "" then tap_filter = "gunyah_rm && (" .. filter .. ")" end
+    local tap = Listener.new("frame", tap_filter)
+    local shown = {}
+    function tap.reset()
+      shown = {}
+    end
+    function tap.packet(pinfo)
+      shown[pinfo.number] = true
+    end
+    function tap.draw()
+      finalize()
+      print(report_text(kind, filter, function(m) return shown[last_frame(m)] end))
+    end
   end
 end
 
-register_stat_cmd_arg("gunyah_rm,srt", srt_command)
+for _, kind in ipairs(REPORT_ORDER) do register_stat_cmd_arg("gunyah_rm," .. kind, stat_command(kind)) end
+
+-- Statistics > Gunyah RM > ...: the same tables in a text window, over the whole capture. The
+-- first pass (loading the file) has seen every record; the window pairs them as tshark -2 does.
+if gui_enabled() then
+  for _, kind in ipairs(REPORT_ORDER) do
+    register_menu("Gunyah RM/" .. REPORTS[kind].menu, function()
+      local win = TextWindow.new(REPORTS[kind].title)
+      local function fill()
+        finalize()
+        win:set(report_text(kind, nil, any_message))
+      end
+      fill()
+      win:add_button("Refresh", fill)
+    end, MENU_STAT_UNSORTED)
+  end
+end

@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from dissector.analysis.errors import df_errors
 from dissector.analysis.messages import build_messages
 from dissector.analysis.scapy_path import columns_from_decoded
 from dissector.analysis.srt import df_srt
@@ -213,3 +214,71 @@ def expert_errors(text: str) -> list[tuple[int, str, str, str]]:
         if m:
             rows.append((int(m[1]), m[2], m[3], m[4]))
     return rows
+
+
+def section(text: str, title: str) -> list[str]:
+    """The lines of one ``-z gunyah_rm,...`` table (between its title and the closing rule)."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(title))
+    end = next(i for i in range(start, len(lines)) if lines[i].startswith("====="))
+    return lines[start + 3 : end]  # title, filter, column names
+
+
+def parse_errors(text: str) -> list[dict[str, Any]]:
+    """Rows of ``-z gunyah_rm,errors``."""
+    rows = []
+    for line in section(text, "Gunyah RM Errors"):
+        if line.startswith("("):
+            continue
+        name, err, code, errno, count, first, last, vms, frames = line.split()
+        rows.append(
+            {
+                "name": name,
+                "err_name": err,
+                "err_code": int(code, 16),
+                "errno": errno,
+                "count": int(count),
+                "first": float(first),
+                "last": float(last),
+                "vmids": () if vms == "-" else tuple(int(v, 16) for v in vms.split(",")),
+                "frames": tuple(int(f) for f in frames.split(",")),
+            }
+        )
+    return rows
+
+
+def ghrm_errors(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """``ghrm errors`` rows (dissector.analysis.errors.df_errors) of one capture."""
+    columns, _ = columns_from_decoded(ghrm_messages(path), os.path.basename(path))
+    table, _ = build_messages([columns])
+    start = table["time"].min()
+    rows = []
+    for rec in df_errors(table).itertuples(index=False):
+        rows.append(
+            {
+                "name": str(rec.name),
+                "err_name": str(rec.err_name),
+                "err_code": int(rec.err_code),
+                "errno": str(rec.errno),
+                "count": int(rec.count),
+                "first": float(rec.first - start),
+                "last": float(rec.last - start),
+                "vmids": tuple(int(v) for v in rec.vmids),
+                "frames": tuple(int(f) for f in rec.frames),
+            }
+        )
+    return rows
+
+
+def error_disagreements(ghrm: list[dict[str, Any]], tshark: list[dict[str, Any]], vms: bool) -> list[str]:
+    problems = []
+    if len(ghrm) != len(tshark):
+        problems.append(f"{len(ghrm)} ghrm error rows != {len(tshark)} tshark rows")
+    for g, t in zip(ghrm, tshark, strict=False):
+        for key in ("name", "err_name", "err_code", "errno", "count", "frames", *(("vmids",) if vms else ())):
+            if g[key] != t[key]:
+                problems.append(f"{g['name']} {g['err_name']}: {key}: ghrm {g[key]} != tshark {t[key]}")
+        for key in ("first", "last"):
+            if not math.isclose(g[key], t[key], abs_tol=1.5e-6):
+                problems.append(f"{g['name']} {g['err_name']}: {key}: ghrm {g[key]} != tshark {t[key]}")
+    return problems

@@ -28,12 +28,15 @@ from tests.capture import capbytes
 from tests.strategies import entry_strategy, struct_kwargs
 from tests.wireshark.agree import (
     disagreements,
+    error_disagreements,
     expected_experts,
     expert_counts,
     expert_errors,
+    ghrm_errors,
     ghrm_srt,
     ghrm_transactions,
     ghrm_view,
+    parse_errors,
     parse_srt,
     srt_disagreements,
 )
@@ -65,12 +68,14 @@ ONE_RUN = settings(
     suppress_health_check=list(HealthCheck),
 )
 VMIDS = (3, 0x45, 0x81)
+STATS = ["-z", "expert,error", "-z", "gunyah_rm,srt", "-z", "gunyah_rm,errors"]
+VMS_IN_ERRORS = False  # the errors table's VM column needs the generated `vm` field
 
 
 def assert_agree(capture: Path, lua: Path, run: TsharkRun | None = None) -> list[dict]:
     """The whole check for one capture; returns tshark's messages for extra assertions."""
     if run is None:
-        run = run_tshark(capture, lua, ["-z", "expert,error", "-z", "gunyah_rm,srt"])
+        run = run_tshark(capture, lua, STATS)
     assert run.returncode == 0, run.stderr
     assert run.lua_errors == [], run.lua_errors
     messages = messages_from_json(run.packets)
@@ -90,6 +95,9 @@ def assert_agree(capture: Path, lua: Path, run: TsharkRun | None = None) -> list
     assert sum(n for n, *_ in rows) == ours, rows  # no other error: nothing undecoded, no Lua error
     srt_problems = srt_disagreements(ghrm_srt(capture, transactions), parse_srt(run.stats))
     assert not srt_problems, "\n".join(srt_problems)
+    if "Gunyah RM Errors" in run.stats:
+        err_problems = error_disagreements(ghrm_errors(capture), parse_errors(run.stats), VMS_IN_ERRORS)
+        assert not err_problems, "\n".join(err_problems)
     return messages
 
 
@@ -366,7 +374,7 @@ def test_each_pairing_rule_agrees(rule, tmp_path, tshark, lua_file):
 def test_bundled_trace_agrees(trace, tshark, lua_file, tmp_path):
     if trace is None:
         pytest.skip("no bundled traces in traces/ yet")
-    run = run_tshark(trace, lua_file, ["-z", "expert,error", "-z", "gunyah_rm,srt"])
+    run = run_tshark(trace, lua_file, STATS)
     if run.returncode != 0 and ("damaged or corrupt" in run.stderr or "cut short" in run.stderr):
         # tshark stops at the first unreadable block, where ghrm's reader skips it and goes on:
         # compare the two on the records both can read
