@@ -19,11 +19,11 @@ DEFAULT_PLUGIN_DIR = Path("~/.local/lib/wireshark/plugins")
 DEFAULT_CONFIG_DIR = Path("~/.config/wireshark")
 DEFAULT_GLOBAL_DIR = Path("/usr/share/wireshark")
 COLORFILTERS = "colorfilters"
-# (name, display filter, foreground, background): 16-bit RGB as in Wireshark's colorfilters file.
-# First match wins, so ours go first: malformed red, error replies orange.
+# (name, display filter, background, foreground): 16-bit RGB in the order of Wireshark's
+# colorfilters file. First match wins, so ours go first: malformed red, error replies orange.
 COLOR_RULES = (
-    (f"{PROTO_SHORT} malformed", "gunyah_rm.malformed", (0, 0, 0), (65535, 36000, 36000)),
-    (f"{PROTO_SHORT} error reply", "gunyah_rm.err_code != 0", (0, 0, 0), (65535, 50000, 20000)),
+    (f"{PROTO_SHORT} malformed", "gunyah_rm.malformed", (65535, 36000, 36000), (0, 0, 0)),
+    (f"{PROTO_SHORT} error reply", "gunyah_rm.err_code != 0", (65535, 50000, 20000), (0, 0, 0)),
 )
 
 
@@ -65,7 +65,7 @@ def color_rule_lines() -> list[str]:
     def rgb(c: tuple[int, int, int]) -> str:
         return "[" + ",".join(map(str, c)) + "]"
 
-    return [f"@{name}@{flt}@{rgb(fg)}{rgb(bg)}" for name, flt, fg, bg in COLOR_RULES]
+    return [f"@{name}@{flt}@{rgb(bg)}{rgb(fg)}" for name, flt, bg, fg in COLOR_RULES]
 
 
 def install_colors(config_dir: Path | None = None, global_dir: Path | None = None) -> Path:
