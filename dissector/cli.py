@@ -11,9 +11,10 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from typing import TextIO
+from typing import Any, TextIO
 
 from dissector.analysis import cli as analysis_cli
+from dissector.analysis.context import exchange_context, generated_lines
 from dissector.analysis.ledgers import cli as ledgers_cli
 from dissector.capture.record import CaptureProblem
 from dissector.decoded import DecodedMessage, decode_file
@@ -45,15 +46,20 @@ class _Tally:
 
 def _messages(
     paths: Sequence[str], args: argparse.Namespace, tally: _Tally, err: TextIO
-) -> Iterator[DecodedMessage]:
+) -> Iterator[tuple[DecodedMessage, dict[str, Any]]]:
+    """Each message with its jsonl record, the generated fields of its exchange attached."""
+    follow = getattr(args, "follow", False)
     for path in paths:
-        for item in decode_file(path, dialect=args.dialect, follow=getattr(args, "follow", False)):
+        generated = exchange_context(path, args.dialect, follow)
+        for item in decode_file(path, dialect=args.dialect, follow=follow):
             if isinstance(item, CaptureProblem):
                 tally.problems += 1
                 _warn(item, err)
                 continue
             tally.messages += 1
-            yield item
+            record = item.to_json()
+            record.update(generated(record))
+            yield item, record
 
 
 def _text_line(msg: DecodedMessage, t0: float | None) -> str:
@@ -64,7 +70,7 @@ def _text_line(msg: DecodedMessage, t0: float | None) -> str:
     return f"{raw.frame:6d} {when} {direction} {client:>7} {msg.summary()}"
 
 
-def _verbose(msg: DecodedMessage) -> str:
+def _verbose(msg: DecodedMessage, record: dict[str, Any]) -> str:
     raw = msg.raw
     frames = ", ".join(str(f) for f in raw.frames)
     head = [
@@ -79,6 +85,7 @@ def _verbose(msg: DecodedMessage) -> str:
         head.append(f"    Comment: {comment}")
     if raw.synthetic:
         head.append(f"    Note: {raw.synthetic}")
+    head.extend(f"    {line}" for line in generated_lines(record))
     for problem in msg.problems:
         head.append(f"    [Malformed: {problem}]")
     tree = msg.packet.show(dump=True)
@@ -91,8 +98,7 @@ def cmd_decode(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     tally = _Tally()
     shown = 0
     t0: float | None = None
-    for msg in _messages(args.files, args, tally, err):
-        record = msg.to_json()
+    for msg, record in _messages(args.files, args, tally, err):
         if keep is not None and not keep(record):
             continue
         if t0 is None and msg.raw.time_ns is not None:
@@ -100,7 +106,7 @@ def cmd_decode(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         if args.format == "jsonl":
             out.write(json.dumps(record, separators=(",", ":")) + "\n")
         elif args.verbose:
-            out.write(_verbose(msg) + "\n")
+            out.write(_verbose(msg, record) + "\n")
         else:
             out.write(_text_line(msg, t0) + "\n")
         if args.follow:

@@ -29,6 +29,7 @@ import pandas as pd
 
 from dissector.analysis import fastpath
 from dissector.analysis.columns import MessageColumns
+from dissector.analysis.context import about_vms, ledger_vms, vm_frames, with_ledgers
 from dissector.analysis.errors import df_errors
 from dissector.analysis.findings import (
     crash_reports,
@@ -100,7 +101,8 @@ class _Base:
     def _make_messages(self) -> pd.DataFrame:
         messages, pairing = build_messages(self.columns, self.dialect)
         self.cache["pairing"] = pairing
-        return messages
+        vms = ledger_vms(self.get("ledger_messages"), self.get("memparcels"), self.get("irqs"))
+        return with_ledgers(messages, vms)
 
     def _make_transactions(self) -> pd.DataFrame:
         messages = self.get("messages")
@@ -225,9 +227,25 @@ class Trace:
         start: float | None = None,
         end: float | None = None,
     ) -> pd.DataFrame:
-        """The SRT table for some VMIDs / clients / an absolute time window."""
+        """The SRT table for some VMIDs / clients / an absolute time window; a VM's calls include
+        those on the parcels and IRQs lent to, shared with or accepted by it (``for_vms``)."""
         self._check_vmids(vmid)
-        return df_srt(self.transactions, vmid=vmid, client=client, start=start, end=end)
+        tx = self.transactions if vmid is None else self.for_vms(self.transactions, vmid)
+        return df_srt(tx, client=client, start=start, end=end)
+
+    def for_vms(self, table: pd.DataFrame, vmid: int | Sequence[int]) -> pd.DataFrame:
+        """Rows of ``table`` (messages, transactions, findings) that concern these VMs: by ``vm``
+        or ``vmid``, or as calls and notifications about a parcel or IRQ lent to, shared with or
+        accepted by one of them (the ledgers), though the lender issued them."""
+        vmids = [int(vmid)] if isinstance(vmid, int | np.integer) else [int(v) for v in vmid]
+        related = vm_frames(self._base.get("memparcels"), self._base.get("irqs"), vmids)
+        if "frames" in table and "frame" not in table:  # findings: any frame of the VMs' messages
+            m = self._base.get("messages")
+            mine = m[m["vm"].isin(vmids).to_numpy(bool, na_value=False)]
+            for capture, frames in zip(mine["capture"].astype(str), mine["frames"], strict=True):
+                related.setdefault(capture, set()).update(frames)
+        keep = about_vms(table, vmids, related)
+        return table if keep.all() else table[keep].reset_index(drop=True)
 
     @property
     def errors(self) -> pd.DataFrame:

@@ -87,7 +87,9 @@ def test_jsonl_follows_the_contract(pcapng: Path):
     code, out, _ = _run("decode", "--format", "jsonl", str(pcapng))
     rows = [json.loads(line) for line in out.splitlines()]
     assert code == 0 and len(rows) == 7
-    assert all(list(row) == JSON_KEYS for row in rows)
+    assert all(list(row)[: len(JSON_KEYS)] == JSON_KEYS for row in rows)  # contract keys first
+    generated = ["vm", "request_frame", "reply_frame", "latency", "errno"]  # then design.md 1.3 additions
+    assert all(list(row)[-len(generated) :] == generated for row in rows)
     hyp = rows[3]
     assert hyp["frames"] == [4, 5] and hyp["fragments"] == 1 and hyp["type"] == "reply"
     assert hyp["fields"]["n_entries"] == 6 and len(hyp["fields"]["entries"]) == 6

@@ -27,7 +27,7 @@ import pandas as pd
 from dissector.errors import GhrmError
 from dissector.protocol.dialects import DIALECTS
 
-from .schema import SEVERITIES
+from .schema import SEVERITIES, STATUSES
 from .select import select
 
 WIDTH = 120
@@ -50,7 +50,11 @@ def _common(p: argparse.ArgumentParser) -> None:
         "--format", choices=("text", "csv", "json"), default="text", help="output format (default text)"
     )
     p.add_argument(
-        "--vmid", type=vmid_list, action="extend", help="only calls/VMs about these VMIDs (0x82,0x83)"
+        "--vmid",
+        type=vmid_list,
+        action="extend",
+        help="only calls/VMs about these VMIDs (0x82,0x83), including the memory and IRQ calls on "
+        "parcels and IRQs lent to, shared with or accepted by them (the lender issued those)",
     )
     p.add_argument("--client", type=vmid_list, action="extend", help="only messages on these clients' queues")
     p.add_argument("--start", type=float, help="seconds after the first message (inclusive)")
@@ -71,7 +75,7 @@ def register(subparsers: Any) -> None:
         "--status",
         action="extend",
         type=lambda s: s.replace(",", " ").split(),
-        help="only these statuses: ok, error, unanswered, duplicate_reply, orphan_reply, retransmitted",
+        help="only these statuses: " + ", ".join(STATUSES),
     )
     p.add_argument(
         "--name", action="extend", type=lambda s: s.replace(",", " ").split(), help="only these calls"
@@ -259,18 +263,25 @@ def cmd_stats(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             "max",
             "sum(s)",
         ]
-        rows = [
-            [
-                str(r.name), f"{int(r.msg_id):#010x}", str(r.calls), str(r.errors), str(r.unanswered),
-                _ms(r.min), _ms(r.mean), _ms(r.p50), _ms(r.p90), _ms(r.p99), _ms(r.max), f"{r.sum:.6f}",
-            ]
-            for r in table.itertuples(index=False)
-        ]  # fmt: skip
         scope = _filters(args).replace(" in this capture", "")
         out.write(f"Gunyah RM service response time{scope}, first replies only; times in ms\n")
-        totals = [str(int(table[c].sum())) for c in ("calls", "errors", "unanswered")]
-        rows.append(["total", "", *totals, *[""] * 6, f"{table['sum'].sum():.6f}"])
-        out.write(render(rows, header, set(range(1, 12)), _width(out)))
+        out.write(
+            "calls: requests sent, answered or not; errors: answered with an RM error; unans: no reply\n"
+        )
+        parts = list(table.groupby("capture", observed=True, sort=False))
+        for capture, part in parts:
+            if len(parts) > 1:
+                out.write(f"\n{capture}\n")
+            rows = [
+                [
+                    str(r.name), f"{int(r.msg_id):#010x}", str(r.calls), str(r.errors), str(r.unanswered),
+                    _ms(r.min), _ms(r.mean), _ms(r.p50), _ms(r.p90), _ms(r.p99), _ms(r.max), f"{r.sum:.6f}",
+                ]
+                for r in part.itertuples(index=False)
+            ]  # fmt: skip
+            totals = [str(int(part[c].sum())) for c in ("calls", "errors", "unanswered")]
+            rows.append(["total", "", *totals, *[""] * 6, f"{part['sum'].sum():.6f}"])
+            out.write(render(rows, header, set(range(1, 12)), _width(out)))
         return EXIT_OK
 
     return _run(args, out, err, body)
@@ -280,7 +291,8 @@ def cmd_transactions(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """``ghrm transactions``: one line per call."""
 
     def body(trace: Any) -> int:
-        table = select(trace.transactions, vmid=args.vmid, client=args.client, name=_names(trace, args.name))
+        table = select(trace.transactions, client=args.client, name=_names(trace, args.name))
+        table = trace.for_vms(table, args.vmid) if args.vmid else table
         if args.status:
             bad = sorted(set(args.status) - set(table["status"].cat.categories))
             if bad:
@@ -295,10 +307,10 @@ def cmd_transactions(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             write_machine(table, args.format, out)
             return EXIT_OK
         t0 = trace.start
-        header = ["frame", "time", "client", "vmid", "seq", "status", "latency(ms)", "error", "reply", "call"]
+        header = ["frame", "time", "client", "vm", "seq", "status", "latency(ms)", "error", "reply", "call"]
         rows = [
             [
-                _text(r.request_frame), _rel(r.time, t0), _hex(r.client_vmid), _hex(r.vmid), _text(r.seq),
+                _text(r.request_frame), _rel(r.time, t0), _hex(r.client_vmid), _hex(r.vm), _text(r.seq),
                 str(r.status), _ms(r.latency), _text(r.err_name), _text(r.reply_frame), str(r.name),
             ]
             for r in table.itertuples(index=False)
@@ -347,19 +359,25 @@ def cmd_lifecycle(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             "teardown(ms)",
             "final",
             "errors",
+            "unans",
         ]
         rows = [
             [
                 _hex(r.vmid), str(r.instance), _rel(r.allocated_at, t0), _ms(r.time_to_ready),
                 _ms(r.boot_latency),
                 _text(None if math.isnan(r.run_time) else f"{r.run_time:.6f}"), _text(r.exit_type),
-                _ms(r.teardown_time), _text(r.final_state), _text(r.error_calls),
+                _ms(r.teardown_time), _text(r.final_state), str(r.errors), str(r.unanswered),
             ]
             for r in summary.itertuples(index=False)
         ]  # fmt: skip
         width = _width(out)
         out.write("VM lifecycles (times in s after the first message; durations as labelled)\n")
-        out.write(render(rows, header, {1, 2, 3, 4, 5, 7}, width))
+        out.write(render(rows, header, {1, 2, 3, 4, 5, 7, 9, 10}, width))
+        failed = [(r.vmid, r.instance, _failed(r)) for r in summary.itertuples(index=False) if _failed(r)]
+        if failed:
+            out.write("\nWhat failed\n")
+            lines = [[_hex(v), str(i), text] for v, i, text in failed]
+            out.write(render(lines, ["vmid", "inst", "calls"], {1}, width))
         for (vmid, instance), g in intervals.groupby(["vmid", "instance"], sort=True):
             out.write(f"\nVM {vmid:#x} instance {instance}\n")
             rows = [
@@ -377,13 +395,28 @@ def cmd_lifecycle(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return _run(args, out, err, body)
 
 
+def _failed(r: Any) -> str:
+    """The summary's last column: why a VM never ran, then the calls that failed."""
+    parts = []
+    first = _text(r.first_failure)
+    if first != "-":
+        parts.append(f"never RUNNING; first failed call: {first}")
+    calls = _text(r.error_calls)
+    if calls != "-" and calls.replace(":", " ") != first.rsplit(" (frame", 1)[0]:
+        parts.append(f"error replies: {calls}")
+    if r.unanswered and _text(r.first_failure) == "-":
+        parts.append(f"{r.unanswered} call(s) unanswered")
+    return "; ".join(parts)
+
+
 def cmd_errors(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """``ghrm errors``: error replies per call and code."""
 
     def body(trace: Any) -> int:
         from .errors import df_errors
 
-        messages = select(trace.messages, vmid=args.vmid, client=args.client)
+        messages = select(trace.messages, client=args.client)
+        messages = trace.for_vms(messages, args.vmid) if args.vmid else messages
         table = df_errors(messages)
         if table.empty:
             return _empty(args, "error replies", out, err, list(table.columns))
@@ -412,7 +445,7 @@ def cmd_findings(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     def body(trace: Any) -> int:
         table = trace.findings
         if args.vmid:
-            table = table[table["vmid"].isin(args.vmid).to_numpy(bool, na_value=False)]
+            table = trace.for_vms(table, args.vmid)
         keep = SEVERITIES[: SEVERITIES.index(args.severity) + 1]
         table = table[table["severity"].isin(keep)].reset_index(drop=True)
         if table.empty:

@@ -27,7 +27,7 @@ def df_errors(messages: pd.DataFrame) -> pd.DataFrame:
     groups = sub.groupby(["capture", "msg_id", "err_code"], observed=True, sort=True)
     out = []
     for (capture, msg_id, code), g in groups:
-        vmids = g["vmid"].dropna().astype(int).unique().tolist()
+        vmids = g["vm"].dropna().astype(int).unique().tolist()
         out.append(
             {
                 "capture": capture,

@@ -52,6 +52,11 @@ def _vm(vmid: object) -> str:
     return "" if vmid is None or vmid is pd.NA else f" for VM {int(vmid):#x}"  # type: ignore[call-overload]
 
 
+def _span(seconds: float) -> str:
+    """A duration as a person reads it: ``1.000 s`` or ``0.021 ms``."""
+    return f"{seconds:.3f} s" if seconds >= 1 else f"{seconds * 1e3:.3f} ms"
+
+
 def _opt(x: object) -> object:
     return None if x is pd.NA or x is None or (isinstance(x, float) and math.isnan(x)) else x
 
@@ -62,7 +67,7 @@ def from_transactions(tx: pd.DataFrame, end_times: dict[str, float]) -> list[Fin
     odd = tx[tx["status"].isin(("unanswered", "duplicate_reply", "orphan_reply", "retransmitted"))]
     first_reply: dict[tuple[str, int], int] = {}
     if (odd["status"] == "duplicate_reply").any():
-        answered = tx[tx["status"].isin(("ok", "error"))]
+        answered = tx[tx["status"].isin(("ok", "error", "malformed"))]
         first_reply = dict(
             zip(
                 zip(answered["capture"].astype(str), answered["request_frame"].astype(int), strict=True),
@@ -72,23 +77,21 @@ def from_transactions(tx: pd.DataFrame, end_times: dict[str, float]) -> list[Fin
         )
     for row in odd.itertuples(index=False):
         seq = f"seq {row.seq}" if row.seq is not pd.NA else "seq unknown"
-        vm = _vm(_opt(row.vmid))
+        vm = _vm(_opt(row.vm))
         name = str(row.name)
         if row.status == "unanswered":
             end = end_times.get(str(row.capture), math.nan)
             later = f"; the capture goes on {end - row.request_time:.3f} s after it" if end == end else ""
+            frames: tuple[int, ...] = (int(row.request_frame),)
+            effect = gave_up(tx, row)
+            if effect is not None:
+                wait, what, frame = effect
+                client = f"client {int(row.client_vmid):#x}"
+                later = f"; {client} gave up {_span(wait)} later with {what}, frame {frame}"
+                frames = (*frames, frame)
             text = f"{name} request ({seq}){vm} was never answered{later}"
             out.append(
-                Finding(
-                    "warning",
-                    "sequence",
-                    "unanswered",
-                    text,
-                    (int(row.request_frame),),
-                    row.time,
-                    _opt(row.vmid),
-                    name,
-                )
+                Finding("warning", "sequence", "unanswered", text, frames, row.time, _opt(row.vm), name)
             )
         elif row.status == "duplicate_reply":
             text = (
@@ -98,9 +101,7 @@ def from_transactions(tx: pd.DataFrame, end_times: dict[str, float]) -> list[Fin
             first = first_reply.get((str(row.capture), int(row.request_frame)))
             frames = tuple(f for f in (int(row.request_frame), first, int(row.reply_frame)) if f is not None)
             out.append(
-                Finding(
-                    "warning", "sequence", "duplicate_reply", text, frames, row.time, _opt(row.vmid), name
-                )
+                Finding("warning", "sequence", "duplicate_reply", text, frames, row.time, _opt(row.vm), name)
             )
         elif row.status == "orphan_reply":
             err = f", {row.err_name}" if _opt(row.err_name) is not None else ""
@@ -113,7 +114,7 @@ def from_transactions(tx: pd.DataFrame, end_times: dict[str, float]) -> list[Fin
                     text,
                     (int(row.reply_frame),),
                     row.time,
-                    _opt(row.vmid),
+                    _opt(row.vm),
                     name,
                 )
             )
@@ -124,11 +125,34 @@ def from_transactions(tx: pd.DataFrame, end_times: dict[str, float]) -> list[Fin
             )
             frames = (int(row.request_frame),)
             out.append(
-                Finding("warning", "sequence", "unanswered", text, frames, row.time, _opt(row.vmid), name)
+                Finding("warning", "sequence", "unanswered", text, frames, row.time, _opt(row.vm), name)
             )
     for f, capture in zip(out, odd["capture"].astype(object).tolist(), strict=True):
         f.capture = capture
     return out
+
+
+GIVE_UP_CALLS = ("VM_RESET", "VM_DEALLOCATE", "VM_STOP")
+
+
+def gave_up(tx: pd.DataFrame, row: Any) -> tuple[float, str, int] | None:
+    """What the client did next about an unanswered call: the first later request of the same
+    client about the same VM that retries the call or tears the VM down (``GIVE_UP_CALLS``).
+    Returns (seconds after the request, what, its frame), or None."""
+    if _opt(row.vm) is None:
+        return None
+    later = tx[
+        (tx["capture"] == row.capture).to_numpy(bool)
+        & (tx["client_vmid"] == row.client_vmid).to_numpy(bool)
+        & (tx["request_frame"] > row.request_frame).to_numpy(bool, na_value=False)
+        & (tx["vm"] == row.vm).to_numpy(bool, na_value=False)
+        & tx["name"].isin((row.name, *GIVE_UP_CALLS)).to_numpy(bool)
+    ]
+    if later.empty:
+        return None
+    nxt = later.iloc[0]
+    what = f"a retry of {row.name}" if nxt["name"] == row.name else str(nxt["name"])
+    return float(nxt["request_time"] - row.request_time), what, int(nxt["request_frame"])
 
 
 def from_errors(errors: pd.DataFrame, tx: pd.DataFrame | None = None) -> list[Finding]:
@@ -150,6 +174,9 @@ def from_errors(errors: pd.DataFrame, tx: pd.DataFrame | None = None) -> list[Fi
         frames = tuple(sorted({*row.frames, *requests}))
         vms = ", ".join(f"{v:#x}" for v in row.vmids[:8]) + (" ..." if len(row.vmids) > 8 else "")
         times = f"{row.count} replies" if row.count > 1 else "1 reply"
+        if row.count > 1 and row.last > row.first:  # a retried call refused again and again
+            every = (row.last - row.first) / (row.count - 1)
+            times += f", one every {_span(every)} on average over {_span(row.last - row.first)}"
         text = (
             f"{row.name} failed with {row.err_name} (RM error {int(row.err_code):#x}, Linux {row.errno}): "
             f"{times}" + (f", VM {vms}" if vms else "")
@@ -211,7 +238,7 @@ def reused_seqs(messages: pd.DataFrame, window: int = SEQ_REUSE_WINDOW) -> list[
     frames = req["frame"].to_numpy(np.int64)
     names = req["name"].astype(object).to_numpy()
     times = req["time"].to_numpy(np.float64)
-    vmids = req["vmid"].array
+    vmids = req["vm"].array
     captures = req["capture"].astype(object).to_numpy()
     for h in hits.tolist():
         a, b = order[h], order[h + 1]
@@ -251,7 +278,7 @@ def from_messages(messages: pd.DataFrame) -> list[Finding]:
     out: list[Finding] = []
     bad = messages[messages["malformed"].notna()]
     for row in bad[
-        ["capture", "frames", "time", "vmid", "name", "malformed", "malformed_kind", "type"]
+        ["capture", "frames", "time", "vm", "name", "malformed", "malformed_kind", "type"]
     ].itertuples(index=False):
         code = "reassembly" if row.malformed_kind == "fragment" else "malformed"
         what = (
@@ -272,7 +299,7 @@ def from_messages(messages: pd.DataFrame) -> list[Finding]:
                 text,
                 tuple(row.frames),
                 row.time,
-                _opt(row.vmid),
+                _opt(row.vm),
                 _opt(row.name) and str(row.name),
                 1,
                 str(row.capture),
@@ -318,16 +345,16 @@ def crash_reports(
         & (messages["type"] == "request").to_numpy(bool)
     ]
     out = []
-    for row in rows[["capture", "frame", "time", "vmid"]].itertuples(index=False):
+    for row in rows[["capture", "frame", "time", "vm"]].itertuples(index=False):
         text = ""
         if fields is not None:
             msg = fields(str(row.capture), int(row.frame)).get("msg")
             text = f": {msg!r}" if msg else ""
-        vm = _vm(_opt(row.vmid)).replace(" for VM", "VM") or "a VM"
+        vm = _vm(_opt(row.vm)).replace(" for VM", "VM") or "a VM"
         out.append(
             Finding("warning", "lifecycle", "crash_message", f"{vm.strip()} reported a crash{text}",
                     (int(row.frame),),
-                    float(row.time), _opt(row.vmid), "VM_SET_CRASH_MSG", 1, str(row.capture))
+                    float(row.time), _opt(row.vm), "VM_SET_CRASH_MSG", 1, str(row.capture))
         )  # fmt: skip
     return out
 

@@ -51,6 +51,8 @@ EXITED, RESETTING, RESET, INIT_FAILED, DEALLOCATED = (
     "DEALLOCATED",
 )
 AUTH_PLATFORM = 1
+# where the teardown of a VM that never ran begins
+TEARDOWN_STATES = frozenset({"INIT_FAILED", "EXITED", "RESETTING", "RESET"})
 STOP_FORCE = 0x1
 NORMAL_EXIT_TYPES = frozenset({0, 1, 2, 3, 7})  # VM_EXIT, PLATFORM_OFF/RESET, RESET2, VM_STOP_FORCED
 
@@ -121,6 +123,8 @@ class _Instance:
     os_status: int = 0
     last_call: int | None = None  # frame of the latest lifecycle request about this VM
     errors: Counter = field(default_factory=Counter)
+    unanswered: int = 0
+    first_failure: str | None = None  # first call that failed or got no reply
 
     @property
     def state(self) -> str | None:
@@ -251,6 +255,8 @@ class _Rebuild:
             inst = self.current.get(vmid)
             if inst is not None:
                 inst.errors[f"{name}:{err_name}"] += 1
+                if inst.first_failure is None:
+                    inst.first_failure = f"{name} {err_name} (frame {frame})"
             return
         if name == "VM_ALLOCATE":
             old = self.current.get(vmid)
@@ -310,6 +316,14 @@ class _Rebuild:
             inst.exit_reason = self.exit_text(req.get("exit_code"), req.get("exit_flags"))
         if vmid not in self.told or name != "VM_CONFIG_IMAGE":  # INIT or AUTH: let VM_STATUS say
             self.set_state(inst, state, time, f"{name} reply", frame)
+
+    def no_reply(self, name: str, vmid: int, frame: int) -> None:
+        """A call about the VM that was never answered (lost, or the client gave up)."""
+        inst = self.current.get(vmid)
+        if inst is not None:
+            inst.unanswered += 1
+            if inst.first_failure is None:
+                inst.first_failure = f"{name} unanswered (frame {frame})"
 
     def hung_boot(self, inst: _Instance, frame: int, time: float) -> None:
         """A VM stopped by force while RUNNING but before its OS reported RUN: a hung boot."""
@@ -496,7 +510,10 @@ class _Rebuild:
         run_time = sum(e - s for s, e, _o in running) if running else math.nan
         exited_at = running[-1][1] if running and not running[-1][2] else math.nan
         ready_at, running_at = first(READY), first(RUNNING)
-        teardown = inst.deallocated_at - exited_at
+        began = exited_at
+        if math.isnan(began) and math.isnan(running_at):  # torn down before it ever ran
+            began = next((s for st, s, _e, _o in spans if st in TEARDOWN_STATES), math.nan)
+        teardown = inst.deallocated_at - began
         return {
             "capture": self.capture,
             "vmid": inst.vmid,
@@ -517,6 +534,8 @@ class _Rebuild:
             "states": ">".join(s[0] for s in spans),
             "errors": sum(inst.errors.values()),
             "error_calls": ", ".join(f"{k} x{v}" if v > 1 else k for k, v in inst.errors.items()) or None,
+            "unanswered": inst.unanswered,
+            "first_failure": inst.first_failure if math.isnan(running_at) else None,
         }
 
 
@@ -533,6 +552,8 @@ def _story(vmid: int, number: int, row: dict[str, Any]) -> str:
         parts.append(f"exited ({row['exit_type'] or row['exit_reason']})")
     parts.append(f"states {row['states']}" if row["states"] else "no state seen")
     parts.append("deallocated" if row["final_state"] == DEALLOCATED else f"left {row['final_state']}")
+    if row["first_failure"]:
+        parts.append(f"never RUNNING: first failed call {row['first_failure']}")
     return ", ".join(parts)
 
 
@@ -573,6 +594,9 @@ def rebuild(
             elif kind == 2:
                 frame, _k, vmid, vm_status, os_status, time = event
                 machine.status(vmid, vm_status, os_status, frame, time)
+            elif kind == 4:
+                frame, _k, name, vmid = event
+                machine.no_reply(name, vmid, frame)
             else:
                 frame, _k, vmid, exit_type, exit_code, exit_flags, time = event
                 machine.exited(vmid, exit_type, exit_code, exit_flags, frame, time)
@@ -585,7 +609,7 @@ def rebuild(
 
 def _events(msgs: pd.DataFrame, tx: pd.DataFrame, ids: dict[str, int]) -> tuple[list[tuple], set[int]]:
     """Lifecycle evidence of one capture as tuples sorted by frame (kind: 0 request, 1 reply,
-    2 VM_STATUS, 3 VM_EXITED)."""
+    2 VM_STATUS, 3 VM_EXITED, 4 a call without reply)."""
     events: list[tuple] = []
     mtype = msgs["type"].astype(object).to_numpy()
     vmid = msgs["vmid"].to_numpy(np.int64, na_value=-1)
@@ -631,7 +655,7 @@ def _events(msgs: pd.DataFrame, tx: pd.DataFrame, ids: dict[str, int]) -> tuple[
             )
     answered = tx[
         ((tx["status"] == "error") | ((tx["status"] == "ok") & tx["name"].isin(STATE_CALLS)))
-        & tx["vmid"].notna()
+        & tx["vm"].notna()
     ]
     if len(answered):
         order = np.argsort(frame)
@@ -640,7 +664,7 @@ def _events(msgs: pd.DataFrame, tx: pd.DataFrame, ids: dict[str, int]) -> tuple[
             zip(
                 answered["reply_frame"].tolist(),
                 answered["name"].astype(object).tolist(),
-                answered["vmid"].tolist(),
+                answered["vm"].tolist(),
                 answered["reply_time"].tolist(),
                 answered["status"].astype(object).tolist(),
                 answered["err_name"].astype(object).tolist(),
@@ -649,17 +673,39 @@ def _events(msgs: pd.DataFrame, tx: pd.DataFrame, ids: dict[str, int]) -> tuple[
         ):
             req = fields_of(int(req_pos[j])) if name in NEED_FIELDS else none
             events.append((int(rf), 1, name, int(v), float(t), status_name == "ok", err, req))
+    lost = tx[tx["status"].isin(("unanswered", "retransmitted")) & tx["vm"].notna()]
+    for rf, name, v in zip(
+        lost["request_frame"].tolist(), lost["name"].astype(object).tolist(), lost["vm"].tolist(), strict=True
+    ):
+        events.append((int(rf), 4, str(name), int(v)))
     events.sort(key=lambda e: (e[0], e[1]))
     return events, set(vmid[told].tolist())
+
+
+# VM states in the order a VM goes through them (protocol.md 6.1, every dialect's names), so that
+# ``lifecycles.state >= "RUNNING"`` and sorting read as the state machine does; a name no dialect
+# orders here (RESERVED_7, UNKNOWN_0x..) comes after them.
+STATE_ORDER = (
+    "NONE", "NO_STATE", LOAD, AUTH, INIT, READY, INIT_FAILED, RUNNING, PAUSED, "SHUTDOWN", "SHUTOFF",
+    "CRASHED", EXITED, RESETTING, RESET, "RESET_FAILED", DEALLOCATED,
+)  # fmt: skip
+
+
+def ordered_states(values: list[Any]) -> pd.Categorical:
+    """``values`` (state names) as a categorical ordered by ``STATE_ORDER``."""
+    extra = sorted({v for v in values if v is not None and v not in STATE_ORDER})
+    return pd.Categorical(values, categories=[*STATE_ORDER, *extra], ordered=True)
 
 
 def _intervals(rows: list[tuple], categories: list[str]) -> pd.DataFrame:
     if not rows:
         frame = LIFECYCLES.empty()
         frame["capture"] = pd.Categorical([], categories=categories)
+        frame["state"] = ordered_states([])
         return frame
     data = {c: [r[i] for r in rows] for i, c in enumerate(LIFECYCLES.names)}
     data["capture"] = pd.Categorical(data["capture"], categories=categories)
+    data["state"] = ordered_states(data["state"])
     return LIFECYCLES.frame(data)
 
 
@@ -667,7 +713,9 @@ def _summary(rows: list[dict[str, Any]], categories: list[str]) -> pd.DataFrame:
     if not rows:
         frame = LIFECYCLE_SUMMARY.empty()
         frame["capture"] = pd.Categorical([], categories=categories)
+        frame["final_state"] = ordered_states([])
         return frame
     data = {c: [r[c] for r in rows] for c in LIFECYCLE_SUMMARY.names}
     data["capture"] = pd.Categorical(data["capture"], categories=categories)
+    data["final_state"] = ordered_states(data["final_state"])
     return LIFECYCLE_SUMMARY.frame(data)

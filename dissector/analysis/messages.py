@@ -23,6 +23,7 @@ from dissector.capture.record import UNKNOWN_VMID
 from dissector.protocol import registry
 
 from .columns import MessageColumns
+from .context import exchange_columns, exchange_rows
 from .fields import msg_id_of
 from .schema import MESSAGES, VMID_SOURCES, nullable
 from .transactions import REPLY, REQUEST, Pairing, client_keys, known_ids, pair
@@ -157,4 +158,10 @@ def build_messages(columns: Sequence[MessageColumns], dialect: str = "rm") -> tu
             else np.concatenate([c.payload[column] for c in columns])
         )
         data[column] = nullable(values, values < 0, MESSAGES.column(column).dtype)
+    req = exchange_rows(capture, clients, seq, msg_id, call_type, pairing.request_of)
+    data.update(
+        exchange_columns(
+            data["frame"], time_ns, known, vmid, err, req, pairing.reply_of, pairing.request_of, call_type
+        )
+    )
     return MESSAGES.frame(data), pairing

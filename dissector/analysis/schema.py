@@ -82,6 +82,7 @@ class Schema:
                 assert isinstance(got, pd.CategoricalDtype), f"{self.name}.{c.name}: {got} is not categorical"
                 if c.categories is not None:
                     assert list(got.categories) == list(c.categories), f"{self.name}.{c.name}: categories"
+                assert got.ordered == c.ordered, f"{self.name}.{c.name}: ordered is {got.ordered}"
             else:
                 assert got == pd.api.types.pandas_dtype(c.dtype), f"{self.name}.{c.name}: {got} != {c.dtype}"
 
@@ -147,6 +148,10 @@ def concat(frames: Sequence[pd.DataFrame], schema: Schema) -> pd.DataFrame:
         parts = [f[c.name] for f in frames]
         if c.dtype == "category" and c.categories is None:
             data[c.name] = pd.api.types.union_categoricals([p.array for p in parts], ignore_order=True)
+            if c.ordered:  # keep the first part's order, new categories after it
+                first = list(parts[0].cat.categories)
+                more = [x for x in data[c.name].categories if x not in set(first)]
+                data[c.name] = data[c.name].set_categories([*first, *more], ordered=True)
         else:
             data[c.name] = pd.concat(parts, ignore_index=True).array
     return schema.frame(data)
@@ -155,7 +160,8 @@ def concat(frames: Sequence[pd.DataFrame], schema: Schema) -> pd.DataFrame:
 # ----------------------------------------------------------------------------------------------
 # The tables.
 
-STATUSES = ("ok", "error", "unanswered", "duplicate_reply", "orphan_reply", "retransmitted")
+# malformed: answered, but the reply's error code was lost (cut record, lost fragment)
+STATUSES = ("ok", "error", "malformed", "unanswered", "duplicate_reply", "orphan_reply", "retransmitted")
 SEVERITIES = ("error", "warning", "note", "chat")  # Wireshark expert info, most severe first
 DIRECTIONS = ("to_rm", "from_rm", "unknown")
 MSG_TYPES = ("request", "reply", "notification", "continuation")
@@ -209,6 +215,12 @@ MESSAGES = Schema(
         Column(
             "malformed_kind", "category", "kind of the first fault: header, length, fragment, truncated, ..."
         ),
+        # generated fields of the exchange (analysis/context.py; jsonl keys and gunyah_rm.* in Lua)
+        Column("vm", "Int32", "VM the exchange concerns (request vmid, allocated VMID, parcel/IRQ ledger)"),
+        Column("request_frame", "Int64", "frame of the exchange's request"),
+        Column("reply_frame", "Int64", "frame of the request's first reply"),
+        Column("latency", "float64", "first reply time - request time, seconds"),
+        Column("errno", "category", "Linux errno name of the first reply's RM error (-ENODEV, ...)"),
     ),
 )
 
@@ -221,13 +233,15 @@ TRANSACTIONS = Schema(
         Column("time", "float64", "time of the row's first message (request, or the reply for orphans)"),
         Column("client_vmid", "int32", "client whose queue pair carried the call"),
         Column("vmid", "Int32", "VM the call concerns"),
+        Column("vm", "Int32", "VM the exchange concerns, parcel/IRQ ledgers included (messages.vm)"),
         Column("seq", "Int32", "request seq (NA if the source did not record it)"),
         Column("msg_id", "Int64", "call id"),
         Column("name", "category", "call name"),
         Column(
             "status",
             "category",
-            "ok, error, unanswered, duplicate_reply, orphan_reply, retransmitted",
+            "ok, error, malformed (reply without its error code), unanswered, duplicate_reply, "
+            "orphan_reply, retransmitted",
             STATUSES,
         ),
         Column("request_frame", "Int64", "frame of the request (Wireshark 'request in')"),
@@ -249,12 +263,13 @@ TRANSACTIONS = Schema(
 
 SRT = Schema(
     "srt",
-    "service response time per call (tshark -z srt), first replies only; times in seconds",
+    "service response time per capture and call (tshark -z srt), first replies only; times in seconds",
     (
+        Column("capture", "category", "capture"),
         Column("name", "category", "call name"),
         Column("msg_id", "Int64", "call id"),
-        Column("calls", "int64", "answered requests"),
-        Column("errors", "int64", "answered with a non-zero error code"),
+        Column("calls", "int64", "requests, answered or not (errors and unanswered are among them)"),
+        Column("errors", "int64", "answered with a non-zero error code (status error)"),
         Column("unanswered", "int64", "requests without a reply (incl. retransmitted ones)"),
         Column("min", "float64", "fastest reply"),
         Column("mean", "float64", "mean latency"),
@@ -273,7 +288,13 @@ LIFECYCLES = Schema(
         Column("capture", "category", "capture"),
         Column("vmid", "int32", "VM"),
         Column("instance", "int32", "1, 2, ...: a VMID reused after VM_DEALLOCATE starts a new instance"),
-        Column("state", "category", "vm_status name (dialect numbering)"),
+        Column(
+            "state",
+            "category",
+            "vm_status name (dialect numbering); ordered as the state machine: LOAD < AUTH < INIT < READY "
+            "< INIT_FAILED < RUNNING < ... < EXITED < RESETTING < RESET",
+            ordered=True,
+        ),
         Column("start", "float64", "seconds: when the state began (the causing message)"),
         Column("end", "float64", "seconds: when the next state began, or the capture end if ongoing"),
         Column("duration", "float64", "end - start in seconds"),
@@ -301,11 +322,27 @@ LIFECYCLE_SUMMARY = Schema(
         Column("exit_type", "category", "VM_EXITED exit_type name"),
         Column("exit_reason", "str", "exit code and flags, or the VM_STOP reason"),
         Column("deallocated_at", "float64", "VM_DEALLOCATE reply time"),
-        Column("teardown_time", "float64", "deallocated_at - exited_at (or - the last state change)"),
-        Column("final_state", "category", "last state, DEALLOCATED after VM_DEALLOCATE"),
+        Column(
+            "teardown_time",
+            "float64",
+            "deallocated_at - exited_at; for a VM that never ran, - the start of its first "
+            "INIT_FAILED/EXITED/RESETTING/RESET state",
+        ),
+        Column(
+            "final_state",
+            "category",
+            "last state, DEALLOCATED after VM_DEALLOCATE (ordered as lifecycles.state)",
+            ordered=True,
+        ),
         Column("states", "str", "state sequence, e.g. LOAD>INIT>READY>RUNNING>EXITED"),
-        Column("errors", "int32", "error replies to calls about this instance"),
+        Column("errors", "int32", "error replies to calls about this instance (status error)"),
         Column("error_calls", "str", "those calls and errors, e.g. 'VM_START:NORESOURCE x2'"),
+        Column("unanswered", "int32", "calls about this instance that got no reply"),
+        Column(
+            "first_failure",
+            "str",
+            "a VM that never reached RUNNING: its first failed call, e.g. 'VM_START NORESOURCE (frame 16)'",
+        ),
     ),
 )
 

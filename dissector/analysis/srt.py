@@ -14,8 +14,8 @@ import pandas as pd
 from .schema import SRT, STATUSES
 from .select import select
 
-OK, ERROR, UNANSWERED, RETRANSMITTED = (
-    STATUSES.index(s) for s in ("ok", "error", "unanswered", "retransmitted")
+OK, ERROR, MALFORMED, UNANSWERED, RETRANSMITTED = (
+    STATUSES.index(s) for s in ("ok", "error", "malformed", "unanswered", "retransmitted")
 )
 
 
@@ -28,20 +28,25 @@ def df_srt(
     end: float | None = None,
 ) -> pd.DataFrame:
     """The SRT table (schema ``SRT``) of ``transactions``, optionally for some VMIDs, clients or a
-    time window (absolute seconds, ``start <= time < end``); one row per call, by message id."""
+    time window (absolute seconds, ``start <= time < end``); one row per capture and call, by
+    capture then message id."""
     tx = select(transactions, vmid=vmid, client=client, start=start, end=end)
     status = tx["status"].cat.codes.to_numpy()
-    calls_rows = np.isin(status, (OK, ERROR, UNANSWERED, RETRANSMITTED))
+    calls_rows = np.isin(status, (OK, ERROR, MALFORMED, UNANSWERED, RETRANSMITTED))
     if not calls_rows.any():
-        return SRT.empty()
+        empty = SRT.empty()
+        empty["capture"] = pd.Categorical([], categories=tx["capture"].cat.categories)
+        return empty
     status = status[calls_rows]
     ids = tx["msg_id"].to_numpy(np.int64, na_value=-1)[calls_rows]
     latency = tx["latency"].to_numpy(np.float64)[calls_rows]
     name_codes = tx["name"].cat.codes.to_numpy()[calls_rows]
-    uniq, first, group = np.unique(ids, return_index=True, return_inverse=True)
+    capture = tx["capture"].cat.codes.to_numpy(np.int64)[calls_rows]
+    key = (capture << 33) + ids + 1  # one row per (capture, call); msg_id NA (-1) sorts first
+    uniq, first, group = np.unique(key, return_index=True, return_inverse=True)
     k = len(uniq)
-    answered = (status == OK) | (status == ERROR)
-    calls = np.bincount(group, weights=answered, minlength=k).astype(np.int64)
+    answered = (status == OK) | (status == ERROR) | (status == MALFORMED)
+    calls = np.bincount(group, minlength=k).astype(np.int64)  # every request, answered or not
     errors = np.bincount(group, weights=status == ERROR, minlength=k).astype(np.int64)
     unanswered = np.bincount(group, weights=~answered, minlength=k).astype(np.int64)
     timed = answered & ~np.isnan(latency)
@@ -60,8 +65,9 @@ def df_srt(
     names = pd.Categorical.from_codes(name_codes[first], categories=categories).remove_unused_categories()
     return SRT.frame(
         {
+            "capture": pd.Categorical.from_codes(uniq >> 33, categories=tx["capture"].cat.categories),
             "name": names,
-            "msg_id": uniq,
+            "msg_id": (uniq & ((1 << 33) - 1)) - 1,
             "calls": calls,
             "errors": errors,
             "unanswered": unanswered,

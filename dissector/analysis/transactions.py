@@ -4,7 +4,8 @@ Pairing (protocol.md 1.6): RM echoes a request's seq and msg_id in its reply and
 client in order. seq is 16 bits and wraps, so a key recurs and only order tells calls apart.
 Within one (capture, client, seq, msg_id), in capture order, first in first out:
 
-* request, reply            -> the request is ``ok`` or ``error`` (by the reply's error code);
+* request, reply            -> the request is ``ok`` or ``error`` (by the reply's error code),
+  or ``malformed`` when the reply's error code was lost (a cut record, a lost fragment);
 * request, reply, reply     -> the second reply is a ``duplicate_reply`` of that request;
 * reply with no request     -> ``orphan_reply``;
 * request, request (the first still open) -> the key was reused: replies go to the oldest
@@ -34,7 +35,7 @@ from dissector.protocol import registry
 from .schema import STATUSES, TRANSACTIONS, nullable
 
 REQUEST, REPLY = 1, 2
-OK, ERROR, UNANSWERED, DUPLICATE, ORPHAN, RETRANSMITTED = range(6)
+OK, ERROR, MALFORMED, UNANSWERED, DUPLICATE, ORPHAN, RETRANSMITTED = range(7)
 assert STATUSES[DUPLICATE] == "duplicate_reply" and STATUSES[RETRANSMITTED] == "retransmitted"
 
 
@@ -104,7 +105,8 @@ def pair(
             capture, client, seq, msg_id, msg_type, loose, reply_of, request_of, status, replies
         )
     req_rows = np.flatnonzero(reply_of >= 0)
-    outcome = np.where(err_code[reply_of[req_rows]] == 0, OK, ERROR).astype(np.int8)
+    code = err_code[reply_of[req_rows]]
+    outcome = np.select([code == 0, code < 0], [OK, MALFORMED], ERROR).astype(np.int8)
     status[req_rows] = outcome
     status[reply_of[req_rows]] = outcome  # a first reply carries its call's outcome
     status[call & (msg_type == REQUEST) & (status < 0)] = UNANSWERED
@@ -399,7 +401,7 @@ def transactions_from(messages: pd.DataFrame, pairing: Pairing, mtype: np.ndarra
 
     time_ns_req = messages["time_ns"].to_numpy(np.int64, na_value=0)
     known = messages["time_ns"].notna().to_numpy()
-    has_both = (req_row >= 0) & (rep_row >= 0) & (row_status <= ERROR)
+    has_both = (req_row >= 0) & (rep_row >= 0) & (row_status <= MALFORMED)
     both = np.flatnonzero(has_both)
     has_both[both] = known[req_row[both]] & known[rep_row[both]]
     latency_ns = np.zeros(len(first_row), np.int64)
@@ -418,6 +420,7 @@ def transactions_from(messages: pd.DataFrame, pairing: Pairing, mtype: np.ndarra
             "time": time[first_row],
             "client_vmid": messages["client_vmid"].to_numpy()[first_row],
             "vmid": at("vmid", vmid_row),
+            "vm": at("vm", vmid_row),
             "seq": at("seq", first_row),
             "msg_id": at("msg_id", first_row),
             "name": messages["name"].array.take(first_row),

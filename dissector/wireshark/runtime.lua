@@ -944,8 +944,9 @@ DissectorTable.get("wtap_encap"):add(wtap.USER0, proto)
 
 -- ====== statistics: -z gunyah_rm,srt|errors|conv[,filter] and Statistics > Gunyah RM ======
 -- The tables ghrm prints, from the same messages: the SRT table of dissector/analysis/srt.py
--- (per request msg_id: answered calls, first replies only; errors among them; requests never
--- answered, retransmitted ones included; latencies in seconds), the errors table of
+-- (per request msg_id: every request, answered or not; how many first replies carry a non-zero
+-- error code (a reply whose code was lost is "malformed", not an error); the requests never
+-- answered, retransmitted ones included; latencies of the answered ones, in seconds), the errors table of
 -- dissector/analysis/errors.py (`ghrm errors`: every reply with a non-zero error code, per
 -- call and code), and one conversation per client VM (its queue pair to RM).
 local RULE = string.rep("=", 116)
@@ -964,17 +965,18 @@ local function srt_lines(seen)
     if m.mtype == 1 and m.seq ~= nil and seen(m) then
       local row = rows[m.msg_id]
       if row == nil then
-        row = {calls = 0, errors = 0, unanswered = 0, sum = 0}
+        row = {calls = 0, answered = 0, errors = 0, unanswered = 0, sum = 0}
         rows[m.msg_id] = row
         ids[#ids + 1] = m.msg_id
       end
       local r = m.reply
+      row.calls = row.calls + 1
       if r == nil then
         row.unanswered = row.unanswered + 1
       else
         local d = r.rel[1] - m.rel[1]
-        row.calls = row.calls + 1
-        if r.err ~= 0 then row.errors = row.errors + 1 end  -- no error code at all counts too
+        row.answered = row.answered + 1
+        if r.err ~= nil and r.err ~= 0 then row.errors = row.errors + 1 end  -- lost code: malformed
         row.sum = row.sum + d
         if row.min == nil or d < row.min then row.min = d end
         if row.max == nil or d > row.max then row.max = d end
@@ -987,8 +989,8 @@ local function srt_lines(seen)
   for _, id in ipairs(ids) do
     local r = rows[id]
     local times = fmt("%12s %12s %12s %12.6f", "-", "-", "-", 0)
-    if r.calls > 0 then
-      times = fmt("%12.6f %12.6f %12.6f %12.6f", r.min, r.max, r.sum / r.calls, r.sum)
+    if r.answered > 0 then
+      times = fmt("%12.6f %12.6f %12.6f %12.6f", r.min, r.max, r.sum / r.answered, r.sum)
     end
     out[#out + 1] = fmt("0x%08x  %-32s %7d %7d %10d %s", id, msg_name(id), r.calls, r.errors, r.unanswered, times)
   end

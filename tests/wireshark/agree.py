@@ -64,7 +64,7 @@ def ghrm_view(
             continue
         req, rep = int(req), int(rep)
         out[rep]["request_in"] = req
-        if rec.status in ("ok", "error"):
+        if rec.status in ("ok", "error", "malformed"):  # answered (malformed: error code lost)
             out[req]["response_in"] = rep
             out[rep]["latency"] = float(rec.latency)
     return out
