@@ -344,6 +344,65 @@ def field_specs(dialect: str = "rm") -> list[FieldSpec]:
     return list(gen.fields)
 
 
+def context_lua() -> str:
+    """Where the generated fields' inputs sit (``dissector.analysis.context``), as Lua tables.
+
+    ``G.VMID[type][msg_id]``: a request's or notification's payload ``vmid`` (``vmid_fields``);
+    ``G.CREATE[msg_id]``: a MEM_LEND/SHARE/DONATE request's ACL (count field, first entry, entry
+    size, ``vmid`` in the entry); ``G.HANDLE_REPLY``/``G.HANDLE_CALL``: the ``mem_handle`` or
+    ``virq_handle`` a create reply hands out and a later call names; ``G.IRQ_LEND``: the
+    borrower a VM_IRQ_LEND request names (the IRQ ledger's VM). Offsets count from the
+    byte after the RPC header, as in ``dissector.analysis.fields``.
+    """
+    from dissector.analysis.context import IRQ_HANDLE_CALLS, MEMORY_CREATE, MEMORY_HANDLE_CALLS
+    from dissector.analysis.fields import locate, msg_id_of, vmid_fields
+    from dissector.layers.dispatch import REPLIES, REQUESTS
+    from dissector.protocol.messages import REPLY_ERROR_SIZE
+
+    def at(where: object) -> str:
+        return f"{{off={where.offset}, sz={where.size}}}"  # type: ignore[attr-defined]
+
+    by_type: dict[int, list[str]] = {}
+    for where in vmid_fields():
+        by_type.setdefault(where.msg_type, []).append(f"[{where.msg_id:#010x}]={at(where)}")
+    vmid = ", ".join(f"[{t}]={{{', '.join(rows)}}}" for t, rows in sorted(by_type.items()))
+    create, handle_reply, handle_call = [], [], []
+    for name in MEMORY_CREATE:
+        msg_id = msg_id_of(name)
+        layout = REQUESTS[msg_id].layout
+        acl = layout.field("acl")
+        names = [getattr(f, "name", None) for f in layout.fields]
+        before = locate(layout, (names[names.index("acl") - 1],), msg_id, 1)
+        count = locate(layout, (acl.count,), msg_id, 1)
+        entry_vmid = locate(acl.entry, ("vmid",), msg_id, 1)
+        create.append(
+            f"[{msg_id:#010x}]={{cnt={at(count)}, acl={before.end}, entry={acl.entry.fixed_size}, "
+            f"vmid={at(entry_vmid)}}}"
+        )
+        got = locate(REPLIES[msg_id].layout, ("mem_handle",), msg_id, 2, base=REPLY_ERROR_SIZE)
+        handle_reply.append(f'[{msg_id:#010x}]={{kind="mem", off={got.offset}, sz={got.size}}}')
+    lend = msg_id_of("VM_IRQ_LEND")
+    borrower = locate(REQUESTS[lend].layout, ("borrower_vmid",), lend, 1)
+    got = locate(REPLIES[lend].layout, ("virq_handle",), lend, 2, base=REPLY_ERROR_SIZE)
+    handle_reply.append(f'[{lend:#010x}]={{kind="irq", off={got.offset}, sz={got.size}}}')
+    for names, kind, field in (
+        (MEMORY_HANDLE_CALLS, "mem", "mem_handle"),
+        (IRQ_HANDLE_CALLS, "irq", "virq_handle"),
+    ):
+        for name in names:
+            msg_id = msg_id_of(name)
+            where = locate(REQUESTS[msg_id].layout, (field,), msg_id, 1)
+            handle_call.append(f'[{msg_id:#010x}]={{kind="{kind}", off={where.offset}, sz={where.size}}}')
+    return (
+        f"G.VMID = {{{vmid}}}\n"
+        f"G.CREATE = {{{', '.join(create)}}}\n"
+        f"G.HANDLE_REPLY = {{{', '.join(handle_reply)}}}\n"
+        f"G.HANDLE_CALL = {{{', '.join(handle_call)}}}\n"
+        f"G.IRQ_LEND = {{msg_id={lend:#010x}, borrower={at(borrower)}}}\n"
+        f"G.ACCEPT = {{[{msg_id_of('MEM_ACCEPT'):#010x}]=true, [{msg_id_of('VM_IRQ_ACCEPT'):#010x}]=true}}\n"
+    )
+
+
 def build_id(dialect: str) -> str:
     """ghrm's version, the dialect and a digest of the runtime: tells two copies of the plugin apart."""
     from importlib.metadata import PackageNotFoundError, version
@@ -386,6 +445,7 @@ def generate_lua(dialect: str = "rm") -> str:
     )
     alloc = allocated_vmid_field()
     out.append(f"G.ALLOC = {{msg_id={alloc.msg_id:#010x}, offset={alloc.offset}, size={alloc.size}}}\n")
+    out.append(context_lua())
     out.append(f"G.TYPE_NAMES = {_lua_table(dict(MSG_TYPES.values))}\n")
     messages_ = registry.messages(dialect)
     out.append(f"G.MSG_NAMES = {_lua_table({m.msg_id: m.name for m in messages_})}\n")

@@ -96,8 +96,15 @@ proto.prefs.aliases = Pref.bool("Add Linux and Qualcomm name aliases", false,
 -- record; Wireshark shows a reassembled message in its last record, where all bytes are there).
 local HX = {
   frame = ProtoField.framenum("gunyah_rm.frame", "Message (ghrm frame: its first record)", base.NONE),
+  vm = ProtoField.uint16("gunyah_rm.vm", "VM of the exchange", base.HEX),
+  request_frame = ProtoField.framenum("gunyah_rm.request_frame", "Request (first record)", base.NONE,
+    frametype.REQUEST),
+  reply_frame = ProtoField.framenum("gunyah_rm.reply_frame", "First reply (first record)", base.NONE,
+    frametype.RESPONSE),
+  latency = ProtoField.double("gunyah_rm.latency", "Latency (s)"),
+  errno = ProtoField.string("gunyah_rm.errno", "Linux errno"),
 }
-local HX_ORDER = {"frame"}
+local HX_ORDER = {"frame", "vm", "request_frame", "reply_frame", "latency", "errno"}
 
 do
   local all = {}
@@ -122,6 +129,7 @@ local function reset()
     msgs = {},       -- every message (in frame order once finalized)
     finalized = false,
     online = {epochs = {}, clients = {}, groups = {}, ranks = {}, answered = {}, n = 0, online = true},
+    context = {handles = {}, current = {}, latest = {}},  -- generated fields, first pass
   }
 end
 reset()
@@ -254,12 +262,195 @@ end
 
 -- First pass: each message is paired when it is complete, so a reply shows its request, time and
 -- VM without a second pass. Only what comes later (a request's reply) needs the whole capture.
+-- ====== generated fields of an exchange (dissector/analysis/context.py) ======
+-- vm: the VM the exchange concerns (memory/IRQ calls: the VM the parcel or IRQ is lent to;
+-- VM_ALLOCATE: the VMID its reply allocated; else the request's payload vmid, 0 meaning the
+-- caller; else the client), shared by the request, its replies and stray continuations;
+-- request_frame, reply_frame (first reply), latency (s) and errno of the first reply's error.
+local function bytes_of(m)
+  if m.bytes == nil then m.bytes = table.concat(m.chunks) end
+  return m.bytes
+end
+
+local function read_field(m, loc, base)  -- nil when the payload is too short
+  local data = bytes_of(m)
+  local at = C.header_size + (base or 0) + loc.off
+  if #data < at + loc.sz then return nil end
+  local value = 0
+  for i = at + loc.sz, at + 1, -1 do value = value * 256 + data:byte(i) end
+  return value
+end
+
+local function client_vm(m)
+  if m.vmid == 0xFFFF then return nil end
+  return m.vmid
+end
+
+-- A reply whose broken RPC header names no known message is noise, not a call (transactions.garbage).
+local function garbage(m)
+  if G.MSG_NAMES[m.msg_id or -1] ~= nil then return false end
+  local b0 = m.chunks[1]:byte(1)
+  if m.mtype == nil or b0 == nil or (m.frags or 0) > C.max_fragments then return true end
+  return b0 % 16 ~= C.api_version or floor(b0 / 16) ~= C.header_words
+end
+
+-- One record of a multi-fragment message, never reassembled: its payload is not decoded.
+local function lone(m)
+  return m.mtype == 0 or ((m.frags or 0) > 0 and #bytes_of(m) <= C.max_msg)
+end
+
+-- messages.resolve_vmids: the VMID a message concerns by itself (rules 2-4)
+local function own_vm(m, final)
+  if m.allocated ~= nil then return m.allocated end
+  local loc = G.VMID[m.mtype or -1] and G.VMID[m.mtype][m.msg_id]
+  local v = nil
+  if loc ~= nil and not lone(m) then v = read_field(m, loc) end
+  if v ~= nil and v > 0 then return v end
+  if v == 0 and m.mtype == 1 and m.msg_id == G.ALLOC.msg_id then  -- RM chooses: its reply says
+    if final and m.reply ~= nil then return m.reply.allocated end
+    return nil
+  end
+  return client_vm(m)
+end
+
+-- The parcel or IRQ a handle named at `frame` (context._row_at): the latest one made by a request
+-- at or before it. Each lend/share/donate makes a new one (an instance of the ledger).
+local function lent_at(X, key, frame)
+  local best = nil
+  for _, lent in ipairs(X.handles[key] or {}) do
+    if lent.first <= frame then best = lent end
+  end
+  return best
+end
+
+-- context.ledger_vms (rule 1), from the parcels and IRQs the capture makes
+local function request_vm(X, m, final)
+  local base = own_vm(m, final)
+  m.vm_base = base
+  if lone(m) then return base end
+  local create = G.CREATE[m.msg_id]
+  if create ~= nil then
+    local n = read_field(m, create.cnt) or 0
+    m.acl = {}
+    for i = 0, n - 1 do
+      local v = read_field(m, create.vmid, create.acl + i * create.entry)
+      if v == nil then break end
+      m.acl[#m.acl + 1] = v
+    end
+    for _, v in ipairs(m.acl) do
+      if v ~= m.vmid then return v end
+    end
+    return base
+  end
+  local call = G.HANDLE_CALL[m.msg_id]
+  local handle = call ~= nil and read_field(m, call) or nil
+  local lent = handle ~= nil and lent_at(X, call.kind .. ":" .. handle, m.frames[1]) or nil
+  if lent == nil then return base end
+  if lent.borrowers[m.vmid] then return m.vmid end
+  return lent.vm
+end
+
+-- a first reply that succeeded: remember the parcel or IRQ it made (owner, VM, borrowers)
+local function remember_handle(X, ex, r)
+  local made = G.HANDLE_REPLY[r.msg_id]
+  if made == nil or r.err ~= 0 or lone(r) then return end
+  local handle = read_field(r, made)
+  local vm = ex.vm
+  if r.msg_id == G.IRQ_LEND.msg_id then
+    vm = nil
+    if not lone(ex) then vm = read_field(ex, G.IRQ_LEND.borrower) end
+  end
+  if handle == nil or vm == nil then return end
+  local borrowers = {[vm] = true}
+  for _, v in ipairs(ex.acl or {}) do if v ~= ex.vmid then borrowers[v] = true end end
+  local key = made.kind .. ":" .. handle
+  local lent = {vm = vm, borrowers = borrowers, first = ex.frames[1]}
+  X.handles[key] = X.handles[key] or {}
+  table.insert(X.handles[key], lent)
+  X.current[key] = lent
+end
+
+-- an accepted parcel or IRQ: the accepting VM is one of its borrowers from now on
+local function accepted(X, ex, r)
+  local call = G.HANDLE_CALL[ex.msg_id]
+  if call == nil or r.err ~= 0 or not G.ACCEPT[ex.msg_id] or lone(ex) then return end
+  local handle = read_field(ex, call)
+  local lent = handle ~= nil and X.current[call.kind .. ":" .. handle] or nil
+  if lent == nil then return end
+  if call.kind == "irq" then  -- the IRQ ledger keeps its first accepter only
+    if lent.accepter == nil then lent.accepter, lent.borrowers[ex.vmid] = ex.vmid, true end
+  else
+    lent.borrowers[ex.vmid] = true
+  end
+end
+
+-- The batch pass first learns every parcel and IRQ of the capture with all who accepted it, as
+-- ghrm's ledgers do, then names each call's VM (pairing must be final).
+local function learn_handles(X, rows)
+  for _, m in ipairs(rows) do
+    if m.mtype == 2 and m.seq ~= nil and m.request ~= nil and not m.dup_reply and not garbage(m) then
+      remember_handle(X, m.request, m)
+      accepted(X, m.request, m)
+    end
+  end
+end
+
+local function context_step(X, m, final)
+  m.ex = nil
+  if garbage(m) then
+    m.vm = own_vm(m, final)
+    m.vm_base = m.vm
+  elseif m.mtype == 1 and m.seq ~= nil then
+    m.ex = m
+    m.vm = request_vm(X, m, final)
+  elseif m.mtype == 2 and m.seq ~= nil and m.request ~= nil then
+    m.ex = m.request
+    m.vm, m.vm_base = m.request.vm, m.request.vm_base
+    if not m.dup_reply and not final then
+      remember_handle(X, m.request, m)
+      accepted(X, m.request, m)
+    end
+  elseif m.mtype == 0 and m.seq ~= nil then  -- a stray continuation: the latest exchange of its key
+    m.ex = X.latest[fmt("%s:%d:%d", m.client, m.seq, m.msg_id)]
+    m.vm = m.ex and m.ex.vm or own_vm(m, final)
+    m.vm_base = m.ex and m.ex.vm_base or m.vm
+  else
+    m.vm = own_vm(m, final)
+    m.vm_base = m.vm
+  end
+  if m.ex ~= nil and m.mtype ~= 0 then X.latest[fmt("%s:%d:%d", m.client, m.seq, m.msg_id)] = m.ex end
+end
+
+local function new_context()
+  return {handles = {}, current = {}, latest = {}}
+end
+
+-- The five values shown for message m (nil: not known, as NA in ghrm).
+local function generated(m)
+  local g = {vm = m.vm}
+  local ex = m.ex
+  local r
+  if ex ~= nil then
+    g.request_frame = ex.frames[1]
+    r = ex.reply
+    if r ~= nil then g.latency = r.rel[1] - ex.rel[1] end
+  elseif m.mtype == 2 and m.seq ~= nil and not garbage(m) then  -- an orphan reply answers itself
+    r = m
+  end
+  if r ~= nil then
+    g.reply_frame = r.frames[1]
+    if r.err ~= nil and r.err > 0 then g.errno = G.ERRNO[r.err] or G.ERRNO_DEFAULT end
+  end
+  return g
+end
+
 pair_online = function(m)
   local P = ST.online
   P.n = P.n + 1
   m.row = P.n
   client_step(P, m)
   pair_step(P, m, {})
+  context_step(ST.context, m, false)
 end
 
 -- transactions._abandoned, in one pass: a request that reuses the key of a request its client
@@ -420,6 +611,13 @@ local function finalize()
   for _, item in ipairs(open) do abort(item[1], "the capture ended") end
   table.sort(ST.msgs, function(a, b) return a.frames[1] < b.frames[1] end)
   pair_all(ST.msgs)
+  local X = new_context()
+  for _, m in ipairs(ST.msgs) do m.vm, m.acl = nil, nil end
+  for _, m in ipairs(ST.msgs) do  -- the requests' VMs and ACLs, which the handles need
+    if m.mtype == 1 and m.seq ~= nil and not garbage(m) then m.vm = request_vm(X, m, true) end
+  end
+  learn_handles(X, ST.msgs)
+  for _, m in ipairs(ST.msgs) do context_step(X, m, true) end
 end
 
 -- ====== the payload interpreter ======
@@ -844,6 +1042,18 @@ local function add_pairing(root, tvb, m)
   end
 end
 
+-- The generated fields, as ghrm's jsonl has them. A request's reply fields need the whole
+-- capture (tshark -2, or the GUI once the file is read); a reply has them in the first pass.
+local function add_generated(root, tvb, m)
+  local z = tvb(0, 0)
+  local g = generated(m)
+  if g.vm ~= nil then root:add(HX.vm, z, g.vm):set_generated() end
+  if g.request_frame ~= nil then root:add(HX.request_frame, z, g.request_frame):set_generated() end
+  if g.reply_frame ~= nil then root:add(HX.reply_frame, z, g.reply_frame):set_generated() end
+  if g.latency ~= nil then root:add(HX.latency, z, g.latency):set_generated() end
+  if g.errno ~= nil then root:add(HX.errno, z, g.errno):set_generated() end
+end
+
 -- The message as a Tvb: the record itself, or the reassembled bytes as a new data source.
 local function message_tvb(tvb, rec, m, data)
   if #m.frames == 1 then return tvb(rec.off):tvb() end
@@ -933,6 +1143,7 @@ function proto.dissector(tvb, pinfo, tree)
     item:add_proto_expert_info(EF.malformed, p[1] .. ": " .. p[2])
   end
   add_pairing(root, tvb, m)
+  add_generated(root, tvb, m)
   local info = out.info
   if #m.frames > 1 then info = info .. fmt(" [%d records]", #m.frames) end
   if #problems > 0 then info = info .. " [Malformed]" end
@@ -950,14 +1161,6 @@ DissectorTable.get("wtap_encap"):add(wtap.USER0, proto)
 -- dissector/analysis/errors.py (`ghrm errors`: every reply with a non-zero error code, per
 -- call and code), and one conversation per client VM (its queue pair to RM).
 local RULE = string.rep("=", 116)
-
--- A reply whose broken RPC header names no known message is noise, not a call (transactions.garbage).
-local function garbage(m)
-  if G.MSG_NAMES[m.msg_id or -1] ~= nil then return false end
-  local b0 = m.chunks[1]:byte(1)
-  if m.mtype == nil or b0 == nil or (m.frags or 0) > C.max_fragments then return true end
-  return b0 % 16 ~= C.api_version or floor(b0 / 16) ~= C.header_words
-end
 
 local function srt_lines(seen)
   local rows, ids = {}, {}
@@ -1016,9 +1219,10 @@ local function error_lines(seen)
       row.first = row.first or m.rel[1]
       row.last = m.rel[1]
       row.frames[#row.frames + 1] = tostring(m.frames[1])
-      if m.vm ~= nil and not row.vms[m.vm] then
-        row.vms[m.vm] = true
-        row.vmlist[#row.vmlist + 1] = m.vm
+      local vm = m.vm_base  -- ghrm's errors list the messages' vmid (rule 1 not applied)
+      if vm ~= nil and not row.vms[vm] then
+        row.vms[vm] = true
+        row.vmlist[#row.vmlist + 1] = vm
       end
     end
   end

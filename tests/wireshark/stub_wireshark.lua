@@ -87,7 +87,7 @@ local function field(ftype)
 end
 ProtoField = {}
 for _, t in ipairs({"uint8", "uint16", "uint24", "uint32", "uint64", "string", "bytes", "framenum",
-                    "relative_time"}) do
+                    "relative_time", "double"}) do
   ProtoField[t] = field(t)
 end
 ProtoField.none = function(abbrev) return {abbrev = abbrev, ftype = "none"} end
@@ -115,6 +115,7 @@ end
 
 local function value_text(pf, range, value, le)
   if value ~= nil then
+    if pf.ftype == "double" then return string.format("%.9f", value) end
     if type(value) == "number" then return int_text(value) end
     return tostring(value)
   end
