@@ -87,8 +87,15 @@ What it reads (ghrm design.md 1.1):
     from the pcapng packet flags when present):
       tshark -o 'uat:user_dlts:"User 0 (DLT=147)","{PROTO}","4","","0",""' -r capture.pcap
 
-Use -2 (two passes) for "Response in" links and for flagging requests never answered.
-Statistics: tshark -r capture.pcapng -2 -q -z {PROTO},srt[,FILTER]
+One pass (tshark without -2, a filter applied while Wireshark loads a file) already shows every
+reply's request, latency, VM and errno; a request's reply, a request never answered and a
+message whose continuation was lost are only known once the capture is read to the end: use -2.
+Statistics: tshark -r capture.pcapng -2 -q -z {PROTO},srt[,FILTER] (also {PROTO},errors and
+{PROTO},conv); in Wireshark: Statistics > Gunyah RM/Service Response Time, /Errors, /Conversations.
+Load it once: a second copy (installed plugin + -X lua_script:) prints one line and steps aside.
+Frame numbers: a message is numbered by its FIRST record, as in ghrm (design.md 1.3); Wireshark
+shows a reassembled message in its last record (Reassembled in), but every link (Response in,
+Request in, {PROTO}.frame, .request_frame, .reply_frame) carries ghrm's number, the first record.
 
 Filter names (same names as `ghrm decode --format jsonl`):
   header   {PROTO}.version .direction .client_vmid (capture header), .api_version
@@ -98,8 +105,10 @@ Filter names (same names as `ghrm decode --format jsonl`):
   payload  {PROTO}.payload (subtree) holding {PROTO}.<field>; list entries
            {PROTO}.<list>.entry with {PROTO}.<list>.<field>; nested structs
            {PROTO}.<struct>.<field>; raw payloads {PROTO}.data
-  links    {PROTO}.frames (records of a message), .reassembled_in, .length,
-           .response_in, .request_in, .time (since the request)
+  links    {PROTO}.frame (ghrm's message number: its first record), .frames (records of a
+           message), .reassembled_in, .length, .response_in, .request_in, .time (since the request)
+  exchange {PROTO}.vm (the VM the exchange concerns), .request_frame, .reply_frame, .latency (s),
+           .errno (Linux errno of the first reply's error): ghrm's generated fields
   problems {PROTO}.malformed (text) with {PROTO}.malformed.kind (header, length,
            truncated, count, trailing, value, fragment); expert infos
            {PROTO}.expert.malformed / .error_reply / .unanswered / .duplicate / .no_request

@@ -405,6 +405,9 @@ local function context_step(X, m, final)
     m.vm = request_vm(X, m, final)
   elseif m.mtype == 2 and m.seq ~= nil and m.request ~= nil then
     m.ex = m.request
+    if m.request.vm == nil and m.allocated ~= nil and not m.dup_reply then  -- RM chose the VMID
+      m.request.vm, m.request.vm_base = m.allocated, m.allocated
+    end
     m.vm, m.vm_base = m.request.vm, m.request.vm_base
     if not m.dup_reply and not final then
       remember_handle(X, m.request, m)
