@@ -1165,7 +1165,7 @@ DissectorTable.get("wtap_encap"):add(wtap.USER0, proto)
 -- call and code), and one conversation per client VM (its queue pair to RM).
 local RULE = string.rep("=", 116)
 
-local function srt_lines(seen)
+local function srt_lines(seen, compact)
   local rows, ids = {}, {}
   for _, m in ipairs(ST.msgs) do
     if m.mtype == 1 and m.seq ~= nil and seen(m) then
@@ -1190,6 +1190,16 @@ local function srt_lines(seen)
     end
   end
   table.sort(ids)
+  if compact then  -- a narrow window: times in ms, no id column
+    local out = {fmt("%-24s %6s %6s %6s %9s %9s %9s", "Call", "Calls", "Errors", "Unans", "Min ms", "Avg ms", "Max ms")}
+    for _, id in ipairs(ids) do
+      local r = rows[id]
+      local times = r.answered > 0 and fmt("%9.3f %9.3f %9.3f", r.min * 1e3, r.sum / r.answered * 1e3, r.max * 1e3)
+        or fmt("%9s %9s %9s", "-", "-", "-")
+      out[#out + 1] = fmt("%-24s %6d %6d %6d %s", msg_name(id), r.calls, r.errors, r.unanswered, times)
+    end
+    return out
+  end
   local out = {fmt("%-10s  %-32s %7s %7s %10s %12s %12s %12s %12s", "Index", "Procedure", "Calls", "Errors",
     "Unanswered", "Min SRT (s)", "Max SRT (s)", "Avg SRT (s)", "Sum SRT (s)")}
   for _, id in ipairs(ids) do
@@ -1286,12 +1296,13 @@ local REPORTS = {
 }
 local REPORT_ORDER = {"srt", "errors", "conv"}
 
-local function report_text(kind, filter, seen)
+local function report_text(kind, filter, seen, compact)
   local r = REPORTS[kind]
   local lines = {RULE, r.title .. ":", "Filter: " .. (filter or "")}
-  for _, line in ipairs(r.lines(seen)) do lines[#lines + 1] = line end
+  if compact then lines = {r.title, ""} end
+  for _, line in ipairs(r.lines(seen, compact)) do lines[#lines + 1] = line end
   if #ST.msgs == 0 then lines[#lines + 1] = "(no Gunyah RM messages)" end
-  lines[#lines + 1] = RULE
+  if not compact then lines[#lines + 1] = RULE end
   return table.concat(lines, "\n")
 end
 
@@ -1328,7 +1339,7 @@ if gui_enabled() then
       local win = TextWindow.new(REPORTS[kind].title)
       local function fill()
         finalize()
-        win:set(report_text(kind, nil, any_message))
+        win:set(report_text(kind, nil, any_message, true))
       end
       fill()
       win:add_button("Refresh", fill)
