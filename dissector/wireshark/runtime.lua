@@ -528,6 +528,7 @@ end
 
 -- dissector/capture/reassembly.py Reassembler.feed, record by record in frame order.
 local function feed(num, rec, data)
+  ST.finalized = false  -- more records (a live capture, a statistics window opened while loading)
   local problems = {}
   if #data > C.max_msg then
     problem(problems, "length", fmt("frame %d: message-queue message is %d bytes, more than %d",

@@ -13,6 +13,7 @@ import io
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -118,6 +119,19 @@ def test_wireshark_opens_a_trace_and_the_srt_window(display, tmp_path, monkeypat
         assert gui.wait_window(SRT_TITLE, timeout=60) is not None, gui.titles()
         shot = gui.screenshot(tmp_path / "wireshark.png")
         assert _distinct_colours(shot) > 20  # a drawn window, not a blank screen
+        # Analyze > Reload Lua Plugins: the plugin loads again (no "already loaded" step-aside)
+        gui.xdotool("windowfocus", window)
+        gui.xdotool("key", "ctrl+shift+l")
+        assert gui.wait_window(TRACE.name) is not None
+        gui.xdotool("windowfocus", window)
+        for _ in range(30):  # the reload closes the plugin's windows
+            if not [t for t in gui.titles() if "Gunyah RM" in t]:
+                break
+            time.sleep(1)
+        assert not [t for t in gui.titles() if "Gunyah RM" in t], gui.titles()
+        gui.xdotool("key", "alt+s", *["Down"] * SRT_MENU_POSITION, "Return")
+        # the menu is registered again (reloaded menus may come in another order)
+        assert gui.wait_window("Wireshark · Gunyah RM", timeout=60) is not None, gui.titles()
     finally:
         log = gui.close()
     assert "lua" not in log.lower(), log
