@@ -11,7 +11,7 @@ from typing import Any, TextIO
 
 from dissector.protocol.dialects import DIALECTS
 
-from .install import install, personal_plugin_dir
+from .install import install, install_colors, installed_copy, personal_plugin_dir
 from .lua import LUA_FILE_NAME, generate_lua
 
 EXIT_OK, EXIT_FAILED = 0, 1
@@ -25,7 +25,16 @@ def cmd_lua(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return EXIT_OK
     with open(args.output, "w", encoding="utf-8") as f:
         f.write(text)
-    err.write(f"ghrm: wrote {args.output}; try: tshark -X lua_script:{args.output} -r CAPTURE -2 -V\n")
+    copy = installed_copy()
+    if copy is not None:  # loading both would make the second one step aside
+        err.write(
+            f"ghrm: wrote {args.output}; note: an installed copy exists ({copy}), which Wireshark and "
+            f"tshark load already: run tshark -r CAPTURE -2 -V without -X, or update the installed "
+            f"copy with `ghrm wireshark install` (with -X lua_script:{args.output} the installed "
+            "copy wins and this one steps aside)\n"
+        )
+    else:
+        err.write(f"ghrm: wrote {args.output}; try: tshark -X lua_script:{args.output} -r CAPTURE -2 -V\n")
     return EXIT_OK
 
 
@@ -33,10 +42,13 @@ def cmd_install(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Write the dissector into Wireshark's personal Lua plugin folder (or ``--dir``)."""
     try:
         target = install(args.dir, dialect=args.dialect)
+        colors = None if args.dir is not None or args.no_colors else install_colors()
     except OSError as exc:
         err.write(f"ghrm: error: cannot install the dissector: {exc}\n")
         return EXIT_FAILED
     out.write(f"{target}\n")
+    if colors is not None:
+        err.write(f"ghrm: colouring rules (malformed red, error replies orange) first in {colors}\n")
     err.write(
         "ghrm: installed; Wireshark and tshark load it at their next start (check: tshark -G protocols)\n"
     )
@@ -72,7 +84,14 @@ def register(subparsers: Any) -> None:
         description=f"Writes {LUA_FILE_NAME} into the 'Personal Lua Plugins' folder that "
         "`tshark -G folders` reports (default ~/.local/lib/wireshark/plugins).",
     )
-    p.add_argument("--dir", help="install here instead of the personal plugin folder")
+    p.add_argument(
+        "--dir", help="install here instead of the personal plugin folder (no colouring rules then)"
+    )
+    p.add_argument(
+        "--no-colors",
+        action="store_true",
+        help="do not put the GH-RM colouring rules in the personal colorfilters file",
+    )
     common(p)
     p.set_defaults(func=cmd_install)
 

@@ -27,7 +27,9 @@ How each layout construct becomes a descriptor (``k`` is the kind the runtime sw
 
 Pairing (response in / request in / time, ``-z gunyah_rm,srt``) follows
 ``dissector.analysis.transactions`` rule for rule; its constants (``REUSE_WINDOW``,
-``RESTART_SEQ``) and the VM_ALLOCATE reply's ``vmid`` offset are generated from that module.
+``RESTART_SEQ``, ``GIVE_UP_NS``) and the VM_ALLOCATE reply's ``vmid`` offset are generated from
+that module, and reassembly's bounds (``MAX_IN_FLIGHT``, ``MAX_IN_FLIGHT_BYTES``) from
+``dissector.capture.reassembly``.
 
 Field names (filter names) map 1:1 onto the ``fields`` object of ``ghrm decode --format jsonl``
 (design.md 1.4): a top-level payload field ``x`` is ``gunyah_rm.x``; a field ``y`` of the
@@ -43,12 +45,14 @@ the VM_GET_OWNER reply) gets one ProtoField per size under the same filter name,
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 
-from dissector.capture.reassembly import MAX_IN_FLIGHT
+from dissector.capture.reassembly import MAX_IN_FLIGHT, MAX_IN_FLIGHT_BYTES
 from dissector.protocol import registry
+from dissector.protocol.errors import LINUX_ERRNO, linux_errno
 from dissector.protocol.layout import Array, BySize, Bytes, Count, Int, Length, Optional, Struct, When
 from dissector.protocol.layout import Field as LayoutField
 from dissector.protocol.layouts import LAYOUTS
@@ -63,6 +67,7 @@ from dissector.protocol.messages import (
 )
 
 PROTO = "gunyah_rm"
+PROTO_SHORT = "GH-RM"  # the Protocol column (the filter name stays gunyah_rm)
 LUA_FILE_NAME = "gunyah_rm.lua"
 _INT_TYPES = {1: "uint8", 2: "uint16", 3: "uint24", 4: "uint32", 8: "uint64"}
 ROLES = ("request", "reply", "error_reply", "notification")
@@ -87,8 +92,15 @@ What it reads (ghrm design.md 1.1):
     from the pcapng packet flags when present):
       tshark -o 'uat:user_dlts:"User 0 (DLT=147)","{PROTO}","4","","0",""' -r capture.pcap
 
-Use -2 (two passes) for "Response in" links and for flagging requests never answered.
-Statistics: tshark -r capture.pcapng -2 -q -z {PROTO},srt[,FILTER]
+One pass (tshark without -2, a filter applied while Wireshark loads a file) already shows every
+reply's request, latency, VM and errno; a request's reply, a request never answered and a
+message whose continuation was lost are only known once the capture is read to the end: use -2.
+Statistics: tshark -r capture.pcapng -2 -q -z {PROTO},srt[,FILTER] (also {PROTO},errors and
+{PROTO},conv); in Wireshark: Statistics > Gunyah RM/Service Response Time, /Errors, /Conversations.
+Load it once: a second copy (installed plugin + -X lua_script:) prints one line and steps aside.
+Frame numbers: a message is numbered by its FIRST record, as in ghrm (design.md 1.3); Wireshark
+shows a reassembled message in its last record (Reassembled in), but every link (Response in,
+Request in, {PROTO}.frame, .request_frame, .reply_frame) carries ghrm's number, the first record.
 
 Filter names (same names as `ghrm decode --format jsonl`):
   header   {PROTO}.version .direction .client_vmid (capture header), .api_version
@@ -99,8 +111,10 @@ Filter names (same names as `ghrm decode --format jsonl`):
            {PROTO}.<list>.entry with {PROTO}.<list>.<field>; nested structs
            {PROTO}.<struct>.<field>; raw payloads {PROTO}.data; byte arrays (console
            data, crash messages) as bytes plus {PROTO}.<field>_text, a printable rendering
-  links    {PROTO}.frames (records of a message), .reassembled_in, .length,
-           .response_in, .request_in, .time (since the request)
+  links    {PROTO}.frame (ghrm's message number: its first record), .frames (records of a
+           message), .reassembled_in, .length, .response_in, .request_in, .time (since the request)
+  exchange {PROTO}.vm (the VM the exchange concerns), .request_frame, .reply_frame, .latency (s),
+           .errno (Linux errno of the first reply's error): ghrm's generated fields
   problems {PROTO}.malformed (text) with {PROTO}.malformed.kind (header, length,
            truncated, count, trailing, value, fragment); expert infos
            {PROTO}.expert.malformed / .error_reply / .unanswered / .duplicate / .no_request
@@ -124,6 +138,40 @@ class FieldSpec:
     @property
     def key(self) -> tuple[str, str, str, str | None]:
         return (self.abbrev, self.ftype, self.base, self.enum)
+
+
+# Expert infos of the plugin -> ghrm finding severity (dissector.analysis.findings): one scheme
+EXPERT_SEVERITIES = {
+    "malformed": "error",
+    "error_reply": "warning",
+    "unanswered": "warning",
+    "duplicate": "warning",
+    "no_request": "warning",
+    "capture_header": "warning",
+    "reserved": "note",
+}
+_WORDS = {
+    "vmid": "VMID", "vmids": "VMIDs", "ipa": "IPA", "id": "ID", "acl": "ACL", "sgl": "SGL", "virq": "VIRQ",
+    "os": "OS", "dtb": "DTB", "fw": "FW", "mp": "MP", "guid": "GUID", "vm": "VM", "irq": "IRQ", "hyp": "Hyp",
+    "cnt": "count", "num": "number of", "n": "number of", "hi": "(high)", "lo": "(low)", "attr": "attribute",
+    "attrs": "attributes", "addr": "address", "phys": "physical", "res0": "reserved",
+}  # fmt: skip
+
+
+def human_label(name: str) -> str:
+    """The tree label of a layout field: ``Reserved`` for reserved words and padding, else words.
+
+    ``n_sgl_entries`` -> ``Number of SGL entries``, ``_acl_reserved`` -> ``Reserved``; the
+    filter name (``gunyah_rm.<name>``) still says which field it is.
+    """
+    if name.startswith("_"):
+        return "Padding" if name.endswith("_pad") or "padding" in name else "Reserved"
+    if name.startswith(("reserved", "res0")):
+        return "Reserved"
+    parts = [w for w in name.split(" ")[0].split("_") if w]
+    words = [_WORDS.get(w, w) if i == 0 or w not in ("n", "num") else "number" for i, w in enumerate(parts)]
+    text = " ".join(words) + ("".join(f" {w}" for w in name.split(" ")[1:]))
+    return text[:1].upper() + text[1:]
 
 
 def lua_string(text: str) -> str:
@@ -301,7 +349,7 @@ class _Generator:
 
 
 def _proto_field(spec: FieldSpec) -> str:
-    label = lua_string(spec.label)
+    label = lua_string(human_label(spec.label))
     abbrev = lua_string(spec.abbrev)
     doc = lua_string(spec.doc) if spec.doc else "nil"
     if spec.ftype == "none":
@@ -319,11 +367,83 @@ def field_specs(dialect: str = "rm") -> list[FieldSpec]:
     return list(gen.fields)
 
 
+def context_lua() -> str:
+    """Where the generated fields' inputs sit (``dissector.analysis.context``), as Lua tables.
+
+    ``G.VMID[type][msg_id]``: a request's or notification's payload ``vmid`` (``vmid_fields``);
+    ``G.CREATE[msg_id]``: a MEM_LEND/SHARE/DONATE request's ACL (count field, first entry, entry
+    size, ``vmid`` in the entry); ``G.HANDLE_REPLY``/``G.HANDLE_CALL``: the ``mem_handle`` or
+    ``virq_handle`` a create reply hands out and a later call names; ``G.IRQ_LEND``: the
+    borrower a VM_IRQ_LEND request names (the IRQ ledger's VM). Offsets count from the
+    byte after the RPC header, as in ``dissector.analysis.fields``.
+    """
+    from dissector.analysis.context import IRQ_HANDLE_CALLS, MEMORY_CREATE, MEMORY_HANDLE_CALLS
+    from dissector.analysis.fields import locate, msg_id_of, vmid_fields
+    from dissector.layers.dispatch import REPLIES, REQUESTS
+    from dissector.protocol.messages import REPLY_ERROR_SIZE
+
+    def at(where: object) -> str:
+        return f"{{off={where.offset}, sz={where.size}}}"  # type: ignore[attr-defined]
+
+    by_type: dict[int, list[str]] = {}
+    for where in vmid_fields():
+        by_type.setdefault(where.msg_type, []).append(f"[{where.msg_id:#010x}]={at(where)}")
+    vmid = ", ".join(f"[{t}]={{{', '.join(rows)}}}" for t, rows in sorted(by_type.items()))
+    create, handle_reply, handle_call = [], [], []
+    for name in MEMORY_CREATE:
+        msg_id = msg_id_of(name)
+        layout = REQUESTS[msg_id].layout
+        acl = layout.field("acl")
+        names = [getattr(f, "name", None) for f in layout.fields]
+        before = locate(layout, (names[names.index("acl") - 1],), msg_id, 1)
+        count = locate(layout, (acl.count,), msg_id, 1)
+        entry_vmid = locate(acl.entry, ("vmid",), msg_id, 1)
+        create.append(
+            f"[{msg_id:#010x}]={{cnt={at(count)}, acl={before.end}, entry={acl.entry.fixed_size}, "
+            f"vmid={at(entry_vmid)}}}"
+        )
+        got = locate(REPLIES[msg_id].layout, ("mem_handle",), msg_id, 2, base=REPLY_ERROR_SIZE)
+        handle_reply.append(f'[{msg_id:#010x}]={{kind="mem", off={got.offset}, sz={got.size}}}')
+    lend = msg_id_of("VM_IRQ_LEND")
+    borrower = locate(REQUESTS[lend].layout, ("borrower_vmid",), lend, 1)
+    got = locate(REPLIES[lend].layout, ("virq_handle",), lend, 2, base=REPLY_ERROR_SIZE)
+    handle_reply.append(f'[{lend:#010x}]={{kind="irq", off={got.offset}, sz={got.size}}}')
+    for names, kind, field in (
+        (MEMORY_HANDLE_CALLS, "mem", "mem_handle"),
+        (IRQ_HANDLE_CALLS, "irq", "virq_handle"),
+    ):
+        for name in names:
+            msg_id = msg_id_of(name)
+            where = locate(REQUESTS[msg_id].layout, (field,), msg_id, 1)
+            handle_call.append(f'[{msg_id:#010x}]={{kind="{kind}", off={where.offset}, sz={where.size}}}')
+    return (
+        f"G.VMID = {{{vmid}}}\n"
+        f"G.CREATE = {{{', '.join(create)}}}\n"
+        f"G.HANDLE_REPLY = {{{', '.join(handle_reply)}}}\n"
+        f"G.HANDLE_CALL = {{{', '.join(handle_call)}}}\n"
+        f"G.IRQ_LEND = {{msg_id={lend:#010x}, borrower={at(borrower)}}}\n"
+        f"G.ACCEPT = {{[{msg_id_of('MEM_ACCEPT'):#010x}]=true, [{msg_id_of('VM_IRQ_ACCEPT'):#010x}]=true}}\n"
+    )
+
+
+def build_id(dialect: str) -> str:
+    """ghrm's version, the dialect and a digest of the runtime: tells two copies of the plugin apart."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        ghrm = version("ghrm")
+    except PackageNotFoundError:
+        ghrm = "dev"
+    runtime = resources.files("dissector.wireshark").joinpath("runtime.lua").read_bytes()
+    tables = repr(sorted((k, repr(v)) for k, v in LAYOUTS.items())).encode()
+    return f"ghrm {ghrm} {dialect} {hashlib.sha256(runtime + tables).hexdigest()[:12]}"
+
+
 def generate_lua(dialect: str = "rm") -> str:
     """The complete Lua dissector for ``dialect`` (names of ids and enum values)."""
     # pairing follows dissector.analysis (imported here: it pulls in pandas)
     from dissector.analysis.fields import allocated_vmid_field
-    from dissector.analysis.transactions import RESTART_SEQ, REUSE_WINDOW
+    from dissector.analysis.transactions import GIVE_UP_NS, RESTART_SEQ, REUSE_WINDOW
 
     registry.get_dialect(dialect)  # fail early on an unknown dialect
     gen = _Generator(dialect)
@@ -335,19 +455,27 @@ def generate_lua(dialect: str = "rm") -> str:
     out.append("\n-- ====== generated from dissector/protocol: tables ======\n")
     out.append("local G = {}\n")
     out.append(f"G.PROTO = {lua_string(PROTO)}\n")
+    out.append(f"G.SHORT = {lua_string(PROTO_SHORT)}\n")
     out.append(f"G.DIALECT = {lua_string(dialect)}\n")
+    out.append(f"G.BUILD = {lua_string(build_id(dialect))}\n")
+    severities = ", ".join(f"{k}={lua_string(v)}" for k, v in EXPERT_SEVERITIES.items())
+    out.append(f"G.SEVERITY = {{{severities}}}\n")
     out.append(
         f"G.C = {{header_size={RPC_HEADER_SIZE}, api_version={RPC_API_VERSION}, "
         f"header_words={RPC_HEADER_WORDS}, max_msg={MSGQ_MAX_MSG_SIZE}, "
         f"max_payload={MAX_PAYLOAD_PER_MSG}, max_fragments={MAX_FRAGMENTS}, "
-        f"max_in_flight={MAX_IN_FLIGHT}, reuse_window={REUSE_WINDOW}, restart_seq={RESTART_SEQ}}}\n"
+        f"max_in_flight={MAX_IN_FLIGHT}, max_in_flight_bytes={MAX_IN_FLIGHT_BYTES}, "
+        f"reuse_window={REUSE_WINDOW}, restart_seq={RESTART_SEQ}, give_up={GIVE_UP_NS / 1e9!r}}}\n"
     )
     alloc = allocated_vmid_field()
     out.append(f"G.ALLOC = {{msg_id={alloc.msg_id:#010x}, offset={alloc.offset}, size={alloc.size}}}\n")
+    out.append(context_lua())
     out.append(f"G.TYPE_NAMES = {_lua_table(dict(MSG_TYPES.values))}\n")
     messages_ = registry.messages(dialect)
     out.append(f"G.MSG_NAMES = {_lua_table({m.msg_id: m.name for m in messages_})}\n")
     out.append(f"G.MSG_ALIASES = {_lua_lists({m.msg_id: m.aliases for m in messages_})}\n")
+    errnos = ", ".join(f"[{code:#x}]={lua_string(name)}" for code, name in sorted(LINUX_ERRNO.items()))
+    out.append(f"G.ERRNO = {{{errnos}}}\nG.ERRNO_DEFAULT = {lua_string(linux_errno(-1))}\n")
     errors = registry.enum("rm_error", dialect)
     out.append(f"G.ERR_NAMES = {_lua_table(dict(errors.values))}\n")
     out.append(f"G.ERR_ALIASES = {_lua_lists(dict(errors.aliases))}\n")

@@ -12,6 +12,24 @@ local C = G.C
 local floor, min = math.floor, math.min
 local fmt = string.format
 
+-- Load once: an installed copy plus `-X lua_script:` (or two plugin folders) would register the
+-- protocol twice, which Wireshark reports in a modal Lua error. The first copy loaded wins; a
+-- later one says so in one line and steps aside. Reload Lua Plugins starts a fresh Lua state,
+-- so it reloads normally.
+local function this_file()
+  local info = type(debug) == "table" and debug.getinfo and debug.getinfo(2, "S") or nil
+  return ((info and info.source or "?"):gsub("^@", ""))
+end
+if rawget(_G, "GUNYAH_RM_LOADED") ~= nil then
+  local first = _G.GUNYAH_RM_LOADED
+  local same = first.build == G.BUILD and "the same build" or fmt("build %s, this one is %s", first.build, G.BUILD)
+  io.stderr:write(fmt("gunyah_rm: already loaded from %s (%s); %s is not loaded again. "
+    .. "Use one copy: drop -X lua_script: when the plugin is installed (ghrm wireshark install).\n",
+    first.file, same, this_file()))
+  return
+end
+_G.GUNYAH_RM_LOADED = {file = this_file(), build = G.BUILD, dialect = G.DIALECT}
+
 local proto = Proto.new(G.PROTO, "Gunyah Resource Manager RPC")
 
 local DIRECTION_NAMES = {[0] = "unknown", [1] = "to_rm", [2] = "from_rm"}
@@ -51,21 +69,21 @@ local HF_ORDER = {
   "frames", "length", "reassembled_in", "malformed", "malformed_kind", "response_in", "request_in", "time",
 }
 
+-- Severities are ghrm's (G.SEVERITY, generated from the findings' scheme): malformed is an
+-- error, error replies and pairing problems are warnings.
+local SEVERITY_OF = {error = expert.severity.ERROR, warning = expert.severity.WARN,
+  note = expert.severity.NOTE, chat = expert.severity.CHAT}
+local function new_expert(name, text, group)
+  return ProtoExpert.new("gunyah_rm.expert." .. name, text, group, SEVERITY_OF[G.SEVERITY[name]])
+end
 local EF = {
-  malformed = ProtoExpert.new("gunyah_rm.expert.malformed", "Malformed RM message",
-    expert.group.MALFORMED, expert.severity.ERROR),
-  error_reply = ProtoExpert.new("gunyah_rm.expert.error_reply", "RM error reply",
-    expert.group.RESPONSE_CODE, expert.severity.NOTE),
-  unanswered = ProtoExpert.new("gunyah_rm.expert.unanswered", "Request never answered",
-    expert.group.SEQUENCE, expert.severity.WARN),
-  duplicate = ProtoExpert.new("gunyah_rm.expert.duplicate", "Duplicate request or reply",
-    expert.group.SEQUENCE, expert.severity.WARN),
-  no_request = ProtoExpert.new("gunyah_rm.expert.no_request", "Reply without a request",
-    expert.group.SEQUENCE, expert.severity.WARN),
-  capture_header = ProtoExpert.new("gunyah_rm.expert.capture_header", "Capture header problem",
-    expert.group.PROTOCOL, expert.severity.WARN),
-  reserved = ProtoExpert.new("gunyah_rm.expert.reserved", "Non-zero reserved field",
-    expert.group.PROTOCOL, expert.severity.NOTE),
+  malformed = new_expert("malformed", "Malformed RM message", expert.group.MALFORMED),
+  error_reply = new_expert("error_reply", "RM error reply", expert.group.RESPONSE_CODE),
+  unanswered = new_expert("unanswered", "Request never answered", expert.group.SEQUENCE),
+  duplicate = new_expert("duplicate", "Duplicate request or reply", expert.group.SEQUENCE),
+  no_request = new_expert("no_request", "Reply without a request", expert.group.SEQUENCE),
+  capture_header = new_expert("capture_header", "Capture header problem", expert.group.PROTOCOL),
+  reserved = new_expert("reserved", "Non-zero reserved field", expert.group.PROTOCOL),
 }
 
 -- Hidden alias items cost about a fifth of the dissection time, so they are opt-in:
@@ -74,9 +92,24 @@ proto.prefs.aliases = Pref.bool("Add Linux and Qualcomm name aliases", false,
   "Add hidden gunyah_rm.msg_alias and gunyah_rm.err_alias items, so that filters can use the "
   .. "message and error names of the Linux and Qualcomm drivers")
 
+-- Where a message sits in ghrm's numbering (design.md 1.3: a message is numbered by its FIRST
+-- record; Wireshark shows a reassembled message in its last record, where all bytes are there).
+local HX = {
+  frame = ProtoField.framenum("gunyah_rm.frame", "Message (ghrm frame: its first record)", base.NONE),
+  vm = ProtoField.uint16("gunyah_rm.vm", "VM of the exchange", base.HEX),
+  request_frame = ProtoField.framenum("gunyah_rm.request_frame", "Request (first record)", base.NONE,
+    frametype.REQUEST),
+  reply_frame = ProtoField.framenum("gunyah_rm.reply_frame", "First reply (first record)", base.NONE,
+    frametype.RESPONSE),
+  latency = ProtoField.double("gunyah_rm.latency", "Latency (s)"),
+  errno = ProtoField.string("gunyah_rm.errno", "Linux errno"),
+}
+local HX_ORDER = {"frame", "vm", "request_frame", "reply_frame", "latency", "errno"}
+
 do
   local all = {}
   for _, name in ipairs(HF_ORDER) do all[#all + 1] = HF[name] end
+  for _, name in ipairs(HX_ORDER) do all[#all + 1] = HX[name] end
   for _, pf in ipairs(G.PF) do all[#all + 1] = pf end
   proto.fields = all
   proto.experts = {EF.malformed, EF.error_reply, EF.unanswered, EF.duplicate, EF.no_request,
@@ -92,8 +125,11 @@ local function reset()
     flights = {},    -- "vmid:dir" -> message waiting for continuations
     n_flights = 0,   -- how many, and a counter giving their start order
     started = 0,
+    flight_bytes = 0,  -- what they hold together (bounded like ghrm's MAX_IN_FLIGHT_BYTES)
     msgs = {},       -- every message (in frame order once finalized)
     finalized = false,
+    online = {epochs = {}, clients = {}, groups = {}, ranks = {}, answered = {}, n = 0, online = true},
+    context = {handles = {}, current = {}, latest = {}},  -- generated fields, first pass
   }
 end
 reset()
@@ -132,10 +168,13 @@ local function reply_facts(m)
   end
 end
 
+local pair_online  -- defined with the pairing below
+
 local function complete(m)
   m.done = true
   ST.msgs[#ST.msgs + 1] = m
   reply_facts(m)
+  pair_online(m)
 end
 
 -- ghrm's pairing (dissector/analysis/transactions.py), over all messages in frame order.
@@ -147,77 +186,300 @@ end
 -- while an earlier one of its key is open reuses the key; one coming more than
 -- G.C.reuse_window requests of its client later is a seq wrap and starts afresh, and so does a
 -- reuse after the client already got a reply to a later request (the earlier one was lost).
-local function client_keys(rows)
-  local epochs, clients = {}, {}
-  for _, m in ipairs(rows) do
-    local base = m.vmid .. "/" .. (epochs[m.vmid] or 0)
-    if m.allocated ~= nil then epochs[m.allocated] = (epochs[m.allocated] or 0) + 1 end
-    local c = clients[base]
-    if c == nil then
-      c = {restarts = 0}
-      clients[base] = c
-    end
-    if m.mtype == 1 and m.seq ~= nil and G.MSG_NAMES[m.msg_id] ~= nil then
-      if c.last_seq ~= nil then
-        local back = c.last_seq - m.seq
-        if back > 0 and back < 0x8000 and m.seq < C.restart_seq then c.restarts = c.restarts + 1 end
-      end
-      c.last_seq = m.seq
-    end
-    m.client = base .. "/" .. c.restarts
+local function new_pairing(online)
+  return {epochs = {}, clients = {}, groups = {}, ranks = {}, answered = {}, n = 0, online = online}
+end
+
+-- client_keys, one message: which client (VM) it belongs to.
+local function client_step(P, m)
+  local base = m.vmid .. "/" .. (P.epochs[m.vmid] or 0)
+  if m.allocated ~= nil then P.epochs[m.allocated] = (P.epochs[m.allocated] or 0) + 1 end
+  local c = P.clients[base]
+  if c == nil then
+    c = {restarts = 0}
+    P.clients[base] = c
   end
+  if m.mtype == 1 and m.seq ~= nil and G.MSG_NAMES[m.msg_id] ~= nil then
+    if c.last_seq ~= nil then
+      local back = c.last_seq - m.seq
+      if back > 0 and back < 0x8000 and m.seq < C.restart_seq then c.restarts = c.restarts + 1 end
+    end
+    c.last_seq = m.seq
+  end
+  m.client = base .. "/" .. c.restarts
+end
+
+local function client_keys(rows)
+  local P = new_pairing(false)
+  for _, m in ipairs(rows) do client_step(P, m) end
+end
+
+-- transactions._abandoned for one reuse: the client gave the first request up (open longer than
+-- G.C.give_up seconds, or a reply to a later request of the client came meanwhile).
+local function gave_up(P, first, m)
+  return (P.answered[m.client] or 0) > first.row or m.rel[1] - first.rel[1] > C.give_up
+end
+
+-- pair_keyed, one message. Online (first pass) the give-up rule is applied as the request
+-- comes; the batch pairing at the end applies it in a second round, as transactions.py does.
+local function pair_step(P, m, split)
+  m.reply, m.request, m.reuses, m.reused_by, m.dup_reply, m.no_request = nil, nil, nil, nil, nil, nil
+  if (m.mtype ~= 1 and m.mtype ~= 2) or m.seq == nil then return end
+  local gkey = fmt("%s:%d:%d", m.client, m.seq, m.msg_id)
+  local g = P.groups[gkey]
+  if m.mtype == 1 then
+    m.rank = P.ranks[m.client] or 0
+    P.ranks[m.client] = m.rank + 1
+    if g == nil then
+      g = {reqs = {}, answered = 0}
+      P.groups[gkey] = g
+    elseif m.rank - g.last.rank > C.reuse_window or split[m]
+        or (P.online and #g.reqs > g.answered and gave_up(P, g.last, m)) then
+      g.reqs, g.answered = {}, 0  -- earlier requests still open stay unanswered
+    elseif #g.reqs > g.answered then
+      m.reuses, g.last.reused_by = g.last, m
+    end
+    g.reqs[#g.reqs + 1] = m
+    g.last = m
+    return
+  end
+  if g ~= nil and #g.reqs > g.answered then
+    g.answered = g.answered + 1
+    local q = g.reqs[g.answered]
+    q.reply, m.request = m, q
+  elseif g ~= nil and g.answered > 0 then
+    m.request, m.dup_reply = g.reqs[g.answered], true
+  else
+    m.no_request = true
+  end
+  if m.request ~= nil and m.request.row > (P.answered[m.client] or 0) then P.answered[m.client] = m.request.row end
 end
 
 local function pair_keyed(rows, split)
-  local groups, ranks = {}, {}
+  local P = new_pairing(false)
+  for _, m in ipairs(rows) do pair_step(P, m, split) end
+end
+
+-- First pass: each message is paired when it is complete, so a reply shows its request, time and
+-- VM without a second pass. Only what comes later (a request's reply) needs the whole capture.
+-- ====== generated fields of an exchange (dissector/analysis/context.py) ======
+-- vm: the VM the exchange concerns (memory/IRQ calls: the VM the parcel or IRQ is lent to;
+-- VM_ALLOCATE: the VMID its reply allocated; else the request's payload vmid, 0 meaning the
+-- caller; else the client), shared by the request, its replies and stray continuations;
+-- request_frame, reply_frame (first reply), latency (s) and errno of the first reply's error.
+local function bytes_of(m)
+  if m.bytes == nil then m.bytes = table.concat(m.chunks) end
+  return m.bytes
+end
+
+local function read_field(m, loc, base)  -- nil when the payload is too short
+  local data = bytes_of(m)
+  local at = C.header_size + (base or 0) + loc.off
+  if #data < at + loc.sz then return nil end
+  local value = 0
+  for i = at + loc.sz, at + 1, -1 do value = value * 256 + data:byte(i) end
+  return value
+end
+
+local function client_vm(m)
+  if m.vmid == 0xFFFF then return nil end
+  return m.vmid
+end
+
+-- A reply whose broken RPC header names no known message is noise, not a call (transactions.garbage).
+local function garbage(m)
+  if G.MSG_NAMES[m.msg_id or -1] ~= nil then return false end
+  local b0 = m.chunks[1]:byte(1)
+  if m.mtype == nil or b0 == nil or (m.frags or 0) > C.max_fragments then return true end
+  return b0 % 16 ~= C.api_version or floor(b0 / 16) ~= C.header_words
+end
+
+-- One record of a multi-fragment message, never reassembled: its payload is not decoded.
+local function lone(m)
+  return m.mtype == 0 or ((m.frags or 0) > 0 and #bytes_of(m) <= C.max_msg)
+end
+
+-- messages.resolve_vmids: the VMID a message concerns by itself (rules 2-4)
+local function own_vm(m, final)
+  if m.allocated ~= nil then return m.allocated end
+  local loc = G.VMID[m.mtype or -1] and G.VMID[m.mtype][m.msg_id]
+  local v = nil
+  if loc ~= nil and not lone(m) then v = read_field(m, loc) end
+  if v ~= nil and v > 0 then return v end
+  if v == 0 and m.mtype == 1 and m.msg_id == G.ALLOC.msg_id then  -- RM chooses: its reply says
+    if final and m.reply ~= nil then return m.reply.allocated end
+    return nil
+  end
+  return client_vm(m)
+end
+
+-- The parcel or IRQ a handle named at `frame` (context._row_at): the latest one made by a request
+-- at or before it. Each lend/share/donate makes a new one (an instance of the ledger).
+local function lent_at(X, key, frame)
+  local best = nil
+  for _, lent in ipairs(X.handles[key] or {}) do
+    if lent.first <= frame then best = lent end
+  end
+  return best
+end
+
+-- context.ledger_vms (rule 1), from the parcels and IRQs the capture makes
+local function request_vm(X, m, final)
+  local base = own_vm(m, final)
+  m.vm_base = base
+  if lone(m) then return base end
+  local create = G.CREATE[m.msg_id]
+  if create ~= nil then
+    local n = read_field(m, create.cnt) or 0
+    m.acl = {}
+    for i = 0, n - 1 do
+      local v = read_field(m, create.vmid, create.acl + i * create.entry)
+      if v == nil then break end
+      m.acl[#m.acl + 1] = v
+    end
+    for _, v in ipairs(m.acl) do
+      if v ~= m.vmid then return v end
+    end
+    return base
+  end
+  local call = G.HANDLE_CALL[m.msg_id]
+  local handle = call ~= nil and read_field(m, call) or nil
+  local lent = handle ~= nil and lent_at(X, call.kind .. ":" .. handle, m.frames[1]) or nil
+  if lent == nil then return base end
+  if lent.borrowers[m.vmid] then return m.vmid end
+  return lent.vm
+end
+
+-- a first reply that succeeded: remember the parcel or IRQ it made (owner, VM, borrowers)
+local function remember_handle(X, ex, r)
+  local made = G.HANDLE_REPLY[r.msg_id]
+  if made == nil or r.err ~= 0 or lone(r) then return end
+  local handle = read_field(r, made)
+  local vm = ex.vm
+  if r.msg_id == G.IRQ_LEND.msg_id then
+    vm = nil
+    if not lone(ex) then vm = read_field(ex, G.IRQ_LEND.borrower) end
+  end
+  if handle == nil or vm == nil then return end
+  local borrowers = {[vm] = true}
+  for _, v in ipairs(ex.acl or {}) do if v ~= ex.vmid then borrowers[v] = true end end
+  local key = made.kind .. ":" .. handle
+  local lent = {vm = vm, borrowers = borrowers, first = ex.frames[1]}
+  X.handles[key] = X.handles[key] or {}
+  table.insert(X.handles[key], lent)
+  X.current[key] = lent
+end
+
+-- an accepted parcel or IRQ: the accepting VM is one of its borrowers from now on
+local function accepted(X, ex, r)
+  local call = G.HANDLE_CALL[ex.msg_id]
+  if call == nil or r.err ~= 0 or not G.ACCEPT[ex.msg_id] or lone(ex) then return end
+  local handle = read_field(ex, call)
+  local lent = handle ~= nil and X.current[call.kind .. ":" .. handle] or nil
+  if lent == nil then return end
+  if call.kind == "irq" then  -- the IRQ ledger keeps its first accepter only
+    if lent.accepter == nil then lent.accepter, lent.borrowers[ex.vmid] = ex.vmid, true end
+  else
+    lent.borrowers[ex.vmid] = true
+  end
+end
+
+-- The batch pass first learns every parcel and IRQ of the capture with all who accepted it, as
+-- ghrm's ledgers do, then names each call's VM (pairing must be final).
+local function learn_handles(X, rows)
   for _, m in ipairs(rows) do
-    m.reply, m.request, m.reuses, m.reused_by, m.dup_reply, m.no_request = nil, nil, nil, nil, nil, nil
-    if (m.mtype == 1 or m.mtype == 2) and m.seq ~= nil then
-      local gkey = fmt("%s:%d:%d", m.client, m.seq, m.msg_id)
-      local g = groups[gkey]
-      if m.mtype == 1 then
-        m.rank = ranks[m.client] or 0
-        ranks[m.client] = m.rank + 1
-        if g == nil then
-          g = {reqs = {}, answered = 0}
-          groups[gkey] = g
-        elseif m.rank - g.last.rank > C.reuse_window or split[m] then
-          g.reqs, g.answered = {}, 0  -- earlier requests still open stay unanswered
-        elseif #g.reqs > g.answered then
-          m.reuses, g.last.reused_by = g.last, m
-        end
-        g.reqs[#g.reqs + 1] = m
-        g.last = m
-      elseif g ~= nil and #g.reqs > g.answered then
-        g.answered = g.answered + 1
-        local q = g.reqs[g.answered]
-        q.reply, m.request = m, q
-      elseif g ~= nil and g.answered > 0 then
-        m.request, m.dup_reply = g.reqs[g.answered], true
-      else
-        m.no_request = true
-      end
+    if m.mtype == 2 and m.seq ~= nil and m.request ~= nil and not m.dup_reply and not garbage(m) then
+      remember_handle(X, m.request, m)
+      accepted(X, m.request, m)
     end
   end
+end
+
+local function context_step(X, m, final)
+  m.ex = nil
+  if garbage(m) then
+    m.vm = own_vm(m, final)
+    m.vm_base = m.vm
+  elseif m.mtype == 1 and m.seq ~= nil then
+    m.ex = m
+    m.vm = request_vm(X, m, final)
+  elseif m.mtype == 2 and m.seq ~= nil and m.request ~= nil then
+    m.ex = m.request
+    if m.request.vm == nil and m.allocated ~= nil and not m.dup_reply then  -- RM chose the VMID
+      m.request.vm, m.request.vm_base = m.allocated, m.allocated
+    end
+    m.vm, m.vm_base = m.request.vm, m.request.vm_base
+    if not m.dup_reply and not final then
+      remember_handle(X, m.request, m)
+      accepted(X, m.request, m)
+    end
+  elseif m.mtype == 0 and m.seq ~= nil then  -- a stray continuation: the latest exchange of its key
+    m.ex = X.latest[fmt("%s:%d:%d", m.client, m.seq, m.msg_id)]
+    m.vm = m.ex and m.ex.vm or own_vm(m, final)
+    m.vm_base = m.ex and m.ex.vm_base or m.vm
+  else
+    m.vm = own_vm(m, final)
+    m.vm_base = m.vm
+  end
+  if m.ex ~= nil and m.mtype ~= 0 then X.latest[fmt("%s:%d:%d", m.client, m.seq, m.msg_id)] = m.ex end
+end
+
+local function new_context()
+  return {handles = {}, current = {}, latest = {}}
+end
+
+-- The five values shown for message m (nil: not known, as NA in ghrm).
+local function generated(m)
+  local g = {vm = m.vm}
+  local ex = m.ex
+  local r
+  if ex ~= nil then
+    g.request_frame = ex.frames[1]
+    r = ex.reply
+    if r ~= nil then g.latency = r.rel[1] - ex.rel[1] end
+  elseif m.mtype == 2 and m.seq ~= nil and not garbage(m) then  -- an orphan reply answers itself
+    r = m
+  end
+  if r ~= nil then
+    g.reply_frame = r.frames[1]
+    if r.err ~= nil and r.err > 0 then g.errno = G.ERRNO[r.err] or G.ERRNO_DEFAULT end
+  end
+  return g
+end
+
+pair_online = function(m)
+  local P = ST.online
+  P.n = P.n + 1
+  m.row = P.n
+  client_step(P, m)
+  pair_step(P, m, {})
+  context_step(ST.context, m, false)
+end
+
+-- transactions._abandoned, in one pass: a request that reuses the key of a request its client
+-- gave up on is a new call. Given up: open longer than G.C.give_up seconds, or the client got a
+-- reply to a later request meanwhile. Such a reply's request comes after the first, hence so does
+-- the reply: the highest request row answered so far per client says it (linear, no rescans).
+local function abandoned(rows)
+  local split, any, answered = {}, false, {}
+  for _, m in ipairs(rows) do
+    local first = m.reuses
+    if first ~= nil then
+      local late = (answered[m.client] or 0) > first.row
+      if late or m.rel[1] - first.rel[1] > C.give_up then split[m], any = true, true end
+    end
+    if m.mtype == 2 and m.request ~= nil and m.request.row > (answered[m.client] or 0) then
+      answered[m.client] = m.request.row
+    end
+  end
+  return split, any
 end
 
 local function pair_all(rows)
   for i, m in ipairs(rows) do m.row = i end
   client_keys(rows)
   pair_keyed(rows, {})
-  local split, any = {}, false
-  for i, first in ipairs(rows) do  -- transactions._abandoned
-    local second = first.reused_by
-    if second ~= nil then
-      for j = i + 1, second.row - 1 do
-        local r = rows[j]
-        if r.mtype == 2 and r.client == first.client and r.request ~= nil and r.request.row > i then
-          split[second], any = true, true
-          break
-        end
-      end
-    end
-  end
+  local split, any = abandoned(rows)
   if any then pair_keyed(rows, split) end
 end
 
@@ -239,14 +501,34 @@ local function abort(key, why)
   local m = ST.flights[key]
   ST.flights[key] = nil
   ST.n_flights = ST.n_flights - 1
+  ST.flight_bytes = ST.flight_bytes - m.size
   problem(m.problems, "fragment", fmt(
     "incomplete: %d of %d continuation(s) received for the message from frame %d; %s",
     m.received, m.frags, m.frames[1], why))
   complete(m)
 end
 
+-- The key of the message in progress that started first (at most max_in_flight to look at).
+local function oldest_flight()
+  local oldest, okey = nil, nil
+  for k, f in pairs(ST.flights) do
+    if oldest == nil or f.started < oldest.started then oldest, okey = f, k end
+  end
+  return okey
+end
+
+-- Reassembler._shed: give up the oldest messages in progress while together they hold too much
+-- (ghrm's weight of a record: its bytes kept twice; tshark does not see pcapng comments).
+local function shed(num)
+  while ST.flight_bytes > C.max_in_flight_bytes and ST.n_flights > 0 do
+    abort(oldest_flight(), fmt("the messages in progress held more than %d bytes at frame %d; "
+      .. "the oldest was given up", C.max_in_flight_bytes, num))
+  end
+end
+
 -- dissector/capture/reassembly.py Reassembler.feed, record by record in frame order.
 local function feed(num, rec, data)
+  ST.finalized = false  -- more records (a live capture, a statistics window opened while loading)
   local problems = {}
   if #data > C.max_msg then
     problem(problems, "length", fmt("frame %d: message-queue message is %d bytes, more than %d",
@@ -278,17 +560,16 @@ local function feed(num, rec, data)
       return
     end
     if ST.n_flights >= C.max_in_flight then  -- bounded memory, as ghrm: give up the oldest
-      local oldest, okey = nil, nil
-      for k, f in pairs(ST.flights) do
-        if oldest == nil or f.started < oldest.started then oldest, okey = f, k end
-      end
-      abort(okey, fmt("more than %d queues had a message in progress at frame %d; the oldest was given up",
+      abort(oldest_flight(), fmt("more than %d queues had a message in progress at frame %d; the oldest was given up",
         C.max_in_flight, num))
     end
     ST.started = ST.started + 1
     m.started = ST.started
     ST.flights[key] = m
     ST.n_flights = ST.n_flights + 1
+    m.size = 2 * #data
+    ST.flight_bytes = ST.flight_bytes + m.size
+    shed(num)
     return
   end
   if flight == nil then
@@ -310,11 +591,16 @@ local function feed(num, rec, data)
   flight.chunks[#flight.chunks + 1] = data:sub(C.header_size + 1)
   append_all(flight.problems, problems)
   flight.received = flight.received + 1
+  flight.size = flight.size + 2 * #data
+  ST.flight_bytes = ST.flight_bytes + 2 * #data
   ST.frames[num] = flight
   if flight.received == flight.frags then
     ST.flights[key] = nil
     ST.n_flights = ST.n_flights - 1
+    ST.flight_bytes = ST.flight_bytes - flight.size
     complete(flight)
+  else
+    shed(num)
   end
 end
 
@@ -329,6 +615,13 @@ local function finalize()
   for _, item in ipairs(open) do abort(item[1], "the capture ended") end
   table.sort(ST.msgs, function(a, b) return a.frames[1] < b.frames[1] end)
   pair_all(ST.msgs)
+  local X = new_context()
+  for _, m in ipairs(ST.msgs) do m.vm, m.acl = nil, nil end
+  for _, m in ipairs(ST.msgs) do  -- the requests' VMs and ACLs, which the handles need
+    if m.mtype == 1 and m.seq ~= nil and not garbage(m) then m.vm = request_vm(X, m, true) end
+  end
+  learn_handles(X, ST.msgs)
+  for _, m in ipairs(ST.msgs) do context_step(X, m, true) end
 end
 
 -- ====== the payload interpreter ======
@@ -680,7 +973,7 @@ local function decode_message(tvb, data, m, root)
     ptree:add(HF.data, tvb(off))
     return out
   end
-  ptree:append_text(": " .. G.S[sid].name)
+  ptree:append_text(": " .. msg_name(id) .. " " .. ROLE_WORDS[role])
   local what = msg_name(id) .. " " .. ROLE_WORDS[role]
   local _, own, kids, text = decode_struct(sid, tvb, data, off, len, ptree, what, true)
   append_all(problems, own)
@@ -741,12 +1034,16 @@ local function last_frame(m)
   return m.frames[#m.frames]
 end
 
+-- Links carry ghrm's message numbers (first records). In the first pass (tshark without -2, a
+-- display filter applied while a file loads) a reply is already linked to its request, but a
+-- request's reply is still to come: the tree says so instead of calling it unanswered.
 local function add_pairing(root, tvb, m)
-  if not ST.finalized then return end  -- links need the whole capture: tshark -2
   local z = tvb(0, 0)
   if m.mtype == 1 and m.seq ~= nil then
     if m.reply ~= nil then
-      root:add(HF.response_in, z, last_frame(m.reply)):set_generated()
+      root:add(HF.response_in, z, m.reply.frames[1]):set_generated()
+    elseif not ST.finalized then
+      root:add(z, "[Response: known once the whole capture is read (first pass); tshark: use -2]")
     elseif m.reuses ~= nil then
       root:add_proto_expert_info(EF.unanswered, fmt("%s request seq=%d was never answered (a retransmission?)",
         msg_name(m.msg_id), m.seq))
@@ -755,13 +1052,13 @@ local function add_pairing(root, tvb, m)
     end
     if m.reuses ~= nil then
       root:add_proto_expert_info(EF.duplicate, fmt("seq=%d reused while the request in frame %d was still open",
-        m.seq, last_frame(m.reuses)))
+        m.seq, m.reuses.frames[1]))
     end
   elseif m.mtype == 2 and m.seq ~= nil then
     if m.request ~= nil then
-      root:add(HF.request_in, z, last_frame(m.request)):set_generated()
+      root:add(HF.request_in, z, m.request.frames[1]):set_generated()
       if m.dup_reply then  -- says nothing about how long the call took: no time
-        root:add_proto_expert_info(EF.duplicate, fmt("another reply to the request in frame %d", last_frame(m.request)))
+        root:add_proto_expert_info(EF.duplicate, fmt("another reply to the request in frame %d", m.request.frames[1]))
       else
         root:add(HF.time, z, latency(m.request, m)):set_generated()
       end
@@ -771,10 +1068,42 @@ local function add_pairing(root, tvb, m)
   end
 end
 
+-- The generated fields, as ghrm's jsonl has them. A request's reply fields need the whole
+-- capture (tshark -2, or the GUI once the file is read); a reply has them in the first pass.
+local function add_generated(root, tvb, m)
+  local z = tvb(0, 0)
+  local g = generated(m)
+  if g.vm ~= nil then root:add(HX.vm, z, g.vm):set_generated() end
+  if g.request_frame ~= nil then root:add(HX.request_frame, z, g.request_frame):set_generated() end
+  if g.reply_frame ~= nil then root:add(HX.reply_frame, z, g.reply_frame):set_generated() end
+  if g.latency ~= nil then root:add(HX.latency, z, g.latency):set_generated() end
+  if g.errno ~= nil then root:add(HX.errno, z, g.errno):set_generated() end
+end
+
 -- The message as a Tvb: the record itself, or the reassembled bytes as a new data source.
 local function message_tvb(tvb, rec, m, data)
   if #m.frames == 1 then return tvb(rec.off):tvb() end
   return ByteArray.new(data, true):tvb("Reassembled RM message")
+end
+
+-- Source and Destination columns: "VM 0x3" and "RM", from the capture header's direction, else
+-- the message type (a request goes to RM, replies and notifications come from it).
+local function set_endpoints(pinfo, rec, m)
+  local dir = rec.dir
+  if dir ~= 1 and dir ~= 2 then
+    if m.mtype == 1 then dir = 1 elseif m.mtype == 2 or m.mtype == 3 then dir = 2 end
+  end
+  local vm = rec.vmid == 0xFFFF and "VM ?" or fmt("VM 0x%x", rec.vmid)
+  if dir == 1 then
+    pinfo.cols.src:set(vm)
+    pinfo.cols.dst:set("RM")
+  elseif dir == 2 then
+    pinfo.cols.src:set("RM")
+    pinfo.cols.dst:set(vm)
+  else
+    pinfo.cols.src:set(vm)
+    pinfo.cols.dst:set("RM?")
+  end
 end
 
 local function show_fragment(tvb, pinfo, root, rec, m)
@@ -798,7 +1127,7 @@ local function show_fragment(tvb, pinfo, root, rec, m)
 end
 
 function proto.dissector(tvb, pinfo, tree)
-  pinfo.cols.protocol = "GUNYAH_RM"
+  pinfo.cols.protocol = G.SHORT
   local root = tree:add(proto, tvb())
   local rec = split_record(tvb, pinfo)
   if rec == nil then
@@ -819,12 +1148,14 @@ function proto.dissector(tvb, pinfo, tree)
   add_capture_header(root, tvb, rec)
   local m = ST.frames[num]
   if m == nil then return end
+  set_endpoints(pinfo, rec, m)
   if not m.done or last_frame(m) ~= num then
     show_fragment(tvb, pinfo, root, rec, m)
     return
   end
   local data = #m.chunks == 1 and m.chunks[1] or table.concat(m.chunks)
   local mtvb = message_tvb(tvb, rec, m, data)
+  root:add(HX.frame, tvb(0, 0), m.frames[1]):set_generated()
   for _, f in ipairs(m.frames) do root:add(HF.frames, tvb(0, 0), f):set_generated() end
   if #m.frames > 1 then root:add(HF.length, tvb(0, 0), #data):set_generated() end
   local out = decode_message(mtvb, data, m, root)
@@ -838,6 +1169,7 @@ function proto.dissector(tvb, pinfo, tree)
     item:add_proto_expert_info(EF.malformed, p[1] .. ": " .. p[2])
   end
   add_pairing(root, tvb, m)
+  add_generated(root, tvb, m)
   local info = out.info
   if #m.frames > 1 then info = info .. fmt(" [%d records]", #m.frames) end
   if #problems > 0 then info = info .. " [Malformed]" end
@@ -847,65 +1179,193 @@ end
 
 DissectorTable.get("wtap_encap"):add(wtap.USER0, proto)
 
--- ====== -z gunyah_rm,srt[,filter]: service response time per call ======
--- The same table as ghrm's dissector/analysis/srt.py: per request msg_id, every request (answered
--- or not), how many first replies carry a non-zero error code (a reply whose code was lost is
--- "malformed", not an error), the requests never answered (retransmitted ones included) and the
--- latency of the answered ones, in seconds.
-local function srt_command(arg)
-  local filter = arg:match("^[^,]+,[^,]+,(.+)$")
-  local tap_filter = nil  -- without a filter tshark need not build trees: much faster
-  if filter ~= nil and filter ~= "" then tap_filter = "gunyah_rm && (" .. filter .. ")" end
-  local tap = Listener.new("frame", tap_filter)
-  local seen = {}
-  function tap.reset()
-    seen = {}
-  end
-  function tap.packet(pinfo)
-    seen[pinfo.number] = true
-  end
-  function tap.draw()
-    finalize()
-    local rows, ids = {}, {}
-    for _, m in ipairs(ST.msgs) do
-      if m.mtype == 1 and m.seq ~= nil and seen[last_frame(m)] then
-        local row = rows[m.msg_id]
-        if row == nil then
-          row = {calls = 0, answered = 0, errors = 0, unanswered = 0, sum = 0}
-          rows[m.msg_id] = row
-          ids[#ids + 1] = m.msg_id
-        end
-        local r = m.reply
-        row.calls = row.calls + 1
-        if r == nil then
-          row.unanswered = row.unanswered + 1
-        else
-          local d = r.rel[1] - m.rel[1]
-          row.answered = row.answered + 1
-          if r.err ~= nil and r.err ~= 0 then row.errors = row.errors + 1 end
-          row.sum = row.sum + d
-          if row.min == nil or d < row.min then row.min = d end
-          if row.max == nil or d > row.max then row.max = d end
-        end
+-- ====== statistics: -z gunyah_rm,srt|errors|conv[,filter] and Statistics > Gunyah RM ======
+-- The tables ghrm prints, from the same messages: the SRT table of dissector/analysis/srt.py
+-- (per request msg_id: every request, answered or not; how many first replies carry a non-zero
+-- error code (a reply whose code was lost is "malformed", not an error); the requests never
+-- answered, retransmitted ones included; latencies of the answered ones, in seconds), the errors table of
+-- dissector/analysis/errors.py (`ghrm errors`: every reply with a non-zero error code, per
+-- call and code), and one conversation per client VM (its queue pair to RM).
+local RULE = string.rep("=", 116)
+
+local function srt_lines(seen, compact)
+  local rows, ids = {}, {}
+  for _, m in ipairs(ST.msgs) do
+    if m.mtype == 1 and m.seq ~= nil and seen(m) then
+      local row = rows[m.msg_id]
+      if row == nil then
+        row = {calls = 0, answered = 0, errors = 0, unanswered = 0, sum = 0}
+        rows[m.msg_id] = row
+        ids[#ids + 1] = m.msg_id
+      end
+      local r = m.reply
+      row.calls = row.calls + 1
+      if r == nil then
+        row.unanswered = row.unanswered + 1
+      else
+        local d = r.rel[1] - m.rel[1]
+        row.answered = row.answered + 1
+        if r.err ~= nil and r.err ~= 0 then row.errors = row.errors + 1 end  -- lost code: malformed
+        row.sum = row.sum + d
+        if row.min == nil or d < row.min then row.min = d end
+        if row.max == nil or d > row.max then row.max = d end
       end
     end
-    table.sort(ids)
-    local rule = string.rep("=", 116)
-    print(rule)
-    print("Gunyah RM SRT Statistics:")
-    print("Filter: " .. (filter or ""))
-    print(fmt("%-10s  %-32s %7s %7s %10s %12s %12s %12s %12s", "Index", "Procedure", "Calls", "Errors",
-      "Unanswered", "Min SRT (s)", "Max SRT (s)", "Avg SRT (s)", "Sum SRT (s)"))
+  end
+  table.sort(ids)
+  if compact then  -- a narrow window: times in ms, no id column
+    local out = {fmt("%-24s %6s %6s %6s %9s %9s %9s", "Call", "Calls", "Errors", "Unans", "Min ms", "Avg ms", "Max ms")}
     for _, id in ipairs(ids) do
       local r = rows[id]
-      local times = fmt("%12s %12s %12s %12.6f", "-", "-", "-", 0)
-      if r.answered > 0 then
-        times = fmt("%12.6f %12.6f %12.6f %12.6f", r.min, r.max, r.sum / r.answered, r.sum)
-      end
-      print(fmt("0x%08x  %-32s %7d %7d %10d %s", id, msg_name(id), r.calls, r.errors, r.unanswered, times))
+      local times = r.answered > 0 and fmt("%9.3f %9.3f %9.3f", r.min * 1e3, r.sum / r.answered * 1e3, r.max * 1e3)
+        or fmt("%9s %9s %9s", "-", "-", "-")
+      out[#out + 1] = fmt("%-24s %6d %6d %6d %s", msg_name(id), r.calls, r.errors, r.unanswered, times)
     end
-    print(rule)
+    return out
+  end
+  local out = {fmt("%-10s  %-32s %7s %7s %10s %12s %12s %12s %12s", "Index", "Procedure", "Calls", "Errors",
+    "Unanswered", "Min SRT (s)", "Max SRT (s)", "Avg SRT (s)", "Sum SRT (s)")}
+  for _, id in ipairs(ids) do
+    local r = rows[id]
+    local times = fmt("%12s %12s %12s %12.6f", "-", "-", "-", 0)
+    if r.answered > 0 then
+      times = fmt("%12.6f %12.6f %12.6f %12.6f", r.min, r.max, r.sum / r.answered, r.sum)
+    end
+    out[#out + 1] = fmt("0x%08x  %-32s %7d %7d %10d %s", id, msg_name(id), r.calls, r.errors, r.unanswered, times)
+  end
+  return out
+end
+
+local function errno_of(code)
+  return G.ERRNO[code] or G.ERRNO_DEFAULT
+end
+
+local function error_lines(seen)
+  local rows, list = {}, {}
+  for _, m in ipairs(ST.msgs) do
+    if m.err ~= nil and m.err ~= 0 and not garbage(m) and seen(m) then
+      local key = fmt("%d:%d", m.msg_id, m.err)
+      local row = rows[key]
+      if row == nil then
+        row = {id = m.msg_id, code = m.err, count = 0, frames = {}, vms = {}, vmlist = {}}
+        rows[key] = row
+        list[#list + 1] = row
+      end
+      row.count = row.count + 1
+      row.first = row.first or m.rel[1]
+      row.last = m.rel[1]
+      row.frames[#row.frames + 1] = tostring(m.frames[1])
+      local vm = m.vm_base  -- ghrm's errors list the messages' vmid (rule 1 not applied)
+      if vm ~= nil and not row.vms[vm] then
+        row.vms[vm] = true
+        row.vmlist[#row.vmlist + 1] = vm
+      end
+    end
+  end
+  table.sort(list, function(a, b)
+    if a.count ~= b.count then return a.count > b.count end
+    if a.id ~= b.id then return a.id < b.id end
+    return a.code < b.code
+  end)
+  local out = {fmt("%-32s %-24s %10s %-10s %6s %12s %12s  %-14s %s", "Call", "Error", "Code", "Errno", "Count",
+    "First (s)", "Last (s)", "VMs", "Frames")}
+  for _, r in ipairs(list) do
+    table.sort(r.vmlist)
+    local vms = {}
+    for _, v in ipairs(r.vmlist) do vms[#vms + 1] = fmt("0x%x", v) end
+    out[#out + 1] = fmt("%-32s %-24s %10s %-10s %6d %12.6f %12.6f  %-14s %s", msg_name(r.id), err_name(r.code),
+      fmt("0x%x", r.code), errno_of(r.code), r.count, r.first, r.last, #vms > 0 and table.concat(vms, ",") or "-",
+      table.concat(r.frames, ","))
+  end
+  return out
+end
+
+-- One conversation per client VM: what Statistics > Conversations shows for IP hosts (Wireshark
+-- 4.0 gives Lua dissectors no conversation table of their own).
+local function conv_lines(seen)
+  local rows, list = {}, {}
+  for _, m in ipairs(ST.msgs) do
+    if seen(m) then
+      local row = rows[m.vmid]
+      if row == nil then
+        row = {vmid = m.vmid, n = {[1] = 0, [2] = 0, [3] = 0}, bytes = {[0] = 0, [1] = 0, [2] = 0}, msgs = 0}
+        rows[m.vmid] = row
+        list[#list + 1] = row
+      end
+      row.msgs = row.msgs + 1
+      if m.mtype ~= nil and row.n[m.mtype] ~= nil then row.n[m.mtype] = row.n[m.mtype] + 1 end
+      local size = 0
+      for _, c in ipairs(m.chunks) do size = size + #c end
+      row.bytes[m.dir] = (row.bytes[m.dir] or 0) + size
+      row.first = row.first or m.rel[1]
+      row.last = m.rel[#m.rel]
+    end
+  end
+  table.sort(list, function(a, b) return a.vmid < b.vmid end)
+  local out = {fmt("%-10s %-4s %9s %9s %9s %9s %12s %12s %12s %12s", "Address A", "B", "Messages", "Requests",
+    "Replies", "Notif.", "Bytes A->B", "Bytes B->A", "Start (s)", "Duration (s)")}
+  for _, r in ipairs(list) do
+    local vm = r.vmid == 0xFFFF and "VM ?" or fmt("VM 0x%x", r.vmid)
+    out[#out + 1] = fmt("%-10s %-4s %9d %9d %9d %9d %12d %12d %12.6f %12.6f", vm, "RM", r.msgs, r.n[1], r.n[2],
+      r.n[3], r.bytes[1], r.bytes[2], r.first, r.last - r.first)
+  end
+  return out
+end
+
+local REPORTS = {
+  srt = {title = "Gunyah RM SRT Statistics", lines = srt_lines, menu = "Service Response Time"},
+  errors = {title = "Gunyah RM Errors (per call and error code)", lines = error_lines, menu = "Errors"},
+  conv = {title = "Gunyah RM Conversations (one per client VM)", lines = conv_lines, menu = "Conversations"},
+}
+local REPORT_ORDER = {"srt", "errors", "conv"}
+
+local function report_text(kind, filter, seen, compact)
+  local r = REPORTS[kind]
+  local lines = {RULE, r.title .. ":", "Filter: " .. (filter or "")}
+  if compact then lines = {r.title, ""} end
+  for _, line in ipairs(r.lines(seen, compact)) do lines[#lines + 1] = line end
+  if #ST.msgs == 0 then lines[#lines + 1] = "(no Gunyah RM messages)" end
+  if not compact then lines[#lines + 1] = RULE end
+  return table.concat(lines, "\n")
+end
+
+local function any_message() return true end
+
+-- tshark -z gunyah_rm,KIND[,FILTER]: a message counts when the frame showing it passes the filter.
+local function stat_command(kind)
+  return function(arg)
+    local filter = arg:match("^[^,]+,[^,]+,(.+)$")
+    local tap_filter = nil  -- without a filter tshark need not build trees: much faster
+    if filter ~= nil and filter ~= "" then tap_filter = "gunyah_rm && (" .. filter .. ")" end
+    local tap = Listener.new("frame", tap_filter)
+    local shown = {}
+    function tap.reset()
+      shown = {}
+    end
+    function tap.packet(pinfo)
+      shown[pinfo.number] = true
+    end
+    function tap.draw()
+      finalize()
+      print(report_text(kind, filter, function(m) return shown[last_frame(m)] end))
+    end
   end
 end
 
-register_stat_cmd_arg("gunyah_rm,srt", srt_command)
+for _, kind in ipairs(REPORT_ORDER) do register_stat_cmd_arg("gunyah_rm," .. kind, stat_command(kind)) end
+
+-- Statistics > Gunyah RM > ...: the same tables in a text window, over the whole capture. The
+-- first pass (loading the file) has seen every record; the window pairs them as tshark -2 does.
+if gui_enabled() then
+  for _, kind in ipairs(REPORT_ORDER) do
+    register_menu("Gunyah RM/" .. REPORTS[kind].menu, function()
+      local win = TextWindow.new(REPORTS[kind].title)
+      local function fill()
+        finalize()
+        win:set(report_text(kind, nil, any_message, true))
+      end
+      fill()
+      win:add_button("Refresh", fill)
+    end, MENU_STAT_UNSORTED)
+  end
+end

@@ -224,6 +224,21 @@ def message_from_layer(layer: dict[str, Any], frame: int, dialect: str = "rm") -
         "response_in": _int(layer, "response_in"),
         "request_in": _int(layer, "request_in"),
         "latency": None if time is None else float(str(time).split()[0]),
+        "generated": generated_fields(layer),
+    }
+
+
+def generated_fields(layer: dict[str, Any]) -> dict[str, Any]:
+    """The generated fields (``vm``, ``request_frame``, ``reply_frame``, ``latency``, ``errno``)
+    as ``ghrm decode --format jsonl`` writes them (None when absent)."""
+    latency = layer.get(f"{PROTO}.latency")
+    errno = layer.get(f"{PROTO}.errno")
+    return {
+        "vm": _int(layer, "vm"),
+        "request_frame": _int(layer, "request_frame"),
+        "reply_frame": _int(layer, "reply_frame"),
+        "latency": None if latency is None else float(_many(latency)[0]),
+        "errno": None if errno is None else _many(errno)[0],
     }
 
 

@@ -14,11 +14,21 @@ from typing import Any
 
 import pandas as pd
 
+from dissector.analysis.context import (
+    GENERATED,
+    IRQ_HANDLE_CALLS,
+    MEMORY_CREATE,
+    MEMORY_HANDLE_CALLS,
+    exchange_context,
+)
+from dissector.analysis.errors import df_errors
+from dissector.analysis.fields import msg_id_of
 from dissector.analysis.messages import build_messages
 from dissector.analysis.scapy_path import columns_from_decoded
 from dissector.analysis.srt import df_srt
 from dissector.analysis.transactions import df_transactions
 from dissector.decoded import DecodedMessage, decode_file
+from dissector.trace import open_trace
 
 COMPARED = (
     "frames", "direction", "client_vmid", "type", "seq", "msg_id", "msg_name", "fragments",
@@ -46,35 +56,52 @@ def ghrm_view(
 ) -> dict[int, dict[str, Any]]:
     """Per first frame: ghrm's JSON object, malformation kinds, and the pairing links.
 
-    Links point at the frame where the other message is shown in full, its last record: that
-    is where Wireshark decodes a reassembled message.
+    Links carry ghrm's number of the other message (its first record, design.md 1.3), as the
+    plugin's response_in/request_in do; Wireshark shows the message itself in its last record.
     """
     messages = ghrm_messages(path)
+    try:
+        context = exchange_context(os.fspath(path), "rm", follow=False)
+        rows = open_trace(os.fspath(path)).messages["frame"].value_counts()
+        shared = set(rows[rows > 1].index)  # two messages start in one record: jsonl keys by frame
+    except OverflowError:  # ghrm's ledgers on 2^63-byte parcels (issue 19.6, branch reliability)
+        context, shared = None, set()
     out: dict[int, dict[str, Any]] = {}
-    last: dict[int, int] = {}
     for msg in messages:
         row = msg.to_json()
         # the Lua plugin does not mark fields a lost continuation may have shifted (issue 13.9)
         row["fields"].pop("_untrusted", None)
+        row["generated"] = None if context is None else dict(context(row))
         row["kinds"] = [p.kind for p in msg.problems if p.kind != "untrusted"]
         row["response_in"] = row["request_in"] = row["latency"] = None
+        if row["frame"] in shared:
+            row["generated"] = None  # nothing to compare: the jsonl record mixes two messages
         out[row["frame"]] = row
-        last[row["frame"]] = row["frames"][-1]
     tx = transactions if transactions is not None else ghrm_transactions(path, messages)
     for rec in tx.itertuples(index=False):
         req, rep = rec.request_frame, rec.reply_frame
         if pd.isna(req) or pd.isna(rep):
             continue
         req, rep = int(req), int(rep)
-        out[rep]["request_in"] = last[req]
+        out[rep]["request_in"] = req
         if rec.status in ("ok", "error", "malformed"):  # answered (malformed: error code lost)
-            out[req]["response_in"] = last[rep]
+            out[req]["response_in"] = rep
             out[rep]["latency"] = float(rec.latency)
     return out
 
 
-def disagreements(ghrm: dict[int, dict[str, Any]], tshark: list[dict[str, Any]]) -> list[str]:
-    """Every difference between ghrm's view and tshark's messages, one line each."""
+# calls whose `vm` comes from ghrm's parcel and IRQ ledgers (context.py rule 1)
+LEDGER_CALLS = frozenset(msg_id_of(n) for n in (*MEMORY_CREATE, *MEMORY_HANDLE_CALLS, *IRQ_HANDLE_CALLS))
+
+
+def disagreements(
+    ghrm: dict[int, dict[str, Any]], tshark: list[dict[str, Any]], ledger_vm: bool = True
+) -> list[str]:
+    """Every difference between ghrm's view and tshark's messages, one line each.
+
+    ``ledger_vm=False`` leaves out ``vm`` of memory and IRQ calls: the plugin follows parcels and
+    IRQs by handle, which matches ghrm's ledgers on real sequences but not on random handles
+    lent, accepted and reclaimed in random order."""
     problems: list[str] = []
     seen: dict[int, dict[str, Any]] = {}
     for msg in tshark:
@@ -99,6 +126,15 @@ def disagreements(ghrm: dict[int, dict[str, Any]], tshark: list[dict[str, Any]])
         for key in ("response_in", "request_in"):
             if g[key] != t[key]:
                 problems.append(f"{where}: {key}: ghrm {g[key]} != tshark {t[key]}")
+        for key in GENERATED if g["generated"] is not None else ():
+            if key == "vm" and not ledger_vm and g["msg_id"] in LEDGER_CALLS:
+                continue
+            gv, tv = g["generated"][key], t["generated"][key]
+            same = gv == tv or (
+                key == "latency" and gv is not None and tv is not None and math.isclose(gv, tv, abs_tol=1e-9)
+            )
+            if not same:
+                problems.append(f"{where}: generated {key}: ghrm {gv!r} != tshark {tv!r}")
         gl, tl = g["latency"], t["latency"]
         if (gl is None) != (tl is None) or (
             gl is not None and tl is not None and not math.isclose(gl, tl, abs_tol=LATENCY_TOLERANCE)
@@ -217,3 +253,71 @@ def expert_errors(text: str) -> list[tuple[int, str, str, str]]:
         if m:
             rows.append((int(m[1]), m[2], m[3], m[4]))
     return rows
+
+
+def section(text: str, title: str) -> list[str]:
+    """The lines of one ``-z gunyah_rm,...`` table (between its title and the closing rule)."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(title))
+    end = next(i for i in range(start, len(lines)) if lines[i].startswith("====="))
+    return lines[start + 3 : end]  # title, filter, column names
+
+
+def parse_errors(text: str) -> list[dict[str, Any]]:
+    """Rows of ``-z gunyah_rm,errors``."""
+    rows = []
+    for line in section(text, "Gunyah RM Errors"):
+        if line.startswith("("):
+            continue
+        name, err, code, errno, count, first, last, vms, frames = line.split()
+        rows.append(
+            {
+                "name": name,
+                "err_name": err,
+                "err_code": int(code, 16),
+                "errno": errno,
+                "count": int(count),
+                "first": float(first),
+                "last": float(last),
+                "vmids": () if vms == "-" else tuple(int(v, 16) for v in vms.split(",")),
+                "frames": tuple(int(f) for f in frames.split(",")),
+            }
+        )
+    return rows
+
+
+def ghrm_errors(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """``ghrm errors`` rows (dissector.analysis.errors.df_errors) of one capture."""
+    columns, _ = columns_from_decoded(ghrm_messages(path), os.path.basename(path))
+    table, _ = build_messages([columns])
+    start = table["time"].min()
+    rows = []
+    for rec in df_errors(table).itertuples(index=False):
+        rows.append(
+            {
+                "name": str(rec.name),
+                "err_name": str(rec.err_name),
+                "err_code": int(rec.err_code),
+                "errno": str(rec.errno),
+                "count": int(rec.count),
+                "first": float(rec.first - start),
+                "last": float(rec.last - start),
+                "vmids": tuple(int(v) for v in rec.vmids),
+                "frames": tuple(int(f) for f in rec.frames),
+            }
+        )
+    return rows
+
+
+def error_disagreements(ghrm: list[dict[str, Any]], tshark: list[dict[str, Any]], vms: bool) -> list[str]:
+    problems = []
+    if len(ghrm) != len(tshark):
+        problems.append(f"{len(ghrm)} ghrm error rows != {len(tshark)} tshark rows")
+    for g, t in zip(ghrm, tshark, strict=False):
+        for key in ("name", "err_name", "err_code", "errno", "count", "frames", *(("vmids",) if vms else ())):
+            if g[key] != t[key]:
+                problems.append(f"{g['name']} {g['err_name']}: {key}: ghrm {g[key]} != tshark {t[key]}")
+        for key in ("first", "last"):
+            if not math.isclose(g[key], t[key], abs_tol=1.5e-6):
+                problems.append(f"{g['name']} {g['err_name']}: {key}: ghrm {g[key]} != tshark {t[key]}")
+    return problems

@@ -87,7 +87,7 @@ local function field(ftype)
 end
 ProtoField = {}
 for _, t in ipairs({"uint8", "uint16", "uint24", "uint32", "uint64", "string", "bytes", "framenum",
-                    "relative_time"}) do
+                    "relative_time", "double"}) do
   ProtoField[t] = field(t)
 end
 ProtoField.none = function(abbrev) return {abbrev = abbrev, ftype = "none"} end
@@ -115,6 +115,7 @@ end
 
 local function value_text(pf, range, value, le)
   if value ~= nil then
+    if pf.ftype == "double" then return string.format("%.9f", value) end
     if type(value) == "number" then return int_text(value) end
     return tostring(value)
   end
@@ -161,6 +162,7 @@ Pref = {bool = function(_, default) return default end}
 DissectorTable = {get = function() return {add = function(_, _, p) DISSECTOR = p end} end}
 wtap = {USER0 = 45}
 STAT = {}
+function gui_enabled() return false end
 function register_stat_cmd_arg(name, fn) STAT[name] = fn end
 Listener = {new = function(tap, filter)
   local l = {filter = filter}
@@ -178,7 +180,9 @@ function RUN(records)
       local pinfo = {
         number = i, visited = pass == 2, rel_ts = rec[2], p2p_dir = -1, match_uint = 45,
         caplen = #rec[1],
-        cols = {info = {set = function(_, text) info[1] = text end}, protocol = ""},
+        cols = {info = {set = function(_, text) info[1] = text end}, protocol = "",
+                src = {set = function(_, text) info.src = text end},
+                dst = {set = function(_, text) info.dst = text end}},
       }
       local root = setmetatable({depth = 0}, Item)
       local start = #OUT
@@ -186,7 +190,7 @@ function RUN(records)
       if pass == 1 then
         for j = #OUT, start + 1, -1 do OUT[j] = nil end
       else
-        emit(root, "info\t" .. tostring(info[1]))
+        emit(root, "info\t" .. tostring(info[1]) .. "\t" .. tostring(info.src) .. " > " .. tostring(info.dst))
       end
     end
   end

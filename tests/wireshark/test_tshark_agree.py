@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from dissector.analysis.transactions import REUSE_WINDOW
+from dissector.analysis.transactions import GIVE_UP_NS, REUSE_WINDOW
 from dissector.capture.detect import open_records
 from dissector.capture.reassembly import MAX_IN_FLIGHT
 from dissector.capture.record import Direction, Record
@@ -28,12 +28,15 @@ from tests.capture import capbytes
 from tests.strategies import entry_strategy, struct_kwargs
 from tests.wireshark.agree import (
     disagreements,
+    error_disagreements,
     expected_experts,
     expert_counts,
     expert_errors,
+    ghrm_errors,
     ghrm_srt,
     ghrm_transactions,
     ghrm_view,
+    parse_errors,
     parse_srt,
     srt_disagreements,
 )
@@ -65,18 +68,22 @@ ONE_RUN = settings(
     suppress_health_check=list(HealthCheck),
 )
 VMIDS = (3, 0x45, 0x81)
+STATS = ["-z", "expert,error", "-z", "gunyah_rm,srt", "-z", "gunyah_rm,errors"]
+VMS_IN_ERRORS = True  # the errors table's VM column: the messages' vmid
 
 
-def assert_agree(capture: Path, lua: Path, run: TsharkRun | None = None) -> list[dict]:
+def assert_agree(
+    capture: Path, lua: Path, run: TsharkRun | None = None, ledger_vm: bool = True
+) -> list[dict]:
     """The whole check for one capture; returns tshark's messages for extra assertions."""
     if run is None:
-        run = run_tshark(capture, lua, ["-z", "expert,error", "-z", "gunyah_rm,srt"])
+        run = run_tshark(capture, lua, STATS)
     assert run.returncode == 0, run.stderr
     assert run.lua_errors == [], run.lua_errors
     messages = messages_from_json(run.packets)
     transactions = ghrm_transactions(capture)
     view = ghrm_view(capture, transactions)
-    problems = disagreements(view, messages)
+    problems = disagreements(view, messages, ledger_vm)
     assert not problems, f"{len(problems)} disagreement(s):\n" + "\n".join(problems[:40])
 
     experts = expert_counts(run.packets)
@@ -90,6 +97,9 @@ def assert_agree(capture: Path, lua: Path, run: TsharkRun | None = None) -> list
     assert sum(n for n, *_ in rows) == ours, rows  # no other error: nothing undecoded, no Lua error
     srt_problems = srt_disagreements(ghrm_srt(capture, transactions), parse_srt(run.stats))
     assert not srt_problems, "\n".join(srt_problems)
+    if "Gunyah RM Errors" in run.stats:
+        err_problems = error_disagreements(ghrm_errors(capture), parse_errors(run.stats), VMS_IN_ERRORS)
+        assert not err_problems, "\n".join(err_problems)
     return messages
 
 
@@ -125,7 +135,7 @@ def test_every_payload_layout_agrees(data, tmp_path_factory, tshark, lua_file):
     rng.shuffle(msgs)
     path = tmp_path_factory.mktemp("layouts") / "layouts.pcapng"
     write_pcapng(path, records(interleave(msgs, rng)))
-    shown = assert_agree(path, lua_file)
+    shown = assert_agree(path, lua_file, ledger_vm=False)  # random handles: see disagreements()
     assert sum(len(m["frames"]) > 1 for m in shown) > 0  # some messages were reassembled
 
 
@@ -321,12 +331,52 @@ def test_pairing_latency_and_srt_agree(tmp_path, tshark, lua_file):
     assert sum(m["latency"] is not None for m in shown) >= 80
 
 
+def _call(vmid: int, seq: int, msg_id: int = 0x56000004, reply: bool = False, data: bytes = b"") -> Message:
+    if reply:
+        return Message(Direction.FROM_RM, vmid, header(REPLY, seq, msg_id) + _u32(0) + data, gap_ns=7_000)
+    return Message(Direction.TO_RM, vmid, header(REQUEST, seq, msg_id) + (data or bytes(8)), gap_ns=5_000)
+
+
+# one capture per rule of dissector.analysis.transactions (the big capture above mixes them all)
+PAIRING_RULES = {
+    "fifo": [_call(3, 1), _call(3, 1), _call(3, 1, reply=True), _call(3, 1, reply=True)],
+    "duplicate_reply": [_call(3, 1), _call(3, 1, reply=True), _call(3, 1, reply=True)],
+    "orphan_reply": [_call(3, 9, reply=True), _call(3, 1), _call(3, 1, reply=True)],
+    "unanswered": [_call(3, 1), _call(3, 2), _call(3, 2, reply=True)],
+    "retransmitted": [_call(3, 1), _call(3, 1), _call(3, 1, reply=True)],
+    "restart_seq": [_call(3, 600), _call(3, 2), _call(3, 600, reply=True), _call(3, 2, reply=True)],
+    "vmid_reallocated": [
+        _call(0x90, 0),
+        _call(3, 7, 0x56000001, data=bytes(4)),
+        _call(3, 7, 0x56000001, reply=True, data=b"\x90\x00\x00\x00"),
+        _call(0x90, 0),
+        _call(0x90, 0, reply=True),
+    ],
+    "later_reply_gives_up": [
+        *[_call(3, 5), _call(3, 6), _call(3, 6, reply=True)],
+        *[_call(3, 5), _call(3, 5, reply=True)],
+    ],
+    "seq_wrap": [
+        _call(3, 5),
+        *[_call(3, 100 + i) for i in range(REUSE_WINDOW + 1)],
+        *[_call(3, 5), _call(3, 5, reply=True)],
+    ],
+}
+
+
+@pytest.mark.parametrize("rule", sorted(PAIRING_RULES))
+def test_each_pairing_rule_agrees(rule, tmp_path, tshark, lua_file):
+    path = write_pcapng(tmp_path / f"{rule}.pcapng", records(interleave(PAIRING_RULES[rule])))
+    shown = assert_agree(path, lua_file)
+    assert any(m["request_in"] is not None for m in shown)  # every rule pairs something
+
+
 # --------------------------------------------------------------------------- bundled traces
 @pytest.mark.parametrize("trace", BUNDLED or [None], ids=lambda p: p.name if p else "none")
 def test_bundled_trace_agrees(trace, tshark, lua_file, tmp_path):
     if trace is None:
         pytest.skip("no bundled traces in traces/ yet")
-    run = run_tshark(trace, lua_file, ["-z", "expert,error", "-z", "gunyah_rm,srt"])
+    run = run_tshark(trace, lua_file, STATS)
     if run.returncode != 0 and ("damaged or corrupt" in run.stderr or "cut short" in run.stderr):
         # tshark stops at the first unreadable block, where ghrm's reader skips it and goes on:
         # compare the two on the records both can read
@@ -337,3 +387,26 @@ def test_bundled_trace_agrees(trace, tshark, lua_file, tmp_path):
         trace = write_pcapng(tmp_path / trace.name, records)
         run = None
     assert_agree(trace, lua_file, run)
+
+
+def test_request_given_up_after_half_a_second_agrees(tmp_path, tshark, lua_file):
+    """Issue 16's capture: VM_START seq 5, the same request 600 ms later, one reply. ghrm gives the
+    first up (open longer than GIVE_UP_NS when its key came back): the reply answers the second.
+    A key back after 400 ms still queues behind the open request (first in, first out)."""
+    vm45 = b"\x45\x00\x00\x00"
+    ms = 1_000_000
+
+    def req(vmid: int, gap_ns: int) -> Message:
+        return Message(Direction.TO_RM, vmid, header(REQUEST, 5, 0x56000004) + vm45, gap_ns=gap_ns)
+
+    def rep(vmid: int, gap_ns: int) -> Message:
+        return Message(Direction.FROM_RM, vmid, header(REPLY, 5, 0x56000004) + _u32(0), gap_ns=gap_ns)
+
+    msgs = [req(3, ms), req(3, 600 * ms), rep(3, ms)]  # given up: the reply answers frame 2
+    msgs += [req(0x45, ms), req(0x45, 400 * ms), rep(0x45, ms)]  # still open: it answers frame 4
+    path = write_pcapng(tmp_path / "give_up.pcapng", records(interleave(msgs)))
+    shown = {m["frame"]: m for m in assert_agree(path, lua_file)}
+    assert ms * 500 == GIVE_UP_NS
+    assert shown[3]["request_in"] == 2 and shown[1]["response_in"] is None
+    assert shown[3]["latency"] == pytest.approx(0.001)
+    assert shown[6]["request_in"] == 4 and shown[4]["response_in"] == 6
