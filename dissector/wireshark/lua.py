@@ -394,7 +394,7 @@ def context_lua() -> str:
         msg_id = msg_id_of(name)
         layout = REQUESTS[msg_id].layout
         acl = layout.field("acl")
-        names = [getattr(f, "name", None) for f in layout.fields]
+        names = [getattr(f, "name", None) for f in layout.walk()]  # the ACL may sit in an Optional
         before = locate(layout, (names[names.index("acl") - 1],), msg_id, 1)
         count = locate(layout, (acl.count,), msg_id, 1)
         entry_vmid = locate(acl.entry, ("vmid",), msg_id, 1)
