@@ -230,6 +230,8 @@ def _vm_line(
         return None  # the common case, decided without pandas
     serious = rows[rows["severity"].isin(["error", "warning"])]
     failure = rows[rows["code"].astype(str).isin(FAILURE_CODES)]
+    if states.endswith("RESET"):  # reset cleanly; only its VM_DEALLOCATE is missing (capture cut?)
+        failure = failure[failure["code"].astype(str) != "never_deallocated"]
     timing = rows[rows["category"].astype(str) == TIMING_CATEGORY]
     reasons = _reasons(serious)
     if never_ran or not failure.empty or (exit_type is not None and exit_type not in NORMAL_EXITS):

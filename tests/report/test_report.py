@@ -111,6 +111,14 @@ def test_verdict_says_why(trace_of, name: str, vm: str, words: tuple[str, ...]) 
         assert word in lines[vm].text
 
 
+def test_a_cut_capture_is_not_a_failed_vm(trace_of) -> None:
+    # truth: the capture was killed inside its last record, VM_DEALLOCATE's reply is not in it
+    lines = build_content(trace_of("malformed_truncated.pcapng")).verdict
+    by = {line.subject: line for line in lines}
+    assert by["VM 0x80"].status == "errors" and "VM_DEALLOCATE" in by["VM 0x80"].text
+    assert by["capture"].label == "error" and "file ends inside block" in by["capture"].text
+
+
 def test_clean_trace_has_a_clean_verdict(trace_of) -> None:
     content = build_content(trace_of("fleet_20vms.pcapng"))
     assert content.verdict == []
