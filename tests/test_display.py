@@ -73,8 +73,9 @@ def test_trace_card_shows_the_summary_numbers(noresource):
     assert "2 warning" in text and "1 chat" in text and "error " not in text.split("findings")[1][:12]
     assert "2026-01-01 00:00:00.002335 UTC" in text  # trace.start, to the microsecond (cut)
     assert "to 0.009043 s after the capture start" in text
-    for table in ("trace.findings", "trace.transactions", "trace.lifecycle_summary", "trace.memparcels"):
+    for table in ("trace.findings (3 rows)", "trace.transactions (9 rows)", "trace.memparcels (1 rows)"):
         assert table in text
+    assert "trace.plot.lifecycle_timeline() pictures:" in text
     assert not re.search(r"\b128\b", text)  # VMID 0x80 never in decimal
 
 
