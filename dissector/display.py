@@ -453,6 +453,7 @@ def message_html(msg: DecodedMessage) -> str:
         f"Frame {raw.frames[0]}"
         + (f" (records {ranges(raw.frames)})" if len(raw.frames) > 1 else "")
         + f", {len(raw.data)} bytes, {raw.direction.label}, client {client}, {when}"
+        + ("" if msg.t is None else f" (t = {msg.t:.6f} s since the capture start)")
     )
     problems = "".join(
         f"<div style='color: #842029'>[Malformed: {html.escape(str(p))}]</div>" for p in msg.problems
