@@ -8,18 +8,22 @@ nothing could be read at all, or the command line was wrong.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TextIO
 
 from dissector.analysis import cli as analysis_cli
+from dissector.analysis.fastpath import usable_ns
 from dissector.analysis.ledgers import cli as ledgers_cli
-from dissector.capture.record import CaptureProblem
-from dissector.decoded import DecodedMessage, decode_file
+from dissector.capture.detect import open_records
+from dissector.capture.record import CaptureProblem, Record
+from dissector.decoded import DecodedMessage, decode_records
 from dissector.errors import GhrmError
 from dissector.filter import Filter
 from dissector.protocol.dialects import DIALECTS
+from dissector.report import cli as report_cli
 from dissector.sim import cli as sim_cli
 from dissector.wireshark import cli as wireshark_cli
 
@@ -27,7 +31,7 @@ EXIT_OK, EXIT_NOTHING_READ = 0, 1  # argparse itself exits 2 on a bad command li
 
 
 # Subcommand groups that live beside their library code; each module has ``register(sub)``.
-_EXTENSIONS = (analysis_cli, ledgers_cli, sim_cli, wireshark_cli)
+_EXTENSIONS = (analysis_cli, ledgers_cli, sim_cli, wireshark_cli, report_cli)
 
 
 def _warn(problem: CaptureProblem, err: TextIO) -> None:
@@ -43,28 +47,51 @@ class _Tally:
         self.problems = 0
 
 
+class _CaptureStart:
+    """The time of a capture's first record with a time: what the ``t`` column of the ``Trace``
+    tables counts from, so that printed times are the tables' ``t`` (every message, shown or not)."""
+
+    def __init__(self) -> None:
+        self.ns: int | None = None
+
+    def watch(self, items: Iterable[Record | CaptureProblem]) -> Iterator[Record | CaptureProblem]:
+        for item in items:
+            if self.ns is None and isinstance(item, Record) and usable_ns(item.time_ns) is not None:
+                self.ns = item.time_ns
+            yield item
+
+
 def _messages(
     paths: Sequence[str], args: argparse.Namespace, tally: _Tally, err: TextIO
-) -> Iterator[DecodedMessage]:
+) -> Iterator[tuple[DecodedMessage, int | None]]:
+    """Each message with its capture's start (ns), which the reader has seen by then."""
     for path in paths:
-        for item in decode_file(path, dialect=args.dialect, follow=getattr(args, "follow", False)):
+        start = _CaptureStart()
+        records = start.watch(open_records(path, follow=getattr(args, "follow", False)))
+        for item in decode_records(records, dialect=args.dialect):
             if isinstance(item, CaptureProblem):
                 tally.problems += 1
                 _warn(item, err)
                 continue
             tally.messages += 1
-            yield item
+            yield item, start.ns
 
 
-def _text_line(msg: DecodedMessage, t0: float | None) -> str:
+def _seconds(ns: int | None, start_ns: int | None) -> float | None:
+    """Seconds since the capture start, computed as the tables compute ``t``."""
+    return None if ns is None or start_ns is None else (ns - start_ns) / 1e9
+
+
+def _text_line(msg: DecodedMessage, start_ns: int | None) -> str:
     raw = msg.raw
-    when = "       -    " if raw.time_ns is None else f"{raw.time_ns / 1e9 - (t0 or 0):12.6f}"
+    t = _seconds(raw.time_ns, start_ns)
+    when = "       -    " if t is None else f"{t:12.6f}"
     direction = {"to_rm": "->RM", "from_rm": "RM->", "unknown": " ?? "}[raw.direction.label]
     client = "vm?" if raw.client_vmid == 0xFFFF else f"vm{raw.client_vmid:#x}"
     return f"{raw.frame:6d} {when} {direction} {client:>7} {msg.summary()}"
 
 
-def _verbose(msg: DecodedMessage) -> str:
+def _verbose(msg: DecodedMessage, start_ns: int | None) -> str:
     raw = msg.raw
     frames = ", ".join(str(f) for f in raw.frames)
     head = [
@@ -72,7 +99,12 @@ def _verbose(msg: DecodedMessage) -> str:
         f"    Direction: {raw.direction.label}, client VMID {raw.client_vmid:#x}",
     ]
     if raw.time_ns is not None:
-        head.append(f"    Time: {raw.time_ns // 10**9}.{raw.time_ns % 10**9:09d}")
+        secs, frac = divmod(raw.time_ns, 10**9)
+        when = dt.datetime.fromtimestamp(secs, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+        head.append(f"    Time: {when}.{frac:09d} UTC (epoch {secs}.{frac:09d} s)")
+        t = _seconds(raw.time_ns, start_ns)
+        if t is not None:
+            head.append(f"    Time since capture start: {t:.9f} s")
     if raw.interface:
         head.append(f"    Interface: {raw.interface}")
     for comment in raw.comments:
@@ -90,19 +122,16 @@ def cmd_decode(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     keep: Callable[[dict], bool] | None = Filter(args.filter, args.dialect) if args.filter else None
     tally = _Tally()
     shown = 0
-    t0: float | None = None
-    for msg in _messages(args.files, args, tally, err):
+    for msg, start_ns in _messages(args.files, args, tally, err):
         record = msg.to_json()
         if keep is not None and not keep(record):
             continue
-        if t0 is None and msg.raw.time_ns is not None:
-            t0 = msg.raw.time_ns / 1e9
         if args.format == "jsonl":
             out.write(json.dumps(record, separators=(",", ":")) + "\n")
         elif args.verbose:
-            out.write(_verbose(msg) + "\n")
+            out.write(_verbose(msg, start_ns) + "\n")
         else:
-            out.write(_text_line(msg, t0) + "\n")
+            out.write(_text_line(msg, start_ns) + "\n")
         if args.follow:
             out.flush()
         shown += 1

@@ -90,6 +90,25 @@ class DecodedMessage:
     def summary(self) -> str:
         return summary_line(self.packet, self.dialect)
 
+    def hexdump(self) -> str:
+        """The reassembled bytes as Scapy's hexdump (offset, hex, ASCII), for a terminal."""
+        from scapy.utils import hexdump
+
+        return hexdump(self.raw.data, dump=True)
+
+    def __repr__(self) -> str:
+        """Its line of ``ghrm decode`` (without the time): frame, direction, client, summary."""
+        raw = self.raw
+        arrow = {"to_rm": "->RM", "from_rm": "RM->"}.get(raw.direction.label, "??")
+        client = "vm?" if raw.client_vmid == 0xFFFF else f"vm{raw.client_vmid:#x}"
+        return f"frame {raw.frames[0]} {arrow} {client} {self.summary()}"
+
+    def _repr_html_(self) -> str:
+        """Jupyter: the field tree beside the hex dump, as Wireshark shows a packet."""
+        from dissector.display import message_html
+
+        return message_html(self)
+
     def to_json(self) -> dict[str, Any]:
         """The ``ghrm decode --format jsonl`` object (design.md 1.3): keep keys and meaning stable."""
         raw = self.raw

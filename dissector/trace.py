@@ -13,14 +13,20 @@ gives the full Scapy dissection of one message.
 ``trace.window(start, end)`` returns a new Trace limited to a time window; its tables are the
 full trace's tables filtered (a transaction belongs to the window its request falls in), so
 calls that straddle the border keep their replies.
+
+Time base (``dissector.analysis.timebase``): the public tables show ``time`` as a UTC datetime
+and every other instant, ``t`` included, as seconds since the capture start (its first
+record), as the CLI prints them; ``trace.start``/``trace.end`` are UTC ``pd.Timestamp``. The
+tables are built, windowed and cached internally in float epoch seconds and presented on access.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import math
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any, Literal
 
@@ -40,6 +46,7 @@ from dissector.analysis.findings import (
     to_frame,
 )
 from dissector.analysis.ledgers import (
+    LEDGER_TABLES,
     df_irqs,
     df_memparcels,
     ledger_findings,
@@ -52,6 +59,8 @@ from dissector.analysis.scapy_path import columns_from_decoded
 from dissector.analysis.schema import PROBLEMS, TABLES
 from dissector.analysis.select import MissingData, overlapping, select, suggest
 from dissector.analysis.srt import df_srt
+from dissector.analysis.timebase import TimeBase, present, public_schema
+from dissector.analysis.timing import slow_windows, timing_findings
 from dissector.analysis.transactions import call_types, transactions_from
 from dissector.capture.detect import open_records
 from dissector.capture.record import CaptureProblem, Record
@@ -59,6 +68,7 @@ from dissector.decoded import DecodedMessage, decode_records
 from dissector.protocol.dialects import get_dialect
 
 Engine = Literal["auto", "fast", "scapy"]
+Instant = float | int | pd.Timestamp | dt.datetime | np.datetime64 | str | None
 Source = str | os.PathLike[str] | IO[bytes] | IO[str]
 TABLE_ATTRIBUTES = (
     "messages",
@@ -70,9 +80,11 @@ TABLE_ATTRIBUTES = (
     "memparcels",
     "irqs",
     "findings",
+    "slow_windows",
     "problems",
 )
 
+_SCHEMAS = {**TABLES, **LEDGER_TABLES}  # every public table's internal schema
 # time columns giving the span of a ledger row, for window slicing
 _LEDGER_SPAN = {"memparcels": ("created_time", "reclaimed_time"), "irqs": ("lent_time", "reclaimed_time")}
 
@@ -127,6 +139,9 @@ class _Base:
     def _make_ledger_findings(self) -> pd.DataFrame:
         return ledger_findings(self.get("ledger_messages"), self.get("memparcels"), self.get("irqs"))
 
+    def _make_timebase(self) -> TimeBase:
+        return TimeBase.from_messages(self.get("messages"), self.captures)
+
     def _make_end_times(self) -> dict[str, float]:
         m = self.get("messages")
         if m.empty:
@@ -143,6 +158,9 @@ class _Base:
                     return DecodedMessage(cols.raw_message(row), self.dialect).fields
         return {}
 
+    def _make_slow_windows(self) -> pd.DataFrame:
+        return slow_windows(self.get("transactions"), self.get("messages"), self.get("lifecycles").summary)
+
     def _make_other_findings(self) -> list:
         """Findings that do not depend on the window's error counts."""
         return [
@@ -151,6 +169,12 @@ class _Base:
             *crash_reports(self.get("messages"), self.fields),
             *from_messages(self.get("messages")),
             *self.get("lifecycles").findings,
+            *timing_findings(
+                self.get("transactions"),
+                self.get("messages"),
+                self.get("lifecycles").summary,
+                self.get("slow_windows"),
+            ),
         ]
 
 
@@ -191,7 +215,7 @@ class Trace:
     # --- the tables -------------------------------------------------------------------------
     @property
     def captures(self) -> list[str]:
-        """Names of the captures, in the order given."""
+        """Names of the captures, in the order given (full paths; tables show basenames)."""
         return self._base.captures
 
     @property
@@ -200,96 +224,130 @@ class Trace:
 
     @property
     def messages(self) -> pd.DataFrame:
-        """One row per RM message (schema ``MESSAGES``)."""
-        return self._cached(
-            "messages", lambda: select(self._base.get("messages"), start=self._start, end=self._end)
-        )
+        """One row per RM message (``Trace.schema('messages')``)."""
+        return self._public("messages")
 
     @property
     def transactions(self) -> pd.DataFrame:
-        """Requests paired with replies (schema ``TRANSACTIONS``)."""
-        return self._cached(
-            "transactions", lambda: select(self._base.get("transactions"), start=self._start, end=self._end)
-        )
+        """Requests paired with replies (``Trace.schema('transactions')``)."""
+        return self._public("transactions")
 
     @property
     def srt(self) -> pd.DataFrame:
         """Service response time per call (schema ``SRT``); ``df_srt`` filters further."""
-        return self._cached("srt", lambda: df_srt(self.transactions))
+        return self._public("srt")
 
     def df_srt(
         self,
         *,
         vmid: int | Sequence[int] | None = None,
         client: int | Sequence[int] | None = None,
-        start: float | None = None,
-        end: float | None = None,
+        start: Instant = None,
+        end: Instant = None,
     ) -> pd.DataFrame:
-        """The SRT table for some VMIDs / clients / an absolute time window."""
+        """The SRT table for some VMIDs / clients / a time window (bounds as in ``window``)."""
         self._check_vmids(vmid)
-        return df_srt(self.transactions, vmid=vmid, client=client, start=start, end=end)
+        table = self._view("transactions")
+        if start is not None or end is not None:
+            table = self.window(start, end)._view("transactions")
+        return df_srt(table, vmid=vmid, client=client)
 
     @property
     def errors(self) -> pd.DataFrame:
         """Error replies per call x error code (schema ``ERRORS``)."""
-        return self._cached("errors", lambda: df_errors(self.messages))
+        return self._public("errors")
+
+    def df_errors(
+        self, *, vmid: int | Sequence[int] | None = None, client: int | Sequence[int] | None = None
+    ) -> pd.DataFrame:
+        """The errors table of the replies about some VMIDs / on some clients' queues."""
+        messages = select(self._view("messages"), vmid=vmid, client=client)
+        return present(df_errors(messages), TABLES["errors"], self._base.get("timebase"))
 
     @property
     def lifecycles(self) -> pd.DataFrame:
         """VM state intervals (schema ``LIFECYCLES``)."""
-        return self._cached(
-            "lifecycles",
-            lambda: overlapping(
-                self._base.get("lifecycles").intervals, self._start, self._end, "start", "end"
-            ),
-        )
+        return self._public("lifecycles")
 
     @property
     def lifecycle_summary(self) -> pd.DataFrame:
         """One row per VM instance (schema ``LIFECYCLE_SUMMARY``)."""
-        return self._cached(
-            "lifecycle_summary",
-            lambda: overlapping(
-                self._base.get("lifecycles").summary, self._start, self._end, "first_seen", "deallocated_at"
-            ),
-        )
+        return self._public("lifecycle_summary")
 
     @property
     def findings(self) -> pd.DataFrame:
         """Expert info (schema ``FINDINGS``), most severe first."""
-
-        def make() -> pd.DataFrame:
-            found = [f for f in self._base.get("other_findings") if self._inside(f.time)]
-            found += from_errors(self.errors, self.transactions)
-            if self._start is None and self._end is None:
-                found += from_problems(self.problems)
-            ledger = self._base.get("ledger_findings")
-            ledger = ledger[[self._inside(t) for t in ledger["time"]]] if not ledger.empty else ledger
-            return merge_findings([to_frame(found, self.captures), ledger], self.captures)
-
-        return self._cached("findings", make)
+        return self._public("findings")
 
     @property
     def memparcels(self) -> pd.DataFrame:
         """One row per memory parcel (schema ``MEMPARCELS`` in ``analysis.ledgers.schema``)."""
-        return self._cached(
-            "memparcels",
-            lambda: overlapping(
-                self._base.get("memparcels"), self._start, self._end, *_LEDGER_SPAN["memparcels"]
-            ),
-        )
+        return self._public("memparcels")
 
     @property
     def irqs(self) -> pd.DataFrame:
         """One row per lent IRQ (schema ``IRQS`` in ``analysis.ledgers.schema``)."""
-        return self._cached(
-            "irqs", lambda: overlapping(self._base.get("irqs"), self._start, self._end, *_LEDGER_SPAN["irqs"])
-        )
+        return self._public("irqs")
+
+    @property
+    def slow_windows(self) -> pd.DataFrame:
+        """Spans in which the RM served calls far slower than usual (schema ``SLOW_WINDOWS``)."""
+        return self._public("slow_windows")
+
+    @property
+    def plot(self) -> Any:
+        """Plots of this trace: ``trace.plot.latency_over_time()`` (see ``dissector.plots``)."""
+        from dissector.plots import PlotAccessor
+
+        return PlotAccessor(self)
 
     @property
     def problems(self) -> pd.DataFrame:
         """Input the capture readers could not read (schema ``PROBLEMS``)."""
-        return self._base.problems
+        return self._public("problems")
+
+    # --- the internal tables: float epoch seconds, what the analysis code works on ----------
+    def _view(self, name: str) -> pd.DataFrame:
+        """Table ``name`` of this window, as the pipeline builds it (absolute float seconds)."""
+        makers: dict[str, Callable[[], pd.DataFrame]] = {
+            "messages": lambda: select(self._base.get("messages"), start=self._start, end=self._end),
+            "transactions": lambda: select(self._base.get("transactions"), start=self._start, end=self._end),
+            "srt": lambda: df_srt(self._view("transactions")),
+            "errors": lambda: df_errors(self._view("messages")),
+            "lifecycles": lambda: overlapping(
+                self._base.get("lifecycles").intervals, self._start, self._end, "start", "end"
+            ),
+            "lifecycle_summary": lambda: overlapping(
+                self._base.get("lifecycles").summary, self._start, self._end, "first_seen", "deallocated_at"
+            ),
+            "findings": self._make_findings,
+            "memparcels": lambda: overlapping(
+                self._base.get("memparcels"), self._start, self._end, *_LEDGER_SPAN["memparcels"]
+            ),
+            "irqs": lambda: overlapping(
+                self._base.get("irqs"), self._start, self._end, *_LEDGER_SPAN["irqs"]
+            ),
+            "slow_windows": lambda: overlapping(
+                self._base.get("slow_windows"), self._start, self._end, "start", "end"
+            ),
+            "problems": lambda: self._base.problems,
+        }
+        return self._cached(name, makers[name])
+
+    def _public(self, name: str) -> pd.DataFrame:
+        """Table ``name`` presented on the one time base (``dissector.analysis.timebase``)."""
+        return self._cached(
+            f"public:{name}", lambda: present(self._view(name), _SCHEMAS[name], self._base.get("timebase"))
+        )
+
+    def _make_findings(self) -> pd.DataFrame:
+        found = [f for f in self._base.get("other_findings") if self._inside(f.time)]
+        found += from_errors(self._view("errors"), self._view("transactions"))
+        if self._start is None and self._end is None:
+            found += from_problems(self._base.problems)
+        ledger = self._base.get("ledger_findings")
+        ledger = ledger[[self._inside(t) for t in ledger["time"]]] if not ledger.empty else ledger
+        return merge_findings([to_frame(found, self.captures), ledger], self.captures)
 
     def lifecycle(self, vmid: int, instance: int | None = None) -> pd.DataFrame:
         """State intervals of one VM (all its instances, or one); names the known VMIDs if absent."""
@@ -312,8 +370,9 @@ class Trace:
         """The full Scapy dissection of the message that starts at ``frame``."""
         if capture is None and len(self._base.columns) > 1:
             raise MissingData(f"this trace holds {len(self.captures)} captures; say which: capture=...")
+        labels = self._base.get("timebase").labels
         for cols in self._base.columns:
-            if capture is not None and cols.capture != capture:
+            if capture is not None and capture not in (cols.capture, labels.get(cols.capture)):
                 continue
             row = np.searchsorted(cols.frame, frame)
             if row < len(cols) and cols.frame[row] == frame and cols.raw_message is not None:
@@ -325,39 +384,43 @@ class Trace:
     @property
     def vmids(self) -> list[int]:
         """Every VMID some message concerns."""
-        return sorted(int(v) for v in self.messages["vmid"].dropna().unique())
+        return sorted(int(v) for v in self._view("messages")["vmid"].dropna().unique())
 
     # --- time -------------------------------------------------------------------------------
     @property
-    def start(self) -> float | None:
-        """Time of the first message of the whole input (absolute seconds), None if untimed."""
-        t = self._base.get("messages")["time"]
-        return None if t.isna().all() else float(t.min())
+    def start(self) -> pd.Timestamp | None:
+        """When the input starts (UTC): the first record of the earliest capture; None if untimed.
+        ``window`` counts float seconds from here; each table's ``t`` from its own capture's start."""
+        ns = self._origin_ns()
+        return None if ns is None else pd.Timestamp(ns, unit="ns", tz="UTC")
 
     @property
-    def end(self) -> float | None:
-        """Time of the last message of the whole input."""
-        t = self._base.get("messages")["time"]
-        return None if t.isna().all() else float(t.max())
+    def end(self) -> pd.Timestamp | None:
+        """Time of the last message of the whole input (UTC)."""
+        t = self._base.get("messages")["time_ns"]
+        return None if t.isna().all() else pd.Timestamp(int(t.max()), unit="ns", tz="UTC")
 
-    def window(
-        self, start: float | None = None, end: float | None = None, *, relative: bool = False
-    ) -> Trace:
-        """A new Trace of the messages with ``start <= time < end`` (absolute seconds, or seconds
-        after the first message with ``relative=True``); this trace is unchanged."""
+    def window(self, start: Instant = None, end: Instant = None, *, relative: bool | None = None) -> Trace:
+        """A new Trace of the messages with ``start <= time < end``; this trace is unchanged.
+
+        Floats (ints) are seconds since ``trace.start`` (for one capture: the ``t`` column);
+        ``pd.Timestamp`` / ``datetime`` / ``np.datetime64`` / ISO strings are absolute (naive = UTC).
+        ``relative=True`` is accepted for old code (floats are relative anyway)."""
         if start is None and end is None:
             return self
-        origin = self.start
+        origin = self._origin_ns()
         if origin is None:
             raise MissingData(
                 "this trace has no timestamps (a kernel log without dmesg times?): cannot window by time"
             )
-        if relative:
-            start = None if start is None else origin + start
-            end = None if end is None else origin + end
-        lo = start if self._start is None else (self._start if start is None else max(start, self._start))
-        hi = end if self._end is None else (self._end if end is None else min(end, self._end))
+        lo_abs, hi_abs = (_epoch_seconds(b, origin, relative) for b in (start, end))
+        lo = lo_abs if self._start is None else (self._start if lo_abs is None else max(lo_abs, self._start))
+        hi = hi_abs if self._end is None else (self._end if hi_abs is None else min(hi_abs, self._end))
         return Trace(self._base, lo, hi)
+
+    def _origin_ns(self) -> int | None:
+        starts = self._base.get("timebase").starts
+        return min(starts.values()) if starts else None
 
     # --- plumbing ---------------------------------------------------------------------------
     def _inside(self, t: float | None) -> bool:
@@ -392,6 +455,7 @@ class Trace:
             "message",
             "window",
             "df_srt",
+            "plot",
             "vmids",
             "captures",
             "start",
@@ -404,20 +468,54 @@ class Trace:
     def __repr__(self) -> str:
         m = self.messages
         span = ""
-        if self.start is not None and not m.empty and m["time"].notna().any():
-            span = f", {float(m['time'].min()) - self.start:.3f}-{float(m['time'].max()) - self.start:.3f} s"
+        if m["t"].notna().any():
+            span = f", {m['t'].min():.3f}-{m['t'].max():.3f} s"
         window = " (window)" if self._start is not None or self._end is not None else ""
         return (
             f"<Trace{window} {len(self.captures)} capture(s), {len(m)} messages, "
             f"{int((m['type'] == 'request').sum())} requests, {len(self.vmids)} VMIDs{span}>"
         )
 
+    def _repr_html_(self) -> str:
+        """Jupyter: a summary card (span, clients, VMs, messages, errors, findings, what next)."""
+        from dissector.display import trace_html
+
+        return trace_html(self)
+
     @staticmethod
-    def schema(table: str) -> str:
-        """The declared columns of ``table`` as Markdown (``Trace.schema('transactions')``)."""
-        if table not in TABLES:
-            raise MissingData(suggest(table, list(TABLES), "table"))
-        return TABLES[table].doc_table()
+    def schema(table: str) -> Markdown:
+        """The columns of the public table ``table`` as Markdown (renders as a table in Jupyter)."""
+        if table not in _SCHEMAS:
+            raise MissingData(suggest(table, list(_SCHEMAS), "table"))
+        return Markdown(public_schema(_SCHEMAS[table]).doc_table())
+
+
+class Markdown(str):
+    """Text that Jupyter renders as Markdown (and that prints as itself anywhere else)."""
+
+    def _repr_markdown_(self) -> str:
+        return str(self)
+
+
+def _epoch_seconds(bound: Instant, origin_ns: int, relative: bool | None) -> float | None:
+    """A window bound as internal float epoch seconds (see ``Trace.window``)."""
+    if bound is None:
+        return None
+    if isinstance(bound, int | float | np.integer | np.floating) and not isinstance(bound, bool):
+        if relative is False:
+            raise ValueError(
+                f"window bound {bound!r}: floats are seconds since trace.start; "
+                "pass a pd.Timestamp for an absolute time (relative=False is gone)"
+            )
+        return (origin_ns + round(float(bound) * 1e9)) / 1e9
+    if relative:
+        raise ValueError(f"window bound {bound!r} is an absolute time; relative=True wants seconds")
+    try:
+        ts = pd.Timestamp(bound)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"window bound {bound!r}: not seconds nor a time ({exc})") from None
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    return ts.value / 1e9
 
 
 def _problems(by_capture: Mapping[str, list[CaptureProblem]]) -> pd.DataFrame:

@@ -276,15 +276,16 @@ TRACES: tuple[TraceSpec, ...] = (
     ),
     TraceSpec(
         "slow_rm.pcapng",
-        "A slow RM: a latency spike during a fleet boot",
-        "Six VMs boot while the RM is slowed down 60-fold for 40 ms; requests queue up behind the "
-        "slow ones and boot latencies stretch.",
+        "A slow RM: a one-second latency spike while VMs boot and reboot",
+        "Four VM slots boot, run and reboot for 6 s; from 2 s to 3 s the RM serves every call 10 "
+        "times slower. Requests queue up behind the slow ones and the boots in that second stretch. "
+        "`ghrm findings` reports it as one `slow_window`.",
         seed=6,
         params={
-            "vms": 6,
-            "duration": 2.0,
-            **_ONE,
-            "latency": LatencyModel(spikes=(Spike(0.004, 0.04, 60.0),)),
+            "vms": 4,
+            "duration": 6.0,
+            "boots_per_vm": 0,
+            "latency": LatencyModel(spikes=(Spike(2.0, 1.0, 10.0),)),
         },
         find=_find_slow,
     ),

@@ -2,13 +2,14 @@
 
 Each command opens the captures as a ``Trace`` (fast path), selects rows by ``--vmid``,
 ``--client`` and a time window, and prints one table: aligned text for a person (times in
-seconds relative to the first message of the input, latencies in milliseconds, VMIDs in hex;
-the last column wraps instead of the line), or ``--format csv|json`` for scripts (absolute
-times in seconds, as the tables hold them). An empty result prints one line saying so and exits
-0 (``[]`` / a header line on stdout for json / csv, the sentence on stderr).
+seconds since the capture start, i.e. the tables' ``t`` column; latencies in milliseconds,
+VMIDs in hex; the last column wraps instead of the line), or ``--format csv|json`` for scripts
+(the public ``Trace`` table: ``time`` as an ISO 8601 UTC time, other instants in seconds since
+the capture start). An empty result prints one line saying so and exits 0 (``[]`` / a header
+line on stdout for json / csv, the sentence on stderr).
 
-``--start`` / ``--end`` are seconds after the first message of the input (all files
-together), like Wireshark's relative time; ``start <= time < end``.
+``--start`` / ``--end`` are seconds since the start of the input (its earliest capture's first
+record), like Wireshark's relative time; ``start <= time < end``.
 """
 
 from __future__ import annotations
@@ -53,8 +54,8 @@ def _common(p: argparse.ArgumentParser) -> None:
         "--vmid", type=vmid_list, action="extend", help="only calls/VMs about these VMIDs (0x82,0x83)"
     )
     p.add_argument("--client", type=vmid_list, action="extend", help="only messages on these clients' queues")
-    p.add_argument("--start", type=float, help="seconds after the first message (inclusive)")
-    p.add_argument("--end", type=float, help="seconds after the first message (exclusive)")
+    p.add_argument("--start", type=float, help="seconds since the capture start (inclusive)")
+    p.add_argument("--end", type=float, help="seconds since the capture start (exclusive)")
     p.add_argument("--dialect", default="rm", choices=sorted(DIALECTS), help="id and enum names (default rm)")
     p.add_argument("--engine", default="auto", choices=("auto", "fast", "scapy"), help=argparse.SUPPRESS)
 
@@ -117,7 +118,7 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO, body: Callable[[Any
     try:
         trace = _open(args, err)
         if args.start is not None or args.end is not None:
-            trace = trace.window(args.start, args.end, relative=True)
+            trace = trace.window(args.start, args.end)
         return body(trace)
     except GhrmError as exc:
         err.write(f"ghrm: error: {exc}\n")
@@ -160,8 +161,10 @@ def write_empty(sentence: str, fmt: str, out: TextIO, err: TextIO, columns: list
 # --- output -----------------------------------------------------------------------------------
 def _plain(value: Any) -> Any:
     """A JSON/CSV-friendly Python value."""
-    if value is None or value is pd.NA:
+    if value is None or value is pd.NA or value is pd.NaT:
         return None
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
     if isinstance(value, float | np.floating):
         return None if math.isnan(value) else float(value)
     if isinstance(value, np.integer | np.bool_):
@@ -206,10 +209,11 @@ def render(rows: list[list[str]], header: list[str], right: set[int], width: int
     return "\n".join(lines) + "\n"
 
 
-def _rel(t: Any, t0: float | None) -> str:
+def _rel(t: Any) -> str:
+    """Seconds since the capture start (a ``t`` or other instant column of a public table)."""
     if t is None or t is pd.NA or (isinstance(t, float) and math.isnan(t)):
         return "-"
-    return f"{t - (t0 or 0.0):.6f}"
+    return f"{t:.6f}"
 
 
 def _ms(t: Any) -> str:
@@ -298,11 +302,10 @@ def cmd_transactions(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         if args.format != "text":
             write_machine(table, args.format, out)
             return EXIT_OK
-        t0 = trace.start
         header = ["frame", "time", "client", "vmid", "seq", "status", "latency(ms)", "error", "reply", "call"]
         rows = [
             [
-                _text(r.request_frame), _rel(r.time, t0), _hex(r.client_vmid), _hex(r.vmid), _text(r.seq),
+                _text(r.request_frame), _rel(r.t), _hex(r.client_vmid), _hex(r.vmid), _text(r.seq),
                 str(r.status), _ms(r.latency), _text(r.err_name), _text(r.reply_frame), str(r.name),
             ]
             for r in table.itertuples(index=False)
@@ -339,7 +342,6 @@ def cmd_lifecycle(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         if args.format != "text":
             write_machine(wanted, args.format, out)
             return EXIT_OK
-        t0 = trace.start
         header = [
             "vmid",
             "inst",
@@ -354,7 +356,7 @@ def cmd_lifecycle(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         ]
         rows = [
             [
-                _hex(r.vmid), str(r.instance), _rel(r.allocated_at, t0), _ms(r.time_to_ready),
+                _hex(r.vmid), str(r.instance), _rel(r.allocated_at), _ms(r.time_to_ready),
                 _ms(r.boot_latency),
                 _text(None if math.isnan(r.run_time) else f"{r.run_time:.6f}"), _text(r.exit_type),
                 _ms(r.teardown_time), _text(r.final_state), _text(r.error_calls),
@@ -362,13 +364,13 @@ def cmd_lifecycle(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             for r in summary.itertuples(index=False)
         ]  # fmt: skip
         width = _width(out)
-        out.write("VM lifecycles (times in s after the first message; durations as labelled)\n")
+        out.write("VM lifecycles (times in s since the capture start; durations as labelled)\n")
         out.write(render(rows, header, {1, 2, 3, 4, 5, 7}, width))
         for (vmid, instance), g in intervals.groupby(["vmid", "instance"], sort=True):
             out.write(f"\nVM {vmid:#x} instance {instance}\n")
             rows = [
                 [
-                    str(r.state), _rel(r.start, t0), _rel(r.end, t0) + ("+" if r.ongoing else ""),
+                    str(r.state), _rel(r.start), _rel(r.end) + ("+" if r.ongoing else ""),
                     f"{r.duration * 1e3:.3f}", str(r.cause_frame), str(r.cause),
                 ]
                 for r in g.itertuples(index=False)
@@ -385,21 +387,17 @@ def cmd_errors(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """``ghrm errors``: error replies per call and code."""
 
     def body(trace: Any) -> int:
-        from .errors import df_errors
-
-        messages = select(trace.messages, vmid=args.vmid, client=args.client)
-        table = df_errors(messages)
+        table = trace.df_errors(vmid=args.vmid, client=args.client)
         if table.empty:
             return _empty(args, "error replies", out, err, list(table.columns))
         if args.format != "text":
             write_machine(table, args.format, out)
             return EXIT_OK
-        t0 = trace.start
         header = ["call", "error", "code", "errno", "count", "first", "last", "vmids", "frames"]
         rows = [
             [
                 str(r.name), str(r.err_name), f"{int(r.err_code):#x}", str(r.errno), str(r.count),
-                _rel(r.first, t0), _rel(r.last, t0), ",".join(f"{v:#x}" for v in r.vmids[:4]) or "-",
+                _rel(r.first), _rel(r.last), ",".join(f"{v:#x}" for v in r.vmids[:4]) or "-",
                 _frames(r.frames, 6),
             ]
             for r in table.itertuples(index=False)
@@ -424,7 +422,6 @@ def cmd_findings(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         if args.format != "text":
             write_machine(table, args.format, out)
             return EXIT_OK
-        t0 = trace.start
         counts = table["severity"].value_counts()
         out.write(
             "Findings: "
@@ -437,7 +434,7 @@ def cmd_findings(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 str(r.severity),
                 str(r.code),
                 _hex(r.vmid),
-                _rel(r.time, t0),
+                _rel(r.t),
                 _frames(r.frames) or "-",
                 str(r.text),
             ]

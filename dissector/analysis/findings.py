@@ -8,7 +8,8 @@ Codes: error_reply, unanswered, duplicate_reply, orphan_reply, reused_seq (seque
 response); malformed, reassembly, unknown_message (messages); capture_problem (input);
 crash_message, boot_hang, invalid_transition, call_on_deallocated, reallocated, status_after_dealloc,
 init_failed,
-abnormal_exit, state_held, never_deallocated, vm_lifecycle (lifecycles).
+abnormal_exit, state_held, never_deallocated, vm_lifecycle (lifecycles); slow_window,
+latency_outlier, time_reversed (timing, from ``timing``).
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ CODES = (
     "state_held",
     "never_deallocated",
     "vm_lifecycle",
+    "slow_window",
+    "latency_outlier",
+    "time_reversed",
 )
 
 

@@ -7,9 +7,10 @@ every column to its declared dtype; ``Schema.empty`` gives the zero-row table; `
 tables of several captures, unifying categoricals so they stay categorical.
 
 Dtype conventions: times are float seconds (as ``ghrm decode --format jsonl``), NaN when
-unknown; ``*_ns`` columns keep the integer nanoseconds; integers that can be unknown use
-pandas' nullable types (``Int32``, ``Int64``); names are categorical; frame lists are Python
-tuples in an object column.
+unknown; columns declared ``instant`` hold absolute times, which ``dissector.analysis.timebase``
+presents on the one time base of the public ``Trace`` tables; ``*_ns`` columns keep the integer
+nanoseconds; integers that can be unknown use pandas' nullable types (``Int32``, ``Int64``);
+names are categorical; frame lists are Python tuples in an object column.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ class Column:
     doc: str
     categories: tuple[str, ...] | None = None  # fixed categories (in order), else from the data
     ordered: bool = False
+    instant: bool = False  # an absolute time (float s): public tables show it on the one time base
+    ms: bool = False  # a duration (float s) that public tables also show as ``<name>_ms``
 
     def pandas_dtype(self, values: Iterable[Any] | None = None) -> Any:
         if self.dtype != "category":
@@ -47,6 +50,7 @@ class Schema:
     name: str
     doc: str
     columns: tuple[Column, ...]
+    lead: tuple[str, ...] = ()  # columns a reader needs first in the public table (after ``time``)
 
     @property
     def names(self) -> list[str]:
@@ -171,9 +175,10 @@ MESSAGES = Schema(
         Column(
             "time",
             "float64",
-            "seconds of the first record (epoch for pcap, since boot for dmesg); NaN if none",
+            "when the first record was captured (epoch for pcap, since boot for dmesg); NaN if none",
+            instant=True,
         ),
-        Column("time_end", "float64", "seconds of the last record"),
+        Column("time_end", "float64", "when the last record was captured", instant=True),
         Column("time_ns", "Int64", "integer nanoseconds of the first record (exact; latencies use it)"),
         Column("direction", "category", "to_rm, from_rm or unknown (capture header)", DIRECTIONS),
         Column("client_vmid", "int32", "VM whose RM queue pair carried the message; 0xFFFF unknown"),
@@ -210,6 +215,7 @@ MESSAGES = Schema(
             "malformed_kind", "category", "kind of the first fault: header, length, fragment, truncated, ..."
         ),
     ),
+    lead=("time", "t", "direction", "name", "vmid", "seq", "err_name"),
 )
 
 TRANSACTIONS = Schema(
@@ -218,7 +224,12 @@ TRANSACTIONS = Schema(
     "capture order (protocol.md 1.6)",
     (
         Column("capture", "category", "capture of the request (or of the reply, for orphan replies)"),
-        Column("time", "float64", "time of the row's first message (request, or the reply for orphans)"),
+        Column(
+            "time",
+            "float64",
+            "time of the row's first message (request, or the reply for orphans)",
+            instant=True,
+        ),
         Column("client_vmid", "int32", "client whose queue pair carried the call"),
         Column("vmid", "Int32", "VM the call concerns"),
         Column("seq", "Int32", "request seq (NA if the source did not record it)"),
@@ -232,10 +243,13 @@ TRANSACTIONS = Schema(
         ),
         Column("request_frame", "Int64", "frame of the request (Wireshark 'request in')"),
         Column("reply_frame", "Int64", "frame of the reply (Wireshark 'response in')"),
-        Column("request_time", "float64", "seconds"),
-        Column("reply_time", "float64", "seconds"),
+        Column("request_time", "float64", "when the request was sent", instant=True),
+        Column("reply_time", "float64", "when the first reply came", instant=True),
         Column(
-            "latency", "float64", "reply time - request time in seconds, first reply only (from integer ns)"
+            "latency",
+            "float64",
+            "reply time - request time in seconds, first reply only (from integer ns)",
+            ms=True,
         ),
         Column("latency_ns", "Int64", "the same in integer nanoseconds"),
         Column("err_code", "Int64", "error code of the reply"),
@@ -274,8 +288,13 @@ LIFECYCLES = Schema(
         Column("vmid", "int32", "VM"),
         Column("instance", "int32", "1, 2, ...: a VMID reused after VM_DEALLOCATE starts a new instance"),
         Column("state", "category", "vm_status name (dialect numbering)"),
-        Column("start", "float64", "seconds: when the state began (the causing message)"),
-        Column("end", "float64", "seconds: when the next state began, or the capture end if ongoing"),
+        Column("start", "float64", "seconds: when the state began (the causing message)", instant=True),
+        Column(
+            "end",
+            "float64",
+            "seconds: when the next state began, or the capture end if ongoing",
+            instant=True,
+        ),
         Column("duration", "float64", "end - start in seconds"),
         Column("ongoing", "bool", "still in this state when the capture ended"),
         Column("cause", "category", "message that caused the state (VM_STATUS, VM_START reply, ...)"),
@@ -290,17 +309,24 @@ LIFECYCLE_SUMMARY = Schema(
         Column("capture", "category", "capture"),
         Column("vmid", "int32", "VM"),
         Column("instance", "int32", "instance number of this VMID"),
-        Column("allocated_at", "float64", "VM_ALLOCATE reply time; NaN if allocated before the capture"),
-        Column("first_seen", "float64", "first message about this instance"),
-        Column("ready_at", "float64", "first READY"),
-        Column("running_at", "float64", "first RUNNING"),
+        Column(
+            "allocated_at",
+            "float64",
+            "VM_ALLOCATE reply time; NaN if allocated before the capture",
+            instant=True,
+        ),
+        Column("first_seen", "float64", "first message about this instance", instant=True),
+        Column("ready_at", "float64", "first READY", instant=True),
+        Column("running_at", "float64", "first RUNNING", instant=True),
         Column("time_to_ready", "float64", "ready_at - allocated_at"),
         Column("boot_latency", "float64", "running_at - allocated_at (time to RUNNING)"),
         Column("run_time", "float64", "time spent RUNNING"),
-        Column("exited_at", "float64", "VM left RUNNING (VM_EXITED, EXITED status, forced stop)"),
+        Column(
+            "exited_at", "float64", "VM left RUNNING (VM_EXITED, EXITED status, forced stop)", instant=True
+        ),
         Column("exit_type", "category", "VM_EXITED exit_type name"),
         Column("exit_reason", "str", "exit code and flags, or the VM_STOP reason"),
-        Column("deallocated_at", "float64", "VM_DEALLOCATE reply time"),
+        Column("deallocated_at", "float64", "VM_DEALLOCATE reply time", instant=True),
         Column("teardown_time", "float64", "deallocated_at - exited_at (or - the last state change)"),
         Column("final_state", "category", "last state, DEALLOCATED after VM_DEALLOCATE"),
         Column("states", "str", "state sequence, e.g. LOAD>INIT>READY>RUNNING>EXITED"),
@@ -320,8 +346,8 @@ ERRORS = Schema(
         Column("err_name", "category", "RM error name"),
         Column("errno", "category", "what the Linux driver returns (-ENODEV, ...)"),
         Column("count", "int64", "replies"),
-        Column("first", "float64", "first such reply, seconds"),
-        Column("last", "float64", "last such reply, seconds"),
+        Column("first", "float64", "first such reply, seconds", instant=True),
+        Column("last", "float64", "last such reply, seconds", instant=True),
         Column("frames", "object", "tuple of reply frames"),
         Column("vmids", "object", "tuple of the VMs concerned"),
     ),
@@ -333,14 +359,39 @@ FINDINGS = Schema(
     (
         Column("capture", "category", "capture"),
         Column("severity", "category", "error, warning, note or chat", SEVERITIES, ordered=True),
-        Column("category", "category", "response, sequence, lifecycle, malformed, protocol, capture"),
+        Column("category", "category", "response, sequence, lifecycle, malformed, protocol, capture, timing"),
         Column("code", "category", "stable identifier of the kind of finding (e.g. unanswered)"),
         Column("vmid", "Int32", "VM concerned, if one"),
         Column("name", "category", "message concerned, if one"),
-        Column("time", "float64", "time of the first frame (NaN if none)"),
+        Column("time", "float64", "time of the first frame (NaN if none)", instant=True),
         Column("frames", "object", "tuple of frame numbers to look at"),
         Column("count", "int64", "occurrences summarised by this finding"),
         Column("text", "str", "what happened, for a kernel engineer"),
+    ),
+)
+
+SLOW_WINDOWS = Schema(
+    "slow_windows",
+    "time spans in which the RM served several calls far slower than each call's own baseline "
+    "(``dissector.analysis.timing``); one ``slow_window`` finding each",
+    (
+        Column("capture", "category", "capture"),
+        Column("start", "float64", "the first slowed call began service", instant=True),
+        Column("end", "float64", "the first call served at normal speed again began service", instant=True),
+        Column("duration", "float64", "end - start in seconds"),
+        Column("calls", "int64", "calls the RM began serving in the window"),
+        Column("names", "object", "tuple of their call names, in order of first appearance"),
+        Column("frames", "object", "tuple of their request frames"),
+        Column(
+            "model",
+            "category",
+            "multiplicative (every call x factor) or constant (+ added)",
+            ("multiplicative", "constant"),
+        ),
+        Column("factor", "float64", "median service time / baseline of the calls in the window"),
+        Column("added", "float64", "median service time - baseline of the calls in the window, seconds"),
+        Column("delay", "float64", "RM time the window added in total (sum over its calls), seconds"),
+        Column("vmids", "object", "tuple of the VMs whose boot overlapped the window and had calls in it"),
     ),
 )
 
@@ -360,5 +411,15 @@ PROBLEMS = Schema(
 
 TABLES: dict[str, Schema] = {
     s.name: s
-    for s in (MESSAGES, TRANSACTIONS, SRT, LIFECYCLES, LIFECYCLE_SUMMARY, ERRORS, FINDINGS, PROBLEMS)
+    for s in (
+        MESSAGES,
+        TRANSACTIONS,
+        SRT,
+        LIFECYCLES,
+        LIFECYCLE_SUMMARY,
+        ERRORS,
+        FINDINGS,
+        SLOW_WINDOWS,
+        PROBLEMS,
+    )
 }

@@ -5,10 +5,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 from rmconvo import Conversation, msg_id, notification, reply, request
 
 from dissector.analysis.schema import TABLES
+from dissector.analysis.timebase import public_schema
 from dissector.capture.record import Direction
 from dissector.trace import Trace
 
@@ -23,7 +25,8 @@ def test_every_table_has_its_declared_schema_even_when_empty():
     for conv in (Conversation(), _busy()):
         t = trace_of(conv)
         for name, schema in TABLES.items():
-            schema.check(getattr(t, name))
+            schema.check(t._view(name))  # the internal table the analysis works on
+            public_schema(schema).check(getattr(t, name))  # what the user sees
 
 
 def _busy() -> Conversation:
@@ -149,7 +152,8 @@ def test_srt_counts_first_replies_and_filters():
     assert math.isclose(row["p50"], 0.0025)
     only81 = t.df_srt(vmid=0x81).set_index("name").loc["VM_START"]
     assert (only81["calls"], only81["errors"]) == (2, 1)
-    late = t.df_srt(start=t.start + 0.0045)
+    late = t.df_srt(start=0.0045)  # seconds since the start, or an absolute time:
+    pd.testing.assert_frame_equal(late, t.df_srt(start=t.start + pd.Timedelta(seconds=0.0045)))
     assert late.set_index("name").loc["VM_START", "calls"] <= 2
 
 

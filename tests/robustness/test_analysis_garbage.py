@@ -38,7 +38,7 @@ def _all_tables(trace: Trace) -> None:
     for vmid in sorted(set(trace.lifecycles["vmid"].tolist()))[:3]:
         assert isinstance(trace.lifecycle(vmid), pd.DataFrame)
     if trace.start is not None and trace.end is not None:
-        middle = (trace.start + trace.end) / 2
+        middle = trace.start + (trace.end - trace.start) / 2  # UTC timestamps
         window = trace.window(trace.start, middle)
         for name in TABLE_ATTRIBUTES:
             assert isinstance(getattr(window, name), pd.DataFrame), name

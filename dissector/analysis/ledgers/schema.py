@@ -64,7 +64,10 @@ MEMPARCELS = Schema(
         Column("created_frame", "Int64", "frame of the create request (NA for unseen parcels)"),
         Column("handle_frame", "Int64", "frame of the reply that returned the handle"),
         Column(
-            "created_time", "float64", "seconds: the create request (or first sighting for unseen parcels)"
+            "created_time",
+            "float64",
+            "seconds: the create request (or first sighting for unseen parcels)",
+            instant=True,
         ),
         Column("append_frames", "object", "tuple of MEM_APPEND request frames that took effect"),
         Column("notify_frames", "object", "tuple of MEM_NOTIFY request frames naming the parcel (any flag)"),
@@ -103,7 +106,7 @@ MEMPARCELS = Schema(
             "tuple of VM_CONFIG_IMAGE / VM_SET_FIRMWARE_MEM request frames naming it",
         ),
         Column("reclaimed_frame", "Int64", "frame of the MEM_RECLAIM request that ended the parcel"),
-        Column("reclaimed_time", "float64", "seconds of that request; NaN if never reclaimed"),
+        Column("reclaimed_time", "float64", "seconds of that request; NaN if never reclaimed", instant=True),
         Column(
             "first_frame",
             "int64",
@@ -141,7 +144,12 @@ IRQS = Schema(
         Column("label", "Int64", "label identifying the IRQ to the borrower"),
         Column("lent_frame", "Int64", "frame of the VM_IRQ_LEND request"),
         Column("handle_frame", "Int64", "frame of its reply"),
-        Column("lent_time", "float64", "seconds of the lend request (first sighting for unseen IRQs)"),
+        Column(
+            "lent_time",
+            "float64",
+            "seconds of the lend request (first sighting for unseen IRQs)",
+            instant=True,
+        ),
         Column("notify_frames", "object", "tuple of VM_IRQ_NOTIFY request frames naming it (any flag)"),
         Column("lent_frames", "object", "tuple of VM_IRQ_LENT notification frames"),
         Column("accepted_by", "Int32", "VM that accepted it (VM_IRQ_ACCEPT, else VM_IRQ_ACCEPTED)"),
@@ -151,7 +159,7 @@ IRQS = Schema(
         Column("release_frames", "object", "tuple of VM_IRQ_RELEASE request frames that took effect"),
         Column("released_frames", "object", "tuple of VM_IRQ_RELEASED notification frames"),
         Column("reclaimed_frame", "Int64", "frame of the VM_IRQ_RECLAIM request that ended it"),
-        Column("reclaimed_time", "float64", "seconds of that request; NaN if never reclaimed"),
+        Column("reclaimed_time", "float64", "seconds of that request; NaN if never reclaimed", instant=True),
         Column("first_frame", "int64", "first frame that concerned the IRQ (lend request or first sighting)"),
         Column("last_frame", "int64", "last frame that concerned the IRQ"),
         Column(

@@ -1,0 +1,447 @@
+"""How ghrm tables and messages look in a notebook or an HTML report.
+
+Why a module of its own: pandas shows a VMID as ``128`` and a message id as ``1442840580``, cuts
+a finding's text at 50 characters, and a ``Trace`` or a message has no picture at all. Kernel
+engineers read ids in hex (``0x80``, ``0x56000004``), times with their unit and severities at a
+glance. Everything here only formats: the tables keep their numbers (a Styler formats cells, it
+does not change the DataFrame), so the same helpers serve ``Trace._repr_html_``,
+``DecodedMessage._repr_html_``, the notebooks and the HTML report.
+
+``style(df)`` gives a pandas ``Styler`` for any ghrm table; ``trace_html(trace)`` the summary
+card of a trace; ``message_html(msg)`` a message's field tree beside its hex dump.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import os
+from collections.abc import Iterable, Iterator
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+from scapy.fields import PacketListField
+from scapy.packet import NoPayload, Packet
+
+if TYPE_CHECKING:
+    from pandas.io.formats.style import Styler
+
+    from dissector.decoded import DecodedMessage
+    from dissector.trace import Trace
+
+# Columns that hold VMIDs, message ids, handles or error codes (one int, or a tuple of them).
+HEX_COLUMNS = frozenset(
+    {
+        "vmid",
+        "client_vmid",
+        "owner_vmid",
+        "accepted_by",
+        "vmids",
+        "borrowers",
+        "shared_with",
+        "released_by",
+        "msg_id",
+        "err_code",
+        "handle",
+    }
+)
+# Float columns that are durations in seconds (instants come from the schemas).
+DURATION_COLUMNS = frozenset(
+    {
+        "latency",
+        "duration",
+        "time_to_ready",
+        "boot_latency",
+        "run_time",
+        "teardown_time",
+        "min",
+        "mean",
+        "p50",
+        "p90",
+        "p99",
+        "max",
+        "sum",
+        "delay",
+        "added",
+    }
+)
+TEXT_COLUMNS = frozenset({"text", "malformed", "error_calls", "failed_calls", "exit_reason", "reason"})
+SEVERITY_COLOURS = {  # background, text: Wireshark's expert info colours, softened
+    "error": ("#f8d7da", "#842029"),
+    "warning": ("#fff3cd", "#664d03"),
+    "note": ("#cfe2ff", "#084298"),
+    "chat": ("#e2e3e5", "#41464b"),
+}
+NA = "\u2013"  # en dash
+LIST_OPEN = 8  # list fields with more entries show them closed, one summary line each
+LIST_SHOWN = 32  # and at most this many entries (a 512-entry SGL would fill the page)
+_CSS = (
+    "font-family: system-ui, sans-serif; font-size: 13px; border: 1px solid #d0d7de; "
+    "border-radius: 6px; padding: 10px 14px; max-width: 1100px"
+)
+
+
+# --- one value at a time ----------------------------------------------------------------------
+def _missing(value: Any) -> bool:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    return isinstance(value, float) and math.isnan(value)
+
+
+def hex_id(value: Any) -> str:
+    """``0x80``; a tuple as ``0x80, 0x81``; NA as a dash."""
+    if isinstance(value, tuple | list):
+        return ", ".join(hex_id(v) for v in value) or NA
+    if _missing(value):
+        return NA
+    return f"{int(value):#x}"
+
+
+def seconds(value: Any) -> str:
+    """An instant in seconds since the capture start: ``1.234567 s``."""
+    return NA if _missing(value) else f"{value:.6f} s"
+
+
+def duration(value: Any) -> str:
+    """A duration in seconds, in the unit that reads best: ``85.4 µs``, ``7.429 ms``, ``1.992 s``."""
+    if _missing(value):
+        return NA
+    if abs(value) < 1e-3:
+        return f"{value * 1e6:.1f} µs"
+    if abs(value) < 1:
+        return f"{value * 1e3:.3f} ms"
+    return f"{value:.3f} s"
+
+
+def milliseconds(value: Any) -> str:
+    return NA if _missing(value) else f"{value:.3f} ms"
+
+
+def timestamp(value: Any) -> str:
+    """An absolute time to the microsecond: ``2026-01-01 00:00:00.002336 UTC``."""
+    if _missing(value):
+        return NA
+    ts = pd.Timestamp(value)
+    zone = " UTC" if ts.tzinfo is not None else ""
+    return ts.strftime("%Y-%m-%d %H:%M:%S.%f") + zone
+
+
+def ranges(numbers: Iterable[int]) -> str:
+    """``4-39, 41``: runs of consecutive frame numbers."""
+    runs: list[list[int]] = []
+    for n in numbers:
+        if runs and n == runs[-1][1] + 1:
+            runs[-1][1] = n
+        else:
+            runs.append([n, n])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
+
+
+def listing(value: Any) -> str:
+    """A tuple of names or numbers, comma-separated (at most 12, then a count)."""
+    if isinstance(value, tuple | list):
+        shown = ", ".join(str(v) for v in value[:12])
+        return (shown + (f" (+{len(value) - 12})" if len(value) > 12 else "")) if value else NA
+    return NA if _missing(value) else str(value)
+
+
+def size(value: Any) -> str:
+    """Bytes as kernel engineers read them: ``0x20000000 (512 MiB)``."""
+    if _missing(value):
+        return NA
+    v = int(value)
+    human = f"{v / 2**20:.0f} MiB" if v >= 2**20 else f"{v / 2**10:.0f} KiB" if v >= 2**10 else f"{v} B"
+    return f"{v:#x} ({human})"
+
+
+def percent(value: Any) -> str:
+    return NA if _missing(value) else f"{value:+.1f} %"
+
+
+def p_value(value: Any) -> str:
+    return NA if _missing(value) else f"{value:.3g}"
+
+
+# --- tables -----------------------------------------------------------------------------------
+@cache
+def _instant_columns() -> frozenset[str]:
+    """Names of columns in seconds since the capture start, from every public schema."""
+    from dissector.analysis.ledgers.schema import LEDGER_TABLES
+    from dissector.analysis.schema import TABLES
+    from dissector.analysis.timebase import public_schema
+
+    return frozenset(
+        c.name
+        for s in (*TABLES.values(), *LEDGER_TABLES.values())
+        for c in public_schema(s).columns
+        if c.instant
+    )
+
+
+def formatters(df: pd.DataFrame) -> dict[str, Any]:
+    """Column -> formatting function for the columns of ``df`` that ghrm knows how to show
+    (by name: the tables' declared columns, and the ``*_base``/``*_new``/``*_pct`` of a diff)."""
+    out: dict[str, Any] = {}
+    instants = _instant_columns()
+    for name in df.columns:
+        col = df[name]
+        stem = str(name).rsplit("_", 1)[0] if str(name).endswith(("_base", "_new")) else None
+        if name in HEX_COLUMNS:
+            out[name] = hex_id
+        elif name == "size":
+            out[name] = size
+        elif isinstance(col.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_any_dtype(col.dtype):
+            out[name] = timestamp
+        elif col.dtype == object:
+            out[name] = listing  # tuples of frames, names, ...
+        elif not pd.api.types.is_float_dtype(col.dtype):
+            continue
+        elif name in instants:
+            out[name] = seconds
+        elif str(name).endswith("_ms"):
+            out[name] = milliseconds
+        elif name in DURATION_COLUMNS or (stem is not None and (stem in DURATION_COLUMNS or stem == "boot")):
+            out[name] = duration
+        elif str(name).endswith("_pct"):
+            out[name] = percent
+        elif name in ("p_value", "p_adj"):
+            out[name] = p_value
+    return out
+
+
+def severity_css(value: Any) -> str:
+    colours = SEVERITY_COLOURS.get(str(value))
+    return "" if colours is None else f"background-color: {colours[0]}; color: {colours[1]}; font-weight: 600"
+
+
+def style(df: pd.DataFrame, *, rows: int | None = None, caption: str | None = None) -> Styler:
+    """A Styler of any ghrm table: ids in hex, times with units, severities in colour, texts whole.
+
+    ``rows`` shows only the first rows (a Styler renders every cell: keep big tables short).
+    """
+    shown = df if rows is None else df.head(rows)
+    styler = shown.style.format(formatters(shown), na_rep=NA)
+    if "severity" in shown:
+        styler = styler.map(severity_css, subset=["severity"])
+    texts = [c for c in shown.columns if c in TEXT_COLUMNS]
+    if texts:  # never cut, wrapped in a readable width
+        styler = styler.set_properties(
+            subset=texts,
+            **{"white-space": "pre-wrap !important", "text-align": "left !important", "min-width": "28em"},
+        )
+    styler = styler.set_table_styles(
+        [
+            {
+                "selector": "td, th",
+                "props": "padding: 2px 8px; font-size: 12px; text-align: right; white-space: nowrap",
+            },
+            {"selector": "th", "props": "background: #f6f8fa"},
+        ]
+    )
+    if caption or (rows is not None and len(df) > rows):
+        more = f" (first {rows} of {len(df)} rows)" if rows is not None and len(df) > rows else ""
+        styler = styler.set_caption(html.escape((caption or "") + more))
+    return styler.hide(axis="index")
+
+
+# --- a Trace ----------------------------------------------------------------------------------
+def _badge(text: str, severity: str | None = None) -> str:
+    bg, fg = SEVERITY_COLOURS.get(severity or "", ("#eef1f4", "#24292f"))
+    return (
+        f'<span style="background: {bg}; color: {fg}; border-radius: 10px; padding: 1px 8px; '
+        f'margin: 1px 2px; display: inline-block">{html.escape(text)}</span>'
+    )
+
+
+def _row(label: str, content: str) -> str:
+    return (
+        f'<tr><th style="text-align: left; vertical-align: top; padding: 2px 12px 2px 0; '
+        f'font-weight: 600">{html.escape(label)}</th><td style="text-align: left">{content}</td></tr>'
+    )
+
+
+def _limited(items: list[str], limit: int = 40) -> str:
+    more = f" … and {len(items) - limit} more" if len(items) > limit else ""
+    return "".join(items[:limit]) + html.escape(more)
+
+
+def trace_numbers(trace: Trace) -> dict[str, Any]:
+    """The numbers of the summary card (tests and reports use them too)."""
+    m = trace.messages
+    types = m["type"].value_counts()
+    errors = trace.errors  # error replies, garbage with a "reply" header excluded
+    summary = trace.lifecycle_summary
+    final = summary.sort_values(["vmid", "instance"]).groupby("vmid", observed=True).last()
+    found = trace.findings["severity"].value_counts()
+    clients = sorted(int(c) for c in m["client_vmid"].unique())
+    return {
+        "captures": list(trace.captures),
+        "start": trace.start,
+        "end": trace.end,
+        "span": None if m["t"].isna().all() else (float(m["t"].min()), float(m["t"].max())),
+        "messages": len(m),
+        "requests": int(types.get("request", 0)),
+        "replies": int(types.get("reply", 0)),
+        "notifications": int(types.get("notification", 0)),
+        "malformed": int(m["malformed"].notna().sum()),
+        "clients": clients,
+        "vms": {int(v): str(r["final_state"]) for v, r in final.iterrows()},
+        "error_replies": int(errors["count"].sum()),
+        "errors_by_call": errors.groupby(["name", "err_name"], observed=True)["count"].sum(),
+        "findings": {s: int(found.get(s, 0)) for s in SEVERITY_COLOURS},
+    }
+
+
+TRY_NEXT = (
+    ("findings", "what looks wrong, most severe first"),
+    ("transactions", "requests paired with replies, latency, status"),
+    ("lifecycle_summary", "one row per VM: boot, run, teardown"),
+    ("messages", "one row per RM message"),
+    ("srt", "service response time per call"),
+    ("errors", "error replies per call and code"),
+    ("memparcels", "memory parcels, lend to reclaim"),
+    ("irqs", "lent IRQs"),
+)
+
+
+def trace_html(trace: Trace) -> str:
+    """The summary card of a trace: span, clients, VMs and their final state, messages, error
+    replies, findings by severity and the tables to look at next."""
+    n = trace_numbers(trace)
+    names = ", ".join(html.escape(os.path.basename(c) or c) for c in n["captures"])
+    rows = [_row("captures", names or NA)]
+    if n["start"] is not None:
+        lo, hi = n["span"]
+        window = " (a window of it)" if trace._start is not None or trace._end is not None else ""
+        rows.append(
+            _row(
+                "span",
+                f"{html.escape(timestamp(n['start']))} → {html.escape(timestamp(n['end']))}: "
+                f"messages from {lo:.6f} s to {hi:.6f} s after the capture start{window}",
+            )
+        )
+    else:
+        rows.append(_row("span", "no timestamps"))
+    rows.append(
+        _row(
+            "messages",
+            f"{n['messages']}: {n['requests']} requests, {n['replies']} replies, "
+            f"{n['notifications']} notifications"
+            + (f", <b>{n['malformed']} malformed</b>" if n["malformed"] else ""),
+        )
+    )
+    rows.append(
+        _row("clients", _limited([_badge(hex_id(c) if c != 0xFFFF else "unknown") for c in n["clients"]]))
+    )
+    vms = [_badge(f"{hex_id(v)} {state}") for v, state in n["vms"].items()]
+    rows.append(_row(f"VMs ({len(vms)}), final state", _limited(vms) or NA))
+    by_call = n["errors_by_call"].sort_values(ascending=False)
+    errs = [_badge(f"{name} {err} x{count}", "warning") for (name, err), count in by_call.items()]
+    rows.append(_row(f"error replies ({n['error_replies']})", _limited(errs, 12) or "none"))
+    found = [_badge(f"{count} {sev}", sev) for sev, count in n["findings"].items() if count]
+    rows.append(_row("findings", "".join(found) or "none"))
+    tables = [
+        f"<code>trace.{name}</code> <span style='color: #57606a'>{html.escape(doc)}</span>"
+        for name, doc in TRY_NEXT
+    ]
+    rows.append(_row("try next", "<br/>".join(tables)))
+    title = f"ghrm Trace{' window' if trace._start is not None or trace._end is not None else ''}"
+    return (
+        f'<div style="{_CSS}"><div style="font-weight: 700; font-size: 15px; margin-bottom: 6px">'
+        f'{html.escape(title)}</div><table style="border-collapse: collapse">{"".join(rows)}</table></div>'
+    )
+
+
+# --- a message --------------------------------------------------------------------------------
+def _layers(packet: Packet) -> Iterator[Packet]:
+    layer: Packet | NoPayload = packet
+    while isinstance(layer, Packet) and not isinstance(layer, NoPayload):
+        yield layer
+        layer = layer.payload
+
+
+def _tree(layers: Iterable[Packet], *, summary: bool = True) -> str:
+    """Nested ``<details>``: one per layer, open, its fields as ``name: value`` lines
+    (``summary=False``: the fields only, for a list element that has its own line)."""
+    parts = []
+    for layer in layers:
+        items = []
+        for f in layer.fields_desc:
+            if f.name not in layer.fields:
+                continue
+            value = layer.getfieldval(f.name)
+            if f.name.startswith("_") and not value:
+                continue  # reserved and zero: Wireshark hides it too
+            if isinstance(f, PacketListField):
+                entries = list(value or [])
+                opened = len(entries) <= LIST_OPEN
+                inner = "".join(_entry(p, i, open_=opened) for i, p in enumerate(entries[:LIST_SHOWN]))
+                if len(entries) > LIST_SHOWN:
+                    inner += (
+                        f"<div>\u2026 and {len(entries) - LIST_SHOWN} more (msg.fields has them all)</div>"
+                    )
+                items.append(f"<li><b>{html.escape(f.name)}</b> [{len(entries)}]{inner}</li>")
+                continue
+            shown = "?" if value is None else f.i2repr(layer, value)
+            items.append(f"<li>{html.escape(f.name)}: <code>{html.escape(str(shown))}</code></li>")
+        body = f'<ul style="margin: 0; padding-left: 18px; list-style: none">{"".join(items)}</ul>'
+        if summary:
+            body = f'<details open="open"><summary>{html.escape(layer.name)}</summary>{body}</details>'
+        parts.append(body)
+    return "".join(parts)
+
+
+def _entry(packet: Packet, index: int, *, open_: bool) -> str:
+    """One element of a list field: its fields on the summary line, the tree inside."""
+    simple = [
+        f"{f.name}={f.i2repr(packet, packet.getfieldval(f.name))}"
+        for f in packet.fields_desc
+        if f.name in packet.fields and not f.name.startswith("_") and not isinstance(f, PacketListField)
+    ]
+    line = f"{packet.name} #{index}: " + ", ".join(simple)
+    line = line if len(line) <= 100 else line[:99] + "\u2026"
+    opened = ' open="open"' if open_ else ""
+    fields = _tree(_layers(packet), summary=False)
+    return f"<details{opened}><summary>{html.escape(line)}</summary>{fields}</details>"
+
+
+def hexdump_html(data: bytes, header: int = 8, limit: int = 1024) -> str:
+    """Offset, hex and ASCII, 16 bytes a line, the first ``limit`` bytes; the RPC header shaded."""
+    lines = []
+    for off in range(0, min(len(data), limit), 16):
+        chunk = data[off : off + 16]
+        cells = []
+        for i, b in enumerate(chunk):
+            shade = ' style="background: #ddf4ff"' if off + i < header else ""
+            cells.append(f"<span{shade}>{b:02x}</span>" + ("  " if i == 7 else " "))
+        text = "".join(chr(b) if 32 <= b < 127 else "." for b in chunk)
+        pad = "   " * (16 - len(chunk)) + (" " if len(chunk) <= 8 else "")
+        lines.append(
+            f"<span style='color: #57606a'>{off:04x}</span>  {''.join(cells)}{pad} {html.escape(text)}"
+        )
+    if len(data) > limit:
+        lines.append(f"\u2026 and {len(data) - limit} more bytes (msg.raw.data has them all)")
+    return "<pre style='margin: 0; font-size: 12px'>" + "\n".join(lines) + "</pre>"
+
+
+def message_html(msg: DecodedMessage) -> str:
+    """Wireshark's packet view of one message: the field tree beside its bytes."""
+    raw = msg.raw
+    when = NA if raw.time_ns is None else timestamp(pd.Timestamp(raw.time_ns, unit="ns", tz="UTC"))
+    client = "unknown" if raw.client_vmid == 0xFFFF else hex_id(raw.client_vmid)
+    head = (
+        f"Frame {raw.frames[0]}"
+        + (f" (records {ranges(raw.frames)})" if len(raw.frames) > 1 else "")
+        + f", {len(raw.data)} bytes, {raw.direction.label}, client {client}, {when}"
+    )
+    problems = "".join(
+        f"<div style='color: #842029'>[Malformed: {html.escape(str(p))}]</div>" for p in msg.problems
+    )
+    return (
+        f'<div style="{_CSS}"><div style="font-weight: 700">{html.escape(msg.summary())}</div>'
+        f"<div style='color: #57606a; margin-bottom: 6px'>{html.escape(head)}</div>{problems}"
+        '<div style="display: flex; gap: 24px; align-items: flex-start; max-height: 640px; overflow: auto">'
+        f'<div style="flex: 1; min-width: 320px">{_tree(_layers(msg.packet))}</div>'
+        f'<div style="flex: 0 0 auto">{hexdump_html(raw.data)}</div></div></div>'
+    )

@@ -1,0 +1,270 @@
+"""One lane per VM instance: its states as coloured bars, its troubles as markers."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from dissector.analysis.lifecycles import NORMAL_EXIT_TYPES
+from dissector.protocol import registry
+
+from . import _data, style
+
+_MARKED = ("error_reply", "unanswered", "slow_window", "vm_lifecycle")  # drawn otherwise, or the story
+
+
+def plot_lifecycle_timeline(
+    trace_or_table: Any,
+    *,
+    vmids: list[int] | None = None,
+    start: float | None = None,
+    end: float | None = None,
+    max_labels: int = 40,
+    ax: Any = None,
+) -> Any:
+    """VM lifecycles: one lane per VM instance, each state interval a bar in its state colour.
+
+    From a Trace it also marks error replies (red x), unanswered requests (orange triangle),
+    other warning/error findings about a VM (purple star), labels each exit with its type and
+    shades the RM's slow windows. ``vmids`` picks lanes; ``start``/``end`` (seconds since the
+    capture start) zoom in. Past ``max_labels`` lanes the lane labels thin out and only the
+    abnormal exits are labelled, so 200 VMs still read as a picture.
+    """
+    plt = style.pyplot()
+    lc = _data.table(trace_or_table, "lifecycles", ("vmid", "instance", "state", "start", "end"))
+    base = _data.origins(trace_or_table, lc)
+    if vmids is not None:
+        lc = lc[lc["vmid"].isin(list(vmids))]
+    lanes = _lanes(lc)
+    n = len(lanes)
+    ax = style.axes(ax, (11, min(16.0, max(2.6, 0.3 * n + 1.6))))
+    if n == 0:
+        ax.text(0.5, 0.5, "no VM lifecycle in this trace", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return ax
+    lane_of = {key: i for i, key in enumerate(lanes)}
+    keys = list(
+        zip(
+            lc["capture"].astype(object) if "capture" in lc else [""] * len(lc),
+            lc["vmid"].astype(int),
+            lc["instance"].astype(int),
+            strict=True,
+        )
+    )
+    y = np.array([lane_of[k] for k in keys], float)
+    t0 = _data.seconds(lc, "start", base)
+    t1 = _data.seconds(lc, "end", base)
+    colors = [style.state_color(s) for s in lc["state"].astype(object)]
+    ongoing = lc["ongoing"].to_numpy(bool) if "ongoing" in lc else np.zeros(len(lc), bool)
+    height = 0.72 if n <= 60 else 0.9
+    edge = "white" if n <= 60 else "none"
+    ax.barh(
+        y[~ongoing],
+        (t1 - t0)[~ongoing],
+        left=t0[~ongoing],
+        height=height,
+        color=[c for c, o in zip(colors, ongoing, strict=True) if not o],
+        edgecolor=edge,
+        linewidth=0.5,
+        gid="state",
+    )
+    if ongoing.any():
+        ax.barh(
+            y[ongoing],
+            (t1 - t0)[ongoing],
+            left=t0[ongoing],
+            height=height,
+            color=[c for c, o in zip(colors, ongoing, strict=True) if o],
+            edgecolor="#555555",
+            linewidth=0.5,
+            hatch="///",
+            gid="state",
+        )
+    lo = np.nanmin(t0) if start is None else start
+    hi = np.nanmax(t1) if end is None else end
+    pad = (hi - lo) * 0.01 or 0.001
+    ax.set_xlim(lo - pad, hi + pad)
+    handles = _state_handles(plt, lc)
+    if _data.is_trace(trace_or_table):
+        handles += _markers(ax, trace_or_table, lanes, base, n)
+        summary = trace_or_table.lifecycle_summary
+        flip = lo + 0.8 * (hi - lo)
+        _exit_labels(ax, summary, lane_of, base, n > max_labels, flip, trace_or_table.dialect)
+        handles += _slow_windows(ax, trace_or_table, base)
+    _lane_axis(ax, lanes, max_labels)
+    ax.set_xlabel(style.TIME_LABEL)
+    ax.set_title(_title("VM lifecycles", lc, n))
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    return ax
+
+
+def _lanes(lc: pd.DataFrame) -> list[tuple[str, int, int]]:
+    if lc.empty:
+        return []
+    cap = lc["capture"].astype(object) if "capture" in lc else pd.Series([""] * len(lc), index=lc.index)
+    first = lc.groupby([cap, lc["vmid"], lc["instance"]], sort=False)["start"].min().reset_index()
+    first.columns = ["capture", "vmid", "instance", "start"]
+    order = {c: i for i, c in enumerate(dict.fromkeys(cap.tolist()))}
+    rows = sorted(first.itertuples(index=False), key=lambda r: (order[r.capture], r.vmid, r.instance))
+    return [(str(r.capture), int(r.vmid), int(r.instance)) for r in rows]
+
+
+def _lane_axis(ax: Any, lanes: list[tuple[str, int, int]], max_labels: int) -> None:
+    captures = list(dict.fromkeys(c for c, _, _ in lanes))
+    reused = {(c, v) for c, v, i in lanes if i > 1}
+    labels = []
+    for c, v, i in lanes:
+        text = f"{v:#x}" + (f" #{i}" if (c, v) in reused else "")
+        labels.append(f"{captures.index(c) + 1}: {text}" if len(captures) > 1 else text)
+    step = max(1, math.ceil(len(lanes) / max_labels))
+    ticks = list(range(0, len(lanes), step))
+    ax.set_yticks(ticks, [labels[i] for i in ticks], fontsize=9 if step == 1 else 7)
+    ax.set_ylim(len(lanes) - 0.5, -0.5)  # first VM on top
+    ax.set_ylabel("VM (instance)")
+    ax.grid(axis="x", color="#e0e0e0", linewidth=0.6)
+    ax.set_axisbelow(True)
+
+
+def _lane_index(lanes: list[tuple[str, int, int]], trace: Any, base: _data.Origins) -> Any:
+    """A function (capture, vmid, t) -> lane: the instance of that VM alive at t (else the last
+    one begun before t)."""
+    lc = trace.lifecycles
+    spans: dict[tuple[str, int], list[tuple[float, int]]] = {}
+    starts = _data.seconds(lc, "start", base)
+    lane_of = {key: i for i, key in enumerate(lanes)}
+    for (c, v, i), s in zip(
+        zip(lc["capture"].astype(object), lc["vmid"].astype(int), lc["instance"].astype(int), strict=True),
+        starts,
+        strict=True,
+    ):
+        if (str(c), v, i) in lane_of:
+            spans.setdefault((str(c), v), []).append((s, lane_of[(str(c), v, i)]))
+    for v in spans.values():
+        v.sort()
+
+    def find(capture: str, vmid: int, t: float) -> int | None:
+        options = spans.get((capture, vmid))
+        if not options:
+            return None
+        k = max(0, int(np.searchsorted([s for s, _ in options], t, side="right")) - 1)
+        return options[k][1]
+
+    return find
+
+
+def _markers(ax: Any, trace: Any, lanes: list[tuple[str, int, int]], base: _data.Origins, n: int) -> list:
+    find = _lane_index(lanes, trace, base)
+    size = 36 if n <= 60 else 14
+    tx = trace.transactions
+    handles = []
+    for status, column, marker, color in (
+        ("error", "reply_time", "X", style.ERROR_COLOR),
+        ("unanswered", "request_time", "v", style.UNANSWERED_COLOR),
+    ):
+        rows = tx[(tx["status"] == status) & tx["vmid"].notna()]
+        xs, ys = _place(rows, _data.seconds(rows, column, base), find)
+        if len(xs):
+            label = "error reply" if status == "error" else "unanswered request"
+            handles.append(
+                ax.scatter(
+                    xs,
+                    ys,
+                    marker=marker,
+                    s=size,
+                    color=color,
+                    edgecolor="white",
+                    linewidth=0.5,
+                    zorder=4,
+                    label=label,
+                    gid=status,
+                )
+            )
+    f = trace.findings
+    f = f[f["severity"].isin(("error", "warning")) & ~f["code"].isin(_MARKED) & f["vmid"].notna()]
+    xs, ys = _place(f, _data.seconds(f, "time", base), find)
+    if len(xs):
+        handles.append(
+            ax.scatter(
+                xs,
+                ys,
+                marker="*",
+                s=size * 1.6,
+                color=style.FINDING_COLOR,
+                zorder=4,
+                edgecolor="white",
+                linewidth=0.5,
+                label="other finding",
+                gid="finding",
+            )
+        )
+    return handles
+
+
+def _place(rows: pd.DataFrame, times: np.ndarray, find: Any) -> tuple[list[float], list[int]]:
+    xs, ys = [], []
+    caps = rows["capture"].astype(object).tolist()
+    for c, v, t in zip(caps, rows["vmid"].astype(int).tolist(), times.tolist(), strict=True):
+        lane = find(str(c), v, t)
+        if lane is not None and t == t:
+            xs.append(t)
+            ys.append(lane)
+    return xs, ys
+
+
+def _exit_labels(
+    ax: Any, summary: pd.DataFrame, lane_of: dict, base: _data.Origins, thin: bool, flip: float, dialect: str
+) -> None:
+    """The exit type beside each exit (left of it near the right edge); only the abnormal ones
+    (watchdog, crash: what ``abnormal_exit`` findings report) when there are many lanes."""
+    rows = summary[summary["exit_type"].notna() & summary["exited_at"].notna()]
+    if rows.empty:
+        return
+    normal = {registry.enum("exit_type", dialect).name_of(v) for v in NORMAL_EXIT_TYPES}
+    at = _data.seconds(rows, "exited_at", base)
+    for r, x in zip(rows.itertuples(index=False), at.tolist(), strict=True):
+        key = (str(r.capture), int(r.vmid), int(r.instance))
+        if key not in lane_of or (thin and r.exit_type in normal):
+            continue
+        left = x > flip
+        ax.annotate(
+            str(r.exit_type),
+            (x, lane_of[key]),
+            xytext=(-3 if left else 3, 0),
+            textcoords="offset points",
+            fontsize=7 if not thin else 6,
+            va="center",
+            ha="right" if left else "left",
+            color="#333333",
+            gid="exit_label",
+            bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.75},
+        )
+
+
+def _slow_windows(ax: Any, trace: Any, base: _data.Origins) -> list:
+    w = trace.slow_windows
+    handles = []
+    for a, b in zip(_data.seconds(w, "start", base), _data.seconds(w, "end", base), strict=True):
+        span = ax.axvspan(a, b, color=style.SLOW_COLOR, alpha=0.3, zorder=0, gid="slow_window", lw=0)
+        if not handles:
+            span.set_label("RM slow window")
+            handles.append(span)
+    return handles
+
+
+def _state_handles(plt: Any, lc: pd.DataFrame) -> list:
+    from matplotlib.patches import Patch
+
+    present = lc["state"].astype(object).unique().tolist()
+    ordered = [s for s in style.STATE_COLORS if s in present] + sorted(
+        str(s) for s in present if s not in style.STATE_COLORS
+    )
+    return [Patch(color=style.state_color(s), label=s) for s in ordered]
+
+
+def _title(what: str, frame: pd.DataFrame, n: int) -> str:
+    caps = frame["capture"].astype(object).unique().tolist() if "capture" in frame else []
+    where = f" - {caps[0]}" if len(caps) == 1 else (f" - {len(caps)} captures" if caps else "")
+    return f"{what} ({n} VM instance{'s' if n != 1 else ''}){where}"

@@ -1,0 +1,177 @@
+"""Sequence diagram of one VM's exchange with the RM: Wireshark's flow graph, for RM calls."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from dissector.analysis.select import MissingData, suggest
+from dissector.protocol import registry
+from dissector.protocol.messages import VMID_HLOS
+
+from . import _data, style
+
+
+def _client_name(vmid: int, subject: int) -> str:
+    if vmid == VMID_HLOS:
+        return f"host {vmid:#x}"
+    if vmid == subject:
+        return f"guest {vmid:#x}"
+    return f"VM {vmid:#x}" if vmid != 0xFFFF else "client ?"
+
+
+def _label(row: Any, dialect: str, latency: dict[tuple[str, int], float]) -> str:
+    name = str(row.name) if row.name is not pd.NA and row.name == row.name else "?"
+    kind = str(row.type) if row.type is not pd.NA and row.type == row.type else ""
+    extra = ""
+    if kind == "reply":
+        err = row.err_name
+        extra = f" {err}" if isinstance(err, str) and err != "OK" else ""
+        took = latency.get((str(row.capture), int(row.frame)))
+        took_text = f" ({took * 1e3:.3g} ms)" if took is not None and took == took else ""
+        return f"{name} reply{extra}{took_text}"
+    if kind == "notification":
+        if row.vm_status is not pd.NA:
+            extra = f" {registry.enum('vm_status', dialect).name_of(int(row.vm_status))}"
+            if row.os_status is not pd.NA and int(row.os_status):
+                extra += f", os {registry.enum('os_status', dialect).name_of(int(row.os_status))}"
+        elif row.exit_type is not pd.NA:
+            extra = f" {registry.enum('exit_type', dialect).name_of(int(row.exit_type))}"
+        return f"{name}{extra}"
+    return name if kind == "request" else f"{name} {kind}".strip()
+
+
+def plot_sequence_diagram(
+    trace: Any,
+    vmid: int,
+    *,
+    start: float | None = None,
+    end: float | None = None,
+    max_messages: int = 60,
+    ax: Any = None,
+) -> Any:
+    """The messages about VM ``vmid`` (its payload VMID, or carried on its own queue pair) as
+    arrows between the clients and the RM, in capture order, each labelled with the call name
+    (replies with their error, VM_STATUS with the new state), error replies in red; the left
+    margin gives the frame and the time (s since capture start). ``start``/``end`` (same
+    seconds) pick a span; at most ``max_messages`` are drawn (the rest are counted).
+    """
+    style.pyplot()
+    from matplotlib.patches import FancyArrowPatch
+
+    if not _data.is_trace(trace):
+        raise TypeError("plot_sequence_diagram needs a Trace (it reads messages and VM numbers)")
+    m = trace.messages
+    base = _data.origins(trace, m)
+    t = _data.seconds(m, "time", base)
+    about = (m["vmid"].to_numpy(np.float64, na_value=np.nan) == vmid) | (m["client_vmid"].to_numpy() == vmid)
+    if not about.any():
+        raise MissingData(suggest(vmid, trace.vmids, "VMID"))
+    if start is not None:
+        about &= ~(t < start)
+    if end is not None:
+        about &= ~(t >= end)
+    tx = trace.transactions
+    tx = tx[tx["reply_frame"].notna()]
+    latency = dict(
+        zip(
+            zip(tx["capture"].astype(str), tx["reply_frame"].astype(int), strict=True),
+            tx["latency"].astype(float),
+            strict=True,
+        )
+    )
+    rows = m[about]
+    times = t[about]
+    hidden = max(0, len(rows) - max_messages)
+    rows, times = rows.iloc[:max_messages], times[:max_messages]
+    n = len(rows)
+    clients = list(dict.fromkeys(int(c) for c in rows["client_vmid"]))
+    left = [c for c in clients if c != vmid]
+    right = [c for c in clients if c == vmid]
+    columns = [*left, "RM", *right]
+    x_of = {c: i for i, c in enumerate(columns)}
+    ax = style.axes(ax, (max(8.0, 3.6 * (len(columns) - 1) + 3.2), min(40.0, max(3.0, 0.34 * n + 1.8))))
+    for c, x in x_of.items():
+        ax.plot([x, x], [-0.6, n - 0.4], color="#9e9e9e", linewidth=1, zorder=0)
+        title = "RM" if c == "RM" else _client_name(int(c), vmid)
+        ax.text(
+            x,
+            -0.8,
+            title,
+            ha="center",
+            va="bottom",
+            fontsize=9,
+            fontweight="bold",
+            bbox={"boxstyle": "round,pad=0.3", "fc": "#f0f0f0", "ec": "#9e9e9e"},
+            gid="participant",
+        )
+    errors = 0
+    for y, (row, when) in enumerate(zip(rows.itertuples(index=False), times, strict=True)):
+        client = x_of[int(row.client_vmid)]
+        rm = x_of["RM"]
+        src, dst = (client, rm) if row.direction == "to_rm" else (rm, client)
+        is_error = row.type == "reply" and row.err_code is not pd.NA and int(row.err_code) != 0
+        errors += int(is_error)
+        color = style.ERROR_COLOR if is_error else style.NORMAL_ARROW
+        if row.malformed is not pd.NA and isinstance(row.malformed, str):
+            color = style.FINDING_COLOR
+        unknown = row.direction not in ("to_rm", "from_rm")
+        arrow = FancyArrowPatch(
+            (src, y),
+            (dst, y),
+            arrowstyle="-" if unknown else "-|>",
+            mutation_scale=12,
+            color=color,
+            linewidth=1.8 if is_error else 1.1,
+            linestyle="--" if unknown else "-",
+            gid="error" if is_error else "arrow",
+        )
+        ax.add_patch(arrow)
+        ax.text(
+            (src + dst) / 2,
+            y - 0.08,
+            _label(row, trace.dialect, latency),
+            ha="center",
+            va="bottom",
+            fontsize=8,
+            color=color,
+            fontweight="bold" if is_error else "normal",
+            gid="label",
+        )
+        ax.text(
+            -0.12,
+            y,
+            f"{row.frame:>6}  {when:10.6f}",
+            ha="right",
+            va="center",
+            fontsize=7,
+            family="monospace",
+            color="#555555",
+        )
+    if hidden:
+        ax.text(
+            len(columns) / 2 - 0.5,
+            n - 0.1,
+            f"... {hidden} more message(s): narrow start/end",
+            ha="center",
+            va="top",
+            fontsize=8,
+            style="italic",
+        )
+    ax.set_xlim(-0.95, len(columns) - 0.55)
+    ax.set_ylim(n + (0.6 if hidden else -0.2), -1.6)
+    ax.set_axis_off()
+    ax.text(
+        -0.2,
+        -0.8,
+        "frame  time (s since\ncapture start)",
+        ha="right",
+        va="bottom",
+        fontsize=7,
+        color="#555555",
+    )
+    err = f", {errors} error repl{'ies' if errors != 1 else 'y'}" if errors else ""
+    ax.set_title(f"Messages about VM {vmid:#x} ({n} shown{err})", pad=4)
+    return ax

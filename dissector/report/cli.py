@@ -1,0 +1,166 @@
+"""``ghrm report | diff | export``: thin wrappers over ``dissector.report``.
+
+Each reads its captures as a Trace (a progress bar on stderr if that takes more than a second on
+a terminal), calls one library function and says on stderr what it wrote.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from dissector.errors import GhrmError
+from dissector.protocol.dialects import DIALECTS
+
+from .progress import Progress
+
+EXIT_OK, EXIT_ERROR = 0, 1
+REPORT_SUFFIX = {"html": ".html", "md": ".md", "json": ".json"}
+
+
+def _dialect(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dialect", default="rm", choices=sorted(DIALECTS), help="id and enum names (default rm)")
+
+
+def register(subparsers: Any) -> None:
+    """Add ``report``, ``diff`` and ``export`` to ``ghrm``'s subparsers."""
+    p = subparsers.add_parser(
+        "report",
+        help="one self-contained HTML page (or Markdown / JSON) of captures: verdict, VMs, latency, errors",
+        description="Write a report of one or more captures: a verdict first, then summary, VMs, "
+        "latency, slow windows, errors, findings and the memory/IRQ ledgers.",
+        epilog="example: ghrm report traces/faults_mix.pcapng -o faults.html",
+    )
+    p.add_argument("files", nargs="+", help="captures or kernel logs")
+    p.add_argument("-o", "--output", help="file to write (default report.html / .md / .json)")
+    p.add_argument("--format", choices=tuple(REPORT_SUFFIX), default="html", help="default html")
+    p.add_argument("--title", help="page title (default: the capture names)")
+    _dialect(p)
+    p.set_defaults(func=cmd_report)
+
+    p = subparsers.add_parser(
+        "diff",
+        help="compare two captures: latency per call (Mann-Whitney U), error rates (Fisher), boots",
+        description="Compare NEW against BASE: per-call latency percentiles with a Mann-Whitney U "
+        "test and effect size, failed-call rates with Fisher's exact test (Holm-corrected), and "
+        "boot latency per VM.",
+        epilog="example: ghrm diff before.pcapng after.pcapng --format md -o diff.md",
+    )
+    p.add_argument("base", help="the reference capture")
+    p.add_argument("new", help="the capture to judge")
+    p.add_argument("--format", choices=("text", "html", "md", "json"), default="text", help="default text")
+    p.add_argument("-o", "--output", help="file to write (default stdout)")
+    p.add_argument("--alpha", type=float, default=0.01, help="significance level after correction (0.01)")
+    _dialect(p)
+    p.set_defaults(func=cmd_diff)
+
+    p = subparsers.add_parser(
+        "export",
+        help="write a capture as a Perfetto/Chrome trace, or one table as CSV/Parquet/JSON",
+        description="--to perfetto writes the Chrome JSON trace event format (open it in "
+        "ui.perfetto.dev); --to csv|parquet|json writes one Trace table (--table).",
+        epilog="examples: ghrm export --to perfetto cap.pcapng -o trace.json; "
+        "ghrm export --to parquet --table transactions cap.pcapng -o tx.parquet",
+    )
+    p.add_argument("files", nargs="+", help="captures or kernel logs")
+    p.add_argument("--to", required=True, choices=("perfetto", "csv", "parquet", "json"))
+    p.add_argument("--table", help="table to write for csv/parquet/json (messages, transactions, ...)")
+    p.add_argument("-o", "--output", required=True, help="file to write")
+    _dialect(p)
+    p.set_defaults(func=cmd_export)
+
+
+def _open(paths: Sequence[str], dialect: str, err: TextIO, progress: Progress) -> Any:
+    from dissector.trace import open_trace
+
+    progress.step(
+        f"reading {len(paths)} capture(s)" if len(paths) > 1 else f"reading {os.path.basename(paths[0])}"
+    )
+    for path in paths:
+        if path != "-" and not os.path.exists(path):
+            raise GhrmError(f"{path}: no such file")
+    trace = open_trace(list(paths), dialect=dialect)
+    for row in trace.problems.itertuples(index=False):
+        err.write(f"ghrm: warning: {row.source}: {row.reason}\n")
+    return trace
+
+
+def _writable(path: str) -> None:
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise GhrmError(f"cannot write {path}: no directory {folder}")
+
+
+def _run(err: TextIO, body: Any) -> int:
+    try:
+        return body()
+    except GhrmError as exc:
+        err.write(f"ghrm: error: {exc}\n")
+    except OSError as exc:
+        err.write(f"ghrm: error: {exc.filename or ''}: {exc.strerror or exc}\n")
+    return EXIT_ERROR
+
+
+def cmd_report(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .render import build_report
+
+    def body() -> int:
+        path = args.output or "report" + REPORT_SUFFIX[args.format]
+        _writable(path)
+        with Progress(err, total=5) as progress:
+            trace = _open(args.files, args.dialect, err, progress)
+            build_report(trace, path, args.format, title=args.title, step=progress.step)
+        err.write(f"ghrm: wrote {path}\n")
+        return EXIT_OK
+
+    return _run(err, body)
+
+
+def cmd_diff(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .compare import diff
+    from .diff_render import render_diff
+
+    def body() -> int:
+        if not 0 < args.alpha < 1:
+            raise GhrmError(f"--alpha must be between 0 and 1, not {args.alpha}")
+        if args.output:
+            _writable(args.output)
+        with Progress(err, total=3) as progress:
+            base = _open([args.base], args.dialect, err, progress)
+            new = _open([args.new], args.dialect, err, progress)
+            progress.step("comparing")
+            text = render_diff(diff(base, new, alpha=args.alpha), args.format)
+        if args.output:
+            with open(args.output, "w", encoding="utf-8") as f:
+                f.write(text)
+            err.write(f"ghrm: wrote {args.output}\n")
+        else:
+            out.write(text)
+        return EXIT_OK
+
+    return _run(err, body)
+
+
+def cmd_export(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .export import export_table, table_names
+    from .perfetto import write_perfetto
+
+    def body() -> int:
+        if args.to != "perfetto" and not args.table:
+            raise GhrmError(f"--to {args.to} needs --table NAME (one of {', '.join(table_names())})")
+        _writable(args.output)
+        with Progress(err, total=2) as progress:
+            trace = _open(args.files, args.dialect, err, progress)
+            progress.step("writing")
+            if args.to == "perfetto":
+                n = write_perfetto(trace, args.output)
+                what = f"{n} trace events"
+            else:
+                n = export_table(trace, args.table, args.output, args.to)
+                what = f"{n} row(s) of {args.table}"
+        err.write(f"ghrm: wrote {what} to {args.output}\n")
+        return EXIT_OK
+
+    return _run(err, body)

@@ -1,0 +1,336 @@
+"""What a report says, computed once from a Trace and shared by the HTML, Markdown and JSON forms.
+
+Why separate from rendering: the three formats must say the same thing. Everything here is plain
+data (numbers, short texts, DataFrames with their raw values); formatting for people happens in
+``tables`` and the templates. Times are seconds since the capture start (``timebase``).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from dissector.analysis.schema import SEVERITIES
+
+from . import timebase
+
+# exits that are a guest's normal way out; anything else is a failure worth a verdict line
+NORMAL_EXITS = frozenset({"VM_EXIT", "PLATFORM_OFF", "VM_STOP_FORCED", "PSCI_SYSTEM_RESET2", "SYSTEM_RESET2"})
+# lifecycle finding codes that mean the VM did not do its job
+FAILURE_CODES = frozenset(
+    {"init_failed", "abnormal_exit", "crash_message", "boot_hang", "state_held", "never_deallocated"}
+)
+TIMING_CATEGORY = "timing"
+SLOW_CODES = frozenset({"slow_window", "latency_outlier"})
+# states a VM passes through when it is being torn down, not how far it got
+TEARDOWN_STATES = frozenset({"RESETTING", "RESET", "DEALLOCATED", "EXITED", "INIT_FAILED"})
+# a boot this many times the median boot of the report is called slow (with >= 3 boots)
+SLOW_BOOT_FACTOR = 2.0
+
+
+@dataclass
+class Link:
+    """A reference to the evidence: an anchor in the page (``#finding-3``) and its label."""
+
+    label: str
+    anchor: str
+
+
+@dataclass
+class VerdictLine:
+    """One line of the verdict: a VM (or the capture) and what went wrong."""
+
+    subject: str
+    status: str  # failed, slow, errors, capture
+    text: str
+    links: list[Link] = field(default_factory=list)
+    label: str = ""  # the word shown beside the subject (the status unless said otherwise)
+
+    def __post_init__(self) -> None:
+        self.label = self.label or self.status
+
+
+@dataclass
+class ReportContent:
+    """Everything a report shows; tables keep raw values (seconds, ints)."""
+
+    title: str
+    captures: list[str]
+    start: pd.Timestamp | None
+    summary: dict[str, Any]
+    verdict: list[VerdictLine]
+    vms: pd.DataFrame
+    lifecycles: pd.DataFrame
+    srt: pd.DataFrame
+    slow_windows: pd.DataFrame
+    errors: pd.DataFrame
+    findings: pd.DataFrame
+    memparcels: pd.DataFrame
+    irqs: pd.DataFrame
+    chat_findings: int
+
+
+def vm_anchor(vmid: int, instance: int, capture_index: int = 0) -> str:
+    suffix = f"-c{capture_index}" if capture_index else ""
+    return f"vm-{int(vmid):#x}-{int(instance)}{suffix}"
+
+
+def finding_anchor(i: int) -> str:
+    return f"finding-{i}"
+
+
+def _num(x: Any) -> float:
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _blank(x: Any) -> bool:
+    return x is None or x is pd.NA or (isinstance(x, float) and math.isnan(x))
+
+
+def _summary(trace: Any) -> dict[str, Any]:
+    m = trace.messages
+    tx = trace.transactions
+    first, last = timebase.span(trace)
+    clients = sorted(int(c) for c in m["client_vmid"].unique() if int(c) != 0xFFFF) if not m.empty else []
+    status = tx["status"].astype(str).value_counts() if not tx.empty else pd.Series(dtype=int)
+    findings = trace.findings
+    by_sev = findings["severity"].astype(str).value_counts() if not findings.empty else pd.Series(dtype=int)
+    summary = trace.lifecycle_summary
+    return {
+        "captures": len(trace.captures),
+        "span_s": None if math.isnan(last - first) else last - first,
+        "clients": clients,
+        "vms": sorted({int(v) for v in summary["vmid"]}) if not summary.empty else [],
+        "vm_instances": len(summary),
+        "messages": len(m),
+        "requests": int((m["type"] == "request").sum()) if not m.empty else 0,
+        "notifications": int((m["type"] == "notification").sum()) if not m.empty else 0,
+        "error_replies": int(status.get("error", 0)),
+        "unanswered": int(status.get("unanswered", 0)),
+        "malformed_messages": int(m["malformed"].notna().sum()) if not m.empty else 0,
+        "unreadable_records": len(trace.problems),
+        "findings": {s: int(by_sev.get(s, 0)) for s in SEVERITIES},
+    }
+
+
+def _findings(trace: Any) -> tuple[pd.DataFrame, int]:
+    """Findings worth reading (chat lines, one per VM, are in the per-VM table instead)."""
+    f = trace.findings
+    chat = int((f["severity"] == "chat").sum()) if not f.empty else 0
+    f = f[f["severity"] != "chat"].reset_index(drop=True)
+    f.insert(0, "anchor", [finding_anchor(i) for i in range(len(f))])
+    return f, chat
+
+
+def _vms(trace: Any, findings: pd.DataFrame) -> pd.DataFrame:
+    s = trace.lifecycle_summary.reset_index(drop=True)
+    order = {str(c): i for i, c in enumerate(pd.unique(s["capture"].astype(str)))}
+    s["anchor"] = [
+        vm_anchor(v, n, order.get(str(c), 0))
+        for v, n, c in zip(s["vmid"], s["instance"], s["capture"], strict=True)
+    ]
+    counts = []
+    for row in s.itertuples(index=False):
+        counts.append(len(_vm_findings(findings, row)))
+    s["findings"] = counts
+    s["exit"] = [
+        "" if _blank(t) else (str(t) if _blank(r) else f"{t} ({r})")
+        for t, r in zip(s["exit_type"], s["exit_reason"], strict=True)
+    ]
+    s["verdict"] = ""
+    return s
+
+
+def _vm_findings(findings: pd.DataFrame, vm: Any) -> pd.DataFrame:
+    """Findings about one VM instance: same capture and VMID, inside the instance's lifetime."""
+    if findings.empty:
+        return findings
+    rows = findings[(findings["capture"].astype(str) == str(vm.capture)) & (findings["vmid"] == vm.vmid)]
+    lo = vm.first_seen if not _blank(vm.first_seen) else -math.inf
+    hi = vm.deallocated_at if not _blank(vm.deallocated_at) else math.inf
+    t = rows["t"].astype(float)
+    inside = t.isna() | ((t >= lo - 1e-9) & (t <= hi + 1e-9))
+    return rows[inside.to_numpy()]
+
+
+def _links(rows: pd.DataFrame, limit: int = 4) -> list[Link]:
+    links = []
+    for r in rows.head(limit).itertuples(index=False):
+        frames = tuple(r.frames) if isinstance(r.frames, tuple | list) else ()
+        label = (
+            f"frame {frames[0]}"
+            if len(frames) == 1
+            else (f"frames {frames[0]}-{frames[-1]}" if frames else r.code)
+        )
+        links.append(Link(label, r.anchor))
+    return links
+
+
+def _sorted(rows: pd.DataFrame) -> pd.DataFrame:
+    rank = {s: i for i, s in enumerate(SEVERITIES)}
+    return (
+        rows.assign(_rank=rows["severity"].astype(str).map(rank))
+        .sort_values(["_rank", "t"])
+        .drop(columns="_rank")
+    )
+
+
+def _reasons(rows: pd.DataFrame, limit: int = 2) -> list[str]:
+    """The first finding text of each distinct code, most severe first, and how many more."""
+    firsts = rows.drop_duplicates("code")
+    texts = [str(t) for t in firsts["text"].head(limit)]
+    more = len(rows) - len(texts)
+    if more > 0:
+        texts.append(f"{more} more finding(s)")
+    return texts
+
+
+def _windows_of(vm: Any, windows: pd.DataFrame) -> pd.DataFrame:
+    """Slow windows that overlapped this instance's boot (ALLOCATE to RUNNING) and named its VM."""
+    if windows.empty or _blank(vm.running_at):
+        return windows.iloc[0:0]
+    lo = vm.first_seen if _blank(vm.allocated_at) else vm.allocated_at
+    keep = [
+        str(w.capture) == str(vm.capture)
+        and int(vm.vmid) in tuple(w.vmids)
+        and w.start <= vm.running_at
+        and w.end >= lo
+        for w in windows.itertuples(index=False)
+    ]
+    return windows[keep]
+
+
+def _vm_line(
+    vm: Any, rows: pd.DataFrame, slow_boot: float | None, windows: pd.DataFrame, median_boot: float | None
+) -> VerdictLine | None:
+    """The verdict for one VM instance, or None when there is nothing to say."""
+    subject = f"VM {int(vm.vmid):#x}" + (f" #{int(vm.instance)}" if int(vm.instance) > 1 else "")
+    states = "" if _blank(vm.states) else str(vm.states)
+    before_teardown = [x for x in states.split(">") if x and x not in TEARDOWN_STATES]
+    furthest = before_teardown[-1] if before_teardown else "?"
+    rows = _sorted(rows)
+    serious = rows[rows["severity"].isin(["error", "warning"])]
+    failure = rows[rows["code"].astype(str).isin(FAILURE_CODES)]
+    timing = rows[rows["category"].astype(str) == TIMING_CATEGORY]
+    reasons = _reasons(serious)
+    exit_type = None if _blank(vm.exit_type) else str(vm.exit_type)
+    never_ran = _blank(vm.running_at)
+    if never_ran or not failure.empty or (exit_type is not None and exit_type not in NORMAL_EXITS):
+        head = f"never reached RUNNING: got as far as {furthest} (states {states})" if never_ran else ""
+        if not never_ran and exit_type is not None and exit_type not in NORMAL_EXITS:
+            head = f"exited {exit_type}"
+        elif not never_ran and not failure.empty:
+            head = f"ran, then: {failure['text'].iloc[0]}"
+            reasons = [r for r in reasons if r != str(failure["text"].iloc[0])]
+        if not reasons and failure.empty:
+            reasons = ["No error reply or finding names it: see its timeline"]
+        why = "; ".join(reasons)
+        return VerdictLine(subject, "failed", f"{head}. {why}".strip(". ") + ".", _links(serious))
+    boot = _num(vm.boot_latency)
+    during = _windows_of(vm, windows)
+    if not timing.empty or not during.empty or (slow_boot is not None and boot > slow_boot):
+        text = f"slow boot: RUNNING {boot * 1e3:.1f} ms after VM_ALLOCATE"
+        if median_boot is not None:
+            text += f" (median boot here {median_boot * 1e3:.1f} ms)"
+        links = _links(timing)
+        if not during.empty:
+            w = during.iloc[0]
+            text += (
+                f"; its boot overlapped the RM slow window {w.start:.3f}-{w.end:.3f} s, in which calls took "
+                f"x{w.factor:.1f} their usual service time"
+            )
+            links = [
+                Link(f"slow window {i + 1}", a) for i, a in zip(during.index, during["anchor"], strict=True)
+            ]
+            links += _links(timing)
+        elif not timing.empty:
+            text += "; " + str(timing["text"].iloc[0])
+        return VerdictLine(subject, "slow", text + ".", links or _links(serious))
+    if not serious.empty:
+        return VerdictLine(subject, "errors", f"booted and ran, but: {'; '.join(reasons)}.", _links(serious))
+    return None
+
+
+def _capture_lines(findings: pd.DataFrame, vms: pd.DataFrame, windows: pd.DataFrame) -> list[VerdictLine]:
+    """Serious findings that no VM instance line covers, grouped by code."""
+    covered: set[int] = set()
+    for vm in vms.itertuples(index=False):
+        covered.update(_vm_findings(findings, vm).index.tolist())
+    rest = findings[~findings.index.isin(covered) & findings["severity"].isin(["error", "warning"])]
+    lines = []
+    for code, rows in _sorted(rest).groupby("code", observed=True, sort=False):
+        n = int(rows["count"].sum())
+        first = str(rows["text"].iloc[0])
+        text = first if len(rows) == 1 else f"{n} x {code}: {first}"
+        status = "slow" if str(code) in SLOW_CODES else "capture"
+        links = _links(rows)
+        if str(code) == "slow_window":
+            links = [Link(f"slow window {i + 1}", a) for i, a in enumerate(windows["anchor"])] + links
+        subject = "RM" if status == "slow" else "capture"
+        lines.append(VerdictLine(subject, status, text, links, label=str(rows["severity"].iloc[0])))
+    return lines
+
+
+def _verdict(vms: pd.DataFrame, findings: pd.DataFrame, windows: pd.DataFrame) -> list[VerdictLine]:
+    boots = vms["boot_latency"].dropna().astype(float)
+    median_boot = float(boots.median()) if len(boots) >= 3 else None
+    slow_boot = SLOW_BOOT_FACTOR * median_boot if median_boot is not None else None
+    lines = []
+    for vm in vms.itertuples(index=False):
+        line = _vm_line(vm, _vm_findings(findings, vm), slow_boot, windows, median_boot)
+        if line is not None:
+            line.links.insert(0, Link("VM row", vm.anchor))
+            vms.loc[vms["anchor"] == vm.anchor, "verdict"] = line.status
+            lines.append(line)
+    rest = _capture_lines(findings, vms, windows)
+    rank = {
+        ("failed", False): 0,
+        ("slow", True): 1,
+        ("slow", False): 2,
+        ("errors", False): 3,
+        ("capture", True): 4,
+    }
+    everything = lines + rest
+    everything.sort(key=lambda line: rank[(line.status, line.subject in ("capture", "RM"))])
+    return everything
+
+
+def slow_windows(trace: Any) -> pd.DataFrame:
+    """The RM's slow windows (``trace.slow_windows``), times relative, each with its anchor."""
+    try:
+        table = trace.slow_windows
+    except AttributeError:  # a Trace without timing analysis
+        table = pd.DataFrame(columns=["capture", "start", "end", "vmids"])
+    table = table.reset_index(drop=True)
+    table.insert(0, "anchor", [f"slow-window-{i}" for i in range(len(table))])
+    return table
+
+
+def build_content(trace: Any, title: str | None = None) -> ReportContent:
+    """Everything the report shows, from one Trace."""
+    findings, chat = _findings(trace)
+    vms = _vms(trace, findings)
+    windows = slow_windows(trace)
+    return ReportContent(
+        title=title or "RM trace report: " + ", ".join(os.path.basename(c) for c in trace.captures),
+        captures=list(trace.captures),
+        start=timebase.absolute_start(trace),
+        summary=_summary(trace),
+        verdict=_verdict(vms, findings, windows),
+        vms=vms,
+        lifecycles=trace.lifecycles,
+        srt=trace.srt,
+        slow_windows=windows,
+        errors=trace.errors,
+        findings=findings,
+        memparcels=trace.memparcels,
+        irqs=trace.irqs,
+        chat_findings=chat,
+    )
