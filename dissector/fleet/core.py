@@ -69,13 +69,22 @@ class Fleet:
             import dask
             import dask.dataframe as dd
 
-            if self._persist and not self._persisted:
-                self._parts = self.runner.persist(self._parts, progress=self.progress)
-                self._persisted = True
+            if self._persist:
+                self.persist(wait=False)
             # Object columns (frame tuples) must stay Python objects, not Arrow strings.
             with dask.config.set({"dataframe.convert-string": False}):
                 self._frames[name] = dd.from_delayed([p[name] for p in self._parts], meta=meta(name))
         return self._frames[name]
+
+    def persist(self, wait: bool = True) -> Fleet:
+        """Build every capture's tables now and keep them on the workers (once); with ``wait``,
+        return when all are built."""
+        if not self._persisted:
+            self._parts = self.runner.persist(self._parts, progress=self.progress)
+            self._persisted = True
+        if wait:
+            self.runner.wait(self._parts)
+        return self
 
     def __getattr__(self, name: str) -> Any:
         if name in FLEET_TABLES:

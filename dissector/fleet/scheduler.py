@@ -61,6 +61,13 @@ class Runner:
         _distributed_bar(persisted, progress)
         return list(persisted)
 
+    def wait(self, collections: Sequence[Any]) -> None:
+        """Return when persisted ``collections`` are in memory (they already are if local)."""
+        if self.client is not None:
+            from distributed import futures_of, wait
+
+            wait(futures_of(list(collections)))
+
     def close(self) -> None:
         if not self._owned:
             return
