@@ -106,9 +106,12 @@ def register(subparsers: Any) -> None:
 
 # --- running a command ------------------------------------------------------------------------
 def _open(args: argparse.Namespace, err: TextIO) -> Any:
+    from dissector.progress import read_with_progress  # a bar on a terminal, after 1 s
     from dissector.trace import open_trace
 
-    trace = open_trace(args.files, dialect=args.dialect, engine=args.engine)
+    trace = read_with_progress(
+        err, args.files, lambda: open_trace(args.files, dialect=args.dialect, engine=args.engine)
+    )
     for row in trace.problems.itertuples(index=False):
         err.write(f"ghrm: warning: {row.source}: {row.reason}\n")
     return trace

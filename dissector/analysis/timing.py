@@ -34,7 +34,7 @@ from .schema import SLOW_WINDOWS
 
 # [tuning, checked on every bundled trace: none of the clean ones has a window]
 SLOW_RATIO = 4.0  # a call is slowed when its service is at least this many times its baseline
-MIN_ADDED = 100e-6  # ... and took at least this much longer (s); below it is timestamp noise
+MIN_ADDED = 20e-6  # ... and took at least this much longer (s); below it is timestamp noise
 MIN_CALLS = 3  # a window slows at least this many calls
 MAX_GAP = 1  # normal-speed calls tolerated inside a window between slowed ones
 HOLD_RATIO = 2.0  # ... or more, if their median service is still this many times their baseline
@@ -173,11 +173,15 @@ def _detect(st: ServiceTimes) -> tuple[list[_Window], np.ndarray]:
 
 
 def _model(service: np.ndarray, base: np.ndarray) -> tuple[str, float, float]:
-    """Which added delay fits the slowed calls better: (model, factor, added seconds per call)."""
+    """Which added delay fits the calls better: (model, factor, added seconds per call).
+
+    Medians over the window's calls; a tiny call's measured service also holds a few
+    microseconds of message transfer that no slow-down multiplies, so a window of tiny calls
+    shows a factor somewhat below the RM's."""
     factor = float(np.median(service / base))
     added = float(np.median(service - base))
     mult = np.median(np.abs(np.log(service) - np.log(base * factor)))
-    const = np.median(np.abs(np.log(service) - np.log(base + added)))
+    const = np.median(np.abs(np.log(service) - np.log(np.maximum(base + added, 1e-9))))
     return ("multiplicative" if mult <= const else "constant"), factor, added
 
 
@@ -355,7 +359,7 @@ def timing_findings(
     found, _base, inside = _windows_frame(st, lifecycle_summary)
     windows = found if windows is None else windows
     origin = {}
-    if not messages.empty:
+    if not messages.empty and "t" not in messages:  # (a public table's times are relative already)
         # the capture start as the tables count it: the first record (frame order), not the earliest
         firsts = messages.groupby(messages["capture"].astype(object), sort=False)["time"].first()
         origin = {str(k): float(v) for k, v in firsts.items() if not math.isnan(v)}

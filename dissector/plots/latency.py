@@ -21,6 +21,14 @@ def _horizontal() -> dict[str, Any]:
     return {"orientation": "horizontal"} if (major, minor) >= (3, 10) else {"vert": False}
 
 
+def _plain_log(axis: Any) -> None:
+    """Log-scale ticks as plain numbers (0.01, 0.1, 1), minor ticks unlabelled (they collide)."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    axis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+    axis.set_minor_formatter(NullFormatter())
+
+
 def _answered(tx: pd.DataFrame) -> pd.DataFrame:
     """First replies with a usable latency (reversed timestamps are findings, not data)."""
     lat = tx["latency"].to_numpy(np.float64, na_value=np.nan)
@@ -115,6 +123,7 @@ def plot_latency_distribution(
             median.set_color("black")
         if use_log:
             ax.set_xscale("log")
+            _plain_log(ax.xaxis)
     ax.set_yticks(pos, [f"{c} ({len(v)})" for c, v in groups.items()], fontsize=8)
     ax.set_ylim(len(values) + 0.6, 0.4)
     ax.set_xlabel("latency (ms)" + (", log scale" if use_log else "") + "; whiskers p1-p99")
@@ -141,6 +150,7 @@ def _ecdf(ax: Any, groups: dict[str, np.ndarray], use_log: bool) -> None:
         )
     if use_log:
         ax.set_xscale("log")
+        _plain_log(ax.xaxis)
     ax.set_ylim(0, 1.02)
     ax.set_xlabel("latency (ms)" + (", log scale" if use_log else ""))
     ax.set_ylabel("fraction of calls at most this slow")
@@ -252,6 +262,7 @@ def plot_latency_over_time(
         _shade_windows(ax, trace_or_table.slow_windows, base)
     if use_log:
         ax.set_yscale("log")
+        _plain_log(ax.yaxis)
     ax.set_xlabel(style.TIME_LABEL)
     ax.set_ylabel("latency (ms)" + (", log scale" if use_log else ""))
     ax.set_title(f"Latency of every call over time ({len(tx)} answered)")

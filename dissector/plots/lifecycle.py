@@ -93,7 +93,7 @@ def plot_lifecycle_timeline(
         summary = trace_or_table.lifecycle_summary
         flip = lo + 0.8 * (hi - lo)
         _exit_labels(ax, summary, lane_of, base, n > max_labels, flip, trace_or_table.dialect)
-        handles += _slow_windows(ax, trace_or_table, base)
+        handles += _slow_windows(ax, trace_or_table, base, lanes)
     _lane_axis(ax, lanes, max_labels)
     ax.set_xlabel(style.TIME_LABEL)
     ax.set_title(_title("VM lifecycles", lc, n))
@@ -243,11 +243,28 @@ def _exit_labels(
         )
 
 
-def _slow_windows(ax: Any, trace: Any, base: _data.Origins) -> list:
+def _slow_windows(ax: Any, trace: Any, base: _data.Origins, lanes: list[tuple[str, int, int]]) -> list:
+    """The RM's slow windows, shaded over the lanes of their own capture."""
+    from matplotlib.patches import Rectangle
+
     w = trace.slow_windows
     handles = []
-    for a, b in zip(_data.seconds(w, "start", base), _data.seconds(w, "end", base), strict=True):
-        span = ax.axvspan(a, b, color=style.SLOW_COLOR, alpha=0.3, zorder=0, gid="slow_window", lw=0)
+    starts, ends = _data.seconds(w, "start", base), _data.seconds(w, "end", base)
+    for capture, a, b in zip(w["capture"].astype(str), starts, ends, strict=True):
+        rows = [i for i, (c, _, _) in enumerate(lanes) if c == capture]
+        if not rows:
+            continue
+        span = Rectangle(
+            (a, min(rows) - 0.5),
+            b - a,
+            max(rows) - min(rows) + 1,
+            color=style.SLOW_COLOR,
+            alpha=0.3,
+            zorder=0,
+            lw=0,
+            gid="slow_window",
+        )
+        ax.add_patch(span)
         if not handles:
             span.set_label("RM slow window")
             handles.append(span)
@@ -266,5 +283,10 @@ def _state_handles(plt: Any, lc: pd.DataFrame) -> list:
 
 def _title(what: str, frame: pd.DataFrame, n: int) -> str:
     caps = frame["capture"].astype(object).unique().tolist() if "capture" in frame else []
-    where = f" - {caps[0]}" if len(caps) == 1 else (f" - {len(caps)} captures" if caps else "")
+    if len(caps) == 1:
+        where = f" - {caps[0]}"
+    elif 1 < len(caps) <= 3:
+        where = " - " + ", ".join(f"{i}: {c}" for i, c in enumerate(caps, 1))
+    else:
+        where = f" - {len(caps)} captures" if caps else ""
     return f"{what} ({n} VM instance{'s' if n != 1 else ''}){where}"

@@ -68,7 +68,8 @@ def plot_sequence_diagram(
     t = _data.seconds(m, "time", base)
     about = (m["vmid"].to_numpy(np.float64, na_value=np.nan) == vmid) | (m["client_vmid"].to_numpy() == vmid)
     if not about.any():
-        raise MissingData(suggest(vmid, trace.vmids, "VMID"))
+        known = trace.vmids
+        raise MissingData(suggest(vmid, known, "VMID") if known else f"no message about VM {vmid:#x}: none")
     if start is not None:
         about &= ~(t < start)
     if end is not None:
@@ -172,6 +173,19 @@ def plot_sequence_diagram(
         fontsize=7,
         color="#555555",
     )
+    malformed = int(rows["malformed"].notna().sum())
+    keys = [("red: error reply", errors), ("purple: malformed", malformed)]
+    key = "; ".join(k for k, n in keys if n)
+    if key:
+        ax.text(
+            len(columns) - 0.55,
+            n + (0.6 if hidden else -0.2),
+            key,
+            ha="right",
+            va="top",
+            fontsize=7,
+            color="#555555",
+        )
     err = f", {errors} error repl{'ies' if errors != 1 else 'y'}" if errors else ""
     ax.set_title(f"Messages about VM {vmid:#x} ({n} shown{err})", pad=4)
     return ax

@@ -12,9 +12,8 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from dissector.errors import GhrmError
+from dissector.progress import Progress, reading_label
 from dissector.protocol.dialects import DIALECTS
-
-from .progress import Progress
 
 EXIT_OK, EXIT_ERROR = 0, 1
 REPORT_SUFFIX = {"html": ".html", "md": ".md", "json": ".json"}
@@ -75,9 +74,7 @@ def register(subparsers: Any) -> None:
 def _open(paths: Sequence[str], dialect: str, err: TextIO, progress: Progress) -> Any:
     from dissector.trace import open_trace
 
-    progress.step(
-        f"reading {len(paths)} capture(s)" if len(paths) > 1 else f"reading {os.path.basename(paths[0])}"
-    )
+    progress.step(reading_label(paths))
     for path in paths:
         if path != "-" and not os.path.exists(path):
             raise GhrmError(f"{path}: no such file")
@@ -109,7 +106,7 @@ def cmd_report(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     def body() -> int:
         path = args.output or "report" + REPORT_SUFFIX[args.format]
         _writable(path)
-        with Progress(err, total=5) as progress:
+        with Progress(err, total=2 if args.format == "json" else 4) as progress:  # steps below
             trace = _open(args.files, args.dialect, err, progress)
             build_report(trace, path, args.format, title=args.title, step=progress.step)
         err.write(f"ghrm: wrote {path}\n")

@@ -31,6 +31,7 @@ class Diff:
     calls: pd.DataFrame
     errors: pd.DataFrame
     boots: pd.DataFrame
+    boot_test: dict[str, Any]
     alpha: float
     base_name: str
     new_name: str
@@ -45,6 +46,8 @@ class Diff:
         """One sentence per significant change, worst first."""
         out = [str(s) for s in self.significant.sort_values("p_adj")["summary"]]
         out += [str(s) for s in self.errors[self.errors["significant"]]["summary"]]
+        if self.boot_test["significant"]:
+            out.append(self.boot_test["summary"])
         return out
 
 
@@ -186,6 +189,26 @@ def _boot_rows(base: Any, new: Any) -> pd.DataFrame:
     return m[cols].sort_values(["vmid", "instance"]).reset_index(drop=True)
 
 
+def _boot_test(boots: pd.DataFrame, alpha: float) -> dict[str, Any]:
+    """All boots of BASE against all boots of NEW (Mann-Whitney U), VMs matched or not."""
+    a, b = boots["boot_base"].dropna().to_numpy(float), boots["boot_new"].dropna().to_numpy(float)
+    out: dict[str, Any] = {"n_base": len(a), "n_new": len(b), "p_value": math.nan, "effect_r": math.nan}
+    out["p50_base"] = float(np.median(a)) if len(a) else math.nan
+    out["p50_new"] = float(np.median(b)) if len(b) else math.nan
+    out["p50_change_pct"] = _pct_change(out["p50_base"], out["p50_new"])
+    if len(a) >= 2 and len(b) >= 2 and np.array_equal(np.sort(a), np.sort(b)):
+        out["p_value"], out["effect_r"] = 1.0, 0.0
+    elif len(a) >= 2 and len(b) >= 2:
+        u, p = stats.mannwhitneyu(b, a, alternative="two-sided")
+        out["p_value"], out["effect_r"] = float(p), 2.0 * float(u) / (len(a) * len(b)) - 1.0
+    out["significant"] = bool(out["p_value"] < alpha)
+    out["summary"] = (
+        f"boot latency p50 {out['p50_change_pct']:+.0f} % ({out['p50_base'] * 1e3:.3f} -> "
+        f"{out['p50_new'] * 1e3:.3f} ms), {p_text(out['p_value'])}, n = {len(a)}/{len(b)}"
+    )
+    return out
+
+
 def diff(base_trace: Any, new_trace: Any, *, alpha: float = ALPHA) -> Diff:
     """Compare two traces: latency per call (Mann-Whitney U, effect size r), error rates (Fisher),
     boot latency per VM. ``alpha`` is the family-wise level after Holm's correction."""
@@ -193,10 +216,12 @@ def diff(base_trace: Any, new_trace: Any, *, alpha: float = ALPHA) -> Diff:
     calls["p_adj"] = holm(calls["p_value"].to_numpy(float)) if len(calls) else []
     calls["significant"] = (calls["p_adj"] < alpha).astype(bool)
     calls["summary"] = [_call_summary(r, alpha) for r in calls.itertuples()]
+    boots = _boot_rows(base_trace, new_trace)
     return Diff(
         calls=calls,
         errors=_error_rows(base_trace, new_trace, alpha),
-        boots=_boot_rows(base_trace, new_trace),
+        boots=boots,
+        boot_test=_boot_test(boots, alpha),
         alpha=alpha,
         base_name=", ".join(base_trace.captures),
         new_name=", ".join(new_trace.captures),

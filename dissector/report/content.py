@@ -124,7 +124,7 @@ def _findings(trace: Any) -> tuple[pd.DataFrame, int]:
     """Findings worth reading (chat lines, one per VM, are in the per-VM table instead)."""
     f = trace.findings
     chat = int((f["severity"] == "chat").sum()) if not f.empty else 0
-    f = f[f["severity"] != "chat"].reset_index(drop=True)
+    f = _sorted(f[f["severity"] != "chat"]).reset_index(drop=True)
     f.insert(0, "anchor", [finding_anchor(i) for i in range(len(f))])
     return f, chat
 
@@ -136,10 +136,8 @@ def _vms(trace: Any, findings: pd.DataFrame) -> pd.DataFrame:
         vm_anchor(v, n, order.get(str(c), 0))
         for v, n, c in zip(s["vmid"], s["instance"], s["capture"], strict=True)
     ]
-    counts = []
-    for row in s.itertuples(index=False):
-        counts.append(len(_vm_findings(findings, row)))
-    s["findings"] = counts
+    owned = _owned(findings, s)
+    s["findings"] = [len(owned.get(a, ())) for a in s["anchor"]]
     s["exit"] = [
         "" if _blank(t) else (str(t) if _blank(r) else f"{t} ({r})")
         for t, r in zip(s["exit_type"], s["exit_reason"], strict=True)
@@ -148,16 +146,24 @@ def _vms(trace: Any, findings: pd.DataFrame) -> pd.DataFrame:
     return s
 
 
-def _vm_findings(findings: pd.DataFrame, vm: Any) -> pd.DataFrame:
-    """Findings about one VM instance: same capture and VMID, inside the instance's lifetime."""
-    if findings.empty:
-        return findings
-    rows = findings[(findings["capture"].astype(str) == str(vm.capture)) & (findings["vmid"] == vm.vmid)]
-    lo = vm.first_seen if not _blank(vm.first_seen) else -math.inf
-    hi = vm.deallocated_at if not _blank(vm.deallocated_at) else math.inf
-    t = rows["t"].astype(float)
-    inside = t.isna() | ((t >= lo - 1e-9) & (t <= hi + 1e-9))
-    return rows[inside.to_numpy()]
+def _owned(findings: pd.DataFrame, vms: pd.DataFrame) -> dict[str, list[int]]:
+    """Row numbers of the findings about each VM instance (by anchor): same capture and VMID,
+    inside the instance's lifetime (a finding without a time belongs to every instance)."""
+    spans: dict[tuple[str, int], list[tuple[float, float, str]]] = {}
+    for vm in vms.itertuples(index=False):
+        lo = -math.inf if _blank(vm.first_seen) else float(vm.first_seen) - 1e-9
+        hi = math.inf if _blank(vm.deallocated_at) else float(vm.deallocated_at) + 1e-9
+        spans.setdefault((str(vm.capture), int(vm.vmid)), []).append((lo, hi, vm.anchor))
+    owned: dict[str, list[int]] = {}
+    for i, (capture, vmid, t) in enumerate(
+        zip(findings["capture"].astype(str), findings["vmid"], findings["t"], strict=True)
+    ):
+        if _blank(vmid):
+            continue
+        for lo, hi, anchor in spans.get((capture, int(vmid)), ()):
+            if _blank(t) or lo <= float(t) <= hi:
+                owned.setdefault(anchor, []).append(i)
+    return owned
 
 
 def _links(rows: pd.DataFrame, limit: int = 4) -> list[Link]:
@@ -215,13 +221,17 @@ def _vm_line(
     states = "" if _blank(vm.states) else str(vm.states)
     before_teardown = [x for x in states.split(">") if x and x not in TEARDOWN_STATES]
     furthest = before_teardown[-1] if before_teardown else "?"
-    rows = _sorted(rows)
+    exit_type = None if _blank(vm.exit_type) else str(vm.exit_type)
+    never_ran = _blank(vm.running_at)
+    boot = _num(vm.boot_latency)
+    normal_exit = exit_type is None or exit_type in NORMAL_EXITS
+    fast = slow_boot is None or not boot > slow_boot
+    if rows.empty and not never_ran and normal_exit and fast and _windows_of(vm, windows).empty:
+        return None  # the common case, decided without pandas
     serious = rows[rows["severity"].isin(["error", "warning"])]
     failure = rows[rows["code"].astype(str).isin(FAILURE_CODES)]
     timing = rows[rows["category"].astype(str) == TIMING_CATEGORY]
     reasons = _reasons(serious)
-    exit_type = None if _blank(vm.exit_type) else str(vm.exit_type)
-    never_ran = _blank(vm.running_at)
     if never_ran or not failure.empty or (exit_type is not None and exit_type not in NORMAL_EXITS):
         head = f"never reached RUNNING: got as far as {furthest} (states {states})" if never_ran else ""
         if not never_ran and exit_type is not None and exit_type not in NORMAL_EXITS:
@@ -233,7 +243,6 @@ def _vm_line(
             reasons = ["No error reply or finding names it: see its timeline"]
         why = "; ".join(reasons)
         return VerdictLine(subject, "failed", f"{head}. {why}".strip(". ") + ".", _links(serious))
-    boot = _num(vm.boot_latency)
     during = _windows_of(vm, windows)
     if not timing.empty or not during.empty or (slow_boot is not None and boot > slow_boot):
         text = f"slow boot: RUNNING {boot * 1e3:.1f} ms after VM_ALLOCATE"
@@ -258,11 +267,11 @@ def _vm_line(
     return None
 
 
-def _capture_lines(findings: pd.DataFrame, vms: pd.DataFrame, windows: pd.DataFrame) -> list[VerdictLine]:
+def _capture_lines(
+    findings: pd.DataFrame, owned: dict[str, list[int]], windows: pd.DataFrame
+) -> list[VerdictLine]:
     """Serious findings that no VM instance line covers, grouped by code."""
-    covered: set[int] = set()
-    for vm in vms.itertuples(index=False):
-        covered.update(_vm_findings(findings, vm).index.tolist())
+    covered = {i for rows in owned.values() for i in rows}
     rest = findings[~findings.index.isin(covered) & findings["severity"].isin(["error", "warning"])]
     lines = []
     for code, rows in _sorted(rest).groupby("code", observed=True, sort=False):
@@ -283,13 +292,14 @@ def _verdict(vms: pd.DataFrame, findings: pd.DataFrame, windows: pd.DataFrame) -
     median_boot = float(boots.median()) if len(boots) >= 3 else None
     slow_boot = SLOW_BOOT_FACTOR * median_boot if median_boot is not None else None
     lines = []
+    owned = _owned(findings, vms)
     for vm in vms.itertuples(index=False):
-        line = _vm_line(vm, _vm_findings(findings, vm), slow_boot, windows, median_boot)
+        line = _vm_line(vm, findings.iloc[owned.get(vm.anchor, [])], slow_boot, windows, median_boot)
         if line is not None:
             line.links.insert(0, Link("VM row", vm.anchor))
             vms.loc[vms["anchor"] == vm.anchor, "verdict"] = line.status
             lines.append(line)
-    rest = _capture_lines(findings, vms, windows)
+    rest = _capture_lines(findings, owned, windows)
     rank = {
         ("failed", False): 0,
         ("slow", True): 1,

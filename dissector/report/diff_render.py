@@ -99,6 +99,7 @@ def diff_text(d: Diff) -> str:
         parts.append(f"{title}:")
         parts.append(shown.to_string(index=False) if not shown.empty else "  (none)")
         parts.append("")
+    parts.append("All boots: " + d.boot_test["summary"])
     return "\n".join(parts)
 
 
@@ -115,6 +116,7 @@ def diff_numbers(d: Diff) -> dict[str, Any]:
             "calls": records(d.calls),
             "errors": records(d.errors),
             "boots": records(d.boots),
+            "boot_test": d.boot_test,
         }
     )
 

@@ -66,5 +66,5 @@ def export_table(trace: Any, name: str, path: str | os.PathLike[str], fmt: str) 
     elif fmt == "parquet":
         _tuples(df, "list").to_parquet(path, index=False, engine="pyarrow")
     else:
-        _tuples(df, "list").to_json(path, orient="records", indent=1, date_format="iso")
+        _tuples(df, "list").to_json(path, orient="records", indent=1, date_format="iso", date_unit="ns")
     return len(df)

@@ -66,6 +66,7 @@ class Figure:
     svg: str | None = None
     png: bytes | None = None
     missing: str | None = None
+    path: str | None = None  # where the Markdown report wrote the PNG, relative to it
 
     @property
     def svg_data_uri(self) -> str | None:

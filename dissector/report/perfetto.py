@@ -3,10 +3,11 @@
 Layout: one process per VM ("VM 0x80"), whose first thread "lifecycle" holds the VM's state
 intervals as complete ("X") slices, one track per VM; its RM calls are slices on "RM calls"
 threads (a second lane opens only when two calls of the VM overlap, since slices of one thread
-must nest). Error replies and findings are instant ("i") events. Calls that no VM owns go to a
-"RM (no VM)" process. Timestamps are microseconds since the capture start (the TEAM time base),
-and ``metadata.capture_start`` gives the wall-clock time of that origin, for lining the trace up
-with a kernel trace. Several captures: each VM track's name carries its capture.
+must nest). Error replies and findings are instant ("i") events. Calls that no VM owns go to the
+"RM" process, whose "RM slow windows" thread shows each slow window as a slice. Timestamps are
+microseconds since the capture start (the TEAM time base), and ``metadata.capture_start`` gives
+the wall-clock time of that origin, for lining the trace up with a kernel trace. Several
+captures: each VM track's name carries its capture.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ import pandas as pd
 from . import timebase
 
 US = 1e6
-NO_VM_PID = 1
+NO_VM_PID = 1  # the "RM" process: calls no VM owns, and the RM's slow windows
+SLOW_TID = 2
 LIFECYCLE_TID = 1
 CALLS_TID = 10  # first lane of a VM's RM calls; lanes count up from here
 
@@ -144,13 +146,38 @@ def _finding_events(trace: Any, pids: _Pids) -> Iterator[dict[str, Any]]:
         }
 
 
+def _slow_window_events(trace: Any) -> Iterator[dict[str, Any]]:
+    windows = getattr(trace, "slow_windows", None)
+    if windows is None or windows.empty:
+        return
+    yield _meta("thread_name", NO_VM_PID, SLOW_TID, "RM slow windows")
+    for w in windows.itertuples(index=False):
+        args = {
+            "calls": int(w.calls),
+            "model": str(w.model),
+            "factor": round(float(w.factor), 3),
+            "rm_time_added_ms": round(float(w.delay) * 1e3, 3),
+            "boots_delayed": [f"{int(v):#x}" for v in w.vmids],
+        }
+        yield _slice(
+            f"RM slow x{float(w.factor):.1f}",
+            "slow_window",
+            float(w.start),
+            float(w.end),
+            NO_VM_PID,
+            SLOW_TID,
+            args,
+        )
+
+
 def perfetto_trace(trace: Any) -> dict[str, Any]:
     """The Chrome JSON trace (object form) of ``trace``."""
     pids = _Pids(trace.captures)
     events = list(_lifecycle_events(trace, pids))
     events += list(_call_events(trace, pids))
     events += list(_finding_events(trace, pids))
-    meta = [_meta("process_name", NO_VM_PID, 0, "RM (no VM)"), *pids.names()]
+    events += list(_slow_window_events(trace))
+    meta = [_meta("process_name", NO_VM_PID, 0, "RM"), *pids.names()]
     start = timebase.absolute_start(trace)
     return {
         "traceEvents": meta + events,

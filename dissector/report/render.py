@@ -127,14 +127,12 @@ def _markdown(trace: Any, c: ReportContent, path: Path, step: Step) -> str:
     figs = _figures(trace, c, ("png",))
     assets = path.with_name(path.stem + "_files")
     for items in figs.values():
-        for f in items:
+        for n, f in enumerate(items, 1):
             if f.png is not None:
                 assets.mkdir(parents=True, exist_ok=True)
-                target = assets / f"{f.key}{len(f.caption) and ''}.png"
-                if f.key == "sequence":
-                    target = assets / f"sequence_{items.index(f) + 1}.png"
+                target = assets / (f"{f.key}_{n}.png" if len(items) > 1 else f"{f.key}.png")
                 target.write_bytes(f.png)
-                f.path = f"{assets.name}/{target.name}"  # type: ignore[attr-defined]
+                f.path = f"{assets.name}/{target.name}"
     step("writing Markdown")
     md_tables = {}
     for key, df in _frames(c).items():
@@ -157,7 +155,7 @@ def _markdown(trace: Any, c: ReportContent, path: Path, step: Step) -> str:
 def _records(df: pd.DataFrame, drop: tuple[str, ...] = ("anchor",)) -> list[dict[str, Any]]:
     """A table as JSON-ready records: NaN/NA become null, tuples lists, categories strings."""
     df = df.drop(columns=[c for c in drop if c in df.columns])
-    return json.loads(df.to_json(orient="records", date_format="iso", default_handler=str))
+    return json.loads(df.to_json(orient="records", date_format="iso", date_unit="ns", default_handler=str))
 
 
 def report_numbers(c: ReportContent) -> dict[str, Any]:

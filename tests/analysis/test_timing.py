@@ -148,3 +148,21 @@ def test_replies_timed_before_their_requests_are_time_reversed():
     # negative latencies are left out of the service times and the windows
     assert (service_times(trace.transactions, trace.messages).service >= 0).all()
     assert trace.slow_windows.empty
+
+
+@pytest.mark.parametrize("seed", [31, 34])
+def test_slow_window_of_other_simulated_spikes(tmp_path, seed):
+    """Not tuned to one trace: other seeds, another factor, a quieter capture (6 VMs)."""
+    from dissector.sim import Spike, simulate
+    from dissector.sim.latency import LatencyModel
+
+    out = tmp_path / "slow.pcapng"
+    spike = Spike(1.5, 0.8, 6.0)
+    simulate(vms=6, seed=seed, duration=5.0, output=str(out), latency=LatencyModel(spikes=(spike,)))
+    truth = json.loads(Path(f"{out}.truth.json").read_text())
+    origin = truth["capture"]["first_time"] - truth["capture"]["epoch"]
+    (w,) = open_trace(str(out)).slow_windows.itertuples(index=False)
+    assert abs(w.start + origin - spike.start) <= 0.1 * spike.duration
+    assert abs(w.end + origin - (spike.start + spike.duration)) <= 0.1 * spike.duration
+    # a window of mostly tiny calls shows a factor below the RM's (their transfer time is not slowed)
+    assert w.model == "multiplicative" and 0.8 * spike.factor <= w.factor <= spike.factor

@@ -322,3 +322,15 @@ def test_import_dissector_does_not_load_matplotlib():
         "assert 'matplotlib' not in sys.modules, 'matplotlib loaded'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_two_captures_get_their_own_lanes_and_windows():
+    t = dissector.open([str(ROOT / "traces" / "slow_rm.pcapng"), str(ROOT / "traces" / "faults_mix.pcapng")])
+    ax = t.plot.lifecycle_timeline()
+    lanes = t.lifecycles.groupby(["capture", "vmid", "instance"], observed=True).ngroups
+    assert lanes == 9 + 5 and len(ax.get_yticks()) == lanes
+    labels = [tick.get_text() for tick in ax.get_yticklabels()]
+    assert labels[0] == "1: 0x80 #1" and labels[-1] == "2: 0x84"
+    (span,) = [p for p in ax.patches if p.get_gid() == "slow_window"]
+    assert (span.get_y(), span.get_height()) == (-0.5, 9)  # over slow_rm's 9 lanes only
+    assert "1: slow_rm.pcapng, 2: faults_mix.pcapng" in ax.get_title()

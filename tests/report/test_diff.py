@@ -26,6 +26,7 @@ def test_diff_against_itself_is_no_change(slow_rm) -> None:
     assert (d.calls["p90_change_pct"].fillna(0) == 0).all()
     assert (d.boots["change_pct"] == 0).all() and len(d.boots) == len(slow_rm.lifecycle_summary)
     assert "no significant change" in render_diff(d, "text")
+    assert d.boot_test["p_value"] == 1.0 and not d.boot_test["significant"]
 
 
 @pytest.fixture(scope="module")
@@ -46,10 +47,21 @@ def test_diff_flags_the_slowed_call_and_no_other(slowed_pair) -> None:
     assert list(d.significant["name"]) == [SLOWED]
     row = d.significant.iloc[0]
     assert row["p_adj"] < 0.01 and row["effect_r"] > 0.2 and row["p50_change_pct"] > 10
-    assert d.lines[0].startswith(f"{SLOWED} p90 +")
+    assert d.lines[0].startswith(f"{SLOWED} p90 +") and len(d.lines) == 1
+    assert not d.boot_test["significant"] and d.errors.empty
     # the other calls are there, tested and not flagged
     others = d.calls[d.calls["name"] != SLOWED]
     assert len(others) > 10 and others["p_value"].notna().sum() > 10
+
+
+def test_slower_boots_are_reported(trace_of) -> None:
+    # slow_rm's second boots overlapped a x10 RM (0x80 #2 took 48 ms); fleet_20vms has no window
+    d = diff(trace_of("single_vm_clean.pcapng"), trace_of("slow_rm.pcapng"))
+    assert d.boot_test["n_base"] == 1 and d.boot_test["n_new"] == len(
+        trace_of("slow_rm.pcapng").lifecycle_summary
+    )
+    row = d.boots[(d.boots["vmid"] == 0x80) & (d.boots["instance"] == 1)].iloc[0]
+    assert row["change_pct"] == pytest.approx((row["boot_new"] / row["boot_base"] - 1) * 100)
 
 
 def test_error_rates_compared_with_fisher(trace_of) -> None:

@@ -101,3 +101,17 @@ def test_cli_export_needs_a_table(tmp_path: Path, capsys) -> None:
     args = ["export", "--to", "parquet", "--table", "transactions", str(TRACES / "hang.pcap"), "-o"]
     assert main([*args, str(tmp_path / "tx.parquet")]) == 0
     assert len(pd.read_parquet(tmp_path / "tx.parquet")) == 61
+
+
+def test_perfetto_shows_the_slow_window(slow_rm) -> None:
+    events = perfetto_trace(slow_rm)["traceEvents"]
+    (window,) = [e for e in events if e.get("cat") == "slow_window"]
+    w = slow_rm.slow_windows.iloc[0]
+    assert window["ts"] == pytest.approx(w["start"] * 1e6, abs=1) and window["dur"] == pytest.approx(
+        (w["end"] - w["start"]) * 1e6, abs=1
+    )
+    assert window["name"].startswith("RM slow x9") and window["args"]["boots_delayed"] == [
+        "0x80",
+        "0x82",
+        "0x83",
+    ]

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
-from dissector.report.progress import Progress
+from dissector.progress import Progress, read_with_progress, reading_label
 
 
 def test_silent_when_not_a_terminal() -> None:
@@ -31,3 +32,20 @@ def test_shown_after_the_delay_when_enabled() -> None:
         p.step("writing")
         assert p.shown
     assert "writing" in err.getvalue() or "reading" in err.getvalue()
+
+
+def test_read_with_progress_returns_the_result_and_stays_quiet_off_a_terminal() -> None:
+    err = io.StringIO()
+    assert read_with_progress(err, ["a.pcapng"], lambda: 42) == 42
+    assert err.getvalue() == ""
+    assert (
+        reading_label(["x/a.pcapng"]) == "reading a.pcapng"
+        and reading_label(["a", "b"]) == "reading 2 captures"
+    )
+
+
+def test_cli_is_silent_when_stderr_is_not_a_terminal(capsys) -> None:
+    from dissector.cli import main
+
+    assert main(["stats", str(Path(__file__).resolve().parents[2] / "traces" / "hang.pcap")]) == 0
+    assert capsys.readouterr().err == ""

@@ -186,3 +186,15 @@ def test_slow_rm_verdict_leads_to_the_slow_window(slow_rm, tmp_path: Path) -> No
     )
     windows = content.slow_windows
     assert len(windows) == 1 and 2.0 < windows["start"].iloc[0] < 2.1 and 3.0 < windows["end"].iloc[0] < 3.1
+
+
+def test_several_captures_in_one_report(tmp_path: Path) -> None:
+    captures = [str(TRACES / "start_noresource.pcapng"), str(TRACES / "watchdog_crash.pcapng")]
+    out = tmp_path / "two.html"
+    assert main(["report", *captures, "-o", str(out)]) == 0
+    html = out.read_text()
+    page = _page(html)
+    # both captures' VM 0x80 failed, each with its own row anchor
+    assert {"vm-0x80-1", "vm-0x80-1-c1"} <= page.ids
+    assert all(h[1:] in page.ids for h in page.hrefs if h.startswith("#"))
+    assert "NORESOURCE" in html and "WATCHDOG_BITE" in html

@@ -7,9 +7,13 @@ appears after ``delay`` seconds (quick runs stay silent) and only when stderr is
 
 from __future__ import annotations
 
+import os
 import threading
+from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import TextIO
+from typing import TextIO, TypeVar
+
+T = TypeVar("T")
 
 
 class Progress:
@@ -82,3 +86,14 @@ def _is_terminal(stream: TextIO) -> bool:
         return stream.isatty()
     except (AttributeError, ValueError):
         return False
+
+
+def reading_label(paths: Sequence[str]) -> str:
+    return f"reading {len(paths)} captures" if len(paths) != 1 else f"reading {os.path.basename(paths[0])}"
+
+
+def read_with_progress(err: TextIO, paths: Sequence[str], read: Callable[[], T]) -> T:
+    """``read()`` under a progress bar that appears if it lasts more than a second on a terminal."""
+    with Progress(err, total=1) as progress:
+        progress.step(reading_label(paths))
+        return read()
