@@ -1,8 +1,8 @@
 """A fleet, serial vs Dask: ``python benchmarks/bench_fleet.py [--small] [--captures N] [--records M]``.
 
 Simulates N captures (default 32) of about M records each (default 100,000; ``--small``: 8 of
-10,000) with different seeds and light faults into a cache folder (reused on the next run), then
-builds every table of every capture twice:
+10,000) with different seeds and light faults into a cache folder (reused by the next run, which
+takes the first N), then builds every table of every capture twice:
 
 * serial: ``dissector.open(path)`` and each table, one capture after the other, in this process;
 * Dask: ``dissector.fleet(folder, workers=W)`` on a LocalCluster of W worker processes
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -84,9 +85,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     captures = args.captures or (8 if args.small else 32)
     records = args.records or (10_000 if args.small else 100_000)
-    folder = Path(args.cache) / f"{captures}x{records}"
+    cache = Path(args.cache) / f"{records}-records"
     t0 = time.perf_counter()
-    paths = make_fleet(folder, captures, records)
+    paths = make_fleet(cache, captures, records)
+    folder = Path(tempfile.mkdtemp(prefix="ghrm-bench-fleet-"))  # exactly these N captures
+    for path in paths:
+        (folder / path.parent.name).mkdir()
+        (folder / path.parent.name / path.name).symlink_to(path)
     made = time.perf_counter() - t0
     size = sum(p.stat().st_size for p in paths)
     print(
@@ -99,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     load = os.getloadavg()[0]
     serial_s, cpu_s, messages = serial(paths)
     start_s, dask_s, agg_s = on_dask(folder, args.workers)
+    shutil.rmtree(folder)
     per_capture = cpu_s / captures
     print()
     print(f"{'':28}{'serial':>12}{'Dask':>12}")
@@ -108,9 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'fleet SRT + devices':28}{'-':>12}{agg_s:11.1f}s")
     print(f"messages: {messages:,} ({messages / serial_s:,.0f}/s serial, {messages / dask_s:,.0f}/s Dask)")
     print(f"load average before / after: {load:.1f} / {os.getloadavg()[0]:.1f} (other work on this machine)")
-    print(
-        f"per-capture cost: {per_capture:.2f} CPU s ({serial_s / captures:.2f} s wall) for ~{messages // captures:,} messages"
-    )
+    each = f"~{messages // captures:,} messages"
+    print(f"per-capture cost: {per_capture:.2f} CPU s ({serial_s / captures:.2f} s wall) for {each}")
     print("paper estimate, 1,000 such captures (CPU cost per capture x 1000 / workers, no overhead):")
     for n in (2, 16, 64, 256):
         print(f"  {n:4d} workers: {per_capture * 1000 / n / 60:7.1f} min")

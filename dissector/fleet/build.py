@@ -2,8 +2,11 @@
 
 Why a plain function of (path, device, tables): it runs on a Dask worker, must be picklable
 and pure, and must give the same rows a user would get from ``dissector.open(path)`` on their
-laptop. The fleet adds only the ``device`` column (after ``capture``; the SRT table, which has
-no ``capture`` column in a Trace, gets both in front).
+laptop (public tables, on the one time base: ``time`` UTC, ``t`` and every instant in seconds
+since that capture's start). The fleet adds the ``device`` column after ``capture`` (the SRT
+table, which has no ``capture`` column in a Trace, gets both in front), and ``capture`` names
+the file as a multi-capture Trace does: its basename, or the path as given when two files of the
+fleet share a basename (``nightly/dev1/boot.pcapng``, ``nightly/dev2/boot.pcapng``).
 
 A capture that cannot be opened at all (not a capture, unreadable, or an analysis bug) does not
 fail the fleet: its tables are empty and its ``findings`` and ``problems`` say why, with
@@ -29,6 +32,7 @@ from dissector.analysis.schema import (
     TRANSACTIONS,
     Schema,
 )
+from dissector.analysis.timebase import TimeBase, present
 
 from .sources import CaptureSource
 
@@ -59,7 +63,7 @@ def build_capture(
         trace = open_trace(source.path, dialect=dialect, engine=engine)
         found = {name: getattr(trace, name) for name in tables}
     except Exception as exc:  # one bad capture must not fail a fleet-wide job; it is reported
-        found = _unreadable(source.path, exc, tables)
+        found = _unreadable(source, exc, tables)
     return {name: with_device(found[name], source, name) for name in tables}
 
 
@@ -67,8 +71,11 @@ def with_device(df: pd.DataFrame, source: CaptureSource, table: str) -> pd.DataF
     """A copy of one capture's table with ``device`` after ``capture`` (SRT: both first)."""
     df = df.reset_index(drop=True)
     n = len(df)
-    if "capture" not in df.columns:
-        df.insert(0, "capture", pd.Categorical([source.path] * n, categories=[source.path]))
+    capture = pd.Categorical([source.capture] * n, categories=[source.capture])
+    if "capture" in df.columns:
+        df["capture"] = capture
+    else:
+        df.insert(0, "capture", capture)
     df.insert(1, "device", pd.Categorical([source.device] * n, categories=[source.device]))
     for column in df.columns:
         dtype = df[column].dtype
@@ -90,19 +97,17 @@ def _text_categories(column: pd.Series) -> pd.Series:
     return column.astype(dtype)
 
 
-def _unreadable(path: str, exc: BaseException, tables: Sequence[str]) -> dict[str, pd.DataFrame]:
+def _unreadable(source: CaptureSource, exc: BaseException, tables: Sequence[str]) -> dict[str, pd.DataFrame]:
     """Empty tables, and a finding and a fatal problem naming what went wrong."""
+    path = source.path
     reason = str(exc) or type(exc).__name__
     if not isinstance(exc, OSError) and type(exc).__module__.split(".")[0] != "dissector":
         where = traceback.extract_tb(exc.__traceback__)[-1]
         reason = f"{type(exc).__name__}: {reason} (at {where.filename}:{where.lineno})"
     capture = pd.Categorical([path], categories=[path])
-    out = {name: SCHEMAS[name].empty() for name in tables}
-    for name in out:
-        if "capture" in out[name].columns:
-            out[name]["capture"] = pd.Categorical([], categories=[path])
-    if "findings" in out:
-        out["findings"] = FINDINGS.frame(
+    internal = {name: SCHEMAS[name].empty() for name in tables}
+    if "findings" in internal:
+        internal["findings"] = FINDINGS.frame(
             {
                 "capture": capture,
                 "severity": ["error"],
@@ -116,8 +121,8 @@ def _unreadable(path: str, exc: BaseException, tables: Sequence[str]) -> dict[st
                 "text": [f"{path}: could not be analysed: {reason}"],
             }
         )
-    if "problems" in out:
-        out["problems"] = PROBLEMS.frame(
+    if "problems" in internal:
+        internal["problems"] = PROBLEMS.frame(
             {
                 "capture": capture,
                 "source": [path],
@@ -128,7 +133,7 @@ def _unreadable(path: str, exc: BaseException, tables: Sequence[str]) -> dict[st
                 "fatal": [True],
             }
         )
-    return out
+    return {name: present(df, SCHEMAS[name], TimeBase()) for name, df in internal.items()}
 
 
 def meta(table: str) -> pd.DataFrame:
@@ -137,7 +142,8 @@ def meta(table: str) -> pd.DataFrame:
     from dask.dataframe.utils import clear_known_categories
 
     schema = SCHEMAS[table]
-    empty = with_device(schema.empty(), CaptureSource("", "", ""), table)
+    public = present(schema.empty(), schema, TimeBase())
+    empty = with_device(public, CaptureSource("", "", "", ""), table)
     empty["capture"] = pd.Categorical([])
     empty["device"] = pd.Categorical([])
     data_categories = ["capture", "device"] + [

@@ -98,10 +98,12 @@ class Fleet:
 
     @property
     def captures(self) -> pd.DataFrame:
-        """One row per capture: ``capture``, ``device``, ``device_source`` (pattern/pcapng/folder)."""
+        """One row per capture: ``capture`` (as in the tables), ``path``, ``device``,
+        ``device_source`` (pattern/pcapng/folder)."""
         return pd.DataFrame(
             {
-                "capture": [s.path for s in self.sources],
+                "capture": [s.capture for s in self.sources],
+                "path": [s.path for s in self.sources],
                 "device": [s.device for s in self.sources],
                 "device_source": [s.device_source for s in self.sources],
             }

@@ -38,9 +38,10 @@ class FleetError(GhrmError):
 
 @dataclass(frozen=True)
 class CaptureSource:
-    """One capture of the fleet: its path (the ``capture`` column) and its device."""
+    """One capture of the fleet: its path, its name in the ``capture`` column, its device."""
 
     path: str
+    capture: str  # basename, or the path when two captures of the fleet share a basename
     device: str
     device_source: str  # "pattern", "pcapng" or "folder"
 
@@ -136,17 +137,20 @@ def _option(buf: bytes, off: int, end: int, endian: str, wanted: int) -> str | N
 
 def name_devices(paths: list[str], device_from: str | re.Pattern[str] | None = None) -> list[CaptureSource]:
     """Each path with its device (see the module docstring for the order)."""
+    from dissector.analysis.timebase import capture_labels
+
     pattern = compile_device_pattern(device_from)
+    labels = capture_labels(paths)
     out = []
     for path in paths:
         device = device_from_pattern(path, pattern) if pattern is not None else None
         if device:
-            out.append(CaptureSource(path, device, "pattern"))
+            out.append(CaptureSource(path, labels[path], device, "pattern"))
             continue
         device = device_from_pcapng(path)
         if device:
-            out.append(CaptureSource(path, device, "pcapng"))
+            out.append(CaptureSource(path, labels[path], device, "pcapng"))
             continue
-        folder = Path(path).resolve().parent.name or "."
-        out.append(CaptureSource(path, folder, "folder"))
+        folder = Path(os.path.abspath(path)).parent.name or "."
+        out.append(CaptureSource(path, labels[path], folder, "folder"))
     return out

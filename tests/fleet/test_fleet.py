@@ -21,6 +21,7 @@ pytest.importorskip("distributed")
 
 import dissector
 from dissector.analysis.srt import df_srt
+from dissector.analysis.timebase import capture_labels
 from dissector.cli import main
 from dissector.fleet import FleetError
 from dissector.fleet.aggregates import serial_aggregates
@@ -80,12 +81,17 @@ def fleet(fleet_dir: Path, cluster):
 def serial(fleet_dir: Path) -> dict[str, pd.DataFrame]:
     """Every table by the serial path: one Trace per capture, device = its folder."""
     parts: dict[str, list[pd.DataFrame]] = {t: [] for t in FLEET_TABLES}
-    for path in expand(str(fleet_dir)):
+    paths = expand(str(fleet_dir))
+    labels = capture_labels(paths)  # night.pcapng x3: every capture named by its path
+    assert labels[paths[0]] == paths[0]
+    for path in paths:
         trace = dissector.open(path)
         for table in FLEET_TABLES:
             df = getattr(trace, table).copy()
-            if "capture" not in df.columns:
-                df.insert(0, "capture", path)
+            if "capture" in df.columns:
+                df["capture"] = labels[path]
+            else:
+                df.insert(0, "capture", labels[path])
             df.insert(1, "device", Path(path).parent.name)
             parts[table].append(df)
     return {t: concat(frames) for t, frames in parts.items()}
@@ -200,12 +206,12 @@ def test_a_damaged_capture_reports_and_does_not_fail_the_others(
     with dissector.fleet([str(junk), str(corrupt), str(good)], cluster.scheduler_address) as f:
         findings, messages, problems = f.compute("findings", "messages", "problems")
     by_capture = findings.groupby("capture", observed=True)["code"].apply(lambda s: set(s.astype(str)))
-    assert "capture_unreadable" in by_capture[str(junk)]
-    assert "capture_problem" in by_capture[str(corrupt)]
+    assert "capture_unreadable" in by_capture[junk.name]  # basenames: unique in this fleet
+    assert "capture_problem" in by_capture[corrupt.name]
     expected = dissector.open(str(good))
-    assert (messages["capture"] == str(good)).sum() == len(expected.messages)
-    assert (messages["capture"] == str(corrupt)).sum() == len(dissector.open(str(corrupt)).messages)
-    row = problems[problems["capture"] == str(junk)].iloc[0]
+    assert (messages["capture"] == good.name).sum() == len(expected.messages)
+    assert (messages["capture"] == corrupt.name).sum() == len(dissector.open(str(corrupt)).messages)
+    row = problems[problems["capture"] == junk.name].iloc[0]
     assert bool(row["fatal"]) and "not a supported capture" in row["reason"]
 
 
@@ -224,8 +230,10 @@ def test_unreachable_scheduler_is_a_clear_error(fleet_dir: Path) -> None:
 def test_synchronous_scheduler_gives_the_same_tables(fleet_dir: Path, serial) -> None:
     with dissector.fleet(str(fleet_dir / "lab-a"), "synchronous") as f:
         (tx,) = f.compute("transactions")
-    want = serial["transactions"][serial["transactions"]["device"] == "lab-a"]
-    pd.testing.assert_frame_equal(plain(tx), plain(want))
+    want = plain(serial["transactions"][serial["transactions"]["device"] == "lab-a"])
+    want["capture"] = [Path(c).name for c in want["capture"]]  # unique basenames in this fleet
+    want["capture"] = want["capture"].astype(object)
+    pd.testing.assert_frame_equal(plain(tx), want)
 
 
 # --- devices --------------------------------------------------------------------------------
