@@ -1,4 +1,4 @@
-"""``ghrm stats|errors|findings|lifecycle DIR_OR_GLOB... --fleet``: the answers across a fleet.
+"""``ghrm stats|errors|findings|lifecycle|report DIR_OR_GLOB... --fleet``: answers across a fleet.
 
 Why a hook instead of new commands: a fleet asks the same questions as one capture, so the
 analysis commands take ``--fleet`` (with ``--scheduler``, ``--workers``, ``--device-from``);
@@ -8,7 +8,8 @@ analysis commands take ``--fleet`` (with ``--scheduler``, ``--workers``, ``--dev
 Text output: the fleet answer per command (fleet SRT and devices; error rates and errors per
 device; findings per device and code; boot latency per device). ``--format csv|json``: one
 table (the fleet SRT, the errors per device, the findings rows with their device, the boot
-latency per device). Dask's progress bar goes to stderr when it is a terminal.
+latency per device). ``ghrm report --fleet -o fleet.html``: the fleet page (``fleet.report``).
+Dask's progress bar goes to stderr when it is a terminal.
 """
 
 from __future__ import annotations
@@ -27,6 +28,11 @@ FLEET_COMMANDS = ("stats", "errors", "findings", "lifecycle")
 _FLEET_ONLY = ("scheduler", "workers", "device_from")
 _SINGLE_ONLY = {"vmid": "--vmid", "client": "--client", "start": "--start", "end": "--end"}
 Handler = Callable[[argparse.Namespace, TextIO, TextIO], int]
+
+
+def register(subparsers: Any) -> None:
+    """``ghrm report --fleet``: registered after the report command (``_EXTENSIONS`` order)."""
+    add_fleet_options(subparsers, ("report",))
 
 
 def add_fleet_options(subparsers: Any, commands: tuple[str, ...] = FLEET_COMMANDS) -> None:
@@ -82,7 +88,11 @@ def run_fleet(command: str, args: argparse.Namespace, out: TextIO, err: TextIO) 
             f"ghrm {command}: {unsupported[0]} selects within one capture; it does not apply to --fleet\n"
         )
         return 2
+    if command == "report" and args.format != "html":
+        err.write("ghrm report: --fleet writes an HTML page; leave out --format or use --format html\n")
+        return 2
     tables = {
+        "report": ("transactions", "findings", "lifecycle_summary", "lifecycles"),
         "stats": ("transactions", "findings", "lifecycle_summary"),
         "errors": ("transactions", "errors", "findings", "lifecycle_summary"),
         "findings": ("transactions", "findings", "lifecycle_summary"),
@@ -97,7 +107,7 @@ def run_fleet(command: str, args: argparse.Namespace, out: TextIO, err: TextIO) 
         device_from=args.device_from,
         tables=tables,
         dialect=args.dialect,
-        engine=args.engine,
+        engine=getattr(args, "engine", "auto"),
         progress=progress,
     ) as fl:
         return _COMMANDS[command](fl, args, out, err)
@@ -205,7 +215,16 @@ def _lifecycle(fl: Any, args: argparse.Namespace, out: TextIO, err: TextIO) -> i
     return EXIT_OK
 
 
+def _report(fl: Any, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .report import write_fleet_report
+
+    path = write_fleet_report(fl, args.output or "fleet.html", args.title)
+    err.write(f"ghrm: wrote {path}\n")
+    return EXIT_OK
+
+
 _COMMANDS: dict[str, Callable[[Any, argparse.Namespace, TextIO, TextIO], int]] = {
+    "report": _report,
     "stats": _stats,
     "errors": _errors,
     "findings": _findings,

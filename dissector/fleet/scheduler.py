@@ -96,7 +96,7 @@ def connect(scheduler: Any = None, workers: int | None = None, timeout: float = 
             n_workers=n,
             threads_per_worker=1,
             processes=True,
-            dashboard_address=None,
+            dashboard_address=":0",  # a free port: never "8787 is already in use"
             silence_logs=logging.ERROR,
         )
         return Runner(client=Client(cluster), cluster=cluster, owned=True)

@@ -67,7 +67,7 @@ def fleet_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def cluster():
     from distributed import LocalCluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as c:
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as c:
         yield c
 
 
@@ -345,3 +345,29 @@ def test_cli_misuse_is_one_line(fleet_dir: Path) -> None:
         == 1
     )
     assert err.getvalue().startswith("ghrm: error: ") and "no file matches" in err.getvalue()
+
+
+def test_cli_report_fleet_writes_the_fleet_page(fleet_dir: Path, cluster, serial, tmp_path: Path) -> None:
+    folders = [str(fleet_dir / d) for d in CLI_DEVICES]
+    page = tmp_path / "fleet.html"
+    err = io.StringIO()
+    args = ["report", *folders, "--fleet", "--scheduler", cluster.scheduler_address, "-o", str(page)]
+    assert main(args, io.StringIO(), err) == 0, err.getvalue()
+    assert err.getvalue().endswith(f"ghrm: wrote {page}\n")
+    text = page.read_text()
+    for section in (
+        "Devices ranked by failures",
+        "Devices ranked by boot latency",
+        "Per-device VM timelines",
+    ):
+        assert section in text
+    assert text.count("<img ") == 3 + len(CLI_DEVICES)  # failures, boots, VM_START, one timeline each
+    tx = serial["transactions"]
+    for device in CLI_DEVICES:  # the serial path's numbers are on the page
+        rows = tx[tx["device"] == device]
+        answered = rows["status"].isin(["ok", "error"]).sum()
+        rate = f"{(rows['status'] == 'error').sum() / answered:.2%}"
+        assert f">{device}<" in text and f">{rate}<" in text, (device, rate)
+    err = io.StringIO()
+    assert main([*args, "--format", "md"], io.StringIO(), err) == 2
+    assert err.getvalue().count("\n") == 1
