@@ -28,6 +28,14 @@ class DecodedMessage:
 
     raw: RawMessage
     dialect: str = "rm"
+    capture_start_ns: int | None = None  # set by Trace.message: the notebook view then shows ``t``
+
+    @property
+    def t(self) -> float | None:
+        """Seconds since the capture start (the tables' ``t``), when the capture start is known."""
+        if self.raw.time_ns is None or self.capture_start_ns is None:
+            return None
+        return (self.raw.time_ns - self.capture_start_ns) / 1e9
 
     @cached_property
     def packet(self) -> RMHeader:

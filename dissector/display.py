@@ -300,9 +300,18 @@ TRY_NEXT = (
     ("messages", "one row per RM message"),
     ("srt", "service response time per call"),
     ("errors", "error replies per call and code"),
+    ("slow_windows", "spans where RM answered far slower than usual"),
     ("memparcels", "memory parcels, lend to reclaim"),
     ("irqs", "lent IRQs"),
 )
+
+
+def _plot_names() -> list[str]:
+    try:
+        from dissector import plots
+    except ImportError:  # a ghrm without dissector.plots
+        return []
+    return [n.removeprefix("plot_") for n in plots.__all__ if n.startswith("plot_")]
 
 
 def trace_html(trace: Trace) -> str:
@@ -342,9 +351,19 @@ def trace_html(trace: Trace) -> str:
     found = [_badge(f"{count} {sev}", sev) for sev, count in n["findings"].items() if count]
     rows.append(_row("findings", "".join(found) or "none"))
     tables = [
-        f"<code>trace.{name}</code> <span style='color: #57606a'>{html.escape(doc)}</span>"
+        f"<code>trace.{name}</code> <span style='color: #57606a'>({len(getattr(trace, name))} rows) "
+        f"{html.escape(doc)}</span>"
         for name, doc in TRY_NEXT
+        if hasattr(type(trace), name)
     ]
+    plots = _plot_names()
+    if plots and hasattr(type(trace), "plot"):
+        example = "lifecycle_timeline" if "lifecycle_timeline" in plots else plots[0]
+        tables.append(
+            f"<code>trace.plot.{example}()</code> "
+            "<span style='color: #57606a'>pictures: "
+            f"{html.escape(', '.join(plots))}</span>"
+        )
     rows.append(_row("try next", "<br/>".join(tables)))
     title = f"ghrm Trace{' window' if trace._start is not None or trace._end is not None else ''}"
     return (
@@ -434,6 +453,7 @@ def message_html(msg: DecodedMessage) -> str:
         f"Frame {raw.frames[0]}"
         + (f" (records {ranges(raw.frames)})" if len(raw.frames) > 1 else "")
         + f", {len(raw.data)} bytes, {raw.direction.label}, client {client}, {when}"
+        + ("" if msg.t is None else f" (t = {msg.t:.6f} s since the capture start)")
     )
     problems = "".join(
         f"<div style='color: #842029'>[Malformed: {html.escape(str(p))}]</div>" for p in msg.problems

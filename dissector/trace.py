@@ -376,7 +376,8 @@ class Trace:
                 continue
             row = np.searchsorted(cols.frame, frame)
             if row < len(cols) and cols.frame[row] == frame and cols.raw_message is not None:
-                return DecodedMessage(cols.raw_message(int(row)), self.dialect)
+                start = self._base.get("timebase").starts.get(cols.capture)
+                return DecodedMessage(cols.raw_message(int(row)), self.dialect, start)
             nearby = cols.frame[max(0, row - 2) : row + 2].tolist()
             raise MissingData(f"no message starts at frame {frame} in {cols.capture}; nearby: {nearby}")
         raise MissingData(suggest(capture, self.captures, "capture"))

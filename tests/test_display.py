@@ -73,8 +73,9 @@ def test_trace_card_shows_the_summary_numbers(noresource):
     assert "2 warning" in text and "1 chat" in text and "error " not in text.split("findings")[1][:12]
     assert "2026-01-01 00:00:00.002335 UTC" in text  # trace.start, to the microsecond (cut)
     assert "to 0.009043 s after the capture start" in text
-    for table in ("trace.findings", "trace.transactions", "trace.lifecycle_summary", "trace.memparcels"):
+    for table in ("trace.findings (3 rows)", "trace.transactions (9 rows)", "trace.memparcels (1 rows)"):
         assert table in text
+    assert "trace.plot.lifecycle_timeline() pictures:" in text
     assert not re.search(r"\b128\b", text)  # VMID 0x80 never in decimal
 
 
@@ -103,6 +104,8 @@ def test_message_html_shows_tree_and_hexdump_side_by_side(noresource):
     root = ET.fromstring(markup)
     text = " ".join(" ".join(root.itertext()).split())
     assert "Request VM_START seq=5 vmid=0x80" in text
+    t15 = float(noresource.messages.set_index("frame").loc[15, "t"])
+    assert noresource.message(15).t == t15 and f"(t = {t15:.6f} s since the capture start)" in text
     assert "msg_id: VM_START (0x56000004)" in text and "vmid: 0x80" in text
     assert "0000 21 01 05 00 04 00 00 56 80 00 00 00" in text  # the 12 bytes, from offset 0
     flex = [e for e in root.iter("div") if "display: flex" in e.get("style", "")]

@@ -112,13 +112,17 @@ def present(df: pd.DataFrame, schema: Schema, base: TimeBase) -> pd.DataFrame:
 
 
 def _row_starts(df: pd.DataFrame, base: TimeBase) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's capture start in ns, and where it is unknown."""
+    """Each row's capture start in ns, and where it is unknown (by category code: no string work)."""
     if "capture" not in df or df.empty:
         return np.zeros(len(df), np.int64), np.zeros(len(df), bool)
-    capture = df["capture"].astype(str).to_numpy()
-    names, inverse = np.unique(capture, return_inverse=True)
-    per_name = np.array([base.starts.get(n, NAT) for n in names], np.int64)
-    starts = per_name[inverse]
+    capture = df["capture"]
+    if isinstance(capture.dtype, pd.CategoricalDtype):
+        names, codes = [str(c) for c in capture.cat.categories], capture.cat.codes.to_numpy()
+    else:
+        uniques, codes = np.unique(capture.astype(str).to_numpy(), return_inverse=True)
+        names = list(uniques)
+    per_name = np.array([base.starts.get(n, NAT) for n in names] + [NAT], np.int64)  # code -1: NaN
+    starts = per_name[codes]
     return starts, starts == NAT
 
 

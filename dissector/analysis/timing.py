@@ -16,7 +16,7 @@ A **slow window** is a run of consecutive served calls, of several calls, whose 
 above their baselines: it gives start (when the first slowed call began service), end (when the
 first call served at its normal speed again began), the calls affected, and the added delay,
 classified as multiplicative (every call x k) or constant (every call + d) by which model fits
-the slowed calls better. A **latency outlier** is one call far beyond its own p99 by a robust
+the window's calls better. A **latency outlier** is one call far beyond its own p99 by a robust
 statistic (median + MAD in log space) outside any window. **time_reversed** reports replies
 timed before their requests and records whose time goes backwards.
 """
@@ -100,8 +100,8 @@ def service_times(transactions: pd.DataFrame, messages: pd.DataFrame) -> Service
 
 
 def _baselines(st: ServiceTimes, excluded: np.ndarray) -> np.ndarray:
-    """Each call's expected service: the median of its name's calls outside ``excluded``, per
-    payload byte when the call's size varies (memory calls walk their scatter-gather list)."""
+    """Each call's expected service: the median of its name's calls outside ``excluded``, as
+    ``a + b * payload bytes`` when the call's size varies (memory calls walk their list)."""
     base = np.full(len(st), np.nan)
     names = pd.Series(st.name)
     for _name, idx in names.groupby(names, sort=False).indices.items():
@@ -118,7 +118,7 @@ def _baselines(st: ServiceTimes, excluded: np.ndarray) -> np.ndarray:
             base[idx] = np.maximum(y0 + slope * (st.size[idx] - x0), 0.25 * y0)
         else:
             base[idx] = np.median(svc)
-    return base
+    return np.maximum(base, 1e-7)  # a 0 s median (coarse timestamps) would make every ratio infinite
 
 
 def _runs(slow: np.ndarray, ratio: np.ndarray, capture: np.ndarray) -> list[tuple[int, int]]:
@@ -145,24 +145,20 @@ def _runs(slow: np.ndarray, ratio: np.ndarray, capture: np.ndarray) -> list[tupl
 
 @dataclass
 class _Window:
-    first: int
-    last: int
-    slowed: np.ndarray  # indices of slowed calls
+    first: int  # index of its first call (a slowed one), in service order
+    last: int  # ... and of its last slowed call
 
 
 def _detect(st: ServiceTimes) -> tuple[list[_Window], np.ndarray]:
-    """Slow windows and the baselines they were measured against (two passes: baselines of all
-    calls, then of the calls outside the first pass's windows)."""
+    """Slow windows and the baselines they were measured against (up to three passes: baselines
+    of all calls, then of the calls outside the previous pass's windows)."""
     excluded = np.zeros(len(st), bool)
     windows: list[_Window] = []
     base = np.full(len(st), np.nan)
     for _ in range(3):
         base = _baselines(st, excluded)
         slow = (st.service >= SLOW_RATIO * base) & (st.service - base >= MIN_ADDED)
-        windows = [
-            _Window(a, b, a + np.flatnonzero(slow[a : b + 1]))
-            for a, b in _runs(slow, st.service / base, st.capture)
-        ]
+        windows = [_Window(a, b) for a, b in _runs(slow, st.service / base, st.capture)]
         now = np.zeros(len(st), bool)
         for w in windows:
             now[w.first : w.last + 1] = True

@@ -169,9 +169,9 @@ def plot_latency_over_time(
 ) -> Any:
     """Every answered call as a point (request time, latency) in its call colour, error replies
     as red crosses, unanswered requests as orange triangles on top, the RM's slow windows shaded
-    and labelled with their slow-down. Points are rasterised; past ``max_points`` calls the
-    plot becomes a 2-D histogram (count per time x latency cell), so a million calls draw in
-    seconds. ``legend`` calls (the busiest) are named.
+    and labelled with their slow-down, latency outliers ringed. Points are rasterised; past
+    ``max_points`` calls the plot becomes a 2-D histogram (count per time x latency cell), so a
+    million calls draw in seconds. ``legend`` calls (the busiest) are named.
     """
     style.pyplot()
     from matplotlib.colors import LogNorm
@@ -220,11 +220,14 @@ def plot_latency_over_time(
         order = pd.Series(names[~error]).value_counts().index.tolist()
         for i, c in enumerate(order):
             pick = (names == c) & ~error
+            small = len(tx) < 5000
             ax.plot(
                 x[pick],
                 y[pick],
-                ".",
-                ms=3.5 if len(tx) < 5000 else 1.5,
+                "o" if small else ".",
+                ms=4 if small else (2.5 if len(tx) < 50_000 else 1.5),
+                mec="#ffffff" if small else "none",
+                mew=0.3,
                 color=style.call_color(c),
                 label=c if i < legend else None,
                 rasterized=True,
@@ -260,17 +263,51 @@ def plot_latency_over_time(
         )
     if _data.is_trace(trace_or_table):
         _shade_windows(ax, trace_or_table.slow_windows, base)
+        _ring_outliers(ax, trace_or_table.findings, tx, x, y)
     if use_log:
         ax.set_yscale("log")
         _plain_log(ax.yaxis)
+    if any(a.get_gid() == "slow_window_label" for a in ax.texts) and len(tx):
+        lo, hi = ax.get_ylim()  # headroom for the window's label above the points
+        ax.set_ylim(lo, hi * 3 if use_log else hi + 0.12 * (hi - lo))
     ax.set_xlabel(style.TIME_LABEL)
     ax.set_ylabel("latency (ms)" + (", log scale" if use_log else ""))
     ax.set_title(f"Latency of every call over time ({len(tx)} answered)")
     ax.grid(color="#e8e8e8", linewidth=0.6)
     ax.set_axisbelow(True)
     if ax.get_legend_handles_labels()[0]:
-        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False, markerscale=1.5)
+        legend_box = ax.legend(
+            loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False, markerscale=1
+        )
+        for handle in getattr(legend_box, "legend_handles", None) or legend_box.legendHandles:
+            if hasattr(handle, "set_markersize"):  # the points may be drawn one pixel wide
+                if handle.get_marker() == ".":
+                    handle.set_marker("o")
+                handle.set_markersize(6)
     return ax
+
+
+def _ring_outliers(ax: Any, findings: pd.DataFrame, tx: pd.DataFrame, x: np.ndarray, y: np.ndarray) -> None:
+    """A ring around each call a ``latency_outlier`` finding names."""
+    rows = findings[findings["code"] == "latency_outlier"]
+    if rows.empty:
+        return
+    wanted = {(str(c), f[0]) for c, f in zip(rows["capture"].astype(str), rows["frames"], strict=True) if f}
+    keys = zip(tx["capture"].astype(str), tx["request_frame"].astype("Int64"), strict=True)
+    pick = np.array([(c, f) in wanted for c, f in keys], bool)
+    if pick.any():
+        ax.plot(
+            x[pick],
+            y[pick],
+            "o",
+            ms=11,
+            mfc="none",
+            mec=style.FINDING_COLOR,
+            mew=1.2,
+            label="latency outlier",
+            gid="outlier",
+            zorder=4,
+        )
 
 
 def _shade_windows(ax: Any, windows: pd.DataFrame, base: _data.Origins) -> None:
@@ -292,7 +329,7 @@ def _shade_windows(ax: Any, windows: pd.DataFrame, base: _data.Origins) -> None:
         how = f"x{w.factor:.3g}" if w.model == "multiplicative" else f"+{w.added * 1e3:.3g} ms"
         ax.text(
             (a + b) / 2,
-            0.9,
+            0.98,
             f"RM slow {how}",
             transform=top,
             ha="center",
@@ -300,4 +337,6 @@ def _shade_windows(ax: Any, windows: pd.DataFrame, base: _data.Origins) -> None:
             fontsize=8,
             color="#8c4a00",
             gid="slow_window_label",
+            bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": style.SLOW_COLOR, "alpha": 0.9},
+            zorder=5,
         )

@@ -35,7 +35,7 @@ UNANSWERED_COLOR = "#ff7f0e"
 FINDING_COLOR = "#7b3294"
 SLOW_COLOR = "#fdae61"  # slow-window shading
 NORMAL_ARROW = "#4d4d4d"
-_RESERVED = {"#d62728", "#e41a1c"}  # the reds of tab10 and Set1: red means an error reply
+_RESERVED = {"#d62728", "#e41a1c", "#ffff33"}  # tab10 and Set1 reds (red: an error reply); a yellow too pale
 
 # slices of matplotlib's qualitative maps, strong colours first: 85, more than the protocol has messages
 _PALETTE_SLICES = (

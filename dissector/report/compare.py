@@ -42,13 +42,29 @@ class Diff:
         return self.calls[self.calls["significant"]]
 
     @property
-    def lines(self) -> list[str]:
-        """One sentence per significant change, worst first."""
-        out = [str(s) for s in self.significant.sort_values("p_adj")["summary"]]
-        out += [str(s) for s in self.errors[self.errors["significant"]]["summary"]]
+    def changes(self) -> list[tuple[str, str]]:
+        """(sentence, "worse" or "better") per significant change, most significant first."""
+        out = [
+            (str(r.summary), "worse" if r.effect_r > 0 else "better")
+            for r in self.significant.sort_values(["p_adj", "effect_r"], key=_strongest).itertuples()
+        ]
+        out += [
+            (str(r.summary), "worse" if r.rate_new > r.rate_base else "better")
+            for r in self.errors[self.errors["significant"]].itertuples()
+        ]
         if self.boot_test["significant"]:
-            out.append(self.boot_test["summary"])
+            out.append((self.boot_test["summary"], "worse" if self.boot_test["effect_r"] > 0 else "better"))
         return out
+
+    @property
+    def lines(self) -> list[str]:
+        """One sentence per significant change, most significant first."""
+        return [text for text, _ in self.changes]
+
+
+def _strongest(col: pd.Series) -> pd.Series:
+    """Sort key: p ascending, then the larger effect first."""
+    return -col.abs() if col.name == "effect_r" else col
 
 
 def p_text(p: float) -> str:

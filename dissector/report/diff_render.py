@@ -79,12 +79,20 @@ BOOTS = tables.TableSpec(
 def _marked(df: pd.DataFrame) -> pd.DataFrame:
     out = df.copy()
     if "significant" in out.columns:
-        out["mark"] = ["slow" if s else "" for s in out["significant"]]
+        worse = out["effect_r"] > 0 if "effect_r" in out.columns else out["rate_new"] > out["rate_base"]
+        out["mark"] = [
+            "" if not s else ("worse" if w else "better")
+            for s, w in zip(out["significant"], worse, strict=True)
+        ]
     return out
 
 
 def _headline(d: Diff) -> list[str]:
     return d.lines or [f"no significant change (Holm-corrected alpha {d.alpha:g})"]
+
+
+def _headline_marks(d: Diff) -> list[tuple[str, str]]:
+    return d.changes or [(_headline(d)[0], "clean")]
 
 
 def diff_text(d: Diff) -> str:
@@ -144,5 +152,13 @@ def render_diff(d: Diff, fmt: str) -> str:
     return (
         environment()
         .get_template(template)
-        .render(d=d, headline=_headline(d), tables=rendered, css=css, version=_version(), isnan=math.isnan)
+        .render(
+            d=d,
+            headline=_headline(d),
+            marks=_headline_marks(d),
+            tables=rendered,
+            css=css,
+            version=_version(),
+            isnan=math.isnan,
+        )
     )

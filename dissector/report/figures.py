@@ -27,6 +27,14 @@ class FigureSpec:
     caption: str
     size: tuple[float, float]
     kwargs: dict[str, Any] = field(default_factory=dict)
+    per_lane: float = 0.0  # inches of height per VM instance (the timeline grows with the fleet)
+    max_height: float = 16.0
+
+    def figsize(self, trace: Any) -> tuple[float, float]:
+        if not self.per_lane:
+            return self.size
+        lanes = len(trace.lifecycle_summary)
+        return self.size[0], min(self.max_height, max(self.size[1], 1.2 + self.per_lane * lanes))
 
 
 # section -> pictures, in page order
@@ -37,7 +45,8 @@ SECTIONS: dict[str, tuple[FigureSpec, ...]] = {
             "plot_lifecycle_timeline",
             "VM lifecycles: one lane per VM instance, states as bars; errors, unanswered calls and "
             "findings marked",
-            (11, 4),
+            (11, 3.5),
+            per_lane=0.25,
         ),
     ),
     "latency": (
@@ -94,7 +103,7 @@ def draw(spec: FigureSpec, trace: Any, *args: Any, formats: tuple[str, ...] = ("
     function = _plot_function(spec.function)
     if function is None:
         return Figure(spec.key, caption, missing=f"picture not available: dissector.plots.{spec.function}")
-    fig, ax = plt.subplots(figsize=spec.size, layout="constrained")
+    fig, ax = plt.subplots(figsize=spec.figsize(trace), layout="constrained")
     try:
         function(trace, *args, ax=ax, **spec.kwargs)
         out = Figure(spec.key, caption)

@@ -130,7 +130,7 @@ def _markdown(trace: Any, c: ReportContent, path: Path, step: Step) -> str:
         for n, f in enumerate(items, 1):
             if f.png is not None:
                 assets.mkdir(parents=True, exist_ok=True)
-                target = assets / (f"{f.key}_{n}.png" if len(items) > 1 else f"{f.key}.png")
+                target = assets / (f"{f.key}_{n}.png" if f.key == "sequence" else f"{f.key}.png")
                 target.write_bytes(f.png)
                 f.path = f"{assets.name}/{target.name}"
     step("writing Markdown")

@@ -57,16 +57,22 @@ def test_decode_filter_keeps_the_capture_time_base(name):
     assert min(float(v) for v in shown.values()) > 0  # not restarted at the first reply
 
 
-@pytest.mark.parametrize("name", ["faults_mix.pcapng", "slow_rm.pcapng"])
-def test_analysis_cli_prints_the_t_column(name):
-    path = str(TRACES / name)
-    trace = dissector.open(path)
-    lines = _cli("transactions", path).splitlines()[1:]
-    printed = [line.split()[1] for line in lines]  # frame, time, ...; no line wraps (short call names)
-    assert printed == [f"{t:.6f}" for t in trace.transactions["t"]]
-    found = trace.findings
-    text = _cli("findings", path)
-    for t in found["t"].dropna():
+@pytest.mark.parametrize("path", BUNDLED, ids=lambda p: p.name)
+def test_analysis_cli_prints_the_t_column(path):
+    trace = dissector.open(str(path))
+    tx = trace.transactions
+    lines = _cli("transactions", str(path)).splitlines()
+    if tx.empty:
+        assert lines[0].startswith("no requests or replies")
+    else:  # frame, time, ...; the call name is short: no line wraps
+        assert [line.split()[1] for line in lines[1:]] == [
+            "-" if math.isnan(t) else f"{t:.6f}" for t in tx["t"]
+        ]
+    text = _cli("findings", str(path))
+    for t in trace.findings["t"].dropna():
+        assert f" {t:.6f} " in text
+    text = _cli("lifecycle", str(path))
+    for t in trace.lifecycles["start"]:
         assert f" {t:.6f} " in text
 
 

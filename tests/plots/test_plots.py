@@ -334,3 +334,20 @@ def test_two_captures_get_their_own_lanes_and_windows():
     (span,) = [p for p in ax.patches if p.get_gid() == "slow_window"]
     assert (span.get_y(), span.get_height()) == (-0.5, 9)  # over slow_rm's 9 lanes only
     assert "1: slow_rm.pcapng, 2: faults_mix.pcapng" in ax.get_title()
+
+
+def test_latency_outliers_are_ringed(tmp_path):
+    from dissector.sim import simulate
+    from dissector.sim.latency import LatencyModel
+
+    out = tmp_path / "tail.pcapng"  # five times the usual heavy tail: a few calls far out, no window
+    simulate(vms=6, seed=3, duration=3.0, output=str(out), truth=False, latency=LatencyModel(tail_prob=0.05))
+    t = dissector.open(str(out))
+    assert t.slow_windows.empty
+    (finding,) = t.findings[t.findings["code"] == "latency_outlier"].itertuples(index=False)
+    ax = t.plot.latency_over_time()
+    (ring,) = [line for line in ax.lines if line.get_gid() == "outlier"]
+    tx = t.transactions
+    (call,) = tx[tx["request_frame"] == finding.frames[0]].itertuples(index=False)
+    assert list(ring.get_xdata()) == [call.request_time]
+    assert list(ring.get_ydata()) == pytest.approx([call.latency * 1e3])
