@@ -2,7 +2,9 @@
 
 ``dissector.open(path)`` reads one capture (or a list of them) into a ``Trace`` whose
 attributes are pandas tables: messages, transactions, srt, errors, lifecycles,
-lifecycle_summary, memparcels, irqs, findings. Heavy imports (pandas, Scapy) happen on first use.
+lifecycle_summary, memparcels, irqs, findings. ``dissector.fleet(paths_or_globs)`` gives the same
+tables of many captures as Dask DataFrames (``dissector.fleet``). Heavy imports (pandas, Scapy,
+Dask) happen on first use.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from dissector.trace import Trace
 
-__all__ = ["Trace", "open"]
+__all__ = ["Trace", "fleet", "open"]
 
 
 def open(paths: Any, **options: Any) -> Trace:
@@ -28,4 +30,8 @@ def __getattr__(name: str) -> Any:
         from dissector.trace import Trace
 
         return Trace
+    if name == "fleet":  # the package is callable: dissector.fleet(paths_or_globs, ...)
+        import importlib
+
+        return importlib.import_module("dissector.fleet")
     raise AttributeError(f"module 'dissector' has no attribute {name!r}")

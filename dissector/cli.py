@@ -23,6 +23,7 @@ from dissector.capture.record import CaptureProblem, Record
 from dissector.decoded import DecodedMessage, decode_records, jsonl_line
 from dissector.errors import GhrmError
 from dissector.filter import Filter
+from dissector.fleet import cli as fleet_cli
 from dissector.protocol.dialects import DIALECTS
 from dissector.report import cli as report_cli
 from dissector.sim import cli as sim_cli
@@ -32,7 +33,7 @@ EXIT_OK, EXIT_NOTHING_READ = 0, 1  # argparse itself exits 2 on a bad command li
 
 
 # Subcommand groups that live beside their library code; each module has ``register(sub)``.
-_EXTENSIONS = (analysis_cli, ledgers_cli, sim_cli, wireshark_cli, report_cli)
+_EXTENSIONS = (analysis_cli, ledgers_cli, sim_cli, wireshark_cli, report_cli, fleet_cli)  # fleet: last
 
 
 def _warn(problem: CaptureProblem, err: TextIO) -> None:

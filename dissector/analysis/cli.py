@@ -108,6 +108,10 @@ def register(subparsers: Any) -> None:
     )
     p.set_defaults(func=cmd_findings)
 
+    from dissector.fleet.cli import add_fleet_options  # --fleet, --scheduler ... (issue 18)
+
+    add_fleet_options(subparsers)
+
 
 # --- running a command ------------------------------------------------------------------------
 def _open(args: argparse.Namespace, err: TextIO) -> Any:
