@@ -60,6 +60,19 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "ghrm irqs traces/multi_queue.pcapng",
         "ghrm irqs --vmid 0x81 --format json traces/multi_queue.pcapng",
     ),
+    "report": (
+        "ghrm report traces/faults_mix.pcapng -o faults.html",
+        "ghrm report --format md traces/slow_rm.pcapng -o slow.md   # PNGs in slow_files/",
+        "ghrm report --format json traces/start_noresource.pcapng -o noresource.json   # for CI",
+    ),
+    "diff": (
+        "ghrm diff traces/fleet_20vms.pcapng traces/slow_rm.pcapng",
+        "ghrm diff before.pcapng after.pcapng --format html -o diff.html",
+    ),
+    "export": (
+        "ghrm export --to perfetto traces/fleet_20vms.pcapng -o trace.json   # ui.perfetto.dev",
+        "ghrm export --to parquet --table transactions traces/faults_mix.pcapng -o tx.parquet",
+    ),
     "simulate": (
         "ghrm simulate --vms 8 --seed 1 -o sim.pcapng",
         "ghrm simulate --vms 1 --faults 'start_fail@1' -o noresource.pcapng",

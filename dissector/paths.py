@@ -90,8 +90,9 @@ def validate_paths(args: argparse.Namespace) -> None:
     inputs: list[str] = []
     for dest in INPUT_DESTS:
         inputs += _as_list(getattr(args, dest, None))
-    for path in inputs:
-        check_input(path)
+    if not getattr(args, "fleet", False):  # a fleet takes folders and globs, and resolves them itself
+        for path in inputs:
+            check_input(path)
     for dest in OUTPUT_DESTS:
         for path in _as_list(getattr(args, dest, None)):
             check_output(path, inputs)

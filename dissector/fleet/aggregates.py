@@ -25,11 +25,12 @@ from dissector.analysis.srt import df_srt
 from .schema import BOOT_LATENCY, DEVICES
 
 EXACT_SRT_LIMIT = 1_000_000
-ANSWERED = ("ok", "error")
+ANSWERED = ("ok", "error", "malformed")  # a reply came (srt.py counts the same)
 UNANSWERED = ("unanswered", "retransmitted")
 SEVERITY_COLUMNS = {"error": "findings_error", "warning": "findings_warning", "note": "findings_note"}
 QUANTILES = (0.5, 0.9, 0.99)
 assert set(ANSWERED + UNANSWERED) <= set(STATUSES)
+FLEET = "fleet"  # the capture column of the fleet SRT: one row per call across every capture
 
 
 # --- reductions that run on pandas or Dask frames ---------------------------------------------
@@ -71,7 +72,7 @@ def boot_columns(lifecycle_summary: Any) -> Any:
 # --- the published tables (pandas) ----------------------------------------------------------
 def srt_exact(answered_or_all: pd.DataFrame) -> pd.DataFrame:
     """Fleet SRT from the transactions' ``name``, ``msg_id``, ``status``, ``latency`` columns."""
-    table = df_srt(answered_or_all)
+    table = df_srt(answered_or_all.assign(capture=pd.Categorical([FLEET] * len(answered_or_all))))
     table.attrs["exact"] = True
     return table
 
@@ -93,6 +94,7 @@ def srt_table(parts: dict[str, Any], quantiles: dict[int, Any]) -> pd.DataFrame:
             q[i] = np.asarray(quantiles[msg_id], dtype=np.float64)
     table = SRT.frame(
         {
+            "capture": pd.Categorical([FLEET] * len(ids)),
             "name": pd.Categorical(first_name.astype(str).to_numpy()),
             "msg_id": ids,
             "calls": counts["calls"].to_numpy(np.int64),

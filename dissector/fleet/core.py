@@ -130,7 +130,7 @@ class Fleet:
         counts = (
             calls[["msg_id"]]
             .assign(
-                calls=calls["status"].isin(aggregates.ANSWERED).astype("int64"),
+                calls=calls["status"].notnull().astype("int64"),  # every request, answered or not
                 errors=(calls["status"] == "error").astype("int64"),
                 unanswered=calls["status"].isin(aggregates.UNANSWERED).astype("int64"),
             )

@@ -17,6 +17,8 @@ import pandas as pd
 from dissector.plots import style
 from dissector.plots.latency import _horizontal  # matplotlib 3.8/3.10 spelling of "horizontal"
 
+from .aggregates import ANSWERED
+
 _BAR_COLORS = {"findings_error": style.ERROR_COLOR, "findings_warning": style.UNANSWERED_COLOR}
 
 
@@ -80,7 +82,7 @@ def plot_call_latency_by_device(
 ) -> Any:
     """A box of one call's reply latency (ms) per device, slowest median on top."""
     tx = _frame(fleet_or_transactions, "transactions", ["device", "name", "status", "latency"])
-    tx = tx[(tx["name"].astype(str) == call) & tx["status"].isin(["ok", "error"]) & tx["latency"].notna()]
+    tx = tx[(tx["name"].astype(str) == call) & tx["status"].isin(ANSWERED) & tx["latency"].notna()]
     groups = {str(d): g["latency"].to_numpy(np.float64) * 1e3 for d, g in tx.groupby("device", observed=True)}
     order = sorted(groups, key=lambda d: (-float(np.median(groups[d])), d))[:top][::-1]
     ax = style.axes(ax, (8.0, 0.9 + 0.32 * max(len(order), 1)))

@@ -30,7 +30,6 @@ def register(subparsers: Any) -> None:
         help="one self-contained HTML page (or Markdown / JSON) of captures: verdict, VMs, latency, errors",
         description="Write a report of one or more captures: a verdict first, then summary, VMs, "
         "latency, slow windows, errors, findings and the memory/IRQ ledgers.",
-        epilog="example: ghrm report traces/faults_mix.pcapng -o faults.html",
     )
     p.add_argument("files", nargs="+", help="captures or kernel logs")
     p.add_argument("-o", "--output", help="file to write (default report.html / .md / .json)")
@@ -45,7 +44,6 @@ def register(subparsers: Any) -> None:
         description="Compare NEW against BASE: per-call latency percentiles with a Mann-Whitney U "
         "test and effect size, failed-call rates with Fisher's exact test (Holm-corrected), and "
         "boot latency per VM.",
-        epilog="example: ghrm diff before.pcapng after.pcapng --format md -o diff.md",
     )
     p.add_argument("base", help="the reference capture")
     p.add_argument("new", help="the capture to judge")
@@ -60,8 +58,6 @@ def register(subparsers: Any) -> None:
         help="write a capture as a Perfetto/Chrome trace, or one table as CSV/Parquet/JSON",
         description="--to perfetto writes the Chrome JSON trace event format (open it in "
         "ui.perfetto.dev); --to csv|parquet|json writes one Trace table (--table).",
-        epilog="examples: ghrm export --to perfetto cap.pcapng -o trace.json; "
-        "ghrm export --to parquet --table transactions cap.pcapng -o tx.parquet",
     )
     p.add_argument("files", nargs="+", help="captures or kernel logs")
     p.add_argument(

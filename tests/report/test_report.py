@@ -175,7 +175,8 @@ def test_cli_report_misuse_is_one_line(tmp_path: Path, capsys) -> None:
     assert main(["report", str(tmp_path / "missing.pcapng"), "-o", str(tmp_path / "r.html")]) == 1
     err = capsys.readouterr().err
     assert err.startswith("ghrm: error:") and err.count("\n") == 1
-    assert main(["report", str(TRACES / "hang.pcap"), "-o", str(tmp_path / "no" / "dir" / "r.html")]) == 1
+    # an output that cannot be written is a bad command line: exit 2, before any work (README)
+    assert main(["report", str(TRACES / "hang.pcap"), "-o", str(tmp_path / "no" / "dir" / "r.html")]) == 2
     err = capsys.readouterr().err
     assert "cannot write" in err and err.count("\n") == 1
 
