@@ -5,7 +5,7 @@ an exchange carries the same five values (a notification forms no exchange):
 
 * ``vm``: the VM the exchange concerns. In order of precedence:
   1. a memory or IRQ call: a create (MEM_LEND/SHARE/DONATE) concerns the first ACL VMID other
-     than the caller, VM_IRQ_LEND its payload ``vmid`` (the borrower); a later call naming the
+     than the caller, VM_IRQ_LEND its payload ``borrower_vmid``; a later call naming the
      ``mem_handle``/``virq_handle`` that the create's successful reply returned
      (MEM_APPEND/ACCEPT/RELEASE/RECLAIM/NOTIFY, VM_IRQ_ACCEPT/RELEASE/RECLAIM/NOTIFY) concerns
      the same VM when the creator makes it, and the caller itself when another VM (a borrower)
@@ -155,6 +155,9 @@ class Resources:
             acl = [int(a.get("vmid", 0)) for a in fields.get("acl") or () if isinstance(a, Mapping)]
             others = [v for v in acl if v != client]
             return others[0] if others else None
+        if record.get("msg_id") == self.irq_lend:  # the borrower the IRQ is lent to
+            borrower = fields.get("borrower_vmid")
+            return borrower if isinstance(borrower, int) and borrower > 0 else None
         if name is None:
             return None
         kind, key = ("irq", "virq_handle") if name.startswith("VM_IRQ") else ("mem", "mem_handle")
@@ -201,7 +204,6 @@ def resource_vms(
     client = messages["client_vmid"].to_numpy(np.int64)
     err = messages["err_code"].to_numpy(np.int64, na_value=-1)
     asked = messages["request_frame"].to_numpy(np.int64, na_value=-1)
-    own = messages["vm"].to_numpy(np.int64, na_value=-1)  # rules 2-4 (VM_IRQ_LEND: its vmid)
     irq_lend = msg_id_of("VM_IRQ_LEND")
     creates = {msg_id_of(n) for n in MEMORY_CREATE} | {irq_lend}
     trackers: dict[str, Resources] = {}
@@ -213,7 +215,7 @@ def resource_vms(
         record = {"msg_id": int(msg_id[r]), "client_vmid": int(client[r]), "err_code": int(err[r])}
         if kind[r] == "request":
             record["fields"] = payload(r, "request")
-            vm = own[r] if msg_id[r] == irq_lend and own[r] >= 0 else res.request_vm(record)
+            vm = res.request_vm(record)
             if vm is not None:
                 out[(cap, int(frame[r]))] = int(vm)
             if msg_id[r] in creates:
@@ -370,7 +372,7 @@ class StreamContext:
         kind = record.get("type")
         key = (record.get("client_vmid"), record.get("seq"), record.get("msg_id"))
         if kind == "request":
-            vm = None if record.get("msg_id") == self.irq_lend else self.resources.request_vm(record)
+            vm = self.resources.request_vm(record)
             ex = {
                 "vm": self._own_vm(record) if vm is None else vm,
                 "request_frame": record.get("frame"),

@@ -342,6 +342,11 @@ local function request_vm(X, m, final)
     end
     return base
   end
+  if m.msg_id == G.IRQ_LEND.msg_id then  -- the borrower the IRQ is lent to, as MEM_LEND's ACL
+    local borrower = read_field(m, G.IRQ_LEND.borrower)
+    if borrower ~= nil and borrower > 0 then return borrower end
+    return base
+  end
   local call = G.HANDLE_CALL[m.msg_id]
   local handle = call ~= nil and read_field(m, call) or nil
   local lent = handle ~= nil and lent_at(X, call.kind .. ":" .. handle, m.frames[1]) or nil
