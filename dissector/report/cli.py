@@ -64,7 +64,12 @@ def register(subparsers: Any) -> None:
         "ghrm export --to parquet --table transactions cap.pcapng -o tx.parquet",
     )
     p.add_argument("files", nargs="+", help="captures or kernel logs")
-    p.add_argument("--to", required=True, choices=("perfetto", "csv", "parquet", "json"))
+    p.add_argument(
+        "--to",
+        required=True,
+        choices=("perfetto", "csv", "parquet", "json"),
+        help="perfetto: Chrome JSON trace (VM lifecycles, calls); csv/parquet/json: the --table",
+    )
     p.add_argument("--table", help="table to write for csv/parquet/json (messages, transactions, ...)")
     p.add_argument("-o", "--output", required=True, help="file to write")
     _dialect(p)

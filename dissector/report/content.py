@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from dissector.analysis.schema import SEVERITIES
@@ -28,6 +29,8 @@ TIMING_CATEGORY = "timing"
 SLOW_CODES = frozenset({"slow_window", "latency_outlier"})
 # states a VM passes through when it is being torn down, not how far it got
 TEARDOWN_STATES = frozenset({"RESETTING", "RESET", "DEALLOCATED", "EXITED", "INIT_FAILED"})
+# more slow boots than this with no slow window behind them become one verdict line
+MAX_CROWDED_LINES = 5
 # a boot this many times the median boot of the report is called slow (with >= 3 boots)
 SLOW_BOOT_FACTOR = 2.0
 
@@ -49,6 +52,7 @@ class VerdictLine:
     text: str
     links: list[Link] = field(default_factory=list)
     label: str = ""  # the word shown beside the subject (the status unless said otherwise)
+    kind: str = ""  # for slow boots: "window" (a slow window), "crowded" (only concurrent boots)
 
     def __post_init__(self) -> None:
         self.label = self.label or self.status
@@ -214,7 +218,12 @@ def _windows_of(vm: Any, windows: pd.DataFrame) -> pd.DataFrame:
 
 
 def _vm_line(
-    vm: Any, rows: pd.DataFrame, slow_boot: float | None, windows: pd.DataFrame, median_boot: float | None
+    vm: Any,
+    rows: pd.DataFrame,
+    slow_boot: float | None,
+    windows: pd.DataFrame,
+    median_boot: float | None,
+    crowd: int = 0,
 ) -> VerdictLine | None:
     """The verdict for one VM instance, or None when there is nothing to say."""
     subject = f"VM {int(vm.vmid):#x}" + (f" #{int(vm.instance)}" if int(vm.instance) > 1 else "")
@@ -230,6 +239,8 @@ def _vm_line(
         return None  # the common case, decided without pandas
     serious = rows[rows["severity"].isin(["error", "warning"])]
     failure = rows[rows["code"].astype(str).isin(FAILURE_CODES)]
+    if states.endswith("RESET"):  # reset cleanly; only its VM_DEALLOCATE is missing (capture cut?)
+        failure = failure[failure["code"].astype(str) != "never_deallocated"]
     timing = rows[rows["category"].astype(str) == TIMING_CATEGORY]
     reasons = _reasons(serious)
     if never_ran or not failure.empty or (exit_type is not None and exit_type not in NORMAL_EXITS):
@@ -244,6 +255,9 @@ def _vm_line(
         why = "; ".join(reasons)
         return VerdictLine(subject, "failed", f"{head}. {why}".strip(". ") + ".", _links(serious))
     during = _windows_of(vm, windows)
+    booted_by = float(vm.running_at) if not never_ran else math.inf
+    in_boot = timing["t"].astype(float) <= booted_by + 1e-9
+    later, timing = timing[~in_boot.to_numpy()], timing[in_boot.to_numpy()]
     if not timing.empty or not during.empty or (slow_boot is not None and boot > slow_boot):
         text = f"slow boot: RUNNING {boot * 1e3:.1f} ms after VM_ALLOCATE"
         if median_boot is not None:
@@ -261,7 +275,13 @@ def _vm_line(
             links += _links(timing)
         elif not timing.empty:
             text += "; " + str(timing["text"].iloc[0])
-        return VerdictLine(subject, "slow", text + ".", links or _links(serious))
+        else:
+            text += f"; {crowd} other VM boot(s) overlapped it (the RM serves one call at a time)"
+        kind = "window" if not during.empty else ("finding" if not timing.empty else "crowded")
+        return VerdictLine(subject, "slow", text + ".", links or _links(serious), kind=kind)
+    if not later.empty:
+        text = f"booted in {boot * 1e3:.1f} ms, later a call was slow: {later['text'].iloc[0]}"
+        return VerdictLine(subject, "slow", text + ".", _links(later), kind="call")
     if not serious.empty:
         return VerdictLine(subject, "errors", f"booted and ran, but: {'; '.join(reasons)}.", _links(serious))
     return None
@@ -287,18 +307,56 @@ def _capture_lines(
     return lines
 
 
+def _overlapping_boots(vms: pd.DataFrame) -> np.ndarray:
+    """For each VM instance, how many other instances of its capture were booting at the same time
+    (VM_ALLOCATE to RUNNING intervals that overlap)."""
+    lo = vms["allocated_at"].astype(float).fillna(vms["first_seen"].astype(float)).to_numpy()
+    hi = vms["running_at"].astype(float).to_numpy()
+    same = vms["capture"].astype(str).to_numpy()
+    overlap = (lo[:, None] < hi[None, :]) & (lo[None, :] < hi[:, None]) & (same[:, None] == same[None, :])
+    return np.maximum(overlap.sum(axis=1) - 1, 0)
+
+
+def _group_crowded(
+    lines: list[VerdictLine], vms: pd.DataFrame, median_boot: float | None, most: int
+) -> list[VerdictLine]:
+    """Many slow boots with no slow window behind them are one story (a fleet booting at once)."""
+    crowded = [line for line in lines if line.kind == "crowded"]
+    if len(crowded) <= MAX_CROWDED_LINES:
+        return lines
+    slow = vms[vms["anchor"].isin([line.links[0].anchor for line in crowded])]
+    boots = slow["boot_latency"].astype(float)
+    vmids = sorted(set(slow["vmid"]))
+    names = ", ".join(f"{int(v):#x}" for v in vmids[:12]) + (
+        f" and {len(vmids) - 12} more" if len(vmids) > 12 else ""
+    )
+    text = (
+        f"{len(crowded)} boots took {boots.min() * 1e3:.1f}-{boots.max() * 1e3:.1f} ms to RUNNING "
+        f"(median boot here {(median_boot or 0) * 1e3:.1f} ms) with no slow window: each overlapped "
+        f"up to {most} other boots, so they queued for the RM (VMs {names})."
+    )
+    links = [line.links[0] for line in crowded[:6]]
+    summary = VerdictLine(f"{len(crowded)} VMs", "slow", text, links, kind="crowded")
+    return [line for line in lines if line.kind != "crowded"] + [summary]
+
+
 def _verdict(vms: pd.DataFrame, findings: pd.DataFrame, windows: pd.DataFrame) -> list[VerdictLine]:
     boots = vms["boot_latency"].dropna().astype(float)
     median_boot = float(boots.median()) if len(boots) >= 3 else None
     slow_boot = SLOW_BOOT_FACTOR * median_boot if median_boot is not None else None
     lines = []
     owned = _owned(findings, vms)
-    for vm in vms.itertuples(index=False):
-        line = _vm_line(vm, findings.iloc[owned.get(vm.anchor, [])], slow_boot, windows, median_boot)
+    crowds = _overlapping_boots(vms)
+    status = vms["verdict"].tolist()
+    for i, vm in enumerate(vms.itertuples(index=False)):
+        rows = findings.iloc[owned.get(vm.anchor, [])]
+        line = _vm_line(vm, rows, slow_boot, windows, median_boot, int(crowds[i]))
         if line is not None:
             line.links.insert(0, Link("VM row", vm.anchor))
-            vms.loc[vms["anchor"] == vm.anchor, "verdict"] = line.status
+            status[i] = line.status
             lines.append(line)
+    vms["verdict"] = status
+    lines = _group_crowded(lines, vms, median_boot, int(crowds.max()) if len(crowds) else 0)
     rest = _capture_lines(findings, owned, windows)
     rank = {
         ("failed", False): 0,

@@ -111,6 +111,14 @@ def test_verdict_says_why(trace_of, name: str, vm: str, words: tuple[str, ...]) 
         assert word in lines[vm].text
 
 
+def test_a_cut_capture_is_not_a_failed_vm(trace_of) -> None:
+    # truth: the capture was killed inside its last record, VM_DEALLOCATE's reply is not in it
+    lines = build_content(trace_of("malformed_truncated.pcapng")).verdict
+    by = {line.subject: line for line in lines}
+    assert by["VM 0x80"].status == "errors" and "VM_DEALLOCATE" in by["VM 0x80"].text
+    assert by["capture"].label == "error" and "file ends inside block" in by["capture"].text
+
+
 def test_clean_trace_has_a_clean_verdict(trace_of) -> None:
     content = build_content(trace_of("fleet_20vms.pcapng"))
     assert content.verdict == []
@@ -198,3 +206,31 @@ def test_several_captures_in_one_report(tmp_path: Path) -> None:
     assert {"vm-0x80-1", "vm-0x80-1-c1"} <= page.ids
     assert all(h[1:] in page.ids for h in page.hrefs if h.startswith("#"))
     assert "NORESOURCE" in html and "WATCHDOG_BITE" in html
+
+
+def test_many_slow_boots_without_a_slow_window_are_one_line() -> None:
+    import pandas as pd
+
+    from dissector.report.content import Link, VerdictLine, _group_crowded, _overlapping_boots
+
+    n = 8  # eight VMs allocated together, each RUNNING 10 ms later than the one before
+    vms = pd.DataFrame(
+        {
+            "capture": ["c"] * n,
+            "vmid": [0x80 + i for i in range(n)],
+            "anchor": [f"vm-{0x80 + i:#x}-1" for i in range(n)],
+            "allocated_at": [0.0] * n,
+            "first_seen": [0.0] * n,
+            "running_at": [0.01 * (i + 1) for i in range(n)],
+            "boot_latency": [0.01 * (i + 1) for i in range(n)],
+        }
+    )
+    assert list(_overlapping_boots(vms)) == [n - 1] * n
+    lines = [
+        VerdictLine(f"VM {0x80 + i:#x}", "slow", "t", [Link("VM row", a)], kind="crowded")
+        for i, a in enumerate(vms["anchor"])
+    ]
+    (one,) = _group_crowded(lines, vms, 0.005, n - 1)
+    assert one.subject == "8 VMs" and "10.0-80.0 ms" in one.text and "up to 7 other boots" in one.text
+    assert len(one.links) == 6 and one.links[0].anchor == "vm-0x80-1"
+    assert _group_crowded(lines[:5], vms, 0.005, n - 1) == lines[:5]  # a few stay one line each
