@@ -72,10 +72,10 @@ def service_times(transactions: pd.DataFrame, messages: pd.DataFrame) -> Service
     if len(tx) and not messages.empty:
         keys = pd.MultiIndex.from_arrays([messages["capture"].astype(object), messages["frame"]])
         want = pd.MultiIndex.from_arrays([tx["capture"].astype(object), tx["request_frame"].astype("int64")])
-        unique = ~keys.duplicated()  # a frame can start two messages (garbage, stray continuations)
-        pos = keys[unique].get_indexer(want)
+        first = np.flatnonzero(~keys.duplicated())  # a record split into two messages repeats its frame
+        pos = keys[first].get_indexer(want)
+        pos = np.where(pos >= 0, first[np.maximum(pos, 0)], -1)
         found = pos >= 0
-        pos = np.where(found, np.flatnonzero(unique)[np.maximum(pos, 0)], -1)
         ends = messages["time_end"].to_numpy(np.float64)
         arrival = np.where(found, np.fmax(arrival, ends[np.where(found, pos, 0)]), arrival)
         size = np.where(found, messages["payload_len"].to_numpy(np.float64)[np.where(found, pos, 0)], 0.0)

@@ -166,3 +166,18 @@ def test_slow_window_of_other_simulated_spikes(tmp_path, seed):
     assert abs(w.end + origin - (spike.start + spike.duration)) <= 0.1 * spike.duration
     # a window of mostly tiny calls shows a factor below the RM's (their transfer time is not slowed)
     assert w.model == "multiplicative" and 0.8 * spike.factor <= w.factor <= spike.factor
+
+
+def test_a_record_split_into_two_messages_does_not_break_the_service_times():
+    """Found by tests/robustness: garbage whose header says 0 words gives two rows with one frame."""
+    from dissector.capture.record import Direction, Record
+    from dissector.trace import Trace
+
+    datas = [b"\x00\x01\x07\x00 \x00\x00V", b"\x00\x06\x07\x00 \x00\x00V", b"\x00\x01" + bytes(300)]
+    records = [
+        Record(n, 1_767_225_600_000_000_000 + n * 1_000_000, Direction.UNKNOWN, 0, d)
+        for n, d in enumerate(datas, 1)
+    ]
+    trace = Trace.from_records(records)
+    assert trace.messages["frame"].tolist().count(3) == 2
+    assert trace.slow_windows.empty and len(trace.findings) > 0
