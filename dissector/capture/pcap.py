@@ -294,8 +294,11 @@ def plausible_offsets(
 def _plausible_block(
     buf: bytes, start: int, stop: int, endian: str, snap_limit: int, frac_limit: int, ours: bool
 ) -> np.ndarray:
-    count = stop - start
-    a = np.frombuffer(buf, np.uint8, count=count + RECORD_HEADER_SIZE + 2, offset=start)
+    # a header at offset o reads bytes o .. o+17 (16-byte record header, version, direction)
+    count = max(0, min(stop - start, len(buf) - start - RECORD_HEADER_SIZE - 1))
+    if count == 0:
+        return np.empty(0, np.int64)
+    a = np.frombuffer(buf, np.uint8, count=count + RECORD_HEADER_SIZE + 1, offset=start)
     if ours:  # the capture header first: cheap bytes, and it rules out most garbage
         ok = (a[16 : 16 + count] == 1) & (a[17 : 17 + count] <= 2)
         if not ok.any():
