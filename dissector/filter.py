@@ -89,6 +89,35 @@ def payload_field_names() -> frozenset[str]:
     return frozenset(names)
 
 
+@cache
+def payload_enums() -> dict[str, frozenset[str]]:
+    """Payload field name -> the enums its layouts give it (``vm_status`` -> ``{"vm_status"}``), so
+    a filter can compare an enum field with a value's name (``vm_status == "RUNNING"``)."""
+    from dissector.protocol.layout import Array, Bytes, Int, Struct
+    from dissector.protocol.layouts import LAYOUTS
+
+    out: dict[str, set[str]] = {}
+    seen: set[int] = set()
+
+    def visit(struct: Struct | None) -> None:
+        if struct is None or id(struct) in seen:
+            return
+        seen.add(id(struct))
+        for f in struct.walk():
+            if isinstance(f, Int) and f.enum:
+                out.setdefault(f.name, set()).add(f.enum)
+            if isinstance(f, Array):
+                for entry in (f.entry, *f.alternatives):
+                    visit(entry)
+            elif isinstance(f, Bytes) and f.struct is not None:
+                visit(f.struct)
+
+    for layout in LAYOUTS.values():
+        for struct in (layout.request, layout.reply, layout.error_reply, layout.notification):
+            visit(struct)
+    return {name: frozenset(enums) for name, enums in out.items()}
+
+
 def known_names() -> list[str]:
     """Every name a filter may use, sorted (jsonl keys, then payload fields)."""
     return sorted(set(MESSAGE_KEYS) | payload_field_names())
@@ -336,7 +365,30 @@ class _Parser:
         except (KeyError, ValueError) as exc:
             text = exc.args[0] if exc.args else str(exc)
             raise _error(self.text, pos, str(text)) from None
-        return value
+        if name in MESSAGE_KEYS:  # ``type``: the RPC message type, not a payload field of that name
+            return value
+        enums = payload_enums().get(name.removeprefix("fields."))
+        return value if not enums else self.enum_value(name, enums, value, pos)
+
+    def enum_value(self, name: str, enums: frozenset[str], value: str, pos: int) -> Any:
+        """A payload enum field compared with a value's name: that value's number (the jsonl
+        holds numbers), in this dialect's naming; an unknown name is an error with suggestions."""
+        wanted = value.strip().upper()
+        names: list[str] = []
+        for enum_name in sorted(enums):
+            table = registry.value_names(enum_name, self.dialect)
+            if table is None or table.flags:
+                continue
+            for number, label in table.values.items():
+                for alias in (label, *table.aliases.get(number, ())):
+                    if alias.upper() == wanted:
+                        return number
+                    names.append(alias)
+        if not names:
+            return value  # opaque here, or a bit mask: compare as written
+        close = difflib.get_close_matches(wanted, names, n=5, cutoff=0.5)
+        hint = f"; closest: {', '.join(close)}" if close else f"; values: {', '.join(names[:12])}"
+        raise _error(self.text, pos, f"{value!r} is not a value of {name}{hint}")
 
 
 def _number(text: str, whole: str, pos: int) -> int | float:

@@ -95,3 +95,25 @@ def test_every_key_jsonl_prints_is_a_known_name() -> None:
     assert printed <= set(known_names())
     kept = Filter('msg_text contains "panic"', "rm")
     assert any(kept(json.loads(line)) for line in out.getvalue().splitlines())
+
+
+@pytest.mark.parametrize(
+    ("expr", "status", "keeps"),
+    [
+        ('vm_status == "RUNNING"', 3, True),  # jsonl holds the number; the filter takes the name
+        ("vm_status == RUNNING", 2, False),
+        ("vm_status in {READY RUNNING}", 2, True),
+        ('vm_status != "RUNNING"', 3, False),
+        ("vm_status == 3", 3, True),
+    ],
+)
+def test_enum_fields_compare_with_value_names(expr: str, status: int, keeps: bool) -> None:
+    record = {"msg_name": "VM_STATUS", "fields": {"vmid": 0x80, "vm_status": status}}
+    assert Filter(expr, "rm")(record) is keeps
+
+
+def test_an_unknown_enum_value_is_an_error_naming_the_closest() -> None:
+    with pytest.raises(FilterError, match="RUNNING"):
+        Filter("vm_status == RUNING", "rm")
+    # a dialect's own names: status 5 is SHUTDOWN in rm-2021 (it is LOAD in rm)
+    assert Filter('vm_status == "SHUTDOWN"', "rm-2021")({"fields": {"vm_status": 5}})
