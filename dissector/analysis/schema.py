@@ -338,7 +338,7 @@ LIFECYCLE_SUMMARY = Schema(
         Column(
             "allocated_at",
             "float64",
-            "VM_ALLOCATE reply time; NaN if allocated before the capture",
+            "VM_ALLOCATE request time (boot latency counts from it); NaN if allocated before the capture",
             instant=True,
         ),
         Column("first_seen", "float64", "first message about this instance", instant=True),

@@ -52,7 +52,7 @@ timelines in s since each capture's start</div></header>
 failures: error + warning findings (their occurrences).</p></section>
 <section id="failures"><h2>Devices ranked by failures</h2>{by_failures}{failures_figure}</section>
 <section id="boots"><h2>Devices ranked by boot latency</h2>
-<p class="note">Boot latency: VM_ALLOCATE reply to first RUNNING, per VM instance.</p>
+<p class="note">Boot latency: VM_ALLOCATE request to first RUNNING, per VM instance.</p>
 {by_boot}{boot_figure}</section>
 <section id="srt"><h2>Service response time across the fleet</h2>
 <p class="note">{srt_note}</p>{srt}{start_figure}</section>
