@@ -60,12 +60,12 @@ class FilterError(UsageError):
 
 
 @cache
-def payload_field_names() -> frozenset[str]:
-    """Every field name the payload layouts declare, at any depth (lists, nested structs)."""
+def _payload_fields() -> tuple[Any, ...]:
+    """Every leaf field the payload layouts declare, at any depth (list entries, nested structs)."""
     from dissector.protocol.layout import Array, Bytes, Struct
     from dissector.protocol.layouts import LAYOUTS
 
-    names: set[str] = {"data"}  # the hex of a payload without a known layout
+    out: list[Any] = []
     seen: set[int] = set()
 
     def visit(struct: Struct | None) -> None:
@@ -73,10 +73,7 @@ def payload_field_names() -> frozenset[str]:
             return
         seen.add(id(struct))
         for f in struct.walk():
-            if getattr(f, "name", None):
-                names.add(f.name)
-            if isinstance(f, Bytes) and f.text:
-                names.add(f"{f.name}_text")  # the printable rendering jsonl puts beside the hex
+            out.append(f)
             if isinstance(f, Array):
                 for entry in (f.entry, *f.alternatives):
                     visit(entry)
@@ -86,6 +83,20 @@ def payload_field_names() -> frozenset[str]:
     for layout in LAYOUTS.values():
         for struct in (layout.request, layout.reply, layout.error_reply, layout.notification):
             visit(struct)
+    return tuple(out)
+
+
+@cache
+def payload_field_names() -> frozenset[str]:
+    """Every field name the payload layouts declare, at any depth (lists, nested structs)."""
+    from dissector.protocol.layout import Bytes
+
+    names: set[str] = {"data"}  # the hex of a payload without a known layout
+    for f in _payload_fields():
+        if getattr(f, "name", None):
+            names.add(f.name)
+        if isinstance(f, Bytes) and f.text:
+            names.add(f"{f.name}_text")  # the printable rendering jsonl puts beside the hex
     return frozenset(names)
 
 
@@ -93,28 +104,12 @@ def payload_field_names() -> frozenset[str]:
 def payload_enums() -> dict[str, frozenset[str]]:
     """Payload field name -> the enums its layouts give it (``vm_status`` -> ``{"vm_status"}``), so
     a filter can compare an enum field with a value's name (``vm_status == "RUNNING"``)."""
-    from dissector.protocol.layout import Array, Bytes, Int, Struct
-    from dissector.protocol.layouts import LAYOUTS
+    from dissector.protocol.layout import Int
 
     out: dict[str, set[str]] = {}
-    seen: set[int] = set()
-
-    def visit(struct: Struct | None) -> None:
-        if struct is None or id(struct) in seen:
-            return
-        seen.add(id(struct))
-        for f in struct.walk():
-            if isinstance(f, Int) and f.enum:
-                out.setdefault(f.name, set()).add(f.enum)
-            if isinstance(f, Array):
-                for entry in (f.entry, *f.alternatives):
-                    visit(entry)
-            elif isinstance(f, Bytes) and f.struct is not None:
-                visit(f.struct)
-
-    for layout in LAYOUTS.values():
-        for struct in (layout.request, layout.reply, layout.error_reply, layout.notification):
-            visit(struct)
+    for f in _payload_fields():
+        if isinstance(f, Int) and f.enum:
+            out.setdefault(f.name, set()).add(f.enum)
     return {name: frozenset(enums) for name, enums in out.items()}
 
 
