@@ -4,8 +4,8 @@ Nothing here uses ghrm's encoder: every message is spelled byte for byte (RPC he
 code, payload) and put in a classic microsecond pcap by ``tests.capture.capbytes``. Each
 ``Case`` says what ghrm's jsonl ``fields``/names must be, and which names the ``-V`` tree (and
 tshark with the generated plugin) must print, per dialect. Shared by the ghrm tests
-(``tests/layers/test_wire_fidelity.py``) and the tshark ones
-(``tests/wireshark/test_wire_fidelity_tshark.py``).
+(``tests/e2e/test_wire_fidelity.py``) and the tshark ones
+(``tests/wireshark/test_tshark_wire_fidelity.py``).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ the analysis fast path reads as many, so both need plain ``struct`` code. Writin
 hand would spell every offset out a second time; instead each ``Struct`` of
 ``dissector.protocol.layouts`` is compiled once into a list of steps, and consecutive fixed-size
 integers become a single precompiled ``struct.Struct``. The layouts stay the single source of
-truth, and ``tests/layers/test_codec.py`` checks the output against the Scapy layers for every
+truth, and ``tests/protocol/test_codec.py`` checks the output against the Scapy layers for every
 layout in the dispatch tables.
 
 Values are plain Python objects keyed by the layout's field names:

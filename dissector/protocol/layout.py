@@ -20,7 +20,7 @@ The vocabulary follows the wire, not a parser:
 
 Every backend (Scapy layer generator, codec, fast path, Lua generator, reference doc) switches
 over these constructs and raises ``TypeError`` on one it does not know, so a new construct fails
-loudly until each backend handles it (``tests/layers/test_constructs.py``).
+loudly until each backend handles it (``tests/protocol/test_layout_constructs.py``).
 """
 
 from __future__ import annotations

@@ -8,10 +8,10 @@ import io
 import json
 
 import pytest
-from rmconvo import Conversation
 
 from dissector.analysis.cli import register
 from dissector.capture.writer import write_capture
+from tests.analysis.rmconvo import Conversation
 
 COMMANDS = ("stats", "transactions", "lifecycle", "errors", "findings")
 

@@ -15,7 +15,6 @@ import struct
 import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from strategies import struct_kwargs
 
 from dissector.analysis import fastpath
 from dissector.analysis.scapy_path import columns_from_decoded
@@ -27,6 +26,7 @@ from dissector.capture.writer import write_capture
 from dissector.decoded import decode_records
 from dissector.layers import NOTIFICATIONS, REPLIES, REQUESTS, fragment
 from dissector.trace import Trace
+from tests.strategies import struct_kwargs
 
 _IDS = [*sorted({*REQUESTS, *REPLIES, *NOTIFICATIONS}), 0x56000099, 0x56000003]
 

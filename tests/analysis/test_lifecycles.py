@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 
 import pytest
-from rmconvo import Conversation
 
 from dissector.analysis.select import MissingData
 from dissector.trace import Trace
+from tests.analysis.rmconvo import Conversation
 
 
 def trace_of(c: Conversation, **kw) -> Trace:

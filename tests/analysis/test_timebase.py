@@ -11,13 +11,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from rmconvo import Conversation
 
 import dissector
 from dissector.analysis.schema import TABLES
 from dissector.analysis.timebase import TIME_DTYPE, public_schema
 from dissector.cli import main
 from dissector.trace import Trace
+from tests.analysis.rmconvo import Conversation
 
 TRACES = Path(__file__).resolve().parents[2] / "traces"
 BUNDLED = sorted(p for p in TRACES.iterdir() if p.suffix in (".pcap", ".pcapng", ".log"))

@@ -12,11 +12,11 @@ import time
 from pathlib import Path
 
 import pytest
-from capbytes import ALLOC_REP, ALLOC_REQ, STATUS_NOTIF, T0, cap, epb, idb, pcap_file, shb
 
 from dissector.capture.detect import detect_format, open_records
 from dissector.capture.errors import UnsupportedCapture
 from dissector.capture.record import CaptureProblem, Direction, Record
+from tests.capture.capbytes import ALLOC_REP, ALLOC_REQ, STATUS_NOTIF, T0, cap, epb, idb, pcap_file, shb
 
 REPO = Path(__file__).resolve().parents[2]
 NS = 10**9

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import struct
 
-from capbytes import ALLOC_REP, CONFIG_IMAGE_REQ, START_REP_NORES, STATUS_NOTIF
-
 from dissector.capture.hexlog import HexLogParser, read_hexlog
 from dissector.capture.record import CaptureProblem, Direction, Record
+from tests.capture.capbytes import ALLOC_REP, CONFIG_IMAGE_REQ, START_REP_NORES, STATUS_NOTIF
 
 
 def rows(tag: str, data: bytes, ts: str = "", ascii_col: bool = False) -> list[str]:

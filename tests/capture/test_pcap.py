@@ -5,7 +5,13 @@ from __future__ import annotations
 import io
 
 import pytest
-from capbytes import (
+from hypothesis import given
+from hypothesis import strategies as st
+
+from dissector.capture.errors import CaptureError, UnsupportedCapture
+from dissector.capture.pcap import read_pcap
+from dissector.capture.record import CaptureProblem, Direction, Record
+from tests.capture.capbytes import (
     ALLOC_REP,
     ALLOC_REQ,
     CONFIG_IMAGE_REQ,
@@ -18,12 +24,6 @@ from capbytes import (
     pcap_record,
     upper_pdu,
 )
-from hypothesis import given
-from hypothesis import strategies as st
-
-from dissector.capture.errors import CaptureError, UnsupportedCapture
-from dissector.capture.pcap import read_pcap
-from dissector.capture.record import CaptureProblem, Direction, Record
 
 
 def read(data: bytes) -> list[Record | CaptureProblem]:

@@ -6,7 +6,13 @@ import io
 import struct
 
 import pytest
-from capbytes import (
+from hypothesis import given
+from hypothesis import strategies as st
+
+from dissector.capture.errors import UnsupportedCapture
+from dissector.capture.pcapng import read_pcapng
+from dissector.capture.record import CaptureProblem, Direction, Record
+from tests.capture.capbytes import (
     ALLOC_REP,
     ALLOC_REQ,
     CONFIG_IMAGE_REQ,
@@ -27,12 +33,6 @@ from capbytes import (
     spb,
     upper_pdu,
 )
-from hypothesis import given
-from hypothesis import strategies as st
-
-from dissector.capture.errors import UnsupportedCapture
-from dissector.capture.pcapng import read_pcapng
-from dissector.capture.record import CaptureProblem, Direction, Record
 
 NS = 10**9
 

@@ -9,11 +9,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from capbytes import ALLOC_REP, ALLOC_REQ, CONFIG_IMAGE_REQ, STATUS_NOTIF, cap
 
 from dissector.capture.detect import open_records
 from dissector.capture.record import CaptureProblem, Direction, Record
 from dissector.capture.text2pcap import Text2PcapParser, parse_timestamp, read_text2pcap
+from tests.capture.capbytes import ALLOC_REP, ALLOC_REQ, CONFIG_IMAGE_REQ, STATUS_NOTIF, cap
 
 
 def tshark_x(data: bytes) -> list[str]:

@@ -9,7 +9,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from capbytes import ALLOC_REP, ALLOC_REQ, CONFIG_IMAGE_REQ, STATUS_NOTIF, T0
 
 from dissector.capture.detect import open_records
 from dissector.capture.hexlog import read_hexlog
@@ -17,6 +16,7 @@ from dissector.capture.pcap import read_pcap
 from dissector.capture.pcapng import read_pcapng
 from dissector.capture.record import CaptureProblem, Direction, Record
 from dissector.capture.writer import PcapngWriter, PcapWriter, write_capture, write_hexlog
+from tests.capture.capbytes import ALLOC_REP, ALLOC_REQ, CONFIG_IMAGE_REQ, STATUS_NOTIF, T0
 
 NS = 10**9
 

@@ -23,7 +23,7 @@ import pytest
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-import _harness  # noqa: E402 - the fuzz helpers live beside this file, not in a package
+import _harness  # noqa: E402 - by file name, as the fuzz scripts run alone import it
 
 FUZZ_SECONDS = int(os.environ.get("FUZZ_SECONDS", "3"))
 TARGETS = _harness.TARGETS

@@ -23,20 +23,16 @@ from pathlib import Path
 
 import pytest
 
+import dissector
+from dissector.capture.record import Direction, Record
+from dissector.capture.writer import write_capture
+from dissector.cli import main
+from dissector.decoded import decode_file
+from dissector.errors import GhrmError
+from tests.analysis.ledgers.ledger_sessions import Session, vm_life
+from tests.capture.capbytes import ALLOC_REP, ALLOC_REQ, cap, epb, idb, option, pcap_header, pcap_record, shb
+
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "capture"))
-sys.path.insert(0, str(HERE.parent / "analysis" / "ledgers"))
-
-from capbytes import ALLOC_REP, ALLOC_REQ, cap, epb, idb, option, pcap_header, pcap_record, shb  # noqa: E402
-from ledger_sessions import Session, vm_life  # noqa: E402
-
-import dissector  # noqa: E402
-from dissector.capture.record import Direction, Record  # noqa: E402
-from dissector.capture.writer import write_capture  # noqa: E402
-from dissector.cli import main  # noqa: E402
-from dissector.decoded import decode_file  # noqa: E402
-from dissector.errors import GhrmError  # noqa: E402
-
 ROOT = HERE.parents[1]
 TRACES = ROOT / "traces"
 HEXLOG = TRACES / "dmesg_hexlog.log"

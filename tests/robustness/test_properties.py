@@ -5,7 +5,7 @@
 (b) Any mix of valid messages and corrupted records (as records, in pcap and pcapng files with
     damaged bytes between records, in kernel logs and text2pcap dumps with garbage lines):
     every valid message before and after the damage is still decoded, with its exact bytes.
-(c) Build -> dissect -> build is ``tests/layers/test_roundtrip_all.py``.
+(c) Build -> dissect -> build is ``tests/layers/test_build_roundtrip.py``.
 """
 
 from __future__ import annotations

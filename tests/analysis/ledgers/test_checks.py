@@ -7,11 +7,11 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from ledger_sessions import HOST, MiB, Session, acl, sgl, vm_life
 
 from dissector.analysis.ledgers import FINDING_CODES, ledger_findings, merge_findings, messages_from_decoded
 from dissector.analysis.schema import FINDINGS, concat
 from dissector.decoded import decode_file
+from tests.analysis.ledgers.ledger_sessions import HOST, MiB, Session, acl, sgl, vm_life
 
 # knobs of ``vm_life`` -> the finding they must raise (and its severity)
 CASES: list[tuple[str, dict[str, Any], str, str]] = [

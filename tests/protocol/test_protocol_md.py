@@ -56,7 +56,7 @@ from dissector.protocol.messages import (
 )
 from dissector.protocol.types import EnumDef, Family, MsgKind
 
-PROTOCOL_MD = Path(__file__).resolve().parents[1].parent / "shared" / "protocol.md"
+PROTOCOL_MD = Path(__file__).resolve().parents[2].parent / "shared" / "protocol.md"
 
 # Names protocol.md prints first that ghrm deliberately does not use as the default name
 # (two Linux series put VM_SET_BOOT_CONTEXT on different ids; see dialects linux-v16/-v17).

@@ -22,7 +22,7 @@ from dissector.decoded import decode_file
 sim = pytest.importorskip("dissector.sim")
 truth_mod = pytest.importorskip("dissector.sim.truth")
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 # truth final_state -> the ledger states that agree with it (the ledger tells "notified" apart)
 PARCEL_STATES = {"created": {"created", "appending", "notified", "no_reply"}, "mapped": {"mapped"}}
 IRQ_STATES = {"lent": {"lent", "notified", "no_reply"}}

@@ -9,7 +9,6 @@ import os
 
 import pandas as pd
 import pytest
-from rmconvo import Conversation
 
 import dissector
 from dissector.analysis.schema import TABLES
@@ -18,6 +17,7 @@ from dissector.analysis.timebase import public_schema
 from dissector.capture.record import Direction
 from dissector.capture.writer import write_capture, write_hexlog
 from dissector.trace import Trace, open_trace
+from tests.analysis.rmconvo import Conversation
 
 
 def _conversation() -> Conversation:

@@ -6,11 +6,11 @@ import copy
 
 import pandas as pd
 import pytest
-from ledger_sessions import ERR, HOST, MiB, Session, acl, sgl, vm_life
 
 from dissector.analysis.ledgers import IRQS, MEMPARCELS, df_irqs, df_memparcels, ledger_findings, wanted
 from dissector.analysis.ledgers.events import LEDGER_MESSAGES
 from dissector.protocol import registry
+from tests.analysis.ledgers.ledger_sessions import ERR, HOST, MiB, Session, acl, sgl, vm_life
 
 
 def _row(table: pd.DataFrame, handle: int, instance: int = 1) -> pd.Series:

@@ -47,5 +47,5 @@ def test_read_with_progress_returns_the_result_and_stays_quiet_off_a_terminal() 
 def test_cli_is_silent_when_stderr_is_not_a_terminal(capsys) -> None:
     from dissector.cli import main
 
-    assert main(["stats", str(Path(__file__).resolve().parents[2] / "traces" / "hang.pcap")]) == 0
+    assert main(["stats", str(Path(__file__).resolve().parents[1] / "traces" / "hang.pcap")]) == 0
     assert capsys.readouterr().err == ""

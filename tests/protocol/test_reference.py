@@ -7,7 +7,7 @@ from pathlib import Path
 from dissector.protocol import registry
 from dissector.protocol.reference import reference_markdown
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "messages.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "messages.md"
 
 
 def test_committed_reference_matches_the_tables():

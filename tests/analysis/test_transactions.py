@@ -7,12 +7,12 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from rmconvo import Conversation, msg_id, notification, reply, request
 
 from dissector.analysis.schema import TABLES
 from dissector.analysis.timebase import public_schema
 from dissector.capture.record import Direction
 from dissector.trace import Trace
+from tests.analysis.rmconvo import Conversation, msg_id, notification, reply, request
 
 START = msg_id("VM_START")
 

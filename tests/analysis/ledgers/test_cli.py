@@ -9,10 +9,10 @@ import json
 from pathlib import Path
 
 import pytest
-from ledger_sessions import vm_life
 
 from dissector.analysis.ledgers import IRQS, MEMPARCELS
 from dissector.analysis.ledgers.cli import register
+from tests.analysis.ledgers.ledger_sessions import vm_life
 
 
 def ghrm(*argv: str) -> tuple[int, str, str]:

@@ -1,6 +1,6 @@
 """Issue 15 in tshark: the generated plugin of each dialect shows what ghrm shows.
 
-The same hand-written capture as ``tests/layers/test_wire_fidelity.py`` goes through tshark
+The same hand-written capture as ``tests/e2e/test_wire_fidelity.py`` goes through tshark
 once per dialect with that dialect's generated Lua: the JSON gives the fields (byte arrays
 exactly, with their printable rendering) and names, the ``-V`` text the value names.
 """

@@ -17,13 +17,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from rmconvo import Conversation, reply
 
 import dissector
 from dissector.capture.record import Direction
 from dissector.cli import main
 from dissector.layers import fragment
 from dissector.trace import Trace
+from tests.analysis.rmconvo import Conversation, reply
 
 TRACES = Path(__file__).resolve().parents[2] / "traces"
 FAULTS = str(TRACES / "faults_mix.pcapng")

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import io
 
-from capbytes import (
+from hypothesis import given
+from hypothesis import strategies as st
+
+from dissector.capture.errors import UnsupportedCapture
+from dissector.capture.hexlog import read_hexlog
+from dissector.capture.pcap import read_pcap
+from dissector.capture.pcapng import read_pcapng
+from dissector.capture.record import CaptureProblem, Record
+from dissector.capture.text2pcap import read_text2pcap
+from tests.capture.capbytes import (
     ALLOC_REP,
     ALLOC_REQ,
     CONFIG_IMAGE_REQ,
@@ -19,15 +28,6 @@ from capbytes import (
     spb,
     upper_pdu,
 )
-from hypothesis import given
-from hypothesis import strategies as st
-
-from dissector.capture.errors import UnsupportedCapture
-from dissector.capture.hexlog import read_hexlog
-from dissector.capture.pcap import read_pcap
-from dissector.capture.pcapng import read_pcapng
-from dissector.capture.record import CaptureProblem, Record
-from dissector.capture.text2pcap import read_text2pcap
 
 MSGS = [ALLOC_REQ, ALLOC_REP, STATUS_NOTIF, CONFIG_IMAGE_REQ]
 PCAPNG = (
