@@ -2,10 +2,13 @@
 
 protocol.md is parsed (its §-sections and Markdown tables), not copied: when the reference
 gains an id, an error code or an enum value, these tests name what the tables are missing.
+Without protocol.md (``../shared/protocol.md`` beside the repository) they skip, except under CI
+(``CI`` set, as ``.ci/run`` does), where a missing reference fails them instead of hiding them.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import fields
 from pathlib import Path
@@ -111,11 +114,31 @@ class Doc:
         return out
 
 
+def load_reference(path: Path) -> Doc:
+    """protocol.md parsed; a missing file skips the drift tests, or fails them under CI."""
+    if not path.is_file():
+        why = f"wire reference not found at {path}; the drift tests need it"
+        if os.environ.get("CI"):
+            pytest.fail(f"{why} (CI is set: the drift tests must run there)", pytrace=False)
+        pytest.skip(why)
+    return Doc(path.read_text(encoding="utf-8"))
+
+
 @pytest.fixture(scope="module")
 def doc() -> Doc:
-    if not PROTOCOL_MD.is_file():
-        pytest.skip(f"wire reference not found at {PROTOCOL_MD}; the drift tests need it")
-    return Doc(PROTOCOL_MD.read_text(encoding="utf-8"))
+    return load_reference(PROTOCOL_MD)
+
+
+def test_missing_reference_skips_locally_and_fails_under_ci(tmp_path: Path, monkeypatch) -> None:
+    missing = tmp_path / "protocol.md"
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="wire reference not found"):
+        load_reference(missing)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI is set"):
+        load_reference(missing)
+    missing.write_text("# 1. Header\n", encoding="utf-8")
+    assert load_reference(missing).text.startswith("# 1. Header")
 
 
 def _code_names(cell: str) -> list[str]:
