@@ -19,7 +19,7 @@ from dissector.layers import dissect, fields_of, malformations, payload_layer
 from dissector.layers.header import REPLY, RMHeader, RMReply
 from dissector.layers.summary import summary_line
 from dissector.protocol import registry
-from dissector.protocol.messages import MSGQ_MAX_MSG_SIZE, RPC_HEADER_SIZE
+from dissector.protocol.wire import MSGQ_MAX_MSG_SIZE, RPC_HEADER_SIZE
 
 TYPE_NAMES = {0: "continuation", 1: "request", 2: "reply", 3: "notification"}
 

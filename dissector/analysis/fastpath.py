@@ -41,7 +41,7 @@ from dissector.capture.record import LINKTYPE_GUNYAH_RM, CaptureProblem, Directi
 from dissector.decoded import DecodedMessage
 from dissector.layers.dispatch import tables
 from dissector.protocol.layout import Array, BySize, Bytes, Count, Int, Length, Optional, Struct, When
-from dissector.protocol.messages import (
+from dissector.protocol.wire import (
     MAX_FRAGMENTS,
     MSGQ_MAX_MSG_SIZE,
     REPLY_ERROR_SIZE,

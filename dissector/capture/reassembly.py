@@ -24,7 +24,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
 from dissector.errors import Malformation
-from dissector.protocol.messages import MAX_FRAGMENTS, MSGQ_MAX_MSG_SIZE, RPC_HEADER_SIZE
+from dissector.protocol.wire import MAX_FRAGMENTS, MSGQ_MAX_MSG_SIZE, RPC_HEADER_SIZE
 
 from .record import CaptureProblem, Direction, Record
 

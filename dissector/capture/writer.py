@@ -32,11 +32,11 @@ from types import TracebackType
 from typing import IO, Any
 
 from dissector.errors import UsageError
+from dissector.protocol.wire import CAPTURE_HEADER_VERSION
 
 from .pcap import PCAP_MAGIC_NS, PCAP_MAGIC_US
 from .pcapng import BT_EPB, BT_IDB, BT_SHB, BYTE_ORDER_MAGIC
 from .record import (
-    CAPTURE_HEADER_VERSION,
     LINKTYPE_GUNYAH_RM,
     UNKNOWN_VMID,
     Direction,

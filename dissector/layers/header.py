@@ -37,9 +37,9 @@ from scapy.packet import Packet, Raw
 from dissector.errors import Malformation
 from dissector.protocol import registry
 from dissector.protocol.layout import Int
-from dissector.protocol.messages import (
+from dissector.protocol.messages import MSG_TYPES
+from dissector.protocol.wire import (
     MAX_FRAGMENTS,
-    MSG_TYPES,
     MSGQ_MAX_MSG_SIZE,
     RPC_API_VERSION,
     RPC_HEADER_SIZE,
