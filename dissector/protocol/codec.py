@@ -37,7 +37,7 @@ from itertools import chain
 from typing import Any
 
 from . import registry
-from .layout import Array, BySize, Bytes, Count, Int, Layout, Length, Optional, Struct, When
+from .layout import Array, BySize, Bytes, Count, Int, Length, Optional, Struct, When
 from .layout import Field as LayoutField
 from .wire import MsgType, fragment_count, pack_header
 
@@ -506,10 +506,6 @@ compile_struct = codec_for_struct
 _BY_MESSAGE: dict[tuple[int, str, str], StructCodec] = {}
 
 
-def _layouts_by_id() -> dict[int, Layout]:
-    return registry.layouts_by_id()
-
-
 def codec_for(message: int | str, role: str, dialect: str = "rm") -> StructCodec:
     """The codec of one message's payload: ``codec_for("VM_START", "request")``.
 
@@ -526,7 +522,7 @@ def codec_for(message: int | str, role: str, dialect: str = "rm") -> StructCodec
         return hit
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
-    layout = _layouts_by_id().get(msg_id)
+    layout = registry.layouts_by_id().get(msg_id)
     if layout is None or not layout.known:
         raise KeyError(f"{registry.message_name(msg_id, dialect)} has no known payload layout")
     found = registry.layout(msg_id, role, dialect)

@@ -29,6 +29,13 @@ class MsgType(IntEnum):
         return self.name.lower()
 
 
+# Module-level names too, as ``signal.SIGINT`` is for ``signal.Signals``: ``from wire import REPLY``.
+CONTINUATION = MsgType.CONTINUATION
+REQUEST = MsgType.REQUEST
+REPLY = MsgType.REPLY
+NOTIFICATION = MsgType.NOTIFICATION
+
+
 class Direction(IntEnum):
     """Which way a message travelled, byte 1 of the capture header (design.md 1.1)."""
 

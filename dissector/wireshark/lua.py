@@ -201,11 +201,6 @@ def _lua_lists(values: Mapping[int, Sequence[str]]) -> str:
     return "{" + items + "}"
 
 
-def layouts_by_id() -> dict[int, object]:
-    """Layouts keyed by message id, resolved the way ``dissector.layers.dispatch`` does."""
-    return {registry.resolve_message(name).msg_id: layout for name, layout in LAYOUTS.items()}
-
-
 class _Generator:
     """Walks the layouts once, collecting ProtoFields and struct descriptors."""
 
@@ -335,7 +330,7 @@ class _Generator:
     # --- messages -------------------------------------------------------------------------
     def messages(self) -> str:
         rows = []
-        for msg_id, layout in sorted(layouts_by_id().items()):
+        for msg_id, layout in sorted(registry.layouts_by_id().items()):
             if not layout.known:  # type: ignore[attr-defined]
                 continue
             roles = {role: registry.layout(msg_id, role, self.dialect) for role in ROLES}
