@@ -16,12 +16,12 @@ from dissector.capture.reassembly import RawMessage, reassemble
 from dissector.capture.record import CaptureProblem, Record
 from dissector.errors import Malformation
 from dissector.layers import dissect, fields_of, malformations, payload_layer
-from dissector.layers.header import REPLY, RMHeader, RMReply
+from dissector.layers.header import RMHeader, RMReply
 from dissector.layers.summary import summary_line
 from dissector.protocol import registry
-from dissector.protocol.messages import MSGQ_MAX_MSG_SIZE, RPC_HEADER_SIZE
+from dissector.protocol.wire import MSGQ_MAX_MSG_SIZE, REPLY, RPC_HEADER_SIZE, MsgType
 
-TYPE_NAMES = {0: "continuation", 1: "request", 2: "reply", 3: "notification"}
+TYPE_NAMES = {t.value: t.label for t in MsgType}
 
 
 class ExactTime(float):

@@ -41,10 +41,15 @@ from dissector.capture.record import LINKTYPE_GUNYAH_RM, CaptureProblem, Directi
 from dissector.decoded import DecodedMessage
 from dissector.layers.dispatch import tables
 from dissector.protocol.layout import Array, BySize, Bytes, Count, Int, Length, Optional, Struct, When
-from dissector.protocol.messages import (
+from dissector.protocol.wire import (
+    CAPTURE_HEADER_SIZE,
+    CONTINUATION,
     MAX_FRAGMENTS,
     MSGQ_MAX_MSG_SIZE,
+    NOTIFICATION,
+    REPLY,
     REPLY_ERROR_SIZE,
+    REQUEST,
     RPC_API_BYTE,
     RPC_HEADER_SIZE,
 )
@@ -52,9 +57,7 @@ from dissector.protocol.messages import (
 from .columns import UNKNOWN, MessageColumns, empty_columns
 from .fields import Located, allocated_vmid_field, payload_fields, vmid_fields
 
-REQUEST, REPLY, NOTIFICATION, CONTINUATION = 1, 2, 3, 0
-CAPTURE_HEADER = 4
-_DIRECTIONS = (Direction.UNKNOWN, Direction.TO_RM, Direction.FROM_RM)
+_DIRECTIONS = tuple(Direction)  # by wire value
 
 
 _INT64 = range(-(2**63), 2**63)
@@ -221,7 +224,7 @@ def scan_pcap(data: bytes, source: str) -> RecordColumns | None:
     body = pos + RECORD_HEADER_SIZE
     version = view.read(body, 1)
     direction = view.read(body + 1, 1)
-    fine = (caplen == origlen) & (caplen >= CAPTURE_HEADER) & (caplen <= snap_limit)
+    fine = (caplen == origlen) & (caplen >= CAPTURE_HEADER_SIZE) & (caplen <= snap_limit)
     fine &= (version == 1) & (direction <= 2)
     if not bool(fine.all()):
         return None
@@ -229,8 +232,8 @@ def scan_pcap(data: bytes, source: str) -> RecordColumns | None:
     client = view.read(body + 2, 2).astype(np.int32)
     time_ns = sec * 1_000_000_000 + frac * (1 if nano else 1000)
     number = np.arange(1, n + 1, dtype=np.int64)
-    offset = body + CAPTURE_HEADER
-    length = caplen - CAPTURE_HEADER
+    offset = body + CAPTURE_HEADER_SIZE
+    length = caplen - CAPTURE_HEADER_SIZE
     direction8 = direction.astype(np.int8)
 
     def record(i: int) -> Record:

@@ -15,9 +15,8 @@ from functools import cache
 from dissector.layers.dispatch import NOTIFICATIONS, REPLIES, REQUESTS
 from dissector.protocol import registry
 from dissector.protocol.layout import Bytes, Count, Int, Length, Optional, Struct, When, _fixed_size
-from dissector.protocol.messages import REPLY_ERROR_SIZE
+from dissector.protocol.wire import NOTIFICATION, REPLY, REPLY_ERROR_SIZE, REQUEST
 
-REQUEST, REPLY, NOTIFICATION = 1, 2, 3
 ROLES = {"request": REQUEST, "reply": REPLY, "notification": NOTIFICATION}
 
 
