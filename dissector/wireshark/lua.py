@@ -27,8 +27,9 @@ How each layout construct becomes a descriptor (``k`` is the kind the runtime sw
 
 Pairing (response in / request in / time, ``-z gunyah_rm,srt``) follows
 ``dissector.analysis.transactions`` rule for rule; its constants (``REUSE_WINDOW``,
-``RESTART_SEQ``, ``GIVE_UP_NS``) and the VM_ALLOCATE reply's ``vmid`` offset are generated from
-that module, and reassembly's bounds (``MAX_IN_FLIGHT``, ``MAX_IN_FLIGHT_BYTES``) from
+``RESTART_SEQ``, ``GIVE_UP_NS``) come from ``dissector.analysis.constants`` (plain data: generating
+the plugin imports no pandas), the VM_ALLOCATE reply's ``vmid`` offset from
+``dissector.analysis.fields``, and reassembly's bounds (``MAX_IN_FLIGHT``, ``MAX_IN_FLIGHT_BYTES``) from
 ``dissector.capture.reassembly``.
 
 Field names (filter names) map 1:1 onto the ``fields`` object of ``ghrm decode --format jsonl``
@@ -377,7 +378,13 @@ def context_lua() -> str:
     borrower a VM_IRQ_LEND request names (the IRQ ledger's VM). Offsets count from the
     byte after the RPC header, as in ``dissector.analysis.fields``.
     """
-    from dissector.analysis.context import IRQ_HANDLE_CALLS, MEMORY_CREATE, MEMORY_HANDLE_CALLS
+    from dissector.analysis.constants import (
+        IRQ_BORROWER,
+        IRQ_HANDLE_CALLS,
+        IRQ_LEND,
+        MEMORY_CREATE,
+        MEMORY_HANDLE_CALLS,
+    )
     from dissector.analysis.fields import locate, msg_id_of, vmid_fields
     from dissector.layers.dispatch import REPLIES, REQUESTS
     from dissector.protocol.messages import REPLY_ERROR_SIZE
@@ -404,8 +411,8 @@ def context_lua() -> str:
         )
         got = locate(REPLIES[msg_id].layout, ("mem_handle",), msg_id, 2, base=REPLY_ERROR_SIZE)
         handle_reply.append(f'[{msg_id:#010x}]={{kind="mem", off={got.offset}, sz={got.size}}}')
-    lend = msg_id_of("VM_IRQ_LEND")
-    borrower = locate(REQUESTS[lend].layout, ("borrower_vmid",), lend, 1)
+    lend = msg_id_of(IRQ_LEND)
+    borrower = locate(REQUESTS[lend].layout, (IRQ_BORROWER,), lend, 1)
     got = locate(REPLIES[lend].layout, ("virq_handle",), lend, 2, base=REPLY_ERROR_SIZE)
     handle_reply.append(f'[{lend:#010x}]={{kind="irq", off={got.offset}, sz={got.size}}}')
     for names, kind, field in (
@@ -441,9 +448,9 @@ def build_id(dialect: str) -> str:
 
 def generate_lua(dialect: str = "rm") -> str:
     """The complete Lua dissector for ``dialect`` (names of ids and enum values)."""
-    # pairing follows dissector.analysis (imported here: it pulls in pandas)
+    # pairing follows dissector.analysis: its rules as plain data (no pandas)
+    from dissector.analysis.constants import GIVE_UP_NS, RESTART_SEQ, REUSE_WINDOW
     from dissector.analysis.fields import allocated_vmid_field
-    from dissector.analysis.transactions import GIVE_UP_NS, RESTART_SEQ, REUSE_WINDOW
 
     registry.get_dialect(dialect)  # fail early on an unknown dialect
     gen = _Generator(dialect)

@@ -129,7 +129,7 @@ local function reset()
     msgs = {},       -- every message (in frame order once finalized)
     finalized = false,
     online = {epochs = {}, clients = {}, groups = {}, ranks = {}, answered = {}, n = 0, online = true},
-    context = {handles = {}, current = {}, latest = {}},  -- generated fields, first pass
+    context = {handles = {}, latest = {}},  -- generated fields, first pass
   }
 end
 reset()
@@ -313,91 +313,52 @@ local function own_vm(m, final)
   return client_vm(m)
 end
 
--- The parcel or IRQ a handle named at `frame` (context._row_at): the latest one made by a request
--- at or before it. Each lend/share/donate makes a new one (an instance of the ledger).
-local function lent_at(X, key, frame)
-  local best = nil
-  for _, lent in ipairs(X.handles[key] or {}) do
-    if lent.first <= frame then best = lent end
-  end
-  return best
-end
-
--- context.ledger_vms (rule 1), from the parcels and IRQs the capture makes
-local function request_vm(X, m, final)
-  local base = own_vm(m, final)
-  m.vm_base = base
-  if lone(m) then return base end
+-- context.Resources.request_vm for a create (rule 1): MEM_LEND/SHARE/DONATE concern the first ACL
+-- VMID other than the caller, VM_IRQ_LEND its borrower when that is a VMID (> 0); nil: rule 1 says
+-- nothing. A create remembers its handle with this VM, and only when there is one (ghrm's rule).
+local function created_vm(m)
   local create = G.CREATE[m.msg_id]
   if create ~= nil then
     local n = read_field(m, create.cnt) or 0
-    m.acl = {}
     for i = 0, n - 1 do
       local v = read_field(m, create.vmid, create.acl + i * create.entry)
       if v == nil then break end
-      m.acl[#m.acl + 1] = v
-    end
-    for _, v in ipairs(m.acl) do
       if v ~= m.vmid then return v end
     end
-    return base
+    return nil
   end
-  if m.msg_id == G.IRQ_LEND.msg_id then  -- the borrower the IRQ is lent to, as MEM_LEND's ACL
+  if m.msg_id == G.IRQ_LEND.msg_id then
     local borrower = read_field(m, G.IRQ_LEND.borrower)
     if borrower ~= nil and borrower > 0 then return borrower end
-    return base
+  end
+  return nil
+end
+
+-- context.Resources (rule 1), in frame order: a create names its VM; a later call naming the
+-- handle its successful reply returned concerns that VM when the creator makes it, else rule 3/4.
+local function request_vm(X, m, final)
+  local base = own_vm(m, final)
+  m.vm_base = base
+  m.created = nil
+  if lone(m) then return base end
+  if G.CREATE[m.msg_id] ~= nil or m.msg_id == G.IRQ_LEND.msg_id then
+    m.created = created_vm(m)
+    return m.created or base
   end
   local call = G.HANDLE_CALL[m.msg_id]
   local handle = call ~= nil and read_field(m, call) or nil
-  local lent = handle ~= nil and lent_at(X, call.kind .. ":" .. handle, m.frames[1]) or nil
-  if lent == nil then return base end
-  if lent.borrowers[m.vmid] then return m.vmid end
-  return lent.vm
+  local lent = handle ~= nil and X.handles[call.kind .. ":" .. handle] or nil
+  if lent ~= nil and lent.owner == m.vmid then return lent.vm end
+  return base
 end
 
--- a first reply that succeeded: remember the parcel or IRQ it made (owner, VM, borrowers)
+-- context.Resources.answered: a create's first reply that succeeded hands out a handle for the
+-- create's VM (the latest create of a handle wins)
 local function remember_handle(X, ex, r)
   local made = G.HANDLE_REPLY[r.msg_id]
-  if made == nil or r.err ~= 0 or lone(r) then return end
+  if made == nil or r.err ~= 0 or lone(r) or ex.created == nil then return end
   local handle = read_field(r, made)
-  local vm = ex.vm
-  if r.msg_id == G.IRQ_LEND.msg_id then
-    vm = nil
-    if not lone(ex) then vm = read_field(ex, G.IRQ_LEND.borrower) end
-  end
-  if handle == nil or vm == nil then return end
-  local borrowers = {[vm] = true}
-  for _, v in ipairs(ex.acl or {}) do if v ~= ex.vmid then borrowers[v] = true end end
-  local key = made.kind .. ":" .. handle
-  local lent = {vm = vm, borrowers = borrowers, first = ex.frames[1]}
-  X.handles[key] = X.handles[key] or {}
-  table.insert(X.handles[key], lent)
-  X.current[key] = lent
-end
-
--- an accepted parcel or IRQ: the accepting VM is one of its borrowers from now on
-local function accepted(X, ex, r)
-  local call = G.HANDLE_CALL[ex.msg_id]
-  if call == nil or r.err ~= 0 or not G.ACCEPT[ex.msg_id] or lone(ex) then return end
-  local handle = read_field(ex, call)
-  local lent = handle ~= nil and X.current[call.kind .. ":" .. handle] or nil
-  if lent == nil then return end
-  if call.kind == "irq" then  -- the IRQ ledger keeps its first accepter only
-    if lent.accepter == nil then lent.accepter, lent.borrowers[ex.vmid] = ex.vmid, true end
-  else
-    lent.borrowers[ex.vmid] = true
-  end
-end
-
--- The batch pass first learns every parcel and IRQ of the capture with all who accepted it, as
--- ghrm's ledgers do, then names each call's VM (pairing must be final).
-local function learn_handles(X, rows)
-  for _, m in ipairs(rows) do
-    if m.mtype == 2 and m.seq ~= nil and m.request ~= nil and not m.dup_reply and not garbage(m) then
-      remember_handle(X, m.request, m)
-      accepted(X, m.request, m)
-    end
-  end
+  if handle ~= nil then X.handles[made.kind .. ":" .. handle] = {owner = ex.vmid, vm = ex.created} end
 end
 
 local function context_step(X, m, final)
@@ -414,10 +375,7 @@ local function context_step(X, m, final)
       m.request.vm, m.request.vm_base = m.allocated, m.allocated
     end
     m.vm, m.vm_base = m.request.vm, m.request.vm_base
-    if not m.dup_reply and not final then
-      remember_handle(X, m.request, m)
-      accepted(X, m.request, m)
-    end
+    if not m.dup_reply then remember_handle(X, m.request, m) end
   elseif m.mtype == 0 and m.seq ~= nil then  -- a stray continuation: the latest exchange of its key
     m.ex = X.latest[fmt("%s:%d:%d", m.client, m.seq, m.msg_id)]
     m.vm = m.ex and m.ex.vm or own_vm(m, final)
@@ -430,7 +388,7 @@ local function context_step(X, m, final)
 end
 
 local function new_context()
-  return {handles = {}, current = {}, latest = {}}
+  return {handles = {}, latest = {}}
 end
 
 -- The five values shown for message m (nil: not known, as NA in ghrm).
@@ -620,12 +578,7 @@ local function finalize()
   for _, item in ipairs(open) do abort(item[1], "the capture ended") end
   table.sort(ST.msgs, function(a, b) return a.frames[1] < b.frames[1] end)
   pair_all(ST.msgs)
-  local X = new_context()
-  for _, m in ipairs(ST.msgs) do m.vm, m.acl = nil, nil end
-  for _, m in ipairs(ST.msgs) do  -- the requests' VMs and ACLs, which the handles need
-    if m.mtype == 1 and m.seq ~= nil and not garbage(m) then m.vm = request_vm(X, m, true) end
-  end
-  learn_handles(X, ST.msgs)
+  local X = new_context()  -- the generated fields again, in frame order, with every reply known
   for _, m in ipairs(ST.msgs) do context_step(X, m, true) end
 end
 

@@ -14,15 +14,8 @@ from typing import Any
 
 import pandas as pd
 
-from dissector.analysis.context import (
-    GENERATED,
-    IRQ_HANDLE_CALLS,
-    MEMORY_CREATE,
-    MEMORY_HANDLE_CALLS,
-    exchange_context,
-)
+from dissector.analysis.context import GENERATED, exchange_context
 from dissector.analysis.errors import df_errors
-from dissector.analysis.fields import msg_id_of
 from dissector.analysis.messages import build_messages
 from dissector.analysis.scapy_path import columns_from_decoded
 from dissector.analysis.srt import df_srt
@@ -90,18 +83,9 @@ def ghrm_view(
     return out
 
 
-# calls whose `vm` comes from ghrm's parcel and IRQ ledgers (context.py rule 1)
-LEDGER_CALLS = frozenset(msg_id_of(n) for n in (*MEMORY_CREATE, *MEMORY_HANDLE_CALLS, *IRQ_HANDLE_CALLS))
-
-
-def disagreements(
-    ghrm: dict[int, dict[str, Any]], tshark: list[dict[str, Any]], ledger_vm: bool = True
-) -> list[str]:
-    """Every difference between ghrm's view and tshark's messages, one line each.
-
-    ``ledger_vm=False`` leaves out ``vm`` of memory and IRQ calls: the plugin follows parcels and
-    IRQs by handle, which matches ghrm's ledgers on real sequences but not on random handles
-    lent, accepted and reclaimed in random order."""
+def disagreements(ghrm: dict[int, dict[str, Any]], tshark: list[dict[str, Any]]) -> list[str]:
+    """Every difference between ghrm's view and tshark's messages, one line each (the generated
+    ``vm`` of memory and IRQ calls included: the plugin follows handles as ``context.Resources``)."""
     problems: list[str] = []
     seen: dict[int, dict[str, Any]] = {}
     for msg in tshark:
@@ -127,8 +111,6 @@ def disagreements(
             if g[key] != t[key]:
                 problems.append(f"{where}: {key}: ghrm {g[key]} != tshark {t[key]}")
         for key in GENERATED if g["generated"] is not None else ():
-            if key == "vm" and not ledger_vm and g["msg_id"] in LEDGER_CALLS:
-                continue
             gv, tv = g["generated"][key], t["generated"][key]
             same = gv == tv or (
                 key == "latency" and gv is not None and tv is not None and math.isclose(gv, tv, abs_tol=1e-9)
