@@ -47,14 +47,12 @@ import pandas as pd
 from dissector.protocol.errors import linux_errno
 from dissector.protocol.wire import CONTINUATION, REPLY, REQUEST
 
+from .constants import IRQ_BORROWER, IRQ_HANDLE_CALLS, IRQ_LEND, MEMORY_CREATE, MEMORY_HANDLE_CALLS
 from .fields import msg_id_of
 
 GENERATED = ("vm", "request_frame", "reply_frame", "latency", "errno")
 UNKNOWN_VMID = 0xFFFF
 
-MEMORY_CREATE = ("MEM_LEND", "MEM_SHARE", "MEM_DONATE")
-MEMORY_HANDLE_CALLS = ("MEM_APPEND", "MEM_ACCEPT", "MEM_RELEASE", "MEM_RECLAIM", "MEM_NOTIFY")
-IRQ_HANDLE_CALLS = ("VM_IRQ_ACCEPT", "VM_IRQ_RELEASE", "VM_IRQ_RECLAIM", "VM_IRQ_NOTIFY")
 # parcel / IRQ ledger columns that hold frames of calls and notifications about the row
 PARCEL_FRAME_COLUMNS = (
     "created_frame", "handle_frame", "append_frames", "notify_frames", "shared_frames", "accept_frames",
@@ -145,7 +143,7 @@ class Resources:
     def __init__(self) -> None:
         self.handles: dict[tuple[str, int], tuple[int, int]] = {}  # (mem/irq, handle) -> owner, vm
         self.names = _resource_names()
-        self.irq_lend = msg_id_of("VM_IRQ_LEND")
+        self.irq_lend = msg_id_of(IRQ_LEND)
 
     def request_vm(self, record: Mapping[str, Any]) -> int | None:
         name = self.names.get(record.get("msg_id"))  # type: ignore[arg-type]
@@ -156,7 +154,7 @@ class Resources:
             others = [v for v in acl if v != client]
             return others[0] if others else None
         if record.get("msg_id") == self.irq_lend:  # the borrower the IRQ is lent to
-            borrower = fields.get("borrower_vmid")
+            borrower = fields.get(IRQ_BORROWER)
             return borrower if isinstance(borrower, int) and borrower > 0 else None
         if name is None:
             return None
@@ -180,7 +178,7 @@ class Resources:
             self.handles[("irq", fields["virq_handle"])] = (owner, vm)
 
 
-RESOURCE_CALLS = (*MEMORY_CREATE, *MEMORY_HANDLE_CALLS, *IRQ_HANDLE_CALLS, "VM_IRQ_LEND")
+RESOURCE_CALLS = (*MEMORY_CREATE, *MEMORY_HANDLE_CALLS, *IRQ_HANDLE_CALLS, IRQ_LEND)
 
 
 @cache
@@ -204,7 +202,7 @@ def resource_vms(
     client = messages["client_vmid"].to_numpy(np.int64)
     err = messages["err_code"].to_numpy(np.int64, na_value=-1)
     asked = messages["request_frame"].to_numpy(np.int64, na_value=-1)
-    irq_lend = msg_id_of("VM_IRQ_LEND")
+    irq_lend = msg_id_of(IRQ_LEND)
     creates = {msg_id_of(n) for n in MEMORY_CREATE} | {irq_lend}
     trackers: dict[str, Resources] = {}
     pending: dict[tuple[str, int], tuple[dict[str, Any], int | None]] = {}
@@ -357,7 +355,7 @@ class StreamContext:
         self.loose: dict[tuple[Any, Any], list[dict[str, Any]]] = {}
         self.resources = Resources()
         self.alloc = msg_id_of("VM_ALLOCATE")
-        self.irq_lend = msg_id_of("VM_IRQ_LEND")
+        self.irq_lend = msg_id_of(IRQ_LEND)
 
     def _own_vm(self, record: Mapping[str, Any]) -> int | None:
         """Rules 2-4 on one message: its payload vmid (0: the caller), else its client."""

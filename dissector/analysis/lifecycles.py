@@ -38,22 +38,27 @@ import pandas as pd
 
 from dissector.protocol import registry
 
+from .constants import (
+    AUTH,
+    AUTH_PLATFORM,
+    DEALLOCATED,
+    EXITED,
+    IMPLIED_STATES,
+    INIT,
+    INIT_FAILED,
+    LOAD,
+    PAUSED,
+    READY,
+    RESET,
+    RESETTING,
+    RUNNING,
+    STATE_CALLS,
+    STOP_FORCE,
+    TEARDOWN_STATES,
+)
 from .fields import msg_id_of
 from .schema import LIFECYCLE_SUMMARY, LIFECYCLES
 
-# RM HEAD vm_status names of the states calls imply (protocol.md 6.1)
-LOAD, INIT, AUTH, READY, RUNNING, PAUSED = "LOAD", "INIT", "AUTH", "READY", "RUNNING", "PAUSED"
-EXITED, RESETTING, RESET, INIT_FAILED, DEALLOCATED = (
-    "EXITED",
-    "RESETTING",
-    "RESET",
-    "INIT_FAILED",
-    "DEALLOCATED",
-)
-AUTH_PLATFORM = 1
-# where the teardown of a VM that never ran begins
-TEARDOWN_STATES = frozenset({"INIT_FAILED", "EXITED", "RESETTING", "RESET"})
-STOP_FORCE = 0x1
 NORMAL_EXIT_TYPES = frozenset({0, 1, 2, 3, 7})  # VM_EXIT, PLATFORM_OFF/RESET, RESET2, VM_STOP_FORCED
 
 # Calls RM accepts only in some states; anything else is an invalid transition.
@@ -78,11 +83,7 @@ HINTS = {
     "VM_STOP": "the VM is not running",
     "VM_DEALLOCATE": "stop and reset the VM first",
 }
-# Calls whose success changes the state, and those whose request fields the rebuild reads.
-STATE_CALLS = (
-    "VM_ALLOCATE", "VM_DEALLOCATE", "VM_CONFIG_IMAGE", "VM_AUTH_IMAGE", "VM_INIT", "VM_START", "VM_STOP",
-    "VM_RESET", "VM_EXIT",
-)  # fmt: skip
+# Calls whose request fields the rebuild reads (STATE_CALLS: those whose success changes the state).
 NEED_FIELDS = frozenset({"VM_ALLOCATE", "VM_CONFIG_IMAGE", "VM_STOP", "VM_EXIT", "VM_SET_STATUS"})
 # Seconds a VM may stay in a transitional state before it is worth a warning.
 DEFAULT_STATE_LIMITS: dict[str, float] = {LOAD: 10.0, AUTH: 10.0, INIT: 10.0, READY: 10.0, RESETTING: 1.0}
@@ -290,20 +291,10 @@ class _Rebuild:
             inst.dealloc_frame = frame
             self.close(inst)
             return
-        state = None
+        state = IMPLIED_STATES.get(name)
         if name == "VM_CONFIG_IMAGE":
             state = AUTH if req.get("auth_mech") == AUTH_PLATFORM else INIT
-        elif name == "VM_AUTH_IMAGE":
-            state = INIT
-        elif name == "VM_INIT":
-            state = READY
-        elif name == "VM_START":
-            state = RUNNING
         elif name == "VM_STOP" and (req.get("stop_flags") or 0) & STOP_FORCE:
-            state = EXITED
-        elif name == "VM_RESET":
-            state = RESETTING
-        elif name == "VM_EXIT":
             state = EXITED
         if state is None:
             return

@@ -33,6 +33,7 @@ import pandas as pd
 from dissector.protocol import registry
 from dissector.protocol.wire import REPLY, REQUEST
 
+from .constants import GIVE_UP_NS, RESTART_SEQ, REUSE_WINDOW
 from .schema import STATUSES, TRANSACTIONS, nullable
 
 OK, ERROR, MALFORMED, UNANSWERED, DUPLICATE, ORPHAN, RETRANSMITTED = range(7)
@@ -48,10 +49,6 @@ class Pairing:
     status: np.ndarray  # int8 per row: OK.. for requests and replies, -1 for other messages
     replies: np.ndarray  # request row -> number of replies it got
     reused_in: np.ndarray  # retransmitted request row -> row of the request that reused its key
-
-
-GIVE_UP_NS = 500_000_000  # a request open this long when its key comes back is taken as lost
-REUSE_WINDOW = 1024  # requests of one client: a key seen again sooner is a reuse, later a wrap
 
 
 def pair(
@@ -229,9 +226,6 @@ def _pair_keyed(
     reused_in[s[np.maximum(prev_req[reused], 0)]] = s[reused]
     retx = reused & (reply_of[s] < 0)
     status[s[retx]] = RETRANSMITTED
-
-
-RESTART_SEQ = 64  # a client whose request seq falls back below this has restarted its count
 
 
 @cache

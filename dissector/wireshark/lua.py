@@ -4,8 +4,9 @@ The output is one self-contained Lua file: a generated part that *describes* the
 Lua tables (names, value strings, one ``ProtoField`` per distinct field, one descriptor per
 payload layout) followed by ``runtime.lua``, the hand-written generic part that interprets
 those descriptors, reassembles fragments, pairs requests and replies, raises expert info and
-registers ``-z gunyah_rm,srt``. Adding or changing a layout in ``dissector/protocol/layouts``
-changes the generated part only; the runtime never names a message.
+registers ``-z gunyah_rm,srt|errors|conv|lifecycle`` and the Statistics > Gunyah RM windows.
+Adding or changing a layout in ``dissector/protocol/layouts`` changes the generated part only;
+the runtime never names a message.
 
 How each layout construct becomes a descriptor (``k`` is the kind the runtime switches on):
 
@@ -27,8 +28,9 @@ How each layout construct becomes a descriptor (``k`` is the kind the runtime sw
 
 Pairing (response in / request in / time, ``-z gunyah_rm,srt``) follows
 ``dissector.analysis.transactions`` rule for rule; its constants (``REUSE_WINDOW``,
-``RESTART_SEQ``, ``GIVE_UP_NS``) and the VM_ALLOCATE reply's ``vmid`` offset are generated from
-that module, and reassembly's bounds (``MAX_IN_FLIGHT``, ``MAX_IN_FLIGHT_BYTES``) from
+``RESTART_SEQ``, ``GIVE_UP_NS``) come from ``dissector.analysis.constants`` (plain data: generating
+the plugin imports no pandas), the VM_ALLOCATE reply's ``vmid`` offset from
+``dissector.analysis.fields``, and reassembly's bounds (``MAX_IN_FLIGHT``, ``MAX_IN_FLIGHT_BYTES``) from
 ``dissector.capture.reassembly``.
 
 Field names (filter names) map 1:1 onto the ``fields`` object of ``ghrm decode --format jsonl``
@@ -95,8 +97,9 @@ What it reads (ghrm design.md 1.1):
 One pass (tshark without -2, a filter applied while Wireshark loads a file) already shows every
 reply's request, latency, VM and errno; a request's reply, a request never answered and a
 message whose continuation was lost are only known once the capture is read to the end: use -2.
-Statistics: tshark -r capture.pcapng -2 -q -z {PROTO},srt[,FILTER] (also {PROTO},errors and
-{PROTO},conv); in Wireshark: Statistics > Gunyah RM/Service Response Time, /Errors, /Conversations.
+Statistics: tshark -r capture.pcapng -2 -q -z {PROTO},srt[,FILTER] (also {PROTO},errors,
+{PROTO},conv and {PROTO},lifecycle: `ghrm stats`, `errors` and `lifecycle --summary`); in Wireshark:
+Statistics > Gunyah RM/Service Response Time, /Errors, /Conversations, /Lifecycles.
 Load it once: a second copy (installed plugin + -X lua_script:) prints one line and steps aside.
 Frame numbers: a message is numbered by its FIRST record, as in ghrm (design.md 1.3); Wireshark
 shows a reassembled message in its last record (Reassembled in), but every link (Response in,
@@ -372,7 +375,13 @@ def context_lua() -> str:
     borrower a VM_IRQ_LEND request names (the IRQ ledger's VM). Offsets count from the
     byte after the RPC header, as in ``dissector.analysis.fields``.
     """
-    from dissector.analysis.context import IRQ_HANDLE_CALLS, MEMORY_CREATE, MEMORY_HANDLE_CALLS
+    from dissector.analysis.constants import (
+        IRQ_BORROWER,
+        IRQ_HANDLE_CALLS,
+        IRQ_LEND,
+        MEMORY_CREATE,
+        MEMORY_HANDLE_CALLS,
+    )
     from dissector.analysis.fields import locate, msg_id_of, vmid_fields
     from dissector.layers.dispatch import REPLIES, REQUESTS
     from dissector.protocol.wire import REPLY_ERROR_SIZE
@@ -399,8 +408,8 @@ def context_lua() -> str:
         )
         got = locate(REPLIES[msg_id].layout, ("mem_handle",), msg_id, 2, base=REPLY_ERROR_SIZE)
         handle_reply.append(f'[{msg_id:#010x}]={{kind="mem", off={got.offset}, sz={got.size}}}')
-    lend = msg_id_of("VM_IRQ_LEND")
-    borrower = locate(REQUESTS[lend].layout, ("borrower_vmid",), lend, 1)
+    lend = msg_id_of(IRQ_LEND)
+    borrower = locate(REQUESTS[lend].layout, (IRQ_BORROWER,), lend, 1)
     got = locate(REPLIES[lend].layout, ("virq_handle",), lend, 2, base=REPLY_ERROR_SIZE)
     handle_reply.append(f'[{lend:#010x}]={{kind="irq", off={got.offset}, sz={got.size}}}')
     for names, kind, field in (
@@ -421,6 +430,54 @@ def context_lua() -> str:
     )
 
 
+def lifecycle_lua(dialect: str) -> str:
+    """What the lifecycle rebuild (``dissector.analysis.lifecycles``) reads, as ``G.LIFE``.
+
+    ``id``: the ids of the calls and notifications it names (by RM name whatever the dialect, as
+    ``lifecycles._rm_names`` does; ``G.RM_NAMES`` has RM's name of every id of the dialect);
+    ``implied``: the state a call's success moves the VM to (``IMPLIED_STATES``); ``state_calls``,
+    ``teardown``, ``S`` (state names), ``auth_platform``, ``stop_force`` from
+    ``dissector.analysis.constants``; ``F[column][type][msg_id]``: where each payload column sits
+    (``dissector.analysis.fields.payload_fields``: offset, size and, in a length-prefixed blob, the
+    length field and the blob's start); ``G.LIFE_NAMES``: the dialect's names of ``vm_status`` and
+    ``exit_type`` values.
+    """
+    from dissector.analysis import constants as k
+    from dissector.analysis.fields import msg_id_of, payload_fields
+
+    ids = sorted({*k.STATE_CALLS, "VM_SET_STATUS", "VM_STATUS", "VM_EXITED"})
+    id_table = ", ".join(f"{name}={msg_id_of(name):#010x}" for name in ids)
+    implied = ", ".join(f"[{msg_id_of(n):#010x}]={lua_string(s)}" for n, s in k.IMPLIED_STATES.items())
+    state_calls = ", ".join(f"[{msg_id_of(n):#010x}]=true" for n in k.STATE_CALLS)
+    teardown = ", ".join(f"[{lua_string(s)}]=true" for s in sorted(k.TEARDOWN_STATES))
+    states = (k.LOAD, k.INIT, k.AUTH, k.READY, k.RUNNING, k.EXITED, k.DEALLOCATED)
+    names = ", ".join(f"{s}={lua_string(s)}" for s in states)
+    columns = []
+    for column, places in payload_fields().items():
+        by_type: dict[int, list[str]] = {}
+        for w in places:
+            blob = (
+                ""
+                if w.length_offset is None
+                else f", lo={w.length_offset}, ls={w.length_size}, bo={w.blob_offset}"
+            )
+            by_type.setdefault(w.msg_type, []).append(
+                f"[{w.msg_id:#010x}]={{off={w.offset}, sz={w.size}{blob}}}"
+            )
+        inner = ", ".join(f"[{t}]={{{', '.join(rows)}}}" for t, rows in sorted(by_type.items()))
+        columns.append(f"{column}={{{inner}}}")
+    rm_names = {m.msg_id: registry.message_name(m.msg_id) for m in registry.messages(dialect)}
+    return (
+        f"G.LIFE = {{id={{{id_table}}},\n  implied={{{implied}}},\n  state_calls={{{state_calls}}},\n"
+        f"  teardown={{{teardown}}}, S={{{names}}},\n"
+        f"  auth_platform={k.AUTH_PLATFORM}, stop_force={k.STOP_FORCE},\n"
+        f"  F={{{', '.join(columns)}}}}}\n"
+        f"G.LIFE_NAMES = {{vm_status={_lua_table(dict(registry.enum('vm_status', dialect).values))}, "
+        f"exit_type={_lua_table(dict(registry.enum('exit_type', dialect).values))}}}\n"
+        f"G.RM_NAMES = {_lua_table(rm_names)}\n"
+    )
+
+
 def build_id(dialect: str) -> str:
     """ghrm's version, the dialect and a digest of the runtime: tells two copies of the plugin apart."""
     from importlib.metadata import PackageNotFoundError, version
@@ -436,9 +493,9 @@ def build_id(dialect: str) -> str:
 
 def generate_lua(dialect: str = "rm") -> str:
     """The complete Lua dissector for ``dialect`` (names of ids and enum values)."""
-    # pairing follows dissector.analysis (imported here: it pulls in pandas)
+    # pairing follows dissector.analysis: its rules as plain data (no pandas)
+    from dissector.analysis.constants import GIVE_UP_NS, RESTART_SEQ, REUSE_WINDOW
     from dissector.analysis.fields import allocated_vmid_field
-    from dissector.analysis.transactions import GIVE_UP_NS, RESTART_SEQ, REUSE_WINDOW
 
     registry.get_dialect(dialect)  # fail early on an unknown dialect
     gen = _Generator(dialect)
@@ -465,6 +522,7 @@ def generate_lua(dialect: str = "rm") -> str:
     alloc = allocated_vmid_field()
     out.append(f"G.ALLOC = {{msg_id={alloc.msg_id:#010x}, offset={alloc.offset}, size={alloc.size}}}\n")
     out.append(context_lua())
+    out.append(lifecycle_lua(dialect))
     out.append(f"G.TYPE_NAMES = {_lua_table(dict(MSG_TYPES.values))}\n")
     messages_ = registry.messages(dialect)
     out.append(f"G.MSG_NAMES = {_lua_table({m.msg_id: m.name for m in messages_})}\n")

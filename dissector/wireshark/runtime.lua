@@ -129,7 +129,7 @@ local function reset()
     msgs = {},       -- every message (in frame order once finalized)
     finalized = false,
     online = {epochs = {}, clients = {}, groups = {}, ranks = {}, answered = {}, n = 0, online = true},
-    context = {handles = {}, current = {}, latest = {}},  -- generated fields, first pass
+    context = {handles = {}, latest = {}},  -- generated fields, first pass
   }
 end
 reset()
@@ -313,91 +313,52 @@ local function own_vm(m, final)
   return client_vm(m)
 end
 
--- The parcel or IRQ a handle named at `frame` (context._row_at): the latest one made by a request
--- at or before it. Each lend/share/donate makes a new one (an instance of the ledger).
-local function lent_at(X, key, frame)
-  local best = nil
-  for _, lent in ipairs(X.handles[key] or {}) do
-    if lent.first <= frame then best = lent end
-  end
-  return best
-end
-
--- context.ledger_vms (rule 1), from the parcels and IRQs the capture makes
-local function request_vm(X, m, final)
-  local base = own_vm(m, final)
-  m.vm_base = base
-  if lone(m) then return base end
+-- context.Resources.request_vm for a create (rule 1): MEM_LEND/SHARE/DONATE concern the first ACL
+-- VMID other than the caller, VM_IRQ_LEND its borrower when that is a VMID (> 0); nil: rule 1 says
+-- nothing. A create remembers its handle with this VM, and only when there is one (ghrm's rule).
+local function created_vm(m)
   local create = G.CREATE[m.msg_id]
   if create ~= nil then
     local n = read_field(m, create.cnt) or 0
-    m.acl = {}
     for i = 0, n - 1 do
       local v = read_field(m, create.vmid, create.acl + i * create.entry)
       if v == nil then break end
-      m.acl[#m.acl + 1] = v
-    end
-    for _, v in ipairs(m.acl) do
       if v ~= m.vmid then return v end
     end
-    return base
+    return nil
   end
-  if m.msg_id == G.IRQ_LEND.msg_id then  -- the borrower the IRQ is lent to, as MEM_LEND's ACL
+  if m.msg_id == G.IRQ_LEND.msg_id then
     local borrower = read_field(m, G.IRQ_LEND.borrower)
     if borrower ~= nil and borrower > 0 then return borrower end
-    return base
+  end
+  return nil
+end
+
+-- context.Resources (rule 1), in frame order: a create names its VM; a later call naming the
+-- handle its successful reply returned concerns that VM when the creator makes it, else rule 3/4.
+local function request_vm(X, m, final)
+  local base = own_vm(m, final)
+  m.vm_base = base
+  m.created = nil
+  if lone(m) then return base end
+  if G.CREATE[m.msg_id] ~= nil or m.msg_id == G.IRQ_LEND.msg_id then
+    m.created = created_vm(m)
+    return m.created or base
   end
   local call = G.HANDLE_CALL[m.msg_id]
   local handle = call ~= nil and read_field(m, call) or nil
-  local lent = handle ~= nil and lent_at(X, call.kind .. ":" .. handle, m.frames[1]) or nil
-  if lent == nil then return base end
-  if lent.borrowers[m.vmid] then return m.vmid end
-  return lent.vm
+  local lent = handle ~= nil and X.handles[call.kind .. ":" .. handle] or nil
+  if lent ~= nil and lent.owner == m.vmid then return lent.vm end
+  return base
 end
 
--- a first reply that succeeded: remember the parcel or IRQ it made (owner, VM, borrowers)
+-- context.Resources.answered: a create's first reply that succeeded hands out a handle for the
+-- create's VM (the latest create of a handle wins)
 local function remember_handle(X, ex, r)
   local made = G.HANDLE_REPLY[r.msg_id]
-  if made == nil or r.err ~= 0 or lone(r) then return end
+  if made == nil or r.err ~= 0 or lone(r) or ex.created == nil then return end
   local handle = read_field(r, made)
-  local vm = ex.vm
-  if r.msg_id == G.IRQ_LEND.msg_id then
-    vm = nil
-    if not lone(ex) then vm = read_field(ex, G.IRQ_LEND.borrower) end
-  end
-  if handle == nil or vm == nil then return end
-  local borrowers = {[vm] = true}
-  for _, v in ipairs(ex.acl or {}) do if v ~= ex.vmid then borrowers[v] = true end end
-  local key = made.kind .. ":" .. handle
-  local lent = {vm = vm, borrowers = borrowers, first = ex.frames[1]}
-  X.handles[key] = X.handles[key] or {}
-  table.insert(X.handles[key], lent)
-  X.current[key] = lent
-end
-
--- an accepted parcel or IRQ: the accepting VM is one of its borrowers from now on
-local function accepted(X, ex, r)
-  local call = G.HANDLE_CALL[ex.msg_id]
-  if call == nil or r.err ~= 0 or not G.ACCEPT[ex.msg_id] or lone(ex) then return end
-  local handle = read_field(ex, call)
-  local lent = handle ~= nil and X.current[call.kind .. ":" .. handle] or nil
-  if lent == nil then return end
-  if call.kind == "irq" then  -- the IRQ ledger keeps its first accepter only
-    if lent.accepter == nil then lent.accepter, lent.borrowers[ex.vmid] = ex.vmid, true end
-  else
-    lent.borrowers[ex.vmid] = true
-  end
-end
-
--- The batch pass first learns every parcel and IRQ of the capture with all who accepted it, as
--- ghrm's ledgers do, then names each call's VM (pairing must be final).
-local function learn_handles(X, rows)
-  for _, m in ipairs(rows) do
-    if m.mtype == 2 and m.seq ~= nil and m.request ~= nil and not m.dup_reply and not garbage(m) then
-      remember_handle(X, m.request, m)
-      accepted(X, m.request, m)
-    end
-  end
+  if handle ~= nil then X.handles[made.kind .. ":" .. handle] = {owner = ex.vmid, vm = ex.created} end
 end
 
 local function context_step(X, m, final)
@@ -414,10 +375,7 @@ local function context_step(X, m, final)
       m.request.vm, m.request.vm_base = m.allocated, m.allocated
     end
     m.vm, m.vm_base = m.request.vm, m.request.vm_base
-    if not m.dup_reply and not final then
-      remember_handle(X, m.request, m)
-      accepted(X, m.request, m)
-    end
+    if not m.dup_reply then remember_handle(X, m.request, m) end
   elseif m.mtype == 0 and m.seq ~= nil then  -- a stray continuation: the latest exchange of its key
     m.ex = X.latest[fmt("%s:%d:%d", m.client, m.seq, m.msg_id)]
     m.vm = m.ex and m.ex.vm or own_vm(m, final)
@@ -430,7 +388,7 @@ local function context_step(X, m, final)
 end
 
 local function new_context()
-  return {handles = {}, current = {}, latest = {}}
+  return {handles = {}, latest = {}}
 end
 
 -- The five values shown for message m (nil: not known, as NA in ghrm).
@@ -620,12 +578,7 @@ local function finalize()
   for _, item in ipairs(open) do abort(item[1], "the capture ended") end
   table.sort(ST.msgs, function(a, b) return a.frames[1] < b.frames[1] end)
   pair_all(ST.msgs)
-  local X = new_context()
-  for _, m in ipairs(ST.msgs) do m.vm, m.acl = nil, nil end
-  for _, m in ipairs(ST.msgs) do  -- the requests' VMs and ACLs, which the handles need
-    if m.mtype == 1 and m.seq ~= nil and not garbage(m) then m.vm = request_vm(X, m, true) end
-  end
-  learn_handles(X, ST.msgs)
+  local X = new_context()  -- the generated fields again, in frame order, with every reply known
   for _, m in ipairs(ST.msgs) do context_step(X, m, true) end
 end
 
@@ -1317,12 +1270,282 @@ local function conv_lines(seen)
   return out
 end
 
+-- ====== lifecycles: dissector/analysis/lifecycles.py, the summary rows (`ghrm lifecycle --summary`) ======
+-- Evidence in ghrm's order (frame, then kind): a call's reply (successful state calls, error
+-- replies of any call), VM_STATUS, VM_EXITED, a call never answered. The VM of a call is its
+-- gunyah_rm.vm, of a notification its payload vmid (else its client). What only ghrm's findings
+-- use (states held too long, invalid transitions, hung boots, exit texts) is not rebuilt here.
+local L = G.LIFE
+local NAN = 0 / 0
+
+-- a lifecycle payload column (analysis.fields.payload_fields, read as fastpath._gather): nil if absent
+local function life_field(m, column)
+  if m.mtype == nil or lone(m) then return nil end
+  local places = L.F[column][m.mtype]
+  local w = places and places[m.msg_id]
+  if w == nil then return nil end
+  local have = #bytes_of(m) - C.header_size
+  if have < w.off + w.sz then return nil end
+  if w.lo ~= nil then
+    if have < w.lo + w.ls then return nil end
+    local blob = read_field(m, {off = w.lo, sz = w.ls})
+    if min(blob, have - w.bo) < w.off + w.sz - w.bo then return nil end
+  end
+  return read_field(m, w)
+end
+
+local function life_events(seen)
+  local events = {}
+  local function add(frame, kind, e)
+    e.frame, e.kind, e.order = frame, kind, #events + 1
+    events[#events + 1] = e
+  end
+  for _, m in ipairs(ST.msgs) do
+    if seen(m) and m.mtype == 1 and m.seq ~= nil and not garbage(m) and m.vm ~= nil then
+      local r = m.reply
+      if r == nil then
+        add(m.frames[1], 4, {name = msg_name(m.msg_id), vmid = m.vm})
+      elseif r.err ~= nil and (r.err ~= 0 or L.state_calls[m.msg_id]) then
+        add(r.frames[1], 1, {id = m.msg_id, vmid = m.vm, time = r.rel[1], ok = r.err == 0, err = r.err,
+          req = {frame = m.frames[1], time = m.rel[1], auth_mech = life_field(m, "auth_mech"),
+            stop_flags = life_field(m, "stop_flags")}})
+      end
+    elseif seen(m) and m.mtype == 3 and m.vm ~= nil then
+      if m.msg_id == L.id.VM_STATUS then
+        local status = life_field(m, "vm_status")
+        if status ~= nil then add(m.frames[1], 2, {vmid = m.vm, status = status, time = m.rel[1]}) end
+      elseif m.msg_id == L.id.VM_EXITED then
+        add(m.frames[1], 3, {vmid = m.vm, exit_type = life_field(m, "exit_type"), time = m.rel[1]})
+      end
+    end
+  end
+  table.sort(events, function(a, b)
+    if a.frame ~= b.frame then return a.frame < b.frame end
+    if a.kind ~= b.kind then return a.kind < b.kind end
+    return a.order < b.order
+  end)
+  return events
+end
+
+local function enum_name(names, value)
+  return names[value] or fmt("UNKNOWN_0x%x", value)
+end
+
+-- lifecycles._Rebuild, the parts the summary needs
+local function rebuild(events)
+  local M = {current = {}, done = {}, last_done = {}, count = {}, told = {}}
+  for _, e in ipairs(events) do
+    if e.kind == 2 then M.told[e.vmid] = true end
+  end
+  local function instance(vmid, time)
+    local inst = M.current[vmid]
+    if inst == nil then
+      M.count[vmid] = (M.count[vmid] or 0) + 1
+      inst = {vmid = vmid, number = M.count[vmid], first_seen = time, allocated_at = NAN, deallocated_at = NAN,
+        intervals = {}, errors = {}, error_keys = {}, n_errors = 0, unanswered = 0}
+      M.current[vmid] = inst
+    end
+    return inst
+  end
+  local function state_of(inst)
+    local last = inst.intervals[#inst.intervals]
+    return last and last[1]
+  end
+  local function set_state(inst, state, time)
+    if state_of(inst) ~= state then inst.intervals[#inst.intervals + 1] = {state, time} end
+  end
+  local function close(inst)
+    M.current[inst.vmid] = nil
+    M.done[#M.done + 1] = inst
+    M.last_done[inst.vmid] = inst
+  end
+  local function failed(inst, text)
+    if inst.first_failure == nil then inst.first_failure = text end
+  end
+  for _, e in ipairs(events) do
+    local inst = M.current[e.vmid]
+    if e.kind == 1 and not e.ok then
+      if inst ~= nil then
+        local key = fmt("%s:%s", G.RM_NAMES[e.id] or msg_name(e.id), err_name(e.err))
+        if inst.errors[key] == nil then
+          inst.errors[key] = 0
+          inst.error_keys[#inst.error_keys + 1] = key
+        end
+        inst.errors[key] = inst.errors[key] + 1
+        inst.n_errors = inst.n_errors + 1
+        failed(inst, fmt("%s %s (frame %d)", G.RM_NAMES[e.id] or msg_name(e.id), err_name(e.err), e.frame))
+      end
+    elseif e.kind == 1 and e.id == L.id.VM_ALLOCATE then
+      if inst ~= nil and inst.alloc_frame == nil and inst.first_seen >= e.req.time then
+        inst.allocated_at, inst.alloc_frame = e.req.time, e.req.frame  -- its VM_STATUS came first
+      else
+        if inst ~= nil then close(inst) end  -- reallocated without a VM_DEALLOCATE
+        inst = instance(e.vmid, e.req.time)
+        inst.allocated_at, inst.alloc_frame = e.req.time, e.req.frame
+        set_state(inst, L.S.LOAD, e.time)
+      end
+    elseif e.kind == 1 and e.id == L.id.VM_DEALLOCATE then
+      if inst ~= nil then
+        inst.deallocated_at, inst.dealloc_frame = e.time, e.frame
+        close(inst)
+      end
+    elseif e.kind == 1 then
+      local state = L.implied[e.id]
+      if e.id == L.id.VM_CONFIG_IMAGE then
+        state = e.req.auth_mech == L.auth_platform and L.S.AUTH or L.S.INIT
+      elseif e.id == L.id.VM_STOP and (e.req.stop_flags or 0) % (2 * L.stop_force) >= L.stop_force then
+        state = L.S.EXITED
+      end
+      if state ~= nil and (not M.told[e.vmid] or e.id ~= L.id.VM_CONFIG_IMAGE) then  -- VM_STATUS says
+        set_state(instance(e.vmid, e.time), state, e.time)
+      elseif state ~= nil then
+        instance(e.vmid, e.time)
+      end
+    elseif e.kind == 2 then
+      local state = enum_name(G.LIFE_NAMES.vm_status, e.status)
+      local last = M.last_done[e.vmid]
+      if inst ~= nil or last == nil or last.dealloc_frame == nil or state == L.S.LOAD then
+        set_state(instance(e.vmid, e.time), state, e.time)
+      end
+    elseif e.kind == 3 then
+      inst = instance(e.vmid, e.time)
+      inst.exit_type = e.exit_type ~= nil and enum_name(G.LIFE_NAMES.exit_type, e.exit_type) or nil
+      set_state(inst, L.S.EXITED, e.time)
+    elseif e.kind == 4 and inst ~= nil then
+      inst.unanswered = inst.unanswered + 1
+      failed(inst, fmt("%s unanswered (frame %d)", e.name, e.frame))
+    end
+  end
+  local open = {}
+  for _, inst in pairs(M.current) do open[#open + 1] = inst end
+  for _, inst in ipairs(open) do close(inst) end
+  table.sort(M.done, function(a, b)
+    if a.vmid ~= b.vmid then return a.vmid < b.vmid end
+    return a.number < b.number
+  end)
+  return M.done
+end
+
+-- lifecycles._Rebuild.summarise: one row per VM instance
+local function summarise(inst, end_time)
+  local closed = inst.dealloc_frame ~= nil
+  local spans, names = {}, {}
+  for k, iv in ipairs(inst.intervals) do
+    local last = k == #inst.intervals
+    local stop = last and (closed and inst.deallocated_at or end_time) or inst.intervals[k + 1][2]
+    spans[k] = {state = iv[1], start = iv[2], stop = stop, ongoing = last and not closed}
+    names[k] = iv[1]
+  end
+  local function first(state)
+    for _, sp in ipairs(spans) do if sp.state == state then return sp.start end end
+    return NAN
+  end
+  local run_time, last_run = NAN, nil
+  for _, sp in ipairs(spans) do
+    if sp.state == L.S.RUNNING then
+      run_time = (run_time == run_time and run_time or 0) + (sp.stop - sp.start)
+      last_run = sp
+    end
+  end
+  local exited_at = (last_run ~= nil and not last_run.ongoing) and last_run.stop or NAN
+  local ready_at, running_at = first(L.S.READY), first(L.S.RUNNING)
+  local began = exited_at
+  if began ~= began and running_at ~= running_at then  -- torn down before it ever ran
+    for _, sp in ipairs(spans) do
+      if L.teardown[sp.state] then began = sp.start; break end
+    end
+  end
+  local calls = {}
+  for _, key in ipairs(inst.error_keys) do
+    local n = inst.errors[key]
+    calls[#calls + 1] = n > 1 and fmt("%s x%d", key, n) or key
+  end
+  return {vmid = inst.vmid, instance = inst.number, allocated_at = inst.allocated_at,
+    time_to_ready = ready_at - inst.allocated_at, boot_latency = running_at - inst.allocated_at,
+    run_time = run_time, exit_type = inst.exit_type, teardown_time = inst.deallocated_at - began,
+    final_state = closed and L.S.DEALLOCATED or (spans[#spans] and spans[#spans].state),
+    states = table.concat(names, ">"), errors = inst.n_errors, unanswered = inst.unanswered,
+    error_calls = #calls > 0 and table.concat(calls, ", ") or nil,
+    first_failure = running_at ~= running_at and inst.first_failure or nil}
+end
+
+local function lifecycle_rows(seen)
+  local end_time = NAN
+  for _, m in ipairs(ST.msgs) do
+    if end_time ~= end_time or m.rel[1] > end_time then end_time = m.rel[1] end
+  end
+  local rows = {}
+  for _, inst in ipairs(rebuild(life_events(seen))) do rows[#rows + 1] = summarise(inst, end_time) end
+  return rows
+end
+
+-- analysis/cli.py _failed: why a VM never ran, then the calls that failed
+local function failed_text(r)
+  local parts = {}
+  if r.first_failure ~= nil then parts[#parts + 1] = "never RUNNING; first failed call: " .. r.first_failure end
+  local first = r.first_failure and r.first_failure:gsub(" %(frame.*$", "") or "-"
+  if r.error_calls ~= nil and r.error_calls:gsub(":", " ") ~= first then
+    parts[#parts + 1] = "error replies: " .. r.error_calls
+  end
+  if r.unanswered > 0 and r.first_failure == nil then
+    parts[#parts + 1] = fmt("%d call(s) unanswered", r.unanswered)
+  end
+  return table.concat(parts, "; ")
+end
+
+local function dash(x, scale, decimals)
+  if x == nil or x ~= x then return "-" end
+  return fmt("%." .. decimals .. "f", x * scale)
+end
+
+-- The table of `ghrm lifecycle --summary` (times in s since the capture start, durations as
+-- labelled), its states, then "What failed" as ghrm prints it.
+local function lifecycle_lines(seen, compact)
+  local rows = lifecycle_rows(seen)
+  local out = {fmt("%-6s %4s %10s %10s %10s %10s %-18s %12s %-12s %6s %5s  %s", "VMID", "Inst", "Allocated",
+    "Ready(ms)", "Boot(ms)", "Run(s)", "Exit", "Teardown(ms)", "Final", "Errors", "Unans", "States")}
+  if compact then
+    out = {fmt("%-6s %4s %10s %10s %10s %-14s %12s %-12s %6s %5s", "VMID", "Inst", "Ready(ms)", "Boot(ms)",
+      "Run(s)", "Exit", "Teardown(ms)", "Final", "Errors", "Unans")}
+  end
+  local failures = {}
+  for _, r in ipairs(rows) do
+    local cells = {fmt("0x%x", r.vmid), r.instance, dash(r.allocated_at, 1, 6), dash(r.time_to_ready, 1e3, 3),
+      dash(r.boot_latency, 1e3, 3), dash(r.run_time, 1, 6), r.exit_type or "-", dash(r.teardown_time, 1e3, 3),
+      r.final_state or "-", r.errors, r.unanswered, r.states ~= "" and r.states or "-"}
+    if compact then
+      out[#out + 1] = fmt("%-6s %4d %10s %10s %10s %-14s %12s %-12s %6d %5d", cells[1], cells[2], cells[4],
+        cells[5], cells[6], cells[7], cells[8], cells[9], cells[10], cells[11])
+    else
+      out[#out + 1] = fmt("%-6s %4d %10s %10s %10s %10s %-18s %12s %-12s %6d %5d  %s", table.unpack(cells))
+    end
+    local why = failed_text(r)
+    if why ~= "" then failures[#failures + 1] = fmt("%-6s %4d  %s", cells[1], r.instance, why) end
+  end
+  if #failures > 0 then
+    out[#out + 1] = ""
+    out[#out + 1] = "What failed"
+    out[#out + 1] = fmt("%-6s %4s  %s", "VMID", "Inst", "Calls")
+    for _, line in ipairs(failures) do out[#out + 1] = line end
+  end
+  if compact then
+    out[#out + 1] = ""
+    out[#out + 1] = "States"
+    for _, r in ipairs(rows) do
+      out[#out + 1] = fmt("0x%x #%d: %s", r.vmid, r.instance, r.states ~= "" and r.states or "-")
+    end
+  end
+  return out
+end
+
 local REPORTS = {
   srt = {title = "Gunyah RM SRT Statistics", lines = srt_lines, menu = "Service Response Time"},
   errors = {title = "Gunyah RM Errors (per call and error code)", lines = error_lines, menu = "Errors"},
   conv = {title = "Gunyah RM Conversations (one per client VM)", lines = conv_lines, menu = "Conversations"},
+  lifecycle = {title = "Gunyah RM VM Lifecycles (times in s since the capture start; durations as labelled)",
+    lines = lifecycle_lines, menu = "Lifecycles"},
 }
-local REPORT_ORDER = {"srt", "errors", "conv"}
+local REPORT_ORDER = {"srt", "errors", "conv", "lifecycle"}
 
 local function report_text(kind, filter, seen, compact)
   local r = REPORTS[kind]

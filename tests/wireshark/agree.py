@@ -14,15 +14,8 @@ from typing import Any
 
 import pandas as pd
 
-from dissector.analysis.context import (
-    GENERATED,
-    IRQ_HANDLE_CALLS,
-    MEMORY_CREATE,
-    MEMORY_HANDLE_CALLS,
-    exchange_context,
-)
+from dissector.analysis.context import GENERATED, exchange_context
 from dissector.analysis.errors import df_errors
-from dissector.analysis.fields import msg_id_of
 from dissector.analysis.messages import build_messages
 from dissector.analysis.scapy_path import columns_from_decoded
 from dissector.analysis.srt import df_srt
@@ -90,18 +83,9 @@ def ghrm_view(
     return out
 
 
-# calls whose `vm` comes from ghrm's parcel and IRQ ledgers (context.py rule 1)
-LEDGER_CALLS = frozenset(msg_id_of(n) for n in (*MEMORY_CREATE, *MEMORY_HANDLE_CALLS, *IRQ_HANDLE_CALLS))
-
-
-def disagreements(
-    ghrm: dict[int, dict[str, Any]], tshark: list[dict[str, Any]], ledger_vm: bool = True
-) -> list[str]:
-    """Every difference between ghrm's view and tshark's messages, one line each.
-
-    ``ledger_vm=False`` leaves out ``vm`` of memory and IRQ calls: the plugin follows parcels and
-    IRQs by handle, which matches ghrm's ledgers on real sequences but not on random handles
-    lent, accepted and reclaimed in random order."""
+def disagreements(ghrm: dict[int, dict[str, Any]], tshark: list[dict[str, Any]]) -> list[str]:
+    """Every difference between ghrm's view and tshark's messages, one line each (the generated
+    ``vm`` of memory and IRQ calls included: the plugin follows handles as ``context.Resources``)."""
     problems: list[str] = []
     seen: dict[int, dict[str, Any]] = {}
     for msg in tshark:
@@ -127,8 +111,6 @@ def disagreements(
             if g[key] != t[key]:
                 problems.append(f"{where}: {key}: ghrm {g[key]} != tshark {t[key]}")
         for key in GENERATED if g["generated"] is not None else ():
-            if key == "vm" and not ledger_vm and g["msg_id"] in LEDGER_CALLS:
-                continue
             gv, tv = g["generated"][key], t["generated"][key]
             same = gv == tv or (
                 key == "latency" and gv is not None and tv is not None and math.isclose(gv, tv, abs_tol=1e-9)
@@ -320,4 +302,91 @@ def error_disagreements(ghrm: list[dict[str, Any]], tshark: list[dict[str, Any]]
         for key in ("first", "last"):
             if not math.isclose(g[key], t[key], abs_tol=1.5e-6):
                 problems.append(f"{g['name']} {g['err_name']}: {key}: ghrm {g[key]} != tshark {t[key]}")
+    return problems
+
+
+_LIFE_ROW = re.compile(
+    r"^0x(?P<vmid>[0-9a-f]+)\s+(?P<inst>\d+)\s+(?P<alloc>\S+)\s+(?P<ready>\S+)\s+(?P<boot>\S+)\s+(?P<run>\S+)\s+"
+    r"(?P<exit>\S+)\s+(?P<teardown>\S+)\s+(?P<final>\S+)\s+(?P<errors>\d+)\s+(?P<unans>\d+)\s+(?P<states>\S+)$"
+)
+_LIFE_FAILED = re.compile(r"^0x(?P<vmid>[0-9a-f]+)\s+(?P<inst>\d+)  (?P<why>.+)$")
+LIFE_TOLERANCE = 1.5e-6  # seconds: tshark prints 6 decimals of s, 3 of ms
+
+
+def parse_lifecycles(text: str) -> dict[tuple[int, int], dict[str, Any]]:
+    """Rows of ``-z gunyah_rm,lifecycle`` by (vmid, instance), times in seconds, with "What failed"."""
+    rows: dict[tuple[int, int], dict[str, Any]] = {}
+    failed = False
+    for line in section(text, "Gunyah RM VM Lifecycles"):
+        if line == "What failed":
+            failed = True
+            continue
+        m = (_LIFE_FAILED if failed else _LIFE_ROW).match(line)
+        if m is None:
+            continue
+        key = (int(m["vmid"], 16), int(m["inst"]))
+        if failed:
+            rows[key]["failed"] = m["why"]
+            continue
+
+        def number(s: str, scale: float = 1.0) -> float:
+            return math.nan if s == "-" else float(s) / scale
+
+        rows[key] = {
+            "allocated_at": number(m["alloc"]),
+            "time_to_ready": number(m["ready"], 1e3),
+            "boot_latency": number(m["boot"], 1e3),
+            "run_time": number(m["run"]),
+            "exit_type": None if m["exit"] == "-" else m["exit"],
+            "teardown_time": number(m["teardown"], 1e3),
+            "final_state": None if m["final"] == "-" else m["final"],
+            "errors": int(m["errors"]),
+            "unanswered": int(m["unans"]),
+            "states": "" if m["states"] == "-" else m["states"],
+            "failed": "",
+        }
+    return rows
+
+
+def ghrm_lifecycles(path: str | os.PathLike[str]) -> dict[tuple[int, int], dict[str, Any]]:
+    """``ghrm lifecycle --summary`` of one capture (the public table and the "What failed" text)."""
+    from dissector.analysis.cli import _failed
+
+    rows: dict[tuple[int, int], dict[str, Any]] = {}
+    for r in open_trace(os.fspath(path)).lifecycle_summary.itertuples(index=False):
+        rows[(int(r.vmid), int(r.instance))] = {
+            "allocated_at": float(r.allocated_at),
+            "time_to_ready": float(r.time_to_ready),
+            "boot_latency": float(r.boot_latency),
+            "run_time": float(r.run_time),
+            "exit_type": None if pd.isna(r.exit_type) else str(r.exit_type),
+            "teardown_time": float(r.teardown_time),
+            "final_state": None if pd.isna(r.final_state) else str(r.final_state),
+            "errors": int(r.errors),
+            "unanswered": int(r.unanswered),
+            "states": str(r.states),
+            "failed": _failed(r),
+        }
+    return rows
+
+
+def lifecycle_disagreements(
+    ghrm: dict[tuple[int, int], dict[str, Any]], tshark: dict[tuple[int, int], dict[str, Any]]
+) -> list[str]:
+    """Every value where the two summaries differ (times to the microsecond, NaN equal to NaN)."""
+    problems = []
+    for key in sorted(set(ghrm) | set(tshark)):
+        g, t = ghrm.get(key), tshark.get(key)
+        where = f"VM {key[0]:#x} instance {key[1]}"
+        if g is None or t is None:
+            problems.append(f"{where}: ghrm {g} != tshark {t}")
+            continue
+        for name, gv in g.items():
+            tv = t[name]
+            if isinstance(gv, float):
+                same = (math.isnan(gv) and math.isnan(tv)) or math.isclose(gv, tv, abs_tol=LIFE_TOLERANCE)
+            else:
+                same = gv == tv
+            if not same:
+                problems.append(f"{where}: {name}: ghrm {gv!r} != tshark {tv!r}")
     return problems

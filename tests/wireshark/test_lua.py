@@ -99,7 +99,7 @@ def test_dialect_changes_names_only():
     rm, v16 = generate_lua("rm"), generate_lua("linux-v16")
     assert '[0x5600000c]="VM_SET_BOOT_CONTEXT_V16"' in rm
     assert '[0x5600000c]="VM_SET_BOOT_CONTEXT"' in v16
-    names = r"^G\.(MSG_NAMES|MSG_ALIASES|E\[.*|DIALECT|BUILD) = .*$"
+    names = r"^G\.(MSG_NAMES|MSG_ALIASES|E\[.*|DIALECT|BUILD|LIFE_NAMES|RM_NAMES) = .*$"
     strip = lambda t: re.sub(names, "", t, flags=re.MULTILINE)  # noqa: E731
     assert strip(rm) == strip(v16)
 
@@ -160,7 +160,7 @@ def test_installed_plugin_loads_and_registers_every_field(tmp_path, monkeypatch)
 
 
 def test_pairing_and_reassembly_constants_come_from_python():
-    from dissector.analysis.transactions import GIVE_UP_NS, RESTART_SEQ, REUSE_WINDOW
+    from dissector.analysis.constants import GIVE_UP_NS, RESTART_SEQ, REUSE_WINDOW
     from dissector.capture.reassembly import MAX_IN_FLIGHT, MAX_IN_FLIGHT_BYTES
 
     line = next(x for x in generate_lua().splitlines() if x.startswith("G.C = {"))
@@ -171,3 +171,33 @@ def test_pairing_and_reassembly_constants_come_from_python():
     assert int(values["max_in_flight_bytes"]) == MAX_IN_FLIGHT_BYTES
     runtime = (Path(generate_lua.__code__.co_filename).parent / "runtime.lua").read_text(encoding="utf-8")
     assert not re.search(r"\b(500|1024|64)\b", runtime) and "C.give_up" in runtime  # written once
+
+
+def test_generating_the_plugin_imports_no_pandas():
+    """``ghrm wireshark lua`` needs the protocol tables and the analysis rules, not pandas:
+    the rules it mirrors come from ``dissector.analysis.constants`` (plain data)."""
+    import sys
+
+    code = (
+        "import sys\n"
+        "from dissector.wireshark.lua import generate_lua\n"
+        "text = generate_lua()\n"
+        "assert 'G.C = {' in text and 'G.IRQ_LEND' in text\n"
+        "print(sorted(m for m in ('pandas', 'numpy', 'dask', 'matplotlib') if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]", done.stdout
+
+
+def test_the_analysis_modules_use_the_constants_the_plugin_is_generated_from():
+    """One value each: transactions, context and lifecycles read what the generator reads."""
+    from dissector.analysis import constants, context, lifecycles, transactions
+
+    assert (
+        transactions.GIVE_UP_NS is constants.GIVE_UP_NS and transactions.RESTART_SEQ is constants.RESTART_SEQ
+    )
+    assert context.MEMORY_CREATE is constants.MEMORY_CREATE and context.IRQ_LEND is constants.IRQ_LEND
+    assert lifecycles.STATE_CALLS is constants.STATE_CALLS

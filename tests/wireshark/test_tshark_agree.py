@@ -3,9 +3,10 @@
 Each capture goes through tshark once: ``-2 -T json -z expert,error -z gunyah_rm,srt`` gives
 every field of every message, the malformation kinds, the response-in links and latencies and
 the expert infos (compared with ``ghrm decode`` and ``dissector.analysis``), then the error
-experts (one per malformation, no Lua error) and the SRT table (equal to
-``dissector.analysis.srt``). tshark exits 0 on Lua errors, so stderr and the JSON are searched
-for them too. Many messages share one capture, to keep the number of tshark runs small.
+experts (one per malformation, no Lua error), the SRT table (equal to ``dissector.analysis.srt``),
+the errors table (``ghrm errors``) and the lifecycle summary (``ghrm lifecycle --summary``).
+tshark exits 0 on Lua errors, so stderr and the JSON are searched for them too. Many messages
+share one capture, to keep the number of tshark runs small.
 """
 
 from __future__ import annotations
@@ -33,10 +34,13 @@ from tests.wireshark.agree import (
     expert_counts,
     expert_errors,
     ghrm_errors,
+    ghrm_lifecycles,
     ghrm_srt,
     ghrm_transactions,
     ghrm_view,
+    lifecycle_disagreements,
     parse_errors,
+    parse_lifecycles,
     parse_srt,
     srt_disagreements,
 )
@@ -68,13 +72,11 @@ ONE_RUN = settings(
     suppress_health_check=list(HealthCheck),
 )
 VMIDS = (3, 0x45, 0x81)
-STATS = ["-z", "expert,error", "-z", "gunyah_rm,srt", "-z", "gunyah_rm,errors"]
+STATS = ["-z", "expert,error", "-z", "gunyah_rm,srt", "-z", "gunyah_rm,errors", "-z", "gunyah_rm,lifecycle"]
 VMS_IN_ERRORS = True  # the errors table's VM column: the messages' vmid
 
 
-def assert_agree(
-    capture: Path, lua: Path, run: TsharkRun | None = None, ledger_vm: bool = True
-) -> list[dict]:
+def assert_agree(capture: Path, lua: Path, run: TsharkRun | None = None) -> list[dict]:
     """The whole check for one capture; returns tshark's messages for extra assertions."""
     if run is None:
         run = run_tshark(capture, lua, STATS)
@@ -83,7 +85,7 @@ def assert_agree(
     messages = messages_from_json(run.packets)
     transactions = ghrm_transactions(capture)
     view = ghrm_view(capture, transactions)
-    problems = disagreements(view, messages, ledger_vm)
+    problems = disagreements(view, messages)
     assert not problems, f"{len(problems)} disagreement(s):\n" + "\n".join(problems[:40])
 
     experts = expert_counts(run.packets)
@@ -100,6 +102,9 @@ def assert_agree(
     if "Gunyah RM Errors" in run.stats:
         err_problems = error_disagreements(ghrm_errors(capture), parse_errors(run.stats), VMS_IN_ERRORS)
         assert not err_problems, "\n".join(err_problems)
+    # -z gunyah_rm,lifecycle: ghrm lifecycle --summary, value by value ("What failed" included)
+    life_problems = lifecycle_disagreements(ghrm_lifecycles(capture), parse_lifecycles(run.stats))
+    assert not life_problems, "\n".join(life_problems)
     return messages
 
 
@@ -135,7 +140,7 @@ def test_every_payload_layout_agrees(data, tmp_path_factory, tshark, lua_file):
     rng.shuffle(msgs)
     path = tmp_path_factory.mktemp("layouts") / "layouts.pcapng"
     write_pcapng(path, records(interleave(msgs, rng)))
-    shown = assert_agree(path, lua_file, ledger_vm=False)  # random handles: see disagreements()
+    shown = assert_agree(path, lua_file)  # random handles too: rule 1 is ghrm's, step for step
     assert sum(len(m["frames"]) > 1 for m in shown) > 0  # some messages were reassembled
 
 
@@ -387,6 +392,7 @@ def test_bundled_trace_agrees(trace, tshark, lua_file, tmp_path):
         trace = write_pcapng(tmp_path / trace.name, records)
         run = None
     assert_agree(trace, lua_file, run)
+    assert ghrm_lifecycles(trace), "every bundled capture boots a VM: the lifecycle check compared rows"
 
 
 def test_request_given_up_after_half_a_second_agrees(tmp_path, tshark, lua_file):
@@ -410,3 +416,118 @@ def test_request_given_up_after_half_a_second_agrees(tmp_path, tshark, lua_file)
     assert shown[3]["request_in"] == 2 and shown[1]["response_in"] is None
     assert shown[3]["latency"] == pytest.approx(0.001)
     assert shown[6]["request_in"] == 4 and shown[4]["response_in"] == 6
+
+
+def test_rule_one_vm_of_lent_irqs_and_parcels_agrees(tmp_path, tshark, lua_file):
+    """``gunyah_rm.vm`` of memory and IRQ calls follows ghrm's ``context.Resources`` step for step:
+    VM_IRQ_LEND with borrower 0 names no VM, so its handle is not remembered and a reclaim of it
+    concerns the caller (the Lua runtime once kept it with VM 0); a handle's later calls concern
+    the create's VM only when the creator makes them; a MEM_LEND whose ACL holds only the caller
+    names no VM either."""
+    irq_lend, irq_accept, irq_release, irq_reclaim = 0x56000051, 0x56000050, 0x56000052, 0x56000053
+    mem_lend, mem_reclaim = 0x51000012, 0x51000015
+    msgs: list[Message] = []
+
+    def call(vmid: int, seq: int, msg_id: int, body: bytes, reply: bytes = b"") -> None:
+        msgs.append(Message(Direction.TO_RM, vmid, header(REQUEST, seq, msg_id) + body, gap_ns=5_000))
+        wire = header(REPLY, seq, msg_id) + _u32(0) + reply
+        msgs.append(Message(Direction.FROM_RM, vmid, wire, gap_ns=7_000))
+
+    def lend_irq(borrower: int) -> bytes:
+        return struct.pack("<HHII", borrower, 0, 40, 0x1234)
+
+    call(3, 1, irq_lend, lend_irq(0), _u32(0xA0))  # borrower 0: rule 1 says nothing
+    call(3, 2, irq_reclaim, _u32(0xA0))  # the owner: its own call (not VM 0)
+    call(0x45, 1, irq_accept, _u32(0xA0, 40))
+    call(3, 3, irq_lend, lend_irq(0x45), _u32(0xA1))  # lent to 0x45
+    call(0x45, 2, irq_accept, _u32(0xA1, 40))  # the borrower's own call: 0x45 by rule 4
+    call(0x81, 1, irq_release, _u32(0xA1))  # a third VM: its own call, not the borrower's
+    call(3, 4, irq_reclaim, _u32(0xA1))  # the owner: the borrower 0x45
+    acl_self = bytes(8) + struct.pack("<HHHBB", 1, 0, 3, 7, 0)  # ACL = the caller only
+    call(3, 5, mem_lend, acl_self, _u32(0xB0))
+    call(3, 6, mem_reclaim, _u32(0xB0) + bytes(4))  # no rule 1: the caller
+    acl_81 = bytes(8) + struct.pack("<HHHBBHBB", 2, 0, 3, 7, 0, 0x81, 7, 0)
+    call(3, 7, mem_lend, acl_81, _u32(0xB1))
+    call(3, 8, mem_reclaim, _u32(0xB1) + bytes(4))  # the creator: 0x81
+    path = write_pcapng(tmp_path / "rule1.pcapng", records(interleave(msgs)))
+    shown = assert_agree(path, lua_file)
+    vms = [(m["msg_id"], m["client_vmid"], m["generated"]["vm"]) for m in shown if m["type"] == "request"]
+    assert vms == [
+        (irq_lend, 3, 3), (irq_reclaim, 3, 3), (irq_accept, 0x45, 0x45),
+        (irq_lend, 3, 0x45), (irq_accept, 0x45, 0x45), (irq_release, 0x81, 0x81), (irq_reclaim, 3, 0x45),
+        (mem_lend, 3, 3), (mem_reclaim, 3, 3), (mem_lend, 3, 0x81), (mem_reclaim, 3, 0x81),
+    ]  # fmt: skip
+
+
+def test_lifecycle_rules_agree(tmp_path, tshark, lua_file):
+    """``-z gunyah_rm,lifecycle`` on the rebuild's branches: auth_mech PLATFORM (AUTH), VM_STATUS
+    deciding INIT/AUTH for a VM that has them, a VM_STATUS before VM_ALLOCATE's reply, a stop
+    without force (no state) and a forced one, VM_EXITED with an exit type, a VMID allocated again
+    without VM_DEALLOCATE, a status after deallocation (ignored) and LOAD (a new instance), an
+    error reply and an unanswered call before RUNNING, a VM never deallocated."""
+    alloc, dealloc, config, auth, init, start, stop = (
+        0x56000001, 0x56000002, 0x56000009, 0x5600000A, 0x5600000B, 0x56000004, 0x56000005,
+    )  # fmt: skip
+    status_id, exited_id = 0x56100008, 0x56100001
+    msgs: list[Message] = []
+    seqs: dict[int, int] = {}
+
+    def call(msg_id: int, body: bytes, err: int = 0, reply: bytes = b"", answered: bool = True) -> None:
+        seq = seqs[3] = seqs.get(3, 0) + 1
+        msgs.append(Message(Direction.TO_RM, 3, header(REQUEST, seq, msg_id) + body, gap_ns=50_000))
+        if answered:
+            wire = header(REPLY, seq, msg_id) + _u32(err) + (reply if err == 0 else b"")
+            msgs.append(Message(Direction.FROM_RM, 3, wire, gap_ns=70_000))
+
+    def vm(vmid: int, tail: bytes = bytes(2)) -> bytes:
+        return struct.pack("<H", vmid) + tail
+
+    def status(vmid: int, state: int) -> None:
+        body = struct.pack("<HHBBH", vmid, 0, state, 0, 0)
+        msgs.append(Message(Direction.FROM_RM, 3, header(NOTIFICATION, 0, status_id) + body, gap_ns=30_000))
+
+    def exited(vmid: int, exit_type: int) -> None:
+        body = struct.pack("<HHI", vmid, exit_type, 4) + struct.pack("<HBB", 0, 0, 0)
+        msgs.append(Message(Direction.FROM_RM, 3, header(NOTIFICATION, 0, exited_id) + body, gap_ns=30_000))
+
+    def config_image(vmid: int, auth_mech: int) -> None:
+        call(config, struct.pack("<HHI", vmid, auth_mech, 0) + bytes(32))
+
+    # 0x50: AUTH by auth_mech PLATFORM (no VM_STATUS for it), an error, a non-forced stop
+    call(alloc, vm(0x50), reply=_u32(0x50))
+    config_image(0x50, 1)
+    call(auth, vm(0x50))
+    call(init, vm(0x50))
+    call(start, vm(0x50), err=0x14)  # an error reply before RUNNING: the first failure
+    call(start, vm(0x50))
+    call(stop, vm(0x50, struct.pack("<BBI", 0, 0, 1)))  # not forced: no state
+    call(stop, vm(0x50, struct.pack("<BBI", 1, 0, 1)))  # forced: EXITED
+    call(dealloc, vm(0x50))
+    # 0x51: VM_STATUS decides INIT/AUTH; its status comes before the VM_ALLOCATE reply
+    seqs[3] += 1
+    msgs.append(Message(Direction.TO_RM, 3, header(REQUEST, seqs[3], alloc) + vm(0x51), gap_ns=50_000))
+    status(0x51, 5)  # LOAD before the reply: the same instance
+    msgs.append(Message(Direction.FROM_RM, 3, header(REPLY, seqs[3], alloc) + _u32(0, 0x51), gap_ns=70_000))
+    config_image(0x51, 1)  # says AUTH, but the VM's own VM_STATUS decides
+    status(0x51, 1)
+    call(init, vm(0x51))
+    call(start, vm(0x51))
+    exited(0x51, 4)  # WATCHDOG_BITE
+    call(alloc, vm(0x51), reply=_u32(0x51))  # allocated again without VM_DEALLOCATE: instance 2
+    call(init, vm(0x51), answered=False)  # unanswered, never RUNNING
+    call(dealloc, vm(0x51))
+    status(0x51, 9)  # EXITED after deallocation: ignored
+    status(0x51, 5)  # LOAD after deallocation: a new instance (its VM_ALLOCATE reply lost)
+    # 0x52: never deallocated, still RUNNING when the capture ends
+    call(alloc, vm(0x52), reply=_u32(0x52))
+    config_image(0x52, 0)
+    call(init, vm(0x52))
+    call(start, vm(0x52))
+    msgs.append(Message(Direction.TO_RM, 3, header(REQUEST, 99, 0x56000010), gap_ns=2_000_000))
+    path = write_pcapng(tmp_path / "lifecycles.pcapng", records(interleave(msgs)))
+    assert_agree(path, lua_file)
+    rows = ghrm_lifecycles(path)
+    assert sorted(rows) == [(0x50, 1), (0x51, 1), (0x51, 2), (0x51, 3), (0x52, 1)]
+    assert rows[(0x50, 1)]["states"] == "LOAD>AUTH>INIT>READY>RUNNING>EXITED"
+    assert rows[(0x51, 1)]["states"] == "LOAD>INIT>READY>RUNNING>EXITED" and rows[(0x51, 1)]["exit_type"]
+    assert rows[(0x51, 2)]["unanswered"] == 1 and rows[(0x52, 1)]["final_state"] == "RUNNING"
