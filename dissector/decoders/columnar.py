@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from functools import cache
 from typing import Protocol
 
@@ -33,8 +34,21 @@ from dissector.analysis.fields import Located, allocated_vmid_field, payload_fie
 from dissector.capture.reassembly import RawMessage, Reassembler
 from dissector.capture.record import Record
 from dissector.decoded import DecodedMessage
-from dissector.layers.dispatch import tables
-from dissector.protocol.layout import Array, BySize, Bytes, Count, Int, Length, Optional, Struct, When
+from dissector.protocol import registry
+from dissector.protocol.layout import (
+    Array,
+    BySize,
+    Bytes,
+    Count,
+    Field,
+    Int,
+    Length,
+    Optional,
+    Role,
+    Struct,
+    When,
+    unknown_construct,
+)
 from dissector.protocol.messages import (
     MAX_FRAGMENTS,
     MSGQ_MAX_MSG_SIZE,
@@ -151,6 +165,22 @@ def _reassemble_fragments(
     return ~fragment, out
 
 
+_ROLE_OF_TYPE = {REQUEST: "request", NOTIFICATION: "notification"}
+
+
+@cache
+def _layout_for(msg_type: int, msg_id: int, err_nonzero: bool, dialect: str) -> Struct | None:
+    """The payload layout this message is read with in ``dialect`` (a reply's: after the error
+    code; None: no layout, bytes kept raw), as ``registry.layout`` declares it for every view."""
+    if msg_type == REPLY:
+        role: Role = "error_reply" if err_nonzero else "reply"
+    elif msg_type in _ROLE_OF_TYPE:
+        role = _ROLE_OF_TYPE[msg_type]  # type: ignore[assignment]
+    else:
+        return None
+    return registry.layout(msg_id, role, dialect)
+
+
 @cache
 def _payload_rule(msg_type: int, msg_id: int, err_nonzero: bool, dialect: str = "rm") -> int | None:
     """Payload bytes (after a reply's error code) at which this message cannot be malformed.
@@ -159,18 +189,8 @@ def _payload_rule(msg_type: int, msg_id: int, err_nonzero: bool, dialect: str = 
     """
     if msg_type not in (REQUEST, REPLY, NOTIFICATION):
         return None
-    cls = _class_of(msg_type, msg_id, err_nonzero, dialect)
-    if cls is None or cls.layout is None:
-        return -1
-    return cls.layout.fixed_size
-
-
-def _class_of(msg_type: int, msg_id: int, err_nonzero: bool, dialect: str) -> type | None:
-    """The Scapy class ``dissector.layers`` dissects this payload with, in ``dialect``."""
-    t = tables(dialect)
-    if msg_type == REPLY:
-        return (t.error_replies if err_nonzero else t.replies).get(msg_id)
-    return t.for_type(msg_type).get(msg_id)
+    layout = _layout_for(msg_type, msg_id, err_nonzero, dialect)
+    return -1 if layout is None else layout.fixed_size
 
 
 def _gather(
@@ -217,20 +237,57 @@ def _kinds(decodable: np.ndarray, msg_type: np.ndarray, msg_id: np.ndarray) -> d
     return {int(u): rows[order[bounds[i] : bounds[i + 1]]] for i, u in enumerate(uniques.tolist())}
 
 
-def decode(rc: RecordArrays, capture: str, dialect: str = "rm") -> MessageColumns:
-    """Message columns of one capture's records (see the module docstring), laid out and named
-    as ``dialect`` does (a dialect may replace a layout, and malformation texts name messages)."""
-    n = len(rc)
-    if n == 0:
-        return empty_columns(capture)
+@dataclass
+class _Messages:
+    """Message-level arrays: the standalone records first, then the reassembled messages."""
+
+    rc: RecordArrays
+    rows: np.ndarray  # record index of each standalone message
+    assembled: list[RawMessage]
+    view: ByteView  # over the records' bytes and, after them, the reassembled messages'
+    moff: np.ndarray  # where each message starts in ``view``
+    frame: np.ndarray
+    frames: np.ndarray
+    time_ns: np.ndarray
+    time_known: np.ndarray
+    time_end_ns: np.ndarray
+    direction: np.ndarray
+    client: np.ndarray
+    length: np.ndarray
+    synthetic: np.ndarray
+    seq_known: np.ndarray
+    problems: np.ndarray  # reassembly faults
+
+    def raw_message(self, i: int) -> RawMessage:
+        """Message ``i`` as the readers and the reassembler make it, for Scapy."""
+        if i >= len(self.rows):
+            return self.assembled[i - len(self.rows)]
+        (raw,) = Reassembler().feed(self.rc.record(int(self.rows[i])))
+        return raw
+
+
+@dataclass
+class _Headers:
+    """The RPC header of every message (-1 where the header is cut)."""
+
+    api: np.ndarray
+    msg_type: np.ndarray
+    fragments: np.ndarray
+    seq: np.ndarray
+    msg_id: np.ndarray
+    err_code: np.ndarray
+    payload_len: np.ndarray
+    decodable: np.ndarray  # a whole message with a header: not a continuation or lone fragment
+
+
+def _messages(rc: RecordArrays) -> _Messages:
+    """Job 1: records -> messages (fragments through the shared ``Reassembler``)."""
     view = ByteView(rc.buf)
     has_header = rc.length >= RPC_HEADER_SIZE
     type_byte = view.read(rc.offset + 1, 1)
     rtype = np.where(has_header, type_byte & 3, UNKNOWN)
     rfrags = np.where(has_header, type_byte >> 2, UNKNOWN)
     alone, assembled = _reassemble_fragments(rc, rtype, rfrags)
-
-    # message-level arrays: standalone records first, then reassembled messages
     rows = np.flatnonzero(alone)
     k = len(assembled)
     extra = b"".join(m.data for m in assembled)
@@ -246,122 +303,149 @@ def decode(rc: RecordArrays, capture: str, dialect: str = "rm") -> MessageColumn
         return np.concatenate([a[rows].astype(dtype), np.fromiter(b, dtype, k)])
 
     frame = both(rc.number, (m.frames[0] for m in assembled), np.int64)
-    time_known = both(rc.time_known, (usable_ns(m.time_ns) is not None for m in assembled), bool)
-    time_ns = both(rc.time_ns, (usable_ns(m.time_ns) or 0 for m in assembled), np.int64)
-    time_end_ns = both(rc.time_ns, (usable_ns(m.time_end_ns) or 0 for m in assembled), np.int64)
-    direction = both(rc.direction, (int(m.direction) for m in assembled), np.int8)
-    client = both(rc.client_vmid, (m.client_vmid for m in assembled), np.int32)
-    length = both(rc.length, ext_len.tolist(), np.int64)
-    moff = np.concatenate([rc.offset[rows], ext_off])
-    synthetic = both(rc.synthetic, (m.synthetic is not None for m in assembled), bool)
-    seq_known = both(rc.seq_known, (m.seq_known for m in assembled), bool)
-    problems = np.concatenate(
-        [np.zeros(len(rows), bool), np.fromiter((bool(m.problems) for m in assembled), bool, k)]
-    )
-    frames = np.fromiter(
-        itertools.chain(zip(frame[: len(rows)].tolist()), (m.frames for m in assembled)), object, len(frame)
+    return _Messages(
+        rc=rc,
+        rows=rows,
+        assembled=assembled,
+        view=view,
+        moff=np.concatenate([rc.offset[rows], ext_off]),
+        frame=frame,
+        frames=np.fromiter(
+            itertools.chain(zip(frame[: len(rows)].tolist()), (m.frames for m in assembled)),
+            object,
+            len(frame),
+        ),
+        time_known=both(rc.time_known, (usable_ns(m.time_ns) is not None for m in assembled), bool),
+        time_ns=both(rc.time_ns, (usable_ns(m.time_ns) or 0 for m in assembled), np.int64),
+        time_end_ns=both(rc.time_ns, (usable_ns(m.time_end_ns) or 0 for m in assembled), np.int64),
+        direction=both(rc.direction, (int(m.direction) for m in assembled), np.int8),
+        client=both(rc.client_vmid, (m.client_vmid for m in assembled), np.int32),
+        length=both(rc.length, ext_len.tolist(), np.int64),
+        synthetic=both(rc.synthetic, (m.synthetic is not None for m in assembled), bool),
+        seq_known=both(rc.seq_known, (m.seq_known for m in assembled), bool),
+        problems=np.concatenate(
+            [np.zeros(len(rows), bool), np.fromiter((bool(m.problems) for m in assembled), bool, k)]
+        ),
     )
 
-    # the RPC header of every message
+
+def _headers(m: _Messages) -> _Headers:
+    """Job 2: the RPC header (and a reply's error code) of every message at once."""
+    view, moff, length = m.view, m.moff, m.length
     hdr = length >= RPC_HEADER_SIZE
-    api = view.read(moff, 1)
     type_byte = view.read(moff + 1, 1)
     msg_type = np.where(hdr, type_byte & 3, UNKNOWN)
     fragments = np.where(hdr, type_byte >> 2, UNKNOWN)
-    seq = np.where(hdr & seq_known, view.read(moff + 2, 2), UNKNOWN)
-    msg_id = np.where(hdr, view.read(moff + 4, 4), UNKNOWN)
     payload_len = np.maximum(length - RPC_HEADER_SIZE, 0)
     lone_fragment = (fragments > 0) & (length <= MSGQ_MAX_MSG_SIZE)
     decodable = hdr & (msg_type != CONTINUATION) & ~lone_fragment
-    is_reply = decodable & (msg_type == REPLY) & (payload_len >= REPLY_ERROR_SIZE)
-    err_code = np.full(len(frame), UNKNOWN, np.int64)
-    idx = np.flatnonzero(is_reply)
+    err_code = np.full(len(length), UNKNOWN, np.int64)
+    idx = np.flatnonzero(decodable & (msg_type == REPLY) & (payload_len >= REPLY_ERROR_SIZE))
     err_code[idx] = view.read(moff[idx] + RPC_HEADER_SIZE, 4)
+    return _Headers(
+        api=view.read(moff, 1),
+        msg_type=msg_type,
+        fragments=fragments,
+        seq=np.where(hdr & m.seq_known, view.read(moff + 2, 2), UNKNOWN),
+        msg_id=np.where(hdr, view.read(moff + 4, 4), UNKNOWN),
+        err_code=err_code,
+        payload_len=payload_len,
+        decodable=decodable,
+    )
 
-    kinds = _kinds(decodable, msg_type, msg_id)
+
+def _payload_columns(m: _Messages, h: _Headers) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """Job 3: the VMID, the VM_ALLOCATE reply's VMID and the lifecycle fields, gathered at the
+    fixed offsets ``analysis.fields`` derives from the layouts."""
+    kinds = _kinds(h.decodable, h.msg_type, h.msg_id)
 
     def gather(places: Iterable[Located], cond: np.ndarray | None = None) -> np.ndarray:
-        return _gather(view, moff, payload_len, kinds, places, cond)
+        return _gather(m.view, m.moff, h.payload_len, kinds, places, cond)
 
-    payload_vmid = gather(vmid_fields())
-    allocated_vmid = gather((allocated_vmid_field(),), err_code == 0)
     payload = {column: gather(places) for column, places in payload_fields().items()}
+    return gather(vmid_fields()), gather((allocated_vmid_field(),), h.err_code == 0), payload
 
-    # which messages need Scapy to say whether (and how) they are malformed
-    hard = ~decodable | problems | synthetic | (api != RPC_API_BYTE) | (fragments > MAX_FRAGMENTS)
-    hard |= alone_too_long(length, len(rows))
-    hard |= (msg_type == REPLY) & (payload_len < REPLY_ERROR_SIZE)
+
+def _needs_scapy(m: _Messages, h: _Headers, dialect: str) -> np.ndarray:
+    """Job 4: which messages may be malformed, so Scapy must dissect them to say how.
+
+    Not those whose payload fills their fixed-size layout exactly, or has no layout, or fits
+    their variable layout with every count and length consistent (``walk``)."""
+    hard = ~h.decodable | m.problems | m.synthetic | (h.api != RPC_API_BYTE) | (h.fragments > MAX_FRAGMENTS)
+    hard |= alone_too_long(m.length, len(m.rows))
+    hard |= (h.msg_type == REPLY) & (h.payload_len < REPLY_ERROR_SIZE)
     check = np.flatnonzero(~hard)
-    if len(check):
-        key = msg_id[check] * 8 + msg_type[check] * 2 + (err_code[check] > 0)
-        inverse, uniq = pd.factorize(key)
-        sizes = np.array([_size_of(int(u), dialect) for u in uniq], np.int64)
-        want = sizes[inverse]
-        skip = np.where(msg_type[check] == REPLY, REPLY_ERROR_SIZE, 0)
-        data_len = payload_len[check] - skip
-        easy = (want == -1) | (want == data_len)
-        # variable layouts (or wrong lengths): walk the layout over each kind's messages at once
-        for code in np.unique(inverse[~easy]).tolist():
-            kind = np.flatnonzero(~easy & (inverse == code))
-            at = check[kind]
-            layout = _layout_of(int(uniq[code]), dialect)
-            fits = (
-                None
-                if layout is None
-                else walk(layout, view, moff[at] + RPC_HEADER_SIZE + skip[kind], moff[at] + length[at])
-            )
-            if fits is not None:
-                easy[kind[fits]] = True
-        hard[check[~easy]] = True
+    if not len(check):
+        return hard
+    key = h.msg_id[check] * 8 + h.msg_type[check] * 2 + (h.err_code[check] > 0)
+    inverse, uniq = pd.factorize(key)
+    want = np.array([_size_of(int(u), dialect) for u in uniq], np.int64)[inverse]
+    skip = np.where(h.msg_type[check] == REPLY, REPLY_ERROR_SIZE, 0)
+    easy = (want == -1) | (want == h.payload_len[check] - skip)
+    # variable layouts (or wrong lengths): walk the layout over each kind's messages at once
+    for code in np.unique(inverse[~easy]).tolist():
+        kind = np.flatnonzero(~easy & (inverse == code))
+        at = check[kind]
+        layout = _layout_of(int(uniq[code]), dialect)
+        start = m.moff[at] + RPC_HEADER_SIZE + skip[kind]
+        fits = None if layout is None else walk(layout, m.view, start, m.moff[at] + m.length[at])
+        if fits is not None:
+            easy[kind[fits]] = True
+    hard[check[~easy]] = True
+    return hard
 
-    malformed = np.full(len(frame), None, object)
-    malformed_kind = np.full(len(frame), None, object)
-    source_row = np.concatenate([rows, np.full(k, -1, np.int64)])
 
-    def raw_message(i: int) -> RawMessage:
-        r = int(source_row[i])
-        if r < 0:
-            return assembled[i - len(rows)]
-        (raw,) = Reassembler().feed(rc.record(r))
-        return raw
-
+def _malformations(m: _Messages, hard: np.ndarray, dialect: str) -> tuple[np.ndarray, np.ndarray]:
+    """Job 5: the malformation text and first kind of the messages Scapy must look at (else None)."""
+    malformed = np.full(len(m.frame), None, object)
+    kind = np.full(len(m.frame), None, object)
     for i in np.flatnonzero(hard).tolist():
-        msg = DecodedMessage(raw_message(i), dialect)
+        msg = DecodedMessage(m.raw_message(i), dialect)
         malformed[i] = msg.malformed
         found = msg.problems
-        malformed_kind[i] = found[0].kind if found else None
+        kind[i] = found[0].kind if found else None
+    return malformed, kind
 
+
+def decode(rc: RecordArrays, capture: str, dialect: str = "rm") -> MessageColumns:
+    """Message columns of one capture's records (see the module docstring), laid out and named
+    as ``dialect`` does (a dialect may replace a layout, and malformation texts name messages)."""
+    if len(rc) == 0:
+        return empty_columns(capture)
+    m = _messages(rc)
+    h = _headers(m)
+    payload_vmid, allocated_vmid, payload = _payload_columns(m, h)
+    malformed, malformed_kind = _malformations(m, _needs_scapy(m, h, dialect), dialect)
     cols = MessageColumns(
         capture=capture,
-        frame=frame,
-        frames=frames,
-        time_ns=time_ns,
-        time_known=time_known,
-        time_end_ns=time_end_ns,
-        direction=direction,
-        client_vmid=client,
-        length=length.astype(np.int32),
-        msg_type=msg_type.astype(np.int8),
-        fragments=fragments.astype(np.int16),
-        seq=seq.astype(np.int32),
-        msg_id=msg_id,
-        err_code=err_code,
+        frame=m.frame,
+        frames=m.frames,
+        time_ns=m.time_ns,
+        time_known=m.time_known,
+        time_end_ns=m.time_end_ns,
+        direction=m.direction,
+        client_vmid=m.client,
+        length=m.length.astype(np.int32),
+        msg_type=h.msg_type.astype(np.int8),
+        fragments=h.fragments.astype(np.int16),
+        seq=h.seq.astype(np.int32),
+        msg_id=h.msg_id,
+        err_code=h.err_code,
         payload_vmid=payload_vmid,
         allocated_vmid=allocated_vmid,
-        synthetic=synthetic,
+        synthetic=m.synthetic,
         malformed=malformed,
         malformed_kind=malformed_kind,
         payload=payload,
-        raw_message=raw_message,
+        raw_message=m.raw_message,
     )
     return cols.sorted()
 
 
 def _layout_of(key: int, dialect: str = "rm") -> Struct | None:
-    """The payload layout a message kind (``msg_id * 8 + type * 2 + err_nonzero``) is dissected with."""
+    """The payload layout a message kind (``msg_id * 8 + type * 2 + err_nonzero``) is read with."""
     msg_id, rest = divmod(key, 8)
-    cls = _class_of(rest >> 1, msg_id, bool(rest & 1), dialect)
-    return None if cls is None else cls.layout
+    return _layout_for(rest >> 1, msg_id, bool(rest & 1), dialect)
 
 
 def walk(layout: Struct, view: ByteView, start: np.ndarray, end: np.ndarray) -> np.ndarray | None:
@@ -377,7 +461,7 @@ def walk(layout: Struct, view: ByteView, start: np.ndarray, end: np.ndarray) -> 
 
 
 def _walk(
-    fields: tuple,
+    fields: tuple[Field, ...],
     view: ByteView,
     pos: np.ndarray,
     end: np.ndarray,
@@ -385,71 +469,88 @@ def _walk(
     values: dict[str, np.ndarray],
 ) -> tuple[np.ndarray, np.ndarray] | None:
     for f in fields:
-        if isinstance(f, Int | Count | Length):
-            fits = pos + f.size <= end
-            ok &= fits
-            values[f.name] = view.read(np.where(fits, pos, 0), f.size)
-            pos = np.where(fits, pos + f.size, end)
-        elif isinstance(f, Array):
-            size = f.entry.fixed_size
-            sizes = [alt.fixed_size for alt in f.alternatives]
-            if not size or not all(sizes) or (sizes and f.count is None):
-                return None
-            if f.count is None:
-                ok &= (end - pos) % size == 0
-                pos = end.copy()
-            else:
-                count = values[f.count]
-                # Scapy takes the alternative entry whose size makes the count fill the rest exactly
-                exact = np.zeros(len(pos), bool)
-                for alt in sizes:
-                    exact |= (count > 0) & (count * alt == end - pos)
-                need = count * size
-                ok &= exact | (pos + need <= end)
-                pos = np.where(exact, end, np.minimum(pos + need, end))
-        elif isinstance(f, Bytes):
-            if f.struct is not None:  # a nested struct in a length-prefixed blob: fully used
-                if not isinstance(f.length, str):
+        match f:
+            case Int() | Count() | Length():
+                fits = pos + f.size <= end
+                ok &= fits
+                values[f.name] = view.read(np.where(fits, pos, 0), f.size)
+                pos = np.where(fits, pos + f.size, end)
+            case Array():
+                state = _walk_array(f, pos, end, ok, values)
+                if state is None:
                     return None
-                want = values[f.length]
-                ok &= pos + want <= end
-                stop = np.minimum(pos + want, end)
-                inner = _walk(f.struct.fields, view, pos.copy(), stop, ok.copy(), {})
+                pos, ok = state
+            case Bytes():
+                state = _walk_bytes(f, view, pos, end, ok, values)
+                if state is None:
+                    return None
+                pos, ok = state
+            case Optional() | When():
+                present = pos < end if isinstance(f, Optional) else np.isin(values[f.field], f.values)
+                inner = _walk(f.fields, view, pos.copy(), end, ok.copy(), values)
                 if inner is None:
                     return None
-                used = stop > pos  # an empty blob decodes as nothing
-                ok = np.where(used, inner[1] & (inner[0] == stop), ok)
-                pos = stop
-                continue
-            if f.length is None:
-                pos = end.copy()
-                continue
-            want = np.full(len(pos), f.length) if isinstance(f.length, int) else values[f.length]
-            ok &= pos + want <= end
-            pos = np.minimum(pos + want, end)
-            if f.align > 1:  # zero padding: missing padding is not a fault
-                pos = np.minimum(pos + (-want % f.align), end)
-        elif isinstance(f, Optional | When):
-            present = pos < end if isinstance(f, Optional) else np.isin(values[f.field], f.values)
-            inner = _walk(f.fields, view, pos.copy(), end, ok.copy(), values)
-            if inner is None:
-                return None
-            pos = np.where(present, inner[0], pos)
-            ok = np.where(present, inner[1], ok)
-        elif isinstance(f, BySize):  # the case whose size is the rest's exact length, else the first
-            walked = []
-            for case in f.cases:
-                inner = _walk(case.fields, view, pos.copy(), end, ok.copy(), dict(values))
-                if inner is None:
-                    return None
-                walked.append(inner)
-            pick = np.zeros(len(pos), np.int64)
-            for i, case in enumerate(f.cases[1:], start=1):
-                pick[end - pos == case.fixed_size] = i
-            pos = np.choose(pick, [w[0] for w in walked])
-            ok = np.choose(pick, [w[1] for w in walked])
-        else:
-            raise TypeError(f"the fast path does not know the layout construct {f!r}")
+                pos = np.where(present, inner[0], pos)
+                ok = np.where(present, inner[1], ok)
+            case BySize():  # the case whose size is the rest's exact length, else the first
+                walked = []
+                for case in f.cases:
+                    inner = _walk(case.fields, view, pos.copy(), end, ok.copy(), dict(values))
+                    if inner is None:
+                        return None
+                    walked.append(inner)
+                pick = np.zeros(len(pos), np.int64)
+                for i, case in enumerate(f.cases[1:], start=1):
+                    pick[end - pos == case.fixed_size] = i
+                pos = np.choose(pick, [w[0] for w in walked])
+                ok = np.choose(pick, [w[1] for w in walked])
+            case _:
+                unknown_construct(f, "the columnar decoder")
+    return pos, ok
+
+
+def _walk_array(
+    f: Array, pos: np.ndarray, end: np.ndarray, ok: np.ndarray, values: dict[str, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """A list of fixed-size entries (None: variable-size entries, not modelled)."""
+    size = f.entry.fixed_size
+    sizes = [alt.fixed_size for alt in f.alternatives]
+    if not size or not all(sizes) or (sizes and f.count is None):
+        return None
+    if f.count is None:
+        return end.copy(), ok & ((end - pos) % size == 0)
+    count = values[f.count]
+    # Scapy takes the alternative entry whose size makes the count fill the rest exactly
+    exact = np.zeros(len(pos), bool)
+    for alt in sizes:
+        exact |= (count > 0) & (count * alt == end - pos)
+    need = count * size
+    ok = ok & (exact | (pos + need <= end))
+    return np.where(exact, end, np.minimum(pos + need, end)), ok
+
+
+def _walk_bytes(
+    f: Bytes, view: ByteView, pos: np.ndarray, end: np.ndarray, ok: np.ndarray, values: dict[str, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Raw bytes (fixed, length-prefixed or the rest), or a nested struct in a length-prefixed blob."""
+    if f.struct is not None:  # a nested struct in a length-prefixed blob: fully used
+        if not isinstance(f.length, str):
+            return None
+        want = values[f.length]
+        ok = ok & (pos + want <= end)
+        stop = np.minimum(pos + want, end)
+        inner = _walk(f.struct.fields, view, pos.copy(), stop, ok.copy(), {})
+        if inner is None:
+            return None
+        used = stop > pos  # an empty blob decodes as nothing
+        return stop, np.where(used, inner[1] & (inner[0] == stop), ok)
+    if f.length is None:
+        return end.copy(), ok
+    want = np.full(len(pos), f.length) if isinstance(f.length, int) else values[f.length]
+    ok = ok & (pos + want <= end)
+    pos = np.minimum(pos + want, end)
+    if f.align > 1:  # zero padding: missing padding is not a fault
+        pos = np.minimum(pos + (-want % f.align), end)
     return pos, ok
 
 

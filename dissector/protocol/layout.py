@@ -273,6 +273,22 @@ def leaves(fields: tuple[Field, ...]) -> Iterator[Int | Count | Length | Array |
                 unknown_construct(f, "leaves")
 
 
+def nested_structs(f: Field) -> tuple[Struct, ...]:
+    """The ``Struct``s a construct holds: list entries (and their alternatives), the struct of a
+    nested blob, the cases of a ``BySize``; groups hold fields, not structs (see ``leaves``)."""
+    match f:
+        case Array():
+            return (f.entry, *f.alternatives)
+        case Bytes():
+            return () if f.struct is None else (f.struct,)
+        case BySize():
+            return f.cases
+        case Int() | Count() | Length() | Optional() | When():
+            return ()
+        case _:
+            unknown_construct(f, "nested_structs")
+
+
 def reserved_names(struct: Struct) -> frozenset[str]:
     """Fields the JSON view leaves out unless non-zero: reserved integers and alignment padding
     (``_<name>_pad``, the bytes after an aligned ``Bytes``)."""
