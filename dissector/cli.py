@@ -15,12 +15,13 @@ from typing import Any, TextIO
 
 from dissector import cli_help
 from dissector.analysis import cli as analysis_cli
+from dissector.analysis.columns import usable_ns
 from dissector.analysis.context import exchange_context, generated_lines
-from dissector.analysis.fastpath import usable_ns
 from dissector.analysis.ledgers import cli as ledgers_cli
 from dissector.capture.detect import open_records
 from dissector.capture.record import CaptureProblem, Record
 from dissector.decoded import DecodedMessage, decode_records, jsonl_line
+from dissector.decoders import compiled
 from dissector.errors import EXIT_INPUT, EXIT_OK, GhrmError
 from dissector.filter import Filter
 from dissector.fleet import cli as fleet_cli
@@ -62,7 +63,7 @@ class _CaptureStart:
 
 def _messages(
     paths: Sequence[str], args: argparse.Namespace, tally: _Tally, err: TextIO
-) -> Iterator[tuple[DecodedMessage, dict[str, Any], int | None]]:
+) -> Iterator[tuple[DecodedMessage | compiled.CompiledMessage, dict[str, Any], int | None]]:
     """Each message with its jsonl record (the generated fields of its exchange attached) and its
     capture's start (ns), which the reader has seen by then."""
     follow = getattr(args, "follow", False)
@@ -70,7 +71,8 @@ def _messages(
         generated = exchange_context(path, args.dialect, follow)
         start = _CaptureStart()
         records = start.watch(open_records(path, follow=follow))
-        for item in decode_records(records, dialect=args.dialect):
+        decode = decode_records if args.verbose else compiled.decode_records  # -V shows Scapy trees
+        for item in decode(records, dialect=args.dialect):
             if isinstance(item, CaptureProblem):
                 tally.problems += 1
                 _warn(item, err)
@@ -86,7 +88,7 @@ def _seconds(ns: int | None, start_ns: int | None) -> float | None:
     return None if ns is None or start_ns is None else (ns - start_ns) / 1e9
 
 
-def _text_line(msg: DecodedMessage, start_ns: int | None) -> str:
+def _text_line(msg: DecodedMessage | compiled.CompiledMessage, start_ns: int | None) -> str:
     raw = msg.raw
     t = _seconds(raw.time_ns, start_ns)
     when = "       -    " if t is None else f"{t:12.6f}"
@@ -132,7 +134,7 @@ def cmd_decode(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             continue
         if args.format == "jsonl":
             out.write(jsonl_line(record) + "\n")
-        elif args.verbose:
+        elif isinstance(msg, DecodedMessage) and args.verbose:
             out.write(_verbose(msg, record, start_ns) + "\n")
         else:
             out.write(_text_line(msg, start_ns) + "\n")

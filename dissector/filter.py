@@ -62,7 +62,7 @@ class FilterError(UsageError):
 @cache
 def _payload_fields() -> tuple[Any, ...]:
     """Every leaf field the payload layouts declare, at any depth (list entries, nested structs)."""
-    from dissector.protocol.layout import Array, Bytes, Struct
+    from dissector.protocol.layout import ROLES, Struct, nested_structs
     from dissector.protocol.layouts import LAYOUTS
 
     out: list[Any] = []
@@ -74,15 +74,12 @@ def _payload_fields() -> tuple[Any, ...]:
         seen.add(id(struct))
         for f in struct.walk():
             out.append(f)
-            if isinstance(f, Array):
-                for entry in (f.entry, *f.alternatives):
-                    visit(entry)
-            elif isinstance(f, Bytes) and f.struct is not None:
-                visit(f.struct)
+            for inner in nested_structs(f):
+                visit(inner)
 
     for layout in LAYOUTS.values():
-        for struct in (layout.request, layout.reply, layout.error_reply, layout.notification):
-            visit(struct)
+        for role in ROLES:
+            visit(layout.role(role))
     return tuple(out)
 
 

@@ -14,7 +14,20 @@ from functools import cache
 
 from dissector.layers.dispatch import NOTIFICATIONS, REPLIES, REQUESTS
 from dissector.protocol import registry
-from dissector.protocol.layout import Bytes, Count, Int, Length, Optional, Struct, When, _fixed_size
+from dissector.protocol.layout import (
+    Array,
+    BySize,
+    Bytes,
+    Count,
+    Field,
+    Int,
+    Length,
+    Optional,
+    Struct,
+    When,
+    fixed_size,
+    unknown_construct,
+)
 from dissector.protocol.wire import NOTIFICATION, REPLY, REPLY_ERROR_SIZE, REQUEST
 
 ROLES = {"request": REQUEST, "reply": REPLY, "notification": NOTIFICATION}
@@ -48,20 +61,24 @@ def _fixed_offsets(struct: Struct) -> dict[str, tuple[int, object]]:
     out: dict[str, tuple[int, object]] = {}
     offset = 0
 
-    def walk(fields: tuple) -> bool:
+    def walk(fields: tuple[Field, ...]) -> bool:
         nonlocal offset
         for f in fields:
-            if isinstance(f, Optional):
-                if not walk(f.fields):
+            match f:
+                case Optional():
+                    if not walk(f.fields):
+                        return False
+                    continue
+                case When() | BySize():
                     return False
-                continue
-            if isinstance(f, When):
-                return False
-            out[f.name] = (offset, f)
-            size = _fixed_size(f)
-            if size is None:
-                return False
-            offset += size
+                case Int() | Count() | Length() | Array() | Bytes():
+                    out[f.name] = (offset, f)
+                    size = fixed_size(f)
+                    if size is None:
+                        return False
+                    offset += size
+                case _:
+                    unknown_construct(f, "the field locator")
         return True
 
     walk(struct.fields)

@@ -17,8 +17,7 @@ from dissector.layers import payload_layer
 from dissector.layers.base import RMStruct
 from dissector.protocol.wire import MsgType
 
-from .columns import UNKNOWN, MessageColumns, from_rows
-from .fastpath import usable_ns
+from .columns import UNKNOWN, MessageColumns, from_rows, usable_ns
 from .fields import Located, allocated_vmid_field, payload_fields, vmid_fields
 
 _ROLES = {t.value: t.label for t in MsgType if t != MsgType.CONTINUATION}

@@ -27,7 +27,18 @@ from scapy.fields import (
 )
 
 from dissector.protocol import registry
-from dissector.protocol.layout import Array, BySize, Bytes, Count, Int, Length, Optional, Struct, When
+from dissector.protocol.layout import (
+    Array,
+    BySize,
+    Bytes,
+    Count,
+    Int,
+    Length,
+    Optional,
+    Struct,
+    When,
+    unknown_construct,
+)
 from dissector.protocol.layout import Field as LayoutField
 
 from .base import (
@@ -81,56 +92,59 @@ def _fields(
 ) -> list[Field]:
     out: list[Field] = []
     for item in items:
-        if isinstance(item, Optional):
-            if any(isinstance(f, Optional | When | BySize) for f in item.fields):
-                raise TypeError(f"{struct.name}: an Optional cannot hold another group")
-            inner = _fields(struct, item.fields, groups, given, dialect)
-            names = tuple(f.name for f in inner)
-            for f in inner:
-                groups[f.name] = names
-                if item.always:  # built every time; absent only when dissected without bytes
-                    out.append(f)
-                else:
-                    given.add(f.name)
-                    out.append(optional_field(f, names))
-        elif isinstance(item, When):
-            if any(isinstance(f, Optional | When | BySize) for f in item.fields):
-                raise TypeError(f"{struct.name}: an Optional or When cannot sit inside a When")
-            inner = _fields(struct, item.fields, groups, given, dialect)
-            key, values = item.field, item.values
-            for f in inner:
-                out.append(ConditionalField(f, lambda pkt, k=key, v=values: pkt.getfieldval(k) in v))
-        elif isinstance(item, BySize):
-            raise TypeError(f"{struct.name}: a BySize must be the only field of its Struct")
-        else:
-            out.extend(_leaf(struct, item, dialect))
+        match item:
+            case Optional():
+                if any(isinstance(f, Optional | When | BySize) for f in item.fields):
+                    raise TypeError(f"{struct.name}: an Optional cannot hold another group")
+                inner = _fields(struct, item.fields, groups, given, dialect)
+                names = tuple(f.name for f in inner)
+                for f in inner:
+                    groups[f.name] = names
+                    if item.always:  # built every time; absent only when dissected without bytes
+                        out.append(f)
+                    else:
+                        given.add(f.name)
+                        out.append(optional_field(f, names))
+            case When():
+                if any(isinstance(f, Optional | When | BySize) for f in item.fields):
+                    raise TypeError(f"{struct.name}: an Optional or When cannot sit inside a When")
+                inner = _fields(struct, item.fields, groups, given, dialect)
+                key, values = item.field, item.values
+                for f in inner:
+                    out.append(ConditionalField(f, lambda pkt, k=key, v=values: pkt.getfieldval(k) in v))
+            case BySize():
+                raise TypeError(f"{struct.name}: a BySize must be the only field of its Struct")
+            case Int():
+                out.append(_int_field(item))
+            case Count():
+                out.append(RMCountField(item.name, None, count_of=item.of, fmt=_FMT[item.size]))
+            case Length():
+                out.append(RMCountField(item.name, None, length_of=item.of, fmt=_FMT[item.size]))
+            case Array():
+                alternatives = tuple(entry_class(alt, dialect) for alt in item.alternatives)
+                out.append(
+                    RMArrayField(item.name, entry_class(item.entry, dialect), item.count, alternatives)
+                )
+            case Bytes():
+                out.extend(_bytes_fields(struct, item, dialect))
+            case _:
+                unknown_construct(item, f"the Scapy layer generator ({struct.name})")
     return out
 
 
-def _leaf(struct: Struct, item: LayoutField, dialect: str) -> list[Field]:
-    if isinstance(item, Int):
-        return [_int_field(item)]
-    if isinstance(item, Count):
-        return [RMCountField(item.name, None, count_of=item.of, fmt=_FMT[item.size])]
-    if isinstance(item, Length):
-        return [RMCountField(item.name, None, length_of=item.of, fmt=_FMT[item.size])]
-    if isinstance(item, Array):
-        alternatives = tuple(entry_class(alt, dialect) for alt in item.alternatives)
-        return [RMArrayField(item.name, entry_class(item.entry, dialect), item.count, alternatives)]
-    if isinstance(item, Bytes):
-        if item.struct is not None:
-            if not isinstance(item.length, str):
-                raise TypeError(f"{struct.name}.{item.name}: a nested struct needs a Length field")
-            return [RMNestedField(item.name, entry_class(item.struct, dialect), item.length)]
-        if item.length is None:
-            return [StrField(item.name, b"")]
-        fixed = item.length if isinstance(item.length, int) else None
-        length_field = item.length if isinstance(item.length, str) else None
-        fields: list[Field] = [RMBytesField(item.name, length_field, fixed)]
-        if item.align > 1:
-            fields.append(RMAlignPadField(f"_{item.name}_pad", item.name, item.align))
-        return fields
-    raise TypeError(f"{struct.name}: unknown layout item {item!r}")
+def _bytes_fields(struct: Struct, item: Bytes, dialect: str) -> list[Field]:
+    if item.struct is not None:
+        if not isinstance(item.length, str):
+            raise TypeError(f"{struct.name}.{item.name}: a nested struct needs a Length field")
+        return [RMNestedField(item.name, entry_class(item.struct, dialect), item.length)]
+    if item.length is None:
+        return [StrField(item.name, b"")]
+    fixed = item.length if isinstance(item.length, int) else None
+    length_field = item.length if isinstance(item.length, str) else None
+    fields: list[Field] = [RMBytesField(item.name, length_field, fixed)]
+    if item.align > 1:
+        fields.append(RMAlignPadField(f"_{item.name}_pad", item.name, item.align))
+    return fields
 
 
 def _make(

@@ -13,8 +13,8 @@ from typing import Any
 
 from scapy.packet import Packet
 
-from dissector.protocol.layout import Bytes, Int
 from dissector.protocol.layout import Struct as LayoutStruct
+from dissector.protocol.layout import reserved_names, text_names
 
 from .base import RMStruct
 from .entries import EntryList
@@ -38,22 +38,13 @@ def printable(data: bytes) -> str:
     return "".join(out)
 
 
-def _layout_meta(layout: LayoutStruct | None) -> tuple[set[str], set[str]]:
-    reserved: set[str] = set()
-    text: set[str] = set()
+def _layout_meta(layout: LayoutStruct | None) -> tuple[frozenset[str], frozenset[str]]:
     if layout is None:
-        return reserved, text
-    for f in layout.walk():
-        if isinstance(f, Int) and f.reserved:
-            reserved.add(f.name)
-        elif isinstance(f, Bytes):
-            reserved.add(f"_{f.name}_pad")
-            if f.text:
-                text.add(f.name)
-    return reserved, text
+        return frozenset(), frozenset()
+    return reserved_names(layout), text_names(layout)
 
 
-def _value(value: Any, name: str, text: set[str]) -> Any:
+def _value(value: Any, name: str, text: frozenset[str]) -> Any:
     if isinstance(value, RMStruct):
         return fields_of(value)
     if isinstance(value, EntryList):

@@ -11,7 +11,18 @@ from typing import Any
 from scapy.packet import Packet
 
 from dissector.protocol import registry
-from dissector.protocol.layout import Bytes, Int
+from dissector.protocol.layout import (
+    Array,
+    BySize,
+    Bytes,
+    Count,
+    Field,
+    Int,
+    Length,
+    Optional,
+    When,
+    unknown_construct,
+)
 
 from .base import RMStruct
 from .export import printable
@@ -19,22 +30,24 @@ from .export import printable
 _TYPE_WORDS = {0: "Continuation", 1: "Request", 2: "Reply", 3: "Notification"}
 
 
-def format_value(spec: Any, value: Any, dialect: str = "rm") -> str:
+def format_value(spec: Field, value: Any, dialect: str = "rm") -> str:
     """A field value as a person reads it: enum names, hex where the layout says so."""
     if value is None:
         return "?"
-    if isinstance(spec, Int) and isinstance(value, int):
-        names = registry.value_names(spec.enum, dialect) if spec.enum else None
-        if names is not None:
-            return names.name_of(value)
-        return f"{value:#x}" if spec.hex else str(value)
-    if isinstance(value, list):
-        return f"[{len(value)}]"
-    if isinstance(value, bytes):
-        if isinstance(spec, Bytes) and spec.text:
-            return '"' + printable(value) + '"'
-        return value.hex()
-    return str(value)
+    match spec:
+        case Int() if isinstance(value, int):
+            names = registry.value_names(spec.enum, dialect) if spec.enum else None
+            if names is not None:
+                return names.name_of(value)
+            return f"{value:#x}" if spec.hex else str(value)
+        case Bytes() if isinstance(value, bytes):
+            return '"' + printable(value) + '"' if spec.text else value.hex()
+        case Int() | Count() | Length() | Array() | Bytes() | Optional() | When() | BySize():
+            if isinstance(value, list):
+                return f"[{len(value)}]"
+            return value.hex() if isinstance(value, bytes) else str(value)
+        case _:
+            unknown_construct(spec, "the summary")
 
 
 def payload_summary(layer: Packet | None, dialect: str = "rm") -> str:

@@ -37,7 +37,20 @@ from itertools import chain
 from typing import Any
 
 from . import registry
-from .layout import Array, BySize, Bytes, Count, Int, Length, Optional, Struct, When
+from .layout import (
+    ROLES,
+    Array,
+    BySize,
+    Bytes,
+    Count,
+    Int,
+    Length,
+    Optional,
+    Struct,
+    When,
+    leaves,
+    unknown_construct,
+)
 from .layout import Field as LayoutField
 from .wire import MsgType, fragment_count, pack_header
 
@@ -52,7 +65,6 @@ __all__ = [
     "encode_payload",
 ]
 
-ROLES = ("request", "reply", "error_reply", "notification")
 
 _FMT = {1: "B", 2: "H", 4: "I", 8: "Q"}
 _U32 = struct.Struct("<I")
@@ -181,33 +193,41 @@ class StructCodec:
                 run.clear()
 
         for item in items:
-            if isinstance(item, Int | Count | Length):
-                if isinstance(item, Count):
+            match item:
+                case Int():
+                    run.append(item)
+                    continue
+                case Count():
                     self._derived.append((item.name, item.of, "array"))
-                elif isinstance(item, Length):
+                    run.append(item)
+                    continue
+                case Length():
                     self._derived.append((item.name, item.of, "bytes"))
-                run.append(item)
-                continue
+                    run.append(item)
+                    continue
             close_run()
-            if isinstance(item, Array):
-                encoders.append(self._array_encoder(item))
-                decoders.append(self._array_decoder(item))
-            elif isinstance(item, Bytes):
-                encoders.append(self._bytes_encoder(item))
-                decoders.append(self._bytes_decoder(item))
-            elif isinstance(item, Optional):
-                encoders.append(self._optional_encoder(item))
-                decoders.append(self._optional_decoder(item))
-            elif isinstance(item, When):
-                encoders.append(self._when_encoder(item))
-                decoders.append(self._when_decoder(item))
-            elif isinstance(item, BySize):
-                if len(self.layout.fields) != 1:
-                    raise TypeError(f"{self.name}: a BySize must be the only field of its Struct")
-                encoders.append(self._by_size_encoder(item))
-                decoders.append(self._by_size_decoder(item))
-            else:
-                raise TypeError(f"{self.name}: unknown layout item {item!r}")
+            match item:
+                case Array():
+                    encoders.append(self._array_encoder(item))
+                    decoders.append(self._array_decoder(item))
+                case Bytes():
+                    encoders.append(self._bytes_encoder(item))
+                    decoders.append(self._bytes_decoder(item))
+                case Optional():
+                    encoders.append(self._optional_encoder(item))
+                    decoders.append(self._optional_decoder(item))
+                case When():
+                    encoders.append(self._when_encoder(item))
+                    decoders.append(self._when_decoder(item))
+                case BySize():
+                    if len(self.layout.fields) != 1:
+                        raise TypeError(f"{self.name}: a BySize must be the only field of its Struct")
+                    encoders.append(self._by_size_encoder(item))
+                    decoders.append(self._by_size_decoder(item))
+                case Int() | Count() | Length():
+                    raise AssertionError("integers were handled above")
+                case _:
+                    unknown_construct(item, f"the codec ({self.name})")
         close_run()
 
     def _array_encoder(self, item: Array) -> Encoder:
@@ -298,7 +318,7 @@ class StructCodec:
 
     def _group_names(self, items: tuple[LayoutField, ...]) -> tuple[str, ...]:
         names: list[str] = []
-        for f in _leaves(items):
+        for f in leaves(items):
             names.append(f.name)
             if isinstance(f, Bytes) and f.align > 1:
                 names.append(f"_{f.name}_pad")
@@ -474,16 +494,6 @@ class StructCodec:
         if end != len(data):
             raise CodecError(f"{self.name}: {len(data) - end} byte(s) after the end of the layout")
         return out
-
-
-def _leaves(items: tuple[LayoutField, ...]) -> list[Any]:
-    out: list[Any] = []
-    for f in items:
-        if isinstance(f, Optional | When):
-            out.extend(_leaves(f.fields))
-        else:
-            out.append(f)
-    return out
 
 
 _BY_STRUCT: dict[int, tuple[Struct, StructCodec]] = {}

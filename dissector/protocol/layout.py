@@ -18,16 +18,20 @@ The vocabulary follows the wire, not a parser:
 * ``BySize`` the whole layout is one of several fixed-size layouts, picked by the payload's exact
   length (the early-HAVEN packed VM_IRQ_LENT); it must be the only field of its ``Struct``.
 
-Every backend (Scapy layer generator, codec, fast path, Lua generator, reference doc) switches
-over these constructs and raises ``TypeError`` on one it does not know, so a new construct fails
-loudly until each backend handles it (``tests/protocol/test_layout_constructs.py``).
+Interpreting the language (what every backend needs, declared here once): ``Layout.role`` (the
+payload of a message in one role, with the standard-reply ``EMPTY`` default), ``fixed_size``,
+``reserved_names``/``text_names`` (what the JSON view hides or renders as text) and ``leaves``.
+Every backend (Scapy layer generator, JSON export, summary, filters, codec, compiled and columnar
+decoders, Lua generator, reference doc) dispatches over ``Field`` with ``match`` and ends in
+``unknown_construct`` (``typing.assert_never``): a new construct is a type error in each backend
+that does not handle it, and a ``TypeError`` at run time (``tests/layers/test_constructs.py``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Union
+from typing import Literal, Never, NoReturn, Union, assert_never
 
 
 @dataclass(frozen=True)
@@ -211,25 +215,99 @@ class Struct:
 
 def _walk(fields: tuple[Field, ...]) -> Iterator[Field]:
     for f in fields:
-        if isinstance(f, Optional | When):
-            yield from _walk(f.fields)
-        elif isinstance(f, BySize):
-            seen: set[str] = set()
-            for case in f.cases:
-                for leaf in case.walk():
-                    if leaf.name not in seen:
-                        seen.add(leaf.name)
-                        yield leaf
-        else:
-            yield f
+        match f:
+            case Optional() | When():
+                yield from _walk(f.fields)
+            case BySize():
+                seen: set[str] = set()
+                for case in f.cases:
+                    for leaf in case.walk():
+                        if leaf.name not in seen:
+                            seen.add(leaf.name)
+                            yield leaf
+            case Int() | Count() | Length() | Array() | Bytes():
+                yield f
+            case _:
+                unknown_construct(f, "Struct.walk")
 
 
-def _fixed_size(f: Field) -> int | None:
-    if isinstance(f, Int | Count | Length):
-        return f.size
-    if isinstance(f, Bytes) and isinstance(f.length, int):
-        return f.length + (-f.length % f.align)
-    return None
+def fixed_size(f: Field) -> int | None:
+    """Wire size of one construct when it never varies (alignment padding included), else None."""
+    match f:
+        case Int() | Count() | Length():
+            return f.size
+        case Bytes():
+            return f.length + (-f.length % f.align) if isinstance(f.length, int) else None
+        case Array() | Optional() | When() | BySize():
+            return None
+        case _:
+            unknown_construct(f, "fixed_size")
+
+
+_fixed_size = fixed_size  # the name older callers import
+
+
+def unknown_construct(item: Never, backend: str) -> NoReturn:
+    """The last ``case _:`` of every backend's ``match`` over ``Field``.
+
+    Typed ``Never`` like ``typing.assert_never``, so a type checker reports each backend whose
+    ``match`` misses a construct; at run time a ``TypeError`` names the backend and the construct.
+    """
+    try:
+        assert_never(item)
+    except AssertionError:
+        raise TypeError(f"{backend} does not know the layout construct {item!r}") from None
+
+
+def leaves(fields: tuple[Field, ...]) -> Iterator[Int | Count | Length | Array | Bytes]:
+    """The leaf fields in wire order, descending into ``Optional``/``When`` (not ``BySize``)."""
+    for f in fields:
+        match f:
+            case Optional() | When():
+                yield from leaves(f.fields)
+            case BySize():
+                raise TypeError("a BySize must be the only field of its Struct")
+            case Int() | Count() | Length() | Array() | Bytes():
+                yield f
+            case _:
+                unknown_construct(f, "leaves")
+
+
+def nested_structs(f: Field) -> tuple[Struct, ...]:
+    """The ``Struct``s a construct holds: list entries (and their alternatives), the struct of a
+    nested blob, the cases of a ``BySize``; groups hold fields, not structs (see ``leaves``)."""
+    match f:
+        case Array():
+            return (f.entry, *f.alternatives)
+        case Bytes():
+            return () if f.struct is None else (f.struct,)
+        case BySize():
+            return f.cases
+        case Int() | Count() | Length() | Optional() | When():
+            return ()
+        case _:
+            unknown_construct(f, "nested_structs")
+
+
+def reserved_names(struct: Struct) -> frozenset[str]:
+    """Fields the JSON view leaves out unless non-zero: reserved integers and alignment padding
+    (``_<name>_pad``, the bytes after an aligned ``Bytes``)."""
+    out: set[str] = set()
+    for f in struct.walk():
+        if isinstance(f, Int) and f.reserved:
+            out.add(f.name)
+        elif isinstance(f, Bytes):
+            out.add(f"_{f.name}_pad")
+    return frozenset(out)
+
+
+def text_names(struct: Struct) -> frozenset[str]:
+    """``Bytes`` fields shown as text too (``<name>_text`` beside the hex)."""
+    return frozenset(f.name for f in struct.walk() if isinstance(f, Bytes) and f.text)
+
+
+Role = Literal["request", "reply", "error_reply", "notification"]
+ROLES: tuple[Role, ...] = ("request", "reply", "error_reply", "notification")
 
 
 @dataclass(frozen=True)
@@ -249,6 +327,18 @@ class Layout:
     known: bool = True  # False: protocol.md gives no layout, payload kept raw
     note: str = ""
     extra: dict[str, str] = field(default_factory=dict)
+
+    def role(self, role: Role) -> Struct | None:
+        """The payload layout in ``role``; a call with a request layout and no reply layout has a
+        standard reply (``EMPTY``: the error code only). None: no layout (bytes kept raw)."""
+        if role not in ROLES:
+            raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+        if not self.known:
+            return None
+        struct: Struct | None = getattr(self, role)
+        if struct is None and role == "reply" and self.request is not None:
+            return EMPTY
+        return struct
 
 
 EMPTY = Struct("Empty", (), doc="No payload bytes.")

@@ -8,39 +8,48 @@ from __future__ import annotations
 from dissector.protocol import registry
 from dissector.protocol.dialects import DEFAULT_DIALECT, DIALECTS
 from dissector.protocol.enums import ALL_ENUMS
-from dissector.protocol.layout import Array, BySize, Bytes, Count, Int, Length, Optional, Struct, When
+from dissector.protocol.layout import (
+    Array,
+    BySize,
+    Bytes,
+    Count,
+    Field,
+    Int,
+    Length,
+    Optional,
+    Struct,
+    When,
+    unknown_construct,
+)
 
 
-def _field_text(f: object) -> str:
-    if isinstance(f, Int):
-        kind = f"u{8 * f.size}"
-        extra = f" ({f.enum})" if f.enum else ""
-        return f"`{f.name}` {kind}{extra}" + (" reserved" if f.reserved else "")
-    if isinstance(f, Count | Length):
-        return f"`{f.name}` u{8 * f.size} = len({f.of})"
-    if isinstance(f, Array):
-        alts = "".join(f" or {a.name}" for a in f.alternatives)
-        return f"`{f.name}`[{f.count or '...'}] of {f.entry.name}{alts}"
-    if isinstance(f, Bytes):
-        what = f.struct.name if f.struct else "u8 (shown as text too)" if f.text else "bytes"
-        return f"`{f.name}` {what}[{f.length if f.length is not None else '...'}]"
-    raise TypeError(f"the reference does not know the layout construct {f!r}")
-
-
-def _items_text(items: tuple[object, ...]) -> str:
-    parts = []
-    for f in items:
-        if isinstance(f, Optional):
+def _field_text(f: Field) -> str:
+    match f:
+        case Int():
+            extra = f" ({f.enum})" if f.enum else ""
+            return f"`{f.name}` u{8 * f.size}{extra}" + (" reserved" if f.reserved else "")
+        case Count() | Length():
+            return f"`{f.name}` u{8 * f.size} = len({f.of})"
+        case Array():
+            alts = "".join(f" or {a.name}" for a in f.alternatives)
+            return f"`{f.name}`[{f.count or '...'}] of {f.entry.name}{alts}"
+        case Bytes():
+            what = f.struct.name if f.struct else "u8 (shown as text too)" if f.text else "bytes"
+            return f"`{f.name}` {what}[{f.length if f.length is not None else '...'}]"
+        case Optional():
             word = "list, empty when absent at the end" if f.always else "optional"
-            parts.append(f"[{word}: {_items_text(f.fields)}]")
-        elif isinstance(f, BySize):
+            return f"[{word}: {_items_text(f.fields)}]"
+        case BySize():
             cases = "; ".join(f"{c.fixed_size} B ({c.name}): {_items_text(c.fields)}" for c in f.cases)
-            parts.append(f"[by exact length: {cases}]")
-        elif isinstance(f, When):
-            parts.append(f"[if {f.field} in {list(f.values)}: {_items_text(f.fields)}]")
-        else:
-            parts.append(_field_text(f))
-    return ", ".join(parts)
+            return f"[by exact length: {cases}]"
+        case When():
+            return f"[if {f.field} in {list(f.values)}: {_items_text(f.fields)}]"
+        case _:
+            unknown_construct(f, "the reference")
+
+
+def _items_text(items: tuple[Field, ...]) -> str:
+    return ", ".join(_field_text(f) for f in items)
 
 
 def _struct_text(struct: Struct | None) -> str:

@@ -15,7 +15,7 @@ from types import MappingProxyType
 
 from .dialects import DEFAULT_DIALECT, DIALECTS, Dialect, get_dialect
 from .enums import ALL_ENUMS
-from .layout import EMPTY, Layout, Struct
+from .layout import ROLES, Layout, Role, Struct
 from .messages import MESSAGES
 from .types import EnumDef, MessageDef
 
@@ -119,9 +119,6 @@ def value_names(name: str, dialect: DialectLike = DEFAULT_DIALECT) -> EnumDef | 
     return enum(name, d)
 
 
-ROLES = ("request", "reply", "error_reply", "notification")
-
-
 @cache
 def layouts_by_id() -> Mapping[int, Layout]:
     """Every declared ``Layout`` keyed by message id (names resolved in the default dialect).
@@ -134,26 +131,17 @@ def layouts_by_id() -> Mapping[int, Layout]:
     return MappingProxyType({resolve_message(name).msg_id: layout for name, layout in LAYOUTS.items()})
 
 
-def layout(msg_id: int, role: str, dialect: DialectLike = DEFAULT_DIALECT) -> Struct | None:
-    """The payload layout of one message in one role, as ``dialect`` reads it.
-
-    ``role`` is ``request``, ``reply`` (the data after the error code), ``error_reply`` (data
-    after a non-zero error code) or ``notification``. A call with a request layout and no reply
-    layout has a standard reply: ``EMPTY``. None when no layout is known (bytes kept raw).
-    """
+def layout(msg_id: int, role: Role, dialect: DialectLike = DEFAULT_DIALECT) -> Struct | None:
+    """The payload layout of one message in one role, as ``dialect`` reads it (``Layout.role``:
+    ``reply`` is the data after the error code, ``EMPTY`` for a standard reply; None when no
+    layout is known, bytes kept raw)."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
-    d = get_dialect(dialect)
-    override = d.layouts.get((msg_id, role))
+    override = get_dialect(dialect).layouts.get((msg_id, role))
     if override is not None:
         return override
     found = layouts_by_id().get(msg_id)
-    if found is None or not found.known:
-        return None
-    struct: Struct | None = getattr(found, role)
-    if struct is None and role == "reply" and found.request is not None:
-        return EMPTY
-    return struct
+    return None if found is None else found.role(role)
 
 
 def error_name(code: int, dialect: DialectLike = DEFAULT_DIALECT) -> str:

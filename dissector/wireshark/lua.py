@@ -55,7 +55,18 @@ from importlib import resources
 from dissector.capture.reassembly import MAX_IN_FLIGHT, MAX_IN_FLIGHT_BYTES
 from dissector.protocol import registry
 from dissector.protocol.errors import LINUX_ERRNO, linux_errno
-from dissector.protocol.layout import Array, BySize, Bytes, Count, Int, Length, Optional, Struct, When
+from dissector.protocol.layout import (
+    Array,
+    BySize,
+    Bytes,
+    Count,
+    Int,
+    Length,
+    Optional,
+    Struct,
+    When,
+    unknown_construct,
+)
 from dissector.protocol.layout import Field as LayoutField
 from dissector.protocol.layouts import LAYOUTS
 from dissector.protocol.messages import MSG_TYPES
@@ -270,65 +281,67 @@ class _Generator:
         return "{" + ", ".join(self._one(item, prefix, struct) for item in items) + "}"
 
     def _one(self, item: LayoutField, prefix: str, struct: Struct) -> str:
-        if isinstance(item, Optional):
-            return f'{{k="o", f={self._fields(item.fields, prefix, struct)}}}'
-        if isinstance(item, When):
-            values = ", ".join(f"[{v}]=true" for v in item.values)
-            inner = self._fields(item.fields, prefix, struct)
-            return f'{{k="w", ref={lua_string(item.field)}, vals={{{values}}}, f={inner}}}'
-        if isinstance(item, BySize):
-            cases = {c.fixed_size: self.struct(c, prefix) for c in item.cases}
-            table = ", ".join(f"[{size}]={sid}" for size, sid in cases.items())
-            return f'{{k="x", cases={{{table}}}, dflt={cases[item.cases[0].fixed_size]}}}'
-        abbrev = f"{prefix}.{item.name}"
-        if isinstance(item, Int):
-            reserved = item.reserved or item.name.startswith("_")
-            return self._int_field(abbrev, item.name, item.size, item.enum, item.hex, item.doc, reserved)
-        if isinstance(item, Count | Length):
-            return self._int_field(abbrev, item.name, item.size, None, False, item.doc, False)
-        if isinstance(item, Array):
-            entry_names = {f.name for e in (item.entry, *item.alternatives) for f in e.walk()}
-            if "entry" in entry_names:
-                raise ValueError(f"{struct.name}.{item.name}: an entry field named 'entry' clashes")
-            alts = [self.struct(e, abbrev) for e in (item.entry, *item.alternatives)]
-            pf = self.field(FieldSpec(abbrev, "none", "NONE", None, item.name, item.doc, "list"))
-            pe = self.field(
-                FieldSpec(f"{abbrev}.entry", "none", "NONE", None, f"{item.name} entry", "", "entry")
-            )
-            count = lua_string(item.count) if item.count else "nil"
-            return (
-                f'{{k="a", n={lua_string(item.name)}, cnt={count}, '
-                f"alts={{{', '.join(map(str, alts))}}}, pf={pf}, pe={pe}}}"
-            )
-        if isinstance(item, Bytes):
-            length = (
-                "nil"
-                if item.length is None
-                else str(item.length)
-                if isinstance(item.length, int)
-                else lua_string(item.length)
-            )
-            parts = ['k="b"', f"n={lua_string(item.name)}", f"len={length}", f"al={item.align}"]
-            if item.struct is not None:
-                parts.append(f"st={self.struct(item.struct, abbrev)}")
-                pf = self.field(FieldSpec(abbrev, "none", "NONE", None, item.name, item.doc, "struct"))
-            else:
-                pf = self.field(FieldSpec(abbrev, "bytes", "NONE", None, item.name, item.doc, "bytes"))
-                if item.text:
-                    text = FieldSpec(
-                        f"{abbrev}_text", "string", "NONE", None, f"{item.name} (text)",
-                        "printable rendering: \\\\ \\n \\r \\t and \\xNN for other bytes", "printable",
-                    )  # fmt: skip
-                    parts.append(f"tx={self.field(text)}")
-                if item.align > 1:
-                    label = f"_{item.name}_pad"
-                    pad = FieldSpec(
-                        f"{prefix}.{label}", "bytes", "NONE", None, label, "zero padding", "pad", True
-                    )
-                    parts.append(f"pad={self.field(pad)}")
-            parts.append(f"pf={pf}")
-            return "{" + ", ".join(parts) + "}"
-        raise TypeError(f"{struct.name}: unknown layout item {item!r}")
+        abbrev = f"{prefix}.{getattr(item, 'name', '')}"
+        match item:
+            case Optional():
+                return f'{{k="o", f={self._fields(item.fields, prefix, struct)}}}'
+            case When():
+                values = ", ".join(f"[{v}]=true" for v in item.values)
+                inner = self._fields(item.fields, prefix, struct)
+                return f'{{k="w", ref={lua_string(item.field)}, vals={{{values}}}, f={inner}}}'
+            case BySize():
+                cases = {c.fixed_size: self.struct(c, prefix) for c in item.cases}
+                table = ", ".join(f"[{size}]={sid}" for size, sid in cases.items())
+                return f'{{k="x", cases={{{table}}}, dflt={cases[item.cases[0].fixed_size]}}}'
+            case Int():
+                reserved = item.reserved or item.name.startswith("_")
+                return self._int_field(abbrev, item.name, item.size, item.enum, item.hex, item.doc, reserved)
+            case Count() | Length():
+                return self._int_field(abbrev, item.name, item.size, None, False, item.doc, False)
+            case Array():
+                entry_names = {f.name for e in (item.entry, *item.alternatives) for f in e.walk()}
+                if "entry" in entry_names:
+                    raise ValueError(f"{struct.name}.{item.name}: an entry field named 'entry' clashes")
+                alts = [self.struct(e, abbrev) for e in (item.entry, *item.alternatives)]
+                pf = self.field(FieldSpec(abbrev, "none", "NONE", None, item.name, item.doc, "list"))
+                pe = self.field(
+                    FieldSpec(f"{abbrev}.entry", "none", "NONE", None, f"{item.name} entry", "", "entry")
+                )
+                count = lua_string(item.count) if item.count else "nil"
+                return (
+                    f'{{k="a", n={lua_string(item.name)}, cnt={count}, '
+                    f"alts={{{', '.join(map(str, alts))}}}, pf={pf}, pe={pe}}}"
+                )
+            case Bytes():
+                length = (
+                    "nil"
+                    if item.length is None
+                    else str(item.length)
+                    if isinstance(item.length, int)
+                    else lua_string(item.length)
+                )
+                parts = ['k="b"', f"n={lua_string(item.name)}", f"len={length}", f"al={item.align}"]
+                if item.struct is not None:
+                    parts.append(f"st={self.struct(item.struct, abbrev)}")
+                    pf = self.field(FieldSpec(abbrev, "none", "NONE", None, item.name, item.doc, "struct"))
+                else:
+                    pf = self.field(FieldSpec(abbrev, "bytes", "NONE", None, item.name, item.doc, "bytes"))
+                    if item.text:
+                        text = FieldSpec(
+                            f"{abbrev}_text", "string", "NONE", None, f"{item.name} (text)",
+                            "printable rendering: \\\\ \\n \\r \\t and \\xNN for other bytes", "printable",
+                        )  # fmt: skip
+                        parts.append(f"tx={self.field(text)}")
+                    if item.align > 1:
+                        label = f"_{item.name}_pad"
+                        pad = FieldSpec(
+                            f"{prefix}.{label}", "bytes", "NONE", None, label, "zero padding", "pad", True
+                        )
+                        parts.append(f"pad={self.field(pad)}")
+                parts.append(f"pf={pf}")
+                return "{" + ", ".join(parts) + "}"
+            case _:
+                unknown_construct(item, f"the Lua generator ({struct.name})")
 
     # --- messages -------------------------------------------------------------------------
     def messages(self) -> str:

@@ -1,8 +1,9 @@
 """A layout construct a backend does not handle fails loudly there, never silently.
 
-Every backend of the layout language (Scapy layer generator, codec, fast path, Lua generator,
-reference doc) is given a ``Struct`` holding a construct none of them knows, and must raise
-``TypeError``; ``BySize`` used anywhere but as the only field of a payload is refused too.
+Every backend of the layout language (Scapy layer generator, codec, columnar and compiled decoders,
+Lua generator, reference doc, summary, the field locator, the layout's own walk) is given a
+``Struct`` holding a construct none of them knows, and must raise ``TypeError``; ``BySize`` used
+anywhere but as the only field of a payload is refused too.
 """
 
 from __future__ import annotations
@@ -12,10 +13,13 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from dissector.analysis.fastpath import ByteView, walk
+from dissector.analysis.fields import locate
+from dissector.decoders import compiled
+from dissector.decoders.columnar import ByteView, walk
 from dissector.layers.build import entry_class, payload_class
+from dissector.layers.summary import format_value
 from dissector.protocol.codec import StructCodec
-from dissector.protocol.layout import U8, U16, BySize, Struct
+from dissector.protocol.layout import U8, U16, BySize, Struct, nested_structs
 from dissector.protocol.reference import _struct_text
 from dissector.wireshark.lua import _Generator
 
@@ -52,7 +56,23 @@ def _reference(struct: Struct) -> object:
     return _struct_text(struct)
 
 
-BACKENDS = [_scapy, _codec, _fastpath, _lua, _reference]
+def _compiled(struct: Struct) -> object:
+    return compiled._Payload(struct, "rm")
+
+
+def _walk_and_sizes(struct: Struct) -> object:  # the layout's own interpretation (filters use it)
+    return [nested_structs(f) for f in struct.walk()], struct.fixed_size
+
+
+def _locator(struct: Struct) -> object:
+    return locate(struct, ("vmid",), 0x56000099, 1), locate(struct, ("mystery",), 0x56000099, 1)
+
+
+def _summary(struct: Struct) -> object:
+    return format_value(struct.fields[-1], 1)
+
+
+BACKENDS = [_scapy, _codec, _fastpath, _lua, _reference, _compiled, _walk_and_sizes, _locator, _summary]
 
 
 @pytest.mark.parametrize("backend", BACKENDS, ids=lambda f: f.__name__.strip("_"))

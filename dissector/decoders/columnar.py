@@ -1,0 +1,569 @@
+"""The columnar decoder: every message of a capture decoded at once with numpy, no object per message.
+
+Why: a Scapy packet costs ~70 us; a million-message capture must become tables in seconds. The
+input is a capture's records as arrays (``RecordArrays``: ``analysis.fastpath`` scans a pcap into
+them); the output is ``analysis.columns.MessageColumns``.
+
+1. ``decode`` reads the RPC header of every record at once. Records that are a whole message
+   by themselves (the vast majority: not a fragment, not a kernel-log record) become messages
+   directly; the few fragment records (plus the one record after each that may abort a message
+   in flight) go through the shared ``Reassembler``, so reassembly has one definition.
+2. The VMID and the lifecycle fields are gathered at the offsets ``fields.py`` derives from
+   the layouts. ``malformed`` must read exactly as Scapy writes it: a message whose payload
+   matches its fixed-size layout exactly (or whose id has no layout) cannot be malformed and
+   gets null; every other message (variable layouts, wrong lengths, header or reassembly
+   faults) is dissected by Scapy, a minority in real captures.
+
+The result must equal ``scapy_path.columns_from_decoded`` column for column (tested on every
+bundled trace and on generated message streams).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import cache
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+
+from dissector.analysis.columns import UNKNOWN, MessageColumns, empty_columns, usable_ns
+from dissector.analysis.fields import Located, allocated_vmid_field, payload_fields, vmid_fields
+from dissector.capture.reassembly import RawMessage, Reassembler
+from dissector.capture.record import Record
+from dissector.decoded import DecodedMessage
+from dissector.protocol import registry
+from dissector.protocol.layout import (
+    Array,
+    BySize,
+    Bytes,
+    Count,
+    Field,
+    Int,
+    Length,
+    Optional,
+    Role,
+    Struct,
+    When,
+    unknown_construct,
+)
+from dissector.protocol.wire import (
+    CONTINUATION,
+    MAX_FRAGMENTS,
+    MSGQ_MAX_MSG_SIZE,
+    NOTIFICATION,
+    REPLY,
+    REPLY_ERROR_SIZE,
+    REQUEST,
+    RPC_API_BYTE,
+    RPC_HEADER_SIZE,
+)
+
+
+class RecordArrays(Protocol):
+    """What ``decode`` reads of a capture's records (``analysis.fastpath.RecordColumns``):
+    ``buf[offset:offset+length]`` is each record's message bytes, ``record(i)`` record i."""
+
+    number: np.ndarray  # int64
+    time_ns: np.ndarray  # int64 (0 where unknown)
+    time_known: np.ndarray  # bool
+    direction: np.ndarray  # int8
+    client_vmid: np.ndarray  # int32
+    offset: np.ndarray  # int64
+    length: np.ndarray  # int64
+    synthetic: np.ndarray  # bool
+    seq_known: np.ndarray  # bool
+    buf: bytes
+    record: Callable[[int], Record]
+
+    def __len__(self) -> int: ...
+
+
+class ByteView:
+    """Integers at arbitrary byte offsets of one buffer, read as whole words.
+
+    Why: gathering a u32 byte by byte costs four fancy indexes; numpy reads a word per index
+    from a typed view, one view per alignment (offset modulo the word size). Positions past the
+    end read as garbage and must be masked by the caller (they belong to too-short messages).
+    """
+
+    def __init__(self, buf: bytes) -> None:
+        self.buf = buf
+        self.u8 = np.frombuffer(buf, np.uint8)
+        self._views: dict[tuple[int, int, bool], np.ndarray] = {}
+
+    def _view(self, size: int, align: int, big: bool) -> np.ndarray:
+        key = (size, align, big)
+        view = self._views.get(key)
+        if view is None:
+            count = max((len(self.buf) - align) // size, 0)
+            dtype = np.dtype(f"{'>' if big else '<'}u{size}")
+            view = np.frombuffer(self.buf, dtype, count=count, offset=align) if count else np.zeros(1, dtype)
+            self._views[key] = view
+        return view
+
+    def read(self, pos: np.ndarray, size: int, big: bool = False) -> np.ndarray:
+        """Unsigned integers of ``size`` (1, 2, 4 or 8) bytes at ``pos``, as int64."""
+        if len(pos) == 0 or len(self.u8) == 0:
+            return np.zeros(len(pos), np.int64)
+        if size == 1:
+            return self.u8[np.minimum(pos, len(self.u8) - 1)].astype(np.int64)
+        if size not in (2, 4, 8):  # odd sizes (a 3-byte reserved field): byte by byte
+            out = np.zeros(len(pos), np.int64)
+            for k in range(size):
+                shift = 8 * (size - 1 - k) if big else 8 * k
+                out |= self.read(pos + k, 1) << shift
+            return out
+        rem = pos & (size - 1)
+        first = int(rem[0])
+        if (rem == first).all():
+            view = self._view(size, first, big)
+            return view[np.minimum((pos - first) // size, len(view) - 1)].astype(np.int64)
+        out = np.empty(len(pos), np.int64)
+        for align in range(size):
+            sel = np.flatnonzero(rem == align)
+            if len(sel):
+                view = self._view(size, align, big)
+                out[sel] = view[np.minimum((pos[sel] - align) // size, len(view) - 1)]
+        return out
+
+
+def _reassemble_fragments(
+    rc: RecordArrays, rtype: np.ndarray, rfrags: np.ndarray
+) -> tuple[np.ndarray, list[RawMessage]]:
+    """Which records are whole messages by themselves, and the messages made of the others.
+
+    A fragment record (continuation, or first of several) goes through ``Reassembler``. So does
+    the first ordinary record after it on the same queue, because a new message aborts one in
+    flight; that record's own message is dropped from this list (it is kept as a standalone).
+    Kernel-log (synthetic) and header-less records never touch the reassembly state.
+    """
+    n = len(rc)
+    standalone_kind = rc.synthetic | (rc.length < RPC_HEADER_SIZE)
+    fragment = ~standalone_kind & ((rtype == CONTINUATION) | (rfrags > 0))
+    if not fragment.any():
+        return np.ones(n, bool), []
+    # among records that take part in reassembly, find the record after each fragment, per queue
+    part = np.flatnonzero(~standalone_kind)
+    queue = rc.client_vmid[part].astype(np.int64) * 4 + rc.direction[part]
+    by_queue = part[np.argsort(queue, kind="stable")]
+    q_sorted = np.sort(queue, kind="stable")
+    is_frag = fragment[by_queue]
+    follows = np.zeros(len(by_queue), bool)
+    follows[1:] = is_frag[:-1] & ~is_frag[1:] & (q_sorted[1:] == q_sorted[:-1])
+    aborters = by_queue[follows]
+    feed = np.union1d(np.flatnonzero(fragment), aborters)
+    aborter_numbers = set(rc.number[aborters].tolist())
+    reassembler = Reassembler()
+    out: list[RawMessage] = []
+    for i in feed.tolist():
+        for raw in reassembler.feed(rc.record(i)):
+            if len(raw.frames) == 1 and raw.frames[0] in aborter_numbers and not raw.problems:
+                continue
+            out.append(raw)
+    out.extend(reassembler.flush())
+    return ~fragment, out
+
+
+_ROLE_OF_TYPE = {REQUEST: "request", NOTIFICATION: "notification"}
+
+
+@cache
+def _layout_for(msg_type: int, msg_id: int, err_nonzero: bool, dialect: str) -> Struct | None:
+    """The payload layout this message is read with in ``dialect`` (a reply's: after the error
+    code; None: no layout, bytes kept raw), as ``registry.layout`` declares it for every view."""
+    if msg_type == REPLY:
+        role: Role = "error_reply" if err_nonzero else "reply"
+    elif msg_type in _ROLE_OF_TYPE:
+        role = _ROLE_OF_TYPE[msg_type]  # type: ignore[assignment]
+    else:
+        return None
+    return registry.layout(msg_id, role, dialect)
+
+
+@cache
+def _payload_rule(msg_type: int, msg_id: int, err_nonzero: bool, dialect: str = "rm") -> int | None:
+    """Payload bytes (after a reply's error code) at which this message cannot be malformed.
+
+    -1: any length (no layout: bytes kept raw); None: variable layout, ask Scapy.
+    """
+    if msg_type not in (REQUEST, REPLY, NOTIFICATION):
+        return None
+    layout = _layout_for(msg_type, msg_id, err_nonzero, dialect)
+    return -1 if layout is None else layout.fixed_size
+
+
+def _gather(
+    view: ByteView,
+    moff: np.ndarray,
+    payload_len: np.ndarray,
+    kinds: dict[int, np.ndarray],
+    places: Iterable[Located],
+    extra: np.ndarray | None = None,
+) -> np.ndarray:
+    """One int64 column (-1 absent) holding the field at ``places`` for the messages that carry it.
+
+    ``kinds`` maps ``msg_id * 4 + msg_type`` to the rows of decodable messages of that kind, so
+    a field of a message absent from the capture costs nothing.
+    """
+    out = np.full(len(moff), UNKNOWN, np.int64)
+    for where in places:
+        idx = kinds.get(where.msg_id * 4 + where.msg_type)
+        if idx is None:
+            continue
+        keep = payload_len[idx] >= where.end
+        if extra is not None:
+            keep &= extra[idx]
+        if where.length_offset is not None:
+            assert where.length_size is not None and where.blob_offset is not None
+            keep &= payload_len[idx] >= where.length_offset + where.length_size
+            idx = idx[keep]
+            blob_len = view.read(moff[idx] + RPC_HEADER_SIZE + where.length_offset, where.length_size)
+            avail = np.minimum(blob_len, payload_len[idx] - where.blob_offset)
+            idx = idx[avail >= where.end - where.blob_offset]
+        else:
+            idx = idx[keep]
+        if len(idx):
+            out[idx] = view.read(moff[idx] + RPC_HEADER_SIZE + where.offset, where.size)
+    return out
+
+
+def _kinds(decodable: np.ndarray, msg_type: np.ndarray, msg_id: np.ndarray) -> dict[int, np.ndarray]:
+    """Rows of the decodable messages grouped by ``msg_id * 4 + msg_type``, in row order."""
+    rows = np.flatnonzero(decodable)
+    codes, uniques = pd.factorize(msg_id[rows] * 4 + msg_type[rows])
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
+    return {int(u): rows[order[bounds[i] : bounds[i + 1]]] for i, u in enumerate(uniques.tolist())}
+
+
+@dataclass
+class _Messages:
+    """Message-level arrays: the standalone records first, then the reassembled messages."""
+
+    rc: RecordArrays
+    rows: np.ndarray  # record index of each standalone message
+    assembled: list[RawMessage]
+    view: ByteView  # over the records' bytes and, after them, the reassembled messages'
+    moff: np.ndarray  # where each message starts in ``view``
+    frame: np.ndarray
+    frames: np.ndarray
+    time_ns: np.ndarray
+    time_known: np.ndarray
+    time_end_ns: np.ndarray
+    direction: np.ndarray
+    client: np.ndarray
+    length: np.ndarray
+    synthetic: np.ndarray
+    seq_known: np.ndarray
+    problems: np.ndarray  # reassembly faults
+
+    def raw_message(self, i: int) -> RawMessage:
+        """Message ``i`` as the readers and the reassembler make it, for Scapy."""
+        if i >= len(self.rows):
+            return self.assembled[i - len(self.rows)]
+        (raw,) = Reassembler().feed(self.rc.record(int(self.rows[i])))
+        return raw
+
+
+@dataclass
+class _Headers:
+    """The RPC header of every message (-1 where the header is cut)."""
+
+    api: np.ndarray
+    msg_type: np.ndarray
+    fragments: np.ndarray
+    seq: np.ndarray
+    msg_id: np.ndarray
+    err_code: np.ndarray
+    payload_len: np.ndarray
+    decodable: np.ndarray  # a whole message with a header: not a continuation or lone fragment
+
+
+def _messages(rc: RecordArrays) -> _Messages:
+    """Job 1: records -> messages (fragments through the shared ``Reassembler``)."""
+    view = ByteView(rc.buf)
+    has_header = rc.length >= RPC_HEADER_SIZE
+    type_byte = view.read(rc.offset + 1, 1)
+    rtype = np.where(has_header, type_byte & 3, UNKNOWN)
+    rfrags = np.where(has_header, type_byte >> 2, UNKNOWN)
+    alone, assembled = _reassemble_fragments(rc, rtype, rfrags)
+    rows = np.flatnonzero(alone)
+    k = len(assembled)
+    extra = b"".join(m.data for m in assembled)
+    if extra:
+        view = ByteView(rc.buf + extra)
+    ext_len = np.fromiter((len(m.data) for m in assembled), np.int64, k)
+    ext_off = np.zeros(k, np.int64)
+    if k:
+        np.cumsum(ext_len[:-1], out=ext_off[1:])
+    ext_off += len(rc.buf)
+
+    def both(a: np.ndarray, b: Iterable, dtype: type) -> np.ndarray:
+        return np.concatenate([a[rows].astype(dtype), np.fromiter(b, dtype, k)])
+
+    frame = both(rc.number, (m.frames[0] for m in assembled), np.int64)
+    return _Messages(
+        rc=rc,
+        rows=rows,
+        assembled=assembled,
+        view=view,
+        moff=np.concatenate([rc.offset[rows], ext_off]),
+        frame=frame,
+        frames=np.fromiter(
+            itertools.chain(zip(frame[: len(rows)].tolist()), (m.frames for m in assembled)),
+            object,
+            len(frame),
+        ),
+        time_known=both(rc.time_known, (usable_ns(m.time_ns) is not None for m in assembled), bool),
+        time_ns=both(rc.time_ns, (usable_ns(m.time_ns) or 0 for m in assembled), np.int64),
+        time_end_ns=both(rc.time_ns, (usable_ns(m.time_end_ns) or 0 for m in assembled), np.int64),
+        direction=both(rc.direction, (int(m.direction) for m in assembled), np.int8),
+        client=both(rc.client_vmid, (m.client_vmid for m in assembled), np.int32),
+        length=both(rc.length, ext_len.tolist(), np.int64),
+        synthetic=both(rc.synthetic, (m.synthetic is not None for m in assembled), bool),
+        seq_known=both(rc.seq_known, (m.seq_known for m in assembled), bool),
+        problems=np.concatenate(
+            [np.zeros(len(rows), bool), np.fromiter((bool(m.problems) for m in assembled), bool, k)]
+        ),
+    )
+
+
+def _headers(m: _Messages) -> _Headers:
+    """Job 2: the RPC header (and a reply's error code) of every message at once."""
+    view, moff, length = m.view, m.moff, m.length
+    hdr = length >= RPC_HEADER_SIZE
+    type_byte = view.read(moff + 1, 1)
+    msg_type = np.where(hdr, type_byte & 3, UNKNOWN)
+    fragments = np.where(hdr, type_byte >> 2, UNKNOWN)
+    payload_len = np.maximum(length - RPC_HEADER_SIZE, 0)
+    lone_fragment = (fragments > 0) & (length <= MSGQ_MAX_MSG_SIZE)
+    decodable = hdr & (msg_type != CONTINUATION) & ~lone_fragment
+    err_code = np.full(len(length), UNKNOWN, np.int64)
+    idx = np.flatnonzero(decodable & (msg_type == REPLY) & (payload_len >= REPLY_ERROR_SIZE))
+    err_code[idx] = view.read(moff[idx] + RPC_HEADER_SIZE, 4)
+    return _Headers(
+        api=view.read(moff, 1),
+        msg_type=msg_type,
+        fragments=fragments,
+        seq=np.where(hdr & m.seq_known, view.read(moff + 2, 2), UNKNOWN),
+        msg_id=np.where(hdr, view.read(moff + 4, 4), UNKNOWN),
+        err_code=err_code,
+        payload_len=payload_len,
+        decodable=decodable,
+    )
+
+
+def _payload_columns(m: _Messages, h: _Headers) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """Job 3: the VMID, the VM_ALLOCATE reply's VMID and the lifecycle fields, gathered at the
+    fixed offsets ``analysis.fields`` derives from the layouts."""
+    kinds = _kinds(h.decodable, h.msg_type, h.msg_id)
+
+    def gather(places: Iterable[Located], cond: np.ndarray | None = None) -> np.ndarray:
+        return _gather(m.view, m.moff, h.payload_len, kinds, places, cond)
+
+    payload = {column: gather(places) for column, places in payload_fields().items()}
+    return gather(vmid_fields()), gather((allocated_vmid_field(),), h.err_code == 0), payload
+
+
+def _needs_scapy(m: _Messages, h: _Headers, dialect: str) -> np.ndarray:
+    """Job 4: which messages may be malformed, so Scapy must dissect them to say how.
+
+    Not those whose payload fills their fixed-size layout exactly, or has no layout, or fits
+    their variable layout with every count and length consistent (``walk``)."""
+    hard = ~h.decodable | m.problems | m.synthetic | (h.api != RPC_API_BYTE) | (h.fragments > MAX_FRAGMENTS)
+    hard |= alone_too_long(m.length, len(m.rows))
+    hard |= (h.msg_type == REPLY) & (h.payload_len < REPLY_ERROR_SIZE)
+    check = np.flatnonzero(~hard)
+    if not len(check):
+        return hard
+    key = h.msg_id[check] * 8 + h.msg_type[check] * 2 + (h.err_code[check] > 0)
+    inverse, uniq = pd.factorize(key)
+    want = np.array([_size_of(int(u), dialect) for u in uniq], np.int64)[inverse]
+    skip = np.where(h.msg_type[check] == REPLY, REPLY_ERROR_SIZE, 0)
+    easy = (want == -1) | (want == h.payload_len[check] - skip)
+    # variable layouts (or wrong lengths): walk the layout over each kind's messages at once
+    for code in np.unique(inverse[~easy]).tolist():
+        kind = np.flatnonzero(~easy & (inverse == code))
+        at = check[kind]
+        layout = _layout_of(int(uniq[code]), dialect)
+        start = m.moff[at] + RPC_HEADER_SIZE + skip[kind]
+        fits = None if layout is None else walk(layout, m.view, start, m.moff[at] + m.length[at])
+        if fits is not None:
+            easy[kind[fits]] = True
+    hard[check[~easy]] = True
+    return hard
+
+
+def _malformations(m: _Messages, hard: np.ndarray, dialect: str) -> tuple[np.ndarray, np.ndarray]:
+    """Job 5: the malformation text and first kind of the messages Scapy must look at (else None)."""
+    malformed = np.full(len(m.frame), None, object)
+    kind = np.full(len(m.frame), None, object)
+    for i in np.flatnonzero(hard).tolist():
+        msg = DecodedMessage(m.raw_message(i), dialect)
+        malformed[i] = msg.malformed
+        found = msg.problems
+        kind[i] = found[0].kind if found else None
+    return malformed, kind
+
+
+def decode(rc: RecordArrays, capture: str, dialect: str = "rm") -> MessageColumns:
+    """Message columns of one capture's records (see the module docstring), laid out and named
+    as ``dialect`` does (a dialect may replace a layout, and malformation texts name messages)."""
+    if len(rc) == 0:
+        return empty_columns(capture)
+    m = _messages(rc)
+    h = _headers(m)
+    payload_vmid, allocated_vmid, payload = _payload_columns(m, h)
+    malformed, malformed_kind = _malformations(m, _needs_scapy(m, h, dialect), dialect)
+    cols = MessageColumns(
+        capture=capture,
+        frame=m.frame,
+        frames=m.frames,
+        time_ns=m.time_ns,
+        time_known=m.time_known,
+        time_end_ns=m.time_end_ns,
+        direction=m.direction,
+        client_vmid=m.client,
+        length=m.length.astype(np.int32),
+        msg_type=h.msg_type.astype(np.int8),
+        fragments=h.fragments.astype(np.int16),
+        seq=h.seq.astype(np.int32),
+        msg_id=h.msg_id,
+        err_code=h.err_code,
+        payload_vmid=payload_vmid,
+        allocated_vmid=allocated_vmid,
+        synthetic=m.synthetic,
+        malformed=malformed,
+        malformed_kind=malformed_kind,
+        payload=payload,
+        raw_message=m.raw_message,
+    )
+    return cols.sorted()
+
+
+def _layout_of(key: int, dialect: str = "rm") -> Struct | None:
+    """The payload layout a message kind (``msg_id * 8 + type * 2 + err_nonzero``) is read with."""
+    msg_id, rest = divmod(key, 8)
+    return _layout_for(rest >> 1, msg_id, bool(rest & 1), dialect)
+
+
+def walk(layout: Struct, view: ByteView, start: np.ndarray, end: np.ndarray) -> np.ndarray | None:
+    """Which payloads (``start``..``end`` in ``view``) fill ``layout`` exactly, with every count and
+    length consistent: those Scapy dissects without a malformation. None if the layout uses
+    something this walk does not model (variable-size list entries), so Scapy must look at every
+    message of it."""
+    state = _walk(layout.fields, view, start.copy(), end, np.ones(len(start), bool), {})
+    if state is None:
+        return None
+    pos, ok = state
+    return ok & (pos == end)
+
+
+def _walk(
+    fields: tuple[Field, ...],
+    view: ByteView,
+    pos: np.ndarray,
+    end: np.ndarray,
+    ok: np.ndarray,
+    values: dict[str, np.ndarray],
+) -> tuple[np.ndarray, np.ndarray] | None:
+    for f in fields:
+        match f:
+            case Int() | Count() | Length():
+                fits = pos + f.size <= end
+                ok &= fits
+                values[f.name] = view.read(np.where(fits, pos, 0), f.size)
+                pos = np.where(fits, pos + f.size, end)
+            case Array():
+                state = _walk_array(f, pos, end, ok, values)
+                if state is None:
+                    return None
+                pos, ok = state
+            case Bytes():
+                state = _walk_bytes(f, view, pos, end, ok, values)
+                if state is None:
+                    return None
+                pos, ok = state
+            case Optional() | When():
+                present = pos < end if isinstance(f, Optional) else np.isin(values[f.field], f.values)
+                inner = _walk(f.fields, view, pos.copy(), end, ok.copy(), values)
+                if inner is None:
+                    return None
+                pos = np.where(present, inner[0], pos)
+                ok = np.where(present, inner[1], ok)
+            case BySize():  # the case whose size is the rest's exact length, else the first
+                walked = []
+                for case in f.cases:
+                    inner = _walk(case.fields, view, pos.copy(), end, ok.copy(), dict(values))
+                    if inner is None:
+                        return None
+                    walked.append(inner)
+                pick = np.zeros(len(pos), np.int64)
+                for i, case in enumerate(f.cases[1:], start=1):
+                    pick[end - pos == case.fixed_size] = i
+                pos = np.choose(pick, [w[0] for w in walked])
+                ok = np.choose(pick, [w[1] for w in walked])
+            case _:
+                unknown_construct(f, "the columnar decoder")
+    return pos, ok
+
+
+def _walk_array(
+    f: Array, pos: np.ndarray, end: np.ndarray, ok: np.ndarray, values: dict[str, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """A list of fixed-size entries (None: variable-size entries, not modelled)."""
+    size = f.entry.fixed_size
+    sizes = [alt.fixed_size for alt in f.alternatives]
+    if not size or not all(sizes) or (sizes and f.count is None):
+        return None
+    if f.count is None:
+        return end.copy(), ok & ((end - pos) % size == 0)
+    count = values[f.count]
+    # Scapy takes the alternative entry whose size makes the count fill the rest exactly
+    exact = np.zeros(len(pos), bool)
+    for alt in sizes:
+        exact |= (count > 0) & (count * alt == end - pos)
+    need = count * size
+    ok = ok & (exact | (pos + need <= end))
+    return np.where(exact, end, np.minimum(pos + need, end)), ok
+
+
+def _walk_bytes(
+    f: Bytes, view: ByteView, pos: np.ndarray, end: np.ndarray, ok: np.ndarray, values: dict[str, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Raw bytes (fixed, length-prefixed or the rest), or a nested struct in a length-prefixed blob."""
+    if f.struct is not None:  # a nested struct in a length-prefixed blob: fully used
+        if not isinstance(f.length, str):
+            return None
+        want = values[f.length]
+        ok = ok & (pos + want <= end)
+        stop = np.minimum(pos + want, end)
+        inner = _walk(f.struct.fields, view, pos.copy(), stop, ok.copy(), {})
+        if inner is None:
+            return None
+        used = stop > pos  # an empty blob decodes as nothing
+        return stop, np.where(used, inner[1] & (inner[0] == stop), ok)
+    if f.length is None:
+        return end.copy(), ok
+    want = np.full(len(pos), f.length) if isinstance(f.length, int) else values[f.length]
+    ok = ok & (pos + want <= end)
+    pos = np.minimum(pos + want, end)
+    if f.align > 1:  # zero padding: missing padding is not a fault
+        pos = np.minimum(pos + (-want % f.align), end)
+    return pos, ok
+
+
+def alone_too_long(length: np.ndarray, standalone: int) -> np.ndarray:
+    """Standalone records over 240 bytes (the reassembler flags them; reassembled ones may be longer)."""
+    out = np.zeros(len(length), bool)
+    out[:standalone] = length[:standalone] > MSGQ_MAX_MSG_SIZE
+    return out
+
+
+def _size_of(key: int, dialect: str = "rm") -> int:
+    msg_id, rest = divmod(key, 8)
+    size = _payload_rule(rest >> 1, msg_id, bool(rest & 1), dialect)
+    return -2 if size is None else size
