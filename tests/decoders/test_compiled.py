@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from strategies import struct_kwargs
+from tests.strategies import struct_kwargs
 
 from dissector import cli
 from dissector.capture.detect import open_records
