@@ -10,13 +10,13 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, TextIO
 
 from dissector import cli_help
 from dissector.analysis import cli as analysis_cli
 from dissector.analysis.columns import usable_ns
-from dissector.analysis.context import exchange_context, generated_lines
+from dissector.analysis.context import GENERATED, exchange_context, generated_lines
 from dissector.analysis.ledgers import cli as ledgers_cli
 from dissector.capture.detect import open_records
 from dissector.capture.record import CaptureProblem, Record
@@ -62,13 +62,14 @@ class _CaptureStart:
 
 
 def _messages(
-    paths: Sequence[str], args: argparse.Namespace, tally: _Tally, err: TextIO
+    paths: Sequence[str], args: argparse.Namespace, tally: _Tally, err: TextIO, context: bool = True
 ) -> Iterator[tuple[DecodedMessage | compiled.CompiledMessage, dict[str, Any], int | None]]:
-    """Each message with its jsonl record (the generated fields of its exchange attached) and its
-    capture's start (ns), which the reader has seen by then."""
+    """Each message with its jsonl record (the generated fields of its exchange attached, unless
+    ``context`` is False: nothing shown needs them) and its capture's start (ns), which the
+    reader has seen by then."""
     follow = getattr(args, "follow", False)
     for path in paths:
-        generated = exchange_context(path, args.dialect, follow)
+        generated = exchange_context(path, args.dialect, follow) if context else _no_context
         start = _CaptureStart()
         records = start.watch(open_records(path, follow=follow))
         decode = decode_records if args.verbose else compiled.decode_records  # -V shows Scapy trees
@@ -81,6 +82,10 @@ def _messages(
             record = item.to_json()
             record.update(generated(record))
             yield item, record, start.ns
+
+
+def _no_context(record: dict[str, Any]) -> dict[str, Any]:
+    return {}
 
 
 def _seconds(ns: int | None, start_ns: int | None) -> float | None:
@@ -126,10 +131,13 @@ def _verbose(msg: DecodedMessage, record: dict[str, Any], start_ns: int | None) 
 
 def cmd_decode(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """``ghrm decode FILE...``: one line per RM message, ``-V`` trees, or ``--format jsonl``."""
-    keep: Callable[[dict], bool] | None = Filter(args.filter, args.dialect) if args.filter else None
+    keep: Filter | None = Filter(args.filter, args.dialect) if args.filter else None
     tally = _Tally()
     shown = 0
-    for msg, record, start_ns in _messages(args.files, args, tally, err):
+    # the generated fields need a first pass over a file (a request's reply comes later); text
+    # lines do not show them, so unless a filter reads them the lines stream from the first record
+    context = args.format == "jsonl" or args.verbose or bool(keep is not None and keep.names & set(GENERATED))
+    for msg, record, start_ns in _messages(args.files, args, tally, err, context):
         if keep is not None and not keep(record):
             continue
         if args.format == "jsonl":

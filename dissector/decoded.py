@@ -79,6 +79,10 @@ def jsonl_line(record: dict[str, Any]) -> str:
             text = _encode_str(value)
         elif kind is ExactTime:
             text = value.text
+        elif kind is float and value - value == 0:  # finite: json writes float.__repr__
+            text = float.__repr__(value)
+        elif kind is list and all(type(v) is int for v in value):  # frames
+            text = "[" + ",".join(map(int.__repr__, value)) + "]"
         else:
             text = _encode(value)
         parts.append(head + text)

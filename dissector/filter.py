@@ -166,6 +166,7 @@ class _Parser:
         self.i = 0
         self.depth = 0
         self.names = set(MESSAGE_KEYS) | payload_field_names()
+        self.used: set[str] = set()  # the names the expression reads
 
     # helpers
     def peek(self) -> tuple[str, str, int] | None:
@@ -286,6 +287,7 @@ class _Parser:
 
     def _known(self, name: str, pos: int) -> None:
         if name in self.names:
+            self.used.add(name)
             return
         close = difflib.get_close_matches(name, sorted(self.names), n=5, cutoff=0.6)
         hint = f"; closest: {', '.join(close)}" if close else "; see the jsonl keys and `ghrm protocol`"
@@ -456,7 +458,9 @@ class Filter:
             )
         self.expression = expression
         self.dialect = dialect
-        self._predicate = _Parser(expression, dialect).parse()
+        parser = _Parser(expression, dialect)
+        self._predicate = parser.parse()
+        self.names: frozenset[str] = frozenset(parser.used)  # what it reads (generated fields?)
 
     def __call__(self, message: Message) -> bool:
         return bool(self._predicate(message))

@@ -56,7 +56,6 @@ from dissector.analysis.ledgers import (
 )
 from dissector.analysis.lifecycles import Lifecycles, rebuild
 from dissector.analysis.messages import build_messages
-from dissector.analysis.scapy_path import columns_from_decoded
 from dissector.analysis.schema import PROBLEMS, TABLES
 from dissector.analysis.select import MissingData, overlapping, select, suggest
 from dissector.analysis.srt import df_srt
@@ -209,6 +208,8 @@ class Trace:
         get_dialect(dialect)
         items = list(items)
         if engine == "scapy":
+            from dissector.analysis.scapy_path import columns_from_decoded  # Scapy only when asked
+
             cols, problems = columns_from_decoded(decode_records(items, dialect=dialect), capture)
         else:
             rc, problems = fastpath.columns_from_records(items, capture)
@@ -584,6 +585,8 @@ def load_capture(
         raise UsageError(f"unknown engine {engine!r}; choose auto, fast or scapy")
     if engine == "scapy":
         with open_records(source, fmt=fmt) as stream:
+            from dissector.analysis.scapy_path import columns_from_decoded  # Scapy only when asked
+
             return columns_from_decoded(decode_records(stream, dialect=dialect), capture)
     rc = None
     if (

@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
-from dissector.layers.dispatch import NOTIFICATIONS, REPLIES, REQUESTS
 from dissector.protocol import registry
 from dissector.protocol.layout import (
     Array,
@@ -118,9 +117,9 @@ def locate(
 
 
 def _struct_of(msg_id: int, msg_type: int) -> Struct | None:
-    table = {REQUEST: REQUESTS, REPLY: REPLIES, NOTIFICATION: NOTIFICATIONS}[msg_type]
-    cls = table.get(msg_id)
-    return None if cls is None else cls.layout
+    """The default dialect's layout (what the dispatch tables hold, without building Scapy classes)."""
+    role = {REQUEST: "request", REPLY: "reply", NOTIFICATION: "notification"}[msg_type]
+    return registry.layout(msg_id, role)  # type: ignore[arg-type]
 
 
 # The lifecycle fields the messages table carries: column -> (message, role, path).
@@ -167,11 +166,10 @@ def payload_fields() -> dict[str, tuple[Located, ...]]:
 def vmid_fields() -> tuple[Located, ...]:
     """Requests and notifications whose layout has a field ``vmid`` at a fixed offset."""
     out = []
-    for msg_type, table in ((REQUEST, REQUESTS), (NOTIFICATION, NOTIFICATIONS)):
-        for msg_id, cls in sorted(table.items()):
-            if cls.layout is None:
-                continue
-            where = locate(cls.layout, ("vmid",), msg_id, msg_type)
+    for msg_type in (REQUEST, NOTIFICATION):
+        for msg_id in sorted(registry.layouts_by_id()):
+            struct = _struct_of(msg_id, msg_type)
+            where = None if struct is None else locate(struct, ("vmid",), msg_id, msg_type)
             if where is not None:
                 out.append(where)
     return tuple(out)

@@ -23,7 +23,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from dissector.capture.reassembly import RawMessage, reassemble
-from dissector.capture.record import CaptureProblem, Record
+from dissector.capture.record import CaptureProblem, Direction, Record
 from dissector.decoded import ExactTime
 from dissector.protocol import registry
 from dissector.protocol.dialects import get_dialect
@@ -56,6 +56,7 @@ if TYPE_CHECKING:
 
 _TYPE_NAMES = {1: "request", 2: "reply", 3: "notification"}
 _TYPE_WORDS = {1: "Request", 2: "Reply", 3: "Notification"}
+_LABELS = {d: d.label for d in Direction}
 _FMT = {1: "B", 2: "H", 4: "I", 8: "Q"}
 _HEADER = RPC_HEADER
 _U32 = struct.Struct("<I")
@@ -434,7 +435,8 @@ class CompiledMessage:
         self._summary = summary
 
     def to_json(self) -> dict[str, Any]:
-        return dict(self._json)
+        """The jsonl record (a fresh dict: callers add the generated fields to it)."""
+        return self._json.copy()
 
     def summary(self) -> str:
         return self._summary
@@ -481,7 +483,7 @@ def _decode(raw: RawMessage, d: _Dialect) -> CompiledMessage:
         "frames": list(raw.frames),
         "time": time,
         "time_end": time if raw.time_end_ns == raw.time_ns else _time(raw.time_end_ns),
-        "direction": raw.direction.label,
+        "direction": _LABELS[raw.direction],
         "client_vmid": raw.client_vmid,
         "type": _TYPE_NAMES[msg_type],
         "seq": seq if raw.seq_known else None,
