@@ -29,6 +29,7 @@ from dissector.capture.detect import open_records
 from dissector.capture.record import Direction, Record
 from dissector.capture.writer import write_capture
 from dissector.decoded import decode_records
+from dissector.decoders import columnar
 
 
 def base_records() -> tuple[list[Record], str]:
@@ -103,7 +104,7 @@ def main(argv: list[str]) -> int:
     cols = timed(
         "decode (RPC headers, vmid/lifecycle fields, malformed)",
         n,
-        lambda: fastpath.decode(rc, "bench"),
+        lambda: columnar.decode(rc, "bench"),
         rows,
     )
     m = len(cols)

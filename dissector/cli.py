@@ -15,8 +15,8 @@ from typing import Any, TextIO
 
 from dissector import cli_help
 from dissector.analysis import cli as analysis_cli
+from dissector.analysis.columns import usable_ns
 from dissector.analysis.context import exchange_context, generated_lines
-from dissector.analysis.fastpath import usable_ns
 from dissector.analysis.ledgers import cli as ledgers_cli
 from dissector.capture.detect import open_records
 from dissector.capture.record import CaptureProblem, Record

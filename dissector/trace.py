@@ -66,6 +66,7 @@ from dissector.analysis.transactions import call_types, transactions_from
 from dissector.capture.detect import open_records
 from dissector.capture.record import CaptureProblem, Record
 from dissector.decoded import DecodedMessage, decode_records
+from dissector.decoders import columnar
 from dissector.errors import UsageError
 from dissector.protocol.dialects import get_dialect
 
@@ -211,7 +212,7 @@ class Trace:
             cols, problems = columns_from_decoded(decode_records(items, dialect=dialect), capture)
         else:
             rc, problems = fastpath.columns_from_records(items, capture)
-            cols = fastpath.decode(rc, capture, dialect)
+            cols = columnar.decode(rc, capture, dialect)
         return cls(_Base([cols], _problems({capture: problems}), dialect, state_limits, engine))
 
     # --- the tables -------------------------------------------------------------------------
@@ -596,7 +597,7 @@ def load_capture(
     if rc is None:
         with open_records(source, fmt=fmt) as stream:
             rc, problems = fastpath.columns_from_records(stream, capture)
-    return fastpath.decode(rc, capture, dialect), problems
+    return columnar.decode(rc, capture, dialect), problems
 
 
 def _check_state_limits(limits: Any) -> None:

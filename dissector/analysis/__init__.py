@@ -3,7 +3,8 @@
 Each stage is a pure function of DataFrames, usable alone from a notebook (``dissector.open``
 wires them together in a ``Trace``):
 
-* engines turn captures into message columns: ``fastpath`` (numpy over the capture bytes) and
+* engines turn captures into message columns: ``fastpath`` scans records and
+  ``dissector.decoders.columnar`` decodes them (numpy over the capture bytes), and
   ``scapy_path`` (a Scapy packet per message); both give identical columns;
 * ``messages.build_messages(columns)`` -> the messages table and its request/reply pairing;
 * ``transactions.df_transactions(messages)``, ``srt.df_srt(transactions, ...)``,

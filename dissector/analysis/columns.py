@@ -19,6 +19,14 @@ from .fields import PAYLOAD_FIELDS
 
 UNKNOWN = -1
 
+_INT64 = range(-(2**63), 2**63)
+
+
+def usable_ns(t: int | None) -> int | None:
+    """A record time as int64 nanoseconds, or None when unknown or beyond int64 (past year 2262:
+    a corrupt timestamp, which the tables treat as unknown rather than fail on)."""
+    return t if t is not None and t in _INT64 else None
+
 
 @dataclass
 class MessageColumns:

@@ -16,8 +16,7 @@ from dissector.decoded import DecodedMessage
 from dissector.layers import payload_layer
 from dissector.layers.base import RMStruct
 
-from .columns import UNKNOWN, MessageColumns, from_rows
-from .fastpath import usable_ns
+from .columns import UNKNOWN, MessageColumns, from_rows, usable_ns
 from .fields import Located, allocated_vmid_field, payload_fields, vmid_fields
 
 _ROLES = {1: "request", 2: "reply", 3: "notification"}

@@ -25,6 +25,7 @@ from dissector.capture.detect import open_records
 from dissector.capture.record import Direction, Record
 from dissector.capture.writer import write_capture
 from dissector.decoded import decode_records
+from dissector.decoders import columnar
 from dissector.layers import NOTIFICATIONS, REPLIES, REQUESTS, fragment
 from dissector.trace import Trace
 
@@ -115,7 +116,7 @@ def stream(draw: st.DrawFn) -> list[Record]:
 
 def _both(records: list[Record]):
     rc, _ = fastpath.columns_from_records(records, "s")
-    fast = fastpath.decode(rc, "s")
+    fast = columnar.decode(rc, "s")
     ref, _ = columns_from_decoded(decode_records(records), "s")
     return fast, ref
 

@@ -1,6 +1,6 @@
 """A layout construct a backend does not handle fails loudly there, never silently.
 
-Every backend of the layout language (Scapy layer generator, codec, fast path, Lua generator,
+Every backend of the layout language (Scapy layer generator, codec, columnar decoder, Lua generator,
 reference doc) is given a ``Struct`` holding a construct none of them knows, and must raise
 ``TypeError``; ``BySize`` used anywhere but as the only field of a payload is refused too.
 """
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from dissector.analysis.fastpath import ByteView, walk
+from dissector.decoders.columnar import ByteView, walk
 from dissector.layers.build import entry_class, payload_class
 from dissector.protocol.codec import StructCodec
 from dissector.protocol.layout import U8, U16, BySize, Struct

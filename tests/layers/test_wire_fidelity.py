@@ -140,6 +140,7 @@ def test_fast_path_equals_scapy_in_every_dialect(capture: Path, dialect: str) ->
     from dissector.capture.detect import open_records
     from dissector.capture.record import Direction, Record
     from dissector.decoded import decode_records
+    from dissector.decoders import columnar
 
     records = list(open_records(str(capture)))
     extra = [  # malformed ones: a cut VM_RESET request (VM_SHUTDOWN in rm-2021), a cut MEM_ACCEPT reply
@@ -149,7 +150,7 @@ def test_fast_path_equals_scapy_in_every_dialect(capture: Path, dialect: str) ->
     n = len(records)
     records += [Record(n + 1 + i, (T0 + 1) * 10**9, Direction.TO_RM, 0x45, m) for i, m in enumerate(extra)]
     rc, _ = fastpath.columns_from_records(records, "s")
-    fast = fastpath.decode(rc, "s", dialect)
+    fast = columnar.decode(rc, "s", dialect)
     ref, _ = columns_from_decoded(decode_records(records, dialect=dialect), "s")
     assert fast.differences(ref) == []
     texts = [m for m in fast.malformed if m]
