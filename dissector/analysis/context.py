@@ -379,7 +379,7 @@ class StreamContext:
                 "reply_frame": None,
                 "latency": None,
                 "errno": None,
-                "time": record.get("time"),
+                "time_ns": record.get("time_ns"),
                 "record": record,
             }
             if record.get("seq") is None:
@@ -409,8 +409,8 @@ class StreamContext:
 
     def _answer(self, ex: dict[str, Any], reply: Mapping[str, Any]) -> None:
         ex["reply_frame"] = reply.get("frame")
-        t0, t1 = ex["time"], reply.get("time")
-        ex["latency"] = None if t0 is None or t1 is None else round(t1 - t0, 9)  # ns, as the tables
+        t0, t1 = ex["time_ns"], reply.get("time_ns")
+        ex["latency"] = None if t0 is None or t1 is None else (t1 - t0) / 1e9  # from ns, as the tables
         err = reply.get("err_code")
         ex["errno"] = _errno(err) if isinstance(err, int) else None
         fields = reply.get("fields") or {}
