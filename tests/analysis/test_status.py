@@ -17,7 +17,7 @@ TRACES = Path(__file__).resolve().parents[2] / "traces"
 
 
 def test_status_values_are_the_categories_of_the_transactions_table_in_order():
-    assert STATUSES == TABLES["transactions"].column("status").categories
+    assert TABLES["transactions"].column("status").categories == STATUSES
     assert [s.code for s in Status] == list(range(len(STATUSES)))
     assert Status("duplicate_reply") is Status.DUPLICATE_REPLY and Status.OK == "ok"
     assert set(ANSWERED) | set(NOT_ANSWERED) == set(CALLS)
