@@ -122,14 +122,26 @@ def exchange_columns(
     timed = has & got & time_known[safe] & time_known[safe_rep]
     latency = np.where(timed, (time_ns[safe_rep] - time_ns[safe]) / 1e9, np.nan)
     err = np.where(got, err_code[safe_rep], -1)
-    errno = [_errno(e) for e in err.tolist()] if (err > 0).any() else [None] * len(err)
     return {
         "vm": nullable(vm, vm < 0, "Int32"),
         "request_frame": nullable(np.where(has, frame[safe], 0), ~has, "Int64"),
         "reply_frame": nullable(np.where(got, frame[safe_rep], 0), ~got, "Int64"),
         "latency": latency,
-        "errno": pd.Categorical(errno),
+        "errno": errno_column(err),
     }
+
+
+def errno_column(err: np.ndarray) -> pd.Categorical:
+    """``_errno`` of each code as a categorical, naming each distinct code once (a million rows
+    carry a handful of codes)."""
+    codes, uniques = pd.factorize(err)
+    names = [_errno(int(e)) for e in uniques.tolist()]
+    categories = sorted({n for n in names if n is not None})
+    index = {n: i for i, n in enumerate(categories)}
+    code_of = np.array([-1 if n is None else index[n] for n in names] or [-1], np.int64)
+    # no errno at all: empty float64 categories, as pd.Categorical([None, ...]) has always given
+    labels = pd.Index(categories) if categories else pd.Index([], dtype="float64")
+    return pd.Categorical.from_codes(code_of[codes] if len(err) else codes, categories=labels)
 
 
 # --- rule 1: parcels and IRQs by handle --------------------------------------------------------
@@ -193,11 +205,16 @@ def resource_vms(
     gives the decoded payload of a row (``role``: request, or reply for the data after the code)."""
     ids = np.array([msg_id_of(n) for n in RESOURCE_CALLS], np.int64)
     msg_id = messages["msg_id"].to_numpy(np.int64, na_value=-1)
-    kind = messages["type"].astype(object).to_numpy()
-    rows = np.flatnonzero(np.isin(msg_id, ids) & ((kind == "request") | (kind == "reply")))
+    type_cat = messages["type"].cat
+    type_names = np.array([str(c) for c in type_cat.categories] + [""], object)
+    kind_codes = type_cat.codes.to_numpy()
+    calls = np.isin(type_names[kind_codes], ("request", "reply"))
+    rows = np.flatnonzero(np.isin(msg_id, ids) & calls)
     if not len(rows):
         return {}
-    captures = messages["capture"].astype(str).to_numpy()
+    kind = type_names[kind_codes[rows]]  # per resource row only
+    capture_names = [str(c) for c in messages["capture"].cat.categories]
+    capture_codes = messages["capture"].cat.codes.to_numpy()
     frame = messages["frame"].to_numpy(np.int64)
     client = messages["client_vmid"].to_numpy(np.int64)
     err = messages["err_code"].to_numpy(np.int64, na_value=-1)
@@ -207,11 +224,11 @@ def resource_vms(
     trackers: dict[str, Resources] = {}
     pending: dict[tuple[str, int], tuple[dict[str, Any], int | None]] = {}
     out: dict[tuple[str, int], int] = {}
-    for r in rows.tolist():
-        cap = captures[r]
+    for k, r in enumerate(rows.tolist()):
+        cap = capture_names[capture_codes[r]]
         res = trackers.get(cap) or trackers.setdefault(cap, Resources())
         record = {"msg_id": int(msg_id[r]), "client_vmid": int(client[r]), "err_code": int(err[r])}
-        if kind[r] == "request":
+        if kind[k] == "request":
             record["fields"] = payload(r, "request")
             vm = res.request_vm(record)
             if vm is not None:
@@ -271,17 +288,40 @@ def with_resources(messages: pd.DataFrame, vms: Mapping[tuple[str, int], int]) -
     """``messages`` with rule 1 (``resource_vms``) applied to every message of those exchanges."""
     if not vms or messages.empty:
         return messages
-    key = list(zip(messages["capture"].astype(str), messages["request_frame"].astype("Int64"), strict=True))
-    new = np.array([vms.get((c, int(f)), -1) if f is not pd.NA else -1 for c, f in key], np.int64)
-    hit = new >= 0
+    names = {str(c): i for i, c in enumerate(messages["capture"].cat.categories)}
+    capture = messages["capture"].cat.codes.to_numpy(np.int64)
+    asked = messages["request_frame"].to_numpy(np.int64, na_value=-1)
+    vm = messages["vm"].to_numpy(np.int64, na_value=-1)
+    hit = np.zeros(len(vm), bool)
+    for code, frames, chosen in _by_capture(vms, names):  # look up each capture's frames at once
+        mine = np.flatnonzero((capture == code) & (asked >= 0))
+        at = np.searchsorted(frames, asked[mine])
+        found = at < len(frames)
+        found[found] = frames[at[found]] == asked[mine[found]]
+        vm[mine[found]] = chosen[at[found]]
+        hit[mine[found]] = True
     if not hit.any():
         return messages
-    out = messages.copy()
-    vm = out["vm"].to_numpy(np.int64, na_value=-1)
-    vm[hit] = new[hit]
     from .schema import nullable
 
+    out = messages.copy(deep=False)  # only ``vm`` changes: share every other column
     out["vm"] = nullable(vm, vm < 0, "Int32")
+    return out
+
+
+def _by_capture(
+    vms: Mapping[tuple[str, int], int], names: Mapping[str, int]
+) -> list[tuple[int, np.ndarray, np.ndarray]]:
+    """``vms`` as (capture code, sorted request frames, their vm) per capture of the table."""
+    grouped: dict[int, list[tuple[int, int]]] = {}
+    for (capture, frame), vm in vms.items():
+        if capture in names:
+            grouped.setdefault(names[capture], []).append((int(frame), int(vm)))
+    out = []
+    for code, pairs in grouped.items():
+        pairs.sort()
+        frames = np.array([f for f, _ in pairs], np.int64)
+        out.append((code, frames, np.array([v for _, v in pairs], np.int64)))
     return out
 
 
@@ -377,7 +417,7 @@ class StreamContext:
                 "reply_frame": None,
                 "latency": None,
                 "errno": None,
-                "time": record.get("time"),
+                "time_ns": record.get("time_ns"),
                 "record": record,
             }
             if record.get("seq") is None:
@@ -407,8 +447,8 @@ class StreamContext:
 
     def _answer(self, ex: dict[str, Any], reply: Mapping[str, Any]) -> None:
         ex["reply_frame"] = reply.get("frame")
-        t0, t1 = ex["time"], reply.get("time")
-        ex["latency"] = None if t0 is None or t1 is None else round(t1 - t0, 9)  # ns, as the tables
+        t0, t1 = ex["time_ns"], reply.get("time_ns")
+        ex["latency"] = None if t0 is None or t1 is None else (t1 - t0) / 1e9  # from ns, as the tables
         err = reply.get("err_code")
         ex["errno"] = _errno(err) if isinstance(err, int) else None
         fields = reply.get("fields") or {}

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import os
 import struct
-from collections.abc import Callable, Iterable
+from array import array
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from operator import attrgetter
 
@@ -87,32 +88,70 @@ def columns_from_records(
     )
 
 
-def _record_offsets(data: bytes, endian: str) -> list[int] | None:
-    """Start of every record, or None unless the records tile the file exactly."""
+SCAN_CHUNK = 1 << 16  # records scanned at a time: bounds the temporaries of a scan
+
+
+@dataclass
+class _Chunk:
+    """The record columns of one run of consecutive records (narrow dtypes)."""
+
+    time_ns: np.ndarray  # int64
+    direction: np.ndarray  # int8
+    client_vmid: np.ndarray  # int32
+    offset: np.ndarray  # int64: first message byte
+    length: np.ndarray  # int32: message bytes (capture header excluded)
+
+
+def _offsets_in_chunks(data: bytes, endian: str, chunk: int) -> Iterator[np.ndarray | None]:
+    """Start of every record, ``chunk`` records at a time; a final None unless the records tile
+    the file exactly (then the scan must decline)."""
     unpack = struct.Struct(endian + "I").unpack_from
     pos = GLOBAL_HEADER_SIZE
-    out: list[int] = []
-    append = out.append
-    try:  # the loop ends when a record header no longer fits: faster than testing each time
-        while True:
-            append(pos)
-            pos += RECORD_HEADER_SIZE + unpack(data, pos + 8)[0]
-    except struct.error:
-        pass
-    out.pop()
-    if not out:
-        return out if len(data) == GLOBAL_HEADER_SIZE else None
-    last = out[-1]
-    end = last + RECORD_HEADER_SIZE + unpack(data, last + 8)[0]
-    return out if end == len(data) and last + RECORD_HEADER_SIZE <= len(data) else None
+    while True:
+        starts = array("q")
+        append = starts.append
+        try:  # the loop ends when a record header no longer fits: faster than testing each time
+            for _ in range(chunk):
+                append(pos)
+                pos += RECORD_HEADER_SIZE + unpack(data, pos + 8)[0]
+        except struct.error:
+            starts.pop()  # ``pos`` is where the last whole record ends
+            if len(starts):
+                yield np.frombuffer(starts, np.int64)
+            if pos != len(data):
+                yield None
+            return
+        yield np.frombuffer(starts, np.int64)
 
 
-def scan_pcap(data: bytes, source: str) -> RecordColumns | None:
+def _scan_chunk(view: ByteView, pos: np.ndarray, endian: str, nano: bool, snap_limit: int) -> _Chunk | None:
+    """Record columns of the records starting at ``pos``; None if one needs the full reader."""
+    big = endian == ">"
+    caplen = view.read(pos + 8, 4, big)
+    body = pos + RECORD_HEADER_SIZE
+    fine = (caplen == view.read(pos + 12, 4, big)) & (caplen >= CAPTURE_HEADER_SIZE) & (caplen <= snap_limit)
+    fine &= (view.read(body, 1) == 1) & (view.read(body + 1, 1) <= 2)  # capture header version, direction
+    if not bool(fine.all()):
+        return None
+    frac = view.read(pos + 4, 4, big)
+    return _Chunk(
+        time_ns=view.read(pos, 4, big) * 1_000_000_000 + frac * (1 if nano else 1000),
+        direction=view.read(body + 1, 1).astype(np.int8),
+        client_vmid=view.read(body + 2, 2).astype(np.int32),
+        offset=body + CAPTURE_HEADER_SIZE,
+        length=(caplen - CAPTURE_HEADER_SIZE).astype(np.int32),
+    )
+
+
+def scan_pcap(data: bytes, source: str, chunk: int = SCAN_CHUNK) -> RecordColumns | None:
     """A clean classic pcap of DLT 147 as record columns; None when the full reader is needed.
 
     Accepted only when every record is what ``read_pcap`` turns into a ``Record`` on its fast
     branch (not snapped, capture header version 1, direction 0..2, within the snap length) and
-    the records end exactly at the end of the file: then both give the same records.
+    the records end exactly at the end of the file: then both give the same records. Records
+    are scanned ``chunk`` at a time, so the temporaries stay small whatever the file size; the
+    result does not depend on ``chunk`` (records never straddle chunks: a chunk is whole
+    records, and reassembly runs afterwards on the joined columns).
     """
     kind = PCAP_MAGICS.get(data[:4])
     if kind is None or len(data) < GLOBAL_HEADER_SIZE:
@@ -121,49 +160,44 @@ def scan_pcap(data: bytes, source: str) -> RecordColumns | None:
     *_, snaplen, network = struct.unpack_from(endian + "IHHiIII", data)
     if network & 0xFFFF != LINKTYPE_GUNYAH_RM:
         return None
-    starts = _record_offsets(data, endian)
-    if starts is None:
-        return None
     view = ByteView(data)
-    pos = np.asarray(starts, np.int64)
-    big = endian == ">"
-    sec = view.read(pos, 4, big)
-    frac = view.read(pos + 4, 4, big)
-    caplen = view.read(pos + 8, 4, big)
-    origlen = view.read(pos + 12, 4, big)
     snap_limit = snaplen if 0 < snaplen < MAX_CAPLEN else MAX_CAPLEN
-    body = pos + RECORD_HEADER_SIZE
-    version = view.read(body, 1)
-    direction = view.read(body + 1, 1)
-    fine = (caplen == origlen) & (caplen >= CAPTURE_HEADER_SIZE) & (caplen <= snap_limit)
-    fine &= (version == 1) & (direction <= 2)
-    if not bool(fine.all()):
-        return None
-    n = len(pos)
-    client = view.read(body + 2, 2).astype(np.int32)
-    time_ns = sec * 1_000_000_000 + frac * (1 if nano else 1000)
-    number = np.arange(1, n + 1, dtype=np.int64)
-    offset = body + CAPTURE_HEADER_SIZE
-    length = caplen - CAPTURE_HEADER_SIZE
-    direction8 = direction.astype(np.int8)
+    chunks: list[_Chunk] = []
+    for pos in _offsets_in_chunks(data, endian, max(chunk, 1)):
+        part = None if pos is None else _scan_chunk(view, pos, endian, nano, snap_limit)
+        if part is None:
+            return None
+        chunks.append(part)
+
+    def joined(name: str, dtype: type) -> np.ndarray:
+        return np.concatenate([getattr(c, name) for c in chunks]) if chunks else np.empty(0, dtype)
+
+    time_ns = joined("time_ns", np.int64)
+    direction = joined("direction", np.int8)
+    client = joined("client_vmid", np.int32)
+    offset = joined("offset", np.int64)
+    length = joined("length", np.int32).astype(np.int64)
+    chunks.clear()
+    n = len(offset)
+    record_header = RECORD_HEADER_SIZE + CAPTURE_HEADER_SIZE
 
     def record(i: int) -> Record:
         o, ln = int(offset[i]), int(length[i])
         return Record(
-            int(number[i]),
+            i + 1,
             int(time_ns[i]),
-            _DIRECTIONS[direction8[i]],
+            _DIRECTIONS[direction[i]],
             int(client[i]),
             data[o : o + ln],
-            f"{source}:offset {int(pos[i])}",
+            f"{source}:offset {o - record_header}",
         )
 
     return RecordColumns(
         source=source,
-        number=number,
+        number=np.arange(1, n + 1, dtype=np.int64),
         time_ns=time_ns,
         time_known=np.ones(n, bool),
-        direction=direction8,
+        direction=direction,
         client_vmid=client,
         offset=offset,
         length=length,

@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from . import status as statuses
+
 
 @dataclass(frozen=True)
 class Column:
@@ -165,7 +167,7 @@ def concat(frames: Sequence[pd.DataFrame], schema: Schema) -> pd.DataFrame:
 # The tables.
 
 # malformed: answered, but the reply's error code was lost (cut record, lost fragment)
-STATUSES = ("ok", "error", "malformed", "unanswered", "duplicate_reply", "orphan_reply", "retransmitted")
+STATUSES = statuses.STATUSES  # declared once, with what "answered" means, in ``status.py``
 SEVERITIES = ("error", "warning", "note", "chat")  # Wireshark expert info, most severe first
 DIRECTIONS = ("to_rm", "from_rm", "unknown")
 MSG_TYPES = ("request", "reply", "notification", "continuation")

@@ -11,12 +11,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from .schema import SRT, STATUSES
+from .schema import SRT
 from .select import select
-
-OK, ERROR, MALFORMED, UNANSWERED, RETRANSMITTED = (
-    STATUSES.index(s) for s in ("ok", "error", "malformed", "unanswered", "retransmitted")
-)
+from .status import ANSWERED, CALLS, Status, codes
 
 
 def df_srt(
@@ -32,7 +29,7 @@ def df_srt(
     capture then message id."""
     tx = select(transactions, vmid=vmid, client=client, start=start, end=end)
     status = tx["status"].cat.codes.to_numpy()
-    calls_rows = np.isin(status, (OK, ERROR, MALFORMED, UNANSWERED, RETRANSMITTED))
+    calls_rows = np.isin(status, codes(CALLS))
     if not calls_rows.any():
         empty = SRT.empty()
         empty["capture"] = pd.Categorical([], categories=tx["capture"].cat.categories)
@@ -45,9 +42,9 @@ def df_srt(
     key = (capture << 33) + ids + 1  # one row per (capture, call); msg_id NA (-1) sorts first
     uniq, first, group = np.unique(key, return_index=True, return_inverse=True)
     k = len(uniq)
-    answered = (status == OK) | (status == ERROR) | (status == MALFORMED)
+    answered = np.isin(status, codes(ANSWERED))
     calls = np.bincount(group, minlength=k).astype(np.int64)  # every request, answered or not
-    errors = np.bincount(group, weights=status == ERROR, minlength=k).astype(np.int64)
+    errors = np.bincount(group, weights=status == Status.ERROR.code, minlength=k).astype(np.int64)
     unanswered = np.bincount(group, weights=~answered, minlength=k).astype(np.int64)
     timed = answered & ~np.isnan(latency)
     g, lat = group[timed], latency[timed]

@@ -19,17 +19,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from dissector.analysis.schema import SRT, STATUSES
+from dissector.analysis.schema import SRT
 from dissector.analysis.srt import df_srt
+from dissector.analysis.status import ANSWERED as ANSWERED_STATUSES
+from dissector.analysis.status import NOT_ANSWERED
 
 from .schema import BOOT_LATENCY, DEVICES
 
 EXACT_SRT_LIMIT = 1_000_000
-ANSWERED = ("ok", "error", "malformed")  # a reply came (srt.py counts the same)
-UNANSWERED = ("unanswered", "retransmitted")
+ANSWERED = tuple(s.value for s in ANSWERED_STATUSES)  # a reply came (srt.py counts the same)
+UNANSWERED = tuple(s.value for s in NOT_ANSWERED)
 SEVERITY_COLUMNS = {"error": "findings_error", "warning": "findings_warning", "note": "findings_note"}
 QUANTILES = (0.5, 0.9, 0.99)
-assert set(ANSWERED + UNANSWERED) <= set(STATUSES)
 FLEET = "fleet"  # the capture column of the fleet SRT: one row per call across every capture
 
 

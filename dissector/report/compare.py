@@ -18,9 +18,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from dissector.analysis import status
+
 ALPHA = 0.01
 PERCENTILES = (50, 90, 99)
-ANSWERED = ("ok", "error")
+ANSWERED = tuple(s.value for s in status.ANSWERED)  # a reply came: its latency counts
+NOT_ANSWERED = tuple(s.value for s in status.NOT_ANSWERED)
 
 
 @dataclass
@@ -139,10 +142,10 @@ def _call_summary(row: Any, alpha: float) -> str:
 
 def _counts(trace: Any) -> pd.DataFrame:
     tx = trace.transactions
-    tx = tx[tx["status"].isin((*ANSWERED, "unanswered"))]
+    tx = tx[tx["status"].isin((*ANSWERED, *NOT_ANSWERED))]
     if tx.empty:
         return pd.DataFrame(columns=["calls", "errors", "unanswered"])
-    g = tx.assign(err=tx["status"] == "error", lost=tx["status"] == "unanswered").groupby(
+    g = tx.assign(err=tx["status"] == "error", lost=tx["status"].isin(NOT_ANSWERED)).groupby(
         "name", observed=True
     )
     return pd.DataFrame({"calls": g.size(), "errors": g["err"].sum(), "unanswered": g["lost"].sum()})

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from dissector.analysis.schema import SEVERITIES
+from dissector.analysis.status import NOT_ANSWERED
 
 from . import timebase
 
@@ -117,7 +118,7 @@ def _summary(trace: Any) -> dict[str, Any]:
         "requests": int((m["type"] == "request").sum()) if not m.empty else 0,
         "notifications": int((m["type"] == "notification").sum()) if not m.empty else 0,
         "error_replies": int(status.get("error", 0)),
-        "unanswered": int(status.get("unanswered", 0)),
+        "unanswered": int(sum(status.get(s.value, 0) for s in NOT_ANSWERED)),
         "malformed_messages": int(m["malformed"].notna().sum()) if not m.empty else 0,
         "unreadable_records": len(trace.problems),
         "findings": {s: int(by_sev.get(s, 0)) for s in SEVERITIES},

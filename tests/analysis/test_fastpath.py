@@ -17,9 +17,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dissector.analysis import fastpath
+from dissector.analysis.errors import df_errors
+from dissector.analysis.messages import build_messages
 from dissector.analysis.scapy_path import columns_from_decoded
 from dissector.analysis.schema import TABLES
+from dissector.analysis.srt import df_srt
 from dissector.analysis.timebase import public_schema
+from dissector.analysis.transactions import call_types, transactions_from
 from dissector.capture.detect import open_records
 from dissector.capture.record import Direction, Record
 from dissector.capture.writer import write_capture
@@ -182,3 +186,51 @@ def test_scan_declines_what_it_cannot_vouch_for():
     bad_version[24 + 16] = 2
     assert fastpath.scan_pcap(bytes(bad_version), "x") is None
     assert fastpath.scan_pcap(b"\x0a\x0d\x0d\x0a" + data[4:], "x") is None  # not pcap
+
+
+def _pcap_of(records) -> bytes:
+    records = [
+        dataclasses.replace(r, time_ns=r.time_ns or 0, synthetic=None, seq_known=True) for r in records
+    ]
+    buf = io.BytesIO()
+    write_capture(buf, records, fmt="pcap")
+    return buf.getvalue()
+
+
+@settings(deadline=None, max_examples=10)
+@given(stream(), st.sampled_from([1, 2, 3, 5, 7]))
+def test_chunked_scan_equals_the_whole_file_scan(records, chunk):
+    """Chunk boundaries fall inside fragmented messages and between requests and their replies
+    (chunks of 1-7 records); the record columns, the message columns and every table built
+    from them are those of a scan of the whole file at once."""
+    data = _pcap_of(records)
+    whole = fastpath.scan_pcap(data, "x", chunk=10**9)
+    parts = fastpath.scan_pcap(data, "x", chunk=chunk)
+    assert whole is not None and parts is not None
+    for name in ("number", "time_ns", "time_known", "direction", "client_vmid", "offset", "length"):
+        a, b = getattr(whole, name), getattr(parts, name)
+        assert a.dtype == b.dtype and (a == b).all(), name
+    assert [parts.record(i) for i in range(len(parts))] == [whole.record(i) for i in range(len(whole))]
+    cols_whole, cols_parts = columnar.decode(whole, "x"), columnar.decode(parts, "x")
+    assert cols_parts.differences(cols_whole) == []
+    tables = [_tables(cols) for cols in (cols_whole, cols_parts)]
+    for name, table in tables[0].items():
+        pd.testing.assert_frame_equal(tables[1][name], table)
+
+
+def _tables(cols) -> dict[str, pd.DataFrame]:
+    messages, pairing = build_messages([cols])
+    transactions = transactions_from(messages, pairing, call_types(messages))
+    srt, errors = df_srt(transactions), df_errors(messages)
+    return {"messages": messages, "transactions": transactions, "srt": srt, "errors": errors}
+
+
+def test_chunked_scan_declines_a_bad_record_in_a_later_chunk():
+    one = bytes.fromhex("210101000100005600000000")
+    records = [Record(i + 1, 10**9 + i, Direction.TO_RM, 3, one) for i in range(10)]
+    data = bytearray(_pcap_of(records))
+    assert fastpath.scan_pcap(bytes(data), "x", chunk=3) is not None
+    record_size = 16 + 4 + len(one)
+    data[24 + 8 * record_size + 16] = 2  # capture header version of the 9th record
+    assert fastpath.scan_pcap(bytes(data), "x", chunk=3) is None
+    assert fastpath.scan_pcap(bytes(data[: 24 + 9 * record_size - 1]), "x", chunk=3) is None  # cut

@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.strategies import struct_kwargs
 
 from dissector import cli
 from dissector.capture.detect import open_records
@@ -26,6 +25,7 @@ from dissector.decoders import compiled
 from dissector.layers.dispatch import tables
 from dissector.protocol.codec import encode_payload
 from dissector.protocol.dialects import DIALECTS
+from tests.strategies import struct_kwargs
 
 TRACES = Path(__file__).resolve().parents[2] / "traces"
 CAPTURES = sorted(p for p in TRACES.iterdir() if p.suffix in (".pcap", ".pcapng", ".log"))
