@@ -2,16 +2,25 @@
 
 Why a separate step: the parcel and IRQ ledgers and their checks all walk the same story (a
 request with the reply that answered it, or a notification) in capture order, and all three
-must pair requests and replies the same way. Pairing is ``dissector.analysis.transactions.pair``
-(the transactions table's own: by capture, client, seq and msg_id, first reply wins,
-protocol.md 1.6), so a ledger and the transactions table never disagree about which reply
-answered which call.
+must pair requests and replies the same way: ``stories`` pairs once, and a Trace's
+``LedgerMessages`` keep their stories so the three share them.
+
+Pairing uses ``dissector.analysis.transactions.pair`` (by client, seq and msg_id, first reply
+wins, protocol.md 1.6), but over the ledger messages of one capture alone, with the raw
+``client_vmid`` (no ``client_keys`` epochs for a reused VMID) and no give-up time
+(``GIVE_UP_NS``). So on a clean capture a ledger row and the transactions table name the same
+reply; when a client reuses a seq after giving up, or a VMID is reallocated mid-capture with
+calls in flight, they may pair differently.
 
 Input: an iterable of dicts shaped like ``DecodedMessage.to_json()`` (design.md 1.3), each
 optionally with a ``capture`` key (several captures are kept apart; handles are per RM, so per
 capture). Messages are recognised by ``msg_id``, not by name, so every dialect reads the same.
 Only ``LEDGER_MESSAGES`` matter; others are ignored, so a caller may pass everything or only
 those (``wanted`` tells which).
+
+Where the dicts come from: ``messages_from_decoded`` (a ``decode_file`` stream, Scapy) or
+``messages_from_columns`` (a Trace's message columns: the compiled codec for well-formed
+messages, Scapy only for malformed ones and error replies; the same dicts, by test).
 """
 
 from __future__ import annotations
