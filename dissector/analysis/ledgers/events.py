@@ -38,7 +38,7 @@ from dissector.analysis.transactions import pair
 from dissector.capture.reassembly import RawMessage
 from dissector.protocol import registry
 from dissector.protocol.codec import CodecError, StructCodec, codec_for
-from dissector.protocol.layout import Array, Count, Int, Length, Optional, When
+from dissector.protocol.layout import Array, BySize, Count, Int, Length, Optional, When
 
 if TYPE_CHECKING:
     from dissector.analysis.columns import MessageColumns
@@ -367,7 +367,7 @@ def _fast_row(raw: RawMessage, dialect: str) -> dict[str, Any] | None:
     plain = _plain_codec(msg_id, role, dialect)
     if plain is None:
         return None
-    codec, reserved = plain
+    codec, hidden = plain
     try:
         values = codec.decode(body)
     except (CodecError, KeyError, ValueError, IndexError, struct.error):
@@ -386,22 +386,29 @@ def _fast_row(raw: RawMessage, dialect: str) -> dict[str, Any] | None:
         "fragments": type_byte >> 2,
         "err_code": err_code,
         "err_name": None if err_code is None else _error_name(err_code, dialect),
-        "fields": _shown(values, reserved),
+        "fields": _shown(values, hidden),
         "malformed": None,
         "time_ns": raw.time_ns,
     }
 
 
-def _shown(values: dict[str, Any], reserved: frozenset[str]) -> dict[str, Any]:
+def _shown(values: dict[str, Any], hidden: _Hidden) -> dict[str, Any]:
     """The codec's values as ``layers.fields_of`` shows them: reserved and padding fields only
-    when non-zero, list entries likewise."""
-    out: dict[str, Any] = {}
-    for name, value in values.items():
-        if isinstance(value, list):
-            out[name] = [_shown(v, reserved) if isinstance(v, dict) else v for v in value]
-        elif value or not (name in reserved or name.startswith("_")):
-            out[name] = value
-    return out
+    when non-zero, in list entries too (``values`` is the codec's fresh dict: changed in place)."""
+    top, lists = hidden
+    for name in top:
+        if name in values and not values[name]:
+            del values[name]
+    for name, inner in lists:
+        for entry in values.get(name) or ():
+            for key in inner:
+                if key in entry and not entry[key]:
+                    del entry[key]
+    return values
+
+
+# names hidden when zero: top-level ones, and (list name, names inside its entries)
+_Hidden = tuple[tuple[str, ...], tuple[tuple[str, tuple[str, ...]], ...]]
 
 
 @cache
@@ -415,32 +422,51 @@ def _error_name(code: int, dialect: str) -> str:
 
 
 @cache
-def _plain_codec(msg_id: int, role: str, dialect: str) -> tuple[StructCodec, frozenset[str]] | None:
-    """The compiled codec of a payload made of integers and lists of them, with its reserved
-    field names; None for layouts with bytes or size-chosen cases (Scapy shows those)."""
+def _plain_codec(msg_id: int, role: str, dialect: str) -> tuple[StructCodec, _Hidden] | None:
+    """The compiled codec of a payload made of integers and lists of them, with the fields
+    ``fields_of`` hides when zero; None for layouts with bytes (Scapy shows those as hex)."""
     layout = registry.layout(msg_id, role, dialect)
     if layout is None:
         return None
-    reserved: set[str] = set()
-    if not _plain_fields(layout.fields, reserved):
+    top: list[str] = []
+    lists: list[tuple[str, tuple[str, ...]]] = []
+    if not _plain_fields(layout.fields, top, lists):
         return None
     try:
-        return codec_for(msg_id, role, dialect), frozenset(reserved)
+        codec = codec_for(msg_id, role, dialect)
     except (KeyError, ValueError):
         return None
+    return codec, (tuple(dict.fromkeys(top)), tuple(lists))
 
 
-def _plain_fields(fields: Iterable[Any], reserved: set[str]) -> bool:
+def _hidden(name: str, reserved: bool) -> bool:
+    return reserved or name.startswith("_")
+
+
+def _plain_fields(fields: Iterable[Any], top: list[str], lists: list[tuple[str, tuple[str, ...]]]) -> bool:
+    """Collect the hidden names of ``fields``; False if a field is not an integer or a list of
+    integer entries."""
     for f in fields:
         if isinstance(f, Optional | When):
-            if not _plain_fields(f.fields, reserved):
+            if not _plain_fields(f.fields, top, lists):
                 return False
+        elif isinstance(f, BySize):
+            for case in f.cases:
+                if not _plain_fields(case.fields, top, lists):
+                    return False
         elif isinstance(f, Array):
-            if f.alternatives or not _plain_fields(f.entry.fields, reserved):
-                return False
-        elif isinstance(f, Int):
-            if f.reserved:
-                reserved.add(f.name)
-        elif not isinstance(f, Count | Length):
-            return False  # Bytes, BySize
+            inner: list[str] = []
+            for entry in (f.entry, *f.alternatives):
+                for e in entry.fields:
+                    if not isinstance(e, Int):
+                        return False
+                    if _hidden(e.name, e.reserved):
+                        inner.append(e.name)
+            if inner:
+                lists.append((f.name, tuple(dict.fromkeys(inner))))
+        elif isinstance(f, Int | Count | Length):
+            if _hidden(f.name, getattr(f, "reserved", False)):
+                top.append(f.name)
+        else:
+            return False  # Bytes
     return True

@@ -153,6 +153,16 @@ class ParcelReplay(Replay[Parcel]):
     def __init__(self, capture: str) -> None:
         super().__init__(capture)
         self._gone: dict[int, int] = {}  # vmid -> frame of its last VM_DEALLOCATE
+        self._open: list[Parcel] = []  # parcels not reclaimed when last looked, in row order
+        self._looked = 0  # rows already moved to ``_open``
+
+    def _unreclaimed(self) -> list[Parcel]:
+        """The parcels not reclaimed so far, in row order (a reclaim is final), without walking
+        every parcel of the capture at each VM_INIT."""
+        self._open.extend(self.rows[self._looked :])
+        self._looked = len(self.rows)
+        self._open = [p for p in self._open if p.reclaimed_frame is None]
+        return self._open
 
     # --- building rows ------------------------------------------------------------------
     def _create(self, call: Call) -> None:
@@ -382,10 +392,9 @@ class ParcelReplay(Replay[Parcel]):
             return
         vmid = int(vmid)
         gone = self._gone.get(vmid, -1)
-        for parcel in self.rows:
+        for parcel in self._unreclaimed():
             if (
-                parcel.reclaimed_frame is not None
-                or parcel.owner != call.client
+                parcel.owner != call.client
                 or vmid not in parcel.borrowers
                 or (parcel.created_frame or parcel.first_frame) < gone
             ):
