@@ -394,14 +394,14 @@ def cmd_lifecycle(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             out.write("\nWhat failed\n")
             lines = [[_hex(v), str(i), text] for v, i, text in failed]
             out.write(render(lines, ["vmid", "inst", "calls"], {1}, width))
-        for (vmid, instance), g in intervals.groupby(["vmid", "instance"], sort=True):
+        for (vmid, instance), g in _by_instance(intervals):
             out.write(f"\nVM {vmid:#x} instance {instance}\n")
             rows = [
                 [
-                    str(r.state), _rel(r.start), _rel(r.end) + ("+" if r.ongoing else ""),
-                    f"{r.duration * 1e3:.3f}", str(r.cause_frame), str(r.cause),
+                    str(state), _rel(start), _rel(end) + ("+" if ongoing else ""),
+                    f"{duration * 1e3:.3f}", str(frame), str(cause),
                 ]
-                for r in g.itertuples(index=False)
+                for state, start, end, ongoing, duration, frame, cause in g
             ]  # fmt: skip
             out.write(
                 render(rows, ["state", "start", "end", "duration(ms)", "frame", "cause"], {1, 2, 3, 4}, width)
@@ -409,6 +409,24 @@ def cmd_lifecycle(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return EXIT_OK
 
     return _run(args, out, err, body)
+
+
+def _by_instance(intervals: pd.DataFrame) -> list[tuple[tuple[int, int], list[tuple]]]:
+    """The state intervals of each VM instance, in (vmid, instance) order and capture order within
+    one, as ``groupby(["vmid", "instance"])`` gives them, from plain lists: a capture of thousands of
+    VM instances makes thousands of groups, and a DataFrame per group costs a millisecond each."""
+    known = intervals[intervals["vmid"].notna() & intervals["instance"].notna()]
+    order = np.lexsort((known["instance"].to_numpy(np.int64), known["vmid"].to_numpy(np.int64)))
+    known = known.iloc[order]
+    keys = list(zip(known["vmid"].tolist(), known["instance"].tolist(), strict=True))
+    shown = ("state", "start", "end", "ongoing", "duration", "cause_frame", "cause")
+    rows = list(zip(*(known[c].tolist() for c in shown), strict=True))
+    out: list[tuple[tuple[int, int], list[tuple]]] = []
+    for key, row in zip(keys, rows, strict=True):
+        if not out or out[-1][0] != key:
+            out.append((key, []))
+        out[-1][1].append(row)
+    return out
 
 
 def _failed(r: Any) -> str:

@@ -31,6 +31,7 @@ import math
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -148,7 +149,13 @@ class Lifecycles:
 def _enum_name(enum: str, value: Any, dialect: str) -> str | None:
     if value is None or value is pd.NA:
         return None
-    return registry.enum(enum, dialect).name_of(int(value))
+    return _name_of(enum, int(value), dialect)
+
+
+@cache
+def _name_of(enum: str, value: int, dialect: str) -> str:
+    """An enum value's name (cached: a capture repeats a handful of values many times)."""
+    return registry.enum(enum, dialect).name_of(value)
 
 
 class _Rebuild:
@@ -343,7 +350,7 @@ class _Rebuild:
         return ", ".join(parts)
 
     def status(self, vmid: int, vm_status: int, os_status: int | None, frame: int, time: float) -> None:
-        state = registry.enum("vm_status", self.dialect).name_of(vm_status)
+        state = _name_of("vm_status", vm_status, self.dialect)
         if vmid not in self.current:
             last = self.last_done.get(vmid)
             if last is not None and last.closed and state != LOAD:  # LOAD: allocated again, reply lost
@@ -599,10 +606,13 @@ def rebuild(
     return Lifecycles(_intervals(rows, categories), _summary(summary, categories), findings)
 
 
-def _rm_names(msg_ids: np.ndarray) -> list[str | None]:
+def _rm_names(msg_ids: np.ndarray) -> np.ndarray:
     """The RM (default dialect) name of each id: the state rules above are keyed by RM names,
-    whichever names the trace's dialect shows (VM_ALLOC_VMID in linux-v17, VM_SHUTDOWN in rm-2021)."""
-    return [registry.message_name(i) if i >= 0 else None for i in msg_ids.tolist()]
+    whichever names the trace's dialect shows (VM_ALLOC_VMID in linux-v17, VM_SHUTDOWN in rm-2021).
+    Looked up once per distinct id."""
+    uniq, inverse = np.unique(msg_ids, return_inverse=True)
+    names = np.array([registry.message_name(i) if i >= 0 else None for i in uniq.tolist()], object)
+    return names[inverse.reshape(-1)] if len(msg_ids) else np.empty(0, object)
 
 
 def _events(msgs: pd.DataFrame, tx: pd.DataFrame, ids: dict[str, int]) -> tuple[list[tuple], set[int]]:
@@ -614,7 +624,7 @@ def _events(msgs: pd.DataFrame, tx: pd.DataFrame, ids: dict[str, int]) -> tuple[
     frame = msgs["frame"].to_numpy(np.int64)
     time = msgs["time"].to_numpy(np.float64)
     msg_id = msgs["msg_id"].to_numpy(np.int64, na_value=-1)
-    names = np.array(_rm_names(msg_id), object)
+    names = _rm_names(msg_id)
     columns = ("stop_flags", "stop_reason", "auth_mech", "exit_code", "exit_flags", "os_status")
     extra = {c: msgs[c].to_numpy(np.float64, na_value=np.nan).tolist() for c in columns}
     frames, times = frame.tolist(), time.tolist()
@@ -651,7 +661,7 @@ def _events(msgs: pd.DataFrame, tx: pd.DataFrame, ids: dict[str, int]) -> tuple[
                     float(time[i]),
                 )
             )
-    tx_names = np.array(_rm_names(tx["msg_id"].to_numpy(np.int64, na_value=-1)), object)
+    tx_names = _rm_names(tx["msg_id"].to_numpy(np.int64, na_value=-1))
     keep = (
         (tx["status"] == "error").to_numpy(bool)
         | ((tx["status"] == "ok").to_numpy(bool) & np.isin(tx_names, list(STATE_CALLS)))

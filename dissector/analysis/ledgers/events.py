@@ -2,30 +2,44 @@
 
 Why a separate step: the parcel and IRQ ledgers and their checks all walk the same story (a
 request with the reply that answered it, or a notification) in capture order, and all three
-must pair requests and replies the same way. Pairing is ``dissector.analysis.transactions.pair``
-(the transactions table's own: by capture, client, seq and msg_id, first reply wins,
-protocol.md 1.6), so a ledger and the transactions table never disagree about which reply
-answered which call.
+must pair requests and replies the same way: ``stories`` pairs once, and a Trace's
+``LedgerMessages`` keep their stories so the three share them.
+
+Pairing uses ``dissector.analysis.transactions.pair`` (by client, seq and msg_id, first reply
+wins, protocol.md 1.6), but over the ledger messages of one capture alone, with the raw
+``client_vmid`` (no ``client_keys`` epochs for a reused VMID) and no give-up time
+(``GIVE_UP_NS``). So on a clean capture a ledger row and the transactions table name the same
+reply; when a client reuses a seq after giving up, or a VMID is reallocated mid-capture with
+calls in flight, they may pair differently.
 
 Input: an iterable of dicts shaped like ``DecodedMessage.to_json()`` (design.md 1.3), each
 optionally with a ``capture`` key (several captures are kept apart; handles are per RM, so per
 capture). Messages are recognised by ``msg_id``, not by name, so every dialect reads the same.
 Only ``LEDGER_MESSAGES`` matter; others are ignored, so a caller may pass everything or only
 those (``wanted`` tells which).
+
+Where the dicts come from: ``messages_from_decoded`` (a ``decode_file`` stream, Scapy) or
+``messages_from_columns`` (a Trace's message columns: the compiled codec for well-formed
+messages, Scapy only for malformed ones and error replies; the same dicts, by test).
 """
 
 from __future__ import annotations
 
 import math
+import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from dissector.analysis.transactions import pair
+from dissector.capture.reassembly import RawMessage
 from dissector.protocol import registry
-from dissector.protocol.wire import NOTIFICATION, REPLY, REQUEST, parse_header
+from dissector.protocol.codec import CodecError, StructCodec, codec_for
+from dissector.protocol.layout import Array, BySize, Count, Int, Length, Optional, When
+from dissector.protocol.wire import MSG_TYPE_MASK, NOTIFICATION, REPLY, REQUEST, RPC_HEADER, parse_header
 
 if TYPE_CHECKING:
     from dissector.analysis.columns import MessageColumns
@@ -191,8 +205,25 @@ def _time(message: Mapping[str, Any]) -> float:
     return math.nan if t is None else float(t)
 
 
+class LedgerMessages(list):  # type: ignore[type-arg]  (a list of jsonl dicts)
+    """The ledger messages of a Trace (``messages_from_columns``), which remember their stories:
+    the parcel ledger, the IRQ ledger and their checks all replay the same ones."""
+
+    stories: list[Story] | None = None
+
+
 def stories(messages: Iterable[Mapping[str, Any]]) -> list[Story]:
-    """Group by capture (first-seen order), pair, and order the ledger events of each capture."""
+    """Group by capture (first-seen order), pair, and order the ledger events of each capture.
+
+    ``LedgerMessages`` are grouped once and the stories shared (nothing modifies a story)."""
+    if isinstance(messages, LedgerMessages):
+        if messages.stories is None:
+            messages.stories = _stories(messages)
+        return messages.stories
+    return _stories(messages)
+
+
+def _stories(messages: Iterable[Mapping[str, Any]]) -> list[Story]:
     by_capture: dict[str, list[Mapping[str, Any]]] = {}
     for m in messages:
         by_capture.setdefault(str(m.get("capture", "")), []).append(m)
@@ -276,17 +307,19 @@ def _row(message: DecodedMessage, capture: str | None) -> dict[str, Any]:
     return row
 
 
-def messages_from_columns(columns: Sequence[MessageColumns], dialect: str = "rm") -> list[dict[str, Any]]:
+def messages_from_columns(columns: Sequence[MessageColumns], dialect: str = "rm") -> LedgerMessages:
     """The ledger messages of a Trace's per-capture message columns, as jsonl dicts with
     ``capture``, plus each capture's last message (when the capture ended).
 
-    Rows are picked by ``msg_id`` with numpy; only those are dissected with Scapy (through each
-    column bundle's ``raw_message``).
+    Rows are picked by ``msg_id`` with numpy. A well-formed request, OK reply or notification is
+    decoded by the compiled codec (``protocol.codec``, ~30x cheaper than a Scapy packet) into the
+    same dict ``DecodedMessage.to_json`` gives (``_fast_row``); malformed messages, error replies
+    and payloads without a plain layout keep Scapy's lenient dissection.
     """
     from dissector.decoded import DecodedMessage
 
     ids = np.fromiter(LEDGER_MSG_IDS, np.int64)
-    out = []
+    out = LedgerMessages()
     for cols in columns:
         if cols.raw_message is None or not len(cols):
             continue
@@ -294,6 +327,146 @@ def messages_from_columns(columns: Sequence[MessageColumns], dialect: str = "rm"
         last = int(np.argmax(cols.frame))
         if last not in rows:
             rows.append(last)
+        malformed = cols.malformed
         for i in rows:
-            out.append(_row(DecodedMessage(cols.raw_message(i), dialect), cols.capture))
+            raw = cols.raw_message(i)
+            row = _fast_row(raw, dialect) if malformed[i] is None else None
+            if row is None:
+                row = DecodedMessage(raw, dialect).to_json()
+            row["capture"] = cols.capture
+            out.append(row)
     return out
+
+
+_ERR = struct.Struct("<I")
+_ROLE_OF_TYPE = {REQUEST: "request", NOTIFICATION: "notification"}
+
+
+def _fast_row(raw: RawMessage, dialect: str) -> dict[str, Any] | None:
+    """``DecodedMessage(raw, dialect).to_json()`` of a well-formed message without Scapy, or None
+    when only Scapy gives it (error replies, continuations, payloads the codec cannot read)."""
+    from dissector.decoded import TYPE_NAMES, ExactTime
+
+    data = raw.data
+    if len(data) < 8:
+        return None
+    _api, type_byte, seq, msg_id = RPC_HEADER.unpack_from(data)
+    msg_type = type_byte & MSG_TYPE_MASK
+    if msg_type == REPLY:
+        if len(data) < 12:
+            return None
+        err_code = _ERR.unpack_from(data, 8)[0]
+        if err_code != 0:
+            return None
+        role, body = "reply", data[12:]
+    else:
+        role = _ROLE_OF_TYPE.get(msg_type)
+        if role is None:
+            return None
+        err_code, body = None, data[8:]
+    plain = _plain_codec(msg_id, role, dialect)
+    if plain is None:
+        return None
+    codec, hidden = plain
+    try:
+        values = codec.decode(body)
+    except (CodecError, KeyError, ValueError, IndexError, struct.error):
+        return None
+    return {
+        "frame": raw.frames[0],
+        "frames": list(raw.frames),
+        "time": None if raw.time_ns is None else ExactTime(raw.time_ns),
+        "time_end": None if raw.time_end_ns is None else ExactTime(raw.time_end_ns),
+        "direction": raw.direction.label,
+        "client_vmid": raw.client_vmid,
+        "type": TYPE_NAMES[msg_type],
+        "seq": seq if raw.seq_known else None,
+        "msg_id": msg_id,
+        "msg_name": _message_name(msg_id, dialect),
+        "fragments": type_byte >> 2,
+        "err_code": err_code,
+        "err_name": None if err_code is None else _error_name(err_code, dialect),
+        "fields": _shown(values, hidden),
+        "malformed": None,
+        "time_ns": raw.time_ns,
+    }
+
+
+def _shown(values: dict[str, Any], hidden: _Hidden) -> dict[str, Any]:
+    """The codec's values as ``layers.fields_of`` shows them: reserved and padding fields only
+    when non-zero, in list entries too (``values`` is the codec's fresh dict: changed in place)."""
+    top, lists = hidden
+    for name in top:
+        if name in values and not values[name]:
+            del values[name]
+    for name, inner in lists:
+        for entry in values.get(name) or ():
+            for key in inner:
+                if key in entry and not entry[key]:
+                    del entry[key]
+    return values
+
+
+# names hidden when zero: top-level ones, and (list name, names inside its entries)
+_Hidden = tuple[tuple[str, ...], tuple[tuple[str, tuple[str, ...]], ...]]
+
+
+@cache
+def _message_name(msg_id: int, dialect: str) -> str:
+    return registry.message_name(msg_id, dialect)
+
+
+@cache
+def _error_name(code: int, dialect: str) -> str:
+    return registry.error_name(code, dialect)
+
+
+@cache
+def _plain_codec(msg_id: int, role: str, dialect: str) -> tuple[StructCodec, _Hidden] | None:
+    """The compiled codec of a payload made of integers and lists of them, with the fields
+    ``fields_of`` hides when zero; None for layouts with bytes (Scapy shows those as hex)."""
+    layout = registry.layout(msg_id, role, dialect)
+    if layout is None:
+        return None
+    top: list[str] = []
+    lists: list[tuple[str, tuple[str, ...]]] = []
+    if not _plain_fields(layout.fields, top, lists):
+        return None
+    try:
+        codec = codec_for(msg_id, role, dialect)
+    except (KeyError, ValueError):
+        return None
+    return codec, (tuple(dict.fromkeys(top)), tuple(lists))
+
+
+def _hidden(name: str, reserved: bool) -> bool:
+    return reserved or name.startswith("_")
+
+
+def _plain_fields(fields: Iterable[Any], top: list[str], lists: list[tuple[str, tuple[str, ...]]]) -> bool:
+    """Collect the hidden names of ``fields``; False if a field is not an integer or a list of
+    integer entries."""
+    for f in fields:
+        if isinstance(f, Optional | When):
+            if not _plain_fields(f.fields, top, lists):
+                return False
+        elif isinstance(f, BySize):
+            for case in f.cases:
+                if not _plain_fields(case.fields, top, lists):
+                    return False
+        elif isinstance(f, Array):
+            inner: list[str] = []
+            for entry in (f.entry, *f.alternatives):
+                for e in entry.fields:
+                    if not isinstance(e, Int):
+                        return False
+                    if _hidden(e.name, e.reserved):
+                        inner.append(e.name)
+            if inner:
+                lists.append((f.name, tuple(dict.fromkeys(inner))))
+        elif isinstance(f, Int | Count | Length):
+            if _hidden(f.name, getattr(f, "reserved", False)):
+                top.append(f.name)
+        else:
+            return False  # Bytes
+    return True

@@ -25,8 +25,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .events import Call, Event, Notif, Story, stories
-from .handles import LIVE, STALE, HandleIndex, number_instances
+from .events import Call, Event, Notif, Story
+from .handles import LIVE, STALE
+from .replay import Replay, ledger_rows, replay_story
 from .schema import IRQS
 
 NOTIFY_LENT, NOTIFY_RELEASED, NOTIFY_ACCEPTED = 0x1, 0x2, 0x4
@@ -79,14 +80,8 @@ class LentIrq:
         self.last_frame = max(self.last_frame, frame)
 
 
-class IrqReplay:
+class IrqReplay(Replay[LentIrq]):
     """Replays one capture's story into lent IRQs (see the module docstring)."""
-
-    def __init__(self, capture: str) -> None:
-        self.capture = capture
-        self.irqs: list[LentIrq] = []
-        self.index: HandleIndex[LentIrq] = HandleIndex()
-        self._no_reply: list[LentIrq] = []
 
     def _lend(self, call: Call) -> None:
         if call.answered and not call.ok:
@@ -113,39 +108,33 @@ class IrqReplay:
         irq.touch(call.reply_frame or call.frame)
         if call.reply is None:
             irq.failed.append(f"{call.name} no reply @{call.frame}")
-        self.irqs.append(irq)
-        if irq.handle is None:
-            self._no_reply.append(irq)
-        else:
-            self.index.add(irq.handle, irq)
+        self.created(irq)
 
     def _unseen(
         self, handle: int, event: Event, owner: int | None, borrower: int | None, stale: bool
     ) -> LentIrq:
         """An IRQ used successfully but never seen lent: before the capture, or the lend's reply was
         lost (then the oldest such lend by that owner, to that borrower, is taken to be it)."""
-        for i, q in enumerate(self._no_reply):
-            if q.start_frame > event.frame:
-                break
-            if (owner is None or q.owner == owner) and (borrower is None or q.borrower == borrower):
-                del self._no_reply[i]
-                q.handle, q.source = handle, "inferred"
-                q.phase = "lent" if q.phase == "no_reply" else q.phase
-                self.index.add(handle, q)
-                return q
-        irq = LentIrq(
-            self.capture,
+        q = self.adopt(
             handle,
-            "unseen",
-            owner,
-            borrower,
-            event.frame if stale else 0,
-            event.time,
-            first_frame=event.frame,
+            event.frame,
+            lambda q: (owner is None or q.owner == owner) and (borrower is None or q.borrower == borrower),
         )
-        self.irqs.append(irq)
-        self.index.add(handle, irq)
-        return irq
+        if q is not None:
+            q.phase = "lent" if q.phase == "no_reply" else q.phase
+            return q
+        return self.unseen(
+            LentIrq(
+                self.capture,
+                handle,
+                "unseen",
+                owner,
+                borrower,
+                event.frame if stale else 0,
+                event.time,
+                first_frame=event.frame,
+            )
+        )
 
     def feed(self, event: Event) -> None:
         if isinstance(event, Call):
@@ -228,17 +217,10 @@ class IrqReplay:
             irq.released_frames.append(notif.frame)
             irq.phase = "released"
 
-    def finish(self) -> list[LentIrq]:
-        """The IRQs in the order they first appear, with instance numbers per handle."""
-        return number_instances(self.irqs)
-
 
 def replay(story: Story) -> list[LentIrq]:
     """All lent IRQs of one capture."""
-    r = IrqReplay(story.capture)
-    for event in story.events:
-        r.feed(event)
-    return r.finish()
+    return replay_story(story, IrqReplay)
 
 
 def irqs_frame(irqs: list[LentIrq], captures: list[str]) -> pd.DataFrame:
@@ -287,5 +269,4 @@ def irqs_frame(irqs: list[LentIrq], captures: list[str]) -> pd.DataFrame:
 
 def df_irqs(messages: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     """The lent-IRQ ledger (schema ``IRQS``) of jsonl-shaped messages (as ``df_memparcels``)."""
-    found = stories(messages)
-    return irqs_frame([q for s in found for q in replay(s)], [s.capture for s in found])
+    return irqs_frame(*ledger_rows(messages, IrqReplay))

@@ -33,8 +33,9 @@ import pandas as pd
 
 from dissector.protocol import registry
 
-from .events import Call, Event, Notif, Story, stories
-from .handles import LIVE, STALE, HandleIndex, number_instances
+from .events import Call, Event, Notif, Story
+from .handles import LIVE, STALE
+from .replay import Replay, ledger_rows, replay_story
 from .schema import MEMPARCELS, TRANS_TYPES
 
 CREATE_CALLS = {"MEM_DONATE": "DONATE", "MEM_LEND": "LEND", "MEM_SHARE": "SHARE"}
@@ -146,15 +147,22 @@ def _name(enum: str, value: Any) -> str | None:
     return None if value is None else registry.enum(enum).name_of(int(value))
 
 
-class ParcelReplay:
+class ParcelReplay(Replay[Parcel]):
     """Replays one capture's story into parcels (see the module docstring)."""
 
     def __init__(self, capture: str) -> None:
-        self.capture = capture
-        self.parcels: list[Parcel] = []
-        self.index: HandleIndex[Parcel] = HandleIndex()
-        self._no_reply: list[Parcel] = []  # creates without reply, oldest first
+        super().__init__(capture)
         self._gone: dict[int, int] = {}  # vmid -> frame of its last VM_DEALLOCATE
+        self._open: list[Parcel] = []  # parcels not reclaimed when last looked, in row order
+        self._looked = 0  # rows already moved to ``_open``
+
+    def _unreclaimed(self) -> list[Parcel]:
+        """The parcels not reclaimed so far, in row order (a reclaim is final), without walking
+        every parcel of the capture at each VM_INIT."""
+        self._open.extend(self.rows[self._looked :])
+        self._looked = len(self.rows)
+        self._open = [p for p in self._open if p.reclaimed_frame is None]
+        return self._open
 
     # --- building rows ------------------------------------------------------------------
     def _create(self, call: Call) -> None:
@@ -190,11 +198,7 @@ class ParcelReplay:
         parcel.touch(call.reply_frame or call.frame)
         if call.reply is None:
             parcel.failed.append(f"{call.name} no reply @{call.frame}")
-        self.parcels.append(parcel)
-        if parcel.handle is None:
-            self._no_reply.append(parcel)
-        else:
-            self.index.add(parcel.handle, parcel)
+        self.created(parcel)
 
     def _unseen(self, handle: int, event: Event, owner: int | None, user: int | None, stale: bool) -> Parcel:
         """A parcel used successfully but never seen created: before the capture, or a lost reply.
@@ -203,22 +207,19 @@ class ParcelReplay:
         a borrower-side one; an earlier create without reply by that owner (or lending to that
         borrower) is taken to be this parcel.
         """
-        for i, p in enumerate(self._no_reply):
-            if p.start_frame > event.frame:
-                break
-            fits = p.owner == owner if owner is not None else (not p.acl or user in p.borrowers)
-            if fits:
-                del self._no_reply[i]
-                p.handle, p.source = handle, "inferred"
-                if p.phase == "no_reply":
-                    p.phase = "created" if p.complete else "appending"
-                self.index.add(handle, p)
-                return p
+        p = self.adopt(
+            handle,
+            event.frame,
+            lambda p: p.owner == owner if owner is not None else (not p.acl or user in p.borrowers),
+        )
+        if p is not None:
+            if p.phase == "no_reply":
+                p.phase = "created" if p.complete else "appending"
+            return p
         start = event.frame if stale else 0
-        parcel = Parcel(self.capture, handle, "unseen", owner, start, event.time, first_frame=event.frame)
-        self.parcels.append(parcel)
-        self.index.add(handle, parcel)
-        return parcel
+        return self.unseen(
+            Parcel(self.capture, handle, "unseen", owner, start, event.time, first_frame=event.frame)
+        )
 
     def bind(self, handle: Any, event: Event, owner_hint: int | None = None) -> Parcel | None:
         """The parcel ``handle`` names at this event; creates an unseen row when RM vouched for it."""
@@ -391,10 +392,9 @@ class ParcelReplay:
             return
         vmid = int(vmid)
         gone = self._gone.get(vmid, -1)
-        for parcel in self.parcels:
+        for parcel in self._unreclaimed():
             if (
-                parcel.reclaimed_frame is not None
-                or parcel.owner != call.client
+                parcel.owner != call.client
                 or vmid not in parcel.borrowers
                 or (parcel.created_frame or parcel.first_frame) < gone
             ):
@@ -405,10 +405,6 @@ class ParcelReplay:
                 parcel.accept_ipas.setdefault(vmid, None)
             parcel.phase = "mapped"
             parcel.touch(call.frame)
-
-    def finish(self) -> list[Parcel]:
-        """The parcels in the order they first appear, with instance numbers per handle."""
-        return number_instances(self.parcels)
 
 
 def human(n: int) -> str:
@@ -435,10 +431,7 @@ def config_use(name: str, f: Mapping[str, Any]) -> str:
 
 def replay(story: Story) -> list[Parcel]:
     """All parcels of one capture."""
-    r = ParcelReplay(story.capture)
-    for event in story.events:
-        r.feed(event)
-    return r.finish()
+    return replay_story(story, ParcelReplay)
 
 
 def parcels_frame(parcels: list[Parcel], captures: list[str]) -> pd.DataFrame:
@@ -505,6 +498,4 @@ def df_memparcels(messages: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     ``messages`` are ``DecodedMessage.to_json()`` dicts in capture order, optionally with a
     ``capture`` key; messages the ledger does not read are skipped. Nothing is modified.
     """
-    found = stories(messages)
-    parcels = [p for s in found for p in replay(s)]
-    return parcels_frame(parcels, [s.capture for s in found])
+    return parcels_frame(*ledger_rows(messages, ParcelReplay))
