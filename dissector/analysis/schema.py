@@ -11,16 +11,20 @@ unknown; columns declared ``instant`` hold absolute times, which ``dissector.ana
 presents on the one time base of the public ``Trace`` tables; ``*_ns`` columns keep the integer
 nanoseconds; integers that can be unknown use pandas' nullable types (``Int32``, ``Int64``);
 names are categorical; frame lists are Python tuples in an object column.
+
+The declarations import neither pandas nor numpy (each function that builds a frame imports
+them), so the table registry and ``ghrm --help`` read them without loading either.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,8 @@ class Column:
     ms: bool = False  # a duration (float s) that public tables also show as ``<name>_ms``
 
     def pandas_dtype(self, values: Iterable[Any] | None = None) -> Any:
+        import pandas as pd
+
         if self.dtype != "category":
             return self.dtype
         if self.categories is not None:
@@ -64,10 +70,14 @@ class Schema:
 
     def empty(self) -> pd.DataFrame:
         """A zero-row table with every declared column and dtype."""
+        import numpy as np
+
         return self.frame({c.name: np.empty(0, dtype=object) for c in self.columns})
 
     def frame(self, data: Mapping[str, Any], index: Any = None) -> pd.DataFrame:
         """A DataFrame from column arrays, in declared order and dtypes; extra keys are an error."""
+        import pandas as pd
+
         extra = set(data) - set(self.names)
         if extra:
             raise ValueError(f"{self.name}: undeclared column(s) {sorted(extra)}")
@@ -79,6 +89,8 @@ class Schema:
 
     def check(self, df: pd.DataFrame) -> None:
         """Raise ``AssertionError`` naming the first column whose name or dtype differs."""
+        import pandas as pd
+
         assert list(df.columns) == self.names, f"{self.name}: columns {list(df.columns)} != {self.names}"
         for c in self.columns:
             got = df[c.name].dtype
@@ -100,6 +112,9 @@ class Schema:
 
 def _cast(values: Any, col: Column) -> Any:
     """Turn one column's values into a pandas array of the declared dtype."""
+    import numpy as np
+    import pandas as pd
+
     if values is None:
         values = np.empty(0, dtype=object)
     if isinstance(values, pd.Series):
@@ -126,6 +141,8 @@ def _cast(values: Any, col: Column) -> Any:
 
 
 def _numpy_cast(values: np.ndarray, dtype: str) -> Any:
+    import pandas as pd
+
     if dtype[0].isupper():  # nullable integer / boolean
         if values.dtype == object:
             return pd.array(values, dtype=dtype)
@@ -135,12 +152,17 @@ def _numpy_cast(values: np.ndarray, dtype: str) -> Any:
 
 def nullable(values: np.ndarray, missing: np.ndarray, dtype: str) -> Any:
     """A pandas nullable array from numpy ``values`` and a boolean ``missing`` mask, without copies."""
+    import numpy as np
+    import pandas as pd
+
     np_dtype = {"Int8": np.int8, "Int16": np.int16, "Int32": np.int32, "Int64": np.int64}[dtype]
     return pd.arrays.IntegerArray(values.astype(np_dtype, copy=False), missing.astype(bool, copy=False))
 
 
 def concat(frames: Sequence[pd.DataFrame], schema: Schema) -> pd.DataFrame:
     """Tables of several captures as one, categoricals unified (pandas would fall back to object)."""
+    import pandas as pd
+
     given = [f for f in frames if f is not None]
     frames = [f for f in given if not f.empty]  # an empty table's categories carry no information
     if not frames:
