@@ -198,6 +198,28 @@ CATEGORIES = (
     "timing",
 )  # fmt: skip
 
+# Columns several tables share (same name, dtype and meaning), declared once; ``ledgers.schema``
+# and ``fleet.schema`` use them too.
+CAPTURE = Column("capture", "category", "capture")
+CALL_NAME = Column("name", "category", "call name")
+CALL_ID = Column("msg_id", "Int64", "call id")
+VM = Column("vmid", "int32", "VM")
+UNANSWERED = Column("unanswered", "int64", "requests without a reply (incl. retransmitted ones)")
+
+
+def distribution(of: str, mean: str) -> tuple[Column, ...]:
+    """The six columns of a distribution of durations in seconds (the SRT's latency, the fleet's
+    boot latency): ``min`` ("fastest OF"), ``mean``, ``p50``, ``p90``, ``p99``, ``max``."""
+    return (
+        Column("min", "float64", f"fastest {of}"),
+        Column("mean", "float64", mean),
+        Column("p50", "float64", "median"),
+        Column("p90", "float64", "90th percentile"),
+        Column("p99", "float64", "99th percentile"),
+        Column("max", "float64", f"slowest {of}"),
+    )
+
+
 MESSAGES = Schema(
     "messages",
     "one row per RM message (reassembled; a stray fragment is its own row), in (capture, frame) order",
@@ -273,8 +295,8 @@ TRANSACTIONS = Schema(
         Column("vmid", "Int32", "VM the call concerns"),
         Column("vm", "Int32", "VM the exchange concerns, parcel/IRQ ledgers included (messages.vm)"),
         Column("seq", "Int32", "request seq (NA if the source did not record it)"),
-        Column("msg_id", "Int64", "call id"),
-        Column("name", "category", "call name"),
+        CALL_ID,
+        CALL_NAME,
         Column(
             "status",
             "category",
@@ -306,18 +328,13 @@ SRT = Schema(
     "srt",
     "service response time per capture and call (tshark -z srt), first replies only; times in seconds",
     (
-        Column("capture", "category", "capture"),
-        Column("name", "category", "call name"),
-        Column("msg_id", "Int64", "call id"),
+        CAPTURE,
+        CALL_NAME,
+        CALL_ID,
         Column("calls", "int64", "requests, answered or not (errors and unanswered are among them)"),
         Column("errors", "int64", "answered with a non-zero error code (status error)"),
-        Column("unanswered", "int64", "requests without a reply (incl. retransmitted ones)"),
-        Column("min", "float64", "fastest reply"),
-        Column("mean", "float64", "mean latency"),
-        Column("p50", "float64", "median"),
-        Column("p90", "float64", "90th percentile"),
-        Column("p99", "float64", "99th percentile"),
-        Column("max", "float64", "slowest reply"),
+        UNANSWERED,
+        *distribution("reply", "mean latency"),
         Column("sum", "float64", "total time spent waiting"),
     ),
 )
@@ -326,8 +343,8 @@ LIFECYCLES = Schema(
     "lifecycles",
     "one row per VM state interval, rebuilt from RM calls and VM_STATUS/VM_EXITED (protocol.md 4.1, 6.1, 8)",
     (
-        Column("capture", "category", "capture"),
-        Column("vmid", "int32", "VM"),
+        CAPTURE,
+        VM,
         Column("instance", "int32", "1, 2, ...: a VMID reused after VM_DEALLOCATE starts a new instance"),
         Column(
             "state",
@@ -354,8 +371,8 @@ LIFECYCLE_SUMMARY = Schema(
     "lifecycle_summary",
     "one row per VM instance: boot, run and teardown times, exit and final state",
     (
-        Column("capture", "category", "capture"),
-        Column("vmid", "int32", "VM"),
+        CAPTURE,
+        VM,
         Column("instance", "int32", "instance number of this VMID"),
         Column(
             "allocated_at",
@@ -403,9 +420,9 @@ ERRORS = Schema(
     "errors",
     "error replies counted per capture x call x error code, with the Linux errno",
     (
-        Column("capture", "category", "capture"),
-        Column("name", "category", "call name"),
-        Column("msg_id", "Int64", "call id"),
+        CAPTURE,
+        CALL_NAME,
+        CALL_ID,
         Column("err_code", "Int64", "RM error code"),
         Column("err_name", "category", "RM error name"),
         Column("errno", "category", "what the Linux driver returns (-ENODEV, ...)"),
@@ -421,7 +438,7 @@ FINDINGS = Schema(
     "findings",
     "expert info as in Wireshark: what looks wrong or notable, with the frames to look at",
     (
-        Column("capture", "category", "capture"),
+        CAPTURE,
         Column("severity", "category", "error, warning, note or chat", SEVERITIES, ordered=True),
         Column("category", "category", ", ".join(CATEGORIES)),
         Column("code", "category", "stable identifier of the kind of finding (e.g. unanswered)"),
@@ -439,7 +456,7 @@ SLOW_WINDOWS = Schema(
     "time spans in which the RM served several calls far slower than each call's own baseline "
     "(``dissector.analysis.timing``); one ``slow_window`` finding each",
     (
-        Column("capture", "category", "capture"),
+        CAPTURE,
         Column("start", "float64", "the first slowed call began service", instant=True),
         Column("end", "float64", "the first call served at normal speed again began service", instant=True),
         Column("duration", "float64", "end - start in seconds"),
@@ -463,7 +480,7 @@ PROBLEMS = Schema(
     "problems",
     "parts of the input the capture readers could not turn into records",
     (
-        Column("capture", "category", "capture"),
+        CAPTURE,
         Column("source", "str", "file and position"),
         Column("reason", "str", "what was wrong"),
         Column("offset", "Int64", "byte offset in a binary file"),
