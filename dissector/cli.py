@@ -7,10 +7,11 @@ options, and a handler's module (pandas, Scapy, matplotlib ...) is imported only
 registry (``dissector.analysis.tables``); ``decode``, ``convert`` and ``protocol`` live here.
 
 Output goes to stdout; warnings about the input (skipped bytes, unreadable records) go to
-stderr so that ``--format jsonl`` stays machine-readable. Exit statuses (README "Exit codes"):
-0 when something was decoded (damage is reported as warnings), 1 when nothing could be read or
-an output could not be written, 2 for a wrong command line; ``main`` turns every error into one
-line on stderr (``dissector.boundary``).
+stderr so that ``--format jsonl`` stays machine-readable. Exit statuses (README "Errors, exit
+codes and limits"): 0 decoded (damage is reported as warnings), 1 an input could not be read at
+all or writing failed midway, 2 the command line cannot work (an unknown option, a bad filter,
+an output that cannot be written); ``main`` turns every error into one line on stderr
+(``dissector.boundary``).
 """
 
 from __future__ import annotations

@@ -1,18 +1,23 @@
 """``dissector.open(path)``: one or several captures as a ``Trace`` whose attributes are tables.
 
 Why an object: a notebook asks many questions of one capture; the tables are computed once,
-when first asked for, and shared. A ``Trace`` holds plain DataFrames (see
-``dissector.analysis.schema`` for every column); each is a pure function of the ones before it
-(messages -> transactions -> srt, errors, lifecycles -> findings), so any stage can be taken
-out and used alone, or per capture on a cluster and concatenated (every table has ``capture``).
+when first asked for, and shared. A ``Trace`` holds plain DataFrames, each declared once in the
+table registry ``dissector.analysis.tables`` (its schema, builder, window and VM rules, CLI
+command), which gives the ``Trace`` its properties, ``schema()``, ``window()`` and ``for_vms()``.
+Each table is a pure function of the ones before it (messages -> transactions -> srt, errors,
+lifecycles, memparcels, irqs -> findings), so any stage can be taken out and used alone, or per
+capture on a cluster and concatenated (every table has ``capture``).
 
 Tables are built by the fast path (numpy over the capture bytes, identical to Scapy's result by
 test); ``engine="scapy"`` forces a Scapy dissection of every message. ``trace.message(frame)``
 gives the full Scapy dissection of one message.
 
 ``trace.window(start, end)`` returns a new Trace limited to a time window; its tables are the
-full trace's tables filtered (a transaction belongs to the window its request falls in), so
-calls that straddle the border keep their replies.
+full trace's tables filtered, each by its registry rule: a message or transaction belongs to the
+window its time falls in (a transaction's is its request's, so calls that straddle the border
+keep their replies); a lifecycle interval, VM, parcel, IRQ or slow window to every window its
+span overlaps; srt, errors and findings are derived from the window's tables; problems are not
+windowed.
 
 Time base (``dissector.analysis.timebase``): the public tables show ``time`` as a UTC datetime
 and every other instant, ``t`` included, as seconds since the capture start (its first
@@ -35,15 +40,12 @@ import pandas as pd
 
 from dissector.analysis import fastpath
 from dissector.analysis.columns import MessageColumns
-from dissector.analysis.context import about_vms, payload_reader, resource_vms, vm_frames, with_resources
+from dissector.analysis.context import about_vms, vm_frames
 from dissector.analysis.errors import df_errors
 from dissector.analysis.findings import crash_reports, from_messages, from_transactions, reused_seqs
 from dissector.analysis.ledgers.checks import ledger_findings
 from dissector.analysis.ledgers.events import messages_from_columns
-from dissector.analysis.ledgers.irqs import df_irqs
-from dissector.analysis.ledgers.memparcels import df_memparcels
 from dissector.analysis.lifecycles import Lifecycles, rebuild
-from dissector.analysis.messages import build_messages
 from dissector.analysis.scapy_path import columns_from_decoded
 from dissector.analysis.schema import PROBLEMS
 from dissector.analysis.select import MissingData, overlapping, select, suggest
@@ -61,8 +63,7 @@ from dissector.analysis.tables import (
     Whole,
 )
 from dissector.analysis.timebase import TimeBase, present, public_schema
-from dissector.analysis.timing import slow_windows, timing_findings
-from dissector.analysis.transactions import call_types, transactions_from
+from dissector.analysis.timing import timing_findings
 from dissector.capture.detect import open_records
 from dissector.capture.record import CaptureProblem, Record
 from dissector.decoded import DecodedMessage, decode_records
@@ -93,20 +94,20 @@ class _Base:
         return [c.capture for c in self.columns]
 
     def get(self, name: str) -> Any:
+        """Table ``name`` of the whole input (built by its registry entry), or an intermediate
+        result (``_make_<name>``: the pairing, the lifecycle model, the ledgers' messages ...)."""
         if name not in self.cache:
-            self.cache[name] = getattr(self, f"_make_{name}")()
+            spec = _REGISTRY.get(name)
+            build = spec.build if spec is not None else None
+            self.cache[name] = build(self) if build is not None else getattr(self, f"_make_{name}")()
         return self.cache[name]
 
-    def _make_messages(self) -> pd.DataFrame:
-        messages, pairing = build_messages(self.columns, self.dialect)
-        self.cache["pairing"] = pairing
-        return with_resources(messages, resource_vms(messages, payload_reader(self.columns, self.dialect)))
+    def _make_pairing(self) -> Any:
+        self.get("messages")  # the messages builder leaves the request/reply pairing here
+        return self.cache["pairing"]
 
-    def _make_transactions(self) -> pd.DataFrame:
-        messages = self.get("messages")
-        return transactions_from(messages, self.cache["pairing"], call_types(messages))
-
-    def _make_lifecycles(self) -> Lifecycles:
+    def _make_lifecycle_model(self) -> Lifecycles:
+        """The VM lifecycles (intervals, summary, findings) rebuilt once for the tables using them."""
         return rebuild(
             self.get("messages"),
             self.get("transactions"),
@@ -117,12 +118,6 @@ class _Base:
     def _make_ledger_messages(self) -> list[dict[str, Any]]:
         """The memory, IRQ and VM config messages, dissected, for the parcel and IRQ ledgers."""
         return messages_from_columns(self.columns, self.dialect)
-
-    def _make_memparcels(self) -> pd.DataFrame:
-        return df_memparcels(self.get("ledger_messages"))
-
-    def _make_irqs(self) -> pd.DataFrame:
-        return df_irqs(self.get("ledger_messages"))
 
     def _make_ledger_findings(self) -> pd.DataFrame:
         return ledger_findings(self.get("ledger_messages"), self.get("memparcels"), self.get("irqs"))
@@ -146,9 +141,6 @@ class _Base:
                     return DecodedMessage(cols.raw_message(row), self.dialect).fields
         return {}
 
-    def _make_slow_windows(self) -> pd.DataFrame:
-        return slow_windows(self.get("transactions"), self.get("messages"), self.get("lifecycles").summary)
-
     def _make_other_findings(self) -> list:
         """Findings that do not depend on the window's error counts."""
         return [
@@ -156,11 +148,11 @@ class _Base:
             *reused_seqs(self.get("messages")),
             *crash_reports(self.get("messages"), self.fields),
             *from_messages(self.get("messages")),
-            *self.get("lifecycles").findings,
+            *self.get("lifecycle_model").findings,
             *timing_findings(
                 self.get("transactions"),
                 self.get("messages"),
-                self.get("lifecycles").summary,
+                self.get("lifecycle_summary"),
                 self.get("slow_windows"),
             ),
         ]

@@ -150,12 +150,21 @@ class Table:
 
 
 # --- builders: each imports its analysis module when it runs ----------------------------------
+# ``build(base)`` makes the table of the whole input; ``base.get(name)`` gives (and caches) any
+# other table or intermediate result (``trace._Base``). ``derive(trace)`` works on a window.
 def _messages(base: _Base) -> pd.DataFrame:
-    return base.get("messages")
+    from dissector.analysis.context import payload_reader, resource_vms, with_resources
+    from dissector.analysis.messages import build_messages
+
+    messages, base.cache["pairing"] = build_messages(base.columns, base.dialect)
+    return with_resources(messages, resource_vms(messages, payload_reader(base.columns, base.dialect)))
 
 
 def _transactions(base: _Base) -> pd.DataFrame:
-    return base.get("transactions")
+    from dissector.analysis.transactions import call_types, transactions_from
+
+    messages = base.get("messages")
+    return transactions_from(messages, base.get("pairing"), call_types(messages))
 
 
 def _srt(trace: Trace) -> pd.DataFrame:
@@ -171,11 +180,11 @@ def _errors(trace: Trace) -> pd.DataFrame:
 
 
 def _lifecycles(base: _Base) -> pd.DataFrame:
-    return base.get("lifecycles").intervals
+    return base.get("lifecycle_model").intervals
 
 
 def _lifecycle_summary(base: _Base) -> pd.DataFrame:
-    return base.get("lifecycles").summary
+    return base.get("lifecycle_model").summary
 
 
 def _findings(trace: Trace) -> pd.DataFrame:
@@ -193,15 +202,21 @@ def _findings(trace: Trace) -> pd.DataFrame:
 
 
 def _memparcels(base: _Base) -> pd.DataFrame:
-    return base.get("memparcels")
+    from dissector.analysis.ledgers.memparcels import df_memparcels
+
+    return df_memparcels(base.get("ledger_messages"))
 
 
 def _irqs(base: _Base) -> pd.DataFrame:
-    return base.get("irqs")
+    from dissector.analysis.ledgers.irqs import df_irqs
+
+    return df_irqs(base.get("ledger_messages"))
 
 
 def _slow_windows(base: _Base) -> pd.DataFrame:
-    return base.get("slow_windows")
+    from dissector.analysis.timing import slow_windows
+
+    return slow_windows(base.get("transactions"), base.get("messages"), base.get("lifecycle_summary"))
 
 
 def _problems(base: _Base) -> pd.DataFrame:
