@@ -1,8 +1,17 @@
-"""The ``ghrm`` command: thin subcommands, each calling one library function.
+"""The ``ghrm`` command: a table of thin subcommands, each calling one library function.
+
+``COMMANDS`` declares every subcommand (name, one-line help, options, handler) without importing
+it: ``ghrm --help`` lists them from the declarations alone, ``ghrm CMD --help`` adds CMD's
+options, and a handler's module (pandas, Scapy, matplotlib ...) is imported only when CMD runs
+(``dissector.commands``). The table commands (``stats``, ``memparcels`` ...) come from the table
+registry (``dissector.analysis.tables``); ``decode``, ``convert`` and ``protocol`` live here.
 
 Output goes to stdout; warnings about the input (skipped bytes, unreadable records) go to
-stderr so that ``--format jsonl`` stays machine-readable. The exit status is non-zero only when
-nothing could be read at all, or the command line was wrong.
+stderr so that ``--format jsonl`` stays machine-readable. Exit statuses (README "Errors, exit
+codes and limits"): 0 decoded (damage is reported as warnings), 1 an input could not be read at
+all or writing failed midway, 2 the command line cannot work (an unknown option, a bad filter,
+an output that cannot be written); ``main`` turns every error into one line on stderr
+(``dissector.boundary``).
 """
 
 from __future__ import annotations
@@ -10,28 +19,18 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
-from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, TextIO
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, TextIO
 
-from dissector import cli_help
-from dissector.analysis import cli as analysis_cli
-from dissector.analysis.columns import usable_ns
-from dissector.analysis.context import GENERATED, exchange_context, generated_lines
-from dissector.analysis.ledgers import cli as ledgers_cli
-from dissector.capture.detect import open_records
-from dissector.capture.record import CaptureProblem, Record
-from dissector.decoded import DecodedMessage, decode_records, jsonl_line
-from dissector.decoders import compiled
+from dissector import cli_help, cli_options
+from dissector.analysis import tables
+from dissector.commands import Command, add_commands, subparsers
 from dissector.errors import EXIT_INPUT, EXIT_OK, GhrmError
-from dissector.filter import Filter
-from dissector.fleet import cli as fleet_cli
-from dissector.protocol.dialects import DIALECTS
-from dissector.report import cli as report_cli
-from dissector.sim import cli as sim_cli
-from dissector.wireshark import cli as wireshark_cli
 
-# Subcommand groups that live beside their library code; each module has ``register(sub)``.
-_EXTENSIONS = (analysis_cli, ledgers_cli, sim_cli, wireshark_cli, report_cli, fleet_cli)  # fleet: last
+if TYPE_CHECKING:
+    from dissector.capture.record import CaptureProblem, Record
+    from dissector.decoded import DecodedMessage
+    from dissector.decoders.compiled import CompiledMessage
 
 
 def _warn(problem: CaptureProblem, err: TextIO) -> None:
@@ -55,6 +54,9 @@ class _CaptureStart:
         self.ns: int | None = None
 
     def watch(self, items: Iterable[Record | CaptureProblem]) -> Iterator[Record | CaptureProblem]:
+        from dissector.analysis.columns import usable_ns
+        from dissector.capture.record import Record
+
         for item in items:
             if self.ns is None and isinstance(item, Record) and usable_ns(item.time_ns) is not None:
                 self.ns = item.time_ns
@@ -63,10 +65,16 @@ class _CaptureStart:
 
 def _messages(
     paths: Sequence[str], args: argparse.Namespace, tally: _Tally, err: TextIO, context: bool = True
-) -> Iterator[tuple[DecodedMessage | compiled.CompiledMessage, dict[str, Any], int | None]]:
+) -> Iterator[tuple[DecodedMessage | CompiledMessage, dict[str, Any], int | None]]:
     """Each message with its jsonl record (the generated fields of its exchange attached, unless
     ``context`` is False: nothing shown needs them) and its capture's start (ns), which the
     reader has seen by then."""
+    from dissector.analysis.context import exchange_context
+    from dissector.capture.detect import open_records
+    from dissector.capture.record import CaptureProblem
+    from dissector.decoded import decode_records
+    from dissector.decoders import compiled
+
     follow = getattr(args, "follow", False)
     for path in paths:
         generated = exchange_context(path, args.dialect, follow) if context else _no_context
@@ -93,7 +101,7 @@ def _seconds(ns: int | None, start_ns: int | None) -> float | None:
     return None if ns is None or start_ns is None else (ns - start_ns) / 1e9
 
 
-def _text_line(msg: DecodedMessage | compiled.CompiledMessage, start_ns: int | None) -> str:
+def _text_line(msg: DecodedMessage | CompiledMessage, start_ns: int | None) -> str:
     raw = msg.raw
     t = _seconds(raw.time_ns, start_ns)
     when = "       -    " if t is None else f"{t:12.6f}"
@@ -103,6 +111,8 @@ def _text_line(msg: DecodedMessage | compiled.CompiledMessage, start_ns: int | N
 
 
 def _verbose(msg: DecodedMessage, record: dict[str, Any], start_ns: int | None) -> str:
+    from dissector.analysis.context import generated_lines
+
     raw = msg.raw
     frames = ", ".join(str(f) for f in raw.frames)
     head = [
@@ -131,7 +141,11 @@ def _verbose(msg: DecodedMessage, record: dict[str, Any], start_ns: int | None) 
 
 def cmd_decode(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """``ghrm decode FILE...``: one line per RM message, ``-V`` trees, or ``--format jsonl``."""
-    keep: Filter | None = Filter(args.filter, args.dialect) if args.filter else None
+    from dissector.analysis.context import GENERATED
+    from dissector.decoded import jsonl_line
+    from dissector.filter import Filter
+
+    keep: Callable[[dict], bool] | None = Filter(args.filter, args.dialect) if args.filter else None
     tally = _Tally()
     shown = 0
     # the generated fields need a first pass over a file (a request's reply comes later); text
@@ -176,58 +190,102 @@ def cmd_protocol(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
-def _add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--dialect",
-        default="rm",
-        choices=sorted(DIALECTS),
-        help="settle version conflicts of ids and enums (default: rm)",
-    )
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="ghrm",
-        description="Dissect and analyse Gunyah Resource Manager RPC traces.",
-    )
-    parser.add_argument("--version", action="version", version=cli_help.version())
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    p = sub.add_parser(
-        "decode",
-        help="print every RM message of captures or kernel logs",
-        description="Print every RM message. Each carries the generated fields of its exchange, as "
+def _decode_options(p: argparse.ArgumentParser) -> None:
+    p.description = (
+        "Print every RM message. Each carries the generated fields of its exchange, as "
         "Wireshark adds its own: vm (the VM the exchange concerns: request vmid, the VMID a VM_ALLOCATE "
         "reply allocated, or the VM a memory/IRQ call's parcel or IRQ is lent to), request_frame, "
         "reply_frame, latency (s) and errno; -Y filters on them and jsonl carries them after the "
         "contract keys. A file is read twice, like tshark -2, so a request knows its reply; from stdin "
-        "or with --follow only what came before is known (a request shows no reply yet).",
+        "or with --follow only what came before is known (a request shows no reply yet)."
     )
-    p.add_argument(
-        "files", nargs="+", help="pcap, pcapng, kernel hex-dump log, text2pcap dump, or - for stdin"
-    )
+    cli_options.inputs(p)
     p.add_argument("-V", "--verbose", action="store_true", help="full field tree of every message")
     p.add_argument("--format", choices=("text", "jsonl"), default="text")
     p.add_argument("--filter", "-Y", help="e.g. 'msg_name == \"VM_START\" and err_code != 0'")
     p.add_argument("--count", "-c", type=int, default=0, help="stop after N messages")
     p.add_argument("--follow", "-f", action="store_true", help="keep reading a growing file")
-    _add_common(p)
-    p.set_defaults(func=cmd_decode)
+    cli_options.dialect(p)
 
-    p = sub.add_parser("convert", help="write any readable input as a pcap/pcapng capture")
+
+def _convert_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", help="capture or kernel log (- for stdin)")
     p.add_argument("-o", "--output", required=True, help="OUT.pcapng or OUT.pcap")
     p.add_argument("--out-format", choices=("pcap", "pcapng"), help="default: from the suffix")
-    p.set_defaults(func=cmd_convert)
 
-    p = sub.add_parser("protocol", help="print every message id and payload layout (Markdown)")
-    _add_common(p)
-    p.set_defaults(func=cmd_protocol)
 
-    for module in _EXTENSIONS:
-        module.register(sub)
-    cli_help.add_examples(parser)
+_REPORT = "dissector.report.cli"
+
+# Every subcommand, in the order ``ghrm --help`` lists them.
+COMMANDS: tuple[Command, ...] = (
+    Command(
+        "decode",
+        "print every RM message of captures or kernel logs",
+        _decode_options,
+        "dissector.cli:cmd_decode",
+    ),
+    Command(
+        "convert",
+        "write any readable input as a pcap/pcapng capture",
+        _convert_options,
+        "dissector.cli:cmd_convert",
+    ),
+    Command(
+        "protocol",
+        "print every message id and payload layout (Markdown)",
+        cli_options.dialect,
+        "dissector.cli:cmd_protocol",
+    ),
+    *tables.commands(),
+    Command(
+        "simulate",
+        "write a realistic RM capture (and its ground truth) from a seeded model",
+        "dissector.sim.cli:add_options",
+        "dissector.sim.cli:cmd_simulate",
+    ),
+    Command(
+        "wireshark",
+        "the Wireshark/tshark Lua dissector generated from ghrm's protocol tables",
+        "dissector.wireshark.cli:add_options",
+    ),
+    Command(
+        "report",
+        "one self-contained HTML page (or Markdown / JSON) of captures: verdict, VMs, latency, errors",
+        f"{_REPORT}:report_options",
+        f"{_REPORT}:cmd_report",
+        fleet=True,
+    ),
+    Command(
+        "diff",
+        "compare two captures: latency per call (Mann-Whitney U), error rates (Fisher), boots",
+        f"{_REPORT}:diff_options",
+        f"{_REPORT}:cmd_diff",
+    ),
+    Command(
+        "export",
+        "write a capture as a Perfetto/Chrome trace, or one table as CSV/Parquet/JSON",
+        f"{_REPORT}:export_options",
+        f"{_REPORT}:cmd_export",
+    ),
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``ghrm`` parser; each subcommand's options are added when it is chosen."""
+    parser = argparse.ArgumentParser(
+        prog="ghrm",
+        description="Dissect and analyse Gunyah Resource Manager RPC traces.",
+    )
+    parser.add_argument("--version", action=cli_help.VersionAction, help="show the version and exit")
+    add_commands(subparsers(parser, dest="command", required=True), COMMANDS)
     return parser
+
+
+def register(sub: argparse._SubParsersAction, *names: str) -> None:
+    """Add the commands called ``names`` to ``sub``, configured now (for modules' own ``register``)."""
+    from dissector.commands import find
+
+    add_commands(sub, [find(COMMANDS, n) for n in names], eager=True)
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:

@@ -4,16 +4,21 @@ Why one table: a person reading ``ghrm stats --help`` wants two or three command
 the examples of all subcommands should read alike (bundled traces under ``traces/``, so each one
 can be tried at once). ``add_examples`` walks the parser after every module registered its
 subcommands (nested ones such as ``wireshark lua`` too) and appends the block to each epilog;
-a subcommand added elsewhere puts its own lines here (``tests/test_cli_help.py`` checks that
-every subcommand has two or three).
+a subcommand added elsewhere puts its own lines here, a table command in its declaration
+(``dissector.analysis.tables``); ``tests/test_cli_help.py`` checks that every subcommand has
+two or three. Subcommands are configured lazily (``dissector.commands``): the examples are
+appended when a subcommand's options are added.
 """
 
 from __future__ import annotations
 
 import argparse
-from importlib import metadata
+import sys
+from typing import Any
 
-EXAMPLES: dict[str, tuple[str, ...]] = {
+from dissector.analysis import tables
+
+_OTHERS: dict[str, tuple[str, ...]] = {
     "decode": (
         "ghrm decode -Y 'vm == 0x84' traces/faults_mix.pcapng   # a VM's requests, replies, memory calls",
         "ghrm decode -V -Y 'frame == 16' traces/start_noresource.pcapng",
@@ -26,39 +31,6 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "protocol": (
         "ghrm protocol > messages.md",
         "ghrm protocol --dialect linux-v16",
-    ),
-    "stats": (
-        "ghrm stats traces/fleet_20vms.pcapng",
-        "ghrm stats --vmid 0x80 traces/start_noresource.pcapng   # its MEM_LEND/RECLAIM included",
-        "ghrm stats --format csv --start 0 --end 0.05 traces/slow_rm.pcapng",
-    ),
-    "transactions": (
-        "ghrm transactions --status error,unanswered,malformed traces/faults_mix.pcapng",
-        "ghrm transactions --vmid 0x84 traces/faults_mix.pcapng",
-        "ghrm transactions --name VM_START --format json traces/fleet_20vms.pcapng",
-    ),
-    "lifecycle": (
-        "ghrm lifecycle traces/start_noresource.pcapng",
-        "ghrm lifecycle --vmid 0x81 traces/hang.pcap",
-        "ghrm lifecycle --summary --format csv traces/fleet_20vms.pcapng",
-    ),
-    "errors": (
-        "ghrm errors traces/reclaim_storm.pcapng",
-        "ghrm errors --vmid 0x84 --format json traces/faults_mix.pcapng",
-    ),
-    "findings": (
-        "ghrm findings traces/faults_mix.pcapng",
-        "ghrm findings --severity warning --vmid 0x80 traces/faults_mix.pcapng",
-        "ghrm findings --format json traces/hang.pcap",
-    ),
-    "memparcels": (
-        "ghrm memparcels traces/single_vm_clean.pcapng",
-        "ghrm memparcels --vmid 0x84 traces/faults_mix.pcapng",
-        "ghrm memparcels --start 1.9 --format csv traces/reclaim_storm.pcapng",
-    ),
-    "irqs": (
-        "ghrm irqs traces/multi_queue.pcapng",
-        "ghrm irqs --vmid 0x81 --format json traces/multi_queue.pcapng",
     ),
     "report": (
         "ghrm report traces/faults_mix.pcapng -o faults.html",
@@ -91,34 +63,56 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "ghrm wireshark install --dir ~/.config/wireshark/plugins",
     ),
 }
+EXAMPLES: dict[str, tuple[str, ...]] = {**_OTHERS, **tables.examples()}
 
 
 def version() -> str:
     """``ghrm X.Y.Z`` from the installed package's metadata."""
+    from importlib import metadata  # reading the metadata takes a while: only for --version
+
     try:
         return f"ghrm {metadata.version('ghrm')}"
     except metadata.PackageNotFoundError:  # run from a source tree that was never installed
         return "ghrm (not installed)"
 
 
-def subcommands(parser: argparse.ArgumentParser, prefix: str = "") -> dict[str, argparse.ArgumentParser]:
-    """Every subcommand parser by its command path (``stats``, ``wireshark lua``)."""
+class VersionAction(argparse.Action):
+    """``--version``: print ``version()``, computed only when asked for."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        parser._print_message(version() + "\n", sys.stdout)  # as argparse's own "version" action
+        parser.exit()
+
+
+def path_of(parser: argparse.ArgumentParser) -> str:
+    """A subcommand parser's command path (``stats``, ``wireshark lua``): its prog minus ``ghrm``."""
+    return parser.prog.partition(" ")[2]
+
+
+def subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """Every subcommand parser by its command path (``stats``, ``wireshark lua``), configured."""
+    from dissector.commands import configure, nested
+
     out: dict[str, argparse.ArgumentParser] = {}
-    for action in parser._actions:  # argparse keeps subparsers only here
-        if isinstance(action, argparse._SubParsersAction):
-            for name, sub in action.choices.items():
-                path = f"{prefix}{name}"
-                out[path] = sub
-                out.update(subcommands(sub, path + " "))
+    for sub in nested(parser):
+        out[path_of(configure(sub))] = sub
+        out.update(subcommands(sub))
     return out
 
 
-def add_examples(parser: argparse.ArgumentParser) -> None:
-    """Append the ``EXAMPLES`` of each subcommand to its ``--help`` (kept as written)."""
-    for path, sub in subcommands(parser).items():
-        lines = EXAMPLES.get(path)
-        if not lines:
+def append_examples(parser: argparse.ArgumentParser) -> None:
+    """Append the ``EXAMPLES`` of ``parser`` and its nested subcommands to their ``--help``
+    (kept as written), once."""
+    from dissector.commands import nested
+
+    for sub in [parser, *nested(parser)]:
+        lines = EXAMPLES.get(path_of(sub))
+        if not lines or getattr(sub, "_ghrm_examples", False):
             continue
+        sub._ghrm_examples = True  # type: ignore[attr-defined]
         block = "examples:\n" + "\n".join(f"  {line}" for line in lines)
         sub.epilog = f"{sub.epilog.rstrip()}\n\n{block}" if sub.epilog else block
         if sub.formatter_class is argparse.HelpFormatter:

@@ -167,16 +167,10 @@ def p_value(value: Any) -> str:
 @cache
 def _instant_columns() -> frozenset[str]:
     """Names of columns in seconds since the capture start, from every public schema."""
-    from dissector.analysis.ledgers.schema import LEDGER_TABLES
-    from dissector.analysis.schema import TABLES
+    from dissector.analysis.tables import TABLES
     from dissector.analysis.timebase import public_schema
 
-    return frozenset(
-        c.name
-        for s in (*TABLES.values(), *LEDGER_TABLES.values())
-        for c in public_schema(s).columns
-        if c.instant
-    )
+    return frozenset(c.name for t in TABLES for c in public_schema(t.schema).columns if c.instant)
 
 
 def formatters(df: pd.DataFrame) -> dict[str, Any]:

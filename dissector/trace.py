@@ -1,18 +1,23 @@
 """``dissector.open(path)``: one or several captures as a ``Trace`` whose attributes are tables.
 
 Why an object: a notebook asks many questions of one capture; the tables are computed once,
-when first asked for, and shared. A ``Trace`` holds plain DataFrames (see
-``dissector.analysis.schema`` for every column); each is a pure function of the ones before it
-(messages -> transactions -> srt, errors, lifecycles -> findings), so any stage can be taken
-out and used alone, or per capture on a cluster and concatenated (every table has ``capture``).
+when first asked for, and shared. A ``Trace`` holds plain DataFrames, each declared once in the
+table registry ``dissector.analysis.tables`` (its schema, builder, window and VM rules, CLI
+command), which gives the ``Trace`` its properties, ``schema()``, ``window()`` and ``for_vms()``.
+Each table is a pure function of the ones before it (messages -> transactions -> srt, errors,
+lifecycles, memparcels, irqs -> findings), so any stage can be taken out and used alone, or per
+capture on a cluster and concatenated (every table has ``capture``).
 
 Tables are built by the fast path (numpy over the capture bytes, identical to Scapy's result by
 test); ``engine="scapy"`` forces a Scapy dissection of every message. ``trace.message(frame)``
 gives the full Scapy dissection of one message.
 
 ``trace.window(start, end)`` returns a new Trace limited to a time window; its tables are the
-full trace's tables filtered (a transaction belongs to the window its request falls in), so
-calls that straddle the border keep their replies.
+full trace's tables filtered, each by its registry rule: a message or transaction belongs to the
+window its time falls in (a transaction's is its request's, so calls that straddle the border
+keep their replies); a lifecycle interval, VM, parcel, IRQ or slow window to every window its
+span overlaps; srt, errors and findings are derived from the window's tables; problems are not
+windowed.
 
 Time base (``dissector.analysis.timebase``): the public tables show ``time`` as a UTC datetime
 and every other instant, ``t`` included, as seconds since the capture start (its first
@@ -26,42 +31,38 @@ import datetime as dt
 import difflib
 import math
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import IO, Any, Literal
+from typing import IO, Any, Literal, assert_never
 
 import numpy as np
 import pandas as pd
 
 from dissector.analysis import fastpath
 from dissector.analysis.columns import MessageColumns
-from dissector.analysis.context import about_vms, payload_reader, resource_vms, vm_frames, with_resources
+from dissector.analysis.context import about_vms, vm_frames
 from dissector.analysis.errors import df_errors
-from dissector.analysis.findings import (
-    crash_reports,
-    from_errors,
-    from_messages,
-    from_problems,
-    from_transactions,
-    reused_seqs,
-    to_frame,
-)
-from dissector.analysis.ledgers import (
-    LEDGER_TABLES,
-    df_irqs,
-    df_memparcels,
-    ledger_findings,
-    merge_findings,
-    messages_from_columns,
-)
+from dissector.analysis.findings import crash_reports, from_messages, from_transactions, reused_seqs
+from dissector.analysis.ledgers.checks import ledger_findings
+from dissector.analysis.ledgers.events import messages_from_columns
 from dissector.analysis.lifecycles import Lifecycles, rebuild
-from dissector.analysis.messages import build_messages
-from dissector.analysis.schema import PROBLEMS, TABLES
+from dissector.analysis.schema import PROBLEMS
 from dissector.analysis.select import MissingData, overlapping, select, suggest
 from dissector.analysis.srt import df_srt
+from dissector.analysis.tables import (
+    TABLES,
+    Derived,
+    Exchange,
+    FromSource,
+    NoVms,
+    Rows,
+    Span,
+    Table,
+    VmColumns,
+    Whole,
+)
 from dissector.analysis.timebase import TimeBase, present, public_schema
-from dissector.analysis.timing import slow_windows, timing_findings
-from dissector.analysis.transactions import call_types, transactions_from
+from dissector.analysis.timing import timing_findings
 from dissector.capture.detect import open_records
 from dissector.capture.record import CaptureProblem, Record
 from dissector.decoded import DecodedMessage, decode_records
@@ -72,23 +73,9 @@ from dissector.protocol.dialects import get_dialect
 Engine = Literal["auto", "fast", "scapy"]
 Instant = float | int | pd.Timestamp | dt.datetime | np.datetime64 | str | None
 Source = str | os.PathLike[str] | IO[bytes] | IO[str]
-TABLE_ATTRIBUTES = (
-    "messages",
-    "transactions",
-    "srt",
-    "errors",
-    "lifecycles",
-    "lifecycle_summary",
-    "memparcels",
-    "irqs",
-    "findings",
-    "slow_windows",
-    "problems",
-)
-
-_SCHEMAS = {**TABLES, **LEDGER_TABLES}  # every public table's internal schema
-# time columns giving the span of a ledger row, for window slicing
-_LEDGER_SPAN = {"memparcels": ("created_time", "reclaimed_time"), "irqs": ("lent_time", "reclaimed_time")}
+TABLE_ATTRIBUTES = tuple(t.name for t in TABLES)  # every table, in the registry's order
+_SCHEMAS = {t.name: t.schema for t in TABLES}  # every public table's internal schema
+_REGISTRY = {t.name: t for t in TABLES}
 
 
 @dataclass
@@ -107,20 +94,20 @@ class _Base:
         return [c.capture for c in self.columns]
 
     def get(self, name: str) -> Any:
+        """Table ``name`` of the whole input (built by its registry entry), or an intermediate
+        result (``_make_<name>``: the pairing, the lifecycle model, the ledgers' messages ...)."""
         if name not in self.cache:
-            self.cache[name] = getattr(self, f"_make_{name}")()
+            spec = _REGISTRY.get(name)
+            build = spec.build if spec is not None else None
+            self.cache[name] = build(self) if build is not None else getattr(self, f"_make_{name}")()
         return self.cache[name]
 
-    def _make_messages(self) -> pd.DataFrame:
-        messages, pairing = build_messages(self.columns, self.dialect)
-        self.cache["pairing"] = pairing
-        return with_resources(messages, resource_vms(messages, payload_reader(self.columns, self.dialect)))
+    def _make_pairing(self) -> Any:
+        self.get("messages")  # the messages builder leaves the request/reply pairing here
+        return self.cache["pairing"]
 
-    def _make_transactions(self) -> pd.DataFrame:
-        messages = self.get("messages")
-        return transactions_from(messages, self.cache["pairing"], call_types(messages))
-
-    def _make_lifecycles(self) -> Lifecycles:
+    def _make_lifecycle_model(self) -> Lifecycles:
+        """The VM lifecycles (intervals, summary, findings) rebuilt once for the tables using them."""
         return rebuild(
             self.get("messages"),
             self.get("transactions"),
@@ -131,12 +118,6 @@ class _Base:
     def _make_ledger_messages(self) -> list[dict[str, Any]]:
         """The memory, IRQ and VM config messages, dissected, for the parcel and IRQ ledgers."""
         return messages_from_columns(self.columns, self.dialect)
-
-    def _make_memparcels(self) -> pd.DataFrame:
-        return df_memparcels(self.get("ledger_messages"))
-
-    def _make_irqs(self) -> pd.DataFrame:
-        return df_irqs(self.get("ledger_messages"))
 
     def _make_ledger_findings(self) -> pd.DataFrame:
         return ledger_findings(self.get("ledger_messages"), self.get("memparcels"), self.get("irqs"))
@@ -160,9 +141,6 @@ class _Base:
                     return DecodedMessage(cols.raw_message(row), self.dialect).fields
         return {}
 
-    def _make_slow_windows(self) -> pd.DataFrame:
-        return slow_windows(self.get("transactions"), self.get("messages"), self.get("lifecycles").summary)
-
     def _make_other_findings(self) -> list:
         """Findings that do not depend on the window's error counts."""
         return [
@@ -170,11 +148,11 @@ class _Base:
             *reused_seqs(self.get("messages")),
             *crash_reports(self.get("messages"), self.fields),
             *from_messages(self.get("messages")),
-            *self.get("lifecycles").findings,
+            *self.get("lifecycle_model").findings,
             *timing_findings(
                 self.get("transactions"),
                 self.get("messages"),
-                self.get("lifecycles").summary,
+                self.get("lifecycle_summary"),
                 self.get("slow_windows"),
             ),
         ]
@@ -183,9 +161,14 @@ class _Base:
 class Trace:
     """Tables of one or more RM captures (see the module docstring).
 
-    Attributes (DataFrames, computed on first use): ``messages``, ``transactions``, ``srt``,
-    ``errors``, ``lifecycles`` (state intervals), ``lifecycle_summary`` (one row per VM
-    instance), ``findings``, ``problems`` (what the readers could not read).
+    Tables (DataFrames, computed on first use), one property each, declared in the table
+    registry ``dissector.analysis.tables``: ``messages``, ``transactions``, ``srt``, ``errors``,
+    ``lifecycles`` (state intervals), ``lifecycle_summary`` (one row per VM instance),
+    ``memparcels``, ``irqs`` (the ledgers), ``findings``, ``slow_windows`` and ``problems``
+    (what the readers could not read); ``Trace.schema(name)`` gives each one's columns.
+    ``table(name, vmid=, client=)`` selects rows as the CLI does, ``window(start, end)`` gives a
+    time window, ``for_vms`` the rows about some VMs; ``message(frame)`` the Scapy dissection
+    of one message, ``lifecycle(vmid)`` one VM's states, ``plot`` the plots.
     """
 
     def __init__(self, base: _Base, start: float | None = None, end: float | None = None) -> None:
@@ -216,7 +199,7 @@ class Trace:
             cols = columnar.decode(rc, capture, dialect)
         return cls(_Base([cols], _problems({capture: problems}), dialect, state_limits, engine))
 
-    # --- the tables -------------------------------------------------------------------------
+    # --- the tables (one property per registered table, added below the class) --------------
     @property
     def captures(self) -> list[str]:
         """Names of the captures, in the order given (full paths; tables show basenames)."""
@@ -226,20 +209,31 @@ class Trace:
     def dialect(self) -> str:
         return self._base.dialect
 
-    @property
-    def messages(self) -> pd.DataFrame:
-        """One row per RM message (``Trace.schema('messages')``)."""
-        return self._public("messages")
+    def table(
+        self,
+        name: str,
+        *,
+        vmid: int | Sequence[int] | None = None,
+        client: int | Sequence[int] | None = None,
+    ) -> pd.DataFrame:
+        """Table ``name`` of this trace, only the rows about some VMs (``for_vms``) and on some
+        clients' queues (the table's client column; the ledgers: the lender), as the CLI selects.
+        A derived table (``srt``, ``errors``, ``findings``) is derived from the selected rows."""
+        spec = self._table_spec(name)
+        if isinstance(spec.vms, FromSource) and spec.derive is not None and (vmid or client) is not None:
+            derived = spec.derive(_Selected(self, vmid, client))  # type: ignore[arg-type]
+            return present(derived, spec.schema, self._base.get("timebase"))
+        table = self._public(name)
+        if client is not None and spec.client is not None:
+            table = _with_any(table, (spec.client,), _ints(client))
+        return table if vmid is None else self.for_vms(table, vmid, table_name=name)
 
-    @property
-    def transactions(self) -> pd.DataFrame:
-        """Requests paired with replies (``Trace.schema('transactions')``)."""
-        return self._public("transactions")
-
-    @property
-    def srt(self) -> pd.DataFrame:
-        """Service response time per call (schema ``SRT``); ``df_srt`` filters further."""
-        return self._public("srt")
+    def _selected(
+        self, name: str, vmid: int | Sequence[int] | None, client: int | Sequence[int] | None
+    ) -> pd.DataFrame:
+        """The internal table ``name`` of this window for these VMs and clients."""
+        table = select(self._view(name), client=client)
+        return table if vmid is None else self.for_vms(table, vmid, table_name=name)
 
     def df_srt(
         self,
@@ -251,20 +245,49 @@ class Trace:
     ) -> pd.DataFrame:
         """The SRT table for some VMIDs / clients / a time window (bounds as in ``window``); a VM's
         calls include those on the parcels and IRQs lent to, shared with or accepted by it
-        (``for_vms``)."""
+        (``for_vms``). An unknown VMID is an error naming the known ones."""
         self._check_vmids(vmid)
-        table = self._view("transactions")
-        if start is not None or end is not None:
-            table = self.window(start, end)._view("transactions")
-        if vmid is not None:
-            table = self.for_vms(table, vmid)
-        return df_srt(table, client=client)
+        trace = self.window(start, end) if start is not None or end is not None else self
+        table = df_srt(trace._selected("transactions", vmid, None), client=client)
+        return present(table, _SCHEMAS["srt"], self._base.get("timebase"))  # as trace.srt shows it
 
-    def for_vms(self, table: pd.DataFrame, vmid: int | Sequence[int]) -> pd.DataFrame:
-        """Rows of ``table`` (messages, transactions, findings) that concern these VMs: by ``vm``
-        or ``vmid``, or as calls and notifications about a parcel or IRQ lent to, shared with or
-        accepted by one of them (the ledgers), though the lender issued them."""
-        vmids = [int(vmid)] if isinstance(vmid, int | np.integer) else [int(v) for v in vmid]
+    def df_errors(
+        self, *, vmid: int | Sequence[int] | None = None, client: int | Sequence[int] | None = None
+    ) -> pd.DataFrame:
+        """The errors table of the replies about some VMIDs / on some clients' queues."""
+        messages = self._selected("messages", vmid, client)
+        return present(df_errors(messages), _SCHEMAS["errors"], self._base.get("timebase"))
+
+    def for_vms(
+        self, table: pd.DataFrame | str, vmid: int | Sequence[int], *, table_name: str | None = None
+    ) -> pd.DataFrame:
+        """Rows of ``table`` (a table of this trace, or its name) that concern these VMs, as
+        its registry entry says: messages, transactions, findings by ``vm`` or ``vmid``, or as
+        calls and notifications about a parcel or IRQ lent to, shared with or accepted by one of
+        them (the ledgers), though the lender issued them; the ledgers by owner, borrowers and
+        acceptors; lifecycles by ``vmid``. A name gives the whole table of this window (a
+        derived table derived again from its source's rows)."""
+        vmids = _ints(vmid)
+        if isinstance(table, str):
+            return self.table(table, vmid=vmids)
+        spec = _REGISTRY.get(table_name) if table_name else _which(table)
+        rule = Exchange() if spec is None else spec.vms
+        match rule:
+            case Exchange():
+                return self._about_vms(table, vmids)
+            case VmColumns(columns):
+                return _with_any(table, columns, vmids)
+            case FromSource(source):
+                raise UsageError(
+                    f"{spec.name if spec else 'this table'} is derived from {source}: "
+                    f"use trace.table({spec.name if spec else ''!r}, vmid=...)"
+                )
+            case NoVms():
+                raise UsageError(f"no row of {spec.name if spec else 'this table'} concerns a VM")
+            case _:
+                assert_never(rule)
+
+    def _about_vms(self, table: pd.DataFrame, vmids: list[int]) -> pd.DataFrame:
         related = vm_frames(self._base.get("memparcels"), self._base.get("irqs"), vmids)
         if "frames" in table and "frame" not in table:  # findings: any frame of the VMs' messages
             m = self._base.get("messages")
@@ -275,87 +298,39 @@ class Trace:
         return table if keep.all() else table[keep].reset_index(drop=True)
 
     @property
-    def errors(self) -> pd.DataFrame:
-        """Error replies per call x error code (schema ``ERRORS``)."""
-        return self._public("errors")
-
-    def df_errors(
-        self, *, vmid: int | Sequence[int] | None = None, client: int | Sequence[int] | None = None
-    ) -> pd.DataFrame:
-        """The errors table of the replies about some VMIDs / on some clients' queues."""
-        messages = select(self._view("messages"), client=client)
-        messages = messages if vmid is None else self.for_vms(messages, vmid)
-        return present(df_errors(messages), TABLES["errors"], self._base.get("timebase"))
-
-    @property
-    def lifecycles(self) -> pd.DataFrame:
-        """VM state intervals (schema ``LIFECYCLES``)."""
-        return self._public("lifecycles")
-
-    @property
-    def lifecycle_summary(self) -> pd.DataFrame:
-        """One row per VM instance (schema ``LIFECYCLE_SUMMARY``)."""
-        return self._public("lifecycle_summary")
-
-    @property
-    def findings(self) -> pd.DataFrame:
-        """Expert info (schema ``FINDINGS``), most severe first."""
-        return self._public("findings")
-
-    @property
-    def memparcels(self) -> pd.DataFrame:
-        """One row per memory parcel (schema ``MEMPARCELS`` in ``analysis.ledgers.schema``)."""
-        return self._public("memparcels")
-
-    @property
-    def irqs(self) -> pd.DataFrame:
-        """One row per lent IRQ (schema ``IRQS`` in ``analysis.ledgers.schema``)."""
-        return self._public("irqs")
-
-    @property
-    def slow_windows(self) -> pd.DataFrame:
-        """Spans in which the RM served calls far slower than usual (schema ``SLOW_WINDOWS``)."""
-        return self._public("slow_windows")
-
-    @property
     def plot(self) -> Any:
         """Plots of this trace: ``trace.plot.latency_over_time()`` (see ``dissector.plots``)."""
         from dissector.plots import PlotAccessor
 
         return PlotAccessor(self)
 
-    @property
-    def problems(self) -> pd.DataFrame:
-        """Input the capture readers could not read (schema ``PROBLEMS``)."""
-        return self._public("problems")
-
     # --- the internal tables: float epoch seconds, what the analysis code works on ----------
+    def _table_spec(self, name: str) -> Table:
+        spec = _REGISTRY.get(name)
+        if spec is None:
+            raise MissingData(suggest(name, list(_REGISTRY), "table"))
+        return spec
+
     def _view(self, name: str) -> pd.DataFrame:
         """Table ``name`` of this window, as the pipeline builds it (absolute float seconds)."""
-        makers: dict[str, Callable[[], pd.DataFrame]] = {
-            "messages": lambda: select(self._base.get("messages"), start=self._start, end=self._end),
-            "transactions": lambda: select(self._base.get("transactions"), start=self._start, end=self._end),
-            "srt": lambda: df_srt(self._view("transactions")),
-            "errors": lambda: df_errors(self._view("messages")),
-            "lifecycles": lambda: overlapping(
-                self._base.get("lifecycles").intervals, self._start, self._end, "start", "end"
-            ),
-            "lifecycle_summary": lambda: overlapping(
-                self._base.get("lifecycles").summary, self._start, self._end, "first_seen", "deallocated_at"
-            ),
-            "findings": self._make_findings,
-            "memparcels": lambda: overlapping(
-                self._base.get("memparcels"), self._start, self._end, *_LEDGER_SPAN["memparcels"]
-            ),
-            "irqs": lambda: overlapping(
-                self._base.get("irqs"), self._start, self._end, *_LEDGER_SPAN["irqs"]
-            ),
-            "slow_windows": lambda: overlapping(
-                self._base.get("slow_windows"), self._start, self._end, "start", "end"
-            ),
-            "problems": lambda: self._base.problems,
-        }
-        return self._cached(name, makers[name])
+        spec = self._table_spec(name)
+        return self._cached(name, lambda: self._windowed_table(spec))
+
+    def _windowed_table(self, spec: Table) -> pd.DataFrame:
+        """``spec``'s table in this window, by its window rule (``dissector.analysis.tables``)."""
+        if spec.derive is not None:
+            return spec.derive(self)
+        assert spec.build is not None
+        whole = spec.build(self._base)
+        match spec.window:
+            case Rows(column):
+                return select(whole, start=self._start, end=self._end, time=column)
+            case Span(first, last):
+                return overlapping(whole, self._start, self._end, first, last)
+            case Whole() | Derived():
+                return whole
+            case _:
+                assert_never(spec.window)
 
     def _public(self, name: str) -> pd.DataFrame:
         """Table ``name`` presented on the one time base (``dissector.analysis.timebase``)."""
@@ -363,14 +338,9 @@ class Trace:
             f"public:{name}", lambda: present(self._view(name), _SCHEMAS[name], self._base.get("timebase"))
         )
 
-    def _make_findings(self) -> pd.DataFrame:
-        found = [f for f in self._base.get("other_findings") if self._inside(f.time)]
-        found += from_errors(self._view("errors"), self._view("transactions"))
-        if self._start is None and self._end is None:
-            found += from_problems(self._base.problems)
-        ledger = self._base.get("ledger_findings")
-        ledger = ledger[[self._inside(t) for t in ledger["time"]]] if not ledger.empty else ledger
-        return merge_findings([to_frame(found, self.captures), ledger], self.captures)
+    @property
+    def _windowed(self) -> bool:
+        return self._start is not None or self._end is not None
 
     def lifecycle(self, vmid: int, instance: int | None = None) -> pd.DataFrame:
         """State intervals of one VM (all its instances, or one); names the known VMIDs if absent."""
@@ -480,18 +450,7 @@ class Trace:
                 return prop.fget(self)
             except AttributeError as exc:
                 raise UsageError(f"computing Trace.{name} failed: {exc}") from exc
-        choices = [
-            *TABLE_ATTRIBUTES,
-            "lifecycle",
-            "message",
-            "window",
-            "df_srt",
-            "plot",
-            "vmids",
-            "captures",
-            "start",
-            "end",
-        ]
+        choices = [*TABLE_ATTRIBUTES, *_METHODS]
         close = difflib.get_close_matches(name, choices, n=3, cutoff=0.5)
         hint = f"; did you mean {', '.join(close)}?" if close else f"; tables: {', '.join(TABLE_ATTRIBUTES)}"
         raise AttributeError(f"Trace has no attribute {name!r}{hint}")
@@ -519,6 +478,60 @@ class Trace:
         if table not in _SCHEMAS:
             raise MissingData(suggest(table, list(_SCHEMAS), "table"))
         return Markdown(public_schema(_SCHEMAS[table]).doc_table())
+
+
+def _table_property(spec: Table) -> property:
+    def get(self: Trace) -> pd.DataFrame:
+        return self._public(spec.name)
+
+    get.__name__ = spec.name
+    get.__doc__ = f"{spec.schema.doc[:1].upper()}{spec.schema.doc[1:]} (``Trace.schema({spec.name!r})``)."
+    return property(get)
+
+
+for _spec in TABLES:  # one property per registered table: trace.messages, trace.memparcels ...
+    setattr(Trace, _spec.name, _table_property(_spec))
+# what __getattr__ offers besides the tables when a name is mistyped
+_METHODS = ("table", "for_vms", "lifecycle", "message", "window", "df_srt", "df_errors", "plot", "vmids",
+            "captures", "start", "end", "schema")  # fmt: skip
+
+
+class _Selected:
+    """A trace's window seen through a VM/client selection: what a derived table (``srt``,
+    ``errors``) is derived from when ``Trace.table`` selects it."""
+
+    def __init__(self, trace: Trace, vmid: int | Sequence[int] | None, client: int | Sequence[int] | None):
+        self._trace, self._vmid, self._client = trace, vmid, client
+
+    def _view(self, name: str) -> pd.DataFrame:
+        return self._trace._selected(name, self._vmid, self._client)
+
+
+def _ints(vmid: int | Sequence[int]) -> list[int]:
+    return [int(vmid)] if isinstance(vmid, int | np.integer) else [int(v) for v in vmid]
+
+
+def _with_any(table: pd.DataFrame, columns: Sequence[str], wanted: Iterable[int]) -> pd.DataFrame:
+    """Rows where one of ``columns`` (a VMID, or a tuple of VMIDs) is one of ``wanted``."""
+    want = {int(v) for v in wanted}
+    keep = np.zeros(len(table), bool)
+    for column in columns:
+        values = table[column]
+        if values.dtype == object:  # tuples of VMIDs
+            hits = (isinstance(v, tuple) and not want.isdisjoint(v) for v in values)
+            keep |= np.fromiter(hits, bool, len(values))
+        else:
+            keep |= values.isin(want).to_numpy(bool, na_value=False)
+    return table if keep.all() else table[keep].reset_index(drop=True)
+
+
+def _which(table: pd.DataFrame) -> Table | None:
+    """The registered table whose public or internal columns ``table`` has (None if none)."""
+    columns = list(table.columns)
+    for spec in TABLES:
+        if columns in (spec.schema.names, public_schema(spec.schema).names):
+            return spec
+    return None
 
 
 class Markdown(str):

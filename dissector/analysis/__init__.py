@@ -11,7 +11,9 @@ wires them together in a ``Trace``):
   ``errors.df_errors(messages)``, ``lifecycles.rebuild(messages, transactions)``;
 * ``findings`` collects the expert info of all of them.
 
-Every table's columns are declared in ``schema`` (``schema.TABLES``).
+Every table's columns are declared in ``schema`` (``schema.TABLES``; the ledgers' in
+``ledgers.schema``), and every ``Trace`` table once in the registry ``tables`` (schema, builder,
+window and VM rules, CLI command).
 """
 
 from __future__ import annotations

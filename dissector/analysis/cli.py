@@ -26,90 +26,23 @@ from typing import Any, TextIO
 import numpy as np
 import pandas as pd
 
+from dissector.cli_options import vmid_list as vmid_list  # its old import path
 from dissector.errors import EXIT_OK, GhrmError, UsageError, exit_code, one_line
-from dissector.protocol.dialects import DIALECTS
 
-from .schema import SEVERITIES, STATUSES
+from . import tables
+from .schema import SEVERITIES
 from .select import select
 
 WIDTH = 120
 
 
-# --- argument parsing -------------------------------------------------------------------------
-def vmid_list(text: str) -> list[int]:
-    try:
-        return [int(part, 0) for part in text.replace(",", " ").split()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a VMID: {text!r} (use 0x82 or 130)") from None
-
-
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "files", nargs="+", help="pcap, pcapng, kernel hex-dump log, text2pcap dump, or - for stdin"
-    )
-    p.add_argument(
-        "--format",
-        choices=("text", "csv", "json"),
-        default="text",
-        help="output format (default text); csv/json keep every column, numbers as numbers (text "
-        "shows VMIDs and ids in hex), time as ISO 8601 UTC and other instants in s since the capture start",
-    )
-    p.add_argument(
-        "--vmid",
-        type=vmid_list,
-        action="extend",
-        help="only calls/VMs about these VMIDs (0x82,0x83), including the memory and IRQ calls on "
-        "parcels and IRQs lent to, shared with or accepted by them (the lender issued those)",
-    )
-    p.add_argument("--client", type=vmid_list, action="extend", help="only messages on these clients' queues")
-    p.add_argument("--start", type=float, help="seconds since the capture start (inclusive)")
-    p.add_argument("--end", type=float, help="seconds since the capture start (exclusive)")
-    p.add_argument("--dialect", default="rm", choices=sorted(DIALECTS), help="id and enum names (default rm)")
-    p.add_argument("--engine", default="auto", choices=("auto", "fast", "scapy"), help=argparse.SUPPRESS)
-
-
+# --- argument parsing: the options are declared in dissector.cli_options, the commands in
+# the table registry (dissector.analysis.tables) -----------------------------------------------
 def register(subparsers: Any) -> None:
-    """Add the five table commands to ``ghrm``'s subparsers."""
-    p = subparsers.add_parser("stats", help="service response time per call (like tshark -z srt)")
-    _common(p)
-    p.set_defaults(func=cmd_stats)
+    """Add the analysis table commands to ``subparsers`` (as the registry declares them)."""
+    from dissector.cli import register as add
 
-    p = subparsers.add_parser("transactions", help="requests paired with replies, latency and status")
-    _common(p)
-    p.add_argument(
-        "--status",
-        action="extend",
-        type=lambda s: s.replace(",", " ").split(),
-        help="only these statuses: " + ", ".join(STATUSES),
-    )
-    p.add_argument(
-        "--name", action="extend", type=lambda s: s.replace(",", " ").split(), help="only these calls"
-    )
-    p.set_defaults(func=cmd_transactions)
-
-    p = subparsers.add_parser("lifecycle", help="VM state timelines and boot/run/teardown times per VM")
-    _common(p)
-    p.add_argument(
-        "--summary", action="store_true", help="csv/json: the per-VM summary instead of the intervals"
-    )
-    p.set_defaults(func=cmd_lifecycle)
-
-    p = subparsers.add_parser("errors", help="error replies per call and error code, with the Linux errno")
-    _common(p)
-    p.set_defaults(func=cmd_errors)
-
-    p = subparsers.add_parser(
-        "findings", help="expert info: errors, unanswered calls, lifecycle problems ..."
-    )
-    _common(p)
-    p.add_argument(
-        "--severity", choices=SEVERITIES, default="chat", help="show this severity and worse (default: all)"
-    )
-    p.set_defaults(func=cmd_findings)
-
-    from dissector.fleet.cli import add_fleet_options  # --fleet, --scheduler ... (issue 18)
-
-    add_fleet_options(subparsers)
+    add(subparsers, *[c.name for c in tables.commands() if c.run and c.run.startswith(__name__ + ":")])
 
 
 # --- running a command ------------------------------------------------------------------------

@@ -11,16 +11,20 @@ unknown; columns declared ``instant`` hold absolute times, which ``dissector.ana
 presents on the one time base of the public ``Trace`` tables; ``*_ns`` columns keep the integer
 nanoseconds; integers that can be unknown use pandas' nullable types (``Int32``, ``Int64``);
 names are categorical; frame lists are Python tuples in an object column.
+
+The declarations import neither pandas nor numpy (each function that builds a frame imports
+them), so the table registry and ``ghrm --help`` read them without loading either.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
 
 from . import status as statuses
 
@@ -38,6 +42,8 @@ class Column:
     ms: bool = False  # a duration (float s) that public tables also show as ``<name>_ms``
 
     def pandas_dtype(self, values: Iterable[Any] | None = None) -> Any:
+        import pandas as pd
+
         if self.dtype != "category":
             return self.dtype
         if self.categories is not None:
@@ -66,10 +72,14 @@ class Schema:
 
     def empty(self) -> pd.DataFrame:
         """A zero-row table with every declared column and dtype."""
+        import numpy as np
+
         return self.frame({c.name: np.empty(0, dtype=object) for c in self.columns})
 
     def frame(self, data: Mapping[str, Any], index: Any = None) -> pd.DataFrame:
         """A DataFrame from column arrays, in declared order and dtypes; extra keys are an error."""
+        import pandas as pd
+
         extra = set(data) - set(self.names)
         if extra:
             raise ValueError(f"{self.name}: undeclared column(s) {sorted(extra)}")
@@ -81,6 +91,8 @@ class Schema:
 
     def check(self, df: pd.DataFrame) -> None:
         """Raise ``AssertionError`` naming the first column whose name or dtype differs."""
+        import pandas as pd
+
         assert list(df.columns) == self.names, f"{self.name}: columns {list(df.columns)} != {self.names}"
         for c in self.columns:
             got = df[c.name].dtype
@@ -102,6 +114,9 @@ class Schema:
 
 def _cast(values: Any, col: Column) -> Any:
     """Turn one column's values into a pandas array of the declared dtype."""
+    import numpy as np
+    import pandas as pd
+
     if values is None:
         values = np.empty(0, dtype=object)
     if isinstance(values, pd.Series):
@@ -128,6 +143,8 @@ def _cast(values: Any, col: Column) -> Any:
 
 
 def _numpy_cast(values: np.ndarray, dtype: str) -> Any:
+    import pandas as pd
+
     if dtype[0].isupper():  # nullable integer / boolean
         if values.dtype == object:
             return pd.array(values, dtype=dtype)
@@ -137,12 +154,17 @@ def _numpy_cast(values: np.ndarray, dtype: str) -> Any:
 
 def nullable(values: np.ndarray, missing: np.ndarray, dtype: str) -> Any:
     """A pandas nullable array from numpy ``values`` and a boolean ``missing`` mask, without copies."""
+    import numpy as np
+    import pandas as pd
+
     np_dtype = {"Int8": np.int8, "Int16": np.int16, "Int32": np.int32, "Int64": np.int64}[dtype]
     return pd.arrays.IntegerArray(values.astype(np_dtype, copy=False), missing.astype(bool, copy=False))
 
 
 def concat(frames: Sequence[pd.DataFrame], schema: Schema) -> pd.DataFrame:
     """Tables of several captures as one, categoricals unified (pandas would fall back to object)."""
+    import pandas as pd
+
     given = [f for f in frames if f is not None]
     frames = [f for f in given if not f.empty]  # an empty table's categories carry no information
     if not frames:
@@ -177,6 +199,28 @@ CATEGORIES = (
     "response", "sequence", "lifecycle", "malformed", "protocol", "capture", "memory", "config", "irq",
     "timing",
 )  # fmt: skip
+
+# Columns several tables share (same name, dtype and meaning), declared once; ``ledgers.schema``
+# and ``fleet.schema`` use them too.
+CAPTURE = Column("capture", "category", "capture")
+CALL_NAME = Column("name", "category", "call name")
+CALL_ID = Column("msg_id", "Int64", "call id")
+VM = Column("vmid", "int32", "VM")
+UNANSWERED = Column("unanswered", "int64", "requests without a reply (incl. retransmitted ones)")
+
+
+def distribution(of: str, mean: str) -> tuple[Column, ...]:
+    """The six columns of a distribution of durations in seconds (the SRT's latency, the fleet's
+    boot latency): ``min`` ("fastest OF"), ``mean``, ``p50``, ``p90``, ``p99``, ``max``."""
+    return (
+        Column("min", "float64", f"fastest {of}"),
+        Column("mean", "float64", mean),
+        Column("p50", "float64", "median"),
+        Column("p90", "float64", "90th percentile"),
+        Column("p99", "float64", "99th percentile"),
+        Column("max", "float64", f"slowest {of}"),
+    )
+
 
 MESSAGES = Schema(
     "messages",
@@ -253,8 +297,8 @@ TRANSACTIONS = Schema(
         Column("vmid", "Int32", "VM the call concerns"),
         Column("vm", "Int32", "VM the exchange concerns, parcel/IRQ ledgers included (messages.vm)"),
         Column("seq", "Int32", "request seq (NA if the source did not record it)"),
-        Column("msg_id", "Int64", "call id"),
-        Column("name", "category", "call name"),
+        CALL_ID,
+        CALL_NAME,
         Column(
             "status",
             "category",
@@ -286,18 +330,13 @@ SRT = Schema(
     "srt",
     "service response time per capture and call (tshark -z srt), first replies only; times in seconds",
     (
-        Column("capture", "category", "capture"),
-        Column("name", "category", "call name"),
-        Column("msg_id", "Int64", "call id"),
+        CAPTURE,
+        CALL_NAME,
+        CALL_ID,
         Column("calls", "int64", "requests, answered or not (errors and unanswered are among them)"),
         Column("errors", "int64", "answered with a non-zero error code (status error)"),
-        Column("unanswered", "int64", "requests without a reply (incl. retransmitted ones)"),
-        Column("min", "float64", "fastest reply"),
-        Column("mean", "float64", "mean latency"),
-        Column("p50", "float64", "median"),
-        Column("p90", "float64", "90th percentile"),
-        Column("p99", "float64", "99th percentile"),
-        Column("max", "float64", "slowest reply"),
+        UNANSWERED,
+        *distribution("reply", "mean latency"),
         Column("sum", "float64", "total time spent waiting"),
     ),
 )
@@ -306,8 +345,8 @@ LIFECYCLES = Schema(
     "lifecycles",
     "one row per VM state interval, rebuilt from RM calls and VM_STATUS/VM_EXITED (protocol.md 4.1, 6.1, 8)",
     (
-        Column("capture", "category", "capture"),
-        Column("vmid", "int32", "VM"),
+        CAPTURE,
+        VM,
         Column("instance", "int32", "1, 2, ...: a VMID reused after VM_DEALLOCATE starts a new instance"),
         Column(
             "state",
@@ -334,8 +373,8 @@ LIFECYCLE_SUMMARY = Schema(
     "lifecycle_summary",
     "one row per VM instance: boot, run and teardown times, exit and final state",
     (
-        Column("capture", "category", "capture"),
-        Column("vmid", "int32", "VM"),
+        CAPTURE,
+        VM,
         Column("instance", "int32", "instance number of this VMID"),
         Column(
             "allocated_at",
@@ -383,9 +422,9 @@ ERRORS = Schema(
     "errors",
     "error replies counted per capture x call x error code, with the Linux errno",
     (
-        Column("capture", "category", "capture"),
-        Column("name", "category", "call name"),
-        Column("msg_id", "Int64", "call id"),
+        CAPTURE,
+        CALL_NAME,
+        CALL_ID,
         Column("err_code", "Int64", "RM error code"),
         Column("err_name", "category", "RM error name"),
         Column("errno", "category", "what the Linux driver returns (-ENODEV, ...)"),
@@ -401,7 +440,7 @@ FINDINGS = Schema(
     "findings",
     "expert info as in Wireshark: what looks wrong or notable, with the frames to look at",
     (
-        Column("capture", "category", "capture"),
+        CAPTURE,
         Column("severity", "category", "error, warning, note or chat", SEVERITIES, ordered=True),
         Column("category", "category", ", ".join(CATEGORIES)),
         Column("code", "category", "stable identifier of the kind of finding (e.g. unanswered)"),
@@ -419,7 +458,7 @@ SLOW_WINDOWS = Schema(
     "time spans in which the RM served several calls far slower than each call's own baseline "
     "(``dissector.analysis.timing``); one ``slow_window`` finding each",
     (
-        Column("capture", "category", "capture"),
+        CAPTURE,
         Column("start", "float64", "the first slowed call began service", instant=True),
         Column("end", "float64", "the first call served at normal speed again began service", instant=True),
         Column("duration", "float64", "end - start in seconds"),
@@ -443,7 +482,7 @@ PROBLEMS = Schema(
     "problems",
     "parts of the input the capture readers could not turn into records",
     (
-        Column("capture", "category", "capture"),
+        CAPTURE,
         Column("source", "str", "file and position"),
         Column("reason", "str", "what was wrong"),
         Column("offset", "Int64", "byte offset in a binary file"),

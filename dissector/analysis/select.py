@@ -78,13 +78,13 @@ def overlapping(
 def suggest(word: object, known: Iterable[object], what: str, *, hexadecimal: bool = True) -> str:
     """``no VMID 0x99 in this trace; known: 0x80, 0x82`` style text for ``MissingData``."""
     as_hex = hexadecimal and isinstance(word, int | np.integer)
+    label = f"{word:#x}" if as_hex else repr(word) if isinstance(word, str) else str(word)
     shown = [f"{k:#x}" if as_hex else str(k) for k in known]
     if not shown:
-        return f"no {what} {word!r}: this trace holds none"
+        return f"no {what} {label}: this trace holds none"
     text = ", ".join(shown[:20]) + (f" (+{len(shown) - 20} more)" if len(shown) > 20 else "")
     import difflib
 
     close = difflib.get_close_matches(str(word), [str(s) for s in shown], n=3, cutoff=0.6)
     hint = f"; closest: {', '.join(close)}" if close and isinstance(word, str) else ""
-    label = f"{word:#x}" if as_hex else repr(word) if isinstance(word, str) else str(word)
     return f"no {what} {label} in this trace; known: {text}{hint}"

@@ -1,9 +1,9 @@
 """``ghrm stats|errors|findings|lifecycle|report DIR_OR_GLOB... --fleet``: answers across a fleet.
 
 Why a hook instead of new commands: a fleet asks the same questions as one capture, so the
-analysis commands take ``--fleet`` (with ``--scheduler``, ``--workers``, ``--device-from``);
-``add_fleet_options`` adds them to the existing subparsers and wraps their handlers, so
-``dissector/analysis/cli.py`` needs one call and nothing else.
+analysis commands take ``--fleet`` (with ``--scheduler``, ``--workers``, ``--device-from``):
+a command declared with ``fleet=True`` (``dissector.commands.Command``, the table registry) gets
+``cli_options.fleet_options``, and its handler calls ``run_fleet`` here when ``--fleet`` is given.
 
 Text output: the fleet answer per command (fleet SRT and devices; error rates and errors per
 device; findings per device and code; boot latency per device). ``--format csv|json``: one
@@ -24,58 +24,7 @@ import pandas as pd
 from dissector.analysis.cli import EXIT_OK, render, write_empty, write_machine
 from dissector.analysis.schema import SEVERITIES
 
-FLEET_COMMANDS = ("stats", "errors", "findings", "lifecycle")
-_FLEET_ONLY = ("scheduler", "workers", "device_from")
 _SINGLE_ONLY = {"vmid": "--vmid", "client": "--client", "start": "--start", "end": "--end"}
-Handler = Callable[[argparse.Namespace, TextIO, TextIO], int]
-
-
-def register(subparsers: Any) -> None:
-    """``ghrm report --fleet``: registered after the report command (``_EXTENSIONS`` order)."""
-    add_fleet_options(subparsers, ("report",))
-
-
-def add_fleet_options(subparsers: Any, commands: tuple[str, ...] = FLEET_COMMANDS) -> None:
-    """Give each of ``commands`` (already registered) the fleet options and a dispatch to the
-    fleet handler when ``--fleet`` is given."""
-    for name in commands:
-        parser = subparsers.choices.get(name)
-        if parser is None:
-            continue
-        group = parser.add_argument_group("fleet (many captures, on Dask)")
-        group.add_argument(
-            "--fleet",
-            action="store_true",
-            help="FILES are captures, folders or quoted globs from many devices: answer across them",
-        )
-        group.add_argument(
-            "--scheduler",
-            metavar="ADDR",
-            help="Dask scheduler (tcp://host:8786) or 'synchronous'; default: a local cluster",
-        )
-        group.add_argument(
-            "--workers", type=int, metavar="N", help="local cluster worker processes (default: one per core)"
-        )
-        group.add_argument(
-            "--device-from",
-            metavar="REGEX",
-            help="regex on each path naming its device ('device' or first group); "
-            "default: pcapng shb_hardware, else the file's folder",
-        )
-        parser.set_defaults(func=_dispatch(name, parser.get_default("func")))
-
-
-def _dispatch(command: str, single: Handler) -> Handler:
-    def handler(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-        if not getattr(args, "fleet", False):
-            given = [o for o in _FLEET_ONLY if getattr(args, o, None) is not None]
-            if given:
-                err.write(f"ghrm {command}: --{given[0].replace('_', '-')} needs --fleet\n")
-                return 2
-            return single(args, out, err)
-        return run_fleet(command, args, out, err)
-
-    return handler
 
 
 def run_fleet(command: str, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:

@@ -7,7 +7,7 @@ below are new. Times are float seconds as in every other table.
 
 from __future__ import annotations
 
-from dissector.analysis.schema import Column, Schema
+from dissector.analysis.schema import UNANSWERED, Column, Schema, distribution
 
 DEVICES = Schema(
     "devices",
@@ -17,7 +17,7 @@ DEVICES = Schema(
         Column("captures", "int64", "captures from this device"),
         Column("requests", "int64", "requests (answered, unanswered or retransmitted)"),
         Column("errors", "int64", "requests answered with a non-zero error code"),
-        Column("unanswered", "int64", "requests without a reply (incl. retransmitted ones)"),
+        UNANSWERED,
         Column("error_rate", "float64", "errors / answered requests (NaN if none answered)"),
         Column("mean_latency", "float64", "mean reply latency over answered requests, seconds"),
         Column("vm_instances", "int64", "VM instances seen (lifecycle_summary rows)"),
@@ -40,12 +40,7 @@ BOOT_LATENCY = Schema(
         Column(
             "booted", "int64", "instances with a boot latency (allocated in the capture, reached RUNNING)"
         ),
-        Column("min", "float64", "fastest boot"),
-        Column("mean", "float64", "mean boot latency"),
-        Column("p50", "float64", "median"),
-        Column("p90", "float64", "90th percentile"),
-        Column("p99", "float64", "99th percentile"),
-        Column("max", "float64", "slowest boot"),
+        *distribution("boot", "mean boot latency"),
     ),
 )
 

@@ -11,54 +11,52 @@ import os
 from collections.abc import Sequence
 from typing import Any, TextIO
 
+from dissector.cli_options import dialect, inputs
 from dissector.errors import EXIT_INPUT, EXIT_OK, GhrmError
 from dissector.progress import Progress, reading_label
-from dissector.protocol.dialects import DIALECTS
 
 REPORT_SUFFIX = {"html": ".html", "md": ".md", "json": ".json"}
 
 
-def _dialect(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dialect", default="rm", choices=sorted(DIALECTS), help="id and enum names (default rm)")
-
-
 def register(subparsers: Any) -> None:
-    """Add ``report``, ``diff`` and ``export`` to ``ghrm``'s subparsers."""
-    p = subparsers.add_parser(
-        "report",
-        help="one self-contained HTML page (or Markdown / JSON) of captures: verdict, VMs, latency, errors",
-        description="Write a report of one or more captures: a verdict first, then summary, VMs, "
-        "latency, slow windows, errors, findings and the memory/IRQ ledgers.",
+    """Add ``report``, ``diff`` and ``export`` to ``subparsers`` (as declared in ``dissector.cli``)."""
+    from dissector.cli import register as add
+
+    add(subparsers, "report", "diff", "export")
+
+
+def report_options(p: argparse.ArgumentParser) -> None:
+    p.description = (
+        "Write a report of one or more captures: a verdict first, then summary, VMs, "
+        "latency, slow windows, errors, findings and the memory/IRQ ledgers."
     )
-    p.add_argument("files", nargs="+", help="captures or kernel logs")
+    inputs(p, help="captures or kernel logs")
     p.add_argument("-o", "--output", help="file to write (default report.html / .md / .json)")
     p.add_argument("--format", choices=tuple(REPORT_SUFFIX), default="html", help="default html")
     p.add_argument("--title", help="page title (default: the capture names)")
-    _dialect(p)
-    p.set_defaults(func=cmd_report)
+    dialect(p)
 
-    p = subparsers.add_parser(
-        "diff",
-        help="compare two captures: latency per call (Mann-Whitney U), error rates (Fisher), boots",
-        description="Compare NEW against BASE: per-call latency percentiles with a Mann-Whitney U "
+
+def diff_options(p: argparse.ArgumentParser) -> None:
+    p.description = (
+        "Compare NEW against BASE: per-call latency percentiles with a Mann-Whitney U "
         "test and effect size, failed-call rates with Fisher's exact test (Holm-corrected), and "
-        "boot latency per VM.",
+        "boot latency per VM."
     )
     p.add_argument("base", help="the reference capture")
     p.add_argument("new", help="the capture to judge")
     p.add_argument("--format", choices=("text", "html", "md", "json"), default="text", help="default text")
     p.add_argument("-o", "--output", help="file to write (default stdout)")
     p.add_argument("--alpha", type=float, default=0.01, help="significance level after correction (0.01)")
-    _dialect(p)
-    p.set_defaults(func=cmd_diff)
+    dialect(p)
 
-    p = subparsers.add_parser(
-        "export",
-        help="write a capture as a Perfetto/Chrome trace, or one table as CSV/Parquet/JSON",
-        description="--to perfetto writes the Chrome JSON trace event format (open it in "
-        "ui.perfetto.dev); --to csv|parquet|json writes one Trace table (--table).",
+
+def export_options(p: argparse.ArgumentParser) -> None:
+    p.description = (
+        "--to perfetto writes the Chrome JSON trace event format (open it in "
+        "ui.perfetto.dev); --to csv|parquet|json writes one Trace table (--table)."
     )
-    p.add_argument("files", nargs="+", help="captures or kernel logs")
+    inputs(p, help="captures or kernel logs")
     p.add_argument(
         "--to",
         required=True,
@@ -67,8 +65,7 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--table", help="table to write for csv/parquet/json (messages, transactions, ...)")
     p.add_argument("-o", "--output", required=True, help="file to write")
-    _dialect(p)
-    p.set_defaults(func=cmd_export)
+    dialect(p)
 
 
 def _open(paths: Sequence[str], dialect: str, err: TextIO, progress: Progress) -> Any:

@@ -19,10 +19,8 @@ TABLE_FORMATS = ("csv", "parquet", "json")
 
 
 def table_names(trace: Any = None) -> list[str]:
-    names = list(TABLE_ATTRIBUTES)
-    if trace is not None and isinstance(getattr(trace, "slow_windows", None), pd.DataFrame):
-        names.append("slow_windows")
-    return names
+    """Every table ``export`` can write: the table registry's (``dissector.analysis.tables``)."""
+    return list(TABLE_ATTRIBUTES)
 
 
 def _tuples(df: pd.DataFrame, to: str) -> pd.DataFrame:

@@ -1,7 +1,8 @@
 """``ghrm simulate``: the command-line face of ``dissector.sim.simulate``.
 
-``register(subparsers)`` adds the subcommand to the ``ghrm`` parser (the lead wires it into
-``dissector/cli.py``); its handler follows the CLI convention ``handler(args, out, err) -> int``.
+``dissector/cli.py`` declares the subcommand and calls ``add_options`` when it is chosen;
+``register(subparsers)`` adds it to any parser. Its handler follows the CLI convention
+``handler(args, out, err) -> int``.
 """
 
 from __future__ import annotations
@@ -60,16 +61,21 @@ def bounded_float(low: float, high: float, *, low_open: bool = False) -> Callabl
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``simulate`` to the ``ghrm`` subcommands."""
-    p = subparsers.add_parser(
-        "simulate",
-        help="write a realistic RM capture (and its ground truth) from a seeded model",
-        description="Simulate the Gunyah Resource Manager, the host VM manager and guest VMs "
+    """Add ``simulate`` to ``subparsers`` (as declared in ``dissector.cli.COMMANDS``)."""
+    from dissector.cli import register as add
+
+    add(subparsers, "simulate")
+
+
+def add_options(p: argparse.ArgumentParser) -> None:
+    """The options, description and fault-spec epilog of ``ghrm simulate``."""
+    p.description = (
+        "Simulate the Gunyah Resource Manager, the host VM manager and guest VMs "
         "(protocol.md 1.6, 4, 5, 8) and write the RM traffic as a capture. The same seed and "
-        "options always give byte-identical files.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "options always give byte-identical files."
     )
+    p.epilog = EPILOG
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.add_argument("-o", "--output", default="sim.pcapng", help="capture to write (default sim.pcapng)")
     p.add_argument("--vms", type=int, default=4, help="VM slots booting concurrently, 1-64 (default 4)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -108,7 +114,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="multiply every median RM service time by X (default 1)",
     )
     p.add_argument("--no-truth", action="store_true", help="do not write FILE.truth.json")
-    p.set_defaults(func=cmd_simulate)
 
 
 def cmd_simulate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:

@@ -1,6 +1,7 @@
 """``ghrm wireshark lua`` and ``ghrm wireshark install``: the generated dissector on the command line.
 
-``dissector.cli`` calls ``register(subparsers)``; each handler takes ``(args, out, err)`` and
+``dissector.cli`` declares ``wireshark`` and calls ``add_options`` when it is chosen
+(``register(subparsers)`` adds it to any parser); each handler takes ``(args, out, err)`` and
 returns the exit status, like every other ghrm subcommand.
 """
 
@@ -9,8 +10,8 @@ from __future__ import annotations
 import argparse
 from typing import Any, TextIO
 
+from dissector.cli_options import dialect
 from dissector.errors import EXIT_INPUT, EXIT_OK
-from dissector.protocol.dialects import DIALECTS
 
 from .install import install, install_colors, installed_copy, personal_plugin_dir
 from .lua import LUA_FILE_NAME, generate_lua
@@ -55,22 +56,20 @@ def cmd_install(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def register(subparsers: Any) -> None:
-    """Add ``wireshark {lua,install}`` to the ``ghrm`` parser."""
-    parser = subparsers.add_parser(
-        "wireshark",
-        help="the Wireshark/tshark Lua dissector generated from ghrm's protocol tables",
-        description="Generate or install a Lua dissector for Wireshark and tshark that decodes "
-        "exactly what `ghrm decode` decodes.",
+    """Add ``wireshark {lua,install}`` to ``subparsers`` (as declared in ``dissector.cli``)."""
+    from dissector.cli import register as add
+
+    add(subparsers, "wireshark")
+
+
+def add_options(parser: argparse.ArgumentParser) -> None:
+    """The ``lua`` and ``install`` subcommands of ``ghrm wireshark``."""
+    parser.description = (
+        "Generate or install a Lua dissector for Wireshark and tshark that decodes "
+        "exactly what `ghrm decode` decodes."
     )
     sub = parser.add_subparsers(dest="wireshark_command", required=True)
-
-    def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument(
-            "--dialect",
-            default="rm",
-            choices=sorted(DIALECTS),
-            help="names of ids and enum values (default: rm)",
-        )
+    common = dialect
 
     p = sub.add_parser("lua", help="write the Lua dissector")
     p.add_argument("-o", "--output", help=f"output file (default: stdout), e.g. {LUA_FILE_NAME}")

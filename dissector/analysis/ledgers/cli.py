@@ -1,12 +1,13 @@
 """``ghrm memparcels`` and ``ghrm irqs``: the ledgers on a terminal.
 
-Each command opens the captures as a ``Trace`` (as ``ghrm stats`` does; only the memory, IRQ
-and VM lifecycle messages are dissected), takes its ledger and prints it: aligned text for a
-person (handles, VMIDs and sizes in hex, sizes also in MiB, frames as Wireshark numbers), or
-``--format csv|json`` with every column of the table for scripts (numbers stay numbers there).
-``--vmid`` keeps the parcels or IRQs a VM owns, borrows or accepted; ``--start``/``--end``
-(seconds after the first message) keep the rows alive in that window. The ledger findings
-appear in ``ghrm findings`` (wired by the Trace).
+Both are ordinary table commands (declared in ``dissector.analysis.tables``): they take every
+option of the others and open the captures as a ``Trace`` the same way (``analysis.cli``), take
+its ledger and print it: aligned text for a person (handles, VMIDs and sizes in hex, sizes also
+in MiB, frames as Wireshark numbers), or ``--format csv|json`` with every column of the table
+for scripts (numbers stay numbers there). ``--vmid`` keeps the parcels or IRQs a VM owns,
+borrows or accepted, ``--client`` those a client lent; ``--start``/``--end`` (seconds since the
+capture start) keep the rows alive in that window. The ledger findings appear in
+``ghrm findings`` (wired by the Trace).
 """
 
 from __future__ import annotations
@@ -19,9 +20,8 @@ from typing import Any, TextIO
 import pandas as pd
 
 from dissector.analysis.cli import _run as run_on_trace
-from dissector.analysis.cli import render, vmid_list, write_empty, write_machine
+from dissector.analysis.cli import render, write_empty, write_machine
 from dissector.errors import EXIT_INPUT, EXIT_OK
-from dissector.protocol.dialects import DIALECTS
 
 from .checks import human
 
@@ -35,38 +35,16 @@ def _width(out: TextIO) -> int:
     return WIDTH
 
 
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "files", nargs="+", help="pcap, pcapng, kernel hex-dump log, text2pcap dump, or - for stdin"
-    )
-    p.add_argument(
-        "--format", choices=("text", "csv", "json"), default="text", help="output format (default text)"
-    )
-    p.add_argument(
-        "--vmid",
-        type=vmid_list,
-        action="extend",
-        help="only those a VM owns, borrows or accepted (0x80,0x81)",
-    )
-    p.add_argument("--start", type=float, help="seconds after the first message (inclusive)")
-    p.add_argument("--end", type=float, help="seconds after the first message (exclusive)")
-    p.add_argument("--dialect", default="rm", choices=sorted(DIALECTS), help="id and enum names (default rm)")
-    p.add_argument("--engine", default="auto", choices=("auto", "fast", "scapy"), help=argparse.SUPPRESS)
-
-
 def register(subparsers: Any) -> None:
-    """Add ``memparcels`` and ``irqs`` to ``ghrm``'s subparsers."""
-    p = subparsers.add_parser("memparcels", help="memory parcels: lend/share/donate to reclaim, per handle")
-    _common(p)
-    p.set_defaults(func=cmd_memparcels)
-    p = subparsers.add_parser("irqs", help="lent IRQs: lend, notify, accept, release, reclaim, per handle")
-    _common(p)
-    p.set_defaults(func=cmd_irqs)
+    """Add ``memparcels`` and ``irqs`` to ``subparsers`` (as the table registry declares them)."""
+    from dissector.cli import register as add
+
+    add(subparsers, "memparcels", "irqs")
 
 
 # --- input ------------------------------------------------------------------------------------
 def _run(args: argparse.Namespace, out: TextIO, err: TextIO, body: Callable[[Any], int]) -> int:
-    """Open the captures as a Trace (windowed by --start/--end) and run ``body`` on it."""
+    """Open the captures as every table command does, and run ``body`` on the trace."""
 
     def checked(trace: Any) -> int:
         if trace.messages.empty and not trace.problems.empty:
@@ -78,8 +56,14 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO, body: Callable[[Any
 
 
 def _empty(args: argparse.Namespace, what: str, out: TextIO, err: TextIO, columns: list[str]) -> int:
-    where = " about VM " + ",".join(f"{v:#x}" for v in args.vmid) if args.vmid else " in this capture"
-    return write_empty(f"no {what}{where}", args.format, out, err, columns)
+    where = [" about VM " + ",".join(f"{v:#x}" for v in args.vmid)] if args.vmid else []
+    if args.client:
+        where.append(" lent by client " + ",".join(f"{v:#x}" for v in args.client))
+    if args.start is not None or args.end is not None:
+        lo = "start" if args.start is None else f"{args.start:g} s"
+        hi = "end" if args.end is None else f"{args.end:g} s"
+        where.append(f" alive from {lo} to {hi}")
+    return write_empty(f"no {what}{''.join(where) or ' in this capture'}", args.format, out, err, columns)
 
 
 # --- formatting -------------------------------------------------------------------------------
@@ -115,24 +99,6 @@ def _ipas(pairs: Sequence[tuple[int, int | None]]) -> str:
     return " ".join(f"{v:#x}" + ("" if ipa is None else f"@{ipa:#x}") for v, ipa in pairs) or "-"
 
 
-def _select(table: pd.DataFrame, vmids: list[int] | None, columns: Sequence[str]) -> pd.DataFrame:
-    """Rows where any of ``columns`` (a VMID or a tuple of VMIDs) names one of ``vmids``."""
-    if not vmids:
-        return table
-    wanted = set(vmids)
-
-    def hit(row: Sequence[Any]) -> bool:
-        for v in row:
-            if isinstance(v, tuple) and wanted & {int(x) for x in v}:
-                return True
-            if not isinstance(v, tuple) and not _na(v) and int(v) in wanted:
-                return True
-        return False
-
-    keep = [hit(r) for r in table[list(columns)].astype(object).itertuples(index=False)]
-    return table[keep].reset_index(drop=True)
-
-
 def _prefix(table: pd.DataFrame) -> list[list[str]]:
     """A capture column when several files were given."""
     many = table["capture"].nunique() > 1
@@ -144,7 +110,7 @@ def cmd_memparcels(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """``ghrm memparcels``: one line per parcel."""
 
     def body(trace: Any) -> int:
-        table = _select(trace.memparcels, args.vmid, ("owner_vmid", "borrowers", "accepted_by"))
+        table = trace.table("memparcels", vmid=args.vmid, client=args.client)
         if table.empty:
             return _empty(args, "memory parcels", out, err, list(table.columns))
         if args.format != "text":
@@ -183,7 +149,7 @@ def cmd_irqs(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """``ghrm irqs``: one line per lent IRQ."""
 
     def body(trace: Any) -> int:
-        table = _select(trace.irqs, args.vmid, ("owner_vmid", "vmid", "accepted_by"))
+        table = trace.table("irqs", vmid=args.vmid, client=args.client)
         if table.empty:
             return _empty(args, "lent IRQs", out, err, list(table.columns))
         if args.format != "text":

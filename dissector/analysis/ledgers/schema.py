@@ -11,7 +11,7 @@ Ledger findings use the analysis ``FINDINGS`` schema itself, so ``pd.concat`` or
 
 from __future__ import annotations
 
-from dissector.analysis.schema import FINDINGS, SEVERITIES, Column, Schema, concat
+from dissector.analysis.schema import CAPTURE, FINDINGS, SEVERITIES, Column, Schema, concat
 
 # Final states, in the order a parcel or IRQ goes through them (protocol.md 4.6, 4.9, 5).
 PARCEL_STATES = (
@@ -35,6 +35,29 @@ _SOURCE_DOC = (
     "unseen: created before the capture (first seen in a later call or notification)"
 )
 
+HANDLE_SOURCE = Column("handle_source", "category", _SOURCE_DOC, HANDLE_SOURCES)
+RECLAIMED_TIME = Column(
+    "reclaimed_time", "float64", "seconds of that request; NaN if never reclaimed", instant=True
+)
+
+
+def _instance(item: str) -> Column:
+    return Column("instance", "int32", f"1, 2, ...: the n-th {item} with this handle in the capture")
+
+
+def _last_frame(item: str) -> Column:
+    return Column("last_frame", "int64", f"last frame that concerned the {item}")
+
+
+def _state(item: str, states: tuple[str, ...]) -> Column:
+    doc = f"last step the {item} went through: " + ", ".join(states)
+    return Column("state", "category", doc, states, ordered=True)
+
+
+def _errors(item: str) -> Column:
+    return Column("errors", "int32", f"error replies to calls naming the {item}")
+
+
 MEMPARCELS = Schema(
     "memparcels",
     "one row per memory parcel (MEM_LEND/SHARE/DONATE -> handle -> APPEND -> NOTIFY -> ACCEPT -> "
@@ -42,8 +65,8 @@ MEMPARCELS = Schema(
     (
         Column("capture", "category", "capture the parcel lives in (handles are per RM, so per capture)"),
         Column("handle", "Int64", "mem_handle RM returned; NA if the create call got no reply"),
-        Column("instance", "int32", "1, 2, ...: the n-th parcel with this handle in the capture"),
-        Column("handle_source", "category", _SOURCE_DOC, HANDLE_SOURCES),
+        _instance("parcel"),
+        HANDLE_SOURCE,
         Column(
             "owner_vmid", "Int32", "client that created the parcel (the lender); NA if unseen and unknown"
         ),
@@ -111,22 +134,16 @@ MEMPARCELS = Schema(
             "tuple of VM_CONFIG_IMAGE / VM_SET_FIRMWARE_MEM request frames naming it",
         ),
         Column("reclaimed_frame", "Int64", "frame of the MEM_RECLAIM request that ended the parcel"),
-        Column("reclaimed_time", "float64", "seconds of that request; NaN if never reclaimed", instant=True),
+        RECLAIMED_TIME,
         Column(
             "first_frame",
             "int64",
             "first frame that concerned the parcel (the create request, or the "
             "first sighting of an unseen parcel)",
         ),
-        Column("last_frame", "int64", "last frame that concerned the parcel"),
-        Column(
-            "state",
-            "category",
-            "last step the parcel went through: " + ", ".join(PARCEL_STATES),
-            PARCEL_STATES,
-            ordered=True,
-        ),
-        Column("errors", "int32", "error replies to calls naming the parcel"),
+        _last_frame("parcel"),
+        _state("parcel", PARCEL_STATES),
+        _errors("parcel"),
         Column(
             "failed_calls", "str", "those calls and calls without reply, e.g. 'MEM_RECLAIM MEM_INUSE @41'"
         ),
@@ -139,10 +156,10 @@ IRQS = Schema(
     "with VM_IRQ_LENT/ACCEPTED/RELEASED, protocol.md 4.6 and 5); a handle lent again after its "
     "reclaim is a new row",
     (
-        Column("capture", "category", "capture"),
+        CAPTURE,
         Column("handle", "Int64", "virq_handle RM returned; NA if VM_IRQ_LEND got no reply"),
-        Column("instance", "int32", "1, 2, ...: the n-th IRQ with this handle in the capture"),
-        Column("handle_source", "category", _SOURCE_DOC, HANDLE_SOURCES),
+        _instance("IRQ"),
+        HANDLE_SOURCE,
         Column("owner_vmid", "Int32", "client that lent the IRQ"),
         Column("vmid", "Int32", "borrower VM"),
         Column("virq", "Int64", "the owner's IRQ number"),
@@ -164,17 +181,11 @@ IRQS = Schema(
         Column("release_frames", "object", "tuple of VM_IRQ_RELEASE request frames that took effect"),
         Column("released_frames", "object", "tuple of VM_IRQ_RELEASED notification frames"),
         Column("reclaimed_frame", "Int64", "frame of the VM_IRQ_RECLAIM request that ended it"),
-        Column("reclaimed_time", "float64", "seconds of that request; NaN if never reclaimed", instant=True),
+        RECLAIMED_TIME,
         Column("first_frame", "int64", "first frame that concerned the IRQ (lend request or first sighting)"),
-        Column("last_frame", "int64", "last frame that concerned the IRQ"),
-        Column(
-            "state",
-            "category",
-            "last step the IRQ went through: " + ", ".join(IRQ_STATES),
-            IRQ_STATES,
-            ordered=True,
-        ),
-        Column("errors", "int32", "error replies to calls naming the IRQ"),
+        _last_frame("IRQ"),
+        _state("IRQ", IRQ_STATES),
+        _errors("IRQ"),
         Column("failed_calls", "str", "those calls and calls without reply"),
     ),
 )
