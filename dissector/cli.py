@@ -142,7 +142,7 @@ def _verbose(msg: DecodedMessage, record: dict[str, Any], start_ns: int | None) 
 def cmd_decode(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """``ghrm decode FILE...``: one line per RM message, ``-V`` trees, or ``--format jsonl``."""
     from dissector.analysis.context import GENERATED
-    from dissector.decoded import jsonl_line
+    from dissector.decoded import DecodedMessage, jsonl_line
     from dissector.filter import Filter
 
     keep: Callable[[dict], bool] | None = Filter(args.filter, args.dialect) if args.filter else None
