@@ -1594,9 +1594,12 @@ for _, kind in ipairs(REPORT_ORDER) do register_stat_cmd_arg("gunyah_rm," .. kin
 
 -- Statistics > Gunyah RM > ...: the same tables in a text window, over the whole capture. The
 -- first pass (loading the file) has seen every record; the window pairs them as tshark -2 does.
+-- Wireshark 4.0 makes submenus under Tools only: in Statistics these are items named
+-- "Gunyah RM/...". The SRT table also sits where Wireshark keeps the others: Statistics > Service
+-- Response Time > Gunyah RM.
 if gui_enabled() then
-  for _, kind in ipairs(REPORT_ORDER) do
-    register_menu("Gunyah RM/" .. REPORTS[kind].menu, function()
+  local function open_report(kind)
+    return function()
       local win = TextWindow.new(REPORTS[kind].window or REPORTS[kind].title)
       local function fill()
         finalize()
@@ -1604,6 +1607,10 @@ if gui_enabled() then
       end
       fill()
       win:add_button("Refresh", fill)
-    end, MENU_STAT_UNSORTED)
+    end
   end
+  for _, kind in ipairs(REPORT_ORDER) do
+    register_menu("Gunyah RM/" .. REPORTS[kind].menu, open_report(kind), MENU_STAT_UNSORTED)
+  end
+  if MENU_STAT_RESPONSE_TIME ~= nil then register_menu("Gunyah RM", open_report("srt"), MENU_STAT_RESPONSE_TIME) end
 end

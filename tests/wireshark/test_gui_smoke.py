@@ -39,6 +39,11 @@ def menu_keys(item: str) -> list[str]:
     return ["alt+s", *["Down"] * (GUNYAH_MENU_ROW + GUNYAH_MENU.index(item)), "Return"]
 
 
+# Statistics > Service Response Time (row 7) > Gunyah RM, 7th of Wireshark 4.0's SRT tables (AFP,
+# CAMEL, DCE-RPC, Diameter, FC, GTP, Gunyah RM, ...): where Wireshark users look for an SRT table
+SRT_SUBMENU_KEYS = ["alt+s", *["Down"] * 7, "Right", *["Down"] * 6, "Return"]
+
+
 @pytest.fixture(scope="module")
 def display() -> Iterator[str]:
     missing = [t for t in TOOLS if shutil.which(t) is None]
@@ -134,6 +139,15 @@ def test_wireshark_opens_a_trace_and_the_srt_window(display, tmp_path, monkeypat
         gui.xdotool("key", *menu_keys("Lifecycles"))
         assert gui.wait_window(LIFECYCLE_TITLE, timeout=60) is not None, gui.titles()
         assert _distinct_colours(gui.screenshot(tmp_path / "lifecycles.png")) > 20
+        # Statistics > Service Response Time > Gunyah RM: the same SRT window (a second one)
+        srt_windows = len(gui.xdotool("search", "--name", SRT_TITLE).splitlines())
+        gui.xdotool("windowfocus", window)
+        gui.xdotool("key", *SRT_SUBMENU_KEYS)
+        for _ in range(60):
+            if len(gui.xdotool("search", "--name", SRT_TITLE).splitlines()) > srt_windows:
+                break
+            time.sleep(1)
+        assert len(gui.xdotool("search", "--name", SRT_TITLE).splitlines()) > srt_windows, gui.titles()
         # Analyze > Reload Lua Plugins: the plugin loads again (no "already loaded" step-aside)
         gui.xdotool("windowfocus", window)
         gui.xdotool("key", "ctrl+shift+l")
