@@ -1031,7 +1031,12 @@ end
 local function add_generated(root, tvb, m)
   local z = tvb(0, 0)
   local g = generated(m)
-  if g.vm ~= nil then root:add(HX.vm, z, g.vm):set_generated() end
+  if g.vm ~= nil then
+    root:add(HX.vm, z, g.vm):set_generated()
+  elseif not ST.finalized and m.mtype == 1 and m.msg_id == G.ALLOC.msg_id then  -- RM chooses the VMID
+    root:add(z, "[VM: known from the reply (first pass); a filter on gunyah_rm.vm applied while the file "
+      .. "loads misses this request: apply it again; tshark: use -2]")
+  end
   if g.request_frame ~= nil then root:add(HX.request_frame, z, g.request_frame):set_generated() end
   if g.reply_frame ~= nil then root:add(HX.reply_frame, z, g.reply_frame):set_generated() end
   if g.latency ~= nil then root:add(HX.latency, z, g.latency):set_generated() end
@@ -1499,41 +1504,46 @@ local function dash(x, scale, decimals)
 end
 
 -- The table of `ghrm lifecycle --summary` (times in s since the capture start, durations as
--- labelled), its states, then "What failed" as ghrm prints it.
+-- labelled) with each VM's states, then "What failed" as ghrm prints it. The GUI window is
+-- narrow: there, the numbers first, then each VM's final state, exit and states on two lines.
 local function lifecycle_lines(seen, compact)
   local rows = lifecycle_rows(seen)
   local out = {fmt("%-6s %4s %10s %10s %10s %10s %-18s %12s %-12s %6s %5s  %s", "VMID", "Inst", "Allocated",
     "Ready(ms)", "Boot(ms)", "Run(s)", "Exit", "Teardown(ms)", "Final", "Errors", "Unans", "States")}
   if compact then
-    out = {fmt("%-6s %4s %10s %10s %10s %-14s %12s %-12s %6s %5s", "VMID", "Inst", "Ready(ms)", "Boot(ms)",
-      "Run(s)", "Exit", "Teardown(ms)", "Final", "Errors", "Unans")}
+    out = {"Durations as ghrm lifecycle --summary prints them", "",
+      fmt("%-5s %4s %9s %9s %9s %12s %3s %5s", "VMID", "Inst", "Ready(ms)", "Boot(ms)", "Run(s)", "Teardown(ms)",
+        "Err", "Unans")}
   end
-  local failures = {}
+  local failures, states = {}, {}
   for _, r in ipairs(rows) do
-    local cells = {fmt("0x%x", r.vmid), r.instance, dash(r.allocated_at, 1, 6), dash(r.time_to_ready, 1e3, 3),
-      dash(r.boot_latency, 1e3, 3), dash(r.run_time, 1, 6), r.exit_type or "-", dash(r.teardown_time, 1e3, 3),
-      r.final_state or "-", r.errors, r.unanswered, r.states ~= "" and r.states or "-"}
+    local vm = fmt("0x%x", r.vmid)
+    local seq = r.states ~= "" and r.states or "-"
     if compact then
-      out[#out + 1] = fmt("%-6s %4d %10s %10s %10s %-14s %12s %-12s %6d %5d", cells[1], cells[2], cells[4],
-        cells[5], cells[6], cells[7], cells[8], cells[9], cells[10], cells[11])
+      out[#out + 1] = fmt("%-5s %4d %9s %9s %9s %12s %3d %5d", vm, r.instance, dash(r.time_to_ready, 1e3, 3),
+        dash(r.boot_latency, 1e3, 3), dash(r.run_time, 1, 6), dash(r.teardown_time, 1e3, 3), r.errors,
+        r.unanswered)
+      states[#states + 1] = fmt("%s #%d  %s, exit %s", vm, r.instance, r.final_state or "-", r.exit_type or "-")
+      states[#states + 1] = "    " .. seq
     else
-      out[#out + 1] = fmt("%-6s %4d %10s %10s %10s %10s %-18s %12s %-12s %6d %5d  %s", table.unpack(cells))
+      out[#out + 1] = fmt("%-6s %4d %10s %10s %10s %10s %-18s %12s %-12s %6d %5d  %s", vm, r.instance,
+        dash(r.allocated_at, 1, 6), dash(r.time_to_ready, 1e3, 3), dash(r.boot_latency, 1e3, 3),
+        dash(r.run_time, 1, 6), r.exit_type or "-", dash(r.teardown_time, 1e3, 3), r.final_state or "-", r.errors,
+        r.unanswered, seq)
     end
     local why = failed_text(r)
-    if why ~= "" then failures[#failures + 1] = fmt("%-6s %4d  %s", cells[1], r.instance, why) end
+    if why ~= "" then failures[#failures + 1] = fmt("%-6s %4d  %s", vm, r.instance, why) end
+  end
+  if compact and #states > 0 then
+    out[#out + 1] = ""
+    out[#out + 1] = "Final state, exit and states"
+    for _, line in ipairs(states) do out[#out + 1] = line end
   end
   if #failures > 0 then
     out[#out + 1] = ""
     out[#out + 1] = "What failed"
     out[#out + 1] = fmt("%-6s %4s  %s", "VMID", "Inst", "Calls")
     for _, line in ipairs(failures) do out[#out + 1] = line end
-  end
-  if compact then
-    out[#out + 1] = ""
-    out[#out + 1] = "States"
-    for _, r in ipairs(rows) do
-      out[#out + 1] = fmt("0x%x #%d: %s", r.vmid, r.instance, r.states ~= "" and r.states or "-")
-    end
   end
   return out
 end
@@ -1543,14 +1553,14 @@ local REPORTS = {
   errors = {title = "Gunyah RM Errors (per call and error code)", lines = error_lines, menu = "Errors"},
   conv = {title = "Gunyah RM Conversations (one per client VM)", lines = conv_lines, menu = "Conversations"},
   lifecycle = {title = "Gunyah RM VM Lifecycles (times in s since the capture start; durations as labelled)",
-    lines = lifecycle_lines, menu = "Lifecycles"},
+    window = "Gunyah RM VM Lifecycles", lines = lifecycle_lines, menu = "Lifecycles"},
 }
 local REPORT_ORDER = {"srt", "errors", "conv", "lifecycle"}
 
 local function report_text(kind, filter, seen, compact)
   local r = REPORTS[kind]
   local lines = {RULE, r.title .. ":", "Filter: " .. (filter or "")}
-  if compact then lines = {r.title, ""} end
+  if compact then lines = {r.window or r.title, ""} end
   for _, line in ipairs(r.lines(seen, compact)) do lines[#lines + 1] = line end
   if #ST.msgs == 0 then lines[#lines + 1] = "(no Gunyah RM messages)" end
   if not compact then lines[#lines + 1] = RULE end
@@ -1584,16 +1594,23 @@ for _, kind in ipairs(REPORT_ORDER) do register_stat_cmd_arg("gunyah_rm," .. kin
 
 -- Statistics > Gunyah RM > ...: the same tables in a text window, over the whole capture. The
 -- first pass (loading the file) has seen every record; the window pairs them as tshark -2 does.
+-- Wireshark 4.0 makes submenus under Tools only: in Statistics these are items named
+-- "Gunyah RM/...". The SRT table also sits where Wireshark keeps the others: Statistics > Service
+-- Response Time > Gunyah RM.
 if gui_enabled() then
-  for _, kind in ipairs(REPORT_ORDER) do
-    register_menu("Gunyah RM/" .. REPORTS[kind].menu, function()
-      local win = TextWindow.new(REPORTS[kind].title)
+  local function open_report(kind)
+    return function()
+      local win = TextWindow.new(REPORTS[kind].window or REPORTS[kind].title)
       local function fill()
         finalize()
         win:set(report_text(kind, nil, any_message, true))
       end
       fill()
       win:add_button("Refresh", fill)
-    end, MENU_STAT_UNSORTED)
+    end
   end
+  for _, kind in ipairs(REPORT_ORDER) do
+    register_menu("Gunyah RM/" .. REPORTS[kind].menu, open_report(kind), MENU_STAT_UNSORTED)
+  end
+  if MENU_STAT_RESPONSE_TIME ~= nil then register_menu("Gunyah RM", open_report("srt"), MENU_STAT_RESPONSE_TIME) end
 end

@@ -1,5 +1,6 @@
 """Wireshark's GUI under Xvfb with the installed plugin: it loads, shows a capture, opens
-Statistics > Gunyah RM, and a second copy (-X lua_script:) raises no Lua error dialog.
+Statistics > Gunyah RM/Service Response Time and /Lifecycles, reloads the Lua plugins, and a
+second copy (-X lua_script:) raises no Lua error dialog; Wireshark's log shows no Lua error.
 
 A Lua error while loading is a modal dialog that holds the capture back, so "the window title
 becomes the capture's name" is the check; the bad-script case shows that the check sees one.
@@ -26,7 +27,21 @@ TRACE = ROOT / "traces" / "faults_mix.pcapng"
 TOOLS = ("wireshark", "Xvfb", "xdotool", "import")
 LOAD_TIMEOUT = 120  # seconds for Wireshark to start and read the capture on a busy CI machine
 SRT_TITLE = "Gunyah RM SRT Statistics"
-SRT_MENU_POSITION = 11  # Statistics menu rows above "Gunyah RM/Service Response Time" (4.0)
+LIFECYCLE_TITLE = "Gunyah RM VM Lifecycles"
+# Wireshark 4.0 makes no submenu in Statistics (only Tools gets one): our items sit in its
+# alphabetical list as "Gunyah RM/<name>", the first of them this many rows below the top.
+GUNYAH_MENU_ROW = 9
+GUNYAH_MENU = sorted(("Conversations", "Errors", "Lifecycles", "Service Response Time"))
+
+
+def menu_keys(item: str) -> list[str]:
+    """xdotool keys that open Statistics > Gunyah RM/<item>."""
+    return ["alt+s", *["Down"] * (GUNYAH_MENU_ROW + GUNYAH_MENU.index(item)), "Return"]
+
+
+# Statistics > Service Response Time (row 7) > Gunyah RM, 7th of Wireshark 4.0's SRT tables (AFP,
+# CAMEL, DCE-RPC, Diameter, FC, GTP, Gunyah RM, ...): where Wireshark users look for an SRT table
+SRT_SUBMENU_KEYS = ["alt+s", *["Down"] * 7, "Right", *["Down"] * 6, "Return"]
 
 
 @pytest.fixture(scope="module")
@@ -115,10 +130,24 @@ def test_wireshark_opens_a_trace_and_the_srt_window(display, tmp_path, monkeypat
         assert window is not None, f"the capture never showed (a Lua error dialog?): {gui.titles()}"
         gui.xdotool("windowmove", window, "0", "0", "windowsize", window, "1280", "800")
         gui.xdotool("windowfocus", window)
-        gui.xdotool("key", "alt+s", *["Down"] * SRT_MENU_POSITION, "Return")
+        gui.xdotool("key", *menu_keys("Service Response Time"))
         assert gui.wait_window(SRT_TITLE, timeout=60) is not None, gui.titles()
         shot = gui.screenshot(tmp_path / "wireshark.png")
         assert _distinct_colours(shot) > 20  # a drawn window, not a blank screen
+        # Statistics > Gunyah RM/Lifecycles: ghrm lifecycle --summary in a text window
+        gui.xdotool("windowfocus", window)
+        gui.xdotool("key", *menu_keys("Lifecycles"))
+        assert gui.wait_window(LIFECYCLE_TITLE, timeout=60) is not None, gui.titles()
+        assert _distinct_colours(gui.screenshot(tmp_path / "lifecycles.png")) > 20
+        # Statistics > Service Response Time > Gunyah RM: the same SRT window (a second one)
+        srt_windows = len(gui.xdotool("search", "--name", SRT_TITLE).splitlines())
+        gui.xdotool("windowfocus", window)
+        gui.xdotool("key", *SRT_SUBMENU_KEYS)
+        for _ in range(60):
+            if len(gui.xdotool("search", "--name", SRT_TITLE).splitlines()) > srt_windows:
+                break
+            time.sleep(1)
+        assert len(gui.xdotool("search", "--name", SRT_TITLE).splitlines()) > srt_windows, gui.titles()
         # Analyze > Reload Lua Plugins: the plugin loads again (no "already loaded" step-aside)
         gui.xdotool("windowfocus", window)
         gui.xdotool("key", "ctrl+shift+l")
@@ -129,7 +158,7 @@ def test_wireshark_opens_a_trace_and_the_srt_window(display, tmp_path, monkeypat
                 break
             time.sleep(1)
         assert not [t for t in gui.titles() if "Gunyah RM" in t], gui.titles()
-        gui.xdotool("key", "alt+s", *["Down"] * SRT_MENU_POSITION, "Return")
+        gui.xdotool("key", *menu_keys("Service Response Time"))
         # the menu is registered again (reloaded menus may come in another order)
         assert gui.wait_window("Wireshark · Gunyah RM", timeout=60) is not None, gui.titles()
     finally:
