@@ -22,16 +22,13 @@ from dissector.capture.detect import open_records
 from dissector.capture.record import CaptureProblem, Record
 from dissector.decoded import DecodedMessage, decode_records, jsonl_line
 from dissector.decoders import compiled
-from dissector.errors import GhrmError
+from dissector.errors import EXIT_INPUT, EXIT_OK, GhrmError
 from dissector.filter import Filter
 from dissector.fleet import cli as fleet_cli
 from dissector.protocol.dialects import DIALECTS
 from dissector.report import cli as report_cli
 from dissector.sim import cli as sim_cli
 from dissector.wireshark import cli as wireshark_cli
-
-EXIT_OK, EXIT_NOTHING_READ = 0, 1  # argparse itself exits 2 on a bad command line
-
 
 # Subcommand groups that live beside their library code; each module has ``register(sub)``.
 _EXTENSIONS = (analysis_cli, ledgers_cli, sim_cli, wireshark_cli, report_cli, fleet_cli)  # fleet: last
@@ -156,7 +153,7 @@ def cmd_decode(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             break
     if tally.messages == 0 and tally.problems:
         err.write("ghrm: nothing could be decoded\n")
-        return EXIT_NOTHING_READ
+        return EXIT_INPUT
     return EXIT_OK
 
 
@@ -168,7 +165,7 @@ def cmd_convert(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     for problem in result.problems:
         _warn(problem, err)
     err.write(f"ghrm: wrote {result.records} record(s) to {args.output}\n")
-    return EXIT_OK if result.records or not result.problems else EXIT_NOTHING_READ
+    return EXIT_OK if result.records or not result.problems else EXIT_INPUT
 
 
 def cmd_protocol(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -244,7 +241,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
     return run(build_parser, argv, out, err)
 
 
-__all__ = ["EXIT_NOTHING_READ", "EXIT_OK", "GhrmError", "build_parser", "main"]  # GhrmError: callers catch it
+__all__ = ["EXIT_INPUT", "EXIT_OK", "GhrmError", "build_parser", "main"]  # GhrmError: callers catch it
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -16,13 +16,12 @@ from dissector.capture.reassembly import RawMessage, reassemble
 from dissector.capture.record import CaptureProblem, Record
 from dissector.errors import Malformation
 from dissector.protocol import registry
-from dissector.protocol.messages import MSGQ_MAX_MSG_SIZE, RPC_HEADER_SIZE
+from dissector.protocol.wire import MSGQ_MAX_MSG_SIZE, REPLY, RPC_HEADER_SIZE, MsgType
 
 if TYPE_CHECKING:  # Scapy is imported on first dissection: the compiled decoder needs none of it
     from dissector.layers.header import RMHeader
 
-REPLY = 2
-TYPE_NAMES = {0: "continuation", 1: "request", 2: "reply", 3: "notification"}
+TYPE_NAMES = {t.value: t.label for t in MsgType}
 
 
 class ExactTime(float):

@@ -40,21 +40,18 @@ from dissector.protocol.enums import (
     VM_STATUS,
 )
 from dissector.protocol.errors import HYP_ERRORS, LINUX_ERRNO, RM_ERRORS, linux_errno
-from dissector.protocol.messages import (
-    DYNAMIC_VMID_RANGE,
+from dissector.protocol.messages import DYNAMIC_VMID_RANGE, MESSAGES, MSG_TYPES, WELL_KNOWN_VMIDS
+from dissector.protocol.types import EnumDef, Family, MsgKind
+from dissector.protocol.wire import (
     LINUX_MAX_REQUEST_PAYLOAD,
     MAX_FRAGMENTS,
     MAX_PAYLOAD_PER_MSG,
-    MESSAGES,
-    MSG_TYPES,
     MSGQ_MAX_MSG_SIZE,
     NOTIFICATION_ID_BIT,
     RM_MAX_MSG_PAYLOAD,
     RPC_API_BYTE,
     RPC_HEADER_SIZE,
-    WELL_KNOWN_VMIDS,
 )
-from dissector.protocol.types import EnumDef, Family, MsgKind
 
 PROTOCOL_MD = Path(__file__).resolve().parents[1].parent / "shared" / "protocol.md"
 

@@ -26,14 +26,13 @@ from typing import Any, TextIO
 import numpy as np
 import pandas as pd
 
-from dissector.errors import GhrmError, UsageError, exit_code, one_line
+from dissector.errors import EXIT_OK, GhrmError, UsageError, exit_code, one_line
 from dissector.protocol.dialects import DIALECTS
 
 from .schema import SEVERITIES, STATUSES
 from .select import select
 
 WIDTH = 120
-EXIT_OK, EXIT_ERROR = 0, 1
 
 
 # --- argument parsing -------------------------------------------------------------------------

@@ -45,11 +45,11 @@ import numpy as np
 import pandas as pd
 
 from dissector.protocol.errors import linux_errno
+from dissector.protocol.wire import CONTINUATION, REPLY, REQUEST
 
 from .fields import msg_id_of
 
 GENERATED = ("vm", "request_frame", "reply_frame", "latency", "errno")
-REQUEST, REPLY, CONTINUATION = 1, 2, 0
 UNKNOWN_VMID = 0xFFFF
 
 MEMORY_CREATE = ("MEM_LEND", "MEM_SHARE", "MEM_DONATE")
@@ -231,10 +231,10 @@ def resource_vms(
 def _leading_handle(msg_id: int, role: str) -> str | None:
     """``mem_handle``/``virq_handle`` when the payload layout starts with that u32 (every handle
     call's request, every create reply, in the protocol tables), else None."""
-    from dissector.protocol.codec import _layouts_by_id
     from dissector.protocol.layout import Int
+    from dissector.protocol.registry import layouts_by_id
 
-    layout = _layouts_by_id().get(msg_id)
+    layout = layouts_by_id().get(msg_id)
     struct = getattr(layout, role, None) if layout is not None else None
     first = next(iter(struct.walk()), None) if struct is not None else None
     if isinstance(first, Int) and first.size == 4 and first.name in ("mem_handle", "virq_handle"):

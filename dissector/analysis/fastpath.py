@@ -22,11 +22,11 @@ import numpy as np
 from dissector.capture.pcap import GLOBAL_HEADER_SIZE, MAX_CAPLEN, PCAP_MAGICS, RECORD_HEADER_SIZE
 from dissector.capture.record import LINKTYPE_GUNYAH_RM, CaptureProblem, Direction, Record
 from dissector.decoders.columnar import ByteView
+from dissector.protocol.wire import CAPTURE_HEADER_SIZE
 
 from .columns import usable_ns
 
-CAPTURE_HEADER = 4
-_DIRECTIONS = (Direction.UNKNOWN, Direction.TO_RM, Direction.FROM_RM)
+_DIRECTIONS = tuple(Direction)  # by wire value
 
 
 @dataclass
@@ -135,7 +135,7 @@ def scan_pcap(data: bytes, source: str) -> RecordColumns | None:
     body = pos + RECORD_HEADER_SIZE
     version = view.read(body, 1)
     direction = view.read(body + 1, 1)
-    fine = (caplen == origlen) & (caplen >= CAPTURE_HEADER) & (caplen <= snap_limit)
+    fine = (caplen == origlen) & (caplen >= CAPTURE_HEADER_SIZE) & (caplen <= snap_limit)
     fine &= (version == 1) & (direction <= 2)
     if not bool(fine.all()):
         return None
@@ -143,8 +143,8 @@ def scan_pcap(data: bytes, source: str) -> RecordColumns | None:
     client = view.read(body + 2, 2).astype(np.int32)
     time_ns = sec * 1_000_000_000 + frac * (1 if nano else 1000)
     number = np.arange(1, n + 1, dtype=np.int64)
-    offset = body + CAPTURE_HEADER
-    length = caplen - CAPTURE_HEADER
+    offset = body + CAPTURE_HEADER_SIZE
+    length = caplen - CAPTURE_HEADER_SIZE
     direction8 = direction.astype(np.int8)
 
     def record(i: int) -> Record:

@@ -27,9 +27,8 @@ from dissector.protocol.layout import (
     fixed_size,
     unknown_construct,
 )
-from dissector.protocol.messages import REPLY_ERROR_SIZE
+from dissector.protocol.wire import NOTIFICATION, REPLY, REPLY_ERROR_SIZE, REQUEST
 
-REQUEST, REPLY, NOTIFICATION = 1, 2, 3
 ROLES = {"request": REQUEST, "reply": REPLY, "notification": NOTIFICATION}
 
 

@@ -21,12 +21,13 @@ import pandas as pd
 
 from dissector.capture.record import UNKNOWN_VMID
 from dissector.protocol import registry
+from dissector.protocol.wire import REPLY, REQUEST
 
 from .columns import MessageColumns
 from .context import exchange_columns, exchange_rows
 from .fields import msg_id_of
 from .schema import MESSAGES, VMID_SOURCES, nullable
-from .transactions import REPLY, REQUEST, Pairing, client_keys, known_ids, pair
+from .transactions import Pairing, client_keys, known_ids, pair
 
 PAYLOAD, FROM_REQUEST, ALLOCATED, CLIENT = (VMID_SOURCES.index(s) for s in VMID_SOURCES)
 # header numbers -> categories of MESSAGES.type / .direction

@@ -15,11 +15,12 @@ from dissector.capture.record import CaptureProblem
 from dissector.decoded import DecodedMessage
 from dissector.layers import payload_layer
 from dissector.layers.base import RMStruct
+from dissector.protocol.wire import MsgType
 
 from .columns import UNKNOWN, MessageColumns, from_rows, usable_ns
 from .fields import Located, allocated_vmid_field, payload_fields, vmid_fields
 
-_ROLES = {1: "request", 2: "reply", 3: "notification"}
+_ROLES = {t.value: t.label for t in MsgType if t != MsgType.CONTINUATION}
 
 
 def _read(layer: Any, where: Located) -> int:

@@ -31,10 +31,10 @@ import numpy as np
 import pandas as pd
 
 from dissector.protocol import registry
+from dissector.protocol.wire import REPLY, REQUEST
 
 from .schema import STATUSES, TRANSACTIONS, nullable
 
-REQUEST, REPLY = 1, 2
 OK, ERROR, MALFORMED, UNANSWERED, DUPLICATE, ORPHAN, RETRANSMITTED = range(7)
 assert STATUSES[DUPLICATE] == "duplicate_reply" and STATUSES[RETRANSMITTED] == "retransmitted"
 

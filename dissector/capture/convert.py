@@ -22,8 +22,8 @@ from dataclasses import dataclass, field, replace
 from typing import IO
 
 from dissector.errors import OutputError
-from dissector.layers.fragment import fragment
 from dissector.paths import atomic_output, check_output
+from dissector.protocol.wire import RPC_HEADER_SIZE, split_message
 
 from .detect import open_records
 from .record import CaptureProblem, Record
@@ -78,7 +78,7 @@ def wire_records(
             comment = "; ".join(c for c in (comment, note) if c)
             item = replace(item, time_ns=None)
         if item.synthetic is not None:
-            pieces = fragment(item.data) if len(item.data) >= 8 else [item.data]
+            pieces = split_message(item.data) if len(item.data) >= RPC_HEADER_SIZE else [item.data]
             comment = "; ".join(c for c in (comment, f"ghrm: {item.synthetic}") if c)
         for piece in pieces:
             number += 1

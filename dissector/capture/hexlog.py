@@ -53,15 +53,14 @@ import struct
 from collections import deque
 from collections.abc import Iterable, Iterator
 
+from dissector.protocol.wire import FRAGMENTS_FIELD_MAX, REPLY, REQUEST, fragment_count, pack_header
+
 from ._stream import MAX_LINE_CHARS, cut_long_line, strip_eol
 from .record import UNKNOWN_VMID, CaptureProblem, Direction, Record
 
-RPC_PAYLOAD_MAX = 232
 MAX_DUMP_BYTES = 1 << 14  # > the largest RM payload (63 * 232 = 14616 bytes) + header
 MAX_OPEN_DUMPS = 64  # prefixes with a dump in progress at once
 MAX_QUEUED = 4096  # items waiting behind a dump that is still open
-RPC_TYPE_REQUEST = 1
-RPC_TYPE_REPLY = 2
 SYNTH_TX = "RPC header synthesised from 'TX msg_id' + 'gh_rm_call TX' dump; seq unknown"
 SYNTH_TX_EMPTY = (
     "RPC header synthesised from a 'TX msg_id' line without payload dump (empty payload); seq unknown"
@@ -94,8 +93,8 @@ def _kind(tag: str) -> str:
 
 def synthesise_header(msg_type: int, payload_len: int, msg_id: int, seq: int = 0) -> bytes:
     """An 8-byte RPC header for a payload the log printed without one."""
-    fragments = max(0, -(-payload_len // RPC_PAYLOAD_MAX) - 1) if payload_len else 0
-    return struct.pack("<BBHI", 0x21, ((min(fragments, 63) << 2) | msg_type) & 0xFF, seq, msg_id & 0xFFFFFFFF)
+    fragments = min(fragment_count(payload_len), FRAGMENTS_FIELD_MAX)
+    return pack_header(msg_type, seq, msg_id & 0xFFFFFFFF, fragments)
 
 
 def parse_hex_bytes(text: str) -> tuple[bytes, str | None]:
@@ -325,7 +324,7 @@ class HexLogParser:
         elif dump.kind == _RECV:
             self._ready(dump.slot, (dump.time_ns, Direction.FROM_RM, UNKNOWN_VMID, payload, where))
         else:
-            header = synthesise_header(RPC_TYPE_REQUEST, len(payload), dump.msg_id or 0)
+            header = synthesise_header(REQUEST, len(payload), dump.msg_id or 0)
             item = (dump.time_ns, Direction.TO_RM, UNKNOWN_VMID, header + payload, where)
             self._ready(dump.slot, (*item, None, None, dump.synthetic, False))
 
@@ -374,7 +373,7 @@ class HexLogParser:
             time_ns,
             Direction.TO_RM,
             UNKNOWN_VMID,
-            synthesise_header(RPC_TYPE_REQUEST, 0, msg_id),
+            synthesise_header(REQUEST, 0, msg_id),
             f"{self.source}:{line}",
             None,
             None,
@@ -387,7 +386,7 @@ class HexLogParser:
         msg_id = int(m.group("rejid"), 16)
         err = int(m.group("err")) & 0xFFFFFFFF
         slot = self._reserve()
-        data = synthesise_header(RPC_TYPE_REPLY, 4, msg_id) + struct.pack("<I", err)
+        data = synthesise_header(REPLY, 4, msg_id) + struct.pack("<I", err)
         item = (
             _time(line, m.start()),
             Direction.FROM_RM,

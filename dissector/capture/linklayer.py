@@ -29,9 +29,9 @@ from __future__ import annotations
 
 from struct import unpack_from
 
+from dissector.protocol.wire import CAPTURE_HEADER_SIZE, CAPTURE_HEADER_VERSION, RPC_API_BYTE
+
 from .record import (
-    CAPTURE_HEADER_SIZE,
-    CAPTURE_HEADER_VERSION,
     LINKTYPE_GUNYAH_RM,
     LINKTYPE_WIRESHARK_UPPER_PDU,
     UNKNOWN_VMID,
@@ -63,7 +63,6 @@ EXP_PDU_TAG_DISSECTOR_NAME = 12
 EXP_PDU_TAG_HEUR_DISSECTOR_NAME = 13
 EXP_PDU_TAG_DISSECTOR_TABLE_NAME = 14
 EXP_PDU_TAG_P2P_DIRECTION = 35
-RPC_API_BYTE = 0x21  # first byte of every well-formed RPC header
 
 DIRECTIONS: tuple[Direction, Direction, Direction] = (
     Direction.UNKNOWN,

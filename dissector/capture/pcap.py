@@ -33,11 +33,12 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from dissector.protocol.wire import RPC_API_BYTE
+
 from ._stream import ByteSource, ChunkBuffer, source_name
 from .errors import UnsupportedCapture
 from .linklayer import (
     DIRECTIONS,
-    RPC_API_BYTE,
     SUPPORTED_LINKTYPES,
     linktype_label,
     split_link_payload,

@@ -24,11 +24,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
 from dissector.errors import Malformation
-from dissector.protocol.messages import MAX_FRAGMENTS, MSGQ_MAX_MSG_SIZE, RPC_HEADER_SIZE
+from dissector.protocol.wire import CONTINUATION, MAX_FRAGMENTS, MSGQ_MAX_MSG_SIZE, RPC_HEADER_SIZE
 
 from .record import CaptureProblem, Direction, Record
 
-CONTINUATION = 0
 MAX_IN_FLIGHT = 4096  # queues (client VMID, direction) with a multi-fragment message in progress
 MAX_IN_FLIGHT_BYTES = 16 << 20  # what the messages in progress may hold together
 

@@ -8,27 +8,13 @@ lost silently.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import IntEnum
+
+from dissector.protocol.wire import Direction
 
 UNKNOWN_VMID = 0xFFFF
-CAPTURE_HEADER_VERSION = 1
-CAPTURE_HEADER_SIZE = 4
 LINKTYPE_GUNYAH_RM = 147  # LINKTYPE_USER0
 LINKTYPE_WIRESHARK_UPPER_PDU = 252
 UPPER_PDU_DISSECTOR_NAME = "gunyah_rm"
-
-
-class Direction(IntEnum):
-    """Which way a message travelled, as in the capture header (design.md 1.1)."""
-
-    UNKNOWN = 0
-    TO_RM = 1
-    FROM_RM = 2
-
-    @property
-    def label(self) -> str:
-        """The JSON spelling: ``to_rm``, ``from_rm``, ``unknown``."""
-        return self.name.lower()
 
 
 @dataclass(frozen=True, slots=True)

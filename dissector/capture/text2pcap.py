@@ -36,8 +36,10 @@ import calendar
 import re
 from collections.abc import Iterable, Iterator
 
+from dissector.protocol.wire import RPC_API_BYTE
+
 from ._stream import MAX_LINE_CHARS, cut_long_line, strip_eol
-from .linklayer import RPC_API_BYTE, split_capture_header
+from .linklayer import split_capture_header
 from .record import UNKNOWN_VMID, CaptureProblem, Direction, Record
 
 ROW_RE = re.compile(r"^\s*(?P<off>[0-9A-Fa-f]{3,8})(?::\s*|\s+)(?P<rest>.*)$")

@@ -32,11 +32,20 @@ from types import TracebackType
 from typing import IO, Any
 
 from dissector.errors import UsageError
+from dissector.protocol.wire import (
+    CAPTURE_HEADER_FORMAT,
+    CAPTURE_HEADER_SIZE,
+    CAPTURE_HEADER_VERSION,
+    CONTINUATION,
+    REPLY,
+    REQUEST,
+    RPC_HEADER_SIZE,
+    parse_header,
+)
 
 from .pcap import PCAP_MAGIC_NS, PCAP_MAGIC_US
 from .pcapng import BT_EPB, BT_IDB, BT_SHB, BYTE_ORDER_MAGIC
 from .record import (
-    CAPTURE_HEADER_VERSION,
     LINKTYPE_GUNYAH_RM,
     UNKNOWN_VMID,
     Direction,
@@ -64,10 +73,6 @@ def _check(record: Record) -> tuple[int, int]:
     if not 0 <= record.client_vmid <= 0xFFFF:
         raise UsageError(f"record {record.number}: client_vmid {record.client_vmid} is not a u16")
     return t, int(record.direction)
-
-
-def _capture_header(direction: int, client_vmid: int) -> bytes:
-    return struct.pack("<BBH", CAPTURE_HEADER_VERSION, direction, client_vmid)
 
 
 class _Sink:
@@ -122,7 +127,7 @@ class PcapWriter(_Sink):
         self.nanosecond = nanosecond
         magic = PCAP_MAGIC_NS if nanosecond else PCAP_MAGIC_US
         self._f.write(struct.pack("<IHHiIII", magic, 2, 4, 0, 0, SNAPLEN, LINKTYPE_GUNYAH_RM))
-        self._hdr = struct.Struct("<IIIIBBH").pack
+        self._hdr = struct.Struct("<IIII" + CAPTURE_HEADER_FORMAT[1:]).pack  # record header + ours
 
     def write(self, record: Record) -> None:
         """Append one record (capture header + message)."""
@@ -131,7 +136,7 @@ class PcapWriter(_Sink):
         if sec > 0xFFFFFFFF:
             raise UsageError(f"record {record.number}: time {t} ns does not fit a pcap timestamp")
         frac = ns if self.nanosecond else ns // 1000
-        n = len(record.data) + 4
+        n = len(record.data) + CAPTURE_HEADER_SIZE
         self._f.write(self._hdr(sec, frac, n, n, CAPTURE_HEADER_VERSION, d, record.client_vmid) + record.data)
         self.count += 1
 
@@ -163,7 +168,7 @@ class PcapngWriter(_Sink):
         body = struct.pack("<IHHq", BYTE_ORDER_MAGIC, 1, 0, -1) + opts
         blen = 12 + len(body)
         self._f.write(struct.pack("<II", BT_SHB, blen) + body + struct.pack("<I", blen))
-        self._epb = struct.Struct("<IIIIIIIBBH").pack
+        self._epb = struct.Struct("<IIIIIII" + CAPTURE_HEADER_FORMAT[1:]).pack  # EPB head + ours
         self._flags = {d: _option(2, struct.pack("<I", v)) for d, v in _EPB_FLAGS.items()}
 
     def _interface(self, vmid: int) -> int:
@@ -294,26 +299,27 @@ def write_hexlog(file: IO[str], records: Iterable[Record], *, rejected_lines: bo
             prefix = _dmesg_prefix(r.time_ns)
             out: list[str] = []
             _dump(out, prefix, "gh_rm_recv", data)
-            if rejected_lines and len(data) >= 12 and data[1] & 3 == 2:
-                err = struct.unpack_from("<i", data, 8)[0]
+            header = parse_header(data)
+            if rejected_lines and header is not None and len(data) >= 12 and header.msg_type == REPLY:
+                err = struct.unpack_from("<i", data, RPC_HEADER_SIZE)[0]
                 if err:
-                    msg_id = struct.unpack_from("<I", data, 4)[0]
-                    out.append(f"{prefix}gunyah_rsc_mgr: RM rejected message {msg_id:08x}. Error: {err}\n")
+                    out.append(
+                        f"{prefix}gunyah_rsc_mgr: RM rejected message {header.msg_id:08x}. Error: {err}\n"
+                    )
             file.writelines(out)
             used += 1
-        elif r.direction is Direction.TO_RM and len(data) >= 8:
-            mtype, frags = data[1] & 3, data[1] >> 2
+        elif r.direction is Direction.TO_RM and (header := parse_header(data)) is not None:
             vmid = r.client_vmid
-            if mtype == 1:
+            if header.msg_type == REQUEST:
                 if vmid in pending:
                     flush(vmid)
-                pending[vmid] = (r, frags, [data[8:]], 0)
+                pending[vmid] = (r, header.fragments, [data[RPC_HEADER_SIZE:]], 0)
                 used += 1
-            elif mtype == 0 and vmid in pending:
+            elif header.msg_type == CONTINUATION and vmid in pending:
                 first, want, parts, got = pending[vmid]
-                if data[4:8] != first.data[4:8]:
+                if data[4:8] != first.data[4:8]:  # msg_id
                     continue
-                parts.append(data[8:])
+                parts.append(data[RPC_HEADER_SIZE:])
                 pending[vmid] = (first, want, parts, got + 1)
                 used += 1
             else:

@@ -49,15 +49,17 @@ from dissector.protocol.layout import (
     When,
     unknown_construct,
 )
-from dissector.protocol.messages import (
+from dissector.protocol.wire import (
+    CONTINUATION,
     MAX_FRAGMENTS,
     MSGQ_MAX_MSG_SIZE,
+    NOTIFICATION,
+    REPLY,
     REPLY_ERROR_SIZE,
+    REQUEST,
     RPC_API_BYTE,
     RPC_HEADER_SIZE,
 )
-
-REQUEST, REPLY, NOTIFICATION, CONTINUATION = 1, 2, 3, 0
 
 
 class RecordArrays(Protocol):

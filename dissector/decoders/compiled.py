@@ -23,7 +23,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from dissector.capture.reassembly import RawMessage, reassemble
-from dissector.capture.record import CaptureProblem, Direction, Record
+from dissector.capture.record import CaptureProblem, Record
 from dissector.decoded import ExactTime
 from dissector.protocol import registry
 from dissector.protocol.dialects import get_dialect
@@ -42,17 +42,25 @@ from dissector.protocol.layout import (
     text_names,
     unknown_construct,
 )
-from dissector.protocol.messages import MAX_FRAGMENTS, MSGQ_MAX_MSG_SIZE, RPC_API_BYTE, RPC_HEADER_SIZE
+from dissector.protocol.wire import (
+    MAX_FRAGMENTS,
+    MSGQ_MAX_MSG_SIZE,
+    REPLY,
+    REPLY_ERROR_SIZE,
+    RPC_API_BYTE,
+    RPC_HEADER,
+    RPC_HEADER_SIZE,
+    Direction,
+    MsgType,
+)
 
 if TYPE_CHECKING:
     from dissector.decoded import DecodedMessage
 
-REQUEST, REPLY, NOTIFICATION = 1, 2, 3
-_TYPE_NAMES = {1: "request", 2: "reply", 3: "notification"}
-_TYPE_WORDS = {1: "Request", 2: "Reply", 3: "Notification"}
+_TYPE_NAMES = {t.value: t.label for t in MsgType if t != MsgType.CONTINUATION}
+_TYPE_WORDS = {t.value: t.label.capitalize() for t in MsgType if t != MsgType.CONTINUATION}
 _LABELS = {d: d.label for d in Direction}
 _FMT = {1: "B", 2: "H", 4: "I", 8: "Q"}
-_HEADER = struct.Struct("<BBHI")
 _U32 = struct.Struct("<I")
 
 Values = dict[str, Any]
@@ -441,7 +449,7 @@ def _decode(raw: RawMessage, d: _Dialect) -> CompiledMessage:
     data = raw.data
     if raw.problems or len(data) < RPC_HEADER_SIZE:
         raise _Misfit
-    api, type_byte, seq, msg_id = _HEADER.unpack_from(data)
+    api, type_byte, seq, msg_id = RPC_HEADER.unpack_from(data)
     msg_type = type_byte & 3
     fragments = type_byte >> 2
     if api != RPC_API_BYTE or fragments > MAX_FRAGMENTS or msg_type == 0:
@@ -453,12 +461,12 @@ def _decode(raw: RawMessage, d: _Dialect) -> CompiledMessage:
     err_code = err_name = None
     pos = RPC_HEADER_SIZE
     if msg_type == REPLY:
-        if len(data) < pos + 4:
+        if len(data) < pos + REPLY_ERROR_SIZE:
             raise _Misfit
         err_code = _U32.unpack_from(data, pos)[0]
         err_name = d.error_name(err_code)
         words.append(f"err={err_name}")
-        pos += 4
+        pos += REPLY_ERROR_SIZE
         payload = d.payload("reply" if err_code == 0 else "error_reply", msg_id)
         if pos == len(data) and err_code == 0 and payload.min_size:
             raise _Misfit  # reply data is empty, its layout needs bytes

@@ -16,11 +16,11 @@ from scapy.packet import Packet
 
 from dissector.protocol import registry
 from dissector.protocol.dialects import DEFAULT_DIALECT, get_dialect
-from dissector.protocol.layout import Layout
+from dissector.protocol.wire import NOTIFICATION, REPLY, REQUEST
 
 from .base import RMStruct
 from .build import payload_class
-from .header import NOTIFICATION, REPLY, REQUEST, RMUnknownPayload, reply_class
+from .header import RMUnknownPayload, reply_class
 
 
 class RMErrorData(RMStruct):
@@ -101,7 +101,6 @@ def required_size(msg_type: int, msg_id: int, dialect: str = DEFAULT_DIALECT) ->
 
 
 # --- the default dialect's dispatch table ---------------------------------------------------
-LAYOUTS_BY_ID: dict[int, Layout] = registry.layouts_by_id()
 REQUESTS: dict[int, type[RMStruct]] = tables().requests
 REPLIES: dict[int, type[RMStruct]] = tables().replies
 ERROR_REPLIES: dict[int, type[RMStruct]] = tables().error_replies

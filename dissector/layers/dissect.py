@@ -10,7 +10,7 @@ from __future__ import annotations
 from scapy.packet import Packet
 
 from dissector.errors import Malformation
-from dissector.protocol.messages import MSGQ_MAX_MSG_SIZE
+from dissector.protocol.wire import MSGQ_MAX_MSG_SIZE
 
 from .base import RMStruct, RMTrailing
 from .header import GunyahCapture, RMFragmentData, RMHeader, RMReply, capture_class, header_class

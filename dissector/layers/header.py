@@ -37,10 +37,14 @@ from scapy.packet import Packet, Raw
 from dissector.errors import Malformation
 from dissector.protocol import registry
 from dissector.protocol.layout import Int
-from dissector.protocol.messages import (
+from dissector.protocol.messages import MSG_TYPES
+from dissector.protocol.wire import (
+    CAPTURE_HEADER_SIZE,
+    CONTINUATION,
     MAX_FRAGMENTS,
-    MSG_TYPES,
     MSGQ_MAX_MSG_SIZE,
+    REPLY,
+    REQUEST,
     RPC_API_VERSION,
     RPC_HEADER_SIZE,
     RPC_HEADER_WORDS,
@@ -49,8 +53,6 @@ from dissector.protocol.messages import (
 from .base import RMStruct, RMTrailing
 from .build import _int_field
 
-REQUEST, REPLY, NOTIFICATION, CONTINUATION = 1, 2, 3, 0
-CAPTURE_HEADER_SIZE = 4
 _DIRECTIONS = {0: "unknown", 1: "to_rm", 2: "from_rm"}
 
 

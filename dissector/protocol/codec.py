@@ -44,7 +44,6 @@ from .layout import (
     Bytes,
     Count,
     Int,
-    Layout,
     Length,
     Optional,
     Struct,
@@ -53,7 +52,7 @@ from .layout import (
     unknown_construct,
 )
 from .layout import Field as LayoutField
-from .messages import MAX_PAYLOAD_PER_MSG, RPC_API_BYTE
+from .wire import MsgType, fragment_count, pack_header
 
 __all__ = [
     "ROLES",
@@ -64,14 +63,10 @@ __all__ = [
     "decode_payload",
     "encode_message",
     "encode_payload",
-    "fragment_message",
-    "message_fragments",
 ]
 
-REQUEST, REPLY, NOTIFICATION, CONTINUATION = 1, 2, 3, 0
 
 _FMT = {1: "B", 2: "H", 4: "I", 8: "Q"}
-_HEADER = struct.Struct("<BBHI")
 _U32 = struct.Struct("<I")
 
 Values = Mapping[str, Any]
@@ -521,10 +516,6 @@ compile_struct = codec_for_struct
 _BY_MESSAGE: dict[tuple[int, str, str], StructCodec] = {}
 
 
-def _layouts_by_id() -> dict[int, Layout]:
-    return registry.layouts_by_id()
-
-
 def codec_for(message: int | str, role: str, dialect: str = "rm") -> StructCodec:
     """The codec of one message's payload: ``codec_for("VM_START", "request")``.
 
@@ -541,7 +532,7 @@ def codec_for(message: int | str, role: str, dialect: str = "rm") -> StructCodec
         return hit
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
-    layout = _layouts_by_id().get(msg_id)
+    layout = registry.layouts_by_id().get(msg_id)
     if layout is None or not layout.known:
         raise KeyError(f"{registry.message_name(msg_id, dialect)} has no known payload layout")
     found = registry.layout(msg_id, role, dialect)
@@ -571,32 +562,6 @@ def encode_message(
     A reply (``msg_type`` 2) always gets the u32 error code (0 when ``err_code`` is None); the
     fragment count in the header is the one its first message-queue message would carry.
     """
-    if msg_type == REPLY:
+    if msg_type == MsgType.REPLY:
         payload = _U32.pack(0 if err_code is None else err_code & 0xFFFFFFFF) + payload
-    frags = max(0, -(-len(payload) // MAX_PAYLOAD_PER_MSG) - 1)
-    return _HEADER.pack(RPC_API_BYTE, (frags << 2) | msg_type, seq & 0xFFFF, msg_id) + payload
-
-
-def message_fragments(msg_type: int, seq: int, msg_id: int, payload: bytes = b"") -> list[bytes]:
-    """The message-queue messages of one RM message (protocol.md 1.5), payload incl. error code.
-
-    Same result as ``dissector.layers.fragment(encode_message(...))``, without Scapy.
-    """
-    n = len(payload)
-    if n <= MAX_PAYLOAD_PER_MSG:
-        return [_HEADER.pack(RPC_API_BYTE, msg_type, seq & 0xFFFF, msg_id) + payload]
-    frags = -(-n // MAX_PAYLOAD_PER_MSG) - 1
-    first = _HEADER.pack(RPC_API_BYTE, (frags << 2) | msg_type, seq & 0xFFFF, msg_id)
-    cont = _HEADER.pack(RPC_API_BYTE, frags << 2, seq & 0xFFFF, msg_id)
-    out = [first + payload[:MAX_PAYLOAD_PER_MSG]]
-    for i in range(MAX_PAYLOAD_PER_MSG, n, MAX_PAYLOAD_PER_MSG):
-        out.append(cont + payload[i : i + MAX_PAYLOAD_PER_MSG])
-    return out
-
-
-def fragment_message(message: bytes) -> list[bytes]:
-    """Split a complete message (header + payload) into message-queue messages."""
-    if len(message) < 8:
-        raise CodecError(f"an RM message needs the 8-byte header, got {len(message)} byte(s)")
-    _api, type_byte, seq, msg_id = _HEADER.unpack_from(message)
-    return message_fragments(type_byte & 3, seq, msg_id, message[8:])
+    return pack_header(msg_type, seq, msg_id, fragment_count(len(payload))) + payload

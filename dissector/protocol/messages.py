@@ -1,4 +1,6 @@
-"""Every RM message id (protocol.md §3), the RPC header constants (§1) and well-known VMIDs.
+"""Every RM message id (protocol.md §3), the message-type names (§1.2) and well-known VMIDs.
+
+The header layout, sizes and fragmentation limits live in ``wire.py``.
 
 Names are the Resource Manager's (RM HEAD); Linux (``GH_RM_RPC_*`` / ``GUNYAH_RM_RPC_*``) and
 Qualcomm downstream (``GH_RM_RPC_MSG_ID_CALL_*`` / ``GH_RM_NOTIF_*``) names are aliases so a
@@ -9,28 +11,31 @@ of the protocol (VM_SHUTDOWN, the two VM_SET_BOOT_CONTEXT ids) are handled by ``
 from __future__ import annotations
 
 from .types import EnumDef, Family, MessageDef, MsgKind
-
-# --- RPC header (§1.2) and fragmentation limits (§1.5) -------------------------------------------
-RPC_API_VERSION = 1
-RPC_HEADER_WORDS = 2
-RPC_API_BYTE = (RPC_HEADER_WORDS << 4) | RPC_API_VERSION  # 0x21, the only valid byte 0
-RPC_HEADER_SIZE = 8
-MSGQ_MAX_MSG_SIZE = 240
-MAX_PAYLOAD_PER_MSG = MSGQ_MAX_MSG_SIZE - RPC_HEADER_SIZE  # 232
-MAX_FRAGMENTS = 62  # continuations after the first message
-RM_MAX_MSG_PAYLOAD = (MAX_FRAGMENTS + 1) * MAX_PAYLOAD_PER_MSG  # 14616, RM_RPC_MAX_MSG_SIZE
-LINUX_MAX_REQUEST_PAYLOAD = MAX_FRAGMENTS * MAX_PAYLOAD_PER_MSG  # 14384, Linux request cap
-REPLY_ERROR_SIZE = 4  # every reply payload starts with a u32 RM error code (§1.3)
-NOTIFICATION_ID_BIT = 0x00100000  # [inferred, §3.2] set in every notification id
+from .wire import MsgType
 
 MSG_TYPES = EnumDef(
     "msg_type",
-    {0: "CONTINUATION", 1: "REQUEST", 2: "REPLY", 3: "NOTIFICATION"},
+    {t.value: t.name for t in MsgType},
     aliases={
-        0: ("RM_RPC_MSG_TYPE_CONTINUED", "RM_RPC_TYPE_CONTINUATION", "GH_RM_RPC_TYPE_CONT", "CONT"),
-        1: ("RM_RPC_MSG_TYPE_REQUEST", "RM_RPC_TYPE_REQUEST", "GH_RM_RPC_TYPE_REQ", "REQ"),
-        2: ("RM_RPC_MSG_TYPE_REPLY", "RM_RPC_TYPE_REPLY", "GH_RM_RPC_TYPE_RPLY", "RPLY"),
-        3: ("RM_RPC_MSG_TYPE_NOTIFICATION", "RM_RPC_TYPE_NOTIF", "GH_RM_RPC_TYPE_NOTIF", "NOTIF"),
+        MsgType.CONTINUATION.value: (
+            "RM_RPC_MSG_TYPE_CONTINUED",
+            "RM_RPC_TYPE_CONTINUATION",
+            "GH_RM_RPC_TYPE_CONT",
+            "CONT",
+        ),
+        MsgType.REQUEST.value: (
+            "RM_RPC_MSG_TYPE_REQUEST",
+            "RM_RPC_TYPE_REQUEST",
+            "GH_RM_RPC_TYPE_REQ",
+            "REQ",
+        ),
+        MsgType.REPLY.value: ("RM_RPC_MSG_TYPE_REPLY", "RM_RPC_TYPE_REPLY", "GH_RM_RPC_TYPE_RPLY", "RPLY"),
+        MsgType.NOTIFICATION.value: (
+            "RM_RPC_MSG_TYPE_NOTIFICATION",
+            "RM_RPC_TYPE_NOTIF",
+            "GH_RM_RPC_TYPE_NOTIF",
+            "NOTIF",
+        ),
     },
     source="RM include/rm-rpc.h; ACK rsc_mgr.c; QC-old (protocol.md §1.2)",
     note="bits[1:0] of header byte 1",

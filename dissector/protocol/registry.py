@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Mapping
 from dataclasses import replace
 from functools import cache
+from types import MappingProxyType
 
 from .dialects import DEFAULT_DIALECT, DIALECTS, Dialect, get_dialect
 from .enums import ALL_ENUMS
@@ -118,15 +120,15 @@ def value_names(name: str, dialect: DialectLike = DEFAULT_DIALECT) -> EnumDef | 
 
 
 @cache
-def _layouts_by_id() -> dict[int, Layout]:
+def layouts_by_id() -> Mapping[int, Layout]:
+    """Every declared ``Layout`` keyed by message id (names resolved in the default dialect).
+
+    Built once, here only, and read-only: the codec, the Scapy dispatch tables, the Lua
+    generator and the reference doc all read this one mapping.
+    """
     from .layouts import LAYOUTS
 
-    return {resolve_message(name).msg_id: layout for name, layout in LAYOUTS.items()}
-
-
-def layouts_by_id() -> dict[int, Layout]:
-    """Every declared ``Layout`` keyed by message id (names resolved in the default dialect)."""
-    return dict(_layouts_by_id())
+    return MappingProxyType({resolve_message(name).msg_id: layout for name, layout in LAYOUTS.items()})
 
 
 def layout(msg_id: int, role: Role, dialect: DialectLike = DEFAULT_DIALECT) -> Struct | None:
@@ -138,7 +140,7 @@ def layout(msg_id: int, role: Role, dialect: DialectLike = DEFAULT_DIALECT) -> S
     override = get_dialect(dialect).layouts.get((msg_id, role))
     if override is not None:
         return override
-    found = _layouts_by_id().get(msg_id)
+    found = layouts_by_id().get(msg_id)
     return None if found is None else found.role(role)
 
 

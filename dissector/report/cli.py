@@ -11,11 +11,10 @@ import os
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from dissector.errors import GhrmError
+from dissector.errors import EXIT_INPUT, EXIT_OK, GhrmError
 from dissector.progress import Progress, reading_label
 from dissector.protocol.dialects import DIALECTS
 
-EXIT_OK, EXIT_ERROR = 0, 1
 REPORT_SUFFIX = {"html": ".html", "md": ".md", "json": ".json"}
 
 
@@ -98,7 +97,7 @@ def _run(err: TextIO, body: Any) -> int:
         err.write(f"ghrm: error: {exc}\n")
     except OSError as exc:
         err.write(f"ghrm: error: {exc.filename or ''}: {exc.strerror or exc}\n")
-    return EXIT_ERROR
+    return EXIT_INPUT
 
 
 def cmd_report(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:

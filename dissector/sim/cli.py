@@ -11,12 +11,12 @@ import math
 from collections.abc import Callable
 from typing import TextIO
 
+from dissector.errors import EXIT_OK, EXIT_USAGE
+
 from .config import DIALECTS, HOSTS
 from .faults import KINDS, FaultSpec, FaultSpecError
 from .latency import MAX_FACTOR, MAX_SECONDS, LatencyModel, Spike
 from .run import FORMATS, simulate
-
-EXIT_OK, EXIT_USAGE = 0, 2
 
 EPILOG = f"""\
 fault SPEC: comma-separated items

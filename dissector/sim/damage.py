@@ -14,13 +14,20 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from dissector.protocol.wire import (
+    CAPTURE_HEADER,
+    CAPTURE_HEADER_SIZE,
+    CONTINUATION,
+    FRAGMENTS_SHIFT,
+    MSG_TYPE_MASK,
+)
+
 from .truth import Damage
 
 EPB = 6
 EPB_HEADER = 28  # block type, length, interface, ts high, ts low, caplen, origlen
 PCAP_GLOBAL = 24
 PCAP_RECORD = 16
-CAPTURE_HEADER = 4
 
 
 @dataclass(frozen=True)
@@ -66,8 +73,8 @@ def records(path: str, fmt: str) -> list[RecordSpan]:
 
 
 def _span(frame: int, offset: int, data: int, caplen: int, blob: bytes) -> RecordSpan:
-    _version, direction, client = struct.unpack_from("<BBH", blob, data)
-    message = blob[data + CAPTURE_HEADER : data + caplen]
+    _version, direction, client = CAPTURE_HEADER.unpack_from(blob, data)
+    message = blob[data + CAPTURE_HEADER_SIZE : data + caplen]
     return RecordSpan(frame, offset, data, caplen, direction, client, message)
 
 
@@ -77,10 +84,9 @@ def message_frames(spans: list[RecordSpan], frame: int) -> list[int]:
     same = [s for s in spans if (s.client, s.direction) == (target.client, target.direction)]
     index = next(i for i, s in enumerate(same) if s.frame == frame)
     start = index
-    while start > 0 and same[start].message[1] & 3 == 0:
+    while start > 0 and same[start].message[1] & MSG_TYPE_MASK == CONTINUATION:  # the type byte
         start -= 1
-    first = same[start]
-    fragments = first.message[1] >> 2
+    fragments = same[start].message[1] >> FRAGMENTS_SHIFT
     return [s.frame for s in same[start : start + fragments + 1]]
 
 
@@ -97,7 +103,7 @@ def truncate_end(path: str, fmt: str) -> Damage:
     """Cut the last record in the middle of its message bytes (a capture that was killed)."""
     spans = records(path, fmt)
     last = spans[-1]
-    keep = last.data + CAPTURE_HEADER + len(last.message) // 2
+    keep = last.data + CAPTURE_HEADER_SIZE + len(last.message) // 2
     with open(path, "r+b") as f:
         f.seek(0, 2)
         size = f.tell()
@@ -141,7 +147,7 @@ def stray_continuation(path: str, fmt: str, frame: int) -> Damage:
     span = spans[frame - 1]
     if len(message_frames(spans, frame)) != 1:
         raise ValueError(f"frame {frame} is part of a multi-record message; pick a single-record one")
-    offset = span.data + CAPTURE_HEADER + 1
+    offset = span.data + CAPTURE_HEADER_SIZE + 1
     type_byte = span.message[1]
     new = type_byte & 0xFC
     _patch(path, offset, bytes((new,)))
@@ -162,7 +168,7 @@ def bad_api_byte(path: str, fmt: str, frame: int, value: int = 0x31) -> Damage:
     """Replace the 0x21 api byte of ``frame`` (api version 1, 3 header words by default)."""
     spans = records(path, fmt)
     span = spans[frame - 1]
-    offset = span.data + CAPTURE_HEADER
+    offset = span.data + CAPTURE_HEADER_SIZE
     old = _patch(path, offset, bytes((value,)))
     return Damage(
         "bad_api_byte",

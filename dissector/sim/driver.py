@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 from dissector.protocol import registry
 from dissector.protocol.codec import codec_for
+from dissector.protocol.wire import Direction, MsgType
 
 from .engine import Command, Process
 from .truth import CallRecord, FaultRecord, MsgRef
-from .wire import REQUEST, TO_RM
 
 if TYPE_CHECKING:
     from .model import Sim
@@ -131,7 +131,7 @@ class Driver:
         if codec is None:
             codec = sim.request_codecs[call.msg_id] = codec_for(call.msg_id, "request")
         payload = codec.encode(call.values)
-        ref, done = sim.wire.send(self.vmid, TO_RM, REQUEST, seq, call.msg_id, payload)
+        ref, done = sim.wire.send(self.vmid, Direction.TO_RM, MsgType.REQUEST, seq, call.msg_id, payload)
         rec.request = ref
         sim.truth.calls.append(rec)
         if reused is not None:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from dissector.protocol.codec import codec_for
 from dissector.protocol.enums import OS_STATUS, VM_STATUS
+from dissector.protocol.wire import Direction, MsgType
 
 from . import faults as E
 from .config import EPOCH_NS
@@ -28,7 +29,6 @@ from .truth import (
     ParcelRecord,
 )
 from .truth import StateChange as Change
-from .wire import FROM_RM, NOTIFICATION, REPLY
 
 if TYPE_CHECKING:
     from .model import Sim
@@ -225,14 +225,16 @@ class RMCore:
                 )
             )
             return
-        ref, done = sim.wire.send(client, FROM_RM, REPLY, call.seq, call.msg_id, payload)
+        ref, done = sim.wire.send(client, Direction.FROM_RM, MsgType.REPLY, call.seq, call.msg_id, payload)
         rec.reply = ref
         if driver is not None:
             self.engine.at(
                 done + sim.timing.rx_ns, driver.deliver_reply, (call.seq, call.msg_id, err, values)
             )
         if self._dup and sim.dice.roll("dup_reply"):
-            dup, done2 = sim.wire.send(client, FROM_RM, REPLY, call.seq, call.msg_id, payload)
+            dup, done2 = sim.wire.send(
+                client, Direction.FROM_RM, MsgType.REPLY, call.seq, call.msg_id, payload
+            )
             rec.dups.append(dup)
             rec.fault = rec.fault or "dup_reply"
             sim.truth.faults.append(
@@ -259,7 +261,7 @@ class RMCore:
         if codec is None:
             codec = sim.notification_codecs[msg_id] = codec_for(msg_id, "notification")
         payload = codec.encode(values)
-        ref, done = sim.wire.send(to, FROM_RM, NOTIFICATION, seq, msg_id, payload)
+        ref, done = sim.wire.send(to, Direction.FROM_RM, MsgType.NOTIFICATION, seq, msg_id, payload)
         sim.truth.notifications.append(NotificationRecord(to, seq, msg_id, sim.names[msg_id], vmid, ref))
         driver = sim.drivers.get(to)
         if driver is not None and name in driver.wants:

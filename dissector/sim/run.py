@@ -16,8 +16,9 @@ import os
 from dataclasses import dataclass, replace
 from typing import Any
 
-from dissector.capture.record import Direction, Record
+from dissector.capture.record import Record
 from dissector.capture.writer import PcapngWriter, PcapWriter, write_hexlog
+from dissector.protocol.wire import Direction
 
 from .config import EPOCH_NS, SimConfig
 from .damage import truncate_end
@@ -25,10 +26,11 @@ from .faults import FaultSpec
 from .model import Sim
 from .truth import FaultRecord, Truth
 
+_DIRECTION = tuple(Direction)  # indexed by the wire value: faster than Direction(value) per record
+
 FORMATS = ("pcapng", "pcap", "hexlog")
 HLOS = 3
 _SUFFIX = {".pcap": "pcap", ".cap": "pcap", ".pcapng": "pcapng", ".log": "hexlog", ".txt": "hexlog"}
-_DIRECTIONS = {1: Direction.TO_RM, 2: Direction.FROM_RM}
 
 
 class _Out:
@@ -131,9 +133,9 @@ def simulate(
 
     def sink(number: int, time_ns: int, direction: int, client: int, data: bytes) -> None:
         if write is not None:
-            write(_Out(number, time_ns, _DIRECTIONS[direction], client, data))
+            write(_Out(number, time_ns, _DIRECTION[direction], client, data))
         if collected is not None and client == HLOS:  # the host's own kernel log
-            collected.append(Record(number, time_ns, _DIRECTIONS[direction], client, data))
+            collected.append(Record(number, time_ns, _DIRECTION[direction], client, data))
 
     sim = Sim(config, sink)
     collecting = gc.isenabled()

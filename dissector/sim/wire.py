@@ -15,25 +15,20 @@ capture, and garbage records.
 from __future__ import annotations
 
 import random
-import struct
 from collections.abc import Callable
 from heapq import heappop, heappush
 
-from dissector.protocol.codec import message_fragments
-from dissector.protocol.messages import MAX_PAYLOAD_PER_MSG, RPC_API_BYTE
+from dissector.protocol.wire import MAX_PAYLOAD_PER_MSG, RPC_API_BYTE, RPC_HEADER, fragment
 
 from .config import Timing
 from .engine import Engine
 from .faults import Dice
 from .truth import FaultRecord, MsgRef, Truth
 
-TO_RM, FROM_RM = 1, 2
-CONTINUATION, REQUEST, REPLY, NOTIFICATION = 0, 1, 2, 3
-
 # sink(number, time_ns, direction, client_vmid, data)
 Sink = Callable[[int, int, int, int, bytes], None]
 
-_HEADER = struct.Struct("<BBHI").pack
+_HEADER = RPC_HEADER.pack  # the one-message fast path: no fragment count to compute
 _BAD_API_BYTES = (0x00, 0x01, 0x11, 0x12, 0x20, 0x22, 0x31, 0x41, 0xFF)
 
 
@@ -87,7 +82,7 @@ class Wire:
             end = start + t.msgq_message_ns + len(data) * t.msgq_byte_ns
             self._busy[key] = end
             return ref, end
-        parts = message_fragments(msg_type, seq, msg_id, payload)
+        parts = fragment(msg_type, seq, msg_id, payload)
         lost = -1
         if self._lose and self.dice.roll("lost_fragment"):
             lost = 1 + self.rng.randrange(len(parts) - 1)

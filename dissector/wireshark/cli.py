@@ -9,12 +9,11 @@ from __future__ import annotations
 import argparse
 from typing import Any, TextIO
 
+from dissector.errors import EXIT_INPUT, EXIT_OK
 from dissector.protocol.dialects import DIALECTS
 
 from .install import install, install_colors, installed_copy, personal_plugin_dir
 from .lua import LUA_FILE_NAME, generate_lua
-
-EXIT_OK, EXIT_FAILED = 0, 1
 
 
 def cmd_lua(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -45,7 +44,7 @@ def cmd_install(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         colors = None if args.dir is not None or args.no_colors else install_colors()
     except OSError as exc:
         err.write(f"ghrm: error: cannot install the dissector: {exc}\n")
-        return EXIT_FAILED
+        return EXIT_INPUT
     out.write(f"{target}\n")
     if colors is not None:
         err.write(f"ghrm: colouring rules (malformed red, error replies orange) first in {colors}\n")

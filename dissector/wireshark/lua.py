@@ -68,10 +68,10 @@ from dissector.protocol.layout import (
 )
 from dissector.protocol.layout import Field as LayoutField
 from dissector.protocol.layouts import LAYOUTS
-from dissector.protocol.messages import (
+from dissector.protocol.messages import MSG_TYPES
+from dissector.protocol.wire import (
     MAX_FRAGMENTS,
     MAX_PAYLOAD_PER_MSG,
-    MSG_TYPES,
     MSGQ_MAX_MSG_SIZE,
     RPC_API_VERSION,
     RPC_HEADER_SIZE,
@@ -212,11 +212,6 @@ def _lua_lists(values: Mapping[int, Sequence[str]]) -> str:
     return "{" + items + "}"
 
 
-def layouts_by_id() -> dict[int, object]:
-    """Layouts keyed by message id, resolved the way ``dissector.layers.dispatch`` does."""
-    return {registry.resolve_message(name).msg_id: layout for name, layout in LAYOUTS.items()}
-
-
 class _Generator:
     """Walks the layouts once, collecting ProtoFields and struct descriptors."""
 
@@ -348,7 +343,7 @@ class _Generator:
     # --- messages -------------------------------------------------------------------------
     def messages(self) -> str:
         rows = []
-        for msg_id, layout in sorted(layouts_by_id().items()):
+        for msg_id, layout in sorted(registry.layouts_by_id().items()):
             if not layout.known:  # type: ignore[attr-defined]
                 continue
             roles = {role: registry.layout(msg_id, role, self.dialect) for role in ROLES}
@@ -393,7 +388,7 @@ def context_lua() -> str:
     from dissector.analysis.context import IRQ_HANDLE_CALLS, MEMORY_CREATE, MEMORY_HANDLE_CALLS
     from dissector.analysis.fields import locate, msg_id_of, vmid_fields
     from dissector.layers.dispatch import REPLIES, REQUESTS
-    from dissector.protocol.messages import REPLY_ERROR_SIZE
+    from dissector.protocol.wire import REPLY_ERROR_SIZE
 
     def at(where: object) -> str:
         return f"{{off={where.offset}, sz={where.size}}}"  # type: ignore[attr-defined]

@@ -24,9 +24,11 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from dissector.protocol.wire import MsgType
+
 from .lua import PROTO, generate_lua
 
-TYPE_LABELS = {0: "continuation", 1: "request", 2: "reply", 3: "notification"}
+TYPE_LABELS = {t.value: t.label for t in MsgType}
 DIRECTION_LABELS = {0: "unknown", 1: "to_rm", 2: "from_rm"}
 FT_STRING = 26  # ftenum values in tshark's "_raw" arrays (stable since 3.x)
 FT_BYTES = 30

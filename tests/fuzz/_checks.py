@@ -15,7 +15,7 @@ from dissector.decoded import DecodedMessage, decode_records
 from dissector.errors import MalformedMessage
 from dissector.layers import dissect, dissect_record, fields_of, malformations, payload_layer
 from dissector.layers.summary import summary_line
-from dissector.protocol.messages import MAX_FRAGMENTS
+from dissector.protocol.wire import MAX_FRAGMENTS
 
 
 def check_reader_items(items: list[object], *, max_record: int) -> list[Record]:

@@ -25,6 +25,7 @@ from dissector.layers import (
     fragment,
     payload_layer,
 )
+from dissector.protocol import wire
 from dissector.protocol.codec import (
     CodecError,
     codec_for,
@@ -32,8 +33,6 @@ from dissector.protocol.codec import (
     decode_payload,
     encode_message,
     encode_payload,
-    fragment_message,
-    message_fragments,
 )
 from tests.strategies import struct_kwargs
 
@@ -105,7 +104,7 @@ def test_six_resource_reply_splits_like_protocol_md():
     entry = {"type": 4, "partner_vmid": 0x80, "cap_id": 0x10}
     data = encode_payload("VM_GET_HYP_RESOURCES", "reply", {"entries": [entry] * 6})
     assert len(data) == 4 + 6 * 44
-    parts = message_fragments(2, 3, 0x56000020, struct.pack("<I", 0) + data)
+    parts = wire.fragment(2, 3, 0x56000020, struct.pack("<I", 0) + data)
     assert [len(p) for p in parts] == [240, 48]
     assert parts[0][:8] == bytes.fromhex("21 06 03 00 20 00 00 56")
     assert parts[1][:8] == bytes.fromhex("21 04 03 00 20 00 00 56")
@@ -115,8 +114,8 @@ def test_six_resource_reply_splits_like_protocol_md():
 def test_fragments_equal_the_scapy_fragmenter(size, seq, msg_type):
     payload = bytes(i & 0xFF for i in range(size))
     message = struct.pack("<BBHI", 0x21, msg_type, seq, 0x51000012) + payload
-    assert message_fragments(msg_type, seq, 0x51000012, payload) == fragment(message)
-    assert fragment_message(message) == fragment(message)
+    assert wire.fragment(msg_type, seq, 0x51000012, payload) == fragment(message)
+    assert wire.split_message(message) == fragment(message)
 
 
 def test_tuples_and_dicts_give_the_same_entries():

@@ -19,7 +19,7 @@ from dissector.layers import (
     malformations,
     payload_layer,
 )
-from dissector.layers.fragment import fragment_count
+from dissector.protocol.wire import fragment_count
 
 # (hex from protocol.md section 10, msg_type, seq, msg_id, err_code, fields)
 SECTION_10 = [

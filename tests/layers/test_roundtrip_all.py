@@ -32,7 +32,7 @@ from dissector.layers import (
     payload_layer,
 )
 from dissector.protocol.layout import Array
-from dissector.protocol.messages import MSGQ_MAX_MSG_SIZE, RM_MAX_MSG_PAYLOAD
+from dissector.protocol.wire import MSGQ_MAX_MSG_SIZE, RM_MAX_MSG_PAYLOAD
 from tests.strategies import struct_kwargs
 
 CASES = [

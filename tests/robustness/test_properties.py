@@ -22,7 +22,7 @@ from dissector.capture.record import Direction, Record
 from dissector.capture.writer import write_capture, write_hexlog
 from dissector.decoded import DecodedMessage
 from dissector.layers import NOTIFICATIONS, REPLIES, REQUESTS, RMHeader, RMReply, fragment
-from dissector.protocol.messages import RM_MAX_MSG_PAYLOAD
+from dissector.protocol.wire import RM_MAX_MSG_PAYLOAD
 from tests.fuzz._checks import check_message_bytes, check_record_bytes, decode_all
 from tests.strategies import struct_kwargs
 

@@ -26,7 +26,7 @@ from dissector.layers import (
     RMReply,
     fragment,
 )
-from dissector.protocol.messages import MSGQ_MAX_MSG_SIZE, RM_MAX_MSG_PAYLOAD
+from dissector.protocol.wire import MSGQ_MAX_MSG_SIZE, RM_MAX_MSG_PAYLOAD
 from tests.capture import capbytes
 
 T0 = 1_767_225_600_000_000_000  # 2026-01-01T00:00:00Z in ns

@@ -20,11 +20,11 @@ import pandas as pd
 
 from dissector.analysis.cli import _run as run_on_trace
 from dissector.analysis.cli import render, vmid_list, write_empty, write_machine
+from dissector.errors import EXIT_INPUT, EXIT_OK
 from dissector.protocol.dialects import DIALECTS
 
 from .checks import human
 
-EXIT_OK, EXIT_NOTHING_READ = 0, 1
 WIDTH = 150  # the ledgers are wide tables; the last column wraps beyond this (or the terminal's width)
 
 
@@ -71,7 +71,7 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO, body: Callable[[Any
     def checked(trace: Any) -> int:
         if trace.messages.empty and not trace.problems.empty:
             err.write("ghrm: nothing could be decoded\n")
-            return EXIT_NOTHING_READ
+            return EXIT_INPUT
         return body(trace)
 
     return run_on_trace(args, out, err, checked)

@@ -17,7 +17,6 @@ those (``wanted`` tells which).
 from __future__ import annotations
 
 import math
-import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -26,6 +25,7 @@ import numpy as np
 
 from dissector.analysis.transactions import pair
 from dissector.protocol import registry
+from dissector.protocol.wire import NOTIFICATION, REPLY, REQUEST, parse_header
 
 if TYPE_CHECKING:
     from dissector.analysis.columns import MessageColumns
@@ -66,7 +66,6 @@ LEDGER_MESSAGES: tuple[str, ...] = (
 NAME_OF: dict[int, str] = {registry.resolve_message(n).msg_id: n for n in LEDGER_MESSAGES}
 LEDGER_MSG_IDS: frozenset[int] = frozenset(NAME_OF)
 
-REQUEST, REPLY, NOTIFICATION = 1, 2, 3
 _TYPES = {"continuation": 0, "request": REQUEST, "reply": REPLY, "notification": NOTIFICATION}
 
 
@@ -240,7 +239,8 @@ def _story(capture: str, msgs: list[Mapping[str, Any]]) -> Story:
 # --- where the messages come from --------------------------------------------------------------
 def header_msg_id(data: bytes) -> int | None:
     """The RPC header's msg_id read straight from the bytes (no dissection), None if too short."""
-    return struct.unpack_from("<I", data, 4)[0] if len(data) >= 8 else None
+    header = parse_header(data)
+    return None if header is None else header.msg_id
 
 
 def messages_from_decoded(
