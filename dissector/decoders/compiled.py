@@ -389,8 +389,12 @@ class _Payload:
         return out, " ".join(words)
 
 
+_RAW = _Payload(None, "rm")  # an id without a layout: its bytes kept whole, in any dialect
+_CACHE_LIMIT = 4096  # names cached per dialect: ids and codes from garbage must not grow memory
+
+
 class _Dialect:
-    """Every payload reader of one dialect, made on first use."""
+    """Every payload reader of one dialect, made on first use (ids with a layout only)."""
 
     def __init__(self, dialect: str) -> None:
         self.name = dialect
@@ -403,19 +407,25 @@ class _Dialect:
         found = self._payloads.get(key)
         if found is None:
             layout = registry.layout(msg_id, role, self.name)  # type: ignore[arg-type]
+            if layout is None:
+                return _RAW
             found = self._payloads[key] = _Payload(layout, self.name)
         return found
 
     def message_name(self, msg_id: int) -> str:
         name = self._names.get(msg_id)
         if name is None:
-            name = self._names[msg_id] = registry.message_name(msg_id, self.name)
+            name = registry.message_name(msg_id, self.name)
+            if len(self._names) < _CACHE_LIMIT:
+                self._names[msg_id] = name
         return name
 
     def error_name(self, code: int) -> str:
         name = self._errors.get(code)
         if name is None:
-            name = self._errors[code] = registry.error_name(code, self.name)
+            name = registry.error_name(code, self.name)
+            if len(self._errors) < _CACHE_LIMIT:
+                self._errors[code] = name
         return name
 
 
