@@ -40,3 +40,25 @@ def test_jsonl_line_is_json_dumps(record: dict[str, Any]) -> None:
 
 def test_exact_time_keeps_its_decimal_text() -> None:
     assert jsonl_line({"time": ExactTime(1_700_000_000_002_000_000)}) == '{"time":1700000000.002000}'
+
+
+_CONTRACT = st.fixed_dictionaries(
+    {
+        "frame": st.integers(0, 2**40),
+        "frames": st.lists(st.integers(0, 2**40), min_size=1, max_size=3),
+        "time": st.none() | st.integers(0, 2**62).map(ExactTime) | st.floats(),
+        "time_end": st.none() | st.integers(0, 2**62).map(ExactTime),
+        "direction": st.sampled_from(["to_rm", "from_rm", "unknown"]),
+        "client_vmid": st.integers(0, 0xFFFF),
+        "type": st.none() | st.text(max_size=12),
+        "fields": st.dictionaries(st.text(max_size=5), _VALUES, max_size=4),
+        "malformed": st.none() | st.text(),
+        "latency": st.none() | st.floats(),
+    }
+)
+
+
+@given(_CONTRACT)
+def test_jsonl_line_of_a_contract_record_is_json_dumps(record: dict[str, Any]) -> None:
+    """The one-call path for records in the design.md 1.3 key order (to_json's) is the same text."""
+    assert jsonl_line(record) == _reference(record)

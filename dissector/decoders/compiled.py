@@ -23,7 +23,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from dissector.capture.reassembly import RawMessage, reassemble
-from dissector.capture.record import CaptureProblem, Direction, Record
+from dissector.capture.record import CaptureProblem, Record
 from dissector.decoded import ExactTime
 from dissector.protocol import registry
 from dissector.protocol.dialects import get_dialect
@@ -46,19 +46,21 @@ from dissector.protocol.wire import (
     MAX_FRAGMENTS,
     MSGQ_MAX_MSG_SIZE,
     REPLY,
+    REPLY_ERROR_SIZE,
     RPC_API_BYTE,
     RPC_HEADER,
     RPC_HEADER_SIZE,
+    Direction,
+    MsgType,
 )
 
 if TYPE_CHECKING:
     from dissector.decoded import DecodedMessage
 
-_TYPE_NAMES = {1: "request", 2: "reply", 3: "notification"}
-_TYPE_WORDS = {1: "Request", 2: "Reply", 3: "Notification"}
+_TYPE_NAMES = {t.value: t.label for t in MsgType if t != MsgType.CONTINUATION}
+_TYPE_WORDS = {t.value: t.label.capitalize() for t in MsgType if t != MsgType.CONTINUATION}
 _LABELS = {d: d.label for d in Direction}
 _FMT = {1: "B", 2: "H", 4: "I", 8: "Q"}
-_HEADER = RPC_HEADER
 _U32 = struct.Struct("<I")
 
 Values = dict[str, Any]
@@ -68,6 +70,11 @@ Step = Callable[[bytes, int, int, Values, Values], int]
 
 class _Misfit(Exception):
     """The bytes do not fit the layout: the Scapy view must dissect (and word) the message."""
+
+
+# what sends a message to the Scapy view: a misfit, or (never seen; the equality tests would
+# show it) a step that fails on bytes it did not expect, which must not become a traceback
+_TO_SCAPY = (_Misfit, struct.error, IndexError, KeyError, ValueError, TypeError, OverflowError)
 
 
 # --------------------------------------------------------------------------- text helpers
@@ -387,8 +394,12 @@ class _Payload:
         return out, " ".join(words)
 
 
+_RAW = _Payload(None, "rm")  # an id without a layout: its bytes kept whole, in any dialect
+_CACHE_LIMIT = 4096  # names cached per dialect: ids and codes from garbage must not grow memory
+
+
 class _Dialect:
-    """Every payload reader of one dialect, made on first use."""
+    """Every payload reader of one dialect, made on first use (ids with a layout only)."""
 
     def __init__(self, dialect: str) -> None:
         self.name = dialect
@@ -401,19 +412,25 @@ class _Dialect:
         found = self._payloads.get(key)
         if found is None:
             layout = registry.layout(msg_id, role, self.name)  # type: ignore[arg-type]
+            if layout is None:
+                return _RAW
             found = self._payloads[key] = _Payload(layout, self.name)
         return found
 
     def message_name(self, msg_id: int) -> str:
         name = self._names.get(msg_id)
         if name is None:
-            name = self._names[msg_id] = registry.message_name(msg_id, self.name)
+            name = registry.message_name(msg_id, self.name)
+            if len(self._names) < _CACHE_LIMIT:
+                self._names[msg_id] = name
         return name
 
     def error_name(self, code: int) -> str:
         name = self._errors.get(code)
         if name is None:
-            name = self._errors[code] = registry.error_name(code, self.name)
+            name = registry.error_name(code, self.name)
+            if len(self._errors) < _CACHE_LIMIT:
+                self._errors[code] = name
         return name
 
 
@@ -447,7 +464,7 @@ def _decode(raw: RawMessage, d: _Dialect) -> CompiledMessage:
     data = raw.data
     if raw.problems or len(data) < RPC_HEADER_SIZE:
         raise _Misfit
-    api, type_byte, seq, msg_id = _HEADER.unpack_from(data)
+    api, type_byte, seq, msg_id = RPC_HEADER.unpack_from(data)
     msg_type = type_byte & 3
     fragments = type_byte >> 2
     if api != RPC_API_BYTE or fragments > MAX_FRAGMENTS or msg_type == 0:
@@ -459,12 +476,12 @@ def _decode(raw: RawMessage, d: _Dialect) -> CompiledMessage:
     err_code = err_name = None
     pos = RPC_HEADER_SIZE
     if msg_type == REPLY:
-        if len(data) < pos + 4:
+        if len(data) < pos + REPLY_ERROR_SIZE:
             raise _Misfit
         err_code = _U32.unpack_from(data, pos)[0]
         err_name = d.error_name(err_code)
         words.append(f"err={err_name}")
-        pos += 4
+        pos += REPLY_ERROR_SIZE
         payload = d.payload("reply" if err_code == 0 else "error_reply", msg_id)
         if pos == len(data) and err_code == 0 and payload.min_size:
             raise _Misfit  # reply data is empty, its layout needs bytes
@@ -507,7 +524,7 @@ def decode_message(raw: RawMessage, dialect: str = "rm") -> CompiledMessage | De
     """The compiled view of a well-formed message; the Scapy view of any other."""
     try:
         return _decode(raw, _dialect(get_dialect(dialect).name))
-    except _Misfit:
+    except _TO_SCAPY:
         from dissector.decoded import DecodedMessage
 
         return DecodedMessage(raw, dialect)
@@ -525,7 +542,7 @@ def decode_records(
             continue
         try:
             yield _decode(item, d)
-        except _Misfit:
+        except _TO_SCAPY:
             from dissector.decoded import DecodedMessage
 
             yield DecodedMessage(item, dialect)

@@ -154,6 +154,7 @@ class BySize:
 
 
 Field = Union[Int, Count, Length, Array, Bytes, Optional, When, BySize]  # noqa: UP007 (used at runtime)
+Leaf = Union[Int, Count, Length, Array, Bytes]  # noqa: UP007 -- a named field (groups hold fields)
 
 
 @dataclass(frozen=True)
@@ -166,11 +167,11 @@ class Struct:
     summary: tuple[str, ...] = ()  # fields shown in the one-line summary, in order
     source: str = ""
 
-    def walk(self) -> Iterator[Field]:
+    def walk(self) -> Iterator[Leaf]:
         """Every leaf field in wire order, descending into ``Optional``/``When`` groups."""
         yield from _walk(self.fields)
 
-    def field(self, name: str) -> Field:
+    def field(self, name: str) -> Leaf:
         for f in self.walk():
             if f.name == name:
                 return f
@@ -213,7 +214,7 @@ class Struct:
         return total
 
 
-def _walk(fields: tuple[Field, ...]) -> Iterator[Field]:
+def _walk(fields: tuple[Field, ...]) -> Iterator[Leaf]:
     for f in fields:
         match f:
             case Optional() | When():
@@ -259,7 +260,7 @@ def unknown_construct(item: Never, backend: str) -> NoReturn:
         raise TypeError(f"{backend} does not know the layout construct {item!r}") from None
 
 
-def leaves(fields: tuple[Field, ...]) -> Iterator[Int | Count | Length | Array | Bytes]:
+def leaves(fields: tuple[Field, ...]) -> Iterator[Leaf]:
     """The leaf fields in wire order, descending into ``Optional``/``When`` (not ``BySize``)."""
     for f in fields:
         match f:

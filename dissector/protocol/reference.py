@@ -9,6 +9,7 @@ from dissector.protocol import registry
 from dissector.protocol.dialects import DEFAULT_DIALECT, DIALECTS
 from dissector.protocol.enums import ALL_ENUMS
 from dissector.protocol.layout import (
+    ROLES,
     Array,
     BySize,
     Bytes,
@@ -122,7 +123,7 @@ def reference_markdown(dialect: str = "rm") -> str:
             continue
         details.append(f"## {msg.name} `{msg.msg_id:#010x}`")
         details.append("")
-        roles = {r: registry.layout(msg.msg_id, r, dialect) for r in registry.ROLES}
+        roles = {r: registry.layout(msg.msg_id, r, dialect) for r in ROLES}
         if msg.is_notification:
             details.append(f"- notification: {_struct_text(roles['notification'])}")
         else:

@@ -56,6 +56,7 @@ from dissector.capture.reassembly import MAX_IN_FLIGHT, MAX_IN_FLIGHT_BYTES
 from dissector.protocol import registry
 from dissector.protocol.errors import LINUX_ERRNO, linux_errno
 from dissector.protocol.layout import (
+    ROLES,
     Array,
     BySize,
     Bytes,
@@ -83,7 +84,6 @@ PROTO = "gunyah_rm"
 PROTO_SHORT = "GH-RM"  # the Protocol column (the filter name stays gunyah_rm)
 LUA_FILE_NAME = "gunyah_rm.lua"
 _INT_TYPES = {1: "uint8", 2: "uint16", 3: "uint24", 4: "uint32", 8: "uint64"}
-ROLES = ("request", "reply", "error_reply", "notification")
 
 HEADER_DOC = f"""\
 Gunyah hypervisor Resource Manager (RM) RPC dissector for Wireshark and tshark.

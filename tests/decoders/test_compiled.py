@@ -146,3 +146,16 @@ def test_records_with_capture_problems_pass_through() -> None:
     records = [Record(1, 10**9, Direction.TO_RM, 3, bytes.fromhex("2101070004000056800000"))]
     out = list(compiled.decode_records(records))
     assert len(out) == 1 and out[0].to_json()["fields"] == {"vmid": 0x80}
+
+
+def test_garbage_ids_and_codes_do_not_grow_the_caches(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ids and error codes without a layout or a name are not kept: a hostile capture holds
+    millions of distinct ones."""
+    monkeypatch.setattr(compiled, "_CACHE_LIMIT", 100)
+    d = compiled._Dialect("rm")
+    monkeypatch.setattr(compiled, "_dialect", lambda name: d)
+    for i in range(500):
+        data = struct.pack("<BBHII", 0x21, 2, 1, 0x7F000000 + i, 0x1000 + i) + b"xy"
+        view = compiled.decode_message(RawMessage((i + 1,), None, None, Direction.UNKNOWN, 3, data))
+        assert view.to_json()["fields"] == {"data": "7879"}
+    assert (len(d._payloads), len(d._names), len(d._errors)) == (0, 100, 100)

@@ -9,6 +9,7 @@ anywhere but as the only field of a payload is refused too.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,6 +23,8 @@ from dissector.protocol.codec import StructCodec
 from dissector.protocol.layout import U8, U16, BySize, Struct, nested_structs
 from dissector.protocol.reference import _struct_text
 from dissector.wireshark.lua import _Generator
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)
@@ -109,3 +112,19 @@ def test_every_backend_reads_by_size_the_same_way() -> None:
         assert {k: v for k, v in layer.fields.items()} == want
         fits = walk(struct, ByteView(data), np.zeros(1, np.int64), np.full(1, len(data), np.int64))
         assert fits is not None and bool(fits[0])
+
+
+def test_the_type_checker_names_a_backend_missing_a_construct(tmp_path) -> None:
+    """``unknown_construct`` takes ``Never``: a ``match`` that forgets a construct is a type error."""
+    mypy = pytest.importorskip("mypy.api")
+    source = (ROOT / "dissector" / "protocol" / "reference.py").read_text()
+    forgotten = """        case When():
+            return f"[if {f.field} in {list(f.values)}: {_items_text(f.fields)}]"
+"""
+    assert forgotten in source
+    module = tmp_path / "reference_without_when.py"
+    module.write_text(source.replace(forgotten, ""))
+    layout = ROOT / "dissector" / "protocol" / "layout.py"  # checked with it; other imports skipped
+    out, _, status = mypy.run(["--follow-imports=skip", "--no-incremental", str(module), str(layout)])
+    assert status == 1
+    assert 'Argument 1 to "unknown_construct" has incompatible type "When"; expected "Never"' in out
