@@ -131,11 +131,18 @@ def write_machine(df: pd.DataFrame, fmt: str, out: TextIO) -> None:
             first = False
         out.write("\n]\n" if not first else "]\n")
         return
-    frame = df.copy()
+    frame = df.copy(deep=False)
     for c in columns:
         if frame[c].dtype == object:
             frame[c] = [" ".join(str(x) for x in v) if isinstance(v, tuple | list) else v for v in frame[c]]
+        elif frame[c].dtype == np.float64:  # as float_format="%.9f" would, without pandas' per-cell path
+            frame[c] = np.array([_nine(v) for v in frame[c].to_numpy().tolist()], object)
     frame.to_csv(out, index=False, float_format="%.9f", lineterminator="\n")
+
+
+def _nine(v: float) -> str:
+    """A float as ``%.9f`` (NaN as the empty cell pandas writes for it)."""
+    return "" if v != v else f"{v:.9f}"
 
 
 def render(rows: list[list[str]], header: list[str], right: set[int], width: int = WIDTH) -> str:
