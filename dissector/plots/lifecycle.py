@@ -23,6 +23,7 @@ def plot_lifecycle_timeline(
     start: float | None = None,
     end: float | None = None,
     max_labels: int = 40,
+    collection: bool = False,
     ax: Any = None,
 ) -> Any:
     """VM lifecycles: one lane per VM instance, each state interval a bar in its state colour.
@@ -31,7 +32,10 @@ def plot_lifecycle_timeline(
     other warning/error findings about a VM (purple star), labels each exit with its type and
     shades the RM's slow windows. ``vmids`` picks lanes; ``start``/``end`` (seconds since the
     capture start) zoom in. Past ``max_labels`` lanes the lane labels thin out and only the
-    abnormal exits are labelled, so 200 VMs still read as a picture.
+    abnormal exits are labelled, so 200 VMs still read as a picture. ``collection=True`` draws
+    the state bars as one collection instead of a ``Rectangle`` each: the same picture, drawn in a
+    fraction of the time for a fleet of hundreds of VMs (the report does), but ``ax.patches`` then
+    holds no bars.
     """
     plt = style.pyplot()
     lc = _data.table(trace_or_table, "lifecycles", ("vmid", "instance", "state", "start", "end"))
@@ -61,28 +65,11 @@ def plot_lifecycle_timeline(
     ongoing = lc["ongoing"].to_numpy(bool) if "ongoing" in lc else np.zeros(len(lc), bool)
     height = 0.72 if n <= 60 else 0.9
     edge = "white" if n <= 60 else "none"
-    ax.barh(
-        y[~ongoing],
-        (t1 - t0)[~ongoing],
-        left=t0[~ongoing],
-        height=height,
-        color=[c for c, o in zip(colors, ongoing, strict=True) if not o],
-        edgecolor=edge,
-        linewidth=0.5,
-        gid="state",
-    )
+    bars = _bar_collection if collection else _bars
+    bars(ax, y[~ongoing], t0[~ongoing], t1[~ongoing], height, colors, ~ongoing, edgecolor=edge)
     if ongoing.any():
-        ax.barh(
-            y[ongoing],
-            (t1 - t0)[ongoing],
-            left=t0[ongoing],
-            height=height,
-            color=[c for c, o in zip(colors, ongoing, strict=True) if o],
-            edgecolor="#555555",
-            linewidth=0.5,
-            hatch="///",
-            gid="state",
-        )
+        hatched = {"edgecolor": "#555555", "hatch": "///"}
+        bars(ax, y[ongoing], t0[ongoing], t1[ongoing], height, colors, ongoing, **hatched)
     lo = np.nanmin(t0) if start is None else start
     hi = np.nanmax(t1) if end is None else end
     pad = (hi - lo) * 0.01 or 0.001
@@ -100,6 +87,52 @@ def plot_lifecycle_timeline(
     ax.set_title(_title("VM lifecycles", lc, n))
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     return ax
+
+
+def _bars(
+    ax: Any,
+    y: np.ndarray,
+    t0: np.ndarray,
+    t1: np.ndarray,
+    height: float,
+    colors: list[str],
+    which: np.ndarray,
+    **props: Any,
+) -> None:
+    """The state bars, a ``Rectangle`` each (gid ``state``, in ``ax.patches``)."""
+    ax.barh(
+        y,
+        t1 - t0,
+        left=t0,
+        height=height,
+        color=[c for c, w in zip(colors, which, strict=True) if w],
+        linewidth=0.5,
+        gid="state",
+        **props,
+    )
+
+
+def _bar_collection(
+    ax: Any,
+    y: np.ndarray,
+    t0: np.ndarray,
+    t1: np.ndarray,
+    height: float,
+    colors: list[str],
+    which: np.ndarray,
+    **props: Any,
+) -> None:
+    """The state bars as one ``PolyCollection`` (gid ``state``): what ``_bars`` draws, one artist."""
+    from matplotlib.collections import PolyCollection
+
+    if not len(y):
+        return
+    lo, hi = y - height / 2, y + height / 2
+    verts = np.stack([np.column_stack(c) for c in ((t0, lo), (t0, hi), (t1, hi), (t1, lo))], axis=1)
+    shown = [c for c, w in zip(colors, which, strict=True) if w]
+    edge = props.pop("edgecolor")
+    bars = PolyCollection(verts, facecolors=shown, edgecolors=edge, linewidths=0.5, gid="state", **props)
+    ax.add_collection(bars, autolim=False)
 
 
 def _short_states(

@@ -208,13 +208,14 @@ def _windows_of(vm: Any, windows: pd.DataFrame) -> pd.DataFrame:
     if windows.empty or _blank(vm.running_at):
         return windows.iloc[0:0]
     lo = vm.first_seen if _blank(vm.allocated_at) else vm.allocated_at
-    keep = [
-        str(w.capture) == str(vm.capture)
-        and int(vm.vmid) in tuple(w.vmids)
-        and w.start <= vm.running_at
-        and w.end >= lo
-        for w in windows.itertuples(index=False)
-    ]
+    keep = (
+        (windows["capture"].astype(str).to_numpy() == str(vm.capture))
+        & (windows["start"].to_numpy() <= vm.running_at)
+        & (windows["end"].to_numpy() >= lo)
+    )
+    if keep.any():  # the VMs a window names: only for the few that overlap in time
+        vmid = int(vm.vmid)
+        keep[keep] = [vmid in tuple(v) for v in windows["vmids"].to_numpy()[keep]]
     return windows[keep]
 
 

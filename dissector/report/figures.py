@@ -46,6 +46,7 @@ SECTIONS: dict[str, tuple[FigureSpec, ...]] = {
             "VM lifecycles: one lane per VM instance, states as bars; errors, unanswered calls and "
             "findings marked",
             (11, 3.5),
+            kwargs={"collection": True},  # one artist for hundreds of bars: same picture, far faster
             per_lane=0.25,
         ),
     ),

@@ -1,6 +1,6 @@
 """The report's tables for people: which columns, their headers and units, one formatter each.
 
-Why one place: the HTML page (pandas Styler) and the Markdown file show the same cells, so both
+Why one place: the HTML page (Styler-shaped tables) and the Markdown file show the same cells, so both
 take their text from ``display``; HTML only adds row colours and the evidence anchors.
 """
 
@@ -230,12 +230,43 @@ def statuses(df: pd.DataFrame, spec: TableSpec) -> list[str]:
 
 
 def html(df: pd.DataFrame, spec: TableSpec, css_class: str = "tbl") -> Markup:
-    """The table as HTML through pandas Styler: escaped cells, row classes by status, anchors."""
+    """The table as HTML: escaped cells, row classes by status, anchors in the first column.
+
+    Written out directly, exactly as pandas ``Styler(cell_ids=False).hide(axis="index")`` wrote it
+    (test: ``tests/report/test_tables.py``): Styler builds a context per cell and renders it
+    through Jinja2, ~30 us a cell, seconds for the tables of a long capture."""
     shown = display(df, spec)
     if shown.empty:
         return Markup("")
     ids = anchors(df, spec)
     marks = statuses(df, spec)
+    columns = [shown[c].tolist() for c in shown.columns]
+    if any(not isinstance(v, str) for column in columns[1:] for v in column):
+        return _styler_html(shown, ids, marks, css_class)  # Styler's own number formatting
+    out = [
+        '<style type="text/css">\n</style>\n',
+        f'<table id="T_{css_class}" class="{css_class}">\n  <thead>\n    <tr>\n',
+    ]
+    out.extend(
+        f'      <th class="col_heading level0 col{j}" >{name}</th>\n' for j, name in enumerate(shown.columns)
+    )
+    out.append("    </tr>\n  </thead>\n  <tbody>\n")
+    for i, cells in enumerate(zip(*columns, strict=True)):
+        extra = f" row-{marks[i]}" if marks[i] else ""
+        out.append("    <tr>\n")
+        for j, value in enumerate(cells):
+            if j == 0 and ids[i] is not None:
+                shown_value = str(Markup('<a id="{0}" href="#{0}">{1}</a>').format(ids[i], value))
+            else:
+                shown_value = str(escape(value))
+            out.append(f'      <td class="data row{i} col{j}{extra}" >{shown_value}</td>\n')
+        out.append("    </tr>\n")
+    out.append("  </tbody>\n</table>\n")
+    return Markup("".join(out))
+
+
+def _styler_html(shown: pd.DataFrame, ids: list[str | None], marks: list[str], css_class: str) -> Markup:
+    """``html`` through pandas Styler (cells that are not text: Styler formats those itself)."""
     first = shown.columns[0]
 
     def cell(value: str, row: int) -> str:

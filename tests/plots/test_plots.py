@@ -364,3 +364,27 @@ def test_lifecycle_timeline_shows_states_too_short_for_a_bar():
     assert sum(len(c.get_offsets()) for c in ticks) == len(short) > 0
     lane_84 = [i for i, label in enumerate(ax.get_yticklabels()) if label.get_text() == "0x84"]
     assert lane_84 and any(lane_84[0] in c.get_offsets()[:, 1] for c in ticks)
+
+
+@pytest.mark.parametrize("name", ["fleet_20vms.pcapng", "watchdog_crash.pcapng", "hang.pcap"])
+def test_lifecycle_timeline_as_one_collection_draws_the_same_picture(name):
+    """The report draws the state bars as one collection (fast for hundreds of VMs): the pixels
+    are those of the bar-per-interval drawing (anti-aliased edges and hatches may round a few
+    levels apart), and the collection holds one bar per interval."""
+    t = trace(name)
+
+    def pixels(collection: bool) -> np.ndarray:
+        fig, ax = plt.subplots(figsize=(9, 5))
+        plots.plot_lifecycle_timeline(t, collection=collection, ax=ax)
+        fig.canvas.draw()
+        return np.asarray(fig.canvas.buffer_rgba()).astype(int), ax
+
+    bars, by_patch = pixels(False)
+    one, by_collection = pixels(True)
+    assert not [p for p in by_collection.patches if p.get_gid() == "state"]
+    states = [c for c in by_collection.collections if c.get_gid() == "state"]  # ended, ongoing
+    assert 1 <= len(states) <= 2
+    drawn = sum(len(c.get_paths()) for c in states)
+    assert drawn == len([p for p in by_patch.patches if p.get_gid() == "state"]) == len(t.lifecycles)
+    assert bars.shape == one.shape and (bars != one).any(axis=2).mean() < 0.002
+    assert np.abs(bars - one).max() <= 8  # of 255: invisible
