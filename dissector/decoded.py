@@ -45,7 +45,7 @@ class ExactTime(float):
         obj.ns = time_ns
         return obj
 
-    def __getnewargs__(self) -> tuple[int]:  # type: ignore[override]  (copy, pickle)
+    def __getnewargs__(self) -> tuple[int]:  # copy, pickle
         return (self.ns,)
 
 
@@ -192,7 +192,7 @@ class DecodedMessage:
         """The reassembled bytes as Scapy's hexdump (offset, hex, ASCII), for a terminal."""
         from scapy.utils import hexdump
 
-        return hexdump(self.raw.data, dump=True)
+        return hexdump(self.raw.data, dump=True) or ""
 
     def __repr__(self) -> str:
         """Its line of ``ghrm decode`` (without the time): frame, direction, client, summary."""

@@ -28,7 +28,7 @@ import math
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import IO, Any, Literal
+from typing import IO, Any, Literal, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -70,7 +70,7 @@ from dissector.errors import UsageError
 from dissector.protocol.dialects import get_dialect
 
 Engine = Literal["auto", "fast", "scapy"]
-Instant = float | int | pd.Timestamp | dt.datetime | np.datetime64 | str | None
+Instant: TypeAlias = float | int | pd.Timestamp | dt.datetime | np.datetime64 | str | None
 Source = str | os.PathLike[str] | IO[bytes] | IO[str]
 TABLE_ATTRIBUTES = (
     "messages",

@@ -39,6 +39,7 @@ from dissector.capture.pcap import GLOBAL_HEADER_SIZE, MAX_CAPLEN, PCAP_MAGICS, 
 from dissector.capture.reassembly import RawMessage, Reassembler
 from dissector.capture.record import LINKTYPE_GUNYAH_RM, CaptureProblem, Direction, Record
 from dissector.decoded import DecodedMessage
+from dissector.layers.base import RMStruct
 from dissector.layers.dispatch import tables
 from dissector.protocol.layout import Array, BySize, Bytes, Count, Int, Length, Optional, Struct, When
 from dissector.protocol.messages import (
@@ -329,7 +330,7 @@ def _payload_rule(msg_type: int, msg_id: int, err_nonzero: bool, dialect: str = 
     return cls.layout.fixed_size
 
 
-def _class_of(msg_type: int, msg_id: int, err_nonzero: bool, dialect: str) -> type | None:
+def _class_of(msg_type: int, msg_id: int, err_nonzero: bool, dialect: str) -> type[RMStruct] | None:
     """The Scapy class ``dissector.layers`` dissects this payload with, in ``dialect``."""
     t = tables(dialect)
     if msg_type == REPLY:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from functools import cache
 
 from scapy.fields import (
+    AnyField,
     ByteField,
     ConditionalField,
     Field,
@@ -78,8 +79,8 @@ def _fields(
     groups: dict[str, tuple[str, ...]],
     given: set[str],
     dialect: str,
-) -> list[Field]:
-    out: list[Field] = []
+) -> list[AnyField]:
+    out: list[AnyField] = []
     for item in items:
         if isinstance(item, Optional):
             if any(isinstance(f, Optional | When | BySize) for f in item.fields):
@@ -99,7 +100,7 @@ def _fields(
             inner = _fields(struct, item.fields, groups, given, dialect)
             key, values = item.field, item.values
             for f in inner:
-                out.append(ConditionalField(f, lambda pkt, k=key, v=values: pkt.getfieldval(k) in v))
+                out.append(ConditionalField(f, lambda pkt, k=key, v=values: pkt.getfieldval(k) in v))  # type: ignore[misc]
         elif isinstance(item, BySize):
             raise TypeError(f"{struct.name}: a BySize must be the only field of its Struct")
         else:

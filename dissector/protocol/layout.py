@@ -150,6 +150,7 @@ class BySize:
 
 
 Field = Union[Int, Count, Length, Array, Bytes, Optional, When, BySize]  # noqa: UP007 (used at runtime)
+Leaf = Union[Int, Count, Length, Array, Bytes]  # noqa: UP007 - what Struct.walk() yields
 
 
 @dataclass(frozen=True)
@@ -162,11 +163,11 @@ class Struct:
     summary: tuple[str, ...] = ()  # fields shown in the one-line summary, in order
     source: str = ""
 
-    def walk(self) -> Iterator[Field]:
+    def walk(self) -> Iterator[Leaf]:
         """Every leaf field in wire order, descending into ``Optional``/``When`` groups."""
         yield from _walk(self.fields)
 
-    def field(self, name: str) -> Field:
+    def field(self, name: str) -> Leaf:
         for f in self.walk():
             if f.name == name:
                 return f
@@ -209,7 +210,7 @@ class Struct:
         return total
 
 
-def _walk(fields: tuple[Field, ...]) -> Iterator[Field]:
+def _walk(fields: tuple[Field, ...]) -> Iterator[Leaf]:
     for f in fields:
         if isinstance(f, Optional | When):
             yield from _walk(f.fields)
