@@ -150,7 +150,7 @@ class BySize:
 
 
 Field = Union[Int, Count, Length, Array, Bytes, Optional, When, BySize]  # noqa: UP007 (used at runtime)
-Leaf = Union[Int, Count, Length, Array, Bytes]  # noqa: UP007 - what Struct.walk() yields
+Leaf = Union[Int, Count, Length, Array, Bytes]  # noqa: UP007 -- a named field (groups hold fields)
 
 
 @dataclass(frozen=True)
