@@ -2,9 +2,9 @@
 
 ``dissector.open(path)`` reads one capture (or a list of them) into a ``Trace`` whose
 attributes are pandas tables: messages, transactions, srt, errors, lifecycles,
-lifecycle_summary, memparcels, irqs, findings. ``dissector.fleet(paths_or_globs)`` gives the same
-tables of many captures as Dask DataFrames (``dissector.fleet``). Heavy imports (pandas, Scapy,
-Dask) happen on first use.
+lifecycle_summary, memparcels, irqs, findings, slow_windows, problems.
+``dissector.fleet(paths_or_globs)`` gives the same tables but slow_windows for many captures, as
+Dask DataFrames (``dissector.fleet``). Heavy imports (pandas, Scapy, Dask) happen on first use.
 """
 
 from __future__ import annotations

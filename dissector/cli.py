@@ -135,7 +135,7 @@ def _verbose(msg: DecodedMessage, record: dict[str, Any], start_ns: int | None) 
     head.extend(f"    {line}" for line in generated_lines(record))
     for problem in msg.problems:
         head.append(f"    [Malformed: {problem}]")
-    tree = msg.packet.show(dump=True)
+    tree = msg.packet.show(dump=True) or ""
     return "\n".join(head) + "\n" + tree
 
 

@@ -46,7 +46,7 @@ class ExactTime(float):
         obj.ns = time_ns
         return obj
 
-    def __getnewargs__(self) -> tuple[int]:  # type: ignore[override]  # copy, pickle
+    def __getnewargs__(self) -> tuple[int]:  # copy, pickle
         return (self.ns,)
 
 

@@ -400,7 +400,7 @@ def _tree(layers: Iterable[Packet], *, summary: bool = True) -> str:
             items.append(f"<li>{html.escape(f.name)}: <code>{html.escape(str(shown))}</code></li>")
         body = f'<ul style="margin: 0; padding-left: 18px; list-style: none">{"".join(items)}</ul>'
         if summary:
-            body = f'<details open="open"><summary>{html.escape(layer.name)}</summary>{body}</details>'
+            body = f'<details open="open"><summary>{html.escape(str(layer.name))}</summary>{body}</details>'
         parts.append(body)
     return "".join(parts)
 

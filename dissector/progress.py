@@ -11,7 +11,11 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import TextIO, TypeVar
+from typing import TYPE_CHECKING, TextIO, TypeVar
+
+if TYPE_CHECKING:
+    from rich.progress import Progress as RichProgress
+    from rich.progress import TaskID
 
 T = TypeVar("T")
 
@@ -25,8 +29,8 @@ class Progress:
         self.delay = delay
         self.enabled = _is_terminal(err) if enabled is None else enabled
         self._lock = threading.Lock()
-        self._bar = None
-        self._task = None
+        self._bar: RichProgress | None = None
+        self._task: TaskID | None = None
         self._label = ""
         self._done = 0
         self._timer: threading.Timer | None = None
@@ -66,7 +70,7 @@ class Progress:
             if self._label:
                 self._done += 1
             self._label = label
-            if self._bar is not None:
+            if self._bar is not None and self._task is not None:
                 self._bar.update(self._task, description=label, completed=self._done)
 
     def __exit__(

@@ -33,7 +33,7 @@ import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import IO, Any, Literal, assert_never
+from typing import IO, Any, Literal, TypeAlias, assert_never
 
 import numpy as np
 import pandas as pd
@@ -71,7 +71,7 @@ from dissector.errors import UsageError
 from dissector.protocol.dialects import get_dialect
 
 Engine = Literal["auto", "fast", "scapy"]
-Instant = float | int | pd.Timestamp | dt.datetime | np.datetime64 | str | None
+Instant: TypeAlias = float | int | pd.Timestamp | dt.datetime | np.datetime64 | str | None
 Source = str | os.PathLike[str] | IO[bytes] | IO[str]
 TABLE_ATTRIBUTES = tuple(t.name for t in TABLES)  # every table, in the registry's order
 _SCHEMAS = {t.name: t.schema for t in TABLES}  # every public table's internal schema

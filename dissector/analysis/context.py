@@ -39,7 +39,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import cache
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 import pandas as pd
@@ -227,6 +227,7 @@ def resource_vms(
     for k, r in enumerate(rows.tolist()):
         cap = capture_names[capture_codes[r]]
         res = trackers.get(cap) or trackers.setdefault(cap, Resources())
+        record: dict[str, Any]
         record = {"msg_id": int(msg_id[r]), "client_vmid": int(client[r]), "err_code": int(err[r])}
         if kind[k] == "request":
             record["fields"] = payload(r, "request")
@@ -336,7 +337,7 @@ def _frames(row: Mapping[str, Any], columns: Sequence[str]) -> list[int]:
     return out
 
 
-def _known(v: Any) -> bool:
+def _known(v: Any) -> TypeGuard[Any]:
     return v is not None and v is not pd.NA and not (isinstance(v, float) and v != v)
 
 

@@ -85,9 +85,12 @@ def _fixed_offsets(struct: Struct) -> dict[str, tuple[int, object]]:
 
 
 def locate(
-    struct: Struct, path: tuple[str, ...], msg_id: int, msg_type: int, base: int = 0
+    struct: Struct | None, path: tuple[str, ...], msg_id: int, msg_type: int, base: int = 0
 ) -> Located | None:
-    """Where ``path`` (a field name, or a blob name and a field of its nested struct) sits, or None."""
+    """Where ``path`` (a field name, or a blob name and a field of its nested struct) sits, or None
+    (also for a message without a layout)."""
+    if struct is None:
+        return None
     offsets = _fixed_offsets(struct)
     if path[0] not in offsets:
         return None

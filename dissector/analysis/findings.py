@@ -61,7 +61,7 @@ def _span(seconds: float) -> str:
     return f"{seconds:.3f} s" if seconds >= 1 else f"{seconds * 1e3:.3f} ms"
 
 
-def _opt(x: object) -> object:
+def _opt(x: Any) -> Any:
     return None if x is pd.NA or x is None or (isinstance(x, float) and math.isnan(x)) else x
 
 
@@ -190,7 +190,7 @@ def from_errors(errors: pd.DataFrame, tx: pd.DataFrame | None = None) -> list[Fi
                 said += f", one every {_span(span / (count - 1))} on average over {_span(span)}"
             code = f"RM error {int(row.err_code):#x}, Linux {row.errno}"
             text = f"{row.name} failed with {row.err_name} ({code}): {said}" + (
-                "" if vm is None else f", VM {int(vm):#x}"  # type: ignore[call-overload]
+                "" if vm is None else f", VM {int(vm):#x}"
             )
             first = times[0] if times else row.first
             frames = tuple(sorted({*replies, *requests}))

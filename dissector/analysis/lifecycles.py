@@ -471,7 +471,7 @@ class _Rebuild:
             first_frame = inst.alloc_frame or (inst.intervals[0][3] if inst.intervals else None)
             if not inst.closed and inst.alloc_frame is not None:
                 after = f" (since frame {inst.intervals[-1][3]})" if inst.intervals else ""
-                last = (
+                latest = (
                     (inst.last_call,)
                     if inst.last_call is not None and inst.last_call != inst.alloc_frame
                     else ()
@@ -482,7 +482,7 @@ class _Rebuild:
                     "never_deallocated",
                     f"VM {inst.vmid:#x} (instance {inst.number}) was never deallocated; "
                     f"last state {inst.state}{after}",
-                    (inst.alloc_frame, *last),
+                    (inst.alloc_frame, *latest),
                     inst.allocated_at,
                     inst.vmid,
                     None,

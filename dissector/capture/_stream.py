@@ -192,7 +192,7 @@ class FollowReader:
             self.rotations += 1
             return True
         if now[2] < self._pos and hasattr(self._f, "seek"):
-            self._f.seek(0)  # type: ignore[attr-defined]
+            self._f.seek(0)
             self._pos = 0
             self.rotations += 1
             return True

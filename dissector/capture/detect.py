@@ -198,7 +198,7 @@ def open_records(
         name = getattr(f, "name", None) or "<stream>"
         if not isinstance(name, str):
             name = "<stream>"
-        raw = _TextAsBytes(f) if isinstance(f, io.TextIOBase) else f  # type: ignore[arg-type]
+        raw = _TextAsBytes(f) if isinstance(f, io.TextIOBase) else f  # type: ignore[assignment]
     src = source or name
     try:
         return _open(raw, src, owned, fmt, follow, poll_interval, idle_timeout, stop)
@@ -233,7 +233,7 @@ class _Gunzip:
 
     def __init__(self, f: ByteSource) -> None:
         self._in = _Counting(f)
-        self._gz = gzip.GzipFile(fileobj=self._in, mode="rb")  # type: ignore[arg-type]
+        self._gz = gzip.GzipFile(fileobj=self._in, mode="rb")  # type: ignore[call-overload]
         self.count = 0  # decompressed bytes handed out
         self.error: str | None = None
 
@@ -331,7 +331,7 @@ def _open(
         stream = FollowReader(
             raw, poll_interval=poll_interval, idle_timeout=idle_timeout, stop=stop, path=path
         )
-        owned = _Owned(owned, stream) if owned is not None else None
+        owned = _Owned(owned, stream) if owned is not None else None  # type: ignore[assignment]  # closes
     read = reader_of(stream)
     prefix = b""
     detected = fmt
@@ -368,8 +368,8 @@ def _open(
                 # a long log whose first MiB holds no RM line (kern.log after boot): read on,
                 # the kernel-log reader skips unrelated lines; say so if it finds nothing at all
                 lines = iter_lines(PrefixedReader(prefix, stream))
-                items = _or_nothing_found(read_hexlog(lines, src), src)
-                return RecordStream(items, "hexlog", src, owned)
+                found = _or_nothing_found(read_hexlog(lines, src), src)
+                return RecordStream(found, "hexlog", src, owned)
             raise UnsupportedCapture(_why_unsupported(src, prefix))
     chained = PrefixedReader(prefix, stream)
     items: Iterator[Item]

@@ -28,7 +28,7 @@ import re
 import sys
 import types
 from collections.abc import Sequence
-from typing import IO, Any
+from typing import Any, TextIO
 
 from .sources import CaptureSource, FleetError, expand, name_devices
 
@@ -48,7 +48,7 @@ def fleet(
     engine: str = "auto",
     persist: bool = True,
     timeout: float | None = None,
-    progress: IO[str] | None = None,
+    progress: TextIO | None = None,
 ) -> Any:
     """A ``Fleet`` of the captures named by paths, globs and folders.
 

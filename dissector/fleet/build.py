@@ -60,7 +60,8 @@ def build_capture(
     from dissector.trace import open_trace
 
     try:
-        trace = open_trace(source.path, dialect=dialect, engine=engine)
+        # the engine name is checked by open_trace
+        trace = open_trace(source.path, dialect=dialect, engine=engine)  # type: ignore[arg-type]
         found = {name: getattr(trace, name) for name in tables}
     except Exception as exc:  # one bad capture must not fail a fleet-wide job; it is reported
         found = _unreadable(source, exc, tables)

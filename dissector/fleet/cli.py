@@ -29,7 +29,7 @@ _SINGLE_ONLY = {"vmid": "--vmid", "client": "--client", "start": "--start", "end
 
 def run_fleet(command: str, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Open the fleet, answer ``command``, stop the cluster."""
-    from dissector import fleet as open_fleet
+    from dissector.fleet import fleet as open_fleet
 
     unsupported = [flag for attr, flag in _SINGLE_ONLY.items() if getattr(args, attr, None) is not None]
     if unsupported:

@@ -19,6 +19,7 @@ import glob
 import os
 import re
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,7 +47,7 @@ class CaptureSource:
     device_source: str  # "pattern", "pcapng" or "folder"
 
 
-def expand(inputs: str | os.PathLike[str] | list | tuple) -> list[str]:
+def expand(inputs: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> list[str]:
     """Files named by paths, globs (``**`` recurses) and folders (their capture files, recursively),
     in the order given, each once."""
     items = [inputs] if isinstance(inputs, str | os.PathLike) else list(inputs)

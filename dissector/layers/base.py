@@ -15,8 +15,8 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from scapy.fields import (
+    AnyField,
     ConditionalField,
-    Field,
     FieldLenField,
     PacketLenField,
     PacketListField,
@@ -72,7 +72,7 @@ class RMStruct(Packet):
     def describe(self) -> str:
         """How a malformation names this layer: ``VM_START request`` or the entry's class."""
         if self.msg_id is None:
-            return self.name
+            return str(self.name)
         from dissector.protocol.registry import message_name
 
         return f"{message_name(self.msg_id, self.dialect)} {self.role.replace('_', ' ')}"
@@ -96,11 +96,11 @@ class RMStruct(Packet):
                 if f.name == group[0] and not s:
                     absent.add(group[0])
                     continue
-                fld = f.fld if f.isconditional else f  # type: ignore[attr-defined]
+                fld = f.fld if f.isconditional else f  # type: ignore[union-attr]
             elif f.isconditional:
-                if not f._evalcond(self):  # type: ignore[attr-defined]
+                if not f._evalcond(self):  # type: ignore[union-attr]
                     continue
-                fld = f.fld  # type: ignore[attr-defined]
+                fld = f.fld  # type: ignore[union-attr]
             before = len(problems)
             try:
                 s, fval = fld.getfield(self, s)
@@ -211,7 +211,7 @@ class RMArrayField(PacketListField):
                     return cls
         return self.alternatives[0]
 
-    def getfield(self, pkt: Packet, s: bytes) -> tuple[bytes, list[Packet]]:
+    def getfield(self, pkt: Packet, s: bytes) -> tuple[bytes, list[Any]]:
         count = self.count_from(pkt) if self.count_from else None
         if count is None and self.count_field is not None:
             count = 0
@@ -244,7 +244,7 @@ class RMArrayField(PacketListField):
             pkt.note("count", f"{self.count_field}={count} but only {len(entries)} {self.name} entries fit")
         return s[pos:], entries
 
-    def i2count(self, pkt: Packet, x: Any) -> int:
+    def i2count(self, pkt: Packet | None, x: Any) -> int:
         return len(x) if isinstance(x, list) else 0
 
 
@@ -269,10 +269,10 @@ class RMBytesField(StrLenField):
                 return None
             return pkt.getfieldval(length_field) or 0
 
-        super().__init__(name, b"", length_from=length_from)
+        super().__init__(name, b"", length_from=length_from)  # type: ignore[arg-type]  # None: to the end
 
     def getfield(self, pkt: Packet, s: bytes) -> tuple[bytes, bytes]:
-        want = self.length_from(pkt)
+        want = self.length_from(pkt)  # type: ignore[misc]  # set in __init__
         if want is None:
             return b"", s
         if want > len(s):
@@ -291,12 +291,12 @@ class RMAlignPadField(StrLenField):
             data = pkt.getfieldval(data_field) or b""
             return -len(data) % align
 
-        super().__init__(name, None, length_from=length_from)
+        super().__init__(name, None, length_from=length_from)  # type: ignore[arg-type]
         self.data_field = data_field
         self.align = align
 
     def getfield(self, pkt: Packet, s: bytes) -> tuple[bytes, bytes]:
-        want = self.length_from(pkt)
+        want = self.length_from(pkt)  # type: ignore[misc]  # set in __init__
         return s[want:], s[:want]
 
     def i2m(self, pkt: Packet | None, x: bytes | None) -> bytes:
@@ -312,7 +312,7 @@ class RMNestedField(PacketLenField):
     __slots__ = ("length_field",)
 
     def __init__(self, name: str, cls: type[RMEntry], length_field: str) -> None:
-        super().__init__(name, None, cls, length_from=lambda pkt: pkt.getfieldval(length_field) or 0)
+        super().__init__(name, None, cls, length_from=lambda pkt: pkt.getfieldval(length_field) or 0)  # type: ignore[arg-type]
         self.length_field = length_field
 
     def getfield(self, pkt: Packet, s: bytes) -> tuple[bytes, Packet | None]:
@@ -333,7 +333,7 @@ class RMCountField(FieldLenField):
     """A count or length that is computed from its list or bytes when building."""
 
 
-def optional_field(fld: Field, group: tuple[str, ...]) -> ConditionalField:
+def optional_field(fld: AnyField, group: tuple[str, ...]) -> ConditionalField:
     """Wrap a field of an ``Optional`` group: built only when a field of the group was given."""
 
     def present(pkt: Packet) -> bool:

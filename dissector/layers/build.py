@@ -16,6 +16,7 @@ from __future__ import annotations
 from functools import cache
 
 from scapy.fields import (
+    AnyField,
     ByteField,
     ConditionalField,
     Field,
@@ -89,8 +90,8 @@ def _fields(
     groups: dict[str, tuple[str, ...]],
     given: set[str],
     dialect: str,
-) -> list[Field]:
-    out: list[Field] = []
+) -> list[AnyField]:
+    out: list[AnyField] = []
     for item in items:
         match item:
             case Optional():
@@ -111,7 +112,7 @@ def _fields(
                 inner = _fields(struct, item.fields, groups, given, dialect)
                 key, values = item.field, item.values
                 for f in inner:
-                    out.append(ConditionalField(f, lambda pkt, k=key, v=values: pkt.getfieldval(k) in v))
+                    out.append(ConditionalField(f, lambda pkt, k=key, v=values: pkt.getfieldval(k) in v))  # type: ignore[misc]
             case BySize():
                 raise TypeError(f"{struct.name}: a BySize must be the only field of its Struct")
             case Int():

@@ -7,6 +7,8 @@ message-queue message or a reassembled one) and never raises in the default leni
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from scapy.packet import Packet
 
 from dissector.errors import Malformation
@@ -15,8 +17,10 @@ from dissector.protocol.wire import MSGQ_MAX_MSG_SIZE
 from .base import RMStruct, RMTrailing
 from .header import GunyahCapture, RMFragmentData, RMHeader, RMReply, capture_class, header_class
 
+P = TypeVar("P", bound=Packet)
 
-def _dissected(cls: type[Packet], data: bytes) -> Packet:
+
+def _dissected(cls: type[P], data: bytes) -> P:
     """``cls(data)``, except that empty input is dissected too (Scapy would build defaults)."""
     if data:
         return cls(data)

@@ -22,7 +22,7 @@ from dissector.protocol.layout import Int
 _FMT = {1: "B", 2: "H", 4: "I", 8: "Q"}
 
 
-class EntryList(list):  # type: ignore[type-arg]
+class EntryList(list):
     """``n`` entries of ``size`` bytes each, of the Scapy class ``cls``, held as ``data``."""
 
     __slots__ = ("_cache", "_cls", "_data", "_n", "_size")
@@ -89,7 +89,7 @@ class EntryList(list):  # type: ignore[type-arg]
         result = self.__eq__(other)
         return result if result is NotImplemented else not result
 
-    __hash__ = None  # type: ignore[assignment]
+    __hash__ = None
 
     def __repr__(self) -> str:
         return repr(list(self))
@@ -161,6 +161,7 @@ class EntryList(list):  # type: ignore[type-arg]
             self._data = None
             self._cache = {}
 
+    @staticmethod
     def _changing(name: str) -> Any:
         base = getattr(list, name)
 

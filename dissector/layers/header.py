@@ -138,7 +138,7 @@ class GunyahCapture(_Problems, Packet):
     def hashret(self) -> bytes:
         return struct.pack("<H", self.client_vmid or 0) + self.payload.hashret()
 
-    def answers(self, other: Packet) -> bool:
+    def answers(self, other: Packet) -> int:
         return (
             isinstance(other, GunyahCapture)
             and other.client_vmid == self.client_vmid
@@ -240,7 +240,7 @@ class RMHeader(_Problems, Packet):
             and other.msg_id == self.msg_id
         )
 
-    def mysummary(self) -> tuple[str, list[type[Packet]]]:
+    def mysummary(self) -> tuple[str, list[type[Packet]]]:  # type: ignore[override]  # Scapy takes both
         from .summary import summary_line
 
         return summary_line(self, self.dialect), [GunyahCapture]
@@ -277,7 +277,7 @@ class RMReply(_Problems, Packet):
             replies = tables(self.dialect).replies
             cls = replies.get(header.msg_id) if isinstance(header, RMHeader) else None
             need = cls.layout.min_size if cls is not None and cls.layout is not None else 0
-            if need:
+            if need and isinstance(header, RMHeader):
                 name = registry.message_name(header.msg_id, self.dialect)
                 self.note("truncated", f"{name} reply: reply data is empty, its layout needs {need} byte(s)")
             return

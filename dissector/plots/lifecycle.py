@@ -301,7 +301,7 @@ def _slow_windows(ax: Any, trace: Any, base: _data.Origins, lanes: list[tuple[st
     from matplotlib.patches import Rectangle
 
     w = trace.slow_windows
-    handles = []
+    handles: list[Any] = []
     starts, ends = _data.seconds(w, "start", base), _data.seconds(w, "end", base)
     for capture, a, b in zip(w["capture"].astype(str), starts, ends, strict=True):
         rows = [i for i, (c, _, _) in enumerate(lanes) if c == capture]

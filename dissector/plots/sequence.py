@@ -91,7 +91,7 @@ def plot_sequence_diagram(
     clients = list(dict.fromkeys(int(c) for c in rows["client_vmid"]))
     left = [c for c in clients if c != vmid]
     right = [c for c in clients if c == vmid]
-    columns = [*left, "RM", *right]
+    columns: list[int | str] = [*left, "RM", *right]
     x_of = {c: i for i, c in enumerate(columns)}
     ax = style.axes(ax, (max(8.0, 3.6 * (len(columns) - 1) + 3.2), min(40.0, max(3.0, 0.34 * n + 1.8))))
     for c, x in x_of.items():

@@ -75,8 +75,8 @@ def _call_ranks() -> dict[str, int]:
 
     ordered = sorted(registry.messages(), key=key)
     for rank, m in enumerate(ordered):
-        for key in (m.name, *m.aliases):
-            names.setdefault(key, rank)
+        for alias in (m.name, *m.aliases):
+            names.setdefault(alias, rank)
     return names
 
 
@@ -98,7 +98,7 @@ def _palette() -> tuple[str, ...]:
     colours = (
         to_hex(c)
         for name, first, step in _PALETTE_SLICES
-        for c in matplotlib.colormaps[name].colors[first::step]
+        for c in matplotlib.colormaps[name].colors[first::step]  # type: ignore[attr-defined]  # listed maps
     )
     return tuple(c for c in colours if c not in _RESERVED)
 

@@ -85,7 +85,7 @@ class Process:
         except StopIteration:
             self.done = True
             return
-        if cmd.__class__ is int:  # a bare number of nanoseconds: sleep (the hot path of Sleep)
+        if isinstance(cmd, int):  # a bare number of nanoseconds: sleep (the hot path of Sleep)
             engine = self.engine
             engine.at(engine.now + cmd, self.resume, None)
         else:

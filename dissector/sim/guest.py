@@ -31,7 +31,7 @@ from .truth import FaultRecord
 if TYPE_CHECKING:
     from .model import Sim
 
-Steps = Generator[Command, Any, Any]
+Steps = Generator[Command | int, Any, Any]  # an int is a sleep in nanoseconds
 EARLY_BOOT, BOOT, INIT, RUN, SHUTDOWN = 1, 2, 3, 4, 5
 ACCEPT_FLAGS = 0x02 | 0x80  # VALIDATE_ACL_ATTRS | DONE
 VIRQ_ANY = 0xFFFFFFFF

@@ -31,7 +31,7 @@ from .truth import FaultRecord
 if TYPE_CHECKING:
     from .model import Sim
 
-Steps = Generator[Command, Any, Any]
+Steps = Generator[Command | int, Any, Any]  # an int is a sleep in nanoseconds
 MAX_SGL_PER_MESSAGE = 512  # Linux GH_RM_MAX_MEM_ENTRIES / RM MAX_LIST_ENTRIES
 OS_RUN = 4
 WATCHDOG_BITE = 4

@@ -217,7 +217,7 @@ class VmCalls(RMCore):
                     "hang",
                     self.engine.now,
                     vm.vmid,
-                    refs=[self._cause(call)] if call.rec else [],
+                    refs=[self._cause(call)] if call.rec else [],  # type: ignore[list-item]
                     detail={"state": "RESETTING"},
                 )
             )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gc
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -129,7 +130,7 @@ def simulate(
         writer = PcapngWriter(output)
     elif kind == "pcap":
         writer = PcapWriter(output)
-    write = writer.write if writer is not None else None
+    write: Callable[[Any], None] | None = writer.write if writer is not None else None  # takes _Out too
 
     def sink(number: int, time_ns: int, direction: int, client: int, data: bytes) -> None:
         if write is not None:

@@ -410,29 +410,35 @@ def context_lua() -> str:
     for name in MEMORY_CREATE:
         msg_id = msg_id_of(name)
         layout = REQUESTS[msg_id].layout
+        assert layout is not None
         acl = layout.field("acl")
-        names = [getattr(f, "name", None) for f in layout.walk()]  # the ACL may sit in an Optional
+        assert isinstance(acl, Array) and acl.count is not None
+        names = [f.name for f in layout.walk()]  # the ACL may sit in an Optional
         before = locate(layout, (names[names.index("acl") - 1],), msg_id, 1)
         count = locate(layout, (acl.count,), msg_id, 1)
         entry_vmid = locate(acl.entry, ("vmid",), msg_id, 1)
+        assert before is not None
         create.append(
             f"[{msg_id:#010x}]={{cnt={at(count)}, acl={before.end}, entry={acl.entry.fixed_size}, "
             f"vmid={at(entry_vmid)}}}"
         )
         got = locate(REPLIES[msg_id].layout, ("mem_handle",), msg_id, 2, base=REPLY_ERROR_SIZE)
+        assert got is not None
         handle_reply.append(f'[{msg_id:#010x}]={{kind="mem", off={got.offset}, sz={got.size}}}')
     lend = msg_id_of(IRQ_LEND)
     borrower = locate(REQUESTS[lend].layout, (IRQ_BORROWER,), lend, 1)
     got = locate(REPLIES[lend].layout, ("virq_handle",), lend, 2, base=REPLY_ERROR_SIZE)
+    assert got is not None
     handle_reply.append(f'[{lend:#010x}]={{kind="irq", off={got.offset}, sz={got.size}}}')
-    for names, kind, field in (
+    for calls, kind, field in (
         (MEMORY_HANDLE_CALLS, "mem", "mem_handle"),
         (IRQ_HANDLE_CALLS, "irq", "virq_handle"),
     ):
-        for name in names:
+        for name in calls:
             msg_id = msg_id_of(name)
-            where = locate(REQUESTS[msg_id].layout, (field,), msg_id, 1)
-            handle_call.append(f'[{msg_id:#010x}]={{kind="{kind}", off={where.offset}, sz={where.size}}}')
+            named = locate(REQUESTS[msg_id].layout, (field,), msg_id, 1)
+            assert named is not None
+            handle_call.append(f'[{msg_id:#010x}]={{kind="{kind}", off={named.offset}, sz={named.size}}}')
     return (
         f"G.VMID = {{{vmid}}}\n"
         f"G.CREATE = {{{', '.join(create)}}}\n"

@@ -173,7 +173,7 @@ def payload_fields(node: Any, prefix: str = PROTO, dialect: str = "rm") -> dict[
             continue
         kinds, reserved = roles.get(key, (frozenset({"int"}), False))
         if "list" in kinds:
-            entries = []
+            entries: list[Any] = []
             for item in _many(value):
                 sub = item.get(f"{key}.entry") if isinstance(item, dict) else None
                 entries.extend(payload_fields(e, key, dialect) for e in _many(sub))

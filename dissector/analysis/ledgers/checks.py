@@ -204,7 +204,7 @@ class _Checker:
         found = self.pidx.at(int(handle), call.frame)
         who = _vm(call.client)
         if found.status == STALE:
-            row = found.row.row
+            row = found.bound.row
             what = {
                 "MEM_RECLAIM": "a second reclaim of the same parcel (a double free in the host's teardown)",
                 "MEM_RELEASE": "a release after the owner took the memory back",
@@ -237,7 +237,7 @@ class _Checker:
             )
             return
         if call.name == "MEM_ACCEPT":
-            self.accept(call, found.row.row)
+            self.accept(call, found.bound.row)
 
     def accept(self, call: Call, row: Any) -> None:
         acl = _acl_vmids(row)
@@ -320,7 +320,7 @@ class _Checker:
         found = self.pidx.at(handle, call.frame)
         if found.status != LIVE:
             if found.status == STALE:
-                row = found.row.row
+                row = found.bound.row
                 why = f"which was reclaimed at frame {int(row.reclaimed_frame)} {_parcel_origin(row)}"
                 frames: tuple[int, ...] = (*call.frames, int(row.reclaimed_frame))
             else:
@@ -335,7 +335,7 @@ class _Checker:
                 call.name,
             )
             return
-        row = found.row.row
+        row = found.bound.row
         origin = _parcel_origin(row)
         created = () if _na(row.created_frame) is None else (int(row.created_frame),)
         acl = _acl_vmids(row)
@@ -421,7 +421,7 @@ class _Checker:
         found = self.qidx.at(handle, call.frame)
         who = _vm(call.client)
         if found.status == STALE:
-            row = found.row.row
+            row = found.bound.row
             self.add(
                 "irq_stale_handle",
                 f"{call.name} (frame {call.frame}) from {who} names IRQ handle {handle:#x}, which was "
@@ -443,7 +443,7 @@ class _Checker:
                 call.name,
             )
             return
-        row = found.row.row
+        row = found.bound.row
         if call.name != "VM_IRQ_ACCEPT":
             return
         borrower = _na(row.vmid)

@@ -35,6 +35,12 @@ class Binding(Generic[R]):
     status: str
     row: R | None
 
+    @property
+    def bound(self) -> R:
+        """The row of a ``live`` or ``stale`` binding, which always has one."""
+        assert self.row is not None, f"a {self.status} binding has no row"
+        return self.row
+
 
 class HandleIndex(Generic[R]):
     """Rows per handle, ordered by their start frame."""
