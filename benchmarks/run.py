@@ -333,16 +333,17 @@ def targets_for(size: str) -> list[Target]:
 def print_table(cells: list[Cell], sizes: list[str], out=sys.stdout) -> None:
     by = {(c.case, c.size): c for c in cells}
     names = list(dict.fromkeys(c.case for c in cells))
-    head = f"{'':34}" + "".join(f"{s:>28}" for s in sizes)
-    out.write(head + "\n" + f"{'':34}" + "".join(f"{'time   RSS    vs io,stat':>28}" for _ in sizes) + "\n")
+    head = f"{'':34}" + "".join(f"{s:>29}" for s in sizes)
+    sub = f"{'time':>11}{'peak RSS':>9}{'/io,stat':>9}"
+    out.write(head + "\n" + f"{'':34}" + sub * len(sizes) + "\n")
     for name in names:
         line = f"{name:34}"
         for s in sizes:
             c, base = by.get((name, s)), by.get(("tshark io,stat", s))
             if c is None:
-                line += f"{'':>28}"
+                line += f"{'':>29}"
             elif c.failed:
-                line += f"{'failed':>28}"
+                line += f"{'failed':>29}"
             else:
                 ratio = f"{c.seconds / base.seconds:6.2f}x" if base and base.seconds else ""
                 line += f"{c.seconds:9.2f} s{c.rss_mb:6.0f} MB{ratio:>9}"
@@ -443,6 +444,19 @@ def main(argv: list[str] | None = None) -> int:
         )
         and not (args.no_peers and c.group == "plugin")
     ]
+    RESULTS.mkdir(exist_ok=True)
+    label = args.label or dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    dest = RESULTS / f"{label}.json"
+    record = {
+        "env": environment(),
+        "argv": sys.argv[1:] if argv is None else argv,
+        "repeat": args.repeat,
+        "sizes": sizes,
+        "captures": {s: {"file": CAPTURES[s].path.name, **asdict(CAPTURES[s])} for s in sizes},
+        "complete": False,
+        "cells": [],
+        "targets": [],
+    }
     cells: list[Cell] = []
     with tempfile.TemporaryDirectory() as tmp:
         lua = Path(tmp) / "gunyah_rm.lua"
@@ -462,21 +476,12 @@ def main(argv: list[str] | None = None) -> int:
                 cells.append(cell)
                 shown = "failed" if cell.failed else f"{cell.seconds:.2f} s {cell.rss_mb:.0f} MB"
                 print(f"  {case.name:34} {shown}", file=sys.stderr, flush=True)
+                record["cells"] = [asdict(c) for c in cells]  # kept as it goes: a long run may be cut
+                dest.write_text(json.dumps(record, indent=1) + "\n")
     print()
     print_table(cells, sizes)
-    results = check_targets(cells, sizes)
-    RESULTS.mkdir(exist_ok=True)
-    label = args.label or dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    dest = RESULTS / f"{label}.json"
-    record = {
-        "env": environment(),
-        "argv": sys.argv[1:] if argv is None else argv,
-        "repeat": args.repeat,
-        "sizes": sizes,
-        "captures": {s: {"file": CAPTURES[s].path.name, **asdict(CAPTURES[s])} for s in sizes},
-        "cells": [asdict(c) for c in cells],
-        "targets": results,
-    }
+    record["targets"] = check_targets(cells, sizes)
+    record["complete"] = True
     dest.write_text(json.dumps(record, indent=1) + "\n")
     print(f"\nwrote {dest.relative_to(HERE.parent)}")
     return 0
