@@ -15,7 +15,8 @@ from typing import Any, TextIO
 
 from dissector import cli_help
 from dissector.analysis import cli as analysis_cli
-from dissector.analysis.context import exchange_context, generated_lines
+from dissector.analysis.context import generated_lines
+from dissector.analysis.decode_context import exchange_context
 from dissector.analysis.fastpath import usable_ns
 from dissector.analysis.ledgers import cli as ledgers_cli
 from dissector.capture.detect import open_records
@@ -149,7 +150,7 @@ def cmd_decode(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def cmd_convert(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """``ghrm convert IN -o OUT``: any readable input to pcap/pcapng."""
-    from dissector.capture.convert import convert
+    from dissector.convert import convert
 
     result = convert(args.input, args.output, args.out_format)
     for problem in result.problems:

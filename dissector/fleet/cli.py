@@ -21,8 +21,9 @@ from typing import Any, TextIO
 
 import pandas as pd
 
-from dissector.analysis.cli import EXIT_OK, render, write_empty, write_machine
+from dissector.analysis.output import render, write_empty, write_machine
 from dissector.analysis.schema import SEVERITIES
+from dissector.errors import EXIT_OK
 
 FLEET_COMMANDS = ("stats", "errors", "findings", "lifecycle")
 _FLEET_ONLY = ("scheduler", "workers", "device_from")

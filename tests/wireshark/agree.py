@@ -19,8 +19,8 @@ from dissector.analysis.context import (
     IRQ_HANDLE_CALLS,
     MEMORY_CREATE,
     MEMORY_HANDLE_CALLS,
-    exchange_context,
 )
+from dissector.analysis.decode_context import exchange_context
 from dissector.analysis.errors import df_errors
 from dissector.analysis.fields import msg_id_of
 from dissector.analysis.messages import build_messages

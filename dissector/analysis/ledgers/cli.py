@@ -19,7 +19,8 @@ from typing import Any, TextIO
 import pandas as pd
 
 from dissector.analysis.cli import _run as run_on_trace
-from dissector.analysis.cli import render, vmid_list, write_empty, write_machine
+from dissector.analysis.cli import vmid_list
+from dissector.analysis.output import render, write_empty, write_machine
 from dissector.errors import EXIT_INPUT, EXIT_OK
 from dissector.protocol.dialects import DIALECTS
 
