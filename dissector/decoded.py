@@ -16,7 +16,8 @@ from dissector.capture.reassembly import RawMessage, reassemble
 from dissector.capture.record import CaptureProblem, Record
 from dissector.errors import Malformation
 from dissector.layers import dissect, fields_of, malformations, payload_layer
-from dissector.layers.header import RMHeader, RMReply
+from dissector.layers.header import RMHeader
+from dissector.layers.reply import RMReply
 from dissector.layers.summary import summary_line
 from dissector.protocol import registry
 from dissector.protocol.wire import MSGQ_MAX_MSG_SIZE, REPLY, RPC_HEADER_SIZE, MsgType
