@@ -69,7 +69,7 @@ def _messages(
     """Each message with its jsonl record (the generated fields of its exchange attached, unless
     ``context`` is False: nothing shown needs them) and its capture's start (ns), which the
     reader has seen by then."""
-    from dissector.analysis.context import exchange_context
+    from dissector.analysis.decode_context import exchange_context
     from dissector.capture.detect import open_records
     from dissector.capture.record import CaptureProblem
     from dissector.decoded import decode_records
@@ -173,7 +173,7 @@ def cmd_decode(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def cmd_convert(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """``ghrm convert IN -o OUT``: any readable input to pcap/pcapng."""
-    from dissector.capture.convert import convert
+    from dissector.convert import convert
 
     result = convert(args.input, args.output, args.out_format)
     for problem in result.problems:

@@ -198,7 +198,7 @@ class DecodedMessage:
 
     @property
     def err_code(self) -> int | None:
-        from dissector.layers.header import RMReply
+        from dissector.layers.reply import RMReply
 
         reply = self.packet.getlayer(RMReply)
         return reply.err_code if reply is not None and self.packet.msg_type == REPLY else None

@@ -458,42 +458,6 @@ class StreamContext:
         self.resources.answered(ex["record"], reply, ex["vm"])
 
 
-# --- ghrm decode ------------------------------------------------------------------------------
-def exchange_context(path: str, dialect: str, follow: bool) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
-    """What ``ghrm decode`` attaches to each jsonl record of ``path``: for a file, two passes like
-    ``tshark -2`` (the whole capture's messages table first); for stdin or ``--follow``, a
-    ``StreamContext`` (only what came before)."""
-    import os
-
-    if path != "-" and not follow and os.path.isfile(path):
-        from dissector.errors import GhrmError
-        from dissector.trace import open_trace
-
-        try:
-            known = _by_frame(open_trace(path, dialect=dialect).messages)
-        except (GhrmError, OSError, ValueError):
-            known = None
-        if known is not None:
-            empty = dict.fromkeys(GENERATED)
-            return lambda record: known.get(record["frame"], empty)
-    return StreamContext().fields
-
-
-def _by_frame(messages: pd.DataFrame) -> dict[int, dict[str, Any]]:
-    """Frame -> generated fields as JSON values (ints, float, str or None)."""
-    columns = [[_plain(v) for v in messages[c].astype(object).tolist()] for c in GENERATED]
-    return {
-        int(f): dict(zip(GENERATED, values, strict=True))
-        for f, *values in zip(messages["frame"].tolist(), *columns, strict=True)
-    }
-
-
-def _plain(v: Any) -> Any:
-    if v is None or v is pd.NA or (isinstance(v, float) and v != v):
-        return None
-    return v.item() if isinstance(v, np.generic) else v
-
-
 def generated_lines(record: Mapping[str, Any]) -> list[str]:
     """The generated fields as ``ghrm decode -V`` shows them (bracketed, as Wireshark does)."""
     out = []

@@ -6,10 +6,8 @@ before fragmentation, or an ``RM rejected message`` line) is split into message-
 like the driver would have sent them, and each piece carries a comment saying what was
 synthesised, so nobody mistakes it for wire bytes.
 
-Safety: the output format is settled and the destination checked (writable, not the input
-itself) before reading starts, and the capture is written to a temporary file beside the
-destination that replaces it only when everything was written: a failure leaves nothing
-behind, and the destination's old content survives a failed run. A time the output format
+Checking the destination and replacing it all-or-nothing is ``dissector/convert.py``'s job
+(it needs ``dissector.paths``, which ``capture/`` does not import). A time the output format
 cannot hold (negative, or beyond its timestamp range) is written as 0 with a comment keeping
 the original and a problem saying so: the record itself is kept.
 """
@@ -19,15 +17,11 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import IO
 
 from dissector.errors import OutputError
-from dissector.paths import atomic_output, check_output
 from dissector.protocol.wire import RPC_HEADER_SIZE, split_message
 
-from .detect import open_records
 from .record import CaptureProblem, Record
-from .writer import write_capture
 
 SUFFIX_FORMATS = {".pcap": "pcap", ".cap": "pcap", ".pcapng": "pcapng", ".ntar": "pcapng"}
 # Largest time each format's timestamp holds, in ns (pcap: u32 seconds; pcapng: u64 ns, and our
@@ -83,20 +77,3 @@ def wire_records(
         for piece in pieces:
             number += 1
             yield replace(item, number=number, data=piece, comment=comment, synthetic=None)
-
-
-def convert(
-    source: str | os.PathLike[str] | IO[bytes], destination: str | os.PathLike[str], fmt: str | None = None
-) -> ConvertResult:
-    """Read ``source`` (any supported format) and write ``destination`` (by suffix, or ``fmt``).
-
-    Raises ``OutputError`` before reading when the destination cannot be written or is the
-    source itself; see the module docstring for how the file is replaced.
-    """
-    fmt = output_format(destination, fmt)
-    inputs = [os.fspath(source)] if isinstance(source, str | os.PathLike) else []
-    check_output(os.fspath(destination), inputs)
-    result = ConvertResult()
-    with open_records(source) as stream, atomic_output(destination) as tmp:
-        result.records = write_capture(tmp, wire_records(stream, result, fmt), fmt)
-    return result

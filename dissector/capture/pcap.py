@@ -33,7 +33,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from dissector.protocol.wire import RPC_API_BYTE
+from dissector.protocol.wire import CAPTURE_HEADER_SIZE, CAPTURE_HEADER_VERSION, RPC_API_BYTE
 
 from ._stream import ByteSource, ChunkBuffer, source_name
 from .errors import UnsupportedCapture
@@ -223,13 +223,19 @@ def _records(
                 continue
         number += 1
         p = pos + RECORD_HEADER_SIZE
-        if fast and caplen == origlen and 4 <= caplen <= snap_limit and buf[p] == 1 and buf[p + 1] <= 2:
+        if (
+            fast
+            and caplen == origlen
+            and CAPTURE_HEADER_SIZE <= caplen <= snap_limit
+            and buf[p] == CAPTURE_HEADER_VERSION
+            and buf[p + 1] <= 2
+        ):
             yield Record(
                 number,
                 sec * 1_000_000_000 + frac * frac_ns,
                 dirs[buf[p + 1]],
                 buf[p + 2] | (buf[p + 3] << 8),
-                buf[p + 4 : end],
+                buf[p + CAPTURE_HEADER_SIZE : end],
                 f"{src}:offset {b.base + pos}",
             )
         else:
@@ -301,7 +307,7 @@ def _plausible_block(
         return np.empty(0, np.int64)
     a = np.frombuffer(buf, np.uint8, count=count + RECORD_HEADER_SIZE + 1, offset=start)
     if ours:  # the capture header first: cheap bytes, and it rules out most garbage
-        ok = (a[16 : 16 + count] == 1) & (a[17 : 17 + count] <= 2)
+        ok = (a[16 : 16 + count] == CAPTURE_HEADER_VERSION) & (a[17 : 17 + count] <= 2)
         if not ok.any():
             return np.empty(0, np.int64)
     else:
@@ -339,7 +345,11 @@ def _record_inside(
     lens = struct.Struct(endian + "III").unpack_from
     for c in plausible_offsets(buf, start, limit, endian, snap_limit, frac_limit, True).tolist():
         _frac, caplen, origlen = lens(buf, c + 4)
-        if caplen != origlen or caplen < 12 or buf[c + RECORD_HEADER_SIZE + 4] != RPC_API_BYTE:
+        if (
+            caplen != origlen
+            or caplen < 12
+            or buf[c + RECORD_HEADER_SIZE + CAPTURE_HEADER_SIZE] != RPC_API_BYTE
+        ):
             continue
         nxt = c + RECORD_HEADER_SIZE + caplen
         if nxt + RECORD_HEADER_SIZE + 6 > len(buf):
@@ -350,9 +360,9 @@ def _record_inside(
             caplen == origlen
             and 12 <= caplen <= snap_limit
             and frac < frac_limit
-            and buf[p] == 1
+            and buf[p] == CAPTURE_HEADER_VERSION
             and buf[p + 1] <= 2
-            and buf[p + 4] == RPC_API_BYTE
+            and buf[p + CAPTURE_HEADER_SIZE] == RPC_API_BYTE
         ):
             return c
     return None
@@ -421,7 +431,7 @@ def _resync(
                 return b.offset
             if ours and nxt <= n and size >= RECORD_HEADER_SIZE + 12:
                 caplen, origlen = struct.unpack_from(endian + "II", buf, c + 8)
-                if caplen == origlen and buf[c + RECORD_HEADER_SIZE + 4] == RPC_API_BYTE:
+                if caplen == origlen and buf[c + RECORD_HEADER_SIZE + CAPTURE_HEADER_SIZE] == RPC_API_BYTE:
                     b.pos = c
                     return b.offset
         b.pos = end

@@ -43,6 +43,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from dissector.protocol.wire import CAPTURE_HEADER_SIZE, CAPTURE_HEADER_VERSION
+
 from ._stream import ByteSource, ChunkBuffer, source_name
 from .errors import UnsupportedCapture
 from .linklayer import (
@@ -347,9 +349,9 @@ class _Reader:
                     iface is not None
                     and iface.fast
                     and caplen == origlen
-                    and caplen >= 4
+                    and caplen >= CAPTURE_HEADER_SIZE
                     and o <= end
-                    and buf[d] == 1
+                    and buf[d] == CAPTURE_HEADER_VERSION
                     and 0 < buf[d + 1] <= 2
                 )
                 nopts = 0
@@ -373,7 +375,7 @@ class _Reader:
                     ts * iface.mul + iface.offset_ns if iface.simple else iface.ns(ts),  # type: ignore[union-attr]
                     dirs[buf[d + 1]],
                     buf[d + 2] | (buf[d + 3] << 8),
-                    buf[d + 4 : d + caplen],
+                    buf[d + CAPTURE_HEADER_SIZE : d + caplen],
                     f"{src}:block {self.block}",
                     iface.name,  # type: ignore[union-attr]
                 )
@@ -592,33 +594,21 @@ class _Reader:
         return iface, None
 
     def _epb(self, buf: bytes, pos: int, blen: int) -> Iterator[PcapngItem]:
-        self.number += 1
-        if blen < 32:
-            yield self._problem(pos, blen, f"packet block of {blen} bytes is too short (32 needed)")
-            return
-        ifid, ts_hi, ts_lo, caplen, origlen = struct.unpack_from(self.endian + "IIIII", buf, pos + 8)
-        iface, problem = self._interface(pos, blen, ifid)
-        if iface is None:
-            if problem is not None:
-                yield problem
-            return
-        data_off = pos + 28
-        opt_off = data_off + ((caplen + 3) & ~3)
-        end = pos + blen - 4
-        if opt_off > end:
-            yield self._problem(
-                pos, blen, f"packet {self.number}: caplen {caplen} runs past the end of its block; skipped"
-            )
-            return
-        ts_ns = iface.ns((ts_hi << 32) | ts_lo)
-        yield from self._packet(buf, pos, blen, iface, data_off, caplen, origlen, ts_ns, opt_off, end)
+        return self._timed_packet(buf, pos, blen, "IIIII")  # interface id (u32), ts, caplen, origlen
 
     def _opb(self, buf: bytes, pos: int, blen: int) -> Iterator[PcapngItem]:
+        return self._timed_packet(buf, pos, blen, "HHIIII")  # interface id (u16), drops, ts, lens
+
+    def _timed_packet(self, buf: bytes, pos: int, blen: int, head: str) -> Iterator[PcapngItem]:
+        """An enhanced or obsolete packet block: they differ only in the fields before the
+        timestamp (``head`` unpacks from the interface id to the original length)."""
         self.number += 1
         if blen < 32:
             yield self._problem(pos, blen, f"packet block of {blen} bytes is too short (32 needed)")
             return
-        ifid, _drops, ts_hi, ts_lo, caplen, origlen = struct.unpack_from(self.endian + "HHIIII", buf, pos + 8)
+        fields = struct.unpack_from(self.endian + head, buf, pos + 8)
+        ifid = fields[0]
+        ts_hi, ts_lo, caplen, origlen = fields[-4:]
         iface, problem = self._interface(pos, blen, ifid)
         if iface is None:
             if problem is not None:
@@ -692,8 +682,8 @@ class _Reader:
         comment = "\n".join(comments) if comments else None
         if (
             iface.linktype == LINKTYPE_GUNYAH_RM
-            and caplen >= 4
-            and buf[data_off] == 1
+            and caplen >= CAPTURE_HEADER_SIZE
+            and buf[data_off] == CAPTURE_HEADER_VERSION
             and 0 < buf[data_off + 1] <= 2
         ):
             p = data_off
@@ -702,7 +692,7 @@ class _Reader:
                 ts_ns,
                 DIRECTIONS[buf[p + 1]],
                 buf[p + 2] | (buf[p + 3] << 8),
-                buf[p + 4 : p + caplen],
+                buf[p + CAPTURE_HEADER_SIZE : p + caplen],
                 where,
                 iface.name,
                 comment,

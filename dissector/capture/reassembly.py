@@ -19,12 +19,18 @@ each has dozens of fragments outstanding; then the byte cap gives up the oldest 
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
 from dissector.errors import Malformation
-from dissector.protocol.wire import CONTINUATION, MAX_FRAGMENTS, MSGQ_MAX_MSG_SIZE, RPC_HEADER_SIZE
+from dissector.protocol.wire import (
+    CONTINUATION,
+    MAX_FRAGMENTS,
+    MSGQ_MAX_MSG_SIZE,
+    RPC_HEADER_SIZE,
+    RpcHeader,
+    parse_header,
+)
 
 from .record import CaptureProblem, Direction, Record
 
@@ -95,6 +101,60 @@ def _message(records: list[Record], data: bytes, problems: list[Malformation]) -
     )
 
 
+def _cut_to_msgq_size(record: Record) -> tuple[Record, list[Malformation]]:
+    """``record`` cut to 240 bytes when longer (with the malformation saying so)."""
+    data = record.data
+    if len(data) <= MSGQ_MAX_MSG_SIZE:
+        return record, []
+    problem = Malformation(
+        "length",
+        f"frame {record.number}: message-queue message is {len(data)} bytes, "
+        f"more than {MSGQ_MAX_MSG_SIZE}; only its first {MSGQ_MAX_MSG_SIZE} were decoded",
+    )
+    return replace(record, data=data[:MSGQ_MAX_MSG_SIZE]), [problem]
+
+
+def _short_header(record: Record) -> Malformation:
+    return Malformation(
+        "header", f"frame {record.number}: {len(record.data)} byte(s), shorter than the 8-byte RPC header"
+    )
+
+
+def _too_many_fragments(record: Record, header: RpcHeader) -> Malformation:
+    return Malformation(
+        "header",
+        f"frame {record.number}: fragments={header.fragments} exceeds the maximum of {MAX_FRAGMENTS}",
+    )
+
+
+def _stray(record: Record, header: RpcHeader) -> Malformation:
+    return Malformation(
+        "fragment",
+        f"frame {record.number}: continuation (seq {header.seq}, msg_id {header.msg_id:#010x}) "
+        "with no message in progress",
+    )
+
+
+def _continuation_mismatch(
+    record: Record, header: RpcHeader, flight: _InFlight | None
+) -> Malformation | None:
+    """Why a continuation does not belong to the message in progress (None when it does, or
+    when there is none)."""
+    if flight is None or (header.seq, header.msg_id, header.fragments) == (
+        flight.seq,
+        flight.msg_id,
+        flight.fragments,
+    ):
+        return None
+    return Malformation(
+        "fragment",
+        f"frame {record.number}: continuation (seq {header.seq}, msg_id {header.msg_id:#010x}, "
+        f"fragments {header.fragments}) does not match the message in progress from frame "
+        f"{flight.first.number} (seq {flight.seq}, msg_id {flight.msg_id:#010x}, "
+        f"fragments {flight.fragments})",
+    )
+
+
 class Reassembler:
     """Stateful reassembly over a stream of records; feed records, collect whole messages."""
 
@@ -103,99 +163,66 @@ class Reassembler:
         self._size = 0  # bytes held by all messages in progress
 
     def feed(self, record: Record) -> Iterator[RawMessage]:
-        data = record.data
+        """The messages ``record`` completes or gives up (none while a message is in progress)."""
         if record.synthetic is not None:
             # a kernel log printed the whole payload before fragmentation: already complete
-            yield _message([record], data, [])
+            yield _message([record], record.data, [])
             return
-        problems: list[Malformation] = []
-        if len(data) > MSGQ_MAX_MSG_SIZE:
-            problems.append(
-                Malformation(
-                    "length",
-                    f"frame {record.number}: message-queue message is {len(data)} bytes, "
-                    f"more than {MSGQ_MAX_MSG_SIZE}; only its first {MSGQ_MAX_MSG_SIZE} were decoded",
-                )
-            )
-            data = data[:MSGQ_MAX_MSG_SIZE]
-            record = replace(record, data=data)
-        if len(data) < RPC_HEADER_SIZE:
-            problems.append(
-                Malformation(
-                    "header",
-                    f"frame {record.number}: {len(data)} byte(s), shorter than the 8-byte RPC header",
-                )
-            )
-            yield _message([record], data, problems)
+        record, problems = _cut_to_msgq_size(record)
+        header = parse_header(record.data)
+        if header is None:
+            problems.append(_short_header(record))
+            yield _message([record], record.data, problems)
             return
-        type_byte, seq, msg_id = data[1], *struct.unpack_from("<HI", data, 2)
-        msg_type, fragments = type_byte & 0x3, type_byte >> 2
         key = (record.client_vmid, int(record.direction))
+        if header.msg_type == CONTINUATION:
+            yield from self._continue(key, record, header, problems)
+        else:
+            yield from self._start(key, record, header, problems)
+
+    def _start(
+        self, key: tuple[int, int], record: Record, header: RpcHeader, problems: list[Malformation]
+    ) -> Iterator[RawMessage]:
+        """A first message: whole when it announces no continuation, else held until they come."""
         flight = self._flight.get(key)
-        if msg_type != CONTINUATION:
-            if flight is not None:
-                yield self._abort(
-                    key,
-                    f"a new message (frame {record.number}) arrived before "
-                    f"{flight.fragments - flight.received} continuation(s)",
-                )
-            if fragments > MAX_FRAGMENTS:
-                problems.append(
-                    Malformation(
-                        "header",
-                        f"frame {record.number}: fragments={fragments} exceeds the maximum "
-                        f"of {MAX_FRAGMENTS}",
-                    )
-                )
-            if fragments == 0:
-                yield _message([record], data, problems)
-                return
-            if len(self._flight) >= MAX_IN_FLIGHT:
-                oldest = next(iter(self._flight))  # dict order is start order
-                yield self._abort(
-                    oldest,
-                    f"more than {MAX_IN_FLIGHT} queues had a message in progress at frame "
-                    f"{record.number}; the oldest was given up",
-                )
-            self._flight[key] = _InFlight(
-                first=record,
-                seq=seq,
-                msg_id=msg_id,
-                fragments=fragments,
-                header=data[:RPC_HEADER_SIZE],
-                chunks=[data[RPC_HEADER_SIZE:]],
-                records=[record],
-                problems=problems,
-                size=_weight(record),
+        if flight is not None:
+            yield self._abort(
+                key,
+                f"a new message (frame {record.number}) arrived before "
+                f"{flight.fragments - flight.received} continuation(s)",
             )
-            self._size += _weight(record)
-            yield from self._shed(record)
+        if header.fragments > MAX_FRAGMENTS:
+            problems.append(_too_many_fragments(record, header))
+        if header.fragments == 0:
+            yield _message([record], record.data, problems)
             return
-        # a continuation
-        if flight is None:
-            problems.append(
-                Malformation(
-                    "fragment",
-                    f"frame {record.number}: continuation (seq {seq}, msg_id {msg_id:#010x}) "
-                    "with no message in progress",
-                )
-            )
-            yield _message([record], data, problems)
-            return
-        if (seq, msg_id, fragments) != (flight.seq, flight.msg_id, flight.fragments):
-            problems.append(
-                Malformation(
-                    "fragment",
-                    f"frame {record.number}: continuation (seq {seq}, msg_id {msg_id:#010x}, "
-                    f"fragments {fragments}) does not match the message in progress from frame "
-                    f"{flight.first.number} (seq {flight.seq}, msg_id {flight.msg_id:#010x}, "
-                    f"fragments {flight.fragments})",
-                )
-            )
-            yield _message([record], data, problems)
+        yield from self._make_room(record)
+        self._flight[key] = _InFlight(
+            first=record,
+            seq=header.seq,
+            msg_id=header.msg_id,
+            fragments=header.fragments,
+            header=record.data[:RPC_HEADER_SIZE],
+            chunks=[record.data[RPC_HEADER_SIZE:]],
+            records=[record],
+            problems=problems,
+            size=_weight(record),
+        )
+        self._size += _weight(record)
+        yield from self._shed(record)
+
+    def _continue(
+        self, key: tuple[int, int], record: Record, header: RpcHeader, problems: list[Malformation]
+    ) -> Iterator[RawMessage]:
+        """A continuation: added to the message in progress on its queue, or a stray of its own."""
+        flight = self._flight.get(key)
+        mismatch = _continuation_mismatch(record, header, flight)
+        if flight is None or mismatch is not None:
+            problems.append(mismatch or _stray(record, header))
+            yield _message([record], record.data, problems)
             return
         flight.records.append(record)
-        flight.chunks.append(data[RPC_HEADER_SIZE:])
+        flight.chunks.append(record.data[RPC_HEADER_SIZE:])
         flight.problems.extend(problems)
         flight.size += _weight(record)
         self._size += _weight(record)
@@ -205,6 +232,16 @@ class Reassembler:
             yield _message(flight.records, flight.header + b"".join(flight.chunks), flight.problems)
         else:
             yield from self._shed(record)
+
+    def _make_room(self, record: Record) -> Iterator[RawMessage]:
+        """Give up the oldest message in progress when ``MAX_IN_FLIGHT`` queues already hold one."""
+        if len(self._flight) >= MAX_IN_FLIGHT:
+            oldest = next(iter(self._flight))  # dict order is start order
+            yield self._abort(
+                oldest,
+                f"more than {MAX_IN_FLIGHT} queues had a message in progress at frame "
+                f"{record.number}; the oldest was given up",
+            )
 
     def _shed(self, record: Record) -> Iterator[RawMessage]:
         """Give up the oldest messages in progress while together they hold too much."""

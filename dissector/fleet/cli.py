@@ -21,8 +21,9 @@ from typing import Any, TextIO
 
 import pandas as pd
 
-from dissector.analysis.cli import EXIT_OK, render, write_empty, write_machine
+from dissector.analysis.output import render, write_empty, write_machine
 from dissector.analysis.schema import SEVERITIES
+from dissector.errors import EXIT_OK
 
 _SINGLE_ONLY = {"vmid": "--vmid", "client": "--client", "start": "--start", "end": "--end"}
 

@@ -10,12 +10,15 @@ from __future__ import annotations
 from scapy.config import conf
 
 from .base import RMEntry, RMStruct, RMTrailing
-from .dispatch import ERROR_REPLIES, NOTIFICATIONS, REPLIES, REQUESTS, RMErrorData, dispatch_rows
-from .dissect import dissect, dissect_record, malformations, payload_layer
+from .dispatch import ERROR_REPLIES, NOTIFICATIONS, REPLIES, REQUESTS, dispatch_rows
+from .dissect import dissect, dissect_record
 from .export import fields_of
 from .fragment import fragment
-from .header import GunyahCapture, RMFragmentData, RMHeader, RMReply, RMUnknownPayload
+from .header import GunyahCapture, RMHeader
 from .lookup import layer_class
+from .raw import RMErrorData, RMFragmentData, RMUnknownPayload
+from .reply import RMReply
+from .tree import malformations, payload_layer
 
 conf.l2types.register(147, GunyahCapture)
 

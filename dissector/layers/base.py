@@ -2,7 +2,8 @@
 
 Scapy silently turns a payload it cannot dissect into ``Raw`` and silently stops a list when
 the bytes run out. For a protocol debugger both are wrong: the engineer must see *that* a
-message was short and by how much. ``RMStruct`` therefore dissects field by field, records a
+message was short and by how much. ``RMStruct`` therefore dissects field by field
+(``scapy_adapter.LenientFields``: the overrides of Scapy internals live there), records a
 ``Malformation`` with the measured numbers for anything that does not fit, keeps every byte
 (left-overs become an ``RMTrailing`` layer, so a malformed message still rebuilds to its exact
 bytes) and never raises.
@@ -10,8 +11,8 @@ bytes) and never raises.
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Callable
+from functools import cache
 from typing import Any, ClassVar
 
 from scapy.fields import (
@@ -27,36 +28,19 @@ from scapy.packet import Packet
 
 from dissector.errors import Malformation
 from dissector.protocol.codec import CodecError, codec_for_struct
+from dissector.protocol.dialects import DEFAULT_DIALECT, get_dialect
 from dissector.protocol.layout import Int, Struct
 
 from .entries import EntryList
+from .scapy_adapter import LenientFields
 
 
-class RMStruct(Packet):
-    """Base of every generated payload layer (and of their list entries)."""
+class MalformationLog:
+    """What a layer records instead of raising: its ``Malformation`` list, kept on the instance.
 
-    show_summary = False  # the RPC header's summary line speaks for the whole message
-    layout: ClassVar[Struct | None] = None
-    # field name -> names of all fields of the Optional group it belongs to
-    optional_groups: ClassVar[dict[str, tuple[str, ...]]] = {}
-    # fields of the groups built only when given (Optional emit="given"): absent until set
-    given_groups: ClassVar[frozenset[str]] = frozenset()
-    # "request" / "reply" / "notification" / "error_reply" / "entry"
-    role: ClassVar[str] = ""
-    msg_id: ClassVar[int | None] = None
-    dialect: ClassVar[str] = "rm"  # names of ids, errors and enum values in the tree
-
-    def init_fields(self, for_dissect_only: bool = False) -> None:
-        """Scapy pre-fills list fields with ``[]``; an optional group must start out absent."""
-        super().init_fields(for_dissect_only)
-        for name in self.given_groups:
-            self.fields.pop(name, None)
-
-    def _raw_packet_cache_field_value(self, fld: Any, val: Any, copy: bool = False) -> Any:
-        """Scapy copies every list entry to notice later edits; a lazy list says so itself."""
-        if isinstance(val, EntryList):
-            return ("entries", val.modified())
-        return super()._raw_packet_cache_field_value(fld, val, copy)
+    One mixin for the header layers and the payload layers; ``_noted`` lets a payload layer
+    say which message and role it belongs to.
+    """
 
     def _problems(self) -> list[Malformation]:
         problems = self.__dict__.get("malformations")
@@ -65,9 +49,40 @@ class RMStruct(Packet):
             object.__setattr__(self, "malformations", problems)
         return problems
 
+    def _noted(self, text: str) -> str:
+        return text
+
     def note(self, kind: str, text: str) -> None:
-        """Record that this layer's bytes do not fit its layout."""
-        self._problems().append(Malformation(kind, f"{self.describe()}: {text}"))
+        """Record that this layer's bytes do not fit what it expects."""
+        self._problems().append(Malformation(kind, self._noted(text)))
+
+    def malformed(self) -> list[Malformation]:
+        return list(self._problems())
+
+
+@cache
+def _subclass(base: type[Packet], dialect: str) -> type[Packet]:
+    return type(base.__name__, (base,), {"dialect": dialect, "__module__": base.__module__})
+
+
+def for_dialect(base: type[Packet], dialect: str) -> type[Packet]:
+    """``base``, or its cached subclass whose ``dialect`` names ids, errors and values."""
+    name = get_dialect(dialect).name
+    return base if name == DEFAULT_DIALECT else _subclass(base, name)
+
+
+class RMStruct(MalformationLog, LenientFields):
+    """Base of every generated payload layer (and of their list entries)."""
+
+    show_summary = False  # the RPC header's summary line speaks for the whole message
+    layout: ClassVar[Struct | None] = None
+    # "request" / "reply" / "notification" / "error_reply" / "entry"
+    role: ClassVar[str] = ""
+    msg_id: ClassVar[int | None] = None
+    dialect: ClassVar[str] = "rm"  # names of ids, errors and enum values in the tree
+
+    def _noted(self, text: str) -> str:
+        return f"{self.describe()}: {text}"
 
     def describe(self) -> str:
         """How a malformation names this layer: ``VM_START request`` or the entry's class."""
@@ -76,49 +91,6 @@ class RMStruct(Packet):
         from dissector.protocol.registry import message_name
 
         return f"{message_name(self.msg_id, self.dialect)} {self.role.replace('_', ' ')}"
-
-    def do_dissect(self, s: bytes) -> bytes:
-        """Scapy's ``Packet.do_dissect``, made lenient (see the module docstring)."""
-        raw = s
-        self.raw_packet_cache_fields = {}
-        problems = self._problems()
-        absent: set[str] = set()
-        stop = False
-        for f in self.fields_desc:
-            if stop:
-                self.fields[f.name] = None
-                continue
-            group = self.optional_groups.get(f.name)
-            fld = f
-            if group is not None:
-                if group[0] in absent:
-                    continue
-                if f.name == group[0] and not s:
-                    absent.add(group[0])
-                    continue
-                fld = f.fld if f.isconditional else f  # type: ignore[union-attr]
-            elif f.isconditional:
-                if not f._evalcond(self):  # type: ignore[union-attr]
-                    continue
-                fld = f.fld  # type: ignore[union-attr]
-            before = len(problems)
-            try:
-                s, fval = fld.getfield(self, s)
-            except (struct.error, IndexError, ValueError, TypeError) as exc:
-                need = getattr(fld, "sz", None)
-                detail = f"needs {need} byte(s)" if need else f"cannot be decoded ({exc})"
-                self.note("truncated", f"field {f.name} {detail}, {len(s)} left")
-                self.fields[f.name] = None
-                stop = True
-                continue
-            if (f.islist or f.holds_packets or f.ismutable) and fval is not None:
-                self.raw_packet_cache_fields[f.name] = self._raw_packet_cache_field_value(f, fval, copy=True)
-            self.fields[f.name] = fval
-            if len(problems) > before:
-                stop = True
-        self.raw_packet_cache = raw[: -len(s)] if s else raw
-        self.explicit = 1
-        return s
 
     def guess_payload_class(self, payload: bytes) -> type[Packet]:
         return RMTrailing

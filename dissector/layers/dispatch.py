@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
-from scapy.fields import StrField
 from scapy.packet import Packet
 
 from dissector.protocol import registry
@@ -20,19 +19,7 @@ from dissector.protocol.wire import NOTIFICATION, REPLY, REQUEST
 
 from .base import RMStruct
 from .build import payload_class
-from .header import RMUnknownPayload, reply_class
-
-
-class RMErrorData(RMStruct):
-    """Bytes after a non-zero error code where the call's layout declares none (kept, not malformed)."""
-
-    name = "RM error reply data"
-    show_summary = False
-    role = "error_reply"
-    fields_desc = [StrField("data", b"")]
-
-    def post_dissect(self, s: bytes) -> bytes:
-        return s
+from .raw import RMErrorData, RMUnknownPayload
 
 
 @dataclass(frozen=True)
@@ -71,12 +58,12 @@ def tables(dialect: str = DEFAULT_DIALECT) -> Tables:
     return _tables(get_dialect(dialect).name)
 
 
-def payload_class_for(
-    msg_type: int, msg_id: int, payload: bytes, dialect: str = DEFAULT_DIALECT
-) -> type[Packet]:
-    """The layer class of a complete message's payload (after the 8-byte header)."""
-    if msg_type == REPLY:
-        return reply_class(dialect)
+def payload_class_for(msg_type: int, msg_id: int, dialect: str = DEFAULT_DIALECT) -> type[Packet]:
+    """The layer class of a request's or notification's payload (after the 8-byte header).
+
+    A reply's payload starts with its error code: ``RMReply`` (``layers/reply.py``) comes
+    first and asks ``reply_data_class_for`` for what follows.
+    """
     return tables(dialect).for_type(msg_type).get(msg_id, RMUnknownPayload)
 
 

@@ -11,11 +11,10 @@ from typing import TypeVar
 
 from scapy.packet import Packet
 
-from dissector.errors import Malformation
-from dissector.protocol.wire import MSGQ_MAX_MSG_SIZE
+from dissector.protocol.wire import CAPTURE_HEADER_SIZE, MSGQ_MAX_MSG_SIZE
 
-from .base import RMStruct, RMTrailing
-from .header import GunyahCapture, RMFragmentData, RMHeader, RMReply, capture_class, header_class
+from .header import GunyahCapture, RMHeader, capture_class, header_class
+from .tree import malformations, payload_layer
 
 P = TypeVar("P", bound=Packet)
 
@@ -44,8 +43,9 @@ def dissect_record(data: bytes, *, strict: bool = False, dialect: str = "rm") ->
     data = bytes(data)
     pkt = _dissected(capture_class(dialect), data)
     msg = pkt.getlayer(RMHeader)
-    if len(data) - 4 > MSGQ_MAX_MSG_SIZE:
-        pkt.note("length", f"message-queue message is {len(data) - 4} bytes, more than {MSGQ_MAX_MSG_SIZE}")
+    size = len(data) - CAPTURE_HEADER_SIZE
+    if size > MSGQ_MAX_MSG_SIZE:
+        pkt.note("length", f"message-queue message is {size} bytes, more than {MSGQ_MAX_MSG_SIZE}")
     if strict:
         problems = malformations(pkt) + (malformations(msg) if msg is not None else [])
         if problems:
@@ -53,25 +53,4 @@ def dissect_record(data: bytes, *, strict: bool = False, dialect: str = "rm") ->
     return pkt
 
 
-def malformations(pkt: Packet | None) -> list[Malformation]:
-    """Every malformation recorded on ``pkt`` and the layers below it, in layer order."""
-    found: list[Malformation] = []
-    layer = pkt
-    while layer is not None and not isinstance(layer, bytes) and layer.__class__.__name__ != "NoPayload":
-        collect = getattr(layer, "malformed", None)
-        if collect is not None:
-            found.extend(collect())
-        layer = layer.payload if layer.payload else None
-    return found
-
-
-def payload_layer(header: Packet) -> Packet | None:
-    """The payload layer of a message: request/notification fields or reply data (after err)."""
-    layer = header.payload if header.payload else None
-    if isinstance(layer, RMReply):
-        layer = layer.payload if layer.payload else None
-    if isinstance(layer, RMTrailing):
-        return None
-    if layer is None or isinstance(layer, RMStruct | RMFragmentData):
-        return layer
-    return layer
+__all__ = ["dissect", "dissect_record", "malformations", "payload_layer"]

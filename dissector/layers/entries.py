@@ -127,19 +127,17 @@ class EntryList(list):
             return True
         return any(p.raw_packet_cache is None for p in self._cache.values())
 
-    def as_dicts(self) -> list[dict[str, int]]:
+    def as_dicts(self) -> list[dict[str, int]] | None:
         """Every entry as ``dissector.layers.fields_of`` shows it (reserved fields only when
-        non-zero), read with one ``struct.iter_unpack`` instead of a packet per entry."""
+        non-zero), read with one ``struct.iter_unpack`` instead of a packet per entry; None when
+        that shortcut does not apply (entries already made into packets, odd-sized integers)
+        and the caller must read the packets themselves."""
         if self._data is None or self._cache:
-            from .export import fields_of
-
-            return [fields_of(p) for p in self]
+            return None
         layout = self._cls.layout
         specs: list[Int] = list(layout.fields)
         if any(f.size not in _FMT for f in specs):
-            from .export import fields_of
-
-            return [fields_of(p) for p in self]
+            return None
         fmt = struct.Struct("<" + "".join(_FMT[f.size] for f in specs))
         names = [f.name for f in specs]
         reserved = [f.reserved or f.name.startswith("_") for f in specs]

@@ -48,7 +48,8 @@ def _value(value: Any, name: str, text: frozenset[str]) -> Any:
     if isinstance(value, RMStruct):
         return fields_of(value)
     if isinstance(value, EntryList):
-        return value.as_dicts()
+        rows = value.as_dicts()
+        return rows if rows is not None else [fields_of(p) for p in value]
     if isinstance(value, list):
         return [_value(v, name, text) for v in value]
     if isinstance(value, bytes):

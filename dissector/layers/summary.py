@@ -23,11 +23,14 @@ from dissector.protocol.layout import (
     When,
     unknown_construct,
 )
+from dissector.protocol.wire import MsgType
 
 from .base import RMStruct
 from .export import printable
+from .reply import RMReply
+from .tree import malformations, payload_layer
 
-_TYPE_WORDS = {0: "Continuation", 1: "Request", 2: "Reply", 3: "Notification"}
+_TYPE_WORDS = {t.value: t.name.title() for t in MsgType}
 
 
 def format_value(spec: Field, value: Any, dialect: str = "rm") -> str:
@@ -64,9 +67,6 @@ def payload_summary(layer: Packet | None, dialect: str = "rm") -> str:
 
 def summary_line(header: Packet, dialect: str | None = None) -> str:
     """The Info column for a message whose top layer is ``RMHeader``."""
-    from .dissect import malformations, payload_layer
-    from .header import RMReply
-
     if dialect is None:
         dialect = getattr(header, "dialect", "rm")
     if header.msg_type is None:

@@ -11,8 +11,8 @@ pattern is hyperframe's: constants and one parse/pack pair per header, nothing e
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 from enum import IntEnum
+from typing import NamedTuple
 
 
 class MsgType(IntEnum):
@@ -77,9 +77,12 @@ CAPTURE_HEADER = struct.Struct(CAPTURE_HEADER_FORMAT)
 CAPTURE_HEADER_SIZE = CAPTURE_HEADER.size  # 4
 
 
-@dataclass(frozen=True, slots=True)
-class RpcHeader:
-    """The 8-byte RPC header of one message-queue message, as read (not validated)."""
+class RpcHeader(NamedTuple):
+    """The 8-byte RPC header of one message-queue message, as read (not validated).
+
+    A ``NamedTuple`` rather than a frozen dataclass: the reassembler reads one per record, and
+    a tuple is built several times faster.
+    """
 
     api: int  # byte 0: header_words:4 | api_version:4, 0x21 when well formed
     msg_type: MsgType
@@ -104,12 +107,15 @@ class RpcHeader:
         return pack_header(self.msg_type, self.seq, self.msg_id, self.fragments, api=self.api)
 
 
+_MSG_TYPES = tuple(MsgType)  # by value: faster than MsgType(value) once per record
+
+
 def parse_header(buf: bytes | bytearray | memoryview, offset: int = 0) -> RpcHeader | None:
     """The RPC header at ``buf[offset:]``; None when fewer than 8 bytes are there."""
     if len(buf) - offset < RPC_HEADER_SIZE:
         return None
     api, type_byte, seq, msg_id = RPC_HEADER.unpack_from(buf, offset)
-    return RpcHeader(api, MsgType(type_byte & MSG_TYPE_MASK), type_byte >> FRAGMENTS_SHIFT, seq, msg_id)
+    return RpcHeader(api, _MSG_TYPES[type_byte & MSG_TYPE_MASK], type_byte >> FRAGMENTS_SHIFT, seq, msg_id)
 
 
 def pack_header(msg_type: int, seq: int, msg_id: int, fragments: int = 0, api: int = RPC_API_BYTE) -> bytes:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from dissector.protocol import registry
 from dissector.protocol.codec import codec_for
@@ -21,9 +21,7 @@ from dissector.protocol.wire import Direction, MsgType
 
 from .engine import Command, Process
 from .truth import CallRecord, FaultRecord, MsgRef
-
-if TYPE_CHECKING:
-    from .model import Sim
+from .world import World
 
 NotificationHandler = Callable[[str, dict[str, Any], MsgRef], None]
 
@@ -86,7 +84,7 @@ class Call(Command):
 class Driver:
     """RM driver of one client VM (the host VMM at VMID 3, or a guest kernel)."""
 
-    def __init__(self, sim: Sim, vmid: int, serialize: bool) -> None:
+    def __init__(self, sim: World, vmid: int, serialize: bool) -> None:
         self.sim = sim
         self.vmid = vmid
         self.serialize = serialize

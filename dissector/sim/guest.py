@@ -12,7 +12,7 @@ crash message and hangs until the watchdog bites; a planned boot hang stops at o
 from __future__ import annotations
 
 from collections.abc import Generator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .driver import Driver
 from .engine import Command, Process, Sleep
@@ -27,9 +27,7 @@ from .rm_core import (
     RMVm,
 )
 from .truth import FaultRecord
-
-if TYPE_CHECKING:
-    from .model import Sim
+from .world import World
 
 Steps = Generator[Command | int, Any, Any]  # an int is a sleep in nanoseconds
 EARLY_BOOT, BOOT, INIT, RUN, SHUTDOWN = 1, 2, 3, 4, 5
@@ -65,7 +63,7 @@ _PANIC = "Kernel panic - not syncing: softlockup: hung tasks"
 class Guest:
     """One running guest; ``stop()`` when the VM leaves RUNNING."""
 
-    def __init__(self, sim: Sim, vm: RMVm) -> None:
+    def __init__(self, sim: World, vm: RMVm) -> None:
         self.sim = sim
         self.vm = vm
         self.vmid = vm.vmid

@@ -20,16 +20,14 @@ retried, HANDLE_INVALID gives up on that parcel, a VM that never reports RESET i
 from __future__ import annotations
 
 from collections.abc import Generator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .driver import Call, Driver
 from .engine import Command, Signal, Sleep
 from .plan import GUEST_EXITS, GUEST_IPA_BASE, MIB, InstancePlan
 from .rm_core import EXITED, HLOS, IRQ_LENT, MEM_APPEND_FLAG, NOTIFY_SHARED, RESET, RUNNING, STOP_FORCE
 from .truth import FaultRecord
-
-if TYPE_CHECKING:
-    from .model import Sim
+from .world import World
 
 Steps = Generator[Command | int, Any, Any]  # an int is a sleep in nanoseconds
 MAX_SGL_PER_MESSAGE = 512  # Linux GH_RM_MAX_MEM_ENTRIES / RM MAX_LIST_ENTRIES
@@ -40,7 +38,7 @@ WATCHDOG_BITE = 4
 class HostVM:
     """The host's view of one VM, kept up to date from notifications."""
 
-    def __init__(self, sim: Sim, vmid: int, plan: InstancePlan) -> None:
+    def __init__(self, sim: World, vmid: int, plan: InstancePlan) -> None:
         self.vmid = vmid
         self.plan = plan
         self.status = 0
@@ -58,7 +56,7 @@ class HostVM:
 class Host:
     """The VMM: one process per VM slot; slots reboot new instances until the duration ends."""
 
-    def __init__(self, sim: Sim) -> None:
+    def __init__(self, sim: World) -> None:
         self.sim = sim
         self.cfg = sim.config
         self.t = sim.config.timing

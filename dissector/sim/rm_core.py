@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from dissector.protocol.codec import codec_for
 from dissector.protocol.enums import OS_STATUS, VM_STATUS
@@ -29,9 +29,7 @@ from .truth import (
     ParcelRecord,
 )
 from .truth import StateChange as Change
-
-if TYPE_CHECKING:
-    from .model import Sim
+from .world import World
 
 HLOS = 3
 DYNAMIC_VMIDS = range(0x80, 0xC0)
@@ -134,7 +132,7 @@ class RMCore:
     Each handler is a method ``_h_<call name in lower case>``: ``_h_vm_start`` answers VM_START.
     """
 
-    def __init__(self, sim: Sim) -> None:
+    def __init__(self, sim: World) -> None:
         self.sim = sim
         self.engine = sim.engine
         self.rng = sim.rng_rm

@@ -14,7 +14,8 @@ from typing import Any
 
 import pandas as pd
 
-from dissector.analysis.context import GENERATED, exchange_context
+from dissector.analysis.context import GENERATED
+from dissector.analysis.decode_context import exchange_context
 from dissector.analysis.errors import df_errors
 from dissector.analysis.messages import build_messages
 from dissector.analysis.scapy_path import columns_from_decoded

@@ -20,7 +20,7 @@ from typing import Any, TextIO
 import pandas as pd
 
 from dissector.analysis.cli import _run as run_on_trace
-from dissector.analysis.cli import render, write_empty, write_machine
+from dissector.analysis.output import render, write_empty, write_machine
 from dissector.errors import EXIT_INPUT, EXIT_OK
 
 from .checks import human
