@@ -281,7 +281,7 @@ class DecodedMessage:
 
     def _repr_html_(self) -> str:
         """Jupyter: the field tree beside the hex dump, as Wireshark shows a packet."""
-        from dissector.display import message_html
+        from dissector.message_view import message_html
 
         return message_html(self)
 

@@ -14,20 +14,31 @@ card of a trace; ``message_html(msg)`` a message's field tree beside its hex dum
 from __future__ import annotations
 
 import html
-import math
 import os
-from collections.abc import Iterable, Iterator
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from scapy.fields import PacketListField
-from scapy.packet import NoPayload, Packet
+
+from dissector.formatting import (  # noqa: F401  (re-exported: the formatters of every view)
+    _CSS,
+    NA,
+    duration,
+    hex_id,
+    listing,
+    milliseconds,
+    p_value,
+    percent,
+    ranges,
+    seconds,
+    size,
+    timestamp,
+)
+from dissector.message_view import hexdump_html, message_html  # noqa: F401  (re-exported)
 
 if TYPE_CHECKING:
     from pandas.io.formats.style import Styler
 
-    from dissector.decoded import DecodedMessage
     from dissector.trace import Trace
 
 # Columns that hold VMIDs, message ids, handles or error codes (one int, or a tuple of them).
@@ -73,94 +84,6 @@ SEVERITY_COLOURS = {  # background, text: Wireshark's expert info colours, softe
     "note": ("#cfe2ff", "#084298"),
     "chat": ("#e2e3e5", "#41464b"),
 }
-NA = "\u2013"  # en dash
-LIST_OPEN = 8  # list fields with more entries show them closed, one summary line each
-LIST_SHOWN = 32  # and at most this many entries (a 512-entry SGL would fill the page)
-_CSS = (
-    "font-family: system-ui, sans-serif; font-size: 13px; border: 1px solid #d0d7de; "
-    "border-radius: 6px; padding: 10px 14px; max-width: 1100px"
-)
-
-
-# --- one value at a time ----------------------------------------------------------------------
-def _missing(value: Any) -> bool:
-    if value is None or value is pd.NA or value is pd.NaT:
-        return True
-    return isinstance(value, float) and math.isnan(value)
-
-
-def hex_id(value: Any) -> str:
-    """``0x80``; a tuple as ``0x80, 0x81``; NA as a dash."""
-    if isinstance(value, tuple | list):
-        return ", ".join(hex_id(v) for v in value) or NA
-    if _missing(value):
-        return NA
-    return f"{int(value):#x}"
-
-
-def seconds(value: Any) -> str:
-    """An instant in seconds since the capture start: ``1.234567 s``."""
-    return NA if _missing(value) else f"{value:.6f} s"
-
-
-def duration(value: Any) -> str:
-    """A duration in seconds, in the unit that reads best: ``85.4 µs``, ``7.429 ms``, ``1.992 s``."""
-    if _missing(value):
-        return NA
-    if abs(value) < 1e-3:
-        return f"{value * 1e6:.1f} µs"
-    if abs(value) < 1:
-        return f"{value * 1e3:.3f} ms"
-    return f"{value:.3f} s"
-
-
-def milliseconds(value: Any) -> str:
-    return NA if _missing(value) else f"{value:.3f} ms"
-
-
-def timestamp(value: Any) -> str:
-    """An absolute time to the microsecond: ``2026-01-01 00:00:00.002336 UTC``."""
-    if _missing(value):
-        return NA
-    ts = pd.Timestamp(value)
-    zone = " UTC" if ts.tzinfo is not None else ""
-    return ts.strftime("%Y-%m-%d %H:%M:%S.%f") + zone
-
-
-def ranges(numbers: Iterable[int]) -> str:
-    """``4-39, 41``: runs of consecutive frame numbers."""
-    runs: list[list[int]] = []
-    for n in numbers:
-        if runs and n == runs[-1][1] + 1:
-            runs[-1][1] = n
-        else:
-            runs.append([n, n])
-    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
-
-
-def listing(value: Any) -> str:
-    """A tuple of names or numbers, comma-separated (at most 12, then a count)."""
-    if isinstance(value, tuple | list):
-        shown = ", ".join(str(v) for v in value[:12])
-        return (shown + (f" (+{len(value) - 12})" if len(value) > 12 else "")) if value else NA
-    return NA if _missing(value) else str(value)
-
-
-def size(value: Any) -> str:
-    """Bytes as kernel engineers read them: ``0x20000000 (512 MiB)``."""
-    if _missing(value):
-        return NA
-    v = int(value)
-    human = f"{v / 2**20:.0f} MiB" if v >= 2**20 else f"{v / 2**10:.0f} KiB" if v >= 2**10 else f"{v} B"
-    return f"{v:#x} ({human})"
-
-
-def percent(value: Any) -> str:
-    return NA if _missing(value) else f"{value:+.1f} %"
-
-
-def p_value(value: Any) -> str:
-    return NA if _missing(value) else f"{value:.3g}"
 
 
 # --- tables -----------------------------------------------------------------------------------
@@ -363,99 +286,4 @@ def trace_html(trace: Trace) -> str:
     return (
         f'<div style="{_CSS}"><div style="font-weight: 700; font-size: 15px; margin-bottom: 6px">'
         f'{html.escape(title)}</div><table style="border-collapse: collapse">{"".join(rows)}</table></div>'
-    )
-
-
-# --- a message --------------------------------------------------------------------------------
-def _layers(packet: Packet) -> Iterator[Packet]:
-    layer: Packet | NoPayload = packet
-    while isinstance(layer, Packet) and not isinstance(layer, NoPayload):
-        yield layer
-        layer = layer.payload
-
-
-def _tree(layers: Iterable[Packet], *, summary: bool = True) -> str:
-    """Nested ``<details>``: one per layer, open, its fields as ``name: value`` lines
-    (``summary=False``: the fields only, for a list element that has its own line)."""
-    parts = []
-    for layer in layers:
-        items = []
-        for f in layer.fields_desc:
-            if f.name not in layer.fields:
-                continue
-            value = layer.getfieldval(f.name)
-            if f.name.startswith("_") and not value:
-                continue  # reserved and zero: Wireshark hides it too
-            if isinstance(f, PacketListField):
-                entries = list(value or [])
-                opened = len(entries) <= LIST_OPEN
-                inner = "".join(_entry(p, i, open_=opened) for i, p in enumerate(entries[:LIST_SHOWN]))
-                if len(entries) > LIST_SHOWN:
-                    inner += (
-                        f"<div>\u2026 and {len(entries) - LIST_SHOWN} more (msg.fields has them all)</div>"
-                    )
-                items.append(f"<li><b>{html.escape(f.name)}</b> [{len(entries)}]{inner}</li>")
-                continue
-            shown = "?" if value is None else f.i2repr(layer, value)
-            items.append(f"<li>{html.escape(f.name)}: <code>{html.escape(str(shown))}</code></li>")
-        body = f'<ul style="margin: 0; padding-left: 18px; list-style: none">{"".join(items)}</ul>'
-        if summary:
-            body = f'<details open="open"><summary>{html.escape(str(layer.name))}</summary>{body}</details>'
-        parts.append(body)
-    return "".join(parts)
-
-
-def _entry(packet: Packet, index: int, *, open_: bool) -> str:
-    """One element of a list field: its fields on the summary line, the tree inside."""
-    simple = [
-        f"{f.name}={f.i2repr(packet, packet.getfieldval(f.name))}"
-        for f in packet.fields_desc
-        if f.name in packet.fields and not f.name.startswith("_") and not isinstance(f, PacketListField)
-    ]
-    line = f"{packet.name} #{index}: " + ", ".join(simple)
-    line = line if len(line) <= 100 else line[:99] + "\u2026"
-    opened = ' open="open"' if open_ else ""
-    fields = _tree(_layers(packet), summary=False)
-    return f"<details{opened}><summary>{html.escape(line)}</summary>{fields}</details>"
-
-
-def hexdump_html(data: bytes, header: int = 8, limit: int = 1024) -> str:
-    """Offset, hex and ASCII, 16 bytes a line, the first ``limit`` bytes; the RPC header shaded."""
-    lines = []
-    for off in range(0, min(len(data), limit), 16):
-        chunk = data[off : off + 16]
-        cells = []
-        for i, b in enumerate(chunk):
-            shade = ' style="background: #ddf4ff"' if off + i < header else ""
-            cells.append(f"<span{shade}>{b:02x}</span>" + ("  " if i == 7 else " "))
-        text = "".join(chr(b) if 32 <= b < 127 else "." for b in chunk)
-        pad = "   " * (16 - len(chunk)) + (" " if len(chunk) <= 8 else "")
-        lines.append(
-            f"<span style='color: #57606a'>{off:04x}</span>  {''.join(cells)}{pad} {html.escape(text)}"
-        )
-    if len(data) > limit:
-        lines.append(f"\u2026 and {len(data) - limit} more bytes (msg.raw.data has them all)")
-    return "<pre style='margin: 0; font-size: 12px'>" + "\n".join(lines) + "</pre>"
-
-
-def message_html(msg: DecodedMessage) -> str:
-    """Wireshark's packet view of one message: the field tree beside its bytes."""
-    raw = msg.raw
-    when = NA if raw.time_ns is None else timestamp(pd.Timestamp(raw.time_ns, unit="ns", tz="UTC"))
-    client = "unknown" if raw.client_vmid == 0xFFFF else hex_id(raw.client_vmid)
-    head = (
-        f"Frame {raw.frames[0]}"
-        + (f" (records {ranges(raw.frames)})" if len(raw.frames) > 1 else "")
-        + f", {len(raw.data)} bytes, {raw.direction.label}, client {client}, {when}"
-        + ("" if msg.t is None else f" (t = {msg.t:.6f} s since the capture start)")
-    )
-    problems = "".join(
-        f"<div style='color: #842029'>[Malformed: {html.escape(str(p))}]</div>" for p in msg.problems
-    )
-    return (
-        f'<div style="{_CSS}"><div style="font-weight: 700">{html.escape(msg.summary())}</div>'
-        f"<div style='color: #57606a; margin-bottom: 6px'>{html.escape(head)}</div>{problems}"
-        '<div style="display: flex; gap: 24px; align-items: flex-start; max-height: 640px; overflow: auto">'
-        f'<div style="flex: 1; min-width: 320px">{_tree(_layers(msg.packet))}</div>'
-        f'<div style="flex: 0 0 auto">{hexdump_html(raw.data)}</div></div></div>'
     )
