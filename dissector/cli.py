@@ -277,7 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Dissect and analyse Gunyah Resource Manager RPC traces.",
     )
     parser.add_argument("--version", action=cli_help.VersionAction, help="show the version and exit")
-    add_commands(subparsers(parser, dest="command", required=True), COMMANDS)
+    add_commands(subparsers(parser, dest="command", required=True), COMMANDS, after=cli_help.append_examples)
     return parser
 
 
@@ -285,7 +285,7 @@ def register(sub: argparse._SubParsersAction, *names: str) -> None:
     """Add the commands called ``names`` to ``sub``, configured now (for modules' own ``register``)."""
     from dissector.commands import find
 
-    add_commands(sub, [find(COMMANDS, n) for n in names], eager=True)
+    add_commands(sub, [find(COMMANDS, n) for n in names], eager=True, after=cli_help.append_examples)
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:

@@ -16,12 +16,11 @@ import argparse
 import importlib
 import types
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any, TextIO
 
 from dissector import cli_options
+from dissector.command_spec import Command, Options
 
-Options = Callable[[argparse.ArgumentParser], None]
 Handler = Callable[[argparse.Namespace, TextIO, TextIO], int]
 _CONFIGURE = "_ghrm_configure"  # attribute of a subparser whose options are not added yet
 
@@ -32,22 +31,6 @@ def resolve(ref: str | Callable[..., Any]) -> Callable[..., Any]:
         return ref
     module, _, name = ref.partition(":")
     return getattr(importlib.import_module(module), name)
-
-
-@dataclass(frozen=True)
-class Command:
-    """One ``ghrm`` subcommand: its name, one-line help, options and handler.
-
-    ``options`` adds the arguments (and may set the parser's description and epilog); ``run``
-    is ``handler(args, out, err) -> exit status``, or None when ``options`` adds nested
-    subcommands with their own handlers (``ghrm wireshark lua``). ``fleet``: the command also
-    answers across many captures (``--fleet``, ``dissector.fleet.cli``)."""
-
-    name: str
-    help: str
-    options: str | Options | None = None
-    run: str | None = None
-    fleet: bool = False
 
 
 class LazyHandler:
@@ -91,15 +74,12 @@ def subparsers(parser: argparse.ArgumentParser, **kwargs: Any) -> argparse._SubP
 
 
 def configure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Add the options of a lazily declared subcommand now (once), then its examples (and its
-    nested subcommands' examples); nested parsers inherit a patched ``error`` method
+    """Add the options of a lazily declared subcommand now (once), then what ``add_commands`` was
+    told to run after (the examples); nested parsers inherit a patched ``error`` method
     (``dissector.boundary.one_line_errors``)."""
     pending = parser.__dict__.pop(_CONFIGURE, None)
     if pending is not None:
-        from dissector.cli_help import append_examples
-
         pending(parser)
-        append_examples(parser)
         if "error" in vars(parser):
             for child in nested(parser):
                 child.error = types.MethodType(parser.error.__func__, child)  # type: ignore[attr-defined,method-assign]
@@ -116,24 +96,32 @@ def nested(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
 
 
 def add_commands(
-    sub: argparse._SubParsersAction, commands: Iterable[Command], *, eager: bool = False
+    sub: argparse._SubParsersAction,
+    commands: Iterable[Command],
+    *,
+    eager: bool = False,
+    after: Options | None = None,
 ) -> None:
-    """Declare ``commands`` in ``sub``; their options are added on use (now if ``eager``)."""
+    """Declare ``commands`` in ``sub``; their options are added on use (now if ``eager``), then
+    ``after(parser)`` runs (``ghrm`` appends the examples: ``cli_help.append_examples``; passed
+    in, so this mechanism imports nothing above it)."""
     for command in commands:
         p = sub.add_parser(command.name, help=command.help)
         if command.run is not None:
             p.set_defaults(func=LazyHandler(command.run, command.name, command.fleet))
-        setattr(p, _CONFIGURE, _configurer(command))
+        setattr(p, _CONFIGURE, _configurer(command, after))
         if eager:
             configure(p)
 
 
-def _configurer(command: Command) -> Options:
+def _configurer(command: Command, after: Options | None) -> Options:
     def add(p: argparse.ArgumentParser) -> None:
         if command.options is not None:
             resolve(command.options)(p)
         if command.fleet:
             cli_options.fleet_options(p)
+        if after is not None:
+            after(p)
 
     return add
 

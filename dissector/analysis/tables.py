@@ -431,8 +431,8 @@ def table(name: str) -> Table:
 
 
 def commands() -> list[Any]:
-    """The ``ghrm`` table commands (``dissector.commands.Command``), in registry order."""
-    from dissector.commands import Command
+    """The ``ghrm`` table commands (``dissector.command_spec.Command``), in registry order."""
+    from dissector.command_spec import Command
 
     out = []
     for t in TABLES:
