@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 from dissector import cli_help, cli_options
@@ -145,7 +145,7 @@ def cmd_decode(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from dissector.decoded import DecodedMessage, jsonl_line
     from dissector.filter import Filter
 
-    keep: Callable[[dict], bool] | None = Filter(args.filter, args.dialect) if args.filter else None
+    keep: Filter | None = Filter(args.filter, args.dialect) if args.filter else None
     tally = _Tally()
     shown = 0
     # the generated fields need a first pass over a file (a request's reply comes later); text

@@ -22,6 +22,7 @@ from dissector.protocol.layout import (
     Int,
     Length,
     Optional,
+    Role,
     Struct,
     When,
     fixed_size,
@@ -121,8 +122,8 @@ def locate(
 
 def _struct_of(msg_id: int, msg_type: int) -> Struct | None:
     """The default dialect's layout (what the dispatch tables hold, without building Scapy classes)."""
-    role = {REQUEST: "request", REPLY: "reply", NOTIFICATION: "notification"}[msg_type]
-    return registry.layout(msg_id, role)  # type: ignore[arg-type]
+    roles: dict[int, Role] = {REQUEST: "request", REPLY: "reply", NOTIFICATION: "notification"}
+    return registry.layout(msg_id, roles[msg_type])
 
 
 # The lifecycle fields the messages table carries: column -> (message, role, path).

@@ -76,7 +76,9 @@ class RecordArrays(Protocol):
     synthetic: np.ndarray  # bool
     seq_known: np.ndarray  # bool
     buf: bytes
-    record: Callable[[int], Record]
+
+    @property
+    def record(self) -> Callable[[int], Record]: ...
 
     def __len__(self) -> int: ...
 
@@ -167,7 +169,7 @@ def _reassemble_fragments(
     return ~fragment, out
 
 
-_ROLE_OF_TYPE = {REQUEST: "request", NOTIFICATION: "notification"}
+_ROLE_OF_TYPE: dict[int, Role] = {REQUEST: "request", NOTIFICATION: "notification"}
 
 
 @cache
@@ -177,7 +179,7 @@ def _layout_for(msg_type: int, msg_id: int, err_nonzero: bool, dialect: str) -> 
     if msg_type == REPLY:
         role: Role = "error_reply" if err_nonzero else "reply"
     elif msg_type in _ROLE_OF_TYPE:
-        role = _ROLE_OF_TYPE[msg_type]  # type: ignore[assignment]
+        role = _ROLE_OF_TYPE[msg_type]
     else:
         return None
     return registry.layout(msg_id, role, dialect)

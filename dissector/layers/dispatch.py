@@ -15,6 +15,7 @@ from scapy.packet import Packet
 
 from dissector.protocol import registry
 from dissector.protocol.dialects import DEFAULT_DIALECT, get_dialect
+from dissector.protocol.layout import Role
 from dissector.protocol.wire import NOTIFICATION, REPLY, REQUEST
 
 from .base import RMStruct
@@ -39,7 +40,7 @@ class Tables:
         return {}
 
 
-def _classes(role: str, dialect: str) -> dict[int, type[RMStruct]]:
+def _classes(role: Role, dialect: str) -> dict[int, type[RMStruct]]:
     out: dict[int, type[RMStruct]] = {}
     for msg_id in registry.layouts_by_id():
         struct = registry.layout(msg_id, role, dialect)

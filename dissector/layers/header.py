@@ -184,7 +184,7 @@ class RMHeader(MalformationLog, FixedHeader):
             and other.msg_id == self.msg_id
         )
 
-    def mysummary(self) -> tuple[str, list[type[Packet]]]:
+    def mysummary(self) -> tuple[str, list[type[Packet]]]:  # type: ignore[override]  # Scapy takes both
         return summary_line(self, self.dialect), [GunyahCapture]
 
 

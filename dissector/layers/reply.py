@@ -43,7 +43,7 @@ class RMReply(MalformationLog, FixedHeader):
             msg_id = self._msg_id()
             cls = tables(self.dialect).replies.get(msg_id) if msg_id is not None else None
             need = cls.layout.min_size if cls is not None and cls.layout is not None else 0
-            if need:
+            if need and msg_id is not None:
                 name = registry.message_name(msg_id, self.dialect)
                 self.note("truncated", f"{name} reply: reply data is empty, its layout needs {need} byte(s)")
         return s

@@ -101,7 +101,7 @@ class LenientFields(Packet):
     def do_dissect(self, s: bytes) -> bytes:
         raw = s
         self.raw_packet_cache_fields = {}
-        problems = self._problems()  # type: ignore[attr-defined]
+        problems = self._problems()
         absent: set[str] = set()
         stop = False
         for f in self.fields_desc:
@@ -116,18 +116,18 @@ class LenientFields(Packet):
                 if f.name == group[0] and not s:
                     absent.add(group[0])
                     continue
-                fld = f.fld if f.isconditional else f  # type: ignore[attr-defined]
+                fld = f.fld if f.isconditional else f  # type: ignore[union-attr]
             elif f.isconditional:
-                if not f._evalcond(self):  # type: ignore[attr-defined]
+                if not f._evalcond(self):  # type: ignore[union-attr]
                     continue
-                fld = f.fld  # type: ignore[attr-defined]
+                fld = f.fld  # type: ignore[union-attr]
             before = len(problems)
             try:
                 s, fval = fld.getfield(self, s)
             except (struct.error, IndexError, ValueError, TypeError) as exc:
                 need = getattr(fld, "sz", None)
                 detail = f"needs {need} byte(s)" if need else f"cannot be decoded ({exc})"
-                self.note("truncated", f"field {f.name} {detail}, {len(s)} left")  # type: ignore[attr-defined]
+                self.note("truncated", f"field {f.name} {detail}, {len(s)} left")
                 self.fields[f.name] = None
                 stop = True
                 continue

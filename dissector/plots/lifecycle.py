@@ -131,7 +131,9 @@ def _bar_collection(
     verts = np.stack([np.column_stack(c) for c in ((t0, lo), (t0, hi), (t1, hi), (t1, lo))], axis=1)
     shown = [c for c, w in zip(colors, which, strict=True) if w]
     edge = props.pop("edgecolor")
-    bars = PolyCollection(verts, facecolors=shown, edgecolors=edge, linewidths=0.5, gid="state", **props)
+    bars = PolyCollection(
+        list(verts), facecolors=shown, edgecolors=edge, linewidths=0.5, gid="state", **props
+    )
     ax.add_collection(bars, autolim=False)
 
 

@@ -13,7 +13,7 @@ from dissector.protocol import registry
 from dissector.protocol.codec import StructCodec
 
 from .config import EPOCH_NS, SimConfig
-from .driver import Driver, message_ids
+from .driver import message_ids
 from .engine import Engine
 from .faults import Dice
 from .guest import Guest
@@ -23,6 +23,7 @@ from .rm import ResourceManager
 from .rm_core import RMVm
 from .truth import Truth
 from .wire import Sink, Wire
+from .world import ClientDriver
 
 
 class Sim:
@@ -48,7 +49,7 @@ class Sim:
         self.engine.watch = self.wire.heap
         self.msg_ids = message_ids(config.dialect, config.boot_context_id)
         self.names = {m.msg_id: registry.message_name(m.msg_id, config.dialect) for m in registry.messages()}
-        self.drivers: dict[int, Driver] = {}
+        self.drivers: dict[int, ClientDriver] = {}
         # compiled payload codecs by msg_id, looked up once per message on the hot path
         self.request_codecs: dict[int, StructCodec] = {}
         self.reply_codecs: dict[int, StructCodec] = {}

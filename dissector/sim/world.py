@@ -56,12 +56,14 @@ class World(Protocol):
     wire: Wire
     msg_ids: dict[str, int]
     names: dict[int, str]
-    drivers: dict[int, ClientDriver]
     request_codecs: dict[int, StructCodec]
     reply_codecs: dict[int, StructCodec]
     notification_codecs: dict[int, StructCodec]
     planner: Planner
-    rm: RmEndpoint
+    drivers: dict[int, ClientDriver]
+
+    @property
+    def rm(self) -> RmEndpoint: ...
 
     def start_guest(self, vm: Any) -> None: ...
 

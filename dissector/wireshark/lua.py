@@ -347,7 +347,7 @@ class _Generator:
     def messages(self) -> str:
         rows = []
         for msg_id, layout in sorted(registry.layouts_by_id().items()):
-            if not layout.known:  # type: ignore[attr-defined]
+            if not layout.known:
                 continue
             roles = {role: registry.layout(msg_id, role, self.dialect) for role in ROLES}
             parts = []

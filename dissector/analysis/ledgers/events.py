@@ -38,7 +38,7 @@ from dissector.analysis.transactions import pair
 from dissector.capture.reassembly import RawMessage
 from dissector.protocol import registry
 from dissector.protocol.codec import CodecError, StructCodec, codec_for
-from dissector.protocol.layout import Array, BySize, Count, Int, Length, Optional, When
+from dissector.protocol.layout import Array, BySize, Count, Int, Length, Optional, Role, When
 from dissector.protocol.wire import MSG_TYPE_MASK, NOTIFICATION, REPLY, REQUEST, RPC_HEADER, parse_header
 
 if TYPE_CHECKING:
@@ -205,7 +205,7 @@ def _time(message: Mapping[str, Any]) -> float:
     return math.nan if t is None else float(t)
 
 
-class LedgerMessages(list):  # type: ignore[type-arg]  (a list of jsonl dicts)
+class LedgerMessages(list):  # a list of jsonl dicts
     """The ledger messages of a Trace (``messages_from_columns``), which remember their stories:
     the parcel ledger, the IRQ ledger and their checks all replay the same ones."""
 
@@ -339,7 +339,7 @@ def messages_from_columns(columns: Sequence[MessageColumns], dialect: str = "rm"
 
 
 _ERR = struct.Struct("<I")
-_ROLE_OF_TYPE = {REQUEST: "request", NOTIFICATION: "notification"}
+_ROLE_OF_TYPE: dict[int, Role] = {REQUEST: "request", NOTIFICATION: "notification"}
 
 
 def _fast_row(raw: RawMessage, dialect: str) -> dict[str, Any] | None:
@@ -358,7 +358,8 @@ def _fast_row(raw: RawMessage, dialect: str) -> dict[str, Any] | None:
         err_code = _ERR.unpack_from(data, 8)[0]
         if err_code != 0:
             return None
-        role, body = "reply", data[12:]
+        role: Role | None = "reply"
+        body = data[12:]
     else:
         role = _ROLE_OF_TYPE.get(msg_type)
         if role is None:
@@ -422,7 +423,7 @@ def _error_name(code: int, dialect: str) -> str:
 
 
 @cache
-def _plain_codec(msg_id: int, role: str, dialect: str) -> tuple[StructCodec, _Hidden] | None:
+def _plain_codec(msg_id: int, role: Role, dialect: str) -> tuple[StructCodec, _Hidden] | None:
     """The compiled codec of a payload made of integers and lists of them, with the fields
     ``fields_of`` hides when zero; None for layouts with bytes (Scapy shows those as hex)."""
     layout = registry.layout(msg_id, role, dialect)
