@@ -51,7 +51,9 @@ from dissector.protocol.layout import (
 )
 from dissector.protocol.wire import (
     CONTINUATION,
+    FRAGMENTS_SHIFT,
     MAX_FRAGMENTS,
+    MSG_TYPE_MASK,
     MSGQ_MAX_MSG_SIZE,
     NOTIFICATION,
     REPLY,
@@ -289,8 +291,8 @@ def _messages(rc: RecordArrays) -> _Messages:
     view = ByteView(rc.buf)
     has_header = rc.length >= RPC_HEADER_SIZE
     type_byte = view.read(rc.offset + 1, 1)
-    rtype = np.where(has_header, type_byte & 3, UNKNOWN)
-    rfrags = np.where(has_header, type_byte >> 2, UNKNOWN)
+    rtype = np.where(has_header, type_byte & MSG_TYPE_MASK, UNKNOWN)
+    rfrags = np.where(has_header, type_byte >> FRAGMENTS_SHIFT, UNKNOWN)
     alone, assembled = _reassemble_fragments(rc, rtype, rfrags)
     rows = np.flatnonzero(alone)
     k = len(assembled)
@@ -338,8 +340,8 @@ def _headers(m: _Messages) -> _Headers:
     view, moff, length = m.view, m.moff, m.length
     hdr = length >= RPC_HEADER_SIZE
     type_byte = view.read(moff + 1, 1)
-    msg_type = np.where(hdr, type_byte & 3, UNKNOWN)
-    fragments = np.where(hdr, type_byte >> 2, UNKNOWN)
+    msg_type = np.where(hdr, type_byte & MSG_TYPE_MASK, UNKNOWN)
+    fragments = np.where(hdr, type_byte >> FRAGMENTS_SHIFT, UNKNOWN)
     payload_len = np.maximum(length - RPC_HEADER_SIZE, 0)
     lone_fragment = (fragments > 0) & (length <= MSGQ_MAX_MSG_SIZE)
     decodable = hdr & (msg_type != CONTINUATION) & ~lone_fragment

@@ -42,8 +42,11 @@ from dissector.protocol.layout import (
     text_names,
     unknown_construct,
 )
+from dissector.protocol.text import printable
 from dissector.protocol.wire import (
+    FRAGMENTS_SHIFT,
     MAX_FRAGMENTS,
+    MSG_TYPE_MASK,
     MSGQ_MAX_MSG_SIZE,
     REPLY,
     REPLY_ERROR_SIZE,
@@ -78,13 +81,6 @@ _TO_SCAPY = (_Misfit, struct.error, IndexError, KeyError, ValueError, TypeError,
 
 
 # --------------------------------------------------------------------------- text helpers
-_ESCAPES = {0x5C: "\\\\", 0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t"}
-_PRINTABLE = [_ESCAPES.get(b) or (chr(b) if 0x20 <= b < 0x7F else f"\\x{b:02x}") for b in range(256)]
-
-
-def printable(data: bytes) -> str:
-    """``dissector.layers.export.printable`` (the same rule, without importing Scapy)."""
-    return "".join([_PRINTABLE[b] for b in data])
 
 
 # --------------------------------------------------------------------------- compiling
@@ -465,8 +461,8 @@ def _decode(raw: RawMessage, d: _Dialect) -> CompiledMessage:
     if raw.problems or len(data) < RPC_HEADER_SIZE:
         raise _Misfit
     api, type_byte, seq, msg_id = RPC_HEADER.unpack_from(data)
-    msg_type = type_byte & 3
-    fragments = type_byte >> 2
+    msg_type = type_byte & MSG_TYPE_MASK
+    fragments = type_byte >> FRAGMENTS_SHIFT
     if api != RPC_API_BYTE or fragments > MAX_FRAGMENTS or msg_type == 0:
         raise _Misfit
     if fragments and len(data) <= MSGQ_MAX_MSG_SIZE:  # a lone fragment

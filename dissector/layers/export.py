@@ -15,27 +15,10 @@ from scapy.packet import Packet
 
 from dissector.protocol.layout import Struct as LayoutStruct
 from dissector.protocol.layout import reserved_names, text_names
+from dissector.protocol.text import printable
 
 from .base import RMStruct
 from .entries import EntryList
-
-_ESCAPES = {0x5C: "\\\\", 0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t"}
-
-
-def printable(data: bytes) -> str:
-    """Bytes as text a terminal shows safely and a reader can map back to the bytes: printable
-    ASCII as itself, ``\\`` ``\\n`` ``\\r`` ``\\t``, every other byte as ``\\xNN``. The Lua
-    plugin renders ``<name>_text`` with the same rule."""
-    out = []
-    for byte in data:
-        esc = _ESCAPES.get(byte)
-        if esc is not None:
-            out.append(esc)
-        elif 0x20 <= byte < 0x7F:
-            out.append(chr(byte))
-        else:
-            out.append(f"\\x{byte:02x}")
-    return "".join(out)
 
 
 def _layout_meta(layout: LayoutStruct | None) -> tuple[frozenset[str], frozenset[str]]:

@@ -23,10 +23,10 @@ from dissector.protocol.layout import (
     When,
     unknown_construct,
 )
+from dissector.protocol.text import printable
 from dissector.protocol.wire import MsgType
 
 from .base import RMStruct
-from .export import printable
 from .reply import RMReply
 from .tree import malformations, payload_layer
 

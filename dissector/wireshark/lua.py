@@ -20,7 +20,7 @@ How each layout construct becomes a descriptor (``k`` is the kind the runtime sw
 * ``Bytes`` -> ``{k="b", len=field name | fixed size | nil, al=align, st=nested struct}``; the
   bytes are a ``bytes`` ProtoField (never cut at a NUL); a byte array the layout marks as text
   also gets ``tx=<ProtoField of <name>_text>``, its printable rendering
-  (``dissector.layers.export.printable``), as ghrm's JSON has it.
+  (``dissector.protocol.text.printable``), as ghrm's JSON has it.
 * ``Optional`` -> ``{k="o", f={...}}`` (present only when bytes remain) and ``When`` ->
   ``{k="w", ref=field, vals={...}, f={...}}``.
 * ``BySize`` -> ``{k="x", cases={[size]=struct id, ...}, dflt=struct id}``: the case whose size

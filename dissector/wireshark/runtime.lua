@@ -618,7 +618,7 @@ end
 
 local decode_struct
 
--- dissector.layers.export.printable: printable ASCII as itself, \\ \n \r \t, else \xNN.
+-- dissector.protocol.text.printable: printable ASCII as itself, \\ \n \r \t, else \xNN.
 local PRINT_ESCAPES = {[0x5C] = "\\\\", [0x0A] = "\\n", [0x0D] = "\\r", [0x09] = "\\t"}
 local function printable(s)
   local out = {}

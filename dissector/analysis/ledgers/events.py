@@ -39,7 +39,15 @@ from dissector.capture.reassembly import RawMessage
 from dissector.protocol import registry
 from dissector.protocol.codec import CodecError, StructCodec, codec_for
 from dissector.protocol.layout import Array, BySize, Count, Int, Length, Optional, Role, When
-from dissector.protocol.wire import MSG_TYPE_MASK, NOTIFICATION, REPLY, REQUEST, RPC_HEADER, parse_header
+from dissector.protocol.wire import (
+    FRAGMENTS_SHIFT,
+    MSG_TYPE_MASK,
+    NOTIFICATION,
+    REPLY,
+    REQUEST,
+    RPC_HEADER,
+    parse_header,
+)
 
 if TYPE_CHECKING:
     from dissector.analysis.columns import MessageColumns
@@ -384,7 +392,7 @@ def _fast_row(raw: RawMessage, dialect: str) -> dict[str, Any] | None:
         "seq": seq if raw.seq_known else None,
         "msg_id": msg_id,
         "msg_name": _message_name(msg_id, dialect),
-        "fragments": type_byte >> 2,
+        "fragments": type_byte >> FRAGMENTS_SHIFT,
         "err_code": err_code,
         "err_name": None if err_code is None else _error_name(err_code, dialect),
         "fields": _shown(values, hidden),
