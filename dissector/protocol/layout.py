@@ -24,7 +24,7 @@ payload of a message in one role, with the standard-reply ``EMPTY`` default), ``
 Every backend (Scapy layer generator, JSON export, summary, filters, codec, compiled and columnar
 decoders, Lua generator, reference doc) dispatches over ``Field`` with ``match`` and ends in
 ``unknown_construct`` (``typing.assert_never``): a new construct is a type error in each backend
-that does not handle it, and a ``TypeError`` at run time (``tests/layers/test_constructs.py``).
+that does not handle it, and a ``TypeError`` at run time (``tests/protocol/test_layout_constructs.py``).
 """
 
 from __future__ import annotations
