@@ -19,33 +19,25 @@ Only ``LEDGER_MESSAGES`` matter; others are ignored, so a caller may pass everyt
 those (``wanted`` tells which).
 
 Where the dicts come from: ``messages_from_decoded`` (a ``decode_file`` stream, Scapy) or
-``messages_from_columns`` (a Trace's message columns: the compiled codec for well-formed
-messages, Scapy only for malformed ones and error replies; the same dicts, by test).
+``messages_from_columns`` (a Trace's message columns: the compiled decoder of ``ghrm decode``
+for well-formed messages, Scapy only for malformed ones; the same dicts, by test).
 """
 
 from __future__ import annotations
 
 import math
-import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from dissector.analysis.transactions import pair
-from dissector.capture.reassembly import RawMessage
 from dissector.protocol import registry
-from dissector.protocol.codec import CodecError, StructCodec, codec_for
-from dissector.protocol.layout import Array, BySize, Count, Int, Length, Optional, Role, When
 from dissector.protocol.wire import (
-    FRAGMENTS_SHIFT,
-    MSG_TYPE_MASK,
     NOTIFICATION,
     REPLY,
     REQUEST,
-    RPC_HEADER,
     parse_header,
 )
 
@@ -319,12 +311,13 @@ def messages_from_columns(columns: Sequence[MessageColumns], dialect: str = "rm"
     """The ledger messages of a Trace's per-capture message columns, as jsonl dicts with
     ``capture``, plus each capture's last message (when the capture ended).
 
-    Rows are picked by ``msg_id`` with numpy. A well-formed request, OK reply or notification is
-    decoded by the compiled codec (``protocol.codec``, ~30x cheaper than a Scapy packet) into the
-    same dict ``DecodedMessage.to_json`` gives (``_fast_row``); malformed messages, error replies
-    and payloads without a plain layout keep Scapy's lenient dissection.
+    Rows are picked by ``msg_id`` with numpy. A well-formed message is decoded by the compiled
+    decoder (``decoders.compiled``, what ``ghrm decode`` uses; far cheaper than a Scapy packet),
+    which gives the same dict ``DecodedMessage.to_json`` does; malformed messages keep Scapy's
+    lenient dissection.
     """
     from dissector.decoded import DecodedMessage
+    from dissector.decoders.compiled import decode_message
 
     ids = np.fromiter(LEDGER_MSG_IDS, np.int64)
     out = LedgerMessages()
@@ -338,144 +331,8 @@ def messages_from_columns(columns: Sequence[MessageColumns], dialect: str = "rm"
         malformed = cols.malformed
         for i in rows:
             raw = cols.raw_message(i)
-            row = _fast_row(raw, dialect) if malformed[i] is None else None
-            if row is None:
-                row = DecodedMessage(raw, dialect).to_json()
+            msg = decode_message(raw, dialect) if malformed[i] is None else DecodedMessage(raw, dialect)
+            row = msg.to_json()
             row["capture"] = cols.capture
             out.append(row)
     return out
-
-
-_ERR = struct.Struct("<I")
-_ROLE_OF_TYPE: dict[int, Role] = {REQUEST: "request", NOTIFICATION: "notification"}
-
-
-def _fast_row(raw: RawMessage, dialect: str) -> dict[str, Any] | None:
-    """``DecodedMessage(raw, dialect).to_json()`` of a well-formed message without Scapy, or None
-    when only Scapy gives it (error replies, continuations, payloads the codec cannot read)."""
-    from dissector.decoded import TYPE_NAMES, ExactTime
-
-    data = raw.data
-    if len(data) < 8:
-        return None
-    _api, type_byte, seq, msg_id = RPC_HEADER.unpack_from(data)
-    msg_type = type_byte & MSG_TYPE_MASK
-    if msg_type == REPLY:
-        if len(data) < 12:
-            return None
-        err_code = _ERR.unpack_from(data, 8)[0]
-        if err_code != 0:
-            return None
-        role: Role | None = "reply"
-        body = data[12:]
-    else:
-        role = _ROLE_OF_TYPE.get(msg_type)
-        if role is None:
-            return None
-        err_code, body = None, data[8:]
-    plain = _plain_codec(msg_id, role, dialect)
-    if plain is None:
-        return None
-    codec, hidden = plain
-    try:
-        values = codec.decode(body)
-    except (CodecError, KeyError, ValueError, IndexError, struct.error):
-        return None
-    return {
-        "frame": raw.frames[0],
-        "frames": list(raw.frames),
-        "time": None if raw.time_ns is None else ExactTime(raw.time_ns),
-        "time_end": None if raw.time_end_ns is None else ExactTime(raw.time_end_ns),
-        "direction": raw.direction.label,
-        "client_vmid": raw.client_vmid,
-        "type": TYPE_NAMES[msg_type],
-        "seq": seq if raw.seq_known else None,
-        "msg_id": msg_id,
-        "msg_name": _message_name(msg_id, dialect),
-        "fragments": type_byte >> FRAGMENTS_SHIFT,
-        "err_code": err_code,
-        "err_name": None if err_code is None else _error_name(err_code, dialect),
-        "fields": _shown(values, hidden),
-        "malformed": None,
-        "time_ns": raw.time_ns,
-    }
-
-
-def _shown(values: dict[str, Any], hidden: _Hidden) -> dict[str, Any]:
-    """The codec's values as ``layers.fields_of`` shows them: reserved and padding fields only
-    when non-zero, in list entries too (``values`` is the codec's fresh dict: changed in place)."""
-    top, lists = hidden
-    for name in top:
-        if name in values and not values[name]:
-            del values[name]
-    for name, inner in lists:
-        for entry in values.get(name) or ():
-            for key in inner:
-                if key in entry and not entry[key]:
-                    del entry[key]
-    return values
-
-
-# names hidden when zero: top-level ones, and (list name, names inside its entries)
-_Hidden = tuple[tuple[str, ...], tuple[tuple[str, tuple[str, ...]], ...]]
-
-
-@cache
-def _message_name(msg_id: int, dialect: str) -> str:
-    return registry.message_name(msg_id, dialect)
-
-
-@cache
-def _error_name(code: int, dialect: str) -> str:
-    return registry.error_name(code, dialect)
-
-
-@cache
-def _plain_codec(msg_id: int, role: Role, dialect: str) -> tuple[StructCodec, _Hidden] | None:
-    """The compiled codec of a payload made of integers and lists of them, with the fields
-    ``fields_of`` hides when zero; None for layouts with bytes (Scapy shows those as hex)."""
-    layout = registry.layout(msg_id, role, dialect)
-    if layout is None:
-        return None
-    top: list[str] = []
-    lists: list[tuple[str, tuple[str, ...]]] = []
-    if not _plain_fields(layout.fields, top, lists):
-        return None
-    try:
-        codec = codec_for(msg_id, role, dialect)
-    except (KeyError, ValueError):
-        return None
-    return codec, (tuple(dict.fromkeys(top)), tuple(lists))
-
-
-def _hidden(name: str, reserved: bool) -> bool:
-    return reserved or name.startswith("_")
-
-
-def _plain_fields(fields: Iterable[Any], top: list[str], lists: list[tuple[str, tuple[str, ...]]]) -> bool:
-    """Collect the hidden names of ``fields``; False if a field is not an integer or a list of
-    integer entries."""
-    for f in fields:
-        if isinstance(f, Optional | When):
-            if not _plain_fields(f.fields, top, lists):
-                return False
-        elif isinstance(f, BySize):
-            for case in f.cases:
-                if not _plain_fields(case.fields, top, lists):
-                    return False
-        elif isinstance(f, Array):
-            inner: list[str] = []
-            for entry in (f.entry, *f.alternatives):
-                for e in entry.fields:
-                    if not isinstance(e, Int):
-                        return False
-                    if _hidden(e.name, e.reserved):
-                        inner.append(e.name)
-            if inner:
-                lists.append((f.name, tuple(dict.fromkeys(inner))))
-        elif isinstance(f, Int | Count | Length):
-            if _hidden(f.name, getattr(f, "reserved", False)):
-                top.append(f.name)
-        else:
-            return False  # Bytes
-    return True
