@@ -19,6 +19,18 @@ from dissector.decoded import decode_file
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TRACES = os.path.join(ROOT, "traces")
+# vm_status values as the simulated RM sends them (protocol.md 6.1), written out independently of
+# dissector.protocol so the tests check the decoder's names against them
+STATUS = {
+    5: "LOAD",
+    1: "INIT",
+    2: "READY",
+    3: "RUNNING",
+    8: "INIT_FAILED",
+    9: "EXITED",
+    10: "RESETTING",
+    11: "RESET",
+}
 
 
 @dataclass

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from dissector.sim import Workload, simulate
-from tests.sim.decoding import Decoded, decode, load_truth, raw_records
+from tests.sim.decoding import STATUS, Decoded, decode, load_truth, raw_records
 
 EPOCH = 1767225600.0
 FAULTS = (
@@ -46,16 +46,6 @@ LEGAL = {
     "EXITED": {"RESETTING"},
     "RESETTING": {"RESET"},
     "RESET": set(),
-}
-STATUS = {
-    5: "LOAD",
-    1: "INIT",
-    2: "READY",
-    3: "RUNNING",
-    8: "INIT_FAILED",
-    9: "EXITED",
-    10: "RESETTING",
-    11: "RESET",
 }
 
 

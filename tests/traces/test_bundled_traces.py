@@ -14,20 +14,10 @@ from typing import Any
 
 import pytest
 
-from tests.sim.decoding import TRACES, Decoded, decode, load_truth, make_traces_module
+from tests.sim.decoding import STATUS, TRACES, Decoded, decode, load_truth, make_traces_module
 
 MT = make_traces_module()
 NAMES = [spec.name for spec in MT.TRACES]
-STATUS = {
-    5: "LOAD",
-    1: "INIT",
-    2: "READY",
-    3: "RUNNING",
-    8: "INIT_FAILED",
-    9: "EXITED",
-    10: "RESETTING",
-    11: "RESET",
-}
 
 
 @pytest.fixture(scope="module")
