@@ -1,7 +1,8 @@
 """The report's tables for people: which columns, their headers and units, one formatter each.
 
-Why one place: the HTML page (Styler-shaped tables) and the Markdown file show the same cells, so both
-take their text from ``display``; HTML only adds row colours and the evidence anchors.
+Why one place: the HTML page and the Markdown file show the same cells, so both take their text
+from the formatters below (blank, not a dash, for a missing value; units in the headers); HTML
+only adds row colours and the evidence anchors.
 """
 
 from __future__ import annotations
