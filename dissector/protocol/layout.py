@@ -193,7 +193,7 @@ class Struct:
         """The ``BySize`` choice when this layout is one (it is then the only field)."""
         if len(self.fields) == 1 and isinstance(self.fields[0], BySize):
             return self.fields[0]
-        if any(isinstance(f, BySize) for f in self.walk()):
+        if _holds_by_size(self.fields):  # beside other fields, or inside a group
             raise TypeError(f"{self.name}: a BySize must be the only field of its Struct")
         return None
 
@@ -212,6 +212,23 @@ class Struct:
                 break
             total += size
         return total
+
+
+def _holds_by_size(fields: tuple[Field, ...]) -> bool:
+    """Whether a ``BySize`` sits among ``fields`` or in one of their groups (``walk`` yields only
+    the named fields, so it cannot tell)."""
+    for f in fields:
+        match f:
+            case BySize():
+                return True
+            case Optional() | When():
+                if _holds_by_size(f.fields):
+                    return True
+            case Int() | Count() | Length() | Array() | Bytes():
+                pass
+            case _:
+                unknown_construct(f, "Struct.by_size")
+    return False
 
 
 def _walk(fields: tuple[Field, ...]) -> Iterator[Leaf]:

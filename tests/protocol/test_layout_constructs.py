@@ -20,7 +20,7 @@ from dissector.decoders.columnar import ByteView, walk
 from dissector.layers.build import entry_class, payload_class
 from dissector.layers.summary import format_value
 from dissector.protocol.codec import StructCodec
-from dissector.protocol.layout import U8, U16, BySize, Struct, nested_structs
+from dissector.protocol.layout import U8, U16, BySize, Optional, Struct, nested_structs
 from dissector.protocol.reference import _struct_text
 from dissector.wireshark.lua import _Generator
 
@@ -93,6 +93,12 @@ def test_by_size_must_be_the_only_field(backend) -> None:
 def test_by_size_is_a_whole_payload_not_an_entry() -> None:
     with pytest.raises(TypeError, match="whole payload"):
         entry_class(Struct("Entry", (CHOICE,)))
+
+
+def test_by_size_beside_other_fields_or_in_a_group_is_refused() -> None:
+    for misplaced in (Struct("Mixed", (U8("x"), CHOICE)), Struct("Grouped", (Optional((CHOICE,)),))):
+        with pytest.raises(TypeError, match="only field of its Struct"):
+            misplaced.by_size  # noqa: B018 (the property is the check)
 
 
 def test_by_size_cases_must_have_distinct_fixed_sizes() -> None:
