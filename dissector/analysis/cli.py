@@ -120,51 +120,53 @@ def _width(out: TextIO) -> int:
 
 # --- the commands -----------------------------------------------------------------------------
 def cmd_stats(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    """``ghrm stats``: the SRT table."""
+    """``ghrm stats``: the SRT table (pcap files without a VM or time selection: the narrow
+    path, ``analysis.calls``; anything else through the ``Trace``)."""
+    if not args.vmid and args.start is None and args.end is None and args.engine != "scapy":
+        try:
+            from .calls import srt_table
+
+            table = srt_table(args.files, args.dialect, client=args.client)
+            if table is not None:
+                return _show_srt(args, table, out, err)
+        except GhrmError as exc:
+            err.write(f"ghrm: error: {one_line(exc)}\n")
+            return exit_code(exc)
+        except BrokenPipeError:
+            return EXIT_OK
 
     def body(trace: Any) -> int:
         table = trace.df_srt(vmid=args.vmid, client=args.client) if (args.vmid or args.client) else trace.srt
-        if table.empty:
-            return _empty(args, "requests", out, err, list(table.columns))
-        if args.format != "text":
-            write_machine(table, args.format, out)
-            return EXIT_OK
-        header = [
-            "call",
-            "id",
-            "calls",
-            "errors",
-            "unans",
-            "min",
-            "mean",
-            "p50",
-            "p90",
-            "p99",
-            "max",
-            "sum(s)",
-        ]
-        scope = _filters(args).replace(" in this capture", "")
-        out.write(f"Gunyah RM service response time{scope}, first replies only; times in ms\n")
-        out.write(
-            "calls: requests sent, answered or not; errors: answered with an RM error; unans: no reply\n"
-        )
-        parts = list(table.groupby("capture", observed=True, sort=False))
-        for capture, part in parts:
-            if len(parts) > 1:
-                out.write(f"\n{capture}\n")
-            rows = [
-                [
-                    str(r.name), f"{int(r.msg_id):#010x}", str(r.calls), str(r.errors), str(r.unanswered),
-                    _ms(r.min), _ms(r.mean), _ms(r.p50), _ms(r.p90), _ms(r.p99), _ms(r.max), f"{r.sum:.6f}",
-                ]
-                for r in part.itertuples(index=False)
-            ]  # fmt: skip
-            totals = [str(int(part[c].sum())) for c in ("calls", "errors", "unanswered")]
-            rows.append(["total", "", *totals, *[""] * 6, f"{part['sum'].sum():.6f}"])
-            out.write(render(rows, header, set(range(1, 12)), _width(out)))
-        return EXIT_OK
+        return _show_srt(args, table, out, err)
 
     return _run(args, out, err, body)
+
+
+def _show_srt(args: argparse.Namespace, table: pd.DataFrame, out: TextIO, err: TextIO) -> int:
+    if table.empty:
+        return _empty(args, "requests", out, err, list(table.columns))
+    if args.format != "text":
+        write_machine(table, args.format, out)
+        return EXIT_OK
+    header = ["call", "id", "calls", "errors", "unans", "min", "mean", "p50", "p90", "p99", "max", "sum(s)"]
+    scope = _filters(args).replace(" in this capture", "")
+    out.write(f"Gunyah RM service response time{scope}, first replies only; times in ms\n")
+    out.write("calls: requests sent, answered or not; errors: answered with an RM error; unans: no reply\n")
+    parts = list(table.groupby("capture", observed=True, sort=False))
+    for capture, part in parts:
+        if len(parts) > 1:
+            out.write(f"\n{capture}\n")
+        rows = [
+            [
+                str(r.name), f"{int(r.msg_id):#010x}", str(r.calls), str(r.errors), str(r.unanswered),
+                _ms(r.min), _ms(r.mean), _ms(r.p50), _ms(r.p90), _ms(r.p99), _ms(r.max), f"{r.sum:.6f}",
+            ]
+            for r in part.itertuples(index=False)
+        ]  # fmt: skip
+        totals = [str(int(part[c].sum())) for c in ("calls", "errors", "unanswered")]
+        rows.append(["total", "", *totals, *[""] * 6, f"{part['sum'].sum():.6f}"])
+        out.write(render(rows, header, set(range(1, 12)), _width(out)))
+    return EXIT_OK
 
 
 def cmd_transactions(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:

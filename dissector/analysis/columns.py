@@ -139,6 +139,46 @@ class MessageColumns:
         return out
 
 
+@dataclass
+class CallColumns:
+    """The calls of one capture (requests and replies with an id, garbage left out), in frame
+    order: the narrow columns ``stats`` and ``errors`` read, a fraction of ``MessageColumns``.
+
+    Why a separate bundle: a capture read in blocks keeps only these per message, so memory
+    follows the calls, not the bytes; pairing (``transactions.pair``) runs on them unchanged.
+    """
+
+    frame: np.ndarray  # int64
+    time_ns: np.ndarray  # int64, 0 where unknown
+    time_known: np.ndarray  # bool
+    client_vmid: np.ndarray  # int32
+    seq: np.ndarray  # int32, -1 unknown
+    msg_id: np.ndarray  # int64
+    msg_type: np.ndarray  # int8: REQUEST or REPLY
+    err_code: np.ndarray  # int64, -1 when not a reply or cut
+    allocated_vmid: np.ndarray  # int32, -1: VMID in a successful VM_ALLOCATE reply
+    payload_vmid: np.ndarray  # int32, -1 (read only when asked for: the ``vm`` rules)
+    first_timed: tuple[int, int] | None = None  # (frame, time_ns) of the first timed message (any kind)
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    @classmethod
+    def joined(cls, parts: list[CallColumns]) -> CallColumns:
+        """Runs of one capture's calls (in record order) as one bundle in frame order (a message
+        reassembled in a later run than its first record comes out of order)."""
+        names = [f.name for f in fields(cls) if f.name != "first_timed"]
+        out = cls(
+            **{n: np.concatenate([getattr(p, n) for p in parts]) for n in names},
+            first_timed=min((p.first_timed for p in parts if p.first_timed is not None), default=None),
+        )
+        if len(out) and not bool(np.all(out.frame[1:] > out.frame[:-1])):
+            order = np.argsort(out.frame, kind="stable")
+            for n in names:
+                setattr(out, n, getattr(out, n)[order])
+        return out
+
+
 def _first_diff(a: np.ndarray, b: np.ndarray) -> int:
     if len(a) != len(b):
         return min(len(a), len(b))

@@ -17,6 +17,7 @@ from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from operator import attrgetter
+from typing import BinaryIO
 
 import numpy as np
 
@@ -205,6 +206,129 @@ def scan_pcap(data: bytes, source: str, chunk: int = SCAN_CHUNK) -> RecordColumn
         seq_known=np.ones(n, bool),
         buf=data,
         record=record,
+    )
+
+
+class Declined(Exception):
+    """A record the block scan cannot vouch for (the full readers must read the file)."""
+
+
+BLOCK_BYTES = 1 << 23  # bytes read at a time by ``scan_blocks``: bounds what a scan holds
+
+
+def _whole_records(data: bytes, endian: str) -> tuple[np.ndarray, int]:
+    """Starts of the whole records of ``data`` (which starts at a record) and where the first
+    incomplete one (or the end) is."""
+    unpack = struct.Struct(endian + "I").unpack_from
+    starts = array("q")
+    append = starts.append
+    pos = 0
+    try:  # as in ``_offsets_in_chunks``: ends when a record header no longer fits
+        while True:
+            append(pos)
+            pos += RECORD_HEADER_SIZE + unpack(data, pos + 8)[0]
+    except struct.error:
+        pos = starts.pop()
+    if len(starts) and pos > len(data):  # the last header fits, its body does not
+        pos = starts.pop()
+    return np.frombuffer(starts, np.int64), pos
+
+
+def scan_blocks(
+    path: str | os.PathLike[str], block_bytes: int = BLOCK_BYTES
+) -> Iterator[RecordColumns] | None:
+    """A clean classic pcap of DLT 147 as record columns, ``block_bytes`` of the file at a time
+    (record numbers run on across blocks; each block's ``buf`` is its own bytes); None when the
+    file is not such a pcap. A record ``scan_pcap`` would decline raises ``Declined`` when its
+    block is reached. The blocks together hold exactly the records of ``scan_pcap``.
+    """
+    try:
+        f = open(path, "rb")  # noqa: SIM115 -- closed by the generator
+    except OSError as exc:
+        from dissector.errors import InputError
+
+        raise InputError(f"ghrm: error: cannot read {os.fspath(path)}: {exc.strerror or exc}") from None
+    head = f.read(GLOBAL_HEADER_SIZE)
+    kind = PCAP_MAGICS.get(head[:4])
+    if kind is None or len(head) < GLOBAL_HEADER_SIZE:
+        f.close()
+        return None
+    endian, nano = kind
+    *_, snaplen, network = struct.unpack_from(endian + "IHHiIII", head)
+    if network & 0xFFFF != LINKTYPE_GUNYAH_RM:
+        f.close()
+        return None
+    snap_limit = snaplen if 0 < snaplen < MAX_CAPLEN else MAX_CAPLEN
+    return _blocks(f, os.fspath(path), endian, nano, snap_limit, max(block_bytes, 1))
+
+
+def _blocks(
+    f: BinaryIO, source: str, endian: str, nano: bool, snap_limit: int, size: int
+) -> Iterator[RecordColumns]:
+    with f:
+        tail, at, first = b"", GLOBAL_HEADER_SIZE, 1  # file offset of ``tail``, its first record's number
+        while True:
+            more = f.read(size)
+            if not more:
+                if tail:
+                    raise Declined(f"{source}: a cut record at offset {at}")
+                return
+            data = tail + more
+            starts, end = _whole_records(data, endian)
+            if not len(starts):
+                tail = data
+                continue
+            part = _scan_chunk(ByteView(data), starts, endian, nano, snap_limit)
+            if part is None:
+                raise Declined(f"{source}: a record the fast path does not read, near offset {at}")
+            yield _block_columns(part, data, source, first, at)
+            tail, at, first = data[end:], at + end, first + len(starts)
+
+
+def _block_columns(part: _Chunk, data: bytes, source: str, first: int, at: int) -> RecordColumns:
+    """One block's record columns (numbers from ``first``; ``at``: the block's file offset)."""
+    n = len(part.offset)
+    number = np.arange(first, first + n, dtype=np.int64)
+    offset, length = part.offset, part.length.astype(np.int64)
+    record_header = RECORD_HEADER_SIZE + CAPTURE_HEADER_SIZE
+
+    def record(i: int) -> Record:
+        o, ln = int(offset[i]), int(length[i])
+        return Record(
+            first + i,
+            int(part.time_ns[i]),
+            _DIRECTIONS[part.direction[i]],
+            int(part.client_vmid[i]),
+            data[o : o + ln],
+            f"{source}:offset {at + o - record_header}",
+        )
+
+    return RecordColumns(
+        source=source,
+        number=number,
+        time_ns=part.time_ns,
+        time_known=np.ones(n, bool),
+        direction=part.direction,
+        client_vmid=part.client_vmid,
+        offset=offset,
+        length=length,
+        synthetic=np.zeros(n, bool),
+        seq_known=np.ones(n, bool),
+        buf=data,
+        record=record,
+    )
+
+
+def no_records(source: str) -> RecordColumns:
+    """Record columns of no record (what follows the last block: reassembly's flush)."""
+
+    def record(i: int) -> Record:
+        raise IndexError(i)
+
+    i64 = np.empty(0, np.int64)
+    none = np.empty(0, bool)
+    return RecordColumns(
+        source, i64, i64, none, np.empty(0, np.int8), np.empty(0, np.int32), i64, i64, none, none, b"", record
     )
 
 

@@ -7,6 +7,7 @@ unanswered call has no time at all (it is counted in ``unanswered``).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -34,12 +35,34 @@ def df_srt(
         empty = SRT.empty()
         empty["capture"] = pd.Categorical([], categories=tx["capture"].cat.categories)
         return empty
-    status = status[calls_rows]
-    ids = tx["msg_id"].to_numpy(np.int64, na_value=-1)[calls_rows]
-    latency = tx["latency"].to_numpy(np.float64)[calls_rows]
+    rows = srt_rows(
+        tx["capture"].cat.codes.to_numpy(np.int64)[calls_rows],
+        tx["msg_id"].to_numpy(np.int64, na_value=-1)[calls_rows],
+        status[calls_rows],
+        tx["latency"].to_numpy(np.float64)[calls_rows],
+    )
     name_codes = tx["name"].cat.codes.to_numpy()[calls_rows]
-    capture = tx["capture"].cat.codes.to_numpy(np.int64)[calls_rows]
-    key = (capture << 33) + ids + 1  # one row per (capture, call); msg_id NA (-1) sorts first
+    names = pd.Categorical.from_codes(name_codes[rows.first], categories=tx["name"].cat.categories)
+    return srt_frame(rows, tx["capture"].cat.categories, names.remove_unused_categories())
+
+
+@dataclass
+class SrtRows:
+    """The SRT's numbers, one row per (capture, call), by capture code then message id."""
+
+    capture: np.ndarray  # capture code
+    msg_id: np.ndarray
+    first: np.ndarray  # index (in the calls given) of each row's first call
+    calls: np.ndarray
+    errors: np.ndarray
+    unanswered: np.ndarray
+    stats: np.ndarray  # (rows, 7): min, mean, p50, p90, p99, max, sum of the latencies
+
+
+def srt_rows(capture: np.ndarray, msg_id: np.ndarray, status: np.ndarray, latency: np.ndarray) -> SrtRows:
+    """The SRT of calls given as arrays (one entry per request: capture code, message id, status
+    code, latency in seconds or NaN): what ``df_srt`` and ``ghrm stats``' narrow path share."""
+    key = (capture.astype(np.int64) << 33) + msg_id + 1  # msg_id NA (-1) sorts first
     uniq, first, group = np.unique(key, return_index=True, return_inverse=True)
     k = len(uniq)
     answered = np.isin(status, codes(ANSWERED))
@@ -58,16 +81,19 @@ def df_srt(
         if len(part):
             p50, p90, p99 = np.percentile(part, [50, 90, 99])
             stats[i] = (part[0], part.mean(), p50, p90, p99, part[-1], part.sum())
-    categories = tx["name"].cat.categories
-    names = pd.Categorical.from_codes(name_codes[first], categories=categories).remove_unused_categories()
+    return SrtRows(uniq >> 33, (uniq & ((1 << 33) - 1)) - 1, first, calls, errors, unanswered, stats)
+
+
+def srt_frame(rows: SrtRows, captures: pd.Index | Sequence[str], names: pd.Categorical) -> pd.DataFrame:
+    """The SRT table (schema ``SRT``) of ``srt_rows``' result; ``names``: each row's call name."""
     return SRT.frame(
         {
-            "capture": pd.Categorical.from_codes(uniq >> 33, categories=tx["capture"].cat.categories),
+            "capture": pd.Categorical.from_codes(rows.capture, categories=captures),
             "name": names,
-            "msg_id": (uniq & ((1 << 33) - 1)) - 1,
-            "calls": calls,
-            "errors": errors,
-            "unanswered": unanswered,
-            **{c: stats[:, j] for j, c in enumerate(("min", "mean", "p50", "p90", "p99", "max", "sum"))},
+            "msg_id": rows.msg_id,
+            "calls": rows.calls,
+            "errors": rows.errors,
+            "unanswered": rows.unanswered,
+            **{c: rows.stats[:, j] for j, c in enumerate(("min", "mean", "p50", "p90", "p99", "max", "sum"))},
         }
     )

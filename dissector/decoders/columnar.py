@@ -28,7 +28,14 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-from dissector.analysis.columns import UNKNOWN, MessageColumns, empty_columns, payload_dtype, usable_ns
+from dissector.analysis.columns import (
+    UNKNOWN,
+    CallColumns,
+    MessageColumns,
+    empty_columns,
+    payload_dtype,
+    usable_ns,
+)
 from dissector.analysis.fields import Located, allocated_vmid_field, payload_fields, vmid_fields
 from dissector.capture.reassembly import RawMessage, Reassembler
 from dissector.capture.record import Record
@@ -133,40 +140,60 @@ class ByteView:
         return out
 
 
+class Reassembly:
+    """Reassembly state carried from one run of records to the next (a capture read in blocks):
+    the shared ``Reassembler``, and the queues whose latest record taking part was a fragment
+    (so the next record there is fed too: it may abort the message in flight)."""
+
+    def __init__(self) -> None:
+        self.reassembler = Reassembler()
+        self.after_fragment: set[int] = set()  # queue keys: client * 4 + direction
+
+
 def _reassemble_fragments(
-    rc: RecordArrays, rtype: np.ndarray, rfrags: np.ndarray
+    rc: RecordArrays,
+    rtype: np.ndarray,
+    rfrags: np.ndarray,
+    carry: Reassembly | None = None,
+    last: bool = True,
 ) -> tuple[np.ndarray, list[RawMessage]]:
     """Which records are whole messages by themselves, and the messages made of the others.
 
     A fragment record (continuation, or first of several) goes through ``Reassembler``. So does
     the first ordinary record after it on the same queue, because a new message aborts one in
     flight; that record's own message is dropped from this list (it is kept as a standalone).
-    Kernel-log (synthetic) and header-less records never touch the reassembly state.
+    Kernel-log (synthetic) and header-less records never touch the reassembly state. ``carry``
+    holds that state across runs of records (whole capture: a fresh one); ``last`` flushes it.
     """
-    n = len(rc)
+    carry = Reassembly() if carry is None else carry
     standalone_kind = rc.synthetic | (rc.length < RPC_HEADER_SIZE)
     fragment = ~standalone_kind & ((rtype == CONTINUATION) | (rfrags > 0))
-    if not fragment.any():
-        return np.ones(n, bool), []
-    # among records that take part in reassembly, find the record after each fragment, per queue
-    part = np.flatnonzero(~standalone_kind)
-    queue = rc.client_vmid[part].astype(np.int64) * 4 + rc.direction[part]
-    by_queue = part[np.argsort(queue, kind="stable")]
-    q_sorted = np.sort(queue, kind="stable")
-    is_frag = fragment[by_queue]
-    follows = np.zeros(len(by_queue), bool)
-    follows[1:] = is_frag[:-1] & ~is_frag[1:] & (q_sorted[1:] == q_sorted[:-1])
-    aborters = by_queue[follows]
-    feed = np.union1d(np.flatnonzero(fragment), aborters)
-    aborter_numbers = set(rc.number[aborters].tolist())
-    reassembler = Reassembler()
     out: list[RawMessage] = []
-    for i in feed.tolist():
-        for raw in reassembler.feed(rc.record(i)):
-            if len(raw.frames) == 1 and raw.frames[0] in aborter_numbers and not raw.problems:
-                continue
-            out.append(raw)
-    out.extend(reassembler.flush())
+    if fragment.any() or carry.after_fragment:
+        # among records that take part in reassembly, find the record after each fragment, per queue
+        part = np.flatnonzero(~standalone_kind)
+        queue = rc.client_vmid[part].astype(np.int64) * 4 + rc.direction[part]
+        by_queue = part[np.argsort(queue, kind="stable")]
+        q_sorted = np.sort(queue, kind="stable")
+        is_frag = fragment[by_queue]
+        new_queue = np.r_[True, q_sorted[1:] != q_sorted[:-1]] if len(q_sorted) else np.empty(0, bool)
+        prev_frag = np.zeros(len(by_queue), bool)
+        prev_frag[1:] = is_frag[:-1] & ~new_queue[1:]
+        if carry.after_fragment:  # a queue's first record here follows the previous run's last
+            prev_frag[new_queue] = np.isin(q_sorted[new_queue], list(carry.after_fragment))
+        aborters = by_queue[prev_frag & ~is_frag]
+        ends = np.r_[new_queue[1:], True] if len(q_sorted) else new_queue
+        for q, frag in zip(q_sorted[ends].tolist(), is_frag[ends].tolist(), strict=True):
+            (carry.after_fragment.add if frag else carry.after_fragment.discard)(q)
+        feed = np.union1d(np.flatnonzero(fragment), aborters)
+        aborter_numbers = set(rc.number[aborters].tolist())
+        for i in feed.tolist():
+            for raw in carry.reassembler.feed(rc.record(i)):
+                if len(raw.frames) == 1 and raw.frames[0] in aborter_numbers and not raw.problems:
+                    continue
+                out.append(raw)
+    if last:
+        out.extend(carry.reassembler.flush())
     return ~fragment, out
 
 
@@ -291,7 +318,7 @@ class _Headers:
     decodable: np.ndarray  # a whole message with a header: not a continuation or lone fragment
 
 
-def _messages(rc: RecordArrays) -> _Messages:
+def _messages(rc: RecordArrays, carry: Reassembly | None = None, last: bool = True) -> _Messages:
     """Job 1: records -> messages (fragments through the shared ``Reassembler``), in frame order.
 
     The reassembled messages (few) are slotted between the standalone records by their first
@@ -302,7 +329,7 @@ def _messages(rc: RecordArrays) -> _Messages:
     type_byte = view.read(rc.offset + 1, 1)
     rtype = np.where(has_header, type_byte & MSG_TYPE_MASK, UNKNOWN)
     rfrags = np.where(has_header, type_byte >> FRAGMENTS_SHIFT, UNKNOWN)
-    alone, assembled = _reassemble_fragments(rc, rtype, rfrags)
+    alone, assembled = _reassemble_fragments(rc, rtype, rfrags, carry, last)
     del type_byte, rtype, rfrags, has_header
     rows = np.flatnonzero(alone)
     assembled.sort(key=lambda m: m.frames[0])
@@ -389,15 +416,18 @@ def _payload_columns(m: _Messages, h: _Headers) -> tuple[np.ndarray, np.ndarray,
     return gather(vmid_fields()), gather((allocated_vmid_field(),), h.err_code == 0), payload
 
 
-def _needs_scapy(m: _Messages, h: _Headers, dialect: str) -> np.ndarray:
+def _needs_scapy(m: _Messages, h: _Headers, dialect: str, only: np.ndarray | None = None) -> np.ndarray:
     """Job 4: which messages may be malformed, so Scapy must dissect them to say how.
 
     Not those whose payload fills their fixed-size layout exactly, or has no layout, or fits
-    their variable layout with every count and length consistent (``walk``)."""
+    their variable layout with every count and length consistent (``walk``). ``only``: look
+    at these messages only (the others come out False)."""
     hard = ~h.decodable | m.problems | m.synthetic | (h.api != RPC_API_BYTE) | (h.fragments > MAX_FRAGMENTS)
     hard |= m.standalone & (m.length > MSGQ_MAX_MSG_SIZE)  # the reassembler flags them
     hard |= (h.msg_type == REPLY) & (h.payload_len < REPLY_ERROR_SIZE)
-    check = np.flatnonzero(~hard)
+    if only is not None:
+        hard &= only
+    check = np.flatnonzero(~hard if only is None else ~hard & only)
     if not len(check):
         return hard
     key = h.msg_id[check] * 8 + h.msg_type[check] * 2 + (h.err_code[check] > 0)
@@ -463,6 +493,61 @@ def decode(rc: RecordArrays, capture: str, dialect: str = "rm") -> MessageColumn
         raw_message=m.raw_message,
     )
     return cols  # in frame order already (``_messages``)
+
+
+def decode_calls(
+    rc: RecordArrays,
+    dialect: str = "rm",
+    carry: Reassembly | None = None,
+    last: bool = True,
+    vmids: bool = False,
+) -> CallColumns:
+    """The calls among one run of a capture's records (``CallColumns``), by the same jobs as
+    ``decode`` minus what calls do not need: no payload fields (``payload_vmid`` only with
+    ``vmids``), and Scapy only for the messages that may be garbage (a broken header and an id
+    no source defines: the messages table's ``transactions.garbage``). ``carry``/``last``: a
+    capture read in runs (``Reassembly``); the runs' calls joined are the whole capture's."""
+    from dissector.analysis.transactions import known_ids
+
+    m = _messages(rc, carry, last)
+    h = _headers(m)
+    timed = np.flatnonzero(m.time_known)
+    first = (int(m.frame[timed[0]]), int(m.time_ns[timed[0]])) if len(timed) else None
+    call = ((h.msg_type == REQUEST) | (h.msg_type == REPLY)) & (h.msg_id >= 0)
+    for i in np.flatnonzero(
+        _needs_scapy(m, h, dialect, only=call & ~np.isin(h.msg_id, known_ids()))
+    ).tolist():
+        found = DecodedMessage(m.raw_message(i), dialect).problems
+        call[i] = not (found and found[0].kind == "header")  # garbage is no call
+    rows = np.flatnonzero(call)
+    alloc = allocated_vmid_field()
+    kinds = {
+        alloc.msg_id * 4 + alloc.msg_type: rows[
+            (h.msg_id[rows] == alloc.msg_id) & (h.msg_type[rows] == alloc.msg_type)
+        ]
+    }
+    allocated = _gather(m.view, m.moff, h.payload_len, kinds, (alloc,), h.err_code == 0)
+    payload_vmid = np.full(len(rows), UNKNOWN, np.int32)
+    if vmids:
+        places = vmid_fields()
+        wanted = np.isin(h.msg_id[rows] * 4 + h.msg_type[rows], [w.msg_id * 4 + w.msg_type for w in places])
+        asked = np.zeros(len(m.frame), bool)
+        asked[rows[wanted]] = True
+        kinds = _kinds(asked, h.msg_type, h.msg_id)
+        payload_vmid = _gather(m.view, m.moff, h.payload_len, kinds, places)[rows].astype(np.int32)
+    return CallColumns(
+        frame=m.frame[rows],
+        time_ns=np.where(m.time_known[rows], m.time_ns[rows], 0),
+        time_known=m.time_known[rows],
+        client_vmid=m.client[rows],
+        seq=h.seq[rows].astype(np.int32),
+        msg_id=h.msg_id[rows],
+        msg_type=h.msg_type[rows].astype(np.int8),
+        err_code=h.err_code[rows],
+        allocated_vmid=allocated[rows].astype(np.int32),
+        payload_vmid=payload_vmid,
+        first_timed=first,
+    )
 
 
 def _layout_of(key: int, dialect: str = "rm") -> Struct | None:

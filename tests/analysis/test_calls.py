@@ -1,0 +1,143 @@
+"""The narrow path of ``ghrm stats`` equals the ``Trace``'s, whatever the block boundaries.
+
+A capture read in blocks of a few bytes puts block boundaries inside fragmented messages and
+between requests and their replies; the records, the call columns and the SRT must be those of
+the whole file read at once, and the SRT that of ``Trace.srt``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dissector.analysis import fastpath
+from dissector.analysis.calls import read_calls, srt_table
+from dissector.analysis.columns import CallColumns
+from dissector.capture.detect import open_records
+from dissector.capture.record import Record
+from dissector.trace import open_trace
+from tests.analysis.test_fastpath import _pcap_of, stream
+
+TRACES = Path(__file__).resolve().parents[2] / "traces"
+BUNDLED = sorted(p for p in TRACES.iterdir() if p.suffix in (".pcap", ".pcapng"))
+
+
+@contextmanager
+def _file(data: bytes) -> Iterator[str]:
+    fd, path = tempfile.mkstemp(suffix=".pcap")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        yield path
+    finally:
+        os.unlink(path)
+
+
+def _equal_calls(a: CallColumns, b: CallColumns) -> None:
+    assert a.first_timed == b.first_timed
+    for f in dataclasses.fields(CallColumns):
+        if f.name != "first_timed":
+            x, y = getattr(a, f.name), getattr(b, f.name)
+            assert x.dtype == y.dtype and np.array_equal(x, y), f.name
+
+
+def _same_srt(narrow: pd.DataFrame, trace: pd.DataFrame) -> None:
+    """Equal tables; the ``name`` categories may be listed in another order (not shown anywhere)."""
+    pd.testing.assert_frame_equal(narrow, trace, check_categorical=False, check_exact=True)
+    assert list(narrow.columns) == list(trace.columns)
+    assert [str(d) for d in narrow.dtypes] == [str(d) for d in trace.dtypes]
+
+
+@settings(deadline=None, max_examples=25)
+@given(stream(), st.integers(1, 300))
+def test_blocks_hold_the_records_of_the_whole_file(records, block):
+    data = _pcap_of(records)
+    with _file(data) as path:
+        blocks = fastpath.scan_blocks(path, block)
+        assert blocks is not None
+        got = [rc.record(i) for rc in blocks for i in range(len(rc))]
+    whole = fastpath.scan_pcap(data, path)
+    assert whole is not None
+    assert got == [whole.record(i) for i in range(len(whole))]
+
+
+@settings(deadline=None, max_examples=40)
+@given(stream(), st.integers(1, 300))
+def test_calls_read_in_blocks_equal_the_whole_file_and_the_trace(records, block):
+    """Blocks of 1-300 bytes: boundaries inside fragmented messages and inside request/reply pairs."""
+    with _file(_pcap_of(records)) as path:
+        parts, whole = read_calls(path, block_bytes=block), read_calls(path, block_bytes=1 << 30)
+        assert parts is not None and whole is not None
+        _equal_calls(parts, whole)
+        table = srt_table([path])
+        assert table is not None
+        _same_srt(table, open_trace(path).srt)
+
+
+@pytest.mark.parametrize("trace", BUNDLED, ids=lambda p: p.name)
+@pytest.mark.parametrize("block", [64, 1 << 23])
+def test_srt_of_every_bundled_trace_as_pcap(trace, block):
+    """Every bundled trace written as a classic pcap (what the block scan reads)."""
+    with open_records(str(trace)) as items:
+        records = [r for r in items if isinstance(r, Record)]
+    with _file(_pcap_of(records)) as path:
+        calls = read_calls(path, block_bytes=block)
+        assert calls is not None
+        ref = open_trace(path)
+        table = srt_table([path, path], client=None)
+        assert table is not None
+        _same_srt(table, open_trace([path, path]).srt)
+        client = sorted(set(ref.transactions["client_vmid"].tolist()))[:1]
+        table = srt_table([path], client=client)
+        assert table is not None
+        _same_srt(table, ref.df_srt(client=client))
+
+
+def test_what_the_block_scan_declines_goes_to_the_trace():
+    one = bytes.fromhex("210101000100005600000000")
+    records = [Record(i + 1, 10**9 + i, 1, 3, one) for i in range(10)]  # type: ignore[arg-type]
+    data = bytearray(_pcap_of(records))
+    record_size = 16 + 4 + len(one)
+    data[24 + 8 * record_size + 16] = 2  # capture header version of the 9th record
+    with _file(bytes(data)) as path:
+        assert read_calls(path, block_bytes=3 * record_size) is None
+        assert srt_table([path]) is None
+    with _file(bytes(data[: 24 + 9 * record_size - 1])) as path:  # a cut record
+        assert read_calls(path, block_bytes=3 * record_size) is None
+    with _file(b"\x0a\x0d\x0d\x0a" + bytes(data[4:])) as path:  # not a pcap
+        assert read_calls(path) is None
+
+
+def test_a_message_aborted_in_another_block_is_aborted_there_too():
+    """A first fragment, then (next block) a new request on its queue that aborts it, then a
+    stray continuation: read one record per block, the continuation must not join the aborted
+    message (the reassembly state, and which record follows a fragment, cross the boundary)."""
+    import struct
+
+    from dissector.capture.record import Direction
+    from dissector.layers import fragment
+
+    call = struct.pack("<BBHI", 0x21, 1, 7, 0x56000001)
+    big = struct.pack("<BBHI", 0x21, 2, 7, 0x56000001) + bytes(300)  # a long OK reply
+    first, rest = fragment(big)[0], fragment(big)[1:]
+    other = struct.pack("<BBHI", 0x21, 3, 8, 0x56000002) + bytes(4)  # a notification: aborts it
+    pieces = [(call, Direction.TO_RM), (first, Direction.FROM_RM), (other, Direction.FROM_RM)]
+    pieces += [(p, Direction.FROM_RM) for p in rest]
+    records = [Record(i + 1, 10**9 * (i + 1), d, 3, p) for i, (p, d) in enumerate(pieces)]
+    with _file(_pcap_of(records)) as path:
+        parts, whole = read_calls(path, block_bytes=1), read_calls(path, block_bytes=1 << 30)
+        assert parts is not None and whole is not None
+        _equal_calls(parts, whole)
+        table = srt_table([path])
+        assert table is not None
+        _same_srt(table, open_trace(path).srt)
