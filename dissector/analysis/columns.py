@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
+from functools import cache
 
 import numpy as np
 
 from dissector.capture.reassembly import RawMessage
 
-from .fields import PAYLOAD_FIELDS
+from .fields import PAYLOAD_FIELDS, payload_fields
 
 UNKNOWN = -1
 
@@ -28,13 +29,25 @@ def usable_ns(t: int | None) -> int | None:
     return t if t is not None and t in _INT64 else None
 
 
+@cache
+def payload_dtype(column: str) -> type:
+    """The narrowest dtype holding a ``PAYLOAD_FIELDS`` column (-1 unknown): int32 unless a
+    field of it is 4 bytes or more."""
+    return np.int32 if all(w.size <= 3 for w in payload_fields()[column]) else np.int64
+
+
 @dataclass
 class MessageColumns:
-    """One capture's RM messages in frame order; every array has one entry per message."""
+    """One capture's RM messages in frame order; every array has one entry per message.
+
+    Why ``multi_frames`` instead of a tuple per message: all but the reassembled messages are
+    one record, whose number is ``frame``; a million tuples cost ~70 MB that nothing reading
+    the columns needs (``frames`` builds them when a table asks).
+    """
 
     capture: str
     frame: np.ndarray  # int64
-    frames: np.ndarray  # object: tuple of record numbers
+    multi_frames: dict[int, tuple[int, ...]]  # row -> record numbers, where more than ``frame``
     time_ns: np.ndarray  # int64, 0 where unknown
     time_known: np.ndarray  # bool
     time_end_ns: np.ndarray  # int64
@@ -46,17 +59,25 @@ class MessageColumns:
     seq: np.ndarray  # int32, -1 unknown
     msg_id: np.ndarray  # int64, -1
     err_code: np.ndarray  # int64, -1 when not a reply or cut
-    payload_vmid: np.ndarray  # int64, -1: the request/notification field ``vmid``
-    allocated_vmid: np.ndarray  # int64, -1: VMID in a successful VM_ALLOCATE reply
+    payload_vmid: np.ndarray  # int32, -1: the request/notification field ``vmid``
+    allocated_vmid: np.ndarray  # int32, -1: VMID in a successful VM_ALLOCATE reply
     synthetic: np.ndarray  # bool
     malformed: np.ndarray  # object: None or text
     malformed_kind: np.ndarray  # object: None or the first fault's kind
-    payload: dict[str, np.ndarray] = field(default_factory=dict)  # PAYLOAD_FIELDS columns, int64, -1
+    payload: dict[str, np.ndarray] = field(default_factory=dict)  # PAYLOAD_FIELDS, ``payload_dtype``, -1
     # how to get a message back for full Scapy dissection: row -> RawMessage
     raw_message: Callable[[int], RawMessage] | None = field(default=None, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.frame)
+
+    @property
+    def frames(self) -> np.ndarray:
+        """Per message, the tuple of its record numbers (object array, built on each call)."""
+        out = np.fromiter(zip(self.frame.tolist()), object, len(self.frame))
+        for row, frames in self.multi_frames.items():
+            out[row] = frames
+        return out
 
     def take(self, order: np.ndarray) -> MessageColumns:
         """The same messages reordered (or a subset), as a new bundle."""
@@ -65,6 +86,10 @@ class MessageColumns:
             value = getattr(self, f.name)
             if isinstance(value, np.ndarray):
                 out[f.name] = value[order]
+            elif f.name == "multi_frames":
+                rows = np.asarray(order)
+                rows = np.flatnonzero(rows) if rows.dtype == bool else rows
+                out[f.name] = {new: value[old] for new, old in enumerate(rows.tolist()) if old in value}
             elif f.name == "payload":
                 out[f.name] = {k: v[order] for k, v in value.items()}
             else:
@@ -92,6 +117,11 @@ class MessageColumns:
             if f.name in ("raw_message", "capture"):
                 continue
             a, b = getattr(self, f.name), getattr(other, f.name)
+            if f.name == "multi_frames":
+                rows = sorted(set(a.items()) ^ set(b.items()))
+                if rows:
+                    out.append(f"frames row {rows[0][0]}: {a.get(rows[0][0])!r} != {b.get(rows[0][0])!r}")
+                continue
             if f.name == "payload":
                 for k in PAYLOAD_FIELDS:
                     if not np.array_equal(a[k], b[k]):
@@ -121,7 +151,7 @@ def empty_columns(capture: str) -> MessageColumns:
     return MessageColumns(
         capture=capture,
         frame=i64,
-        frames=np.empty(0, object),
+        multi_frames={},
         time_ns=i64,
         time_known=np.empty(0, bool),
         time_end_ns=i64,
@@ -133,12 +163,12 @@ def empty_columns(capture: str) -> MessageColumns:
         seq=np.empty(0, np.int32),
         msg_id=i64,
         err_code=i64,
-        payload_vmid=i64,
-        allocated_vmid=i64,
+        payload_vmid=np.empty(0, np.int32),
+        allocated_vmid=np.empty(0, np.int32),
         synthetic=np.empty(0, bool),
         malformed=np.empty(0, object),
         malformed_kind=np.empty(0, object),
-        payload={k: i64 for k in PAYLOAD_FIELDS},
+        payload={k: np.empty(0, payload_dtype(k)) for k in PAYLOAD_FIELDS},
     )
 
 
@@ -151,8 +181,13 @@ def from_rows(
         cols.raw_message = raw_message
         return cols
 
+    n = len(rows)
+
     def col(name: str, dtype: type) -> np.ndarray:
-        return np.fromiter((r[name] for r in rows), dtype=dtype, count=len(rows))
+        return np.fromiter((r[name] for r in rows), dtype=dtype, count=n)
+
+    def payload_col(name: str) -> np.ndarray:
+        return np.fromiter((r["payload"][name] for r in rows), payload_dtype(name), n)
 
     def obj(name: str) -> np.ndarray:
         out = np.empty(len(rows), dtype=object)
@@ -162,7 +197,7 @@ def from_rows(
     return MessageColumns(
         capture=capture,
         frame=col("frame", np.int64),
-        frames=obj("frames"),
+        multi_frames={i: f for i, r in enumerate(rows) if (f := tuple(r["frames"])) != (r["frame"],)},
         time_ns=col("time_ns", np.int64),
         time_known=col("time_known", bool),
         time_end_ns=col("time_end_ns", np.int64),
@@ -174,13 +209,11 @@ def from_rows(
         seq=col("seq", np.int32),
         msg_id=col("msg_id", np.int64),
         err_code=col("err_code", np.int64),
-        payload_vmid=col("payload_vmid", np.int64),
-        allocated_vmid=col("allocated_vmid", np.int64),
+        payload_vmid=col("payload_vmid", np.int32),
+        allocated_vmid=col("allocated_vmid", np.int32),
         synthetic=col("synthetic", bool),
         malformed=obj("malformed"),
         malformed_kind=obj("malformed_kind"),
-        payload={
-            k: np.fromiter((r["payload"][k] for r in rows), np.int64, len(rows)) for k in PAYLOAD_FIELDS
-        },
+        payload={k: payload_col(k) for k in PAYLOAD_FIELDS},
         raw_message=raw_message,
     )

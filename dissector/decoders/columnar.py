@@ -20,7 +20,6 @@ bundled trace and on generated message streams).
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache
@@ -29,7 +28,7 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-from dissector.analysis.columns import UNKNOWN, MessageColumns, empty_columns, usable_ns
+from dissector.analysis.columns import UNKNOWN, MessageColumns, empty_columns, payload_dtype, usable_ns
 from dissector.analysis.fields import Located, allocated_vmid_field, payload_fields, vmid_fields
 from dissector.capture.reassembly import RawMessage, Reassembler
 from dissector.capture.record import Record
@@ -245,15 +244,15 @@ def _kinds(decodable: np.ndarray, msg_type: np.ndarray, msg_id: np.ndarray) -> d
 
 @dataclass
 class _Messages:
-    """Message-level arrays: the standalone records first, then the reassembled messages."""
+    """Message-level arrays in frame order: standalone records and reassembled messages merged."""
 
     rc: RecordArrays
-    rows: np.ndarray  # record index of each standalone message
+    source: np.ndarray  # per message: its record index (standalone), or -1 - k for ``assembled[k]``
     assembled: list[RawMessage]
     view: ByteView  # over the records' bytes and, after them, the reassembled messages'
     moff: np.ndarray  # where each message starts in ``view``
     frame: np.ndarray
-    frames: np.ndarray
+    multi_frames: dict[int, tuple[int, ...]]  # rows whose records are more than their own frame
     time_ns: np.ndarray
     time_known: np.ndarray
     time_end_ns: np.ndarray
@@ -264,11 +263,17 @@ class _Messages:
     seq_known: np.ndarray
     problems: np.ndarray  # reassembly faults
 
+    @property
+    def standalone(self) -> np.ndarray:
+        """Messages that are one record by themselves (not through the reassembler)."""
+        return self.source >= 0
+
     def raw_message(self, i: int) -> RawMessage:
         """Message ``i`` as the readers and the reassembler make it, for Scapy."""
-        if i >= len(self.rows):
-            return self.assembled[i - len(self.rows)]
-        (raw,) = Reassembler().feed(self.rc.record(int(self.rows[i])))
+        src = int(self.source[i])
+        if src < 0:
+            return self.assembled[-1 - src]
+        (raw,) = Reassembler().feed(self.rc.record(src))
         return raw
 
 
@@ -287,15 +292,22 @@ class _Headers:
 
 
 def _messages(rc: RecordArrays) -> _Messages:
-    """Job 1: records -> messages (fragments through the shared ``Reassembler``)."""
+    """Job 1: records -> messages (fragments through the shared ``Reassembler``), in frame order.
+
+    The reassembled messages (few) are slotted between the standalone records by their first
+    frame, so every column is built once, in its final order (no reordering copy afterwards).
+    """
     view = ByteView(rc.buf)
     has_header = rc.length >= RPC_HEADER_SIZE
     type_byte = view.read(rc.offset + 1, 1)
     rtype = np.where(has_header, type_byte & MSG_TYPE_MASK, UNKNOWN)
     rfrags = np.where(has_header, type_byte >> FRAGMENTS_SHIFT, UNKNOWN)
     alone, assembled = _reassemble_fragments(rc, rtype, rfrags)
+    del type_byte, rtype, rfrags, has_header
     rows = np.flatnonzero(alone)
+    assembled.sort(key=lambda m: m.frames[0])
     k = len(assembled)
+    n = len(rows) + k
     extra = b"".join(m.data for m in assembled)
     if extra:
         view = ByteView(rc.buf + extra)
@@ -304,23 +316,28 @@ def _messages(rc: RecordArrays) -> _Messages:
     if k:
         np.cumsum(ext_len[:-1], out=ext_off[1:])
     ext_off += len(rc.buf)
+    ext_frame = np.fromiter((m.frames[0] for m in assembled), np.int64, k)
+    # where each reassembled message goes among the standalone ones (frames are unique)
+    at_ext = np.searchsorted(rc.number[rows], ext_frame) + np.arange(k)
+    at_alone = np.ones(n, bool)
+    at_alone[at_ext] = False
 
     def both(a: np.ndarray, b: Iterable, dtype: type) -> np.ndarray:
-        return np.concatenate([a[rows].astype(dtype), np.fromiter(b, dtype, k)])
+        out: np.ndarray = np.empty(n, dtype)
+        out[at_alone] = a[rows]
+        out[at_ext] = np.fromiter(b, dtype, k)
+        return out
 
-    frame = both(rc.number, (m.frames[0] for m in assembled), np.int64)
+    source = both(np.arange(len(rc), dtype=np.int64), range(-1, -1 - k, -1), np.int64)
+    multi = {int(p): m.frames for p, m in zip(at_ext.tolist(), assembled, strict=True) if len(m.frames) > 1}
     return _Messages(
         rc=rc,
-        rows=rows,
+        source=source,
         assembled=assembled,
         view=view,
-        moff=np.concatenate([rc.offset[rows], ext_off]),
-        frame=frame,
-        frames=np.fromiter(
-            itertools.chain(zip(frame[: len(rows)].tolist()), (m.frames for m in assembled)),
-            object,
-            len(frame),
-        ),
+        moff=both(rc.offset, ext_off.tolist(), np.int64),
+        frame=both(rc.number, ext_frame.tolist(), np.int64),
+        multi_frames=multi,
         time_known=both(rc.time_known, (usable_ns(m.time_ns) is not None for m in assembled), bool),
         time_ns=both(rc.time_ns, (usable_ns(m.time_ns) or 0 for m in assembled), np.int64),
         time_end_ns=both(rc.time_ns, (usable_ns(m.time_end_ns) or 0 for m in assembled), np.int64),
@@ -329,9 +346,7 @@ def _messages(rc: RecordArrays) -> _Messages:
         length=both(rc.length, ext_len.tolist(), np.int64),
         synthetic=both(rc.synthetic, (m.synthetic is not None for m in assembled), bool),
         seq_known=both(rc.seq_known, (m.seq_known for m in assembled), bool),
-        problems=np.concatenate(
-            [np.zeros(len(rows), bool), np.fromiter((bool(m.problems) for m in assembled), bool, k)]
-        ),
+        problems=both(np.zeros(len(rc), bool), (bool(m.problems) for m in assembled), bool),
     )
 
 
@@ -368,7 +383,9 @@ def _payload_columns(m: _Messages, h: _Headers) -> tuple[np.ndarray, np.ndarray,
     def gather(places: Iterable[Located], cond: np.ndarray | None = None) -> np.ndarray:
         return _gather(m.view, m.moff, h.payload_len, kinds, places, cond)
 
-    payload = {column: gather(places) for column, places in payload_fields().items()}
+    payload: dict[str, np.ndarray] = {
+        c: gather(places).astype(payload_dtype(c)) for c, places in payload_fields().items()
+    }
     return gather(vmid_fields()), gather((allocated_vmid_field(),), h.err_code == 0), payload
 
 
@@ -378,7 +395,7 @@ def _needs_scapy(m: _Messages, h: _Headers, dialect: str) -> np.ndarray:
     Not those whose payload fills their fixed-size layout exactly, or has no layout, or fits
     their variable layout with every count and length consistent (``walk``)."""
     hard = ~h.decodable | m.problems | m.synthetic | (h.api != RPC_API_BYTE) | (h.fragments > MAX_FRAGMENTS)
-    hard |= alone_too_long(m.length, len(m.rows))
+    hard |= m.standalone & (m.length > MSGQ_MAX_MSG_SIZE)  # the reassembler flags them
     hard |= (h.msg_type == REPLY) & (h.payload_len < REPLY_ERROR_SIZE)
     check = np.flatnonzero(~hard)
     if not len(check):
@@ -425,7 +442,7 @@ def decode(rc: RecordArrays, capture: str, dialect: str = "rm") -> MessageColumn
     cols = MessageColumns(
         capture=capture,
         frame=m.frame,
-        frames=m.frames,
+        multi_frames=m.multi_frames,
         time_ns=m.time_ns,
         time_known=m.time_known,
         time_end_ns=m.time_end_ns,
@@ -437,15 +454,15 @@ def decode(rc: RecordArrays, capture: str, dialect: str = "rm") -> MessageColumn
         seq=h.seq.astype(np.int32),
         msg_id=h.msg_id,
         err_code=h.err_code,
-        payload_vmid=payload_vmid,
-        allocated_vmid=allocated_vmid,
+        payload_vmid=payload_vmid.astype(np.int32),
+        allocated_vmid=allocated_vmid.astype(np.int32),
         synthetic=m.synthetic,
         malformed=malformed,
         malformed_kind=malformed_kind,
         payload=payload,
         raw_message=m.raw_message,
     )
-    return cols.sorted()
+    return cols  # in frame order already (``_messages``)
 
 
 def _layout_of(key: int, dialect: str = "rm") -> Struct | None:
@@ -558,13 +575,6 @@ def _walk_bytes(
     if f.align > 1:  # zero padding: missing padding is not a fault
         pos = np.minimum(pos + (-want % f.align), end)
     return pos, ok
-
-
-def alone_too_long(length: np.ndarray, standalone: int) -> np.ndarray:
-    """Standalone records over 240 bytes (the reassembler flags them; reassembled ones may be longer)."""
-    out = np.zeros(len(length), bool)
-    out[:standalone] = length[:standalone] > MSGQ_MAX_MSG_SIZE
-    return out
 
 
 def _size_of(key: int, dialect: str = "rm") -> int:
