@@ -67,6 +67,9 @@ class MessageColumns:
     payload: dict[str, np.ndarray] = field(default_factory=dict)  # PAYLOAD_FIELDS, ``payload_dtype``, -1
     # how to get a message back for full Scapy dissection: row -> RawMessage
     raw_message: Callable[[int], RawMessage] | None = field(default=None, repr=False, compare=False)
+    # row -> the message's bytes (``raw_message(row).data``) without building a RawMessage: what
+    # a reader of a few payload fields of many rows wants (``context.resource_vms``)
+    message_bytes: Callable[[int], bytes] | None = field(default=None, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -94,14 +97,21 @@ class MessageColumns:
                 out[f.name] = {k: v[order] for k, v in value.items()}
             else:
                 out[f.name] = value
-        raw = self.raw_message
+        rows = np.asarray(order)
+        rows = np.flatnonzero(rows) if rows.dtype == bool else rows
+        raw, data = self.raw_message, self.message_bytes
         if raw is not None:
-            rows = np.asarray(order)
 
             def raw_taken(i: int) -> RawMessage:
                 return raw(int(rows[i]))
 
             out["raw_message"] = raw_taken
+        if data is not None:
+
+            def bytes_taken(i: int) -> bytes:
+                return data(int(rows[i]))
+
+            out["message_bytes"] = bytes_taken
         return MessageColumns(**out)
 
     def sorted(self) -> MessageColumns:
@@ -114,7 +124,7 @@ class MessageColumns:
         """Names (and first differing row) of columns that differ: the engine-equality check."""
         out = []
         for f in fields(self):
-            if f.name in ("raw_message", "capture"):
+            if f.name in ("raw_message", "message_bytes", "capture"):
                 continue
             a, b = getattr(self, f.name), getattr(other, f.name)
             if f.name == "multi_frames":

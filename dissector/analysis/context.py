@@ -271,16 +271,18 @@ def payload_reader(columns: Sequence[Any], dialect: str) -> Callable[[int, str],
         cols = columns[k]
         if cols.raw_message is None:
             return {}
-        raw = cols.raw_message(row - int(starts[k]))
-        msg_id = int.from_bytes(raw.data[4:8], "little")
-        body = raw.data[8:] if role == "request" else raw.data[12:]
+        i = row - int(starts[k])
+        # the bytes alone where the columns can give them (no RawMessage built per row)
+        data = cols.message_bytes(i) if cols.message_bytes is not None else cols.raw_message(i).data
+        msg_id = int.from_bytes(data[4:8], "little")
+        body = data[8:] if role == "request" else data[12:]
         handle = _leading_handle(msg_id, role)
         if handle is not None and len(body) >= 4:  # all rule 1 needs: skip decoding SGLs
             return {handle: int.from_bytes(body[:4], "little")}
         try:
             return codec_for(msg_id, role, dialect).decode(body)
-        except (CodecError, KeyError, ValueError, IndexError):
-            return DecodedMessage(raw, dialect).fields  # malformed: decoded as far as it goes
+        except (CodecError, KeyError, ValueError, IndexError):  # malformed: decoded as far as it goes
+            return DecodedMessage(cols.raw_message(i), dialect).fields
 
     return payload
 

@@ -303,6 +303,14 @@ class _Messages:
         (raw,) = Reassembler().feed(self.rc.record(src))
         return raw
 
+    def message_bytes(self, i: int) -> bytes:
+        """``raw_message(i).data`` read straight from the buffer where the reassembler would
+        only copy it (a standalone record within the message-queue size, not a kernel log's)."""
+        if self.source[i] < 0 or self.synthetic[i] or self.length[i] > MSGQ_MAX_MSG_SIZE:
+            return self.raw_message(i).data
+        start = int(self.moff[i])
+        return bytes(self.view.buf[start : start + int(self.length[i])])
+
 
 @dataclass
 class _Headers:
@@ -491,6 +499,7 @@ def decode(rc: RecordArrays, capture: str, dialect: str = "rm") -> MessageColumn
         malformed_kind=malformed_kind,
         payload=payload,
         raw_message=m.raw_message,
+        message_bytes=m.message_bytes,
     )
     return cols  # in frame order already (``_messages``)
 
