@@ -44,7 +44,7 @@ from dissector.analysis.context import about_vms, vm_frames
 from dissector.analysis.errors import df_errors
 from dissector.analysis.findings import crash_reports, from_messages, from_transactions, reused_seqs
 from dissector.analysis.ledgers.checks import ledger_findings
-from dissector.analysis.ledgers.events import messages_from_columns
+from dissector.analysis.ledgers.events import ledger_messages
 from dissector.analysis.lifecycles import Lifecycles, rebuild
 from dissector.analysis.schema import PROBLEMS
 from dissector.analysis.select import MissingData, overlapping, select, suggest
@@ -117,7 +117,7 @@ class _Base:
 
     def _make_ledger_messages(self) -> list[dict[str, Any]]:
         """The memory, IRQ and VM config messages, dissected, for the parcel and IRQ ledgers."""
-        return messages_from_columns(self.columns, self.dialect)
+        return ledger_messages(self.columns, self.dialect)
 
     def _make_ledger_findings(self) -> pd.DataFrame:
         return ledger_findings(self.get("ledger_messages"), self.get("memparcels"), self.get("irqs"))

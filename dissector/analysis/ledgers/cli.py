@@ -47,7 +47,8 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO, body: Callable[[Any
     """Open the captures as every table command does, and run ``body`` on the trace."""
 
     def checked(trace: Any) -> int:
-        if trace.messages.empty and not trace.problems.empty:
+        # problems first: most captures have none, and then the messages table is not needed here
+        if not trace.problems.empty and trace.messages.empty:
             err.write("ghrm: nothing could be decoded\n")
             return EXIT_INPUT
         return body(trace)
