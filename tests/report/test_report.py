@@ -237,3 +237,30 @@ def test_many_slow_boots_without_a_slow_window_are_one_line() -> None:
     assert one.subject == "8 VMs" and "10.0-80.0 ms" in one.text and "up to 7 other boots" in one.text
     assert len(one.links) == 6 and one.links[0].anchor == "vm-0x80-1"
     assert _group_crowded(lines[:5], vms, 0.005, n - 1) == lines[:5]  # a few stay one line each
+
+
+def test_overlapping_boots_counted_a_block_at_a_time_equal_the_whole_matrix() -> None:
+    import numpy as np
+    import pandas as pd
+
+    from dissector.report.content import _overlapping_boots
+
+    rng = np.random.default_rng(7)
+    n = 50
+    lo = rng.uniform(0, 10, n)
+    hi = lo + rng.uniform(-0.5, 3, n)  # a few reversed intervals too
+    hi[rng.random(n) < 0.2] = np.nan  # never ran
+    allocated = np.where(rng.random(n) < 0.2, np.nan, lo)  # first_seen stands in
+    vms = pd.DataFrame(
+        {
+            "capture": rng.choice(["a", "b"], n),
+            "allocated_at": allocated,
+            "first_seen": lo,
+            "running_at": hi,
+        }
+    )
+    same = vms["capture"].to_numpy()
+    want = (lo[:, None] < hi[None, :]) & (lo[None, :] < hi[:, None]) & (same[:, None] == same[None, :])
+    expected = np.maximum(want.sum(axis=1) - 1, 0)
+    for block in (1, 7, 64):
+        assert list(_overlapping_boots(vms, block=block)) == list(expected)
