@@ -264,3 +264,17 @@ def test_overlapping_boots_counted_a_block_at_a_time_equal_the_whole_matrix() ->
     expected = np.maximum(want.sum(axis=1) - 1, 0)
     for block in (1, 7, 64):
         assert list(_overlapping_boots(vms, block=block)) == list(expected)
+
+
+def test_dense_pictures_are_png_sized_like_the_svg_the_others_svg(faults_html: str) -> None:
+    from dissector.report.figures import CSS_PX_PER_INCH, SECTIONS
+
+    images = dict(re.findall(r'<figure id="fig-([a-z_]+)">\s*<img ([^>]*)>', faults_html))
+    for spec in (s for specs in SECTIONS.values() for s in specs):
+        if spec.key not in images:
+            continue
+        attrs = images[spec.key]
+        assert f'src="data:image/{"png" if spec.web == "png" else "svg+xml"};base64,' in attrs, spec.key
+        if spec.web == "png":  # shown at the size the SVG had (96 CSS px an inch), drawn at 1.5x that
+            assert f'width="{round(spec.size[0] * CSS_PX_PER_INCH)}"' in attrs
+    assert {"timeline", "latency_distribution", "message_rate"} <= set(images)
