@@ -29,6 +29,10 @@ log = logging.getLogger(__name__)
 WEB_DPI = 144  # PNGs of the HTML page: 1.5 device pixels per CSS pixel
 CSS_PX_PER_INCH = 96  # what a browser shows an SVG (points) and a sized <img> at
 MARKDOWN_DPI = 110
+# SVG text as <text> in DejaVu Sans (falling back to Verdana, Arial ...), not a path per glyph: the
+# SVGs are 40-70 % smaller and 15-30 % faster to write (heatmap 123 -> 69 kB, a sequence diagram
+# 273 -> 76 kB on the 1M capture); positions and anchors are matplotlib's either way
+SVG_FONTTYPE = "none"
 
 
 @dataclass(frozen=True)
@@ -163,7 +167,8 @@ def draw(spec: FigureSpec, trace: Any, *args: Any, formats: tuple[str, ...] = ("
         out = Figure(spec.key, caption)
         if "svg" in formats or ("web" in formats and spec.web == "svg"):
             buf = io.StringIO()
-            fig.savefig(buf, format="svg")
+            with matplotlib.rc_context({"svg.fonttype": SVG_FONTTYPE}):
+                fig.savefig(buf, format="svg")
             out.svg = buf.getvalue()
         if "web" in formats and spec.web == "png":
             raw = io.BytesIO()
