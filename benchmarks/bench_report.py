@@ -1,40 +1,55 @@
-"""How long the report, diff and exports take: ``python benchmarks/bench_report.py [VMS] [SECONDS]``.
+"""How long the report, diff and exports take, and the report's own part apart from the tables.
 
-Simulates a fleet (default 64 VM slots for 20 s of boots and reboots, about 45,000 records),
-then times each step on it: reading the tables, the HTML report (pictures included), the JSON
-report, the Perfetto export, a Parquet export and a diff of the capture against itself. Prints one
-line per step: seconds, and the output size.
+    python benchmarks/bench_report.py [VMS] [SECONDS]     # a simulated fleet, every step
+    python benchmarks/bench_report.py --size 1M           # run.py's 1M capture: tables, then report
+
+Fleet mode simulates a fleet (default 64 VM slots for 20 s of boots and reboots, about 45,000
+records), then times each step on it: reading the tables, the HTML report (pictures included), the
+JSON report, the Perfetto export, a Parquet export and a diff of the capture against itself.
+
+Capture mode (``--size`` one of ``run.py``'s captures, or ``--capture FILE``) builds every table
+the report reads first and times that apart, then times ``build_report`` alone (HTML with its
+stages: analysing, drawing pictures, writing; and JSON), next to ``tshark -r F -q -z io,stat,0``
+on the same file, so the report's own part reads as a ratio to the yardstick of ``run.py``.
+Prints one line per step: seconds, and the output size.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import dissector
 from dissector.report import build_report, diff, export_table, write_perfetto
 from dissector.sim import simulate
 
 TABLES = ("messages", "transactions", "lifecycle_summary", "findings", "memparcels", "irqs", "slow_windows")
+# what build_report reads of a Trace: built before the report is timed
+REPORT_TABLES = (*TABLES, "lifecycles", "srt", "errors", "problems")
 
 
-def main() -> None:
-    vms = int(sys.argv[1]) if len(sys.argv) > 1 else 64
-    seconds = float(sys.argv[2]) if len(sys.argv) > 2 else 20.0
+def step(label: str, run: Callable[[], Any], path: str | None = None) -> float:
+    t0 = time.perf_counter()
+    run()
+    took = time.perf_counter() - t0
+    size = f", {os.path.getsize(path):,} B" if path else ""
+    print(f"{label:<30} {took:7.2f} s{size}", flush=True)
+    return took
+
+
+def fleet(vms: int, seconds: float) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         capture = os.path.join(tmp, "fleet.pcapng")
         sim = simulate(vms=vms, seed=5, duration=seconds, output=capture, truth=False)
         print(f"capture: {sim.records} records, {sim.instances} VM instances, {os.path.getsize(capture):,} B")
-
-        def step(label: str, run, path: str | None = None) -> None:
-            t0 = time.perf_counter()
-            run()
-            took = time.perf_counter() - t0
-            size = f", {os.path.getsize(path):,} B" if path else ""
-            print(f"{label:<22} {took:7.2f} s{size}")
-
         trace = dissector.open(capture)
         step("tables", lambda: [getattr(trace, t) for t in TABLES])
         for fmt in ("html", "json"):
@@ -45,6 +60,60 @@ def main() -> None:
         out = os.path.join(tmp, "tx.parquet")
         step("export transactions", lambda: export_table(trace, "transactions", out, "parquet"), out)
         step("diff (itself)", lambda: diff(trace, trace))
+
+
+def capture(path: Path) -> None:
+    """Tables first, then the report alone, next to tshark io,stat on the same file."""
+    print(f"capture: {path} ({path.stat().st_size:,} B)", flush=True)
+    yardstick = None
+    if shutil.which("tshark"):
+        argv = ["tshark", "-r", str(path), "-q", "-z", "io,stat,0"]
+        yardstick = step("tshark io,stat", lambda: subprocess.run(argv, capture_output=True, check=True))
+    trace = dissector.open(str(path))
+    step("tables (built once)", lambda: [getattr(trace, t) for t in REPORT_TABLES])
+    print(f"  {len(trace.messages):,} messages, {len(trace.lifecycle_summary):,} VM instances", flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        for fmt in ("html", "json"):
+            out = os.path.join(tmp, f"r.{fmt}")
+            stages: list[tuple[str, float]] = []
+
+            def mark(label: str, stages: list[tuple[str, float]] = stages) -> None:
+                stages.append((label, time.perf_counter()))
+
+            took = step(
+                f"report --format {fmt} (alone)",
+                lambda out=out, fmt=fmt, mark=mark: build_report(trace, out, fmt, step=mark),
+                out,
+            )
+            ends = [t for _, t in stages[1:]] + [stages[0][1] + took]
+            for (label, t0), t1 in zip(stages, ends, strict=True):
+                print(f"  {label:<28} {t1 - t0:7.2f} s", flush=True)
+            if yardstick:
+                print(
+                    f"  = {took / yardstick:.2f}x tshark io,stat (the report alone: no start-up, no tables)"
+                )
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("vms", nargs="?", type=int, default=64, help="fleet mode: VM slots (64)")
+    p.add_argument("seconds", nargs="?", type=float, default=20.0, help="fleet mode: simulated seconds (20)")
+    p.add_argument(
+        "--size", help="capture mode: one of run.py's captures (100k, 1M, ...), simulated if missing"
+    )
+    p.add_argument("--capture", type=Path, help="capture mode: this file")
+    args = p.parse_args()
+    if args.size:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from run import CAPTURES, ensure_capture
+
+        if args.size not in CAPTURES:
+            p.error(f"unknown size {args.size!r}; choose from {', '.join(CAPTURES)}")
+        capture(ensure_capture(CAPTURES[args.size]))
+    elif args.capture:
+        capture(args.capture)
+    else:
+        fleet(args.vms, args.seconds)
 
 
 if __name__ == "__main__":

@@ -68,11 +68,14 @@ def plot_latency_distribution(
     horizontal = _horizontal()
     tx = _answered(_data.table(trace_or_table, "transactions", _TX_COLUMNS))
     names = tx["name"].astype(object)
+    codes, uniques = pd.factorize(names)  # one pass over the names, not one comparison per call
+    code_of = {u: k for k, u in enumerate(uniques.tolist())}
     if calls is not None:
-        chosen = [c for c in calls if (names == c).any()]
+        chosen = [c for c in calls if c in code_of]
     else:
         chosen = names.value_counts().index[:top].tolist()
-    groups = {c: tx["latency"].to_numpy(np.float64)[(names == c).to_numpy()] * 1e3 for c in chosen}
+    latency = tx["latency"].to_numpy(np.float64)
+    groups = {c: latency[codes == code_of[c]] * 1e3 for c in chosen}
     groups = dict(sorted(groups.items(), key=lambda kv: np.median(kv[1]), reverse=True)) if groups else {}
     if ax is None:
         height = min(14.0, max(3.0, 0.32 * len(groups) + 1.6))
@@ -293,8 +296,12 @@ def _ring_outliers(ax: Any, findings: pd.DataFrame, tx: pd.DataFrame, x: np.ndar
     if rows.empty:
         return
     wanted = {(str(c), f[0]) for c, f in zip(rows["capture"].astype(str), rows["frames"], strict=True) if f}
-    keys = zip(tx["capture"].astype(str), tx["request_frame"].astype("Int64"), strict=True)
-    pick = np.array([(c, f) in wanted for c, f in keys], bool)
+    pick = tx["request_frame"].isin([f for _, f in wanted]).to_numpy(bool)  # by number first: a few calls
+    (near,) = np.nonzero(pick)
+    keys = zip(
+        tx["capture"].iloc[near].astype(str), tx["request_frame"].iloc[near].astype("Int64"), strict=True
+    )
+    pick[near] = [(c, f) in wanted for c, f in keys]
     if pick.any():
         ax.plot(
             x[pick],

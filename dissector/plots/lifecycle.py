@@ -14,6 +14,10 @@ from dissector.protocol import registry
 from . import _data, style
 
 _MARKED = ("error_reply", "unanswered", "slow_window", "vm_lifecycle")  # drawn otherwise, or the story
+# lanes="auto": past this many VM instances, one lane per VM (its instances one after another): a
+# lane an instance would be under a pixel high, and a VM's instances run one after the other anyway
+AUTO_VM_LANES = 200
+_EXIT_MARKERS = ("D", "P", "s", "h", "p", "8")
 
 
 def plot_lifecycle_timeline(
@@ -24,6 +28,7 @@ def plot_lifecycle_timeline(
     end: float | None = None,
     max_labels: int = 40,
     collection: bool = False,
+    lanes: str = "instance",
     ax: Any = None,
 ) -> Any:
     """VM lifecycles: one lane per VM instance, each state interval a bar in its state colour.
@@ -35,21 +40,28 @@ def plot_lifecycle_timeline(
     abnormal exits are labelled, so 200 VMs still read as a picture. ``collection=True`` draws
     the state bars as one collection instead of a ``Rectangle`` each: the same picture, drawn in a
     fraction of the time for a fleet of hundreds of VMs (the report does), but ``ax.patches`` then
-    holds no bars.
+    holds no bars. ``lanes="vm"`` draws one lane per VM, its instances one after another, and marks
+    the abnormal exits instead of labelling them; ``lanes="auto"`` does so past ``AUTO_VM_LANES``
+    instances (a fleet of thousands: the report does).
     """
     plt = style.pyplot()
     lc = _data.table(trace_or_table, "lifecycles", ("vmid", "instance", "state", "start", "end"))
     base = _data.origins(trace_or_table, lc)
     if vmids is not None:
         lc = lc[lc["vmid"].isin(list(vmids))]
-    lanes = _lanes(lc)
-    n = len(lanes)
+    if lanes not in ("instance", "vm", "auto"):
+        raise ValueError(f"lanes must be 'instance', 'vm' or 'auto', not {lanes!r}")
+    instances = _lanes(lc)
+    by_vm = lanes == "vm" or (lanes == "auto" and len(instances) > AUTO_VM_LANES)
+    shown = list(dict.fromkeys((c, v, 1) for c, v, _ in instances)) if by_vm else instances
+    n = len(shown)
     ax = style.axes(ax, (11, min(16.0, max(2.6, 0.3 * n + 1.6))))
     if n == 0:
         ax.text(0.5, 0.5, "no VM lifecycle in this trace", ha="center", va="center", transform=ax.transAxes)
         ax.set_axis_off()
         return ax
-    lane_of = {key: i for i, key in enumerate(lanes)}
+    row_of = {(c, v): i for i, (c, v, _) in enumerate(shown)}
+    lane_of = {key: row_of[key[:2]] for key in instances} if by_vm else {k: i for i, k in enumerate(shown)}
     keys = list(
         zip(
             lc["capture"].astype(object) if "capture" in lc else [""] * len(lc),
@@ -67,8 +79,8 @@ def plot_lifecycle_timeline(
     edge = "white" if n <= 60 else "none"
     bars = _bar_collection if collection else _bars
     bars(ax, y[~ongoing], t0[~ongoing], t1[~ongoing], height, colors, ~ongoing, edgecolor=edge)
-    if ongoing.any():
-        hatched = {"edgecolor": "#555555", "hatch": "///"}
+    if ongoing.any():  # in a VM's lane, below the instances that came after it
+        hatched = {"edgecolor": "#555555", "hatch": "///", **({"zorder": 0.9} if by_vm else {})}
         bars(ax, y[ongoing], t0[ongoing], t1[ongoing], height, colors, ongoing, **hatched)
     lo = np.nanmin(t0) if start is None else start
     hi = np.nanmax(t1) if end is None else end
@@ -77,16 +89,37 @@ def plot_lifecycle_timeline(
     ax.set_xlim(lo - pad, hi + pad)
     handles = _state_handles(plt, lc)
     if _data.is_trace(trace_or_table):
-        handles += _markers(ax, trace_or_table, lanes, base, n)
+        handles += _markers(ax, trace_or_table, instances, base, n, lane_of)
         summary = trace_or_table.lifecycle_summary
-        flip = lo + 0.8 * (hi - lo)
-        _exit_labels(ax, summary, lane_of, base, n > max_labels, flip, trace_or_table.dialect)
-        handles += _slow_windows(ax, trace_or_table, base, lanes)
-    _lane_axis(ax, lanes, max_labels)
+        if by_vm:
+            handles += _abnormal_exits(ax, summary, lane_of, base, trace_or_table.dialect)
+        else:
+            flip = lo + 0.8 * (hi - lo)
+            _exit_labels(ax, summary, lane_of, base, n > max_labels, flip, trace_or_table.dialect)
+        handles += _slow_windows(ax, trace_or_table, base, shown)
+    _lane_axis(ax, shown, max_labels)
     ax.set_xlabel(style.TIME_LABEL)
-    ax.set_title(_title("VM lifecycles", lc, n))
+    if by_vm:
+        ax.set_ylabel("VM (its instances one after another)")
+        ax.set_title(_title(f"VM lifecycles, one lane per VM ({n})", lc, len(instances)))
+    else:
+        ax.set_title(_title("VM lifecycles", lc, n))
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     return ax
+
+
+def lane_count(summary: pd.DataFrame, lanes: str = "instance") -> int:
+    """How many lanes ``plot_lifecycle_timeline(lanes=...)`` draws for a ``lifecycle_summary``
+    (one row per VM instance): the report sizes the picture by it."""
+    instances = len(summary)
+    if lanes == "vm" or (lanes == "auto" and instances > AUTO_VM_LANES):
+        keys = (
+            summary["capture"].astype(str) + ":" + summary["vmid"].astype(str)
+            if "capture" in summary
+            else summary["vmid"]
+        )
+        return int(keys.nunique())
+    return instances
 
 
 def _bars(
@@ -183,13 +216,17 @@ def _lane_axis(ax: Any, lanes: list[tuple[str, int, int]], max_labels: int) -> N
     ax.set_axisbelow(True)
 
 
-def _lane_index(lanes: list[tuple[str, int, int]], trace: Any, base: _data.Origins) -> Any:
-    """A function (capture, vmid, t) -> lane: the instance of that VM alive at t (else the last
-    one begun before t)."""
+def _lane_index(
+    lanes: list[tuple[str, int, int]],
+    trace: Any,
+    base: _data.Origins,
+    lane_of: dict[tuple[str, int, int], int],
+) -> Any:
+    """A function (capture, vmid, t) -> lane: the lane (``lane_of``) of the instance of that VM
+    alive at t (else of the last one begun before t)."""
     lc = trace.lifecycles
     spans: dict[tuple[str, int], list[tuple[float, int]]] = {}
     starts = _data.seconds(lc, "start", base)
-    lane_of = {key: i for i, key in enumerate(lanes)}
     for (c, v, i), s in zip(
         zip(lc["capture"].astype(object), lc["vmid"].astype(int), lc["instance"].astype(int), strict=True),
         starts,
@@ -210,8 +247,15 @@ def _lane_index(lanes: list[tuple[str, int, int]], trace: Any, base: _data.Origi
     return find
 
 
-def _markers(ax: Any, trace: Any, lanes: list[tuple[str, int, int]], base: _data.Origins, n: int) -> list:
-    find = _lane_index(lanes, trace, base)
+def _markers(
+    ax: Any,
+    trace: Any,
+    lanes: list[tuple[str, int, int]],
+    base: _data.Origins,
+    n: int,
+    lane_of: dict[tuple[str, int, int], int],
+) -> list:
+    find = _lane_index(lanes, trace, base, lane_of)
     size = 36 if n <= 60 else 14
     tx = trace.transactions
     handles = []
@@ -296,6 +340,38 @@ def _exit_labels(
             gid="exit_label",
             bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.75},
         )
+
+
+def _abnormal_exits(ax: Any, summary: pd.DataFrame, lane_of: dict, base: _data.Origins, dialect: str) -> list:
+    """The abnormal exits (watchdog, crash ...) as markers, one kind per exit type, named in the
+    legend: with a lane per VM, labels would pile onto one another."""
+    rows = summary[summary["exit_type"].notna() & summary["exited_at"].notna()]
+    normal = {registry.enum("exit_type", dialect).name_of(v) for v in NORMAL_EXIT_TYPES}
+    at = _data.seconds(rows, "exited_at", base)
+    where: dict[str, tuple[list[float], list[int]]] = {}
+    for r, x in zip(rows.itertuples(index=False), at.tolist(), strict=True):
+        key = (str(r.capture), int(r.vmid), int(r.instance))
+        if key in lane_of and r.exit_type not in normal and x == x:
+            xs, ys = where.setdefault(str(r.exit_type), ([], []))
+            xs.append(x)
+            ys.append(lane_of[key])
+    handles = []
+    for k, (kind, (xs, ys)) in enumerate(sorted(where.items())):
+        handles.append(
+            ax.scatter(
+                xs,
+                ys,
+                marker=_EXIT_MARKERS[k % len(_EXIT_MARKERS)],
+                s=22,
+                color="#222222",
+                edgecolor="white",
+                linewidth=0.5,
+                zorder=5,
+                label=f"{kind} ({len(xs)})",
+                gid="abnormal_exit",
+            )
+        )
+    return handles
 
 
 def _slow_windows(ax: Any, trace: Any, base: _data.Origins, lanes: list[tuple[str, int, int]]) -> list:

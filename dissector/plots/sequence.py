@@ -43,6 +43,19 @@ def _label(row: Any, dialect: str, latency: dict[tuple[str, int], float]) -> str
     return name if kind == "request" else f"{name} {kind}".strip()
 
 
+def _reply_latency(tx: pd.DataFrame, rows: pd.DataFrame) -> dict[tuple[str, int], float]:
+    """(capture, reply frame) -> latency of the calls whose replies are among ``rows`` (a few
+    dozen: the transactions table is searched by frame number, not walked)."""
+    tx = tx[tx["reply_frame"].notna() & tx["reply_frame"].isin(rows["frame"].tolist())]
+    return dict(
+        zip(
+            zip(tx["capture"].astype(str), tx["reply_frame"].astype(int), strict=True),
+            tx["latency"].astype(float),
+            strict=True,
+        )
+    )
+
+
 def plot_sequence_diagram(
     trace: Any,
     vmid: int,
@@ -74,19 +87,11 @@ def plot_sequence_diagram(
         about &= ~(t < start)
     if end is not None:
         about &= ~(t >= end)
-    tx = trace.transactions
-    tx = tx[tx["reply_frame"].notna()]
-    latency = dict(
-        zip(
-            zip(tx["capture"].astype(str), tx["reply_frame"].astype(int), strict=True),
-            tx["latency"].astype(float),
-            strict=True,
-        )
-    )
-    rows = m[about]
-    times = t[about]
-    hidden = max(0, len(rows) - max_messages)
-    rows, times = rows.iloc[:max_messages], times[:max_messages]
+    picked = np.flatnonzero(about)
+    hidden = max(0, len(picked) - max_messages)
+    picked = picked[:max_messages]
+    rows, times = m.iloc[picked], t[picked]
+    latency = _reply_latency(trace.transactions, rows)
     n = len(rows)
     clients = list(dict.fromkeys(int(c) for c in rows["client_vmid"]))
     left = [c for c in clients if c != vmid]
@@ -129,7 +134,8 @@ def plot_sequence_diagram(
             linestyle="--" if unknown else "-",
             gid="error" if is_error else "arrow",
         )
-        ax.add_patch(arrow)
+        arrow.set_clip_path(ax.patch)  # what add_patch does, without its data-limit update (~5 ms an
+        ax.add_artist(arrow)  # arrow); the limits are set below
         ax.text(
             (src + dst) / 2,
             y - 0.08,

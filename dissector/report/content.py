@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -171,9 +172,14 @@ def _owned(findings: pd.DataFrame, vms: pd.DataFrame) -> dict[str, list[int]]:
     return owned
 
 
-def _links(rows: pd.DataFrame, limit: int = 4) -> list[Link]:
+def _records(rows: pd.DataFrame) -> list[Any]:
+    """Rows as plain named tuples: what the verdict reads, one row at a time, without pandas."""
+    return list(rows.itertuples(index=False))
+
+
+def _links(rows: Sequence[Any], limit: int = 4) -> list[Link]:
     links = []
-    for r in rows.head(limit).itertuples(index=False):
+    for r in rows[:limit]:
         frames = tuple(r.frames) if isinstance(r.frames, tuple | list) else ()
         label = (
             f"frame {frames[0]}"
@@ -193,41 +199,51 @@ def _sorted(rows: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _reasons(rows: pd.DataFrame, limit: int = 2) -> list[str]:
+def _reasons(rows: Sequence[Any], limit: int = 2) -> list[str]:
     """The first finding text of each distinct code, most severe first, and how many more."""
-    firsts = rows.drop_duplicates("code")
-    texts = [str(t) for t in firsts["text"].head(limit)]
+    firsts: dict[Any, Any] = {}
+    for r in rows:
+        firsts.setdefault(None if _blank(r.code) else r.code, r)
+    texts = [str(r.text) for r in list(firsts.values())[:limit]]
     more = len(rows) - len(texts)
     if more > 0:
         texts.append(f"{more} more finding(s)")
     return texts
 
 
-def _windows_of(vm: Any, windows: pd.DataFrame) -> pd.DataFrame:
-    """Slow windows that overlapped this instance's boot (ALLOCATE to RUNNING) and named its VM."""
-    if windows.empty or _blank(vm.running_at):
-        return windows.iloc[0:0]
-    lo = vm.first_seen if _blank(vm.allocated_at) else vm.allocated_at
-    keep = (
-        (windows["capture"].astype(str).to_numpy() == str(vm.capture))
-        & (windows["start"].to_numpy() <= vm.running_at)
-        & (windows["end"].to_numpy() >= lo)
-    )
-    if keep.any():  # the VMs a window names: only for the few that overlap in time
-        vmid = int(vm.vmid)
-        keep[keep] = [vmid in tuple(v) for v in windows["vmids"].to_numpy()[keep]]
-    return windows[keep]
+class _Windows:
+    """The slow windows with their columns as arrays, read once for every VM instance's question."""
+
+    def __init__(self, windows: pd.DataFrame) -> None:
+        self.frame = windows
+        self.none = windows.iloc[0:0]
+        self.capture = windows["capture"].astype(str).to_numpy() if len(windows) else None
+        self.start = windows["start"].to_numpy() if len(windows) else None
+        self.end = windows["end"].to_numpy() if len(windows) else None
+
+    def of(self, vm: Any) -> pd.DataFrame:
+        """Slow windows that overlapped this instance's boot (ALLOCATE to RUNNING) and named its VM."""
+        if self.capture is None or _blank(vm.running_at):
+            return self.none
+        lo = vm.first_seen if _blank(vm.allocated_at) else vm.allocated_at
+        keep = (self.capture == str(vm.capture)) & (self.start <= vm.running_at) & (self.end >= lo)
+        if not keep.any():
+            return self.none
+        vmid = int(vm.vmid)  # the VMs a window names: only for the few that overlap in time
+        keep[keep] = [vmid in tuple(v) for v in self.frame["vmids"].to_numpy()[keep]]
+        return self.frame[keep] if keep.any() else self.none
 
 
 def _vm_line(
     vm: Any,
-    rows: pd.DataFrame,
+    rows: Sequence[Any],
     slow_boot: float | None,
-    windows: pd.DataFrame,
+    windows: _Windows,
     median_boot: float | None,
     crowd: int = 0,
 ) -> VerdictLine | None:
-    """The verdict for one VM instance, or None when there is nothing to say."""
+    """The verdict for one VM instance, or None when there is nothing to say; ``rows`` are its
+    findings (``_records``), most severe first."""
     subject = f"VM {int(vm.vmid):#x}" + (f" #{int(vm.instance)}" if int(vm.instance) > 1 else "")
     states = "" if _blank(vm.states) else str(vm.states)
     before_teardown = [x for x in states.split(">") if x and x not in TEARDOWN_STATES]
@@ -237,30 +253,30 @@ def _vm_line(
     boot = _num(vm.boot_latency)
     normal_exit = exit_type is None or exit_type in NORMAL_EXITS
     fast = slow_boot is None or not boot > slow_boot
-    if rows.empty and not never_ran and normal_exit and fast and _windows_of(vm, windows).empty:
-        return None  # the common case, decided without pandas
-    serious = rows[rows["severity"].isin(["error", "warning"])]
-    failure = rows[rows["code"].astype(str).isin(FAILURE_CODES)]
+    if not rows and not never_ran and normal_exit and fast and windows.of(vm).empty:
+        return None  # the common case
+    serious = [r for r in rows if str(r.severity) in ("error", "warning")]
+    failure = [r for r in rows if str(r.code) in FAILURE_CODES]
     if states.endswith("RESET"):  # reset cleanly; only its VM_DEALLOCATE is missing (capture cut?)
-        failure = failure[failure["code"].astype(str) != "never_deallocated"]
-    timing = rows[rows["category"].astype(str) == TIMING_CATEGORY]
+        failure = [r for r in failure if str(r.code) != "never_deallocated"]
+    timing = [r for r in rows if str(r.category) == TIMING_CATEGORY]
     reasons = _reasons(serious)
-    if never_ran or not failure.empty or (exit_type is not None and exit_type not in NORMAL_EXITS):
+    if never_ran or failure or (exit_type is not None and exit_type not in NORMAL_EXITS):
         head = f"never reached RUNNING: got as far as {furthest} (states {states})" if never_ran else ""
         if not never_ran and exit_type is not None and exit_type not in NORMAL_EXITS:
             head = f"exited {exit_type}"
-        elif not never_ran and not failure.empty:
-            head = f"ran, then: {failure['text'].iloc[0]}"
-            reasons = [r for r in reasons if r != str(failure["text"].iloc[0])]
-        if not reasons and failure.empty:
+        elif not never_ran and failure:
+            head = f"ran, then: {failure[0].text}"
+            reasons = [r for r in reasons if r != str(failure[0].text)]
+        if not reasons and not failure:
             reasons = ["No error reply or finding names it: see its timeline"]
         why = "; ".join(reasons)
         return VerdictLine(subject, "failed", f"{head}. {why}".strip(". ") + ".", _links(serious))
-    during = _windows_of(vm, windows)
+    during = windows.of(vm)
     booted_by = float(vm.running_at) if not never_ran else math.inf
-    in_boot = timing["t"].astype(float) <= booted_by + 1e-9
-    later, timing = timing[~in_boot.to_numpy()], timing[in_boot.to_numpy()]
-    if not timing.empty or not during.empty or (slow_boot is not None and boot > slow_boot):
+    later = [r for r in timing if not _num(r.t) <= booted_by + 1e-9]
+    timing = [r for r in timing if _num(r.t) <= booted_by + 1e-9]
+    if timing or not during.empty or (slow_boot is not None and boot > slow_boot):
         text = f"slow boot: RUNNING {boot * 1e3:.1f} ms after VM_ALLOCATE"
         if median_boot is not None:
             text += f" (median boot here {median_boot * 1e3:.1f} ms)"
@@ -275,16 +291,16 @@ def _vm_line(
                 Link(f"slow window {i + 1}", a) for i, a in zip(during.index, during["anchor"], strict=True)
             ]
             links += _links(timing)
-        elif not timing.empty:
-            text += "; " + str(timing["text"].iloc[0])
+        elif timing:
+            text += "; " + str(timing[0].text)
         else:
             text += f"; {crowd} other VM boot(s) overlapped it (the RM serves one call at a time)"
-        kind = "window" if not during.empty else ("finding" if not timing.empty else "crowded")
+        kind = "window" if not during.empty else ("finding" if timing else "crowded")
         return VerdictLine(subject, "slow", text + ".", links or _links(serious), kind=kind)
-    if not later.empty:
-        text = f"booted in {boot * 1e3:.1f} ms, later a call was slow: {later['text'].iloc[0]}"
+    if later:
+        text = f"booted in {boot * 1e3:.1f} ms, later a call was slow: {later[0].text}"
         return VerdictLine(subject, "slow", text + ".", _links(later), kind="call")
-    if not serious.empty:
+    if serious:
         return VerdictLine(subject, "errors", f"booted and ran, but: {'; '.join(reasons)}.", _links(serious))
     return None
 
@@ -301,7 +317,7 @@ def _capture_lines(
         first = str(rows["text"].iloc[0])
         text = first if len(rows) == 1 else f"{n} x {code}: {first}"
         status = "slow" if str(code) in SLOW_CODES else "capture"
-        links = _links(rows)
+        links = _links(_records(rows.head(4)))
         if str(code) == "slow_window":
             links = [Link(f"slow window {i + 1}", a) for i, a in enumerate(windows["anchor"])] + links
         subject = "RM" if status == "slow" else "capture"
@@ -309,14 +325,19 @@ def _capture_lines(
     return lines
 
 
-def _overlapping_boots(vms: pd.DataFrame) -> np.ndarray:
+def _overlapping_boots(vms: pd.DataFrame, block: int = 1024) -> np.ndarray:
     """For each VM instance, how many other instances of its capture were booting at the same time
-    (VM_ALLOCATE to RUNNING intervals that overlap)."""
+    (VM_ALLOCATE to RUNNING intervals that overlap). Pairwise, a block of rows at a time: thousands
+    of instances would otherwise take a few n x n matrices at once."""
     lo = vms["allocated_at"].astype(float).fillna(vms["first_seen"].astype(float)).to_numpy()
     hi = vms["running_at"].astype(float).to_numpy()
-    same = vms["capture"].astype(str).to_numpy()
-    overlap = (lo[:, None] < hi[None, :]) & (lo[None, :] < hi[:, None]) & (same[:, None] == same[None, :])
-    return np.maximum(overlap.sum(axis=1) - 1, 0)
+    same = pd.factorize(vms["capture"].astype(str))[0]
+    counts = np.zeros(len(vms), dtype=np.int64)
+    for a in range(0, len(vms), block):
+        b = slice(a, a + block)
+        overlap = (lo[b, None] < hi[None, :]) & (lo[None, :] < hi[b, None]) & (same[b, None] == same[None, :])
+        counts[b] = overlap.sum(axis=1)
+    return np.maximum(counts - 1, 0)
 
 
 def _group_crowded(
@@ -350,9 +371,11 @@ def _verdict(vms: pd.DataFrame, findings: pd.DataFrame, windows: pd.DataFrame) -
     owned = _owned(findings, vms)
     crowds = _overlapping_boots(vms)
     status = vms["verdict"].tolist()
+    records = _records(findings)
+    indexed = _Windows(windows)
     for i, vm in enumerate(vms.itertuples(index=False)):
-        rows = findings.iloc[owned.get(vm.anchor, [])]
-        line = _vm_line(vm, rows, slow_boot, windows, median_boot, int(crowds[i]))
+        rows = [records[k] for k in owned.get(vm.anchor, ())]
+        line = _vm_line(vm, rows, slow_boot, indexed, median_boot, int(crowds[i]))
         if line is not None:
             line.links.insert(0, Link("VM row", vm.anchor))
             status[i] = line.status

@@ -3,7 +3,8 @@
 Why Jinja2 templates and pandas Styler: the page is data poured into a fixed layout; templates
 (package data beside this module) keep the layout readable and escape every value, Styler turns
 DataFrames into tables. The HTML has no script and no external reference: its Content Security
-Policy forbids any fetch, and pictures are inline SVG data URIs, so it opens from a file:// URL.
+Policy forbids any fetch, and pictures are inline SVG or PNG data URIs (``figures``: which and
+why), so it opens from a file:// URL.
 """
 
 from __future__ import annotations
@@ -102,7 +103,7 @@ def _figures(trace: Any, c: ReportContent, formats: tuple[str, ...]) -> dict[str
 
 def _html(trace: Any, c: ReportContent, step: Step) -> str:
     step("drawing pictures")
-    figs = _figures(trace, c, ("svg",))
+    figs = _figures(trace, c, ("web",))
     step("writing HTML")
     html_tables = {key: tables.html(df, _TABLES[key][1]) for key, df in _frames(c).items()}
     css = resources.files("dissector.report").joinpath("templates/report.css").read_text(encoding="utf-8")

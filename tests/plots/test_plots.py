@@ -388,3 +388,29 @@ def test_lifecycle_timeline_as_one_collection_draws_the_same_picture(name):
     assert drawn == len([p for p in by_patch.patches if p.get_gid() == "state"]) == len(t.lifecycles)
     assert bars.shape == one.shape and (bars != one).any(axis=2).mean() < 0.002
     assert np.abs(bars - one).max() <= 8  # of 255: invisible
+
+
+def test_lifecycle_timeline_one_lane_per_vm_holds_every_instance():
+    """``lanes="vm"`` (what the report draws past AUTO_VM_LANES instances): a lane per VM, every
+    state interval of every instance still a bar in it, the abnormal exits marked, not labelled."""
+    from dissector.plots.lifecycle import AUTO_VM_LANES, lane_count
+
+    t = trace("hang.pcap")
+    lc = t.lifecycles
+    ax = t.plot.lifecycle_timeline(lanes="vm", collection=True)
+    states = [c for c in ax.collections if c.get_gid() == "state"]
+    assert sum(len(c.get_paths()) for c in states) == len(lc)
+    centres = {round(float(np.mean(p.vertices[:, 1])), 6) for c in states for p in c.get_paths()}
+    assert len(centres) == lc["vmid"].nunique() == len(ax.get_yticks())
+    assert not [a for a in ax.texts if a.get_gid() == "exit_label"]
+    assert "one lane per VM" in ax.get_title()
+    t = trace("watchdog_crash.pcapng")
+    ax = t.plot.lifecycle_timeline(lanes="vm")
+    (bitten,) = [c for c in ax.collections if c.get_gid() == "abnormal_exit"]
+    assert bitten.get_label() == "WATCHDOG_BITE (1)" and len(bitten.get_offsets()) == 1
+    summary = t.lifecycle_summary
+    assert lane_count(summary) == lane_count(summary, "auto") == len(summary)  # a few: per instance
+    many = pd.concat([summary] * (AUTO_VM_LANES // len(summary) + 1), ignore_index=True)
+    assert lane_count(many, "auto") == summary["vmid"].nunique() == lane_count(summary, "vm")
+    with pytest.raises(ValueError, match="lanes must"):
+        t.plot.lifecycle_timeline(lanes="capture")

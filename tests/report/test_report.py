@@ -237,3 +237,44 @@ def test_many_slow_boots_without_a_slow_window_are_one_line() -> None:
     assert one.subject == "8 VMs" and "10.0-80.0 ms" in one.text and "up to 7 other boots" in one.text
     assert len(one.links) == 6 and one.links[0].anchor == "vm-0x80-1"
     assert _group_crowded(lines[:5], vms, 0.005, n - 1) == lines[:5]  # a few stay one line each
+
+
+def test_overlapping_boots_counted_a_block_at_a_time_equal_the_whole_matrix() -> None:
+    import numpy as np
+    import pandas as pd
+
+    from dissector.report.content import _overlapping_boots
+
+    rng = np.random.default_rng(7)
+    n = 50
+    lo = rng.uniform(0, 10, n)
+    hi = lo + rng.uniform(-0.5, 3, n)  # a few reversed intervals too
+    hi[rng.random(n) < 0.2] = np.nan  # never ran
+    allocated = np.where(rng.random(n) < 0.2, np.nan, lo)  # first_seen stands in
+    vms = pd.DataFrame(
+        {
+            "capture": rng.choice(["a", "b"], n),
+            "allocated_at": allocated,
+            "first_seen": lo,
+            "running_at": hi,
+        }
+    )
+    same = vms["capture"].to_numpy()
+    want = (lo[:, None] < hi[None, :]) & (lo[None, :] < hi[:, None]) & (same[:, None] == same[None, :])
+    expected = np.maximum(want.sum(axis=1) - 1, 0)
+    for block in (1, 7, 64):
+        assert list(_overlapping_boots(vms, block=block)) == list(expected)
+
+
+def test_dense_pictures_are_png_sized_like_the_svg_the_others_svg(faults_html: str) -> None:
+    from dissector.report.figures import CSS_PX_PER_INCH, SECTIONS
+
+    images = dict(re.findall(r'<figure id="fig-([a-z_]+)">\s*<img ([^>]*)>', faults_html))
+    for spec in (s for specs in SECTIONS.values() for s in specs):
+        if spec.key not in images:
+            continue
+        attrs = images[spec.key]
+        assert f'src="data:image/{"png" if spec.web == "png" else "svg+xml"};base64,' in attrs, spec.key
+        if spec.web == "png":  # shown at the size the SVG had (96 CSS px an inch), drawn at 1.5x that
+            assert f'width="{round(spec.size[0] * CSS_PX_PER_INCH)}"' in attrs
+    assert {"timeline", "latency_distribution", "message_rate"} <= set(images)
