@@ -20,7 +20,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dissector.analysis import fastpath
+from dissector.analysis import calls, fastpath
 from dissector.analysis.calls import read_calls, srt_table
 from dissector.analysis.columns import CallColumns
 from dissector.capture.detect import open_records
@@ -72,14 +72,19 @@ def test_blocks_hold_the_records_of_the_whole_file(records, block):
 
 
 @settings(deadline=None, max_examples=40)
-@given(stream(), st.integers(1, 300))
-def test_calls_read_in_blocks_equal_the_whole_file_and_the_trace(records, block):
-    """Blocks of 1-300 bytes: boundaries inside fragmented messages and inside request/reply pairs."""
+@given(stream(), st.integers(1, 300), st.sampled_from([1, 2, 5, 1 << 20]))
+def test_calls_read_in_blocks_equal_the_whole_file_and_the_trace(records, block, group_rows):
+    """Blocks of 1-300 bytes: boundaries inside fragmented messages and inside request/reply
+    pairs; pairing a few client keys at a time (``GROUP_ROWS``) gives the same SRT."""
     with _file(_pcap_of(records)) as path:
         parts, whole = read_calls(path, block_bytes=block), read_calls(path, block_bytes=1 << 30)
         assert parts is not None and whole is not None
         _equal_calls(parts, whole)
-        table = srt_table([path])
+        saved, calls.GROUP_ROWS = calls.GROUP_ROWS, group_rows
+        try:
+            table = srt_table([path])
+        finally:
+            calls.GROUP_ROWS = saved
         assert table is not None
         _same_srt(table, open_trace(path).srt)
 
