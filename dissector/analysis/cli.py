@@ -382,28 +382,44 @@ def _failed(r: Any) -> str:
 
 
 def cmd_errors(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    """``ghrm errors``: error replies per call and code."""
+    """``ghrm errors``: error replies per call and code (pcap files without a VM or time
+    selection: the narrow path, ``analysis.calls``; anything else through the ``Trace``)."""
+    if not args.vmid and args.start is None and args.end is None and args.engine != "scapy":
+        try:
+            from .calls import errors_table
+
+            table = errors_table(args.files, args.dialect, client=args.client)
+            if table is not None:
+                return _show_errors(args, table, out, err)
+        except GhrmError as exc:
+            err.write(f"ghrm: error: {one_line(exc)}\n")
+            return exit_code(exc)
+        except BrokenPipeError:
+            return EXIT_OK
 
     def body(trace: Any) -> int:
-        table = trace.df_errors(vmid=args.vmid, client=args.client)
-        if table.empty:
-            return _empty(args, "error replies", out, err, list(table.columns))
-        if args.format != "text":
-            write_machine(table, args.format, out)
-            return EXIT_OK
-        header = ["call", "error", "code", "errno", "count", "first", "last", "vmids", "frames"]
-        rows = [
-            [
-                str(r.name), str(r.err_name), f"{int(r.err_code):#x}", str(r.errno), str(r.count),
-                _rel(r.first), _rel(r.last), ",".join(f"{v:#x}" for v in r.vmids[:4]) or "-",
-                _frames(r.frames, 6),
-            ]
-            for r in table.itertuples(index=False)
-        ]  # fmt: skip
-        out.write(render(rows, header, {2, 4, 5, 6}, _width(out)))
-        return EXIT_OK
+        return _show_errors(args, trace.df_errors(vmid=args.vmid, client=args.client), out, err)
 
     return _run(args, out, err, body)
+
+
+def _show_errors(args: argparse.Namespace, table: pd.DataFrame, out: TextIO, err: TextIO) -> int:
+    if table.empty:
+        return _empty(args, "error replies", out, err, list(table.columns))
+    if args.format != "text":
+        write_machine(table, args.format, out)
+        return EXIT_OK
+    header = ["call", "error", "code", "errno", "count", "first", "last", "vmids", "frames"]
+    rows = [
+        [
+            str(r.name), str(r.err_name), f"{int(r.err_code):#x}", str(r.errno), str(r.count),
+            _rel(r.first), _rel(r.last), ",".join(f"{v:#x}" for v in r.vmids[:4]) or "-",
+            _frames(r.frames, 6),
+        ]
+        for r in table.itertuples(index=False)
+    ]  # fmt: skip
+    out.write(render(rows, header, {2, 4, 5, 6}, _width(out)))
+    return EXIT_OK
 
 
 def cmd_findings(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:

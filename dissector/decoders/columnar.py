@@ -512,12 +512,15 @@ def decode_calls(
     carry: Reassembly | None = None,
     last: bool = True,
     vmids: bool = False,
+    keep: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> CallColumns:
     """The calls among one run of a capture's records (``CallColumns``), by the same jobs as
     ``decode`` minus what calls do not need: no payload fields (``payload_vmid`` only with
     ``vmids``), and Scapy only for the messages that may be garbage (a broken header and an id
     no source defines: the messages table's ``transactions.garbage``). ``carry``/``last``: a
-    capture read in runs (``Reassembly``); the runs' calls joined are the whole capture's."""
+    capture read in runs (``Reassembly``); the runs' calls joined are the whole capture's.
+    ``keep``: (request ids, reply ids) of the requests and successful replies kept whole
+    (``CallColumns.raw``, by frame)."""
     from dissector.analysis.transactions import known_ids
 
     m = _messages(rc, carry, last)
@@ -546,6 +549,12 @@ def decode_calls(
         asked[rows[wanted]] = True
         kinds = _kinds(asked, h.msg_type, h.msg_id)
         payload_vmid = _gather(m.view, m.moff, h.payload_len, kinds, places)[rows].astype(np.int32)
+    kept = {}
+    if keep is not None:
+        requests, replies = keep
+        wanted = (h.msg_type[rows] == REQUEST) & np.isin(h.msg_id[rows], requests)
+        wanted |= (h.msg_type[rows] == REPLY) & (h.err_code[rows] == 0) & np.isin(h.msg_id[rows], replies)
+        kept = {int(m.frame[i]): m.raw_message(i) for i in rows[wanted].tolist()}
     return CallColumns(
         frame=m.frame[rows],
         time_ns=np.where(m.time_known[rows], m.time_ns[rows], 0),
@@ -558,6 +567,7 @@ def decode_calls(
         allocated_vmid=allocated[rows].astype(np.int32),
         payload_vmid=payload_vmid,
         first_timed=first,
+        raw=kept,
     )
 
 
