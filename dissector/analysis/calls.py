@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from dissector.decoders.columnar import Reassembly, decode_calls
 from dissector.protocol import registry
@@ -23,17 +24,23 @@ from dissector.protocol.wire import REQUEST
 
 from . import fastpath
 from .columns import CallColumns
-from .schema import SRT
-from .srt import srt_frame, srt_rows
+from .srt import SrtRows, srt_rows
 from .status import ANSWERED, codes
-from .timebase import TimeBase, capture_labels, present
 from .transactions import Pairing, client_keys, pair
+
+if TYPE_CHECKING:  # pandas only for csv/json: the text of ``ghrm stats`` is printed from arrays
+    import pandas as pd
 
 
 def read_calls(
-    path: str | os.PathLike[str], dialect: str = "rm", block_bytes: int = fastpath.BLOCK_BYTES
+    path: str | os.PathLike[str],
+    dialect: str = "rm",
+    block_bytes: int = fastpath.BLOCK_BYTES,
+    vmids: bool = False,
+    keep: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> CallColumns | None:
-    """The calls of a clean classic pcap, read in blocks; None for any other input."""
+    """The calls of a clean classic pcap, read in blocks; None for any other input.
+    ``vmids``/``keep``: as ``columnar.decode_calls``."""
     blocks = fastpath.scan_blocks(path, block_bytes)
     if blocks is None:
         return None
@@ -41,27 +48,72 @@ def read_calls(
     parts = []
     try:
         for rc in blocks:
-            parts.append(decode_calls(rc, dialect, carry, last=False))
+            parts.append(decode_calls(rc, dialect, carry, last=False, vmids=vmids, keep=keep))
     except fastpath.Declined:
         return None
-    parts.append(decode_calls(fastpath.no_records(os.fspath(path)), dialect, carry, last=True))
+    end = fastpath.no_records(os.fspath(path))
+    parts.append(decode_calls(end, dialect, carry, last=True, vmids=vmids, keep=keep))
     return CallColumns.joined(parts)
 
 
-def pair_calls(calls: Sequence[CallColumns]) -> tuple[np.ndarray, Pairing]:
-    """Capture codes of the calls of several captures (concatenated in order) and their pairing,
-    as the messages table pairs them (``messages.build_messages``)."""
-    capture = np.concatenate([np.full(len(c), i, np.int32) for i, c in enumerate(calls)])
+GROUP_ROWS = 1 << 20  # calls paired at a time: bounds pairing's temporaries on a long capture
+
+
+@dataclass
+class Requests:
+    """What the SRT reads of every request (in no particular order): capture code, message id,
+    status code and seconds to the first reply (NaN unless answered and both timed)."""
+
+    capture: np.ndarray
+    msg_id: np.ndarray
+    status: np.ndarray
+    latency: np.ndarray
+
+
+def paired_requests(calls: Sequence[CallColumns], client: Sequence[int] | None = None) -> Requests:
+    """The requests of several captures' calls (``client``: only those on these VMIDs' queues),
+    paired as the messages table pairs them (``messages.build_messages``: ``client_keys``, then
+    ``pair``). Pairing never looks across (capture, client key): the calls are paired a group of
+    client keys at a time, ``GROUP_ROWS`` calls or so each, which gives the same pairs."""
 
     def joined(name: str) -> np.ndarray:
-        return np.concatenate([getattr(c, name) for c in calls]).astype(np.int64)
+        return (
+            getattr(calls[0], name) if len(calls) == 1 else np.concatenate([getattr(c, name) for c in calls])
+        )
 
-    client, seq, msg_id, msg_type = joined("client_vmid"), joined("seq"), joined("msg_id"), joined("msg_type")
-    allocated = np.concatenate([c.allocated_vmid for c in calls])
-    clients = client_keys(capture, client, msg_type, seq, msg_id, allocated)  # one per VM, not per VMID
-    del client, allocated
-    err, time_ns = np.concatenate([c.err_code for c in calls]), np.concatenate([c.time_ns for c in calls])
-    return capture, pair(capture, clients, seq, msg_id, msg_type, err, time_ns)
+    capture = np.concatenate([np.full(len(c), i, np.int32) for i, c in enumerate(calls)])
+    client_vmid, seq, msg_id, msg_type = (
+        joined("client_vmid"),
+        joined("seq"),
+        joined("msg_id"),
+        joined("msg_type"),
+    )
+    clients = client_keys(capture, client_vmid, msg_type, seq, msg_id, joined("allocated_vmid"))  # one per VM
+    err, time_ns, known = joined("err_code"), joined("time_ns"), joined("time_known")
+    groups = max(1, -(-len(clients) // GROUP_ROWS))
+    out: list[Requests] = []
+    for g in range(groups):
+        rows = np.flatnonzero(clients % groups == g) if groups > 1 else slice(None)  # a view: no copy
+
+        def int64(a: np.ndarray, rows: np.ndarray | slice = rows) -> np.ndarray:
+            return a[rows].astype(np.int64)  # as the messages table hands them to ``pair``
+
+        pairing = pair(
+            int64(capture),
+            clients[rows],
+            int64(seq),
+            int64(msg_id),
+            int64(msg_type),
+            err[rows],
+            time_ns[rows],
+        )
+        req = np.flatnonzero(msg_type[rows] == REQUEST)
+        if client is not None:
+            req = req[np.isin(client_vmid[rows][req], client)]
+        latency = _latency(req, pairing, time_ns[rows], known[rows])
+        out.append(Requests(capture[rows][req], msg_id[rows][req], pairing.status[req], latency))
+        del pairing
+    return Requests(*(np.concatenate([getattr(r, f.name) for r in out]) for f in fields(Requests)))
 
 
 def capture_names(paths: Sequence[str | os.PathLike[str]]) -> list[str]:
@@ -78,11 +130,20 @@ def capture_names(paths: Sequence[str | os.PathLike[str]]) -> list[str]:
     return out
 
 
-def srt_table(
+@dataclass
+class Srt:
+    """The SRT of some captures as arrays: ``rows`` (None: no request) and each row's call name."""
+
+    captures: list[str]
+    rows: SrtRows | None
+    names: list[str]
+
+
+def srt_of_files(
     paths: Sequence[str | os.PathLike[str]], dialect: str = "rm", client: Sequence[int] | None = None
-) -> pd.DataFrame | None:
-    """``Trace.srt`` (public form) of these pcap files, only the calls of ``client`` VMIDs if
-    given (as ``Trace.df_srt(client=)``); None when a file needs the ``Trace`` path."""
+) -> Srt | None:
+    """The SRT of these pcap files (only the calls of ``client`` VMIDs if given, as
+    ``Trace.df_srt(client=)``); None when a file needs the ``Trace`` path. numpy only."""
     calls = []
     for path in paths:
         if os.fspath(path) == "-" or not os.path.isfile(path):
@@ -91,31 +152,199 @@ def srt_table(
         if one is None:
             return None
         calls.append(one)
-    names = capture_names(paths)
-    capture, pairing = pair_calls(calls)
-    req = np.flatnonzero(np.concatenate([c.msg_type for c in calls]) == REQUEST)
-    if client is not None:
-        req = req[np.isin(np.concatenate([c.client_vmid for c in calls])[req], client)]
-    base = TimeBase(labels=capture_labels(names))
-    if not len(req):
+    captures = capture_names(paths)
+    req = paired_requests(calls, client)
+    del calls
+    if not len(req.status):
+        return Srt(captures, None, [])
+    rows = srt_rows(req.capture, req.msg_id, req.status, req.latency)
+    return Srt(captures, rows, [registry.message_name(int(v), dialect) for v in rows.msg_id.tolist()])
+
+
+def srt_table(
+    paths: Sequence[str | os.PathLike[str]], dialect: str = "rm", client: Sequence[int] | None = None
+) -> pd.DataFrame | None:
+    """``Trace.srt`` (public form; ``Trace.df_srt(client=)`` with ``client``) of these pcap files;
+    None when a file needs the ``Trace`` path."""
+    import pandas as pd
+
+    from .schema import SRT
+    from .srt import srt_frame
+    from .timebase import TimeBase, capture_labels, present
+
+    srt = srt_of_files(paths, dialect, client)
+    if srt is None:
+        return None
+    base = TimeBase(labels=capture_labels(srt.captures))
+    if srt.rows is None:
         empty = SRT.empty()
-        empty["capture"] = pd.Categorical([], categories=names)
+        empty["capture"] = pd.Categorical([], categories=srt.captures)
         return present(empty, SRT, base)
-    status = pairing.status[req]
-    rows = srt_rows(
-        capture[req], np.concatenate([c.msg_id for c in calls])[req], status, _latency(calls, req, pairing)
+    in_order = [srt.names[i] for i in np.argsort(srt.rows.first, kind="stable").tolist()]  # as first called
+    names = pd.Categorical(srt.names, categories=list(dict.fromkeys(in_order)))
+    return present(srt_frame(srt.rows, pd.Index(srt.captures), names), SRT, base)
+
+
+def _read_all(
+    paths: Sequence[str | os.PathLike[str]],
+    dialect: str,
+    vmids: bool = False,
+    keep: tuple[np.ndarray, np.ndarray] | None = None,
+) -> list[CallColumns] | None:
+    calls = []
+    for path in paths:
+        if os.fspath(path) == "-" or not os.path.isfile(path):
+            return None
+        one = read_calls(path, dialect, vmids=vmids, keep=keep)
+        if one is None:
+            return None
+        calls.append(one)
+    return calls
+
+
+# --- ghrm errors ------------------------------------------------------------------------------
+def errors_table(
+    paths: Sequence[str | os.PathLike[str]], dialect: str = "rm", client: Sequence[int] | None = None
+) -> pd.DataFrame | None:
+    """``Trace.errors`` (public form; ``Trace.df_errors(client=)`` with ``client``) of these pcap
+    files; None when a file needs the ``Trace`` path.
+
+    ``errors.df_errors`` runs on a messages table of the error replies alone, whose ``vm`` comes
+    from the same rules as the full table's (``messages.resolve_vmids`` on the calls, then rule 1,
+    ``context.resource_vms``, on the memory and IRQ calls kept whole while reading).
+    """
+    import pandas as pd
+
+    from .constants import IRQ_LEND, MEMORY_CREATE
+    from .context import RESOURCE_CALLS, with_resources
+    from .errors import df_errors
+    from .fields import msg_id_of
+    from .messages import named, resolve_vmids
+    from .schema import ERRORS, nullable
+    from .timebase import TimeBase, capture_labels, present
+
+    # what rule 1 reads: the memory and IRQ requests, and the successful replies to a create
+    requests = np.array([msg_id_of(n) for n in RESOURCE_CALLS], np.int64)
+    creates = np.array([msg_id_of(n) for n in (*MEMORY_CREATE, IRQ_LEND)], np.int64)
+    calls = _read_all(paths, dialect, vmids=True, keep=(requests, creates))
+    if calls is None:
+        return None
+    captures = capture_names(paths)
+    capture = np.concatenate([np.full(len(c), i, np.int32) for i, c in enumerate(calls)])
+
+    def joined(name: str) -> np.ndarray:
+        return np.concatenate([getattr(c, name) for c in calls])
+
+    client_vmid, seq, msg_id, msg_type = (
+        joined(n).astype(np.int64) for n in ("client_vmid", "seq", "msg_id", "msg_type")
     )
-    labels = [registry.message_name(int(v), dialect) for v in rows.msg_id.tolist()]
-    in_order = [labels[i] for i in np.argsort(rows.first, kind="stable").tolist()]  # as first called
-    names_column = pd.Categorical(labels, categories=list(dict.fromkeys(in_order)))
-    return present(srt_frame(rows, pd.Index(names), names_column), SRT, base)
+    allocated, err, time_ns, frame = (
+        joined("allocated_vmid"),
+        joined("err_code"),
+        joined("time_ns"),
+        joined("frame"),
+    )
+    clients = client_keys(capture, client_vmid, msg_type, seq, msg_id, allocated)
+    pairing = pair(capture.astype(np.int64), clients, seq, msg_id, msg_type, err, time_ns)
+    vmid, _ = resolve_vmids(msg_type, msg_id, client_vmid, joined("payload_vmid"), allocated, pairing)
+    rows = np.flatnonzero(err > 0)  # error replies (garbage is no call: not among them)
+    if client is not None:
+        rows = rows[np.isin(client_vmid[rows], client)]
+    req = pairing.request_of[rows]  # a reply's exchange is its request's (orphans: their own)
+    vm = np.where(req >= 0, vmid[np.maximum(req, 0)], vmid[rows])
+    asked = np.where(req >= 0, frame[np.maximum(req, 0)], -1)
+    chosen = _resource_vms(
+        calls, captures, capture, frame, msg_type, msg_id, client_vmid, err, pairing, dialect
+    )
+    known = joined("time_known")[rows]
+    messages = pd.DataFrame(
+        {
+            "capture": pd.Categorical.from_codes(capture[rows], categories=captures),
+            "frame": frame[rows],
+            "time": np.where(known, time_ns[rows] / 1e9, np.nan),
+            "msg_id": msg_id[rows],
+            "name": named(msg_id[rows], lambda v: registry.message_name(v, dialect)),
+            "err_code": err[rows],
+            "err_name": named(err[rows], lambda v: registry.error_name(v, dialect)),
+            "vm": nullable(vm, vm < 0, "Int32"),
+            "request_frame": nullable(asked, asked < 0, "Int64"),
+            "malformed_kind": np.full(len(rows), None, object),
+        }
+    )
+    starts = {captures[i]: c.first_timed[1] for i, c in enumerate(calls) if c.first_timed is not None}
+    seconds, first = np.unique(messages["time"].to_numpy()[known], return_index=True)
+    base = TimeBase(starts, capture_labels(captures), pd.Index(seconds), time_ns[rows][known][first])
+    return present(df_errors(with_resources(messages, chosen)), ERRORS, base)
 
 
-def _latency(calls: Sequence[CallColumns], req: np.ndarray, pairing: Pairing) -> np.ndarray:
+def _resource_vms(
+    calls: Sequence[CallColumns],
+    captures: list[str],
+    capture: np.ndarray,
+    frame: np.ndarray,
+    msg_type: np.ndarray,
+    msg_id: np.ndarray,
+    client_vmid: np.ndarray,
+    err: np.ndarray,
+    pairing: Pairing,
+    dialect: str,
+) -> dict[tuple[str, int], int]:
+    """Rule 1 of ``vm`` (``context.resource_vms``) over the memory and IRQ calls kept whole."""
+    import pandas as pd
+
+    from .context import payload_reader, resource_vms
+    from .schema import MESSAGES, nullable
+
+    kept = np.zeros(len(frame), bool)
+    for i, c in enumerate(calls):
+        kept |= (capture == i) & np.isin(frame, np.fromiter(c.raw, np.int64, len(c.raw)))
+    rows = np.flatnonzero(kept)
+    if not len(rows):
+        return {}
+    request = pairing.request_of[rows]
+    types = list(MESSAGES.column("type").categories or ())
+    table = pd.DataFrame(
+        {
+            "capture": pd.Categorical.from_codes(capture[rows], categories=captures),
+            "frame": frame[rows],
+            "type": pd.Categorical.from_codes(
+                np.where(msg_type[rows] == REQUEST, types.index("request"), types.index("reply")),
+                categories=types,
+            ),
+            "msg_id": msg_id[rows],
+            "client_vmid": client_vmid[rows],
+            "err_code": nullable(err[rows], err[rows] < 0, "Int64"),
+            "request_frame": nullable(
+                np.where(
+                    msg_type[rows] == REQUEST,
+                    frame[rows],
+                    np.where(request >= 0, frame[np.maximum(request, 0)], 0),
+                ),
+                (msg_type[rows] != REQUEST) & (request < 0),
+                "Int64",
+            ),
+        }
+    )
+    whole = [calls[c].raw[f] for c, f in zip(capture[rows].tolist(), frame[rows].tolist(), strict=True)]
+    return resource_vms(table, payload_reader([_Kept(whole)], dialect))
+
+
+@dataclass
+class _Kept:
+    """The kept calls as ``payload_reader`` reads message columns: ``raw_message(row)``."""
+
+    messages: list
+
+    def __len__(self) -> int:
+        return len(self.messages)
+
+    def raw_message(self, row: int) -> object:
+        return self.messages[row]
+
+
+def _latency(req: np.ndarray, pairing: Pairing, time_ns: np.ndarray, known: np.ndarray) -> np.ndarray:
     """Seconds from each request to its first reply, NaN unless answered and both timed (as the
     transactions table's ``latency``)."""
-    time_ns = np.concatenate([c.time_ns for c in calls])
-    known = np.concatenate([c.time_known for c in calls])
     rep = pairing.reply_of[req]
     timed = (rep >= 0) & np.isin(pairing.status[req], codes(ANSWERED))
     at = np.flatnonzero(timed)

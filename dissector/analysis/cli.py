@@ -19,18 +19,31 @@ import argparse
 import math
 import shutil
 from collections.abc import Callable, Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
-import pandas as pd
 
 from dissector.cli_options import vmid_list as vmid_list  # its old import path
 from dissector.errors import EXIT_OK, GhrmError, UsageError, exit_code, one_line
 
 from . import tables
-from .output import WIDTH, render, write_empty, write_machine
 from .schema import SEVERITIES
-from .select import select
+from .text_table import WIDTH, render, write_empty
+
+if TYPE_CHECKING:  # pandas is loaded with the tables; ``ghrm stats`` prints its text without it
+    import pandas as pd
+
+
+def write_machine(df: pd.DataFrame, fmt: str, out: TextIO) -> None:
+    from .output import write_machine as write
+
+    write(df, fmt, out)
+
+
+def select(df: pd.DataFrame, **how: Any) -> pd.DataFrame:
+    from .select import select as rows
+
+    return rows(df, **how)
 
 
 # --- argument parsing: the options are declared in dissector.cli_options, the commands in
@@ -85,25 +98,30 @@ def _empty(args: argparse.Namespace, what: str, out: TextIO, err: TextIO, column
     return write_empty(f"no {what}{_filters(args)}", args.format, out, err, columns)
 
 
+def _na(v: Any) -> bool:
+    """None or pandas' ``NA`` (told by its type's name: pandas need not be loaded to print)."""
+    return v is None or type(v).__name__ == "NAType"
+
+
 def _rel(t: Any) -> str:
     """Seconds since the capture start (a ``t`` or other instant column of a public table)."""
-    if t is None or t is pd.NA or (isinstance(t, float) and math.isnan(t)):
+    if _na(t) or (isinstance(t, float) and math.isnan(t)):
         return "-"
     return f"{t:.6f}"
 
 
 def _ms(t: Any) -> str:
-    if t is None or t is pd.NA or (isinstance(t, float) and math.isnan(t)):
+    if _na(t) or (isinstance(t, float) and math.isnan(t)):
         return "-"
     return f"{t * 1e3:.3f}"
 
 
 def _hex(v: Any) -> str:
-    return "-" if v is None or v is pd.NA else f"{int(v):#x}"
+    return "-" if _na(v) else f"{int(v):#x}"
 
 
 def _text(v: Any) -> str:
-    return "-" if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)) else str(v)
+    return "-" if _na(v) or (isinstance(v, float) and math.isnan(v)) else str(v)
 
 
 def _frames(frames: Sequence[int], limit: int = 4) -> str:
@@ -121,14 +139,21 @@ def _width(out: TextIO) -> int:
 # --- the commands -----------------------------------------------------------------------------
 def cmd_stats(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """``ghrm stats``: the SRT table (pcap files without a VM or time selection: the narrow
-    path, ``analysis.calls``; anything else through the ``Trace``)."""
+    path, ``analysis.calls``, and the text printed from its arrays; else through the ``Trace``)."""
     if not args.vmid and args.start is None and args.end is None and args.engine != "scapy":
         try:
-            from .calls import srt_table
+            from . import calls
 
-            table = srt_table(args.files, args.dialect, client=args.client)
-            if table is not None:
-                return _show_srt(args, table, out, err)
+            if args.format != "text":
+                table = calls.srt_table(args.files, args.dialect, client=args.client)
+                if table is not None:
+                    return _show_srt(args, table, out, err)
+            else:
+                srt = calls.srt_of_files(args.files, args.dialect, client=args.client)
+                if srt is not None:
+                    if srt.rows is None:
+                        return _empty(args, "requests", out, err, [])
+                    return _srt_text(args, _srt_parts(srt), out)
         except GhrmError as exc:
             err.write(f"ghrm: error: {one_line(exc)}\n")
             return exit_code(exc)
@@ -142,29 +167,75 @@ def cmd_stats(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return _run(args, out, err, body)
 
 
+_SRT_SHOWN = (
+    "name",
+    "msg_id",
+    "calls",
+    "errors",
+    "unanswered",
+    "min",
+    "mean",
+    "p50",
+    "p90",
+    "p99",
+    "max",
+    "sum",
+)
+
+
 def _show_srt(args: argparse.Namespace, table: pd.DataFrame, out: TextIO, err: TextIO) -> int:
     if table.empty:
         return _empty(args, "requests", out, err, list(table.columns))
     if args.format != "text":
         write_machine(table, args.format, out)
         return EXIT_OK
+    parts = [
+        (
+            str(capture),
+            list(zip(*(part[c].tolist() for c in _SRT_SHOWN), strict=True)),
+            part["sum"].to_numpy(),
+        )
+        for capture, part in table.groupby("capture", observed=True, sort=False)
+    ]
+    return _srt_text(args, parts, out)
+
+
+def _srt_parts(srt: Any) -> list[tuple[str, list[tuple], np.ndarray]]:
+    """``calls.Srt`` as ``_srt_text`` takes it: per capture with calls, its label and rows."""
+    rows = srt.rows
+    codes = sorted(set(rows.capture.tolist()))
+    labels = srt.captures
+    if len(codes) > 1:
+        from .timebase import capture_labels  # only when the names are printed
+
+        shown = capture_labels(srt.captures)
+        labels = [shown[c] for c in srt.captures]
+    columns = [srt.names, rows.msg_id, rows.calls, rows.errors, rows.unanswered, *rows.stats.T]
+    out = []
+    for code in codes:
+        mine = np.flatnonzero(rows.capture == code)
+        out.append((labels[code], [tuple(c[i] for c in columns) for i in mine.tolist()], rows.stats[mine, 6]))
+    return out
+
+
+def _srt_text(args: argparse.Namespace, parts: list[tuple[str, list[tuple], np.ndarray]], out: TextIO) -> int:
+    """The SRT as text: per capture (its label, rows of ``_SRT_SHOWN``, the ``sum`` column)."""
     header = ["call", "id", "calls", "errors", "unans", "min", "mean", "p50", "p90", "p99", "max", "sum(s)"]
     scope = _filters(args).replace(" in this capture", "")
     out.write(f"Gunyah RM service response time{scope}, first replies only; times in ms\n")
     out.write("calls: requests sent, answered or not; errors: answered with an RM error; unans: no reply\n")
-    parts = list(table.groupby("capture", observed=True, sort=False))
-    for capture, part in parts:
+    for capture, part, sums in parts:
         if len(parts) > 1:
             out.write(f"\n{capture}\n")
         rows = [
             [
-                str(r.name), f"{int(r.msg_id):#010x}", str(r.calls), str(r.errors), str(r.unanswered),
-                _ms(r.min), _ms(r.mean), _ms(r.p50), _ms(r.p90), _ms(r.p99), _ms(r.max), f"{r.sum:.6f}",
+                str(name), f"{int(msg_id):#010x}", str(calls), str(errors), str(unanswered),
+                _ms(lo), _ms(mean), _ms(p50), _ms(p90), _ms(p99), _ms(hi), f"{total:.6f}",
             ]
-            for r in part.itertuples(index=False)
+            for name, msg_id, calls, errors, unanswered, lo, mean, p50, p90, p99, hi, total in part
         ]  # fmt: skip
-        totals = [str(int(part[c].sum())) for c in ("calls", "errors", "unanswered")]
-        rows.append(["total", "", *totals, *[""] * 6, f"{part['sum'].sum():.6f}"])
+        totals = [str(int(sum(int(r[k]) for r in part))) for k in (2, 3, 4)]
+        rows.append(["total", "", *totals, *[""] * 6, f"{np.sum(sums):.6f}"])
         out.write(render(rows, header, set(range(1, 12)), _width(out)))
     return EXIT_OK
 
@@ -311,28 +382,44 @@ def _failed(r: Any) -> str:
 
 
 def cmd_errors(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    """``ghrm errors``: error replies per call and code."""
+    """``ghrm errors``: error replies per call and code (pcap files without a VM or time
+    selection: the narrow path, ``analysis.calls``; anything else through the ``Trace``)."""
+    if not args.vmid and args.start is None and args.end is None and args.engine != "scapy":
+        try:
+            from .calls import errors_table
+
+            table = errors_table(args.files, args.dialect, client=args.client)
+            if table is not None:
+                return _show_errors(args, table, out, err)
+        except GhrmError as exc:
+            err.write(f"ghrm: error: {one_line(exc)}\n")
+            return exit_code(exc)
+        except BrokenPipeError:
+            return EXIT_OK
 
     def body(trace: Any) -> int:
-        table = trace.df_errors(vmid=args.vmid, client=args.client)
-        if table.empty:
-            return _empty(args, "error replies", out, err, list(table.columns))
-        if args.format != "text":
-            write_machine(table, args.format, out)
-            return EXIT_OK
-        header = ["call", "error", "code", "errno", "count", "first", "last", "vmids", "frames"]
-        rows = [
-            [
-                str(r.name), str(r.err_name), f"{int(r.err_code):#x}", str(r.errno), str(r.count),
-                _rel(r.first), _rel(r.last), ",".join(f"{v:#x}" for v in r.vmids[:4]) or "-",
-                _frames(r.frames, 6),
-            ]
-            for r in table.itertuples(index=False)
-        ]  # fmt: skip
-        out.write(render(rows, header, {2, 4, 5, 6}, _width(out)))
-        return EXIT_OK
+        return _show_errors(args, trace.df_errors(vmid=args.vmid, client=args.client), out, err)
 
     return _run(args, out, err, body)
+
+
+def _show_errors(args: argparse.Namespace, table: pd.DataFrame, out: TextIO, err: TextIO) -> int:
+    if table.empty:
+        return _empty(args, "error replies", out, err, list(table.columns))
+    if args.format != "text":
+        write_machine(table, args.format, out)
+        return EXIT_OK
+    header = ["call", "error", "code", "errno", "count", "first", "last", "vmids", "frames"]
+    rows = [
+        [
+            str(r.name), str(r.err_name), f"{int(r.err_code):#x}", str(r.errno), str(r.count),
+            _rel(r.first), _rel(r.last), ",".join(f"{v:#x}" for v in r.vmids[:4]) or "-",
+            _frames(r.frames, 6),
+        ]
+        for r in table.itertuples(index=False)
+    ]  # fmt: skip
+    out.write(render(rows, header, {2, 4, 5, 6}, _width(out)))
+    return EXIT_OK
 
 
 def cmd_findings(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:

@@ -167,8 +167,9 @@ class CallColumns:
     msg_type: np.ndarray  # int8: REQUEST or REPLY
     err_code: np.ndarray  # int64, -1 when not a reply or cut
     allocated_vmid: np.ndarray  # int32, -1: VMID in a successful VM_ALLOCATE reply
-    payload_vmid: np.ndarray  # int32, -1 (read only when asked for: the ``vm`` rules)
+    payload_vmid: np.ndarray  # int32, -1 (empty unless asked for: the ``vm`` rules)
     first_timed: tuple[int, int] | None = None  # (frame, time_ns) of the first timed message (any kind)
+    raw: dict[int, RawMessage] = field(default_factory=dict)  # frame -> message, of the ids asked for
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -176,16 +177,24 @@ class CallColumns:
     @classmethod
     def joined(cls, parts: list[CallColumns]) -> CallColumns:
         """Runs of one capture's calls (in record order) as one bundle in frame order (a message
-        reassembled in a later run than its first record comes out of order)."""
-        names = [f.name for f in fields(cls) if f.name != "first_timed"]
-        out = cls(
-            **{n: np.concatenate([getattr(p, n) for p in parts]) for n in names},
-            first_timed=min((p.first_timed for p in parts if p.first_timed is not None), default=None),
-        )
+        reassembled in a later run than its first record comes out of order). Consumes ``parts``
+        column by column, so the calls are held about once, not twice."""
+        names = [f.name for f in fields(cls) if f.name not in ("first_timed", "raw")]
+        first = min((p.first_timed for p in parts if p.first_timed is not None), default=None)
+        raw = {k: v for p in parts for k, v in p.raw.items()}
+        columns = {}
+        for name in names:
+            columns[name] = np.concatenate([getattr(p, name) for p in parts])
+            for p in parts:
+                setattr(p, name, None)
+        out = cls(**columns, first_timed=first, raw=raw)
+        del columns
         if len(out) and not bool(np.all(out.frame[1:] > out.frame[:-1])):
             order = np.argsort(out.frame, kind="stable")
-            for n in names:
-                setattr(out, n, getattr(out, n)[order])
+            for name in names:
+                column = getattr(out, name)
+                if len(column):
+                    setattr(out, name, column[order])
         return out
 
 

@@ -10,29 +10,14 @@ import csv
 import io
 import json
 import math
-import textwrap
 from typing import Any, Literal, TextIO
 
 import numpy as np
 import pandas as pd
 
-from dissector.errors import EXIT_OK
-
-WIDTH = 120
-
-
-def write_empty(sentence: str, fmt: str, out: TextIO, err: TextIO, columns: list[str]) -> int:
-    """An empty result: the sentence for a person; for json/csv a valid empty document on stdout
-    and the sentence on stderr, so scripts still parse the output."""
-    if fmt == "json":
-        out.write("[]\n")
-        err.write(sentence + "\n")
-    elif fmt == "csv":
-        out.write(",".join(columns) + "\n")
-        err.write(sentence + "\n")
-    else:
-        out.write(sentence + "\n")
-    return EXIT_OK
+from .text_table import WIDTH as WIDTH  # re-exported: the CLIs import them from here
+from .text_table import render as render
+from .text_table import write_empty as write_empty
 
 
 def _plain(value: Any) -> Any:
@@ -186,18 +171,3 @@ def _text(v: object) -> str:
     if v is None:
         return ""
     return repr(v) if isinstance(v, float) else str(v)
-
-
-def render(rows: list[list[str]], header: list[str], right: set[int], width: int = WIDTH) -> str:
-    """Aligned columns; the last column wraps (hanging indent) so no line exceeds ``width``."""
-    cols = len(header)
-    widths = [max([len(header[i])] + [len(r[i]) for r in rows]) for i in range(cols - 1)]
-    lead = sum(widths) + 2 * (cols - 1)
-    room = max(width - lead, 12)
-    lines = []
-    for r in [header, *rows]:
-        cells = [r[i].rjust(widths[i]) if i in right else r[i].ljust(widths[i]) for i in range(cols - 1)]
-        last = textwrap.wrap(r[-1], room) or [""]
-        lines.append(("  ".join([*cells, last[0]])).rstrip())
-        lines.extend(" " * lead + more for more in last[1:])
-    return "\n".join(lines) + "\n"

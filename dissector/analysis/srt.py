@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from .schema import SRT
-from .select import select
 from .status import ANSWERED, CALLS, Status, codes
+
+if TYPE_CHECKING:  # pandas only for the table: srt_rows (ghrm stats' text) needs none
+    import pandas as pd
 
 
 def df_srt(
@@ -28,6 +30,10 @@ def df_srt(
     """The SRT table (schema ``SRT``) of ``transactions``, optionally for some VMIDs, clients or a
     time window (absolute seconds, ``start <= time < end``); one row per capture and call, by
     capture then message id."""
+    import pandas as pd
+
+    from .select import select
+
     tx = select(transactions, vmid=vmid, client=client, start=start, end=end)
     status = tx["status"].cat.codes.to_numpy()
     calls_rows = np.isin(status, codes(CALLS))
@@ -86,6 +92,8 @@ def srt_rows(capture: np.ndarray, msg_id: np.ndarray, status: np.ndarray, latenc
 
 def srt_frame(rows: SrtRows, captures: pd.Index | Sequence[str], names: pd.Categorical) -> pd.DataFrame:
     """The SRT table (schema ``SRT``) of ``srt_rows``' result; ``names``: each row's call name."""
+    import pandas as pd
+
     return SRT.frame(
         {
             "capture": pd.Categorical.from_codes(rows.capture, categories=captures),

@@ -26,9 +26,9 @@ from __future__ import annotations
 from collections import defaultdict, deque
 from dataclasses import dataclass
 from functools import cache
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from dissector.protocol import registry
 from dissector.protocol.wire import REPLY, REQUEST
@@ -36,6 +36,9 @@ from dissector.protocol.wire import REPLY, REQUEST
 from .constants import GIVE_UP_NS, RESTART_SEQ, REUSE_WINDOW
 from .schema import TRANSACTIONS, nullable
 from .status import ANSWERED, STATUSES, Status, codes
+
+if TYPE_CHECKING:  # pandas only where a table is built: pairing alone (ghrm stats) needs none
+    import pandas as pd
 
 # integer codes of ``Pairing.status`` (category codes of ``transactions.status``)
 OK, ERROR, MALFORMED, UNANSWERED, DUPLICATE, ORPHAN, RETRANSMITTED = (s.code for s in Status)
@@ -407,6 +410,8 @@ def _type_codes(messages: pd.DataFrame) -> np.ndarray:
 
 def transactions_from(messages: pd.DataFrame, pairing: Pairing, mtype: np.ndarray) -> pd.DataFrame:
     """Build the table from a pairing of ``messages`` (shared with the messages builder)."""
+    import pandas as pd
+
     status = pairing.status
     req = np.flatnonzero(mtype == REQUEST)
     extra = np.flatnonzero((mtype == REPLY) & ((status == DUPLICATE) | (status == ORPHAN)))

@@ -20,13 +20,13 @@ bundled trace and on generated message streams).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache
 from typing import Protocol
 
 import numpy as np
-import pandas as pd
 
 from dissector.analysis.columns import (
     UNKNOWN,
@@ -260,10 +260,21 @@ def _gather(
     return out
 
 
+def _factorize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Codes and distinct values (every use here is order-free): pandas' hash table when pandas is
+    loaded anyway (the ``Trace`` path), else numpy's sort, so ``ghrm stats`` need not load it."""
+    pandas = sys.modules.get("pandas")
+    if pandas is not None:
+        codes, uniques = pandas.factorize(values)
+        return codes, np.asarray(uniques)
+    uniques, codes = np.unique(values, return_inverse=True)
+    return codes, uniques
+
+
 def _kinds(decodable: np.ndarray, msg_type: np.ndarray, msg_id: np.ndarray) -> dict[int, np.ndarray]:
     """Rows of the decodable messages grouped by ``msg_id * 4 + msg_type``, in row order."""
     rows = np.flatnonzero(decodable)
-    codes, uniques = pd.factorize(msg_id[rows] * 4 + msg_type[rows])
+    codes, uniques = _factorize(msg_id[rows] * 4 + msg_type[rows])
     order = np.argsort(codes, kind="stable")
     bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
     return {int(u): rows[order[bounds[i] : bounds[i + 1]]] for i, u in enumerate(uniques.tolist())}
@@ -439,7 +450,7 @@ def _needs_scapy(m: _Messages, h: _Headers, dialect: str, only: np.ndarray | Non
     if not len(check):
         return hard
     key = h.msg_id[check] * 8 + h.msg_type[check] * 2 + (h.err_code[check] > 0)
-    inverse, uniq = pd.factorize(key)
+    inverse, uniq = _factorize(key)
     want = np.array([_size_of(int(u), dialect) for u in uniq], np.int64)[inverse]
     skip = np.where(h.msg_type[check] == REPLY, REPLY_ERROR_SIZE, 0)
     easy = (want == -1) | (want == h.payload_len[check] - skip)
@@ -510,12 +521,15 @@ def decode_calls(
     carry: Reassembly | None = None,
     last: bool = True,
     vmids: bool = False,
+    keep: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> CallColumns:
     """The calls among one run of a capture's records (``CallColumns``), by the same jobs as
     ``decode`` minus what calls do not need: no payload fields (``payload_vmid`` only with
     ``vmids``), and Scapy only for the messages that may be garbage (a broken header and an id
     no source defines: the messages table's ``transactions.garbage``). ``carry``/``last``: a
-    capture read in runs (``Reassembly``); the runs' calls joined are the whole capture's."""
+    capture read in runs (``Reassembly``); the runs' calls joined are the whole capture's.
+    ``keep``: (request ids, reply ids) of the requests and successful replies kept whole
+    (``CallColumns.raw``, by frame)."""
     from dissector.analysis.transactions import known_ids
 
     m = _messages(rc, carry, last)
@@ -536,7 +550,7 @@ def decode_calls(
         ]
     }
     allocated = _gather(m.view, m.moff, h.payload_len, kinds, (alloc,), h.err_code == 0)
-    payload_vmid = np.full(len(rows), UNKNOWN, np.int32)
+    payload_vmid = np.empty(0, np.int32)
     if vmids:
         places = vmid_fields()
         wanted = np.isin(h.msg_id[rows] * 4 + h.msg_type[rows], [w.msg_id * 4 + w.msg_type for w in places])
@@ -544,6 +558,12 @@ def decode_calls(
         asked[rows[wanted]] = True
         kinds = _kinds(asked, h.msg_type, h.msg_id)
         payload_vmid = _gather(m.view, m.moff, h.payload_len, kinds, places)[rows].astype(np.int32)
+    kept = {}
+    if keep is not None:
+        requests, replies = keep
+        wanted = (h.msg_type[rows] == REQUEST) & np.isin(h.msg_id[rows], requests)
+        wanted |= (h.msg_type[rows] == REPLY) & (h.err_code[rows] == 0) & np.isin(h.msg_id[rows], replies)
+        kept = {int(m.frame[i]): m.raw_message(i) for i in rows[wanted].tolist()}
     return CallColumns(
         frame=m.frame[rows],
         time_ns=np.where(m.time_known[rows], m.time_ns[rows], 0),
@@ -556,6 +576,7 @@ def decode_calls(
         allocated_vmid=allocated[rows].astype(np.int32),
         payload_vmid=payload_vmid,
         first_timed=first,
+        raw=kept,
     )
 
 

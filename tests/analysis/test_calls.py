@@ -20,8 +20,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dissector.analysis import fastpath
-from dissector.analysis.calls import read_calls, srt_table
+from dissector.analysis import calls, fastpath
+from dissector.analysis.calls import errors_table, read_calls, srt_table
 from dissector.analysis.columns import CallColumns
 from dissector.capture.detect import open_records
 from dissector.capture.record import Record
@@ -45,8 +45,11 @@ def _file(data: bytes) -> Iterator[str]:
 
 def _equal_calls(a: CallColumns, b: CallColumns) -> None:
     assert a.first_timed == b.first_timed
+    assert {k: (v.frames, v.data) for k, v in a.raw.items()} == {
+        k: (v.frames, v.data) for k, v in b.raw.items()
+    }
     for f in dataclasses.fields(CallColumns):
-        if f.name != "first_timed":
+        if f.name not in ("first_timed", "raw"):
             x, y = getattr(a, f.name), getattr(b, f.name)
             assert x.dtype == y.dtype and np.array_equal(x, y), f.name
 
@@ -72,14 +75,19 @@ def test_blocks_hold_the_records_of_the_whole_file(records, block):
 
 
 @settings(deadline=None, max_examples=40)
-@given(stream(), st.integers(1, 300))
-def test_calls_read_in_blocks_equal_the_whole_file_and_the_trace(records, block):
-    """Blocks of 1-300 bytes: boundaries inside fragmented messages and inside request/reply pairs."""
+@given(stream(), st.integers(1, 300), st.sampled_from([1, 2, 5, 1 << 20]))
+def test_calls_read_in_blocks_equal_the_whole_file_and_the_trace(records, block, group_rows):
+    """Blocks of 1-300 bytes: boundaries inside fragmented messages and inside request/reply
+    pairs; pairing a few client keys at a time (``GROUP_ROWS``) gives the same SRT."""
     with _file(_pcap_of(records)) as path:
         parts, whole = read_calls(path, block_bytes=block), read_calls(path, block_bytes=1 << 30)
         assert parts is not None and whole is not None
         _equal_calls(parts, whole)
-        table = srt_table([path])
+        saved, calls.GROUP_ROWS = calls.GROUP_ROWS, group_rows
+        try:
+            table = srt_table([path])
+        finally:
+            calls.GROUP_ROWS = saved
         assert table is not None
         _same_srt(table, open_trace(path).srt)
 
@@ -101,6 +109,12 @@ def test_srt_of_every_bundled_trace_as_pcap(trace, block):
         table = srt_table([path], client=client)
         assert table is not None
         _same_srt(table, ref.df_srt(client=client))
+        for clients in (None, client):
+            errors = errors_table([path, path], client=clients)
+            assert errors is not None
+            pd.testing.assert_frame_equal(
+                errors, open_trace([path, path]).df_errors(client=clients), check_categorical=False
+            )
 
 
 def test_what_the_block_scan_declines_goes_to_the_trace():
@@ -141,3 +155,18 @@ def test_a_message_aborted_in_another_block_is_aborted_there_too():
         table = srt_table([path])
         assert table is not None
         _same_srt(table, open_trace(path).srt)
+
+
+@settings(deadline=None, max_examples=30)
+@given(stream(), st.integers(1, 300))
+def test_errors_read_in_blocks_equal_the_trace(records, block):
+    """The errors table of the narrow path (calls kept whole for ``vm`` rule 1 included)."""
+    keep = np.array(sorted({*range(0x56000001, 0x56000090, 3)}), np.int64)
+    with _file(_pcap_of(records)) as path:
+        parts = read_calls(path, block_bytes=block, vmids=True, keep=(keep, keep))
+        whole = read_calls(path, block_bytes=1 << 30, vmids=True, keep=(keep, keep))
+        assert parts is not None and whole is not None
+        _equal_calls(parts, whole)
+        table = errors_table([path])
+        assert table is not None
+        pd.testing.assert_frame_equal(table, open_trace(path).errors, check_categorical=False)
