@@ -79,6 +79,7 @@ def from_transactions(tx: pd.DataFrame, end_times: dict[str, float]) -> list[Fin
                 strict=True,
             )
         )
+    next_moves = NextMoves(tx)
     for row in odd.itertuples(index=False):
         seq = f"seq {row.seq}" if row.seq is not pd.NA else "seq unknown"
         vm = _vm(_opt(row.vm))
@@ -87,7 +88,7 @@ def from_transactions(tx: pd.DataFrame, end_times: dict[str, float]) -> list[Fin
             end = end_times.get(str(row.capture), math.nan)
             later = f"; the capture goes on {end - row.request_time:.3f} s after it" if end == end else ""
             frames: tuple[int, ...] = (int(row.request_frame),)
-            effect = gave_up(tx, row)
+            effect = next_moves.after(row)
             if effect is not None:
                 wait, what, frame = effect
                 client = f"client {int(row.client_vmid):#x}"
@@ -159,12 +160,70 @@ def gave_up(tx: pd.DataFrame, row: Any) -> tuple[float, str, int] | None:
     return float(nxt["request_time"] - row.request_time), what, int(nxt["request_frame"])
 
 
+class NextMoves:
+    """``gave_up`` for many unanswered calls of one transactions table: its candidate requests
+    (named like a call of the table, or a ``GIVE_UP_CALLS``) grouped once by capture, client,
+    VM and name, each group in frame order, instead of a scan of the whole table per call."""
+
+    def __init__(self, tx: pd.DataFrame) -> None:
+        self.tx = tx
+        self._groups: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray]] | None = None
+
+    def _index(self) -> dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray]]:
+        tx = self.tx
+        frame = tx["request_frame"].to_numpy(np.float64, na_value=np.nan)
+        ok = ~np.isnan(frame) & tx["vm"].notna().to_numpy(bool)
+        rows = np.flatnonzero(ok)
+        keys = zip(
+            tx["capture"].astype(object).to_numpy()[rows].tolist(),
+            tx["client_vmid"].astype(object).to_numpy()[rows].tolist(),
+            tx["vm"].astype(object).to_numpy()[rows].tolist(),
+            tx["name"].astype(object).to_numpy()[rows].tolist(),
+            strict=True,
+        )
+        members: dict[tuple[Any, ...], list[int]] = {}
+        for key, i in zip(keys, rows.tolist(), strict=True):
+            members.setdefault(key, []).append(i)
+        groups = {}
+        for key, idx in members.items():
+            at = np.array(idx, np.int64)
+            order = np.argsort(frame[at], kind="stable")
+            at, frames = at[order], frame[at][order]
+            # the first row in table order among those after a frame: a suffix minimum of positions
+            first = np.minimum.accumulate(at[::-1])[::-1]
+            groups[key] = (frames, first)
+        return groups
+
+    def after(self, row: Any) -> tuple[float, str, int] | None:
+        """``gave_up(tx, row)``, from the index."""
+        if _opt(row.vm) is None:
+            return None
+        if self._groups is None:
+            self._groups = self._index()
+        best = None
+        for name in dict.fromkeys((row.name, *GIVE_UP_CALLS)):
+            found = self._groups.get((row.capture, row.client_vmid, row.vm, name))
+            if found is None:
+                continue
+            frames, first = found
+            k = int(np.searchsorted(frames, float(row.request_frame), side="right"))
+            if k < len(frames) and (best is None or first[k] < best):
+                best = int(first[k])
+        if best is None:
+            return None
+        nxt = self.tx.iloc[best]
+        what = f"a retry of {row.name}" if nxt["name"] == row.name else str(nxt["name"])
+        return float(nxt["request_time"] - row.request_time), what, int(nxt["request_frame"])
+
+
 def from_errors(errors: pd.DataFrame, tx: pd.DataFrame | None = None) -> list[Finding]:
     """One error_reply finding per (capture, call, error code, VM): a call retried and refused
     again is one finding with its count and retry interval; frames: requests and replies."""
     about: dict[tuple[str, int], tuple[Any, float, int | None]] = {}  # reply -> vm, time, request
     if tx is not None and not errors.empty:
-        replied = tx[tx["reply_frame"].notna()]
+        # only the replies the errors table names (a large capture has far more answered calls)
+        named = np.fromiter((f for frames in errors["frames"] for f in frames), np.int64)
+        replied = tx[tx["reply_frame"].isin(named).to_numpy(bool, na_value=False)]
         for c, rf, vm, t, req in zip(
             replied["capture"].astype(str),
             replied["reply_frame"].astype(int),

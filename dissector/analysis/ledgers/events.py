@@ -26,7 +26,7 @@ for well-formed messages, Scapy only for malformed ones; the same dicts, by test
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -371,7 +371,7 @@ def ledger_messages(columns: Sequence[MessageColumns], dialect: str = "rm") -> L
     return out
 
 
-def _column_story(cols: MessageColumns, dialect: str) -> tuple[Story, list[dict[str, Any]]]:
+def _column_story(cols: MessageColumns, dialect: str) -> tuple[Story, list[Mapping[str, Any]]]:
     """One capture's story (as ``_story`` makes it from the dicts) and the dicts it holds."""
     from dissector.decoded import ExactTime
 
@@ -410,21 +410,25 @@ def _column_story(cols: MessageColumns, dialect: str) -> tuple[Story, list[dict[
     reply_of = pair(np.zeros(n, np.int64), client, seq, msg_id, mtype, err).reply_of
     quiet = _quiet_allocations(cols, rows, mtype, msg_id, err, reply_of, exact, dialect)
     keep = np.flatnonzero(((mtype == REQUEST) & ~quiet) | (mtype == NOTIFICATION))
-    dicts: dict[int, dict[str, Any]] = {}
+    dicts: dict[int, Mapping[str, Any]] = {}
 
-    def row(k: int) -> dict[str, Any]:
+    def row(k: int) -> Mapping[str, Any]:
         i = int(rows[k])
-        found = exact.get(i) or dicts.get(i)
+        found: Mapping[str, Any] | None = exact.get(i) or dicts.get(i)
         if found is None:
-            found = dicts[i] = _decoded_row(cols, i, dialect)
+            if mtype[k] == REPLY:  # often read only for its outcome: decoded if more is asked
+                found = LazyReply(int(cols.frame[i]), int(err[k]), lambda: _decoded_row(cols, i, dialect))
+            else:
+                found = _decoded_row(cols, i, dialect)
+            dicts[i] = found
         return found
 
     for k in keep.tolist():
-        m = row(k)
+        message = row(k)
         name = NAME_OF[int(msg_id[k])]
         if mtype[k] == REQUEST:
             j = int(reply_of[k])
-            call = Call(name, m, row(j) if j >= 0 else None)
+            call = Call(name, message, row(j) if j >= 0 else None)
             story.events.append(call)
             if (
                 call.took_effect
@@ -434,8 +438,40 @@ def _column_story(cols: MessageColumns, dialect: str) -> tuple[Story, list[dict[
                 kind = "reset" if name == "VM_RESET" else "deallocate"
                 story.vm_events.append(VmEvent(kind, int(call.fields["vmid"]), call))
         else:
-            story.events.append(Notif(name, m))
+            story.events.append(Notif(name, message))
     return story, sorted((*exact.values(), *dicts.values()), key=lambda m: int(m["frame"]))
+
+
+class LazyReply(Mapping[str, Any]):
+    """A well-formed reply's jsonl dict, decoded on first use of anything but its frame and error
+    code: most replies a story holds are standard replies, read only for whether they were OK."""
+
+    __slots__ = ("_decode", "_err", "_frame", "_full")
+
+    def __init__(self, frame: int, err_code: int, decode: Callable[[], dict[str, Any]]) -> None:
+        self._frame, self._err, self._decode = frame, err_code, decode
+        self._full: dict[str, Any] | None = None
+
+    def _dict(self) -> dict[str, Any]:
+        if self._full is None:
+            self._full = self._decode()
+        return self._full
+
+    def __getitem__(self, key: str) -> Any:
+        if key == "frame":
+            return self._frame
+        if key == "err_code":
+            return self._err
+        return self._dict()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._dict())
+
+    def __len__(self) -> int:
+        return len(self._dict())
+
+    def __bool__(self) -> bool:
+        return True
 
 
 def _well_formed(cols: MessageColumns, rows: np.ndarray) -> np.ndarray:
