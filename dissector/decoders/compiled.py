@@ -516,6 +516,38 @@ def _time(time_ns: int | None) -> ExactTime | None:
     return None if time_ns is None else ExactTime(time_ns)
 
 
+# --------------------------------------------------------------------------- for lines.py
+MISFITS = _TO_SCAPY  # what a reader raises on bytes that do not fit: decode that message alone
+
+
+def payload_layout(role: str, msg_id: int, dialect: str = "rm") -> Struct | None:
+    """The layout a payload of ``role`` and ``msg_id`` is read with (None: bytes kept whole)."""
+    return _dialect(get_dialect(dialect).name).payload(role, msg_id).layout
+
+
+def payload_reader(role: str, msg_id: int, dialect: str = "rm") -> Callable[[bytes], tuple[Values, str]]:
+    """``read(payload)`` -> (``fields`` object, summary words) of a non-empty payload, as
+    ``decode_message`` reads it (raises one of ``MISFITS`` where it would go to Scapy)."""
+    payload = _dialect(get_dialect(dialect).name).payload(role, msg_id)
+    return lambda data: payload.fields(data, 0)
+
+
+def hidden_names(layout: Struct) -> frozenset[str]:
+    """Integer fields shown in ``fields`` only when non-zero (reserved, or named ``_...``)."""
+    reserved = reserved_names(layout)
+    return frozenset(f.name for f in layout.walk() if f.name in reserved or f.name.startswith("_"))
+
+
+def summary_formatters(layout: Struct, dialect: str = "rm") -> tuple[tuple[str, Callable[[Any], str]], ...]:
+    """``(name, format)`` of the fields the summary of ``layout`` shows (see ``_formatter``)."""
+    return _summary_formatters(layout, get_dialect(dialect).name)
+
+
+def names(dialect: str = "rm") -> _Dialect:
+    """The dialect's cached ``message_name(msg_id)`` and ``error_name(code)``."""
+    return _dialect(get_dialect(dialect).name)
+
+
 def decode_message(raw: RawMessage, dialect: str = "rm") -> CompiledMessage | DecodedMessage:
     """The compiled view of a well-formed message; the Scapy view of any other."""
     try:
