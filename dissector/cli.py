@@ -70,22 +70,30 @@ def _messages(
     err: TextIO,
     context: bool = True,
     quiet_problems: int = 0,
+    lean: bool = False,
 ) -> Iterator[tuple[DecodedMessage | CompiledMessage, dict[str, Any], int | None]]:
     """Each message with its jsonl record (the generated fields of its exchange attached, unless
     ``context`` is False: nothing shown needs them) and its capture's start (ns), which the
-    reader has seen by then. The first ``quiet_problems`` capture problems were already told."""
+    reader has seen by then. The first ``quiet_problems`` capture problems were already told.
+    ``lean``: of a file, the record holds only ``frame`` and the generated fields (``-V``)."""
     from dissector.capture.detect import open_records
     from dissector.capture.record import CaptureProblem
     from dissector.decoded import decode_records
     from dissector.decoders import compiled
+    from dissector.decoders.lines import GENERATED
 
     follow = getattr(args, "follow", False)
     for path in paths:
         generated: Callable[[Mapping[str, Any]], dict[str, Any]] = _no_context
+        known: dict[int, dict[str, Any]] | None = None
         if context:  # pandas: only when the generated fields are shown (first text line at once)
-            from dissector.analysis.decode_context import exchange_context
+            from dissector.analysis.decode_context import exchange_context, file_context
 
-            generated = exchange_context(path, args.dialect, follow)
+            if lean:  # -V shows the generated fields and its own tree, not the jsonl record
+                known = file_context(path, args.dialect, follow)
+            if known is None:
+                generated = exchange_context(path, args.dialect, follow)
+        empty = dict.fromkeys(GENERATED)
         start = _CaptureStart()
         records = start.watch(open_records(path, follow=follow))
         decode = decode_records if args.verbose else compiled.decode_records  # -V shows Scapy trees
@@ -98,8 +106,12 @@ def _messages(
                 _warn(item, err)
                 continue
             tally.messages += 1
-            record = item.to_json()
-            record.update(generated(record))
+            if known is not None:
+                frame = item.raw.frames[0]
+                record = {"frame": frame, **known.get(frame, empty)}
+            else:
+                record = item.to_json()
+                record.update(generated(record))
             yield item, record, start.ns
 
 
@@ -217,7 +229,10 @@ def _decode_streaming(
     # the generated fields need a first pass over a file (a request's reply comes later); text
     # lines do not show them, so unless a filter reads them the lines stream from the first record
     context = args.format == "jsonl" or args.verbose or bool(keep is not None and keep.names & set(GENERATED))
-    for msg, record, start_ns in _messages(paths, args, tally, err, context, quiet_problems=skip_problems):
+    lean = args.verbose and keep is None
+    for msg, record, start_ns in _messages(
+        paths, args, tally, err, context, quiet_problems=skip_problems, lean=lean
+    ):
         if skip:
             skip -= 1
             tally.messages -= 1

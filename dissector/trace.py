@@ -616,12 +616,6 @@ def load_capture(
     return columnar.decode(rc, capture, dialect), problems
 
 
-def message_table(columns: MessageColumns, dialect: str = "rm") -> pd.DataFrame:
-    """The messages table of one capture's columns as the Trace builds it internally (epoch
-    seconds, with the generated fields): what ``ghrm decode`` attaches to each message."""
-    return _Base([columns], _problems({}), dialect, None, "auto").get("messages")
-
-
 def _check_state_limits(limits: Any) -> None:
     """``state_limits`` must map VM state names to seconds (a ``UsageError`` otherwise)."""
     if limits is None:
