@@ -374,13 +374,15 @@ class _Payload:
         else:
             self.first = _Compiled(layout, dialect)
 
-    def fields(self, data: bytes, pos: int) -> tuple[Values, str]:
-        """The fields object and the summary words of ``data[pos:]`` (not empty)."""
-        compiled = self.cases.get(len(data) - pos, self.first) if self.cases else self.first
+    def fields(self, data: bytes, pos: int, end: int | None = None) -> tuple[Values, str]:
+        """The fields object and the summary words of ``data[pos:end]`` (not empty; ``end``:
+        the end of ``data`` unless given)."""
+        end = len(data) if end is None else end
+        compiled = self.cases.get(end - pos, self.first) if self.cases else self.first
         if compiled is None:  # no layout: bytes kept whole
-            return {"data": data[pos:].hex()}, ""
-        out, vals, end = compiled.read(data, pos, len(data))
-        if end != len(data):
+            return {"data": data[pos:end].hex()}, ""
+        out, vals, stop = compiled.read(data, pos, end)
+        if stop != end:
             raise _Misfit
         words = []
         for name, fmt in compiled.summary:
@@ -525,11 +527,13 @@ def payload_layout(role: str, msg_id: int, dialect: str = "rm") -> Struct | None
     return _dialect(get_dialect(dialect).name).payload(role, msg_id).layout
 
 
-def payload_reader(role: str, msg_id: int, dialect: str = "rm") -> Callable[[bytes], tuple[Values, str]]:
-    """``read(payload)`` -> (``fields`` object, summary words) of a non-empty payload, as
-    ``decode_message`` reads it (raises one of ``MISFITS`` where it would go to Scapy)."""
-    payload = _dialect(get_dialect(dialect).name).payload(role, msg_id)
-    return lambda data: payload.fields(data, 0)
+def payload_reader(
+    role: str, msg_id: int, dialect: str = "rm"
+) -> Callable[[bytes, int, int], tuple[Values, str]]:
+    """``read(data, start, end)`` -> (``fields`` object, summary words) of the non-empty payload
+    ``data[start:end]``, as ``decode_message`` reads it (raises one of ``MISFITS`` where it
+    would go to Scapy)."""
+    return _dialect(get_dialect(dialect).name).payload(role, msg_id).fields
 
 
 def hidden_names(layout: Struct) -> frozenset[str]:

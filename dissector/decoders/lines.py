@@ -156,7 +156,8 @@ class Capture:
 
     cols: MessageColumns
     problems: list[CaptureProblem]
-    buf: np.ndarray  # uint8 view of the records' bytes
+    data: bytes  # the records' bytes
+    buf: np.ndarray  # ``data`` as uint8
     record_offset: np.ndarray  # per message row: where its bytes start in ``buf`` (-1: reassembled)
     start_ns: int | None  # the first record's time: what text lines count from
     dialect: str
@@ -184,7 +185,7 @@ def read_capture(path: str, dialect: str) -> Capture | None:
     offset = np.where(single, rc.offset[at] if len(rc) else 0, -1)
     known = np.flatnonzero(rc.time_known)
     start = int(rc.time_ns[known[0]]) if len(known) else None
-    return Capture(cols, problems, np.frombuffer(rc.buf, np.uint8), offset, start, dialect)
+    return Capture(cols, problems, rc.buf, np.frombuffer(rc.buf, np.uint8), offset, start, dialect)
 
 
 def generated_columns(capture: Capture) -> np.ndarray | None:
@@ -236,18 +237,18 @@ def jsonl_value(value: Any) -> str:
 
 
 # --------------------------------------------------------------------------- the lines
-def _time_texts(ns: list[int]) -> list[str]:
-    """``ExactTime(ns).text`` of each time."""
-    out = []
-    for t in ns:
-        sec, frac = divmod(t, 1_000_000_000)
-        if t < 0:
-            out.append(ExactTime(t).text)
-        elif frac % 1000:
-            out.append(f"{sec}.{frac:09d}")
-        else:
-            out.append(f"{sec}.{frac // 1000:06d}")
-    return out
+def _time_texts(ns: np.ndarray) -> list[str]:
+    """``ExactTime(ns).text`` of each time (int64 ns): 6 digits unless sub-microsecond, then 9."""
+    sec, frac = np.divmod(ns, 1_000_000_000)
+    out = np.empty(len(ns), object)
+    for rows, fmt, scale in ((frac % 1000 != 0, "%d.%09d", 1), (frac % 1000 == 0, "%d.%06d", 1000)):
+        at = np.flatnonzero(rows & (ns >= 0))
+        if len(at):
+            pairs = zip(sec[at].tolist(), (frac[at] // scale).tolist(), strict=True)
+            out[at] = list(map(fmt.__mod__, pairs))
+    for i in np.flatnonzero(ns < 0).tolist():  # before 1970: the sign in front (ExactTime's rule)
+        out[i] = ExactTime(int(ns[i])).text
+    return out.tolist()
 
 
 class _Writer:
@@ -403,7 +404,7 @@ class _Writer:
         """Fields texts and summary words read by the compiled decoder's reader of this payload."""
         reader = compiled.payload_reader(role, msg_id, self.c.dialect)
         start = (self.c.record_offset[rows] + RPC_HEADER_SIZE + self.skip[rows]).tolist()
-        buf = self.c.buf
+        data = self.c.data
         fields, extra = [], []
         ok = np.ones(len(rows), bool)
         encode = json_text
@@ -412,7 +413,7 @@ class _Writer:
                 ok[k] = False  # empty payload of a layout: the streaming path decides
                 continue
             try:
-                values, words = reader(buf[s : s + n].tobytes())
+                values, words = reader(data, s, s + n)
             except compiled.MISFITS:
                 ok[k] = False
                 continue
@@ -444,8 +445,8 @@ class _Writer:
             tail += "%s"
         template = head + kind + tail + "}"
         frame = cols.frame[rows].tolist()
+        times = _time_texts(cols.time_ns[rows])
         time_ns = cols.time_ns[rows].tolist()
-        times = _time_texts(time_ns)
         direction = [_DIRECTIONS[d] for d in cols.direction[rows].tolist()]
         client = cols.client_vmid[rows].tolist()
         seq = cols.seq[rows].tolist()

@@ -169,3 +169,13 @@ def test_the_generated_fields_are_the_context_s() -> None:
     from dissector.analysis.context import GENERATED
 
     assert lines.GENERATED == GENERATED
+
+
+def test_times_are_written_as_exact_time_writes_them() -> None:
+    import numpy as np
+
+    from dissector.decoded import ExactTime
+
+    ns = np.array([0, 1, 999, 1000, 10**9, -1, -1000, -(10**9) - 5, 1767225600_000726719, 2**62], np.int64)
+    ns = np.concatenate([ns, np.random.default_rng(1).integers(-(2**62), 2**62, 5000)])
+    assert lines._time_texts(ns) == [ExactTime(int(t)).text for t in ns]
