@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 from dissector import cli_help, cli_options
@@ -64,50 +64,64 @@ class _CaptureStart:
 
 
 def _messages(
-    paths: Sequence[str], args: argparse.Namespace, tally: _Tally, err: TextIO, context: bool = True
+    paths: Sequence[str],
+    args: argparse.Namespace,
+    tally: _Tally,
+    err: TextIO,
+    context: bool = True,
+    quiet_problems: int = 0,
+    lean: bool = False,
 ) -> Iterator[tuple[DecodedMessage | CompiledMessage, dict[str, Any], int | None]]:
     """Each message with its jsonl record (the generated fields of its exchange attached, unless
     ``context`` is False: nothing shown needs them) and its capture's start (ns), which the
-    reader has seen by then."""
-    from dissector.analysis.decode_context import exchange_context
+    reader has seen by then. The first ``quiet_problems`` capture problems were already told.
+    ``lean``: of a file, the record holds only ``frame`` and the generated fields (``-V``)."""
     from dissector.capture.detect import open_records
     from dissector.capture.record import CaptureProblem
     from dissector.decoded import decode_records
     from dissector.decoders import compiled
+    from dissector.decoders.lines import GENERATED
 
     follow = getattr(args, "follow", False)
     for path in paths:
-        generated = exchange_context(path, args.dialect, follow) if context else _no_context
+        generated: Callable[[Mapping[str, Any]], dict[str, Any]] = _no_context
+        known: dict[int, dict[str, Any]] | None = None
+        if context:  # pandas: only when the generated fields are shown (first text line at once)
+            from dissector.analysis.decode_context import exchange_context, file_context
+
+            if lean:  # -V shows the generated fields and its own tree, not the jsonl record
+                known = file_context(path, args.dialect, follow)
+            if known is None:
+                generated = exchange_context(path, args.dialect, follow)
+        empty = dict.fromkeys(GENERATED)
         start = _CaptureStart()
         records = start.watch(open_records(path, follow=follow))
         decode = decode_records if args.verbose else compiled.decode_records  # -V shows Scapy trees
         for item in decode(records, dialect=args.dialect):
             if isinstance(item, CaptureProblem):
+                if quiet_problems:
+                    quiet_problems -= 1
+                    continue
                 tally.problems += 1
                 _warn(item, err)
                 continue
             tally.messages += 1
-            record = item.to_json()
-            record.update(generated(record))
+            if known is not None:
+                frame = item.raw.frames[0]
+                record = {"frame": frame, **known.get(frame, empty)}
+            else:
+                record = item.to_json()
+                record.update(generated(record))
             yield item, record, start.ns
 
 
-def _no_context(record: dict[str, Any]) -> dict[str, Any]:
+def _no_context(record: Mapping[str, Any]) -> dict[str, Any]:
     return {}
 
 
 def _seconds(ns: int | None, start_ns: int | None) -> float | None:
     """Seconds since the capture start, computed as the tables compute ``t``."""
     return None if ns is None or start_ns is None else (ns - start_ns) / 1e9
-
-
-def _text_line(msg: DecodedMessage | CompiledMessage, start_ns: int | None) -> str:
-    raw = msg.raw
-    t = _seconds(raw.time_ns, start_ns)
-    when = "       -    " if t is None else f"{t:12.6f}"
-    direction = {"to_rm": "->RM", "from_rm": "RM->", "unknown": " ?? "}[raw.direction.label]
-    client = "vm?" if raw.client_vmid == 0xFFFF else f"vm{raw.client_vmid:#x}"
-    return f"{raw.frame:6d} {when} {direction} {client:>7} {msg.summary()}"
 
 
 def _verbose(msg: DecodedMessage, record: dict[str, Any], start_ns: int | None) -> str:
@@ -139,19 +153,90 @@ def _verbose(msg: DecodedMessage, record: dict[str, Any], start_ns: int | None) 
     return "\n".join(head) + "\n" + tree
 
 
+_HEAD = 1000  # text: messages streamed before the whole-capture path takes over (first line at once)
+
+
 def cmd_decode(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """``ghrm decode FILE...``: one line per RM message, ``-V`` trees, or ``--format jsonl``."""
-    from dissector.analysis.context import GENERATED
-    from dissector.decoded import DecodedMessage, jsonl_line
     from dissector.filter import Filter
 
     keep: Filter | None = Filter(args.filter, args.dialect) if args.filter else None
     tally = _Tally()
+    if keep is None and not args.count and not args.follow and not args.verbose:
+        for path in args.files:  # whole captures at once (decoders.lines), streaming as a fallback
+            _decode_whole(path, args, tally, out, err)
+    else:
+        _decode_streaming(args.files, args, keep, tally, out, err)
+    if tally.messages == 0 and tally.problems:
+        err.write("ghrm: nothing could be decoded\n")
+        return EXIT_INPUT
+    return EXIT_OK
+
+
+def _decode_whole(path: str, args: argparse.Namespace, tally: _Tally, out: TextIO, err: TextIO) -> None:
+    """One capture's lines made a kind of message at a time (``decoders.lines``); text lines of
+    its first ``_HEAD`` messages are streamed first, so the first line shows at once."""
+    from dissector.decoders.lines import decode_lines
+
+    jsonl = args.format == "jsonl"
+    head = _Tally()
+    if not jsonl:
+        _decode_streaming([path], args, None, head, out, err, limit=_HEAD)
+        tally.messages += head.messages
+        tally.problems += head.problems
+        if head.messages < _HEAD:
+            return  # all of it
+        out.flush()
+    whole = decode_lines(path, args.dialect, jsonl)
+    if whole is None:
+        _decode_streaming(
+            [path], args, None, tally, out, err, skip=head.messages, skip_problems=head.problems
+        )
+        return
+    problems, count, lines = whole
+    for problem in problems[head.problems :]:
+        tally.problems += 1
+        _warn(problem, err)
+    tally.messages += count - head.messages
+    skip = head.messages
+    for chunk in lines:  # one write per chunk: each write is checked for control characters
+        if skip >= len(chunk):
+            skip -= len(chunk)
+            continue
+        out.write("\n".join(chunk[skip:]) + "\n")
+        skip = 0
+
+
+def _decode_streaming(
+    paths: Sequence[str],
+    args: argparse.Namespace,
+    keep: Any,
+    tally: _Tally,
+    out: TextIO,
+    err: TextIO,
+    *,
+    limit: int = 0,
+    skip: int = 0,
+    skip_problems: int = 0,
+) -> None:
+    """Message by message (stdin, ``--follow``, filters, ``-c``, ``-V``): each line as soon as
+    its message is whole. ``limit``: stop after that many messages; ``skip``: messages (and
+    ``skip_problems`` warnings) already written."""
+    from dissector.decoded import DecodedMessage, jsonl_line
+    from dissector.decoders.lines import GENERATED, text_line
+
     shown = 0
     # the generated fields need a first pass over a file (a request's reply comes later); text
     # lines do not show them, so unless a filter reads them the lines stream from the first record
     context = args.format == "jsonl" or args.verbose or bool(keep is not None and keep.names & set(GENERATED))
-    for msg, record, start_ns in _messages(args.files, args, tally, err, context):
+    lean = args.verbose and keep is None
+    for msg, record, start_ns in _messages(
+        paths, args, tally, err, context, quiet_problems=skip_problems, lean=lean
+    ):
+        if skip:
+            skip -= 1
+            tally.messages -= 1
+            continue
         if keep is not None and not keep(record):
             continue
         if args.format == "jsonl":
@@ -159,16 +244,12 @@ def cmd_decode(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         elif isinstance(msg, DecodedMessage) and args.verbose:
             out.write(_verbose(msg, record, start_ns) + "\n")
         else:
-            out.write(_text_line(msg, start_ns) + "\n")
+            out.write(text_line(msg, start_ns) + "\n")
         if args.follow:
             out.flush()
         shown += 1
-        if args.count and shown >= args.count:
+        if (args.count and shown >= args.count) or (limit and shown >= limit):
             break
-    if tally.messages == 0 and tally.problems:
-        err.write("ghrm: nothing could be decoded\n")
-        return EXIT_INPUT
-    return EXIT_OK
 
 
 def cmd_convert(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:

@@ -69,6 +69,9 @@ def _encode(value: Any) -> str:
     return "".join(_C_ENCODE(value, 0))
 
 
+json_text = _encode  # public name: ``decoders.lines`` writes a ``fields`` object as jsonl_line does
+
+
 _encode_str: Any = (
     getattr(json.encoder, "c_encode_basestring_ascii", None) or json.encoder.encode_basestring_ascii
 )

@@ -24,17 +24,27 @@ def exchange_context(path: str, dialect: str, follow: bool) -> Callable[[Mapping
     """What ``ghrm decode`` attaches to each jsonl record of ``path``: for a file, two passes like
     ``tshark -2`` (the whole capture's messages table first); for stdin or ``--follow``, a
     ``StreamContext`` (only what came before)."""
-    if path != "-" and not follow and os.path.isfile(path):
-        from dissector.trace import open_trace  # deferred: ``ghrm decode`` of stdin never needs it
-
-        try:
-            known = _by_frame(open_trace(path, dialect=dialect).messages)
-        except (GhrmError, OSError, ValueError):
-            known = None
-        if known is not None:
-            empty = dict.fromkeys(GENERATED)
-            return lambda record: known.get(record["frame"], empty)
+    known = file_context(path, dialect, follow)
+    if known is not None:
+        empty = dict.fromkeys(GENERATED)
+        return lambda record: known.get(record["frame"], empty)
     return StreamContext().fields
+
+
+def file_context(path: str, dialect: str, follow: bool) -> dict[int, dict[str, Any]] | None:
+    """Frame -> the generated fields of its message, for a capture file read whole (None: stdin,
+    ``--follow``, or a file that cannot be read whole: then only a ``StreamContext`` can tell).
+    The internal messages table: the same values as ``Trace.messages`` without its presentation."""
+    if path == "-" or follow or not os.path.isfile(path):
+        return None
+    from dissector.analysis.tables import messages_table  # deferred: stdin never needs it
+    from dissector.decoders.lines import read_capture
+
+    try:
+        capture = read_capture(path, dialect)
+        return None if capture is None else _by_frame(messages_table([capture.cols], dialect)[0])
+    except (GhrmError, OSError, ValueError):
+        return None
 
 
 def _by_frame(messages: pd.DataFrame) -> dict[int, dict[str, Any]]:

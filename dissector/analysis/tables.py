@@ -34,6 +34,7 @@ from dissector.analysis.ledgers import schema as ledger_schema
 if TYPE_CHECKING:
     import pandas as pd
 
+    from dissector.analysis.columns import MessageColumns
     from dissector.trace import Trace, _Base
 
 
@@ -153,11 +154,18 @@ class Table:
 # ``build(base)`` makes the table of the whole input; ``base.get(name)`` gives (and caches) any
 # other table or intermediate result (``trace._Base``). ``derive(trace)`` works on a window.
 def _messages(base: _Base) -> pd.DataFrame:
+    messages, base.cache["pairing"] = messages_table(base.columns, base.dialect)
+    return messages
+
+
+def messages_table(columns: list[MessageColumns], dialect: str) -> tuple[pd.DataFrame, Any]:
+    """The messages table of decoded captures (internal: epoch seconds, generated fields) and
+    its request/reply pairing; ``ghrm decode`` calls it without a ``Trace``."""
     from dissector.analysis.context import payload_reader, resource_vms, with_resources
     from dissector.analysis.messages import build_messages
 
-    messages, base.cache["pairing"] = build_messages(base.columns, base.dialect)
-    return with_resources(messages, resource_vms(messages, payload_reader(base.columns, base.dialect)))
+    messages, pairing = build_messages(columns, dialect)
+    return with_resources(messages, resource_vms(messages, payload_reader(columns, dialect))), pairing
 
 
 def _transactions(base: _Base) -> pd.DataFrame:

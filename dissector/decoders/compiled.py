@@ -374,13 +374,15 @@ class _Payload:
         else:
             self.first = _Compiled(layout, dialect)
 
-    def fields(self, data: bytes, pos: int) -> tuple[Values, str]:
-        """The fields object and the summary words of ``data[pos:]`` (not empty)."""
-        compiled = self.cases.get(len(data) - pos, self.first) if self.cases else self.first
+    def fields(self, data: bytes, pos: int, end: int | None = None) -> tuple[Values, str]:
+        """The fields object and the summary words of ``data[pos:end]`` (not empty; ``end``:
+        the end of ``data`` unless given)."""
+        end = len(data) if end is None else end
+        compiled = self.cases.get(end - pos, self.first) if self.cases else self.first
         if compiled is None:  # no layout: bytes kept whole
-            return {"data": data[pos:].hex()}, ""
-        out, vals, end = compiled.read(data, pos, len(data))
-        if end != len(data):
+            return {"data": data[pos:end].hex()}, ""
+        out, vals, stop = compiled.read(data, pos, end)
+        if stop != end:
             raise _Misfit
         words = []
         for name, fmt in compiled.summary:
@@ -514,6 +516,40 @@ def _decode(raw: RawMessage, d: _Dialect) -> CompiledMessage:
 
 def _time(time_ns: int | None) -> ExactTime | None:
     return None if time_ns is None else ExactTime(time_ns)
+
+
+# --------------------------------------------------------------------------- for lines.py
+MISFITS = _TO_SCAPY  # what a reader raises on bytes that do not fit: decode that message alone
+
+
+def payload_layout(role: str, msg_id: int, dialect: str = "rm") -> Struct | None:
+    """The layout a payload of ``role`` and ``msg_id`` is read with (None: bytes kept whole)."""
+    return _dialect(get_dialect(dialect).name).payload(role, msg_id).layout
+
+
+def payload_reader(
+    role: str, msg_id: int, dialect: str = "rm"
+) -> Callable[[bytes, int, int], tuple[Values, str]]:
+    """``read(data, start, end)`` -> (``fields`` object, summary words) of the non-empty payload
+    ``data[start:end]``, as ``decode_message`` reads it (raises one of ``MISFITS`` where it
+    would go to Scapy)."""
+    return _dialect(get_dialect(dialect).name).payload(role, msg_id).fields
+
+
+def hidden_names(layout: Struct) -> frozenset[str]:
+    """Integer fields shown in ``fields`` only when non-zero (reserved, or named ``_...``)."""
+    reserved = reserved_names(layout)
+    return frozenset(f.name for f in layout.walk() if f.name in reserved or f.name.startswith("_"))
+
+
+def summary_formatters(layout: Struct, dialect: str = "rm") -> tuple[tuple[str, Callable[[Any], str]], ...]:
+    """``(name, format)`` of the fields the summary of ``layout`` shows (see ``_formatter``)."""
+    return _summary_formatters(layout, get_dialect(dialect).name)
+
+
+def names(dialect: str = "rm") -> _Dialect:
+    """The dialect's cached ``message_name(msg_id)`` and ``error_name(code)``."""
+    return _dialect(get_dialect(dialect).name)
 
 
 def decode_message(raw: RawMessage, dialect: str = "rm") -> CompiledMessage | DecodedMessage:

@@ -1,0 +1,528 @@
+"""``ghrm decode``'s jsonl and text lines of a whole capture, made a kind of message at a time.
+
+Why: the compiled decoder (``compiled.py``) still builds a dict per message and encodes it;
+at a million messages that is most of the command. Here the capture is read once into message
+columns (``analysis.fastpath`` + ``decoders.columnar``, the engine of the tables), and the
+messages are formatted by kind (type, id, error or not):
+
+* a fixed-size layout of plain integers (most messages) has its line written as a format
+  template once, its payload read for all its messages at once with a numpy record dtype;
+* a message without a layout has its bytes as hex;
+* a message of a variable layout has its ``fields`` read by the compiled decoder's reader of
+  that payload (the same code as ``compiled.decode_message``), the rest of its line templated;
+* anything else (malformed, reassembled from fragments, a kernel-log record, an unknown time or
+  sequence number, a non-zero reserved field) is decoded one message at a time by
+  ``compiled.decode_message`` (Scapy for the malformed), exactly as the streaming path does.
+
+The lines come out in the order the streaming path prints them (``reassemble`` yields a message
+when its last record arrives, or when it is given up), and are byte-identical to it: tests
+compare both on every bundled trace, every dialect and generated captures of every layout.
+``decode_lines`` returns None when a capture cannot take this path (the caller streams it).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from dissector.capture.record import CaptureProblem
+from dissector.decoded import ExactTime, json_text, jsonl_line
+from dissector.decoders import compiled
+from dissector.filter import MESSAGE_KEYS
+from dissector.protocol.layout import Count, Int, Length, Struct
+from dissector.protocol.wire import NOTIFICATION, REPLY, REPLY_ERROR_SIZE, REQUEST, RPC_HEADER_SIZE, MsgType
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from dissector.analysis.columns import MessageColumns
+    from dissector.decoded import DecodedMessage
+    from dissector.decoders.compiled import CompiledMessage
+
+# the generated fields, the last jsonl keys (``analysis.context.GENERATED``, which imports pandas)
+GENERATED = MESSAGE_KEYS[MESSAGE_KEYS.index("vm") :]
+CHUNK = 1 << 16  # messages formatted at a time: memory stays flat on any size
+_ROLES: dict[int, str] = {REQUEST: "request", NOTIFICATION: "notification"}
+_TYPES: dict[int, str] = {t.value: t.label for t in MsgType}
+_WORDS: dict[int, str] = {t.value: t.label.capitalize() for t in MsgType}
+_DIRECTIONS = ("unknown", "to_rm", "from_rm")  # by wire value
+_ARROWS = {"to_rm": "->RM", "from_rm": "RM->", "unknown": " ?? "}
+_NP = {1: "u1", 2: "<u2", 4: "<u4", 8: "<u8"}
+
+
+# --------------------------------------------------------------------------- one message
+def text_line(msg: DecodedMessage | CompiledMessage, start_ns: int | None) -> str:
+    """The ``ghrm decode`` text line of one message (``start_ns``: the capture's first time)."""
+    raw = msg.raw
+    t = None if raw.time_ns is None or start_ns is None else (raw.time_ns - start_ns) / 1e9
+    when = "       -    " if t is None else f"{t:12.6f}"
+    client = "vm?" if raw.client_vmid == 0xFFFF else f"vm{raw.client_vmid:#x}"
+    return f"{raw.frame:6d} {when} {_ARROWS[raw.direction.label]} {client:>7} {msg.summary()}"
+
+
+# --------------------------------------------------------------------------- emission order
+_GIVEN_UP = re.compile(
+    r"incomplete: \d+ of \d+ continuation\(s\) received for the message from frame (\d+); "
+    r"(?:a new message \(frame (\d+)\)|more than \d+ queues had a message in progress at frame (\d+)"
+    r"|the messages in progress held more than \d+ bytes at frame (\d+)|(the capture ended))"
+)
+
+
+def emission_order(cols: MessageColumns) -> np.ndarray | None:
+    """Rows in the order ``reassemble`` yields them: a message when its last record arrives; one
+    given up before the record that gave it up (``capture.reassembly`` names that record in its
+    reason), in the order the reassembler gives up; those still waiting at the end last, by
+    first frame. None when a reason does not read as expected (then stream the capture)."""
+    n = len(cols)
+    key = cols.frame.astype(np.float64) * 4 + 3  # after anything given up at that record
+    multi = np.flatnonzero(cols.fragments != 0)
+    for i in multi.tolist():
+        frames = cols.frames[i]
+        text = cols.malformed[i]
+        if text is None or "incomplete:" not in text:
+            key[i] = frames[-1] * 4 + 3.0  # whole: at its last record
+            continue
+        found = _GIVEN_UP.search(text)
+        if found is None or int(found[1]) != frames[0]:
+            return None
+        new, room, weight, ended = found[2], found[3], found[4], found[5]
+        if ended:
+            key[i] = np.inf
+        else:
+            at, rank = (int(new), 0) if new else (int(room), 1) if room else (int(weight), 2)
+            key[i] = at * 4 + rank
+    order = np.lexsort((cols.frame, key))
+    return order if len(order) == n else None
+
+
+# --------------------------------------------------------------------------- payload kinds
+@dataclass
+class _Flat:
+    """A fixed-size layout of plain integers: its numpy record dtype and its line pieces."""
+
+    dtype: np.dtype
+    shown: tuple[str, ...]  # fields always in ``fields``
+    hidden: tuple[str, ...]  # reserved fields: in ``fields`` only when non-zero (then: one at a time)
+    template: str  # ``fields`` object with %d for each shown field
+    summary: tuple[tuple[str, Callable[[Any], str]], ...]
+
+
+def _flat(layout: Struct, dialect: str) -> _Flat | None:
+    """``layout`` as a ``_Flat``, or None when it is not a fixed run of 1/2/4/8-byte integers."""
+    if layout.by_size is not None or layout.fixed_size is None:
+        return None
+    fields = layout.fields
+    ints = [f for f in fields if isinstance(f, Int | Count | Length) and f.size in _NP]
+    if len(ints) != len(fields):
+        return None
+    names = [f.name for f in ints]
+    if len(set(names)) != len(names):
+        return None
+    hidden_names = compiled.hidden_names(layout)
+    shown = tuple(n for n in names if n not in hidden_names)
+    hidden = tuple(n for n in names if n in hidden_names)
+    dtype = np.dtype([(f.name, _NP[f.size]) for f in ints])
+    template = "{" + ",".join(f'"{n}":%d' for n in shown) + "}"
+    return _Flat(dtype, shown, hidden, template, compiled.summary_formatters(layout, dialect))
+
+
+class _Kinds:
+    """What each (type, id, error) kind of one dialect is read with, made on first use."""
+
+    def __init__(self, dialect: str) -> None:
+        self.dialect = dialect
+        self._flat: dict[tuple[str, int], _Flat | None] = {}
+
+    def role(self, msg_type: int, err_code: int) -> str:
+        return _ROLES[msg_type] if msg_type != REPLY else "reply" if err_code == 0 else "error_reply"
+
+    def flat(self, role: str, msg_id: int) -> _Flat | None:
+        key = (role, msg_id)
+        if key not in self._flat:
+            layout = compiled.payload_layout(role, msg_id, self.dialect)
+            self._flat[key] = None if layout is None else _flat(layout, self.dialect)
+        return self._flat[key]
+
+
+# --------------------------------------------------------------------------- the capture
+@dataclass
+class Capture:
+    """One capture decoded into columns, with its records' bytes (for the payloads)."""
+
+    cols: MessageColumns
+    problems: list[CaptureProblem]
+    data: bytes  # the records' bytes
+    buf: np.ndarray  # ``data`` as uint8
+    record_offset: np.ndarray  # per message row: where its bytes start in ``buf`` (-1: reassembled)
+    start_ns: int | None  # the first record's time: what text lines count from
+    dialect: str
+
+
+def read_capture(path: str, dialect: str) -> Capture | None:
+    """``path`` as message columns, or None when it is not a plain file (stdin, a pipe)."""
+    from dissector.analysis import fastpath
+    from dissector.capture.detect import open_records
+    from dissector.decoders import columnar
+
+    if path == "-" or not os.path.isfile(path):
+        return None
+    problems: list[CaptureProblem] = []
+    rc = fastpath.scan_file(path)
+    if rc is None:
+        with open_records(path) as stream:
+            rc, problems = fastpath.columns_from_records(stream, path)
+    cols = columnar.decode(rc, path, dialect)
+    at = np.searchsorted(rc.number, cols.frame)
+    at = np.minimum(at, max(len(rc) - 1, 0))
+    single = (cols.fragments == 0) & (cols.msg_type > 0)
+    if len(rc):
+        single &= rc.number[at] == cols.frame
+    offset = np.where(single, rc.offset[at] if len(rc) else 0, -1)
+    known = np.flatnonzero(rc.time_known)
+    start = int(rc.time_ns[known[0]]) if len(known) else None
+    return Capture(cols, problems, rc.buf, np.frombuffer(rc.buf, np.uint8), offset, start, dialect)
+
+
+def generated_columns(capture: Capture) -> np.ndarray | None:
+    """The generated fields of every message as the end of its jsonl line (``,"vm":...,
+    "errno":...``, ``GENERATED`` order), from the messages table (None: its rows are not the
+    columns' rows)."""
+    from dissector.analysis.tables import messages_table  # not dissector.trace: 0.2 s of imports
+
+    table, _ = messages_table([capture.cols], capture.dialect)
+    if len(table) != len(capture.cols) or not np.array_equal(table["frame"].to_numpy(), capture.cols.frame):
+        return None
+    template = "".join(f',"{name}":%s' for name in GENERATED)
+    texts = [_json_texts(table[name]) for name in GENERATED]
+    tails = np.empty(len(table), object)
+    tails[:] = [template % values for values in zip(*texts, strict=True)]
+    return tails
+
+
+def _json_texts(column: pd.Series) -> list[str]:
+    """JSON texts of a column's values (``null`` for NA), as ``jsonl_line`` writes them."""
+    import pandas as pd
+
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        names = [jsonl_value(v) for v in column.cat.categories.tolist()]
+        codes = column.cat.codes.to_numpy()
+        return [names[c] if c >= 0 else "null" for c in codes.tolist()]
+    missing = column.isna().to_numpy().tolist()
+    if column.dtype.kind in "iu":
+        ints = column.fillna(0).to_numpy(np.int64).tolist()
+        return ["null" if na else int.__repr__(v) for v, na in zip(ints, missing, strict=True)]
+    if column.dtype.kind == "f":
+        floats = column.to_numpy(np.float64).tolist()
+        fin = float.__repr__
+        return [
+            "null" if na else fin(v) if v - v == 0 else jsonl_value(v)
+            for v, na in zip(floats, missing, strict=True)
+        ]
+    values = column.astype(object).where(column.notna(), None).tolist()
+    return [jsonl_value(v) for v in values]
+
+
+def jsonl_value(value: Any) -> str:
+    """One value as ``jsonl_line`` writes it (numpy scalars as Python's)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or (isinstance(value, float) and value != value):
+        return "null"
+    return jsonl_line({"v": value})[5:-1]
+
+
+# --------------------------------------------------------------------------- the lines
+def _time_texts(ns: np.ndarray) -> list[str]:
+    """``ExactTime(ns).text`` of each time (int64 ns): 6 digits unless sub-microsecond, then 9."""
+    sec, frac = np.divmod(ns, 1_000_000_000)
+    out = np.empty(len(ns), object)
+    for rows, fmt, scale in ((frac % 1000 != 0, "%d.%09d", 1), (frac % 1000 == 0, "%d.%06d", 1000)):
+        at = np.flatnonzero(rows & (ns >= 0))
+        if len(at):
+            pairs = zip(sec[at].tolist(), (frac[at] // scale).tolist(), strict=True)
+            out[at] = list(map(fmt.__mod__, pairs))
+    for i in np.flatnonzero(ns < 0).tolist():  # before 1970: the sign in front (ExactTime's rule)
+        out[i] = ExactTime(int(ns[i])).text
+    return out.tolist()
+
+
+class _Writer:
+    """Formats the lines of one capture's rows (``lines(rows)``), jsonl or text."""
+
+    def __init__(self, capture: Capture, jsonl: bool, generated: np.ndarray | None) -> None:
+        self.c = capture
+        self.jsonl = jsonl
+        self.generated = generated
+        self.kinds = _Kinds(capture.dialect)
+        self.names = compiled.names(capture.dialect)
+        cols = capture.cols
+        payload_len = cols.length.astype(np.int64) - RPC_HEADER_SIZE
+        self.skip = np.where(cols.msg_type == REPLY, REPLY_ERROR_SIZE, 0)
+        self.payload_len = payload_len - self.skip
+        # rows that may be templated: whole single-record messages the streaming path decodes
+        # without Scapy and without a value this path cannot see (unknown time or seq number)
+        self.easy = (
+            (capture.record_offset >= 0)
+            & np.array([m is None for m in cols.malformed.tolist()], bool)
+            & ~cols.synthetic
+            & cols.time_known
+            & (cols.seq >= 0)
+            & np.isin(cols.msg_type, (REQUEST, REPLY, NOTIFICATION))
+            & ((cols.msg_type != REPLY) | (cols.err_code >= 0))
+            & (self.payload_len >= 0)
+        )
+
+    # ---- one at a time (the streaming path's code)
+    def one(self, i: int) -> str:
+        msg = compiled.decode_message(self.c.cols.raw_message(i), self.c.dialect)  # type: ignore[misc]
+        if not self.jsonl:
+            return text_line(msg, self.c.start_ns)
+        line = jsonl_line(msg.to_json())
+        if self.generated is None:
+            return line
+        return line[:-1] + self.generated[i] + "}"  # as if added to the record: its last keys
+
+    # ---- many at once
+    def lines(self, rows: np.ndarray) -> list[str]:
+        """The lines of ``rows`` (in that order)."""
+        out: list[str] = [""] * len(rows)
+        cols = self.c.cols
+        easy = self.easy[rows]
+        slow = np.flatnonzero(~easy)
+        fast = np.flatnonzero(easy)
+        at = rows[fast]
+        role_code = np.where(cols.msg_type[at] == REPLY, np.where(cols.err_code[at] == 0, 2, 3), 0)
+        role_code = np.where(cols.msg_type[at] == NOTIFICATION, 1, role_code)
+        kind = cols.msg_id[at] * 4 + role_code
+        order = np.argsort(kind, kind="stable")
+        bounds = np.flatnonzero(np.diff(kind[order])) + 1
+        for group in np.split(order, bounds) if len(order) else []:
+            where = fast[group]
+            left = self._group(rows[where], where, out)
+            slow = np.concatenate([slow, left]) if len(left) else slow
+        for k in slow.tolist():
+            out[k] = self.one(int(rows[k]))
+        return out
+
+    def _group(self, rows: np.ndarray, where: np.ndarray, out: list[str]) -> np.ndarray:
+        """Lines of one kind's rows written into ``out`` at ``where``; returns the positions in
+        ``out`` left for the one-at-a-time path."""
+        cols = self.c.cols
+        first = int(rows[0])
+        msg_type, msg_id, err0 = int(cols.msg_type[first]), int(cols.msg_id[first]), int(cols.err_code[first])
+        role = self.kinds.role(msg_type, err0)
+        layout = compiled.payload_layout(role, msg_id, self.c.dialect)
+        plen = self.payload_len[rows]
+        fields: list[str]
+        extra: list[str] | None = None
+        keep = np.ones(len(rows), bool)
+        if layout is None:  # bytes kept whole
+            fields = self._raw(rows, plen)
+        else:
+            flat = self.kinds.flat(role, msg_id)
+            if flat is not None:
+                keep = plen == flat.dtype.itemsize
+                got = self._flat(flat, rows[keep])
+                if got is None:
+                    return where
+                fields, extra, zero = got
+                sel = np.flatnonzero(keep)
+                keep[sel[~zero]] = False
+                fields = [f for f, z in zip(fields, zero.tolist(), strict=True) if z]
+                if extra is not None:
+                    extra = [e for e, z in zip(extra, zero.tolist(), strict=True) if z]
+            else:
+                fields, extra, ok = self._variable(role, msg_id, rows, plen)
+                keep = ok
+        done = where[keep]
+        left = where[~keep]
+        rows = rows[keep]
+        if not len(rows):
+            return left
+        name = self.names.message_name(msg_id)
+        if self.jsonl:
+            lines = self._jsonl(rows, msg_type, msg_id, name, fields)
+        else:
+            lines = self._text(rows, msg_type, name, extra)
+        for k, line in zip(done.tolist(), lines, strict=True):
+            out[k] = line
+        return left
+
+    # ---- payloads
+    def _slices(self, rows: np.ndarray, width: int) -> np.ndarray:
+        """The payload bytes of ``rows`` (all ``width`` long) as a (rows, width) uint8 matrix."""
+        start = self.c.record_offset[rows] + RPC_HEADER_SIZE + self.skip[rows]
+        return self.c.buf[start[:, None] + np.arange(width)]
+
+    def _raw(self, rows: np.ndarray, plen: np.ndarray) -> list[str]:
+        start = (self.c.record_offset[rows] + RPC_HEADER_SIZE + self.skip[rows]).tolist()
+        buf = self.c.buf
+        return [
+            '{"data":"' + buf[s : s + n].tobytes().hex() + '"}' if n else "{}"
+            for s, n in zip(start, plen.tolist(), strict=True)
+        ]
+
+    def _flat(self, flat: _Flat, rows: np.ndarray) -> tuple[list[str], list[str] | None, np.ndarray] | None:
+        """Fields texts (and summary words) of a flat layout; ``zero``: rows whose reserved
+        fields are all zero (the others go one at a time)."""
+        size = flat.dtype.itemsize
+        if size == 0:
+            n = len(rows)
+            return ["{}"] * n, ([""] * n if not self.jsonl else None), np.ones(n, bool)
+        table = self._slices(rows, size).copy().view(flat.dtype).reshape(-1)
+        zero = np.ones(len(rows), bool)
+        for h in flat.hidden:
+            zero &= table[h] == 0
+        columns = [table[n].tolist() for n in flat.shown]
+        if self.jsonl:
+            template = flat.template
+            if not columns:  # every field reserved
+                return [template] * len(rows), None, zero
+            return [template % values for values in zip(*columns, strict=True)], None, zero
+        words = []
+        for name, fmt in flat.summary:
+            values = table[name].tolist()
+            memo: dict[int, str] = {}
+            texts = []
+            for v in values:
+                t = memo.get(v)
+                if t is None:
+                    t = memo[v] = f"{name}={fmt(v)}"
+                texts.append(t)
+            words.append(texts)
+        extra = [" ".join(w) for w in zip(*words, strict=True)] if words else [""] * len(rows)
+        return [""] * len(rows), extra, zero
+
+    def _variable(
+        self, role: str, msg_id: int, rows: np.ndarray, plen: np.ndarray
+    ) -> tuple[list[str], list[str], np.ndarray]:
+        """Fields texts and summary words read by the compiled decoder's reader of this payload."""
+        reader = compiled.payload_reader(role, msg_id, self.c.dialect)
+        start = (self.c.record_offset[rows] + RPC_HEADER_SIZE + self.skip[rows]).tolist()
+        data = self.c.data
+        fields, extra = [], []
+        ok = np.ones(len(rows), bool)
+        encode = json_text
+        for k, (s, n) in enumerate(zip(start, plen.tolist(), strict=True)):
+            if n == 0:
+                ok[k] = False  # empty payload of a layout: the streaming path decides
+                continue
+            try:
+                values, words = reader(data, s, s + n)
+            except compiled.MISFITS:
+                ok[k] = False
+                continue
+            fields.append(encode(values) if self.jsonl else "")
+            extra.append(words)
+        return fields, extra, ok
+
+    # ---- whole lines
+    def _jsonl(self, rows: np.ndarray, msg_type: int, msg_id: int, name: str, fields: list[str]) -> list[str]:
+        cols = self.c.cols
+        head = '{"frame":%d,"frames":[%d],"time":%s,"time_end":%s,"direction":"%s","client_vmid":%d,'
+        kind = f'"type":"{_TYPES[msg_type]}","seq":%d,"msg_id":{msg_id},"msg_name":{jsonl_value(name)},'
+        kind += '"fragments":0,'
+        if msg_type == REPLY:
+            errors: dict[int, str] = {}
+            err_texts = []
+            for code in cols.err_code[rows].tolist():
+                t = errors.get(code)
+                if t is None:
+                    t = errors[code] = (
+                        f'"err_code":{code},"err_name":{jsonl_value(self.names.error_name(code))},'
+                    )
+                err_texts.append(t)
+            kind += "%s"
+        else:
+            kind += '"err_code":null,"err_name":null,'
+        tail = '"fields":%s,"malformed":null,"time_ns":%d'
+        if self.generated is not None:
+            tail += "%s"
+        template = head + kind + tail + "}"
+        frame = cols.frame[rows].tolist()
+        times = _time_texts(cols.time_ns[rows])
+        time_ns = cols.time_ns[rows].tolist()
+        direction = [_DIRECTIONS[d] for d in cols.direction[rows].tolist()]
+        client = cols.client_vmid[rows].tolist()
+        seq = cols.seq[rows].tolist()
+        parts: list[list[Any]] = [frame, frame, times, times, direction, client, seq]
+        if msg_type == REPLY:
+            parts.append(err_texts)
+        parts += [fields, time_ns]
+        if self.generated is not None:
+            parts.append(self.generated[rows].tolist())
+        return [template % values for values in zip(*parts, strict=True)]
+
+    def _text(self, rows: np.ndarray, msg_type: int, name: str, extra: list[str] | None) -> list[str]:
+        cols = self.c.cols
+        start = self.c.start_ns
+        time_ns = cols.time_ns[rows]
+        when = [f"{t:12.6f}" for t in ((time_ns - start) / 1e9).tolist()] if start is not None else None
+        if when is None:
+            when = ["       -    "] * len(rows)
+        arrows = [_ARROWS[_DIRECTIONS[d]] for d in cols.direction[rows].tolist()]
+        clients: dict[int, str] = {}
+        client = []
+        for v in cols.client_vmid[rows].tolist():
+            t = clients.get(v)
+            if t is None:
+                t = clients[v] = f"{'vm?' if v == 0xFFFF else f'vm{v:#x}':>7}"
+            client.append(t)
+        word = f"{_WORDS[msg_type]} {name} seq="
+        seq = cols.seq[rows].tolist()
+        if msg_type == REPLY:
+            errors: dict[int, str] = {}
+            errs = []
+            for code in cols.err_code[rows].tolist():
+                t = errors.get(code)
+                if t is None:
+                    t = errors[code] = f" err={self.names.error_name(code)}"
+                errs.append(t)
+        else:
+            errs = [""] * len(rows)
+        extra = extra if extra is not None else [""] * len(rows)
+        frame = cols.frame[rows].tolist()
+        return [
+            f"{f:6d} {w} {a} {c} {word}{s}{e}{' ' + x if x else ''}"
+            for f, w, a, c, s, e, x in zip(frame, when, arrows, client, seq, errs, extra, strict=True)
+        ]
+
+
+Whole = tuple[list[CaptureProblem], int, Iterator[list[str]]]
+
+
+def decode_lines(path: str, dialect: str, jsonl: bool) -> Whole | None:
+    """The capture's problems, its message count and its lines (jsonl or text, without the
+    newline) in lists of ``CHUNK``, in the streaming path's order; None when ``path`` must be
+    streamed instead."""
+    from dissector.errors import GhrmError
+
+    try:
+        capture = read_capture(path, dialect)
+    except (GhrmError, OSError):
+        return None  # the streaming path says what is wrong with it
+    if capture is None:
+        return None
+    order = emission_order(capture.cols)
+    if order is None:
+        return None
+    generated = None
+    if jsonl:
+        try:  # as ``analysis.decode_context.exchange_context``: no table, no two passes
+            generated = generated_columns(capture)
+        except (GhrmError, OSError, ValueError):
+            return None
+        if generated is None:
+            return None
+    writer = _Writer(capture, jsonl, generated)
+
+    def lines() -> Iterator[list[str]]:
+        for k in range(0, len(order), CHUNK):
+            yield writer.lines(order[k : k + CHUNK])
+
+    return capture.problems, len(capture.cols), lines()
