@@ -9,9 +9,11 @@ why), so it opens from a file:// URL.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from importlib import metadata, resources
 from pathlib import Path
@@ -197,13 +199,30 @@ def build_report(
         raise ValueError(f"report format must be one of {', '.join(FORMATS)}, not {fmt!r}")
     step = step or (lambda _label: None)
     out = Path(path)
-    step("analysing")
-    c = build_content(trace, title)
-    if fmt == "html":
-        text = _html(trace, c, step)
-    elif fmt == "md":
-        text = _markdown(trace, c, out, step)
-    else:
-        text = json_text.dumps(report_numbers(c)) + "\n"  # json.dumps(indent=1)'s text, faster
+    with _old_objects_left_alone():
+        step("analysing")
+        c = build_content(trace, title)
+        if fmt == "html":
+            text = _html(trace, c, step)
+        elif fmt == "md":
+            text = _markdown(trace, c, out, step)
+        else:
+            text = json_text.dumps(report_numbers(c)) + "\n"  # json.dumps(indent=1)'s text, faster
     out.write_text(text, encoding="utf-8")
     return out
+
+
+@contextmanager
+def _old_objects_left_alone() -> Iterator[None]:
+    """The cyclic garbage collector skips the objects that exist before the report (``gc.freeze``)
+    while it runs: matplotlib allocates enough to trigger full collections, and each one walked
+    every object of the trace's tables (~1 s of a 6 s report on the 100k capture). Nothing is
+    frozen if the caller froze objects itself (unfreezing would thaw theirs too)."""
+    if gc.get_freeze_count():
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
