@@ -164,8 +164,15 @@ def _bar_collection(
     verts = np.stack([np.column_stack(c) for c in ((t0, lo), (t0, hi), (t1, hi), (t1, lo))], axis=1)
     shown = [c for c, w in zip(colors, which, strict=True) if w]
     edge = props.pop("edgecolor")
+    # the (n, 4, 2) array itself: matplotlib's fast path (one code array for all), 10x a list's;
+    # its stubs say Sequence, set_verts takes the array
     bars = PolyCollection(
-        list(verts), facecolors=shown, edgecolors=edge, linewidths=0.5, gid="state", **props
+        verts,  # type: ignore[arg-type]
+        facecolors=shown,
+        edgecolors=edge,
+        linewidths=0.5,
+        gid="state",
+        **props,
     )
     ax.add_collection(bars, autolim=False)
 

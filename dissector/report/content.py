@@ -135,7 +135,8 @@ def _findings(trace: Any) -> tuple[pd.DataFrame, int]:
     return f, chat
 
 
-def _vms(trace: Any, findings: pd.DataFrame) -> pd.DataFrame:
+def _vms(trace: Any, findings: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, list[int]]]:
+    """The VM instances (one row each, with its anchor) and the findings each owns (``_owned``)."""
     s = trace.lifecycle_summary.reset_index(drop=True)
     order = {str(c): i for i, c in enumerate(pd.unique(s["capture"].astype(str)))}
     s["anchor"] = [
@@ -149,7 +150,7 @@ def _vms(trace: Any, findings: pd.DataFrame) -> pd.DataFrame:
         for t, r in zip(s["exit_type"], s["exit_reason"], strict=True)
     ]
     s["verdict"] = ""
-    return s
+    return s, owned
 
 
 def _owned(findings: pd.DataFrame, vms: pd.DataFrame) -> dict[str, list[int]]:
@@ -363,12 +364,13 @@ def _group_crowded(
     return [line for line in lines if line.kind != "crowded"] + [summary]
 
 
-def _verdict(vms: pd.DataFrame, findings: pd.DataFrame, windows: pd.DataFrame) -> list[VerdictLine]:
+def _verdict(
+    vms: pd.DataFrame, findings: pd.DataFrame, windows: pd.DataFrame, owned: dict[str, list[int]]
+) -> list[VerdictLine]:
     boots = vms["boot_latency"].dropna().astype(float)
     median_boot = float(boots.median()) if len(boots) >= 3 else None
     slow_boot = SLOW_BOOT_FACTOR * median_boot if median_boot is not None else None
     lines = []
-    owned = _owned(findings, vms)
     crowds = _overlapping_boots(vms)
     status = vms["verdict"].tolist()
     records = _records(findings)
@@ -409,14 +411,14 @@ def slow_windows(trace: Any) -> pd.DataFrame:
 def build_content(trace: Any, title: str | None = None) -> ReportContent:
     """Everything the report shows, from one Trace."""
     findings, chat = _findings(trace)
-    vms = _vms(trace, findings)
+    vms, owned = _vms(trace, findings)
     windows = slow_windows(trace)
     return ReportContent(
         title=title or "RM trace report: " + ", ".join(os.path.basename(c) for c in trace.captures),
         captures=list(trace.captures),
         start=timebase.absolute_start(trace),
         summary=_summary(trace),
-        verdict=_verdict(vms, findings, windows),
+        verdict=_verdict(vms, findings, windows, owned),
         vms=vms,
         lifecycles=trace.lifecycles,
         srt=trace.srt,

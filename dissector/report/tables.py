@@ -252,18 +252,39 @@ def html(df: pd.DataFrame, spec: TableSpec, css_class: str = "tbl") -> Markup:
         f'      <th class="col_heading level0 col{j}" >{name}</th>\n' for j, name in enumerate(shown.columns)
     )
     out.append("    </tr>\n  </thead>\n  <tbody>\n")
-    for i, cells in enumerate(zip(*columns, strict=True)):
+    cells = [_escaped_column(column) for column in columns]
+    for i, first in enumerate(cells[0]):
         extra = f" row-{marks[i]}" if marks[i] else ""
-        out.append("    <tr>\n")
-        for j, value in enumerate(cells):
-            if j == 0 and ids[i] is not None:
-                shown_value = str(Markup('<a id="{0}" href="#{0}">{1}</a>').format(ids[i], value))
-            else:
-                shown_value = str(escape(value))
-            out.append(f'      <td class="data row{i} col{j}{extra}" >{shown_value}</td>\n')
+        if ids[i] is not None:
+            anchor = _escaped(ids[i])
+            first = f'<a id="{anchor}" href="#{anchor}">{first}</a>'
+        out.append(f'    <tr>\n      <td class="data row{i} col0{extra}" >{first}</td>\n')
+        out.extend(
+            f'      <td class="data row{i} col{j}{extra}" >{column[i]}</td>\n'
+            for j, column in enumerate(cells[1:], 1)
+        )
         out.append("    </tr>\n")
     out.append("  </tbody>\n</table>\n")
     return Markup("".join(out))
+
+
+# what markupsafe.escape replaces in a str, and with what: one str.translate per cell, no Markup
+_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "'": "&#39;", '"': "&#34;"})
+
+
+def _escaped(value: Any) -> str:
+    """``str(markupsafe.escape(value))``: a plain str by translation, anything else by markupsafe."""
+    return value.translate(_ESCAPES) if type(value) is str else str(escape(value))
+
+
+def _escaped_column(values: list[Any]) -> list[str]:
+    """``_escaped`` of each value; a column of plain text with nothing to escape (most of them:
+    numbers, names, states) is found so by one search over the whole column."""
+    if all(type(v) is str for v in values):
+        joined = "".join(values)
+        if not any(c in joined for c in "&<>'\""):
+            return values
+    return [_escaped(v) for v in values]
 
 
 def _styler_html(shown: pd.DataFrame, ids: list[str | None], marks: list[str], css_class: str) -> Markup:

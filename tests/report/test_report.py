@@ -278,3 +278,18 @@ def test_dense_pictures_are_png_sized_like_the_svg_the_others_svg(faults_html: s
         if spec.web == "png":  # shown at the size the SVG had (96 CSS px an inch), drawn at 1.5x that
             assert f'width="{round(spec.size[0] * CSS_PX_PER_INCH)}"' in attrs
     assert {"timeline", "latency_distribution", "message_rate"} <= set(images)
+
+
+def test_report_leaves_the_garbage_collector_as_it_found_it(faults_mix, tmp_path: Path) -> None:
+    import gc
+
+    assert gc.get_freeze_count() == 0
+    build_report(faults_mix, tmp_path / "r.json", fmt="json")
+    assert gc.get_freeze_count() == 0  # frozen while it ran, thawed after
+    gc.freeze()  # a caller's own freeze is not thawed
+    try:
+        frozen = gc.get_freeze_count()
+        build_report(faults_mix, tmp_path / "r.json", fmt="json")
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()

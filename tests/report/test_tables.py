@@ -12,6 +12,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from markupsafe import Markup
 
 import dissector
 from dissector.report import tables
@@ -54,3 +57,21 @@ def test_escaping_anchors_and_status_classes() -> None:
     got = str(tables.html(df, spec))
     assert got == _by_styler(df, spec)
     assert "a&lt;b &amp; &#39;c&#39;" in got and 'id="f&lt;1&gt;"' in got and "row-ledger" in got
+
+
+@given(st.one_of(st.text(), st.integers(), st.none(), st.builds(Markup, st.text())))
+def test_cells_escaped_as_markupsafe_escapes_them(value) -> None:
+    from markupsafe import escape
+
+    from dissector.report.tables import _escaped
+
+    assert _escaped(value) == str(escape(value))
+
+
+@given(st.lists(st.one_of(st.text(), st.text(alphabet="ab<&'\"> "), st.integers(), st.none())))
+def test_columns_escaped_as_markupsafe_escapes_each_cell(values) -> None:
+    from markupsafe import escape
+
+    from dissector.report.tables import _escaped_column
+
+    assert _escaped_column(values) == [str(escape(v)) for v in values]
