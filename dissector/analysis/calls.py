@@ -331,9 +331,11 @@ def _resource_vms(
 
 @dataclass
 class _Kept:
-    """The kept calls as ``payload_reader`` reads message columns: ``raw_message(row)``."""
+    """The kept calls as ``payload_reader`` reads message columns: ``raw_message(row)`` (no
+    ``message_bytes``: each kept message is already whole)."""
 
     messages: list
+    message_bytes: None = None
 
     def __len__(self) -> int:
         return len(self.messages)
