@@ -244,11 +244,9 @@ def scan_blocks(
     """
     try:
         f = open(path, "rb")  # noqa: SIM115 -- closed by the generator
+        head = f.read(GLOBAL_HEADER_SIZE)
     except OSError as exc:
-        from dissector.errors import InputError
-
-        raise InputError(f"ghrm: error: cannot read {os.fspath(path)}: {exc.strerror or exc}") from None
-    head = f.read(GLOBAL_HEADER_SIZE)
+        raise _cannot_read(path, exc) from None
     kind = PCAP_MAGICS.get(head[:4])
     if kind is None or len(head) < GLOBAL_HEADER_SIZE:
         f.close()
@@ -262,13 +260,22 @@ def scan_blocks(
     return _blocks(f, os.fspath(path), endian, nano, snap_limit, max(block_bytes, 1))
 
 
+def _cannot_read(path: str | os.PathLike[str], exc: OSError) -> Exception:
+    from dissector.errors import InputError
+
+    return InputError(f"ghrm: error: cannot read {os.fspath(path)}: {exc.strerror or exc}")
+
+
 def _blocks(
     f: BinaryIO, source: str, endian: str, nano: bool, snap_limit: int, size: int
 ) -> Iterator[RecordColumns]:
     with f:
         tail, at, first = b"", GLOBAL_HEADER_SIZE, 1  # file offset of ``tail``, its first record's number
         while True:
-            more = f.read(size)
+            try:
+                more = f.read(size)
+            except OSError as exc:
+                raise _cannot_read(source, exc) from None
             if not more:
                 if tail:
                     raise Declined(f"{source}: a cut record at offset {at}")
