@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
@@ -163,8 +164,11 @@ def cmd_decode(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     keep: Filter | None = Filter(args.filter, args.dialect) if args.filter else None
     tally = _Tally()
     if keep is None and not args.count and not args.follow and not args.verbose:
-        for path in args.files:  # whole captures at once (decoders.lines), streaming as a fallback
-            _decode_whole(path, args, tally, out, err)
+        for path in args.files:  # a file whole (decoders.lines); stdin or a pipe, as it comes
+            if path != "-" and os.path.isfile(path):
+                _decode_whole(path, args, tally, out, err)
+            else:
+                _decode_streaming([path], args, None, tally, out, err)
     else:
         _decode_streaming(args.files, args, keep, tally, out, err)
     if tally.messages == 0 and tally.problems:

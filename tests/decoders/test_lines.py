@@ -179,3 +179,22 @@ def test_times_are_written_as_exact_time_writes_them() -> None:
     ns = np.array([0, 1, 999, 1000, 10**9, -1, -1000, -(10**9) - 5, 1767225600_000726719, 2**62], np.int64)
     ns = np.concatenate([ns, np.random.default_rng(1).integers(-(2**62), 2**62, 5000)])
     assert lines._time_texts(ns) == [ExactTime(int(t)).text for t in ns]
+
+
+@pytest.mark.parametrize("argv", FORMATS, ids=["jsonl", "text"])
+def test_stdin_is_streamed_once(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stdin cannot be read twice: it streams, even past the text path's first messages (and
+    its jsonl carries what came before, as it always did)."""
+    capture = TRACES / "multi_queue.pcapng"
+
+    def from_stdin() -> tuple[str, str, int]:
+        monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(capture.read_bytes())))
+        return _run([*argv, "-"])
+
+    whole, streamed = _both([*argv, str(capture)], monkeypatch)
+    monkeypatch.setattr(cli, "_HEAD", 5)
+    got = from_stdin()
+    monkeypatch.setattr(lines, "decode_lines", lambda *a: None)
+    assert got == from_stdin()
+    if argv == ["decode"]:
+        assert got == whole == streamed  # text lines do not depend on what comes later
