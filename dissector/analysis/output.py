@@ -11,7 +11,7 @@ import io
 import json
 import math
 import textwrap
-from typing import Any, Literal, TextIO
+from typing import Any, TextIO
 
 import numpy as np
 import pandas as pd
@@ -129,6 +129,9 @@ def _csv_cells(s: pd.Series, block: int) -> list[str]:
         plain = dtype if isinstance(dtype, np.dtype) else dtype.numpy_dtype
         mask = s.isna().to_numpy(bool)
         values = s.to_numpy(plain, na_value=plain.type(0)) if mask.any() else s.to_numpy(plain)
+        codes, uniques = pd.factorize(values)
+        if 4 * len(uniques) < len(values):  # VMIDs, ids, codes: format each distinct value once
+            return np.array([*map(str, uniques.tolist()), ""], object)[np.where(mask, -1, codes)].tolist()
         ints: list[str] = list(map(str, values.tolist()))
         for i in np.flatnonzero(mask).tolist():
             ints[i] = ""
@@ -159,16 +162,25 @@ def _utc_cells(s: pd.Series, block: int) -> list[str]:
     starts = np.arange(0, len(ns), block)
     finest = np.maximum.reduceat(need, starts) if len(ns) else need
     unit_of_row = np.repeat(finest, np.diff(np.r_[starts, len(ns)]))
-    raw = ns.view("datetime64[ns]")
-    out = np.empty(len(ns), object)
-    units: tuple[Literal["s", "ms", "us", "ns"], ...] = ("s", "ms", "us", "ns")
-    for code, unit in enumerate(units):
-        pick = (unit_of_row == code) & ~nat
-        if pick.any():
-            texts = np.datetime_as_string(raw[pick], unit).tolist()
-            out[pick] = [t.replace("T", " ") + "+00:00" for t in texts]
-    out[nat] = ""
-    return out.tolist()
+    # the date and time to the second, formatted once per distinct second; the fraction per row
+    seconds = np.where(nat, 0, ns // 1_000_000_000)
+    fraction = (ns - seconds * 1_000_000_000).tolist()
+    codes, uniques = pd.factorize(seconds)
+    prefix = [t.replace("T", " ") for t in np.datetime_as_string(uniques.view("datetime64[s]"), "s").tolist()]
+    whole = np.array(prefix, object)[codes].tolist()
+    formats = ("{}+00:00", "{}.{:03d}+00:00", "{}.{:06d}+00:00", "{}.{:09d}+00:00")
+    divisors = (1, 1_000_000, 1000, 1)
+    if len(ns) and not nat.any() and (unit_of_row == unit_of_row[0]).all():  # the usual case
+        code = int(unit_of_row[0])
+        div = divisors[code]
+        return list(map(formats[code].format, whole, fraction if div == 1 else [f // div for f in fraction]))
+    out: list[str] = [""] * len(ns)
+    for code in range(4):
+        rows = np.flatnonzero((unit_of_row == code) & ~nat).tolist()
+        form, div = formats[code].format, divisors[code]
+        for i in rows:
+            out[i] = form(whole[i], fraction[i] // div)
+    return out
 
 
 def _fallback(s: pd.Series) -> list[str]:
