@@ -208,7 +208,7 @@ def resource_vms(
     type_cat = messages["type"].cat
     type_names = np.array([str(c) for c in type_cat.categories] + [""], object)
     kind_codes = type_cat.codes.to_numpy()
-    calls = np.isin(type_names[kind_codes], ("request", "reply"))
+    calls = np.isin(kind_codes, [i for i, t in enumerate(type_names[:-1]) if t in ("request", "reply")])
     rows = np.flatnonzero(np.isin(msg_id, ids) & calls)
     if not len(rows):
         return {}
@@ -224,20 +224,28 @@ def resource_vms(
     trackers: dict[str, Resources] = {}
     pending: dict[tuple[str, int], tuple[dict[str, Any], int | None]] = {}
     out: dict[tuple[str, int], int] = {}
-    for k, r in enumerate(rows.tolist()):
-        cap = capture_names[capture_codes[r]]
+    columns = (  # Python values of the resource rows only, read once
+        rows.tolist(),
+        [capture_names[c] for c in capture_codes[rows].tolist()],
+        (kind == "request").tolist(),
+        msg_id[rows].tolist(),
+        client[rows].tolist(),
+        err[rows].tolist(),
+        frame[rows].tolist(),
+        asked[rows].tolist(),
+    )
+    for r, cap, is_request, mid, who, code, at, req_frame in zip(*columns, strict=True):
         res = trackers.get(cap) or trackers.setdefault(cap, Resources())
-        record: dict[str, Any]
-        record = {"msg_id": int(msg_id[r]), "client_vmid": int(client[r]), "err_code": int(err[r])}
-        if kind[k] == "request":
+        record: dict[str, Any] = {"msg_id": mid, "client_vmid": who, "err_code": code}
+        if is_request:
             record["fields"] = payload(r, "request")
             vm = res.request_vm(record)
             if vm is not None:
-                out[(cap, int(frame[r]))] = int(vm)
-            if msg_id[r] in creates:
-                pending[(cap, int(frame[r]))] = (record, None if vm is None else int(vm))
-        elif err[r] == 0 and (cap, int(asked[r])) in pending:
-            request, vm = pending.pop((cap, int(asked[r])))
+                out[(cap, at)] = int(vm)
+            if mid in creates:
+                pending[(cap, at)] = (record, None if vm is None else int(vm))
+        elif code == 0 and (cap, req_frame) in pending:
+            request, vm = pending.pop((cap, req_frame))
             record["fields"] = payload(r, "reply")
             res.answered(request, record, vm)
     return out
@@ -267,7 +275,7 @@ def payload_reader(columns: Sequence[Any], dialect: str) -> Callable[[int, str],
     starts = np.cumsum([0, *(len(c) for c in columns)])
 
     def payload(row: int, role: str) -> Mapping[str, Any]:
-        k = int(np.searchsorted(starts, row, side="right") - 1)
+        k = 0 if len(columns) == 1 else int(np.searchsorted(starts, row, side="right") - 1)
         cols = columns[k]
         if cols.raw_message is None:
             return {}

@@ -27,6 +27,7 @@ over 20 times its median in the same capture (and over 0.1 s): a hung reset.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import Counter
 from collections.abc import Mapping
@@ -575,10 +576,10 @@ def rebuild(
     findings: list[Finding] = []
     categories = list(messages["capture"].cat.categories)
     for code, capture in enumerate(categories):
-        msgs = messages[messages["capture"].cat.codes.to_numpy() == code]
+        msgs = _of_capture(messages, code)
         if msgs.empty:
             continue
-        tx = transactions[transactions["capture"].cat.codes.to_numpy() == code]
+        tx = _of_capture(transactions, code)
         end_time = float(np.nanmax(msgs["time"].to_numpy())) if msgs["time"].notna().any() else math.nan
         events, told = _events(msgs, tx, ids)
         machine = _Rebuild(capture, dialect, end_time, limits, told)
@@ -606,40 +607,58 @@ def rebuild(
     return Lifecycles(_intervals(rows, categories), _summary(summary, categories), findings)
 
 
+def _of_capture(table: pd.DataFrame, code: int) -> pd.DataFrame:
+    """The rows of one capture (by category code); the table itself when it holds only that one
+    (no copy of a million-row messages table)."""
+    mine = table["capture"].cat.codes.to_numpy() == code
+    return table if mine.all() else table[mine]
+
+
 def _rm_names(msg_ids: np.ndarray) -> np.ndarray:
     """The RM (default dialect) name of each id: the state rules above are keyed by RM names,
     whichever names the trace's dialect shows (VM_ALLOC_VMID in linux-v17, VM_SHUTDOWN in rm-2021).
     Looked up once per distinct id."""
-    uniq, inverse = np.unique(msg_ids, return_inverse=True)
+    inverse, uniq = pd.factorize(msg_ids)
     names = np.array([registry.message_name(i) if i >= 0 else None for i in uniq.tolist()], object)
-    return names[inverse.reshape(-1)] if len(msg_ids) else np.empty(0, object)
+    return names[inverse] if len(msg_ids) else np.empty(0, object)
 
 
 def _events(msgs: pd.DataFrame, tx: pd.DataFrame, ids: dict[str, int]) -> tuple[list[tuple], set[int]]:
     """Lifecycle evidence of one capture as tuples sorted by frame (kind: 0 request, 1 reply,
     2 VM_STATUS, 3 VM_EXITED, 4 a call without reply)."""
     events: list[tuple] = []
-    mtype = msgs["type"].astype(object).to_numpy()
+    kinds = msgs["type"].cat
+    mtype = np.array([*map(str, kinds.categories), None], object)[kinds.codes.to_numpy()]
     vmid = msgs["vmid"].to_numpy(np.int64, na_value=-1)
     frame = msgs["frame"].to_numpy(np.int64)
     time = msgs["time"].to_numpy(np.float64)
     msg_id = msgs["msg_id"].to_numpy(np.int64, na_value=-1)
     names = _rm_names(msg_id)
     columns = ("stop_flags", "stop_reason", "auth_mech", "exit_code", "exit_flags", "os_status")
-    extra = {c: msgs[c].to_numpy(np.float64, na_value=np.nan).tolist() for c in columns}
-    frames, times = frame.tolist(), time.tolist()
+    extra = {c: msgs[c].to_numpy(np.float64, na_value=np.nan) for c in columns}
 
-    def fields_of(p: int) -> dict[str, Any]:
-        out: dict[str, Any] = {c: None if v != v else int(v) for c in columns for v in (extra[c][p],)}
-        out["frame"], out["time"] = frames[p], times[p]
+    def fields_of(p: int) -> dict[str, Any]:  # a few thousand rows: no list of a million values
+        out: dict[str, Any] = {c: None if v != v else int(v) for c in columns for v in (float(extra[c][p]),)}
+        out["frame"], out["time"] = int(frame[p]), float(time[p])
         return out
 
     none: dict[str, Any] = {}
-    for i in np.flatnonzero((mtype == "request") & (vmid >= 0)).tolist():
-        name = names[i]
-        events.append(
-            (frames[i], 0, name, int(vmid[i]), times[i], fields_of(i) if name in NEED_FIELDS else none)
+    asked = np.flatnonzero((mtype == "request") & (vmid >= 0))
+    asked_names = names[asked]
+    events.extend(
+        zip(
+            frame[asked].tolist(),
+            itertools.repeat(0),
+            asked_names.tolist(),
+            vmid[asked].tolist(),
+            time[asked].tolist(),
+            itertools.repeat(none),
+            strict=False,
         )
+    )
+    for k in np.flatnonzero(np.isin(asked_names, list(NEED_FIELDS))).tolist():  # the few with fields
+        f, kind, name, v, t, _ = events[k]
+        events[k] = (f, kind, name, v, t, fields_of(int(asked[k])))
     status = msgs["vm_status"].to_numpy(np.int64, na_value=-1)
     os_status = msgs["os_status"].to_numpy(np.int64, na_value=0)
     told = (mtype == "notification") & (msg_id == ids["VM_STATUS"]) & (vmid >= 0) & (status >= 0)
@@ -688,8 +707,14 @@ def _events(msgs: pd.DataFrame, tx: pd.DataFrame, ids: dict[str, int]) -> tuple[
         lost["request_frame"].tolist(), lost["name"].astype(object).tolist(), lost["vm"].tolist(), strict=True
     ):
         events.append((int(rf), 4, str(name), int(v)))
-    events.sort(key=lambda e: (e[0], e[1]))
-    return events, set(vmid[told].tolist())
+    # by (frame, kind), ties in the order added: one stable numpy sort instead of a key per event
+    order = np.lexsort(
+        (
+            np.fromiter((e[1] for e in events), np.int64, len(events)),
+            np.fromiter((e[0] for e in events), np.int64, len(events)),
+        )
+    )
+    return [events[i] for i in order.tolist()], set(vmid[told].tolist())
 
 
 # VM states in the order a VM goes through them (protocol.md 6.1, every dialect's names), so that

@@ -55,6 +55,16 @@ def named(values: np.ndarray, name_of: object) -> pd.Categorical:
     return pd.Categorical.from_codes(codes, categories=list(categories))
 
 
+def sparse_categorical(values: np.ndarray) -> pd.Categorical:
+    """``pd.Categorical(values)`` of an object column that is mostly None (a fault kind per
+    message): only the few values present are factorized."""
+    present = np.flatnonzero(pd.notna(values))
+    known = pd.Categorical(values[present])
+    codes = np.full(len(values), -1, known.codes.dtype)
+    codes[present] = known.codes
+    return pd.Categorical.from_codes(codes, dtype=known.dtype)
+
+
 def resolve_vmids(
     msg_type: np.ndarray,
     msg_id: np.ndarray,
@@ -141,7 +151,7 @@ def build_messages(columns: Sequence[MessageColumns], dialect: str = "rm") -> tu
         "payload_len": np.maximum(_concat(columns, "length") - 8, 0).astype(np.int32),
         "synthetic": _concat(columns, "synthetic"),
         "malformed": _concat(columns, "malformed"),
-        "malformed_kind": pd.Categorical(_concat(columns, "malformed_kind")),
+        "malformed_kind": sparse_categorical(_concat(columns, "malformed_kind")),
     }
     for column in (
         "vm_status",

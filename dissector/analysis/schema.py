@@ -139,6 +139,8 @@ def _cast(values: Any, col: Column) -> Any:
         return pd.array(values, dtype=dtype)
     if isinstance(values, np.ndarray) and values.dtype == object and len(values) == 0:
         return pd.array([], dtype=dtype)
+    if isinstance(values, pd.api.extensions.ExtensionArray) and values.dtype == dtype:
+        return values  # already what the column holds (``nullable``): no copy of a million rows
     return pd.array(values, dtype=dtype) if not isinstance(values, np.ndarray) else _numpy_cast(values, dtype)
 
 

@@ -38,7 +38,18 @@ def render(rows: list[list[str]], header: list[str], right: set[int], width: int
     lines = []
     for r in [header, *rows]:
         cells = [r[i].rjust(widths[i]) if i in right else r[i].ljust(widths[i]) for i in range(cols - 1)]
-        last = textwrap.wrap(r[-1], room) or [""]
+        last = _wrapped(r[-1], room)
         lines.append(("  ".join([*cells, last[0]])).rstrip())
         lines.extend(" " * lead + more for more in last[1:])
     return "\n".join(lines) + "\n"
+
+
+_SPACES = frozenset("\t\n\x0b\x0c\r")
+
+
+def _wrapped(text: str, width: int) -> list[str]:
+    """``textwrap.wrap(text, width) or [""]``; a text that fits as it is (most cells) without
+    textwrap's splitting (thousands of rows per table)."""
+    if 0 < len(text) <= width and text.strip() == text and _SPACES.isdisjoint(text):
+        return [text]
+    return textwrap.wrap(text, width) or [""]

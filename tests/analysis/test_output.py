@@ -52,6 +52,9 @@ def random_table(seed: int) -> pd.DataFrame:
     time[rng.random(n) < 0.05] = pd.NaT
     floats = rng.normal(size=n) * 10.0 ** rng.integers(-5, 5, n)
     floats[rng.random(n) < 0.1] = np.nan
+    again = floats.copy()  # mostly the same values (``t`` and ``request_time``), a few not
+    changed = rng.random(n) < 0.01
+    again[changed] = -floats[changed] * 0.0
     ints = pd.array(rng.integers(-(2**40), 2**40, n), dtype="Int64")
     ints[rng.random(n) < 0.2] = pd.NA
     objects = np.empty(n, object)
@@ -67,9 +70,10 @@ def random_table(seed: int) -> pd.DataFrame:
             "flag": rng.random(n) < 0.5,
             "small": rng.integers(0, 9, n).astype(np.int32),
             "float32": floats.astype(np.float32),
+            "float_again": again,
         }
     )
-    columns = list(rng.permutation(list(df.columns)))[: int(rng.integers(2, 10))]
+    columns = list(rng.permutation(list(df.columns)))[: int(rng.integers(2, 11))]
     return df[columns]
 
 
