@@ -181,3 +181,19 @@ def test_a_record_split_into_two_messages_does_not_break_the_service_times():
     trace = Trace.from_records(records)
     assert trace.messages["frame"].tolist().count(3) == 2
     assert trace.slow_windows.empty and len(trace.findings) > 0
+
+
+@pytest.mark.parametrize("name", [*CLEAN, "slow_rm.pcapng"])
+def test_service_times_by_category_codes_equal_those_by_capture_names(name):
+    """Requests are found in the messages by (capture code, frame) as one integer key; the same
+    service times as by (capture name, frame) pairs, the path for tables without categories."""
+    base = open_trace(str(TRACES / name))._base
+    tx, messages = base.get("transactions"), base.get("messages")
+    by_codes = service_times(tx, messages)
+    by_names = service_times(
+        tx.assign(capture=tx["capture"].astype(object)),
+        messages.assign(capture=messages["capture"].astype(object)),
+    )
+    for f in dataclasses.fields(ServiceTimes):
+        a, b = getattr(by_codes, f.name), getattr(by_names, f.name)
+        assert np.array_equal(a, b, equal_nan=a.dtype.kind == "f"), f.name
