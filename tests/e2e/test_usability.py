@@ -23,7 +23,7 @@ from dissector.capture.record import Direction
 from dissector.cli import main
 from dissector.layers import fragment
 from dissector.trace import Trace
-from tests.analysis.rmconvo import Conversation, reply
+from tests.analysis.rmconvo import HLOS, Conversation, reply
 
 TRACES = Path(__file__).resolve().parents[2] / "traces"
 FAULTS = str(TRACES / "faults_mix.pcapng")
@@ -115,6 +115,18 @@ def test_a_stray_continuation_takes_its_requests_vm():
     m = Trace.from_records(c.records, capture="t").messages.set_index("frame")
     assert m.loc[stray, "type"] == "continuation"
     assert m.loc[stray, "vm"] == 0x81 and m.loc[stray, "request_frame"] == req
+
+
+def test_a_lone_first_fragment_names_no_vm_from_its_cut_payload():
+    """A MEM_DONATE whose 51 continuations never came: its 20 payload bytes happen to hold an ACL
+    entry (VMID 0x756), but a cut payload is not decoded, so ``vm`` is the caller's, as in the
+    Lua plugin (found by tests/wireshark's hypothesis run: ghrm said 0x756, tshark 3)."""
+    c = Conversation()
+    first = c.raw(bytes.fromhex("21d10f011000005107c4972427853d000100cc01560725940000aa00"))
+    c.send("VM_START", vmid=0x80)
+    m = Trace.from_records(c.records, capture="t").messages.set_index("frame")
+    assert m.loc[first, "name"] == "MEM_DONATE" and m.loc[first, "malformed_kind"] == "fragment"
+    assert m.loc[first, "vm"] == HLOS
 
 
 @pytest.mark.parametrize("name", ["multi_queue.pcapng", "fleet_20vms.pcapng", "reclaim_storm.pcapng"])
