@@ -76,11 +76,16 @@ class MessageColumns:
 
     @property
     def frames(self) -> np.ndarray:
-        """Per message, the tuple of its record numbers (object array, built on each call)."""
+        """Per message, the tuple of its record numbers (object array, built on each call: for one
+        row, ``frames_of``)."""
         out = np.fromiter(zip(self.frame.tolist()), object, len(self.frame))
         for row, frames in self.multi_frames.items():
             out[row] = frames
         return out
+
+    def frames_of(self, row: int) -> tuple[int, ...]:
+        """One message's record numbers (``frames[row]`` without building the whole column)."""
+        return self.multi_frames.get(row) or (int(self.frame[row]),)
 
     def take(self, order: np.ndarray) -> MessageColumns:
         """The same messages reordered (or a subset), as a new bundle."""

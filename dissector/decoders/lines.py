@@ -82,7 +82,7 @@ def emission_order(cols: MessageColumns) -> np.ndarray | None:
     key = cols.frame.astype(np.float64) * 4 + 3  # after anything given up at that record
     multi = np.flatnonzero(cols.fragments != 0)
     for i in multi.tolist():
-        frames = cols.frames[i]
+        frames = cols.frames_of(i)
         text = cols.malformed[i]
         if text is None or "incomplete:" not in text:
             key[i] = frames[-1] * 4 + 3.0  # whole: at its last record

@@ -1,0 +1,27 @@
+"""``dissector.analysis.columns``: ``MessageColumns`` row access agrees with its whole columns."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dissector.analysis import fastpath
+from dissector.capture.detect import open_records
+from dissector.decoders import columnar
+
+TRACES = sorted(
+    p
+    for p in (Path(__file__).resolve().parents[2] / "traces").iterdir()
+    if p.suffix in (".pcap", ".pcapng", ".log")
+)
+
+
+def test_frames_of_a_row_is_that_row_of_frames() -> None:
+    """``frames_of(row)`` (one message, what per-row readers use) is ``frames[row]`` (the column
+    built whole) on every bundled trace, fragmented messages included."""
+    fragmented = 0
+    for path in TRACES:
+        rc, _ = fastpath.columns_from_records(open_records(path), path.name)
+        cols = columnar.decode(rc, path.name)
+        assert [cols.frames_of(i) for i in range(len(cols))] == list(cols.frames), path.name
+        fragmented += len(cols.multi_frames)
+    assert fragmented > 0  # the traces hold reassembled messages, so both branches ran
