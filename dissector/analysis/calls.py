@@ -31,6 +31,8 @@ from .transactions import Pairing, client_keys, pair
 if TYPE_CHECKING:  # pandas only for csv/json: the text of ``ghrm stats`` is printed from arrays
     import pandas as pd
 
+    from dissector.capture.reassembly import RawMessage
+
 
 def read_calls(
     path: str | os.PathLike[str],
@@ -331,17 +333,24 @@ def _resource_vms(
 
 @dataclass
 class _Kept:
-    """The kept calls as ``payload_reader`` reads message columns: ``raw_message(row)`` (no
-    ``message_bytes``: each kept message is already whole)."""
+    """The kept calls as ``payload_reader`` reads message columns: ``message_bytes(row)``, and
+    ``raw_message(row)`` for those kept whole (``columnar.decode_calls``: the only ones a reader
+    may hand to Scapy)."""
 
-    messages: list
-    message_bytes: None = None
+    messages: list[RawMessage | bytes]
 
     def __len__(self) -> int:
         return len(self.messages)
 
-    def raw_message(self, row: int) -> object:
-        return self.messages[row]
+    def message_bytes(self, row: int) -> bytes:
+        kept = self.messages[row]
+        return kept if isinstance(kept, bytes) else kept.data
+
+    def raw_message(self, row: int) -> RawMessage:
+        kept = self.messages[row]
+        if isinstance(kept, bytes):  # decode_calls keeps whole every message Scapy may see
+            raise AssertionError("a kept call's bytes were handed to Scapy")
+        return kept
 
 
 def _latency(req: np.ndarray, pairing: Pairing, time_ns: np.ndarray, known: np.ndarray) -> np.ndarray:

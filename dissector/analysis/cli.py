@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 
+from dissector.boundary import report
 from dissector.cli_options import vmid_list as vmid_list  # its old import path
-from dissector.errors import EXIT_OK, GhrmError, UsageError, exit_code, one_line
+from dissector.errors import EXIT_OK, GhrmError, UsageError
 
 from . import tables
 from .schema import SEVERITIES
@@ -75,8 +76,7 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO, body: Callable[[Any
             trace = trace.window(args.start, args.end)
         return body(trace)
     except GhrmError as exc:
-        err.write(f"ghrm: error: {one_line(exc)}\n")
-        return exit_code(exc)
+        return report(exc, err)
     except BrokenPipeError:
         return EXIT_OK
 
@@ -155,8 +155,7 @@ def cmd_stats(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                         return _empty(args, "requests", out, err, [])
                     return _srt_text(args, _srt_parts(srt), out)
         except GhrmError as exc:
-            err.write(f"ghrm: error: {one_line(exc)}\n")
-            return exit_code(exc)
+            return report(exc, err)
         except BrokenPipeError:
             return EXIT_OK
 
@@ -392,8 +391,7 @@ def cmd_errors(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             if table is not None:
                 return _show_errors(args, table, out, err)
         except GhrmError as exc:
-            err.write(f"ghrm: error: {one_line(exc)}\n")
-            return exit_code(exc)
+            return report(exc, err)
         except BrokenPipeError:
             return EXIT_OK
 

@@ -174,7 +174,8 @@ class CallColumns:
     allocated_vmid: np.ndarray  # int32, -1: VMID in a successful VM_ALLOCATE reply
     payload_vmid: np.ndarray  # int32, -1 (empty unless asked for: the ``vm`` rules)
     first_timed: tuple[int, int] | None = None  # (frame, time_ns) of the first timed message (any kind)
-    raw: dict[int, RawMessage] = field(default_factory=dict)  # frame -> message, of the ids asked for
+    # frame -> message (its bytes alone unless Scapy may have to dissect it), of the ids asked for
+    raw: dict[int, RawMessage | bytes] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.frame)

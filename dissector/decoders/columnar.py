@@ -558,12 +558,17 @@ def decode_calls(
         asked[rows[wanted]] = True
         kinds = _kinds(asked, h.msg_type, h.msg_id)
         payload_vmid = _gather(m.view, m.moff, h.payload_len, kinds, places)[rows].astype(np.int32)
-    kept = {}
+    kept: dict[int, RawMessage | bytes] = {}
     if keep is not None:
         requests, replies = keep
         wanted = (h.msg_type[rows] == REQUEST) & np.isin(h.msg_id[rows], requests)
         wanted |= (h.msg_type[rows] == REPLY) & (h.err_code[rows] == 0) & np.isin(h.msg_id[rows], replies)
-        kept = {int(m.frame[i]): m.raw_message(i) for i in rows[wanted].tolist()}
+        at = rows[wanted]
+        whole = _kept_whole(m, h, dialect, at)
+        kept = {
+            int(m.frame[i]): m.raw_message(i) if w else m.message_bytes(i)
+            for i, w in zip(at.tolist(), whole.tolist(), strict=True)
+        }
     return CallColumns(
         frame=m.frame[rows],
         time_ns=np.where(m.time_known[rows], m.time_ns[rows], 0),
@@ -578,6 +583,20 @@ def decode_calls(
         first_timed=first,
         raw=kept,
     )
+
+
+def _kept_whole(m: _Messages, h: _Headers, dialect: str, at: np.ndarray) -> np.ndarray:
+    """Which of the messages ``at`` ``decode_calls`` keeps as a ``RawMessage`` rather than its
+    bytes: those a payload reader may hand to Scapy (``_needs_scapy``, or no layout to decode
+    with), and the reassembled ones (already built). Building a message per standalone record
+    costs ~30 us; its bytes come straight from the buffer."""
+    only = np.zeros(len(m.frame), bool)
+    only[at] = True
+    whole = _needs_scapy(m, h, dialect, only=only)[at] | (m.source[at] < 0)
+    key = h.msg_id[at] * 8 + h.msg_type[at] * 2 + (h.err_code[at] > 0)
+    inverse, uniq = _factorize(key)
+    whole |= np.array([_layout_of(int(u), dialect) is None for u in uniq.tolist()], bool)[inverse]
+    return whole
 
 
 def _layout_of(key: int, dialect: str = "rm") -> Struct | None:

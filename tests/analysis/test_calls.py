@@ -24,6 +24,7 @@ from dissector.analysis import calls, fastpath
 from dissector.analysis.calls import errors_table, read_calls, srt_table
 from dissector.analysis.columns import CallColumns
 from dissector.capture.detect import open_records
+from dissector.capture.reassembly import RawMessage
 from dissector.capture.record import Record
 from dissector.trace import open_trace
 from tests.analysis.test_fastpath import _pcap_of, stream
@@ -43,11 +44,14 @@ def _file(data: bytes) -> Iterator[str]:
         os.unlink(path)
 
 
+def _data(kept: RawMessage | bytes) -> bytes:
+    """A kept call's bytes (kept whole or as bytes alone: which may differ with the blocks)."""
+    return kept if isinstance(kept, bytes) else kept.data
+
+
 def _equal_calls(a: CallColumns, b: CallColumns) -> None:
     assert a.first_timed == b.first_timed
-    assert {k: (v.frames, v.data) for k, v in a.raw.items()} == {
-        k: (v.frames, v.data) for k, v in b.raw.items()
-    }
+    assert {k: _data(v) for k, v in a.raw.items()} == {k: _data(v) for k, v in b.raw.items()}
     for f in dataclasses.fields(CallColumns):
         if f.name not in ("first_timed", "raw"):
             x, y = getattr(a, f.name), getattr(b, f.name)
@@ -170,3 +174,37 @@ def test_errors_read_in_blocks_equal_the_trace(records, block):
         table = errors_table([path])
         assert table is not None
         pd.testing.assert_frame_equal(table, open_trace(path).errors, check_categorical=False)
+
+
+def test_malformed_memory_calls_are_kept_whole_and_the_rest_as_bytes():
+    """``vm`` rule 1 reads the memory/IRQ calls' payloads: well-formed ones from their bytes
+    alone, malformed ones (a cut SGL, a handle call cut inside its handle) through Scapy, as the
+    ``Trace`` does; the errors table (its ``vm`` sets) stays the ``Trace``'s."""
+    from dissector.analysis.context import RESOURCE_CALLS
+    from dissector.analysis.fields import msg_id_of
+    from dissector.protocol.wire import REQUEST
+
+    with open_records(str(TRACES / "faults_mix.pcapng")) as items:
+        records = [r for r in items if isinstance(r, Record)]
+    lend, reclaim = msg_id_of("MEM_LEND"), msg_id_of("MEM_RECLAIM")
+    cut: dict[int, int] = {}
+    for r in records:
+        msg_id = int.from_bytes(r.data[4:8], "little")
+        if r.data[1] == REQUEST and msg_id in (lend, reclaim) and msg_id not in cut.values():
+            cut[r.number] = msg_id
+    assert len(cut) == 2
+
+    def malformed(r: Record) -> Record:  # a MEM_LEND with its SGL cut, a MEM_RECLAIM inside its handle
+        return dataclasses.replace(r, data=r.data[:-3] if cut[r.number] == lend else r.data[:10])
+
+    records = [malformed(r) if r.number in cut else r for r in records]
+    ids = np.array([msg_id_of(n) for n in RESOURCE_CALLS], np.int64)
+    for block in (64, 1 << 23):
+        with _file(_pcap_of(records)) as path:
+            kept = read_calls(path, block_bytes=block, vmids=True, keep=(ids, ids))
+            assert kept is not None
+            assert all(isinstance(kept.raw[f], RawMessage) for f in cut)
+            assert any(isinstance(v, bytes) for v in kept.raw.values())
+            table = errors_table([path])
+            assert table is not None
+            pd.testing.assert_frame_equal(table, open_trace(path).errors, check_categorical=False)

@@ -111,3 +111,27 @@ def test_bad_input_is_an_error_message(tmp_path, capture):
     assert code == 1 and "known: 0x3, 0x80, 0x81" in err
     with pytest.raises(SystemExit):
         run("stats", capture, "--vmid", "zz")
+
+
+@pytest.mark.parametrize("command", ("stats", "errors", "lifecycle"))
+def test_an_unreadable_file_is_one_error_line_with_one_prefix(command, tmp_path, monkeypatch):
+    """A file that passed the path checks but cannot be read (gone, or unreadable, by then):
+    one ``ghrm: error: cannot read`` line, on the ``Trace`` path and on the block scan's."""
+    from dissector.analysis import fastpath
+
+    code, out, err = run(command, str(tmp_path / "gone.pcap"))
+    assert code != 0 and out == ""
+    assert err.startswith("ghrm: error: cannot read ") and err.count("ghrm:") == 1 and err.count("\n") == 1
+
+    if command == "lifecycle":  # reads through the ``Trace`` only
+        return
+    path = tmp_path / "x.pcap"
+    path.write_bytes(b"\xd4\xc3\xb2\xa1" + bytes(20))
+
+    def unreadable(p, *args, **kwargs):
+        raise fastpath._cannot_read(p, PermissionError(13, "Permission denied"))
+
+    monkeypatch.setattr(fastpath, "scan_blocks", unreadable)
+    code, out, err = run(command, str(path))
+    assert code != 0 and out == ""
+    assert err == f"ghrm: error: cannot read {path}: Permission denied\n"
