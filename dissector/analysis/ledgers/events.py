@@ -250,21 +250,26 @@ def _story(capture: str, msgs: list[Mapping[str, Any]]) -> Story:
         np.array([-1 if m.get("err_code") is None else int(m["err_code"]) for m in msgs], np.int64),
     )
     for i, m in enumerate(msgs):
-        name = NAME_OF[int(m["msg_id"])]
         if mtype[i] == REQUEST:
             j = int(pairing.reply_of[i])
-            call = Call(name, m, msgs[j] if j >= 0 else None)
-            story.events.append(call)
-            if (
-                call.took_effect
-                and name in ("VM_RESET", "VM_DEALLOCATE")
-                and call.fields.get("vmid") is not None
-            ):
-                kind = "reset" if name == "VM_RESET" else "deallocate"
-                story.vm_events.append(VmEvent(kind, int(call.fields["vmid"]), call))
+            _tell(story, m, msgs[j] if j >= 0 else None, request=True)
         elif mtype[i] == NOTIFICATION:
-            story.events.append(Notif(name, m))
+            _tell(story, m, None, request=False)
     return story
+
+
+def _tell(story: Story, message: Mapping[str, Any], reply: Mapping[str, Any] | None, request: bool) -> None:
+    """One ledger request (a ``Call`` with its reply, and the VM event of a VM_RESET or
+    VM_DEALLOCATE that took effect) or notification into its capture's story."""
+    name = NAME_OF[int(message["msg_id"])]
+    if not request:
+        story.events.append(Notif(name, message))
+        return
+    call = Call(name, message, reply)
+    story.events.append(call)
+    if call.took_effect and name in ("VM_RESET", "VM_DEALLOCATE") and call.fields.get("vmid") is not None:
+        kind = "reset" if name == "VM_RESET" else "deallocate"
+        story.vm_events.append(VmEvent(kind, int(call.fields["vmid"]), call))
 
 
 # --- where the messages come from --------------------------------------------------------------
@@ -424,21 +429,9 @@ def _column_story(cols: MessageColumns, dialect: str) -> tuple[Story, list[Mappi
         return found
 
     for k in keep.tolist():
-        message = row(k)
-        name = NAME_OF[int(msg_id[k])]
-        if mtype[k] == REQUEST:
-            j = int(reply_of[k])
-            call = Call(name, message, row(j) if j >= 0 else None)
-            story.events.append(call)
-            if (
-                call.took_effect
-                and name in ("VM_RESET", "VM_DEALLOCATE")
-                and call.fields.get("vmid") is not None
-            ):
-                kind = "reset" if name == "VM_RESET" else "deallocate"
-                story.vm_events.append(VmEvent(kind, int(call.fields["vmid"]), call))
-        else:
-            story.events.append(Notif(name, message))
+        j = int(reply_of[k])
+        request = bool(mtype[k] == REQUEST)
+        _tell(story, row(k), row(j) if request and j >= 0 else None, request)
     return story, sorted((*exact.values(), *dicts.values()), key=lambda m: int(m["frame"]))
 
 
