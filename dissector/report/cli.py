@@ -11,8 +11,9 @@ import os
 from collections.abc import Sequence
 from typing import Any, TextIO
 
+from dissector.boundary import report
 from dissector.cli_options import dialect, inputs
-from dissector.errors import EXIT_INPUT, EXIT_OK, GhrmError
+from dissector.errors import EXIT_OK, GhrmError, UsageError
 from dissector.progress import Progress, reading_label
 
 REPORT_SUFFIX = {"html": ".html", "md": ".md", "json": ".json"}
@@ -88,13 +89,11 @@ def _writable(path: str) -> None:
 
 
 def _run(err: TextIO, body: Any) -> int:
+    """``body()``, or one line on stderr and the README's exit status (2 for a bad command line)."""
     try:
         return body()
-    except GhrmError as exc:
-        err.write(f"ghrm: error: {exc}\n")
-    except OSError as exc:
-        err.write(f"ghrm: error: {exc.filename or ''}: {exc.strerror or exc}\n")
-    return EXIT_INPUT
+    except (GhrmError, OSError) as exc:
+        return report(exc, err)
 
 
 def cmd_report(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -118,7 +117,7 @@ def cmd_diff(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     def body() -> int:
         if not 0 < args.alpha < 1:
-            raise GhrmError(f"--alpha must be between 0 and 1, not {args.alpha}")
+            raise UsageError(f"--alpha must be between 0 and 1, not {args.alpha}")
         if args.output:
             _writable(args.output)
         with Progress(err, total=3) as progress:
@@ -143,7 +142,7 @@ def cmd_export(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     def body() -> int:
         if args.to != "perfetto" and not args.table:
-            raise GhrmError(f"--to {args.to} needs --table NAME (one of {', '.join(table_names())})")
+            raise UsageError(f"--to {args.to} needs --table NAME (one of {', '.join(table_names())})")
         _writable(args.output)
         with Progress(err, total=2) as progress:
             trace = _open(args.files, args.dialect, err, progress)

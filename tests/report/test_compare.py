@@ -87,5 +87,5 @@ def test_cli_diff_formats(tmp_path: Path, capsys) -> None:
     for fmt in ("html", "md"):
         assert main(["diff", base, new, "--format", fmt, "-o", str(tmp_path / f"d.{fmt}")]) == 0
         assert "VM_START" in (tmp_path / f"d.{fmt}").read_text()
-    assert main(["diff", base, new, "--alpha", "2"]) == 1
+    assert main(["diff", base, new, "--alpha", "2"]) == 2  # a bad value: exit 2 (README)
     assert "--alpha" in capsys.readouterr().err

@@ -80,7 +80,7 @@ def test_frame_tuples_survive_parquet(faults_mix, tmp_path: Path) -> None:
 
 
 def test_cli_export_needs_a_table(tmp_path: Path, capsys) -> None:
-    assert main(["export", "--to", "csv", str(TRACES / "hang.pcap"), "-o", str(tmp_path / "x.csv")]) == 1
+    assert main(["export", "--to", "csv", str(TRACES / "hang.pcap"), "-o", str(tmp_path / "x.csv")]) == 2
     assert "--table" in capsys.readouterr().err
     assert (
         main(
