@@ -154,15 +154,11 @@ def scan_pcap(data: bytes, source: str, chunk: int = SCAN_CHUNK) -> RecordColumn
     result does not depend on ``chunk`` (records never straddle chunks: a chunk is whole
     records, and reassembly runs afterwards on the joined columns).
     """
-    kind = PCAP_MAGICS.get(data[:4])
-    if kind is None or len(data) < GLOBAL_HEADER_SIZE:
+    kind = _clean_pcap_kind(data[:GLOBAL_HEADER_SIZE])
+    if kind is None:
         return None
-    endian, nano = kind
-    *_, snaplen, network = struct.unpack_from(endian + "IHHiIII", data)
-    if network & 0xFFFF != LINKTYPE_GUNYAH_RM:
-        return None
+    endian, nano, snap_limit = kind
     view = ByteView(data)
-    snap_limit = snaplen if 0 < snaplen < MAX_CAPLEN else MAX_CAPLEN
     chunks: list[_Chunk] = []
     for pos in _offsets_in_chunks(data, endian, max(chunk, 1)):
         part = None if pos is None else _scan_chunk(view, pos, endian, nano, snap_limit)
@@ -173,40 +169,28 @@ def scan_pcap(data: bytes, source: str, chunk: int = SCAN_CHUNK) -> RecordColumn
     def joined(name: str, dtype: type) -> np.ndarray:
         return np.concatenate([getattr(c, name) for c in chunks]) if chunks else np.empty(0, dtype)
 
-    time_ns = joined("time_ns", np.int64)
-    direction = joined("direction", np.int8)
-    client = joined("client_vmid", np.int32)
-    offset = joined("offset", np.int64)
-    length = joined("length", np.int32).astype(np.int64)
-    chunks.clear()
-    n = len(offset)
-    record_header = RECORD_HEADER_SIZE + CAPTURE_HEADER_SIZE
-
-    def record(i: int) -> Record:
-        o, ln = int(offset[i]), int(length[i])
-        return Record(
-            i + 1,
-            int(time_ns[i]),
-            _DIRECTIONS[direction[i]],
-            int(client[i]),
-            data[o : o + ln],
-            f"{source}:offset {o - record_header}",
-        )
-
-    return RecordColumns(
-        source=source,
-        number=np.arange(1, n + 1, dtype=np.int64),
-        time_ns=time_ns,
-        time_known=np.ones(n, bool),
-        direction=direction,
-        client_vmid=client,
-        offset=offset,
-        length=length,
-        synthetic=np.zeros(n, bool),
-        seq_known=np.ones(n, bool),
-        buf=data,
-        record=record,
+    whole = _Chunk(
+        time_ns=joined("time_ns", np.int64),
+        direction=joined("direction", np.int8),
+        client_vmid=joined("client_vmid", np.int32),
+        offset=joined("offset", np.int64),
+        length=joined("length", np.int32),
     )
+    chunks.clear()
+    return _block_columns(whole, data, source, first=1, at=0)  # the whole file as one block
+
+
+def _clean_pcap_kind(head: bytes) -> tuple[str, bool, int] | None:
+    """Byte order, nanosecond times and snap limit of a classic pcap global header of DLT 147;
+    None for anything else (another format or link type, a cut header)."""
+    kind = PCAP_MAGICS.get(head[:4])
+    if kind is None or len(head) < GLOBAL_HEADER_SIZE:
+        return None
+    endian, nano = kind
+    *_, snaplen, network = struct.unpack_from(endian + "IHHiIII", head)
+    if network & 0xFFFF != LINKTYPE_GUNYAH_RM:
+        return None
+    return endian, nano, snaplen if 0 < snaplen < MAX_CAPLEN else MAX_CAPLEN
 
 
 class Declined(Exception):
@@ -247,16 +231,11 @@ def scan_blocks(
         head = f.read(GLOBAL_HEADER_SIZE)
     except OSError as exc:
         raise _cannot_read(path, exc) from None
-    kind = PCAP_MAGICS.get(head[:4])
-    if kind is None or len(head) < GLOBAL_HEADER_SIZE:
+    kind = _clean_pcap_kind(head)
+    if kind is None:
         f.close()
         return None
-    endian, nano = kind
-    *_, snaplen, network = struct.unpack_from(endian + "IHHiIII", head)
-    if network & 0xFFFF != LINKTYPE_GUNYAH_RM:
-        f.close()
-        return None
-    snap_limit = snaplen if 0 < snaplen < MAX_CAPLEN else MAX_CAPLEN
+    endian, nano, snap_limit = kind
     return _blocks(f, os.fspath(path), endian, nano, snap_limit, max(block_bytes, 1))
 
 
@@ -293,7 +272,8 @@ def _blocks(
 
 
 def _block_columns(part: _Chunk, data: bytes, source: str, first: int, at: int) -> RecordColumns:
-    """One block's record columns (numbers from ``first``; ``at``: the block's file offset)."""
+    """One block's record columns (numbers from ``first``; ``at``: the file offset of ``data``,
+    whose bytes ``part``'s offsets index)."""
     n = len(part.offset)
     number = np.arange(first, first + n, dtype=np.int64)
     offset, length = part.offset, part.length.astype(np.int64)
