@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 
 from dissector.protocol.errors import linux_errno
-from dissector.protocol.wire import CONTINUATION, FRAGMENTS_SHIFT, MSGQ_MAX_MSG_SIZE, REPLY, REQUEST
+from dissector.protocol.wire import CONTINUATION, FRAGMENTS_SHIFT, REPLY, REQUEST, lone_fragment
 
 from .constants import IRQ_BORROWER, IRQ_HANDLE_CALLS, IRQ_LEND, MEMORY_CREATE, MEMORY_HANDLE_CALLS
 from .fields import msg_id_of
@@ -266,14 +266,6 @@ def _leading_handle(msg_id: int, role: str) -> str | None:
     return None
 
 
-def lone_fragment(data: bytes) -> bool:
-    """The first record of a multi-fragment message that was never reassembled (its header counts
-    fragments, yet it is no longer than one message-queue message): its payload is cut, so rule 1
-    reads nothing from it, as the columnar decoder (``lone_fragment``) and the Lua plugin (``lone``)
-    decode nothing from it."""
-    return len(data) > 1 and data[1] >> FRAGMENTS_SHIFT > 0 and len(data) <= MSGQ_MAX_MSG_SIZE
-
-
 def payload_reader(columns: Sequence[Any], dialect: str) -> Callable[[int, str], Mapping[str, Any]]:
     """``payload(row, role)`` over a Trace's per-capture message columns (rows numbered as in its
     messages table): the fast codec, or Scapy's lenient dissection when the bytes do not fit."""
@@ -290,8 +282,8 @@ def payload_reader(columns: Sequence[Any], dialect: str) -> Callable[[int, str],
         i = row - int(starts[k])
         # the bytes alone where the columns can give them (no RawMessage built per row)
         data = cols.message_bytes(i) if cols.message_bytes is not None else cols.raw_message(i).data
-        if lone_fragment(data):
-            return {}
+        if len(data) > 1 and lone_fragment(data[1] >> FRAGMENTS_SHIFT, len(data)):
+            return {}  # a cut payload: nothing for rule 1, as for the decoders and the Lua's lone()
         msg_id = int.from_bytes(data[4:8], "little")
         body = data[8:] if role == "request" else data[12:]
         handle = _leading_handle(msg_id, role)

@@ -67,6 +67,7 @@ from dissector.protocol.wire import (
     REQUEST,
     RPC_API_BYTE,
     RPC_HEADER_SIZE,
+    lone_fragment,
 )
 
 
@@ -404,8 +405,7 @@ def _headers(m: _Messages) -> _Headers:
     msg_type = np.where(hdr, type_byte & MSG_TYPE_MASK, UNKNOWN)
     fragments = np.where(hdr, type_byte >> FRAGMENTS_SHIFT, UNKNOWN)
     payload_len = np.maximum(length - RPC_HEADER_SIZE, 0)
-    lone_fragment = (fragments > 0) & (length <= MSGQ_MAX_MSG_SIZE)
-    decodable = hdr & (msg_type != CONTINUATION) & ~lone_fragment
+    decodable = hdr & (msg_type != CONTINUATION) & ~lone_fragment(fragments, length)
     err_code = np.full(len(length), UNKNOWN, np.int64)
     idx = np.flatnonzero(decodable & (msg_type == REPLY) & (payload_len >= REPLY_ERROR_SIZE))
     err_code[idx] = view.read(moff[idx] + RPC_HEADER_SIZE, 4)

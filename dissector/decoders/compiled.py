@@ -47,7 +47,6 @@ from dissector.protocol.wire import (
     FRAGMENTS_SHIFT,
     MAX_FRAGMENTS,
     MSG_TYPE_MASK,
-    MSGQ_MAX_MSG_SIZE,
     REPLY,
     REPLY_ERROR_SIZE,
     RPC_API_BYTE,
@@ -55,6 +54,7 @@ from dissector.protocol.wire import (
     RPC_HEADER_SIZE,
     Direction,
     MsgType,
+    lone_fragment,
 )
 
 if TYPE_CHECKING:
@@ -467,7 +467,7 @@ def _decode(raw: RawMessage, d: _Dialect) -> CompiledMessage:
     fragments = type_byte >> FRAGMENTS_SHIFT
     if api != RPC_API_BYTE or fragments > MAX_FRAGMENTS or msg_type == 0:
         raise _Misfit
-    if fragments and len(data) <= MSGQ_MAX_MSG_SIZE:  # a lone fragment
+    if lone_fragment(fragments, len(data)):
         raise _Misfit
     name = d.message_name(msg_id)
     words = [_TYPE_WORDS[msg_type], name, f"seq={seq}"]

@@ -40,13 +40,13 @@ from dissector.protocol.wire import (
     CAPTURE_HEADER_SIZE,
     CONTINUATION,
     MAX_FRAGMENTS,
-    MSGQ_MAX_MSG_SIZE,
     REPLY,
     REQUEST,
     RPC_API_VERSION,
     RPC_HEADER_SIZE,
     RPC_HEADER_WORDS,
     Direction,
+    lone_fragment,
 )
 
 from .base import MalformationLog, RMTrailing, for_dialect
@@ -161,7 +161,7 @@ class RMHeader(MalformationLog, FixedHeader):
         if self.msg_type == CONTINUATION:
             return True
         wire = self.__dict__.get("wire_length")
-        return bool(self.fragments) and wire is not None and wire <= MSGQ_MAX_MSG_SIZE
+        return wire is not None and lone_fragment(self.fragments or 0, wire)
 
     def guess_payload_class(self, payload: bytes) -> type[Packet]:
         if self.__dict__.get("wire_length", RPC_HEADER_SIZE) < RPC_HEADER_SIZE:

@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import struct
 from enum import IntEnum
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, overload
+
+if TYPE_CHECKING:  # the rule below also reads numpy arrays; this module imports no numpy
+    import numpy as np
 
 
 class MsgType(IntEnum):
@@ -123,6 +126,18 @@ def pack_header(msg_type: int, seq: int, msg_id: int, fragments: int = 0, api: i
     if not 0 <= fragments <= FRAGMENTS_FIELD_MAX:
         raise ValueError(f"fragments={fragments} does not fit the 6-bit field (0..{FRAGMENTS_FIELD_MAX})")
     return RPC_HEADER.pack(api, (fragments << FRAGMENTS_SHIFT) | msg_type, seq & SEQ_MASK, msg_id)
+
+
+@overload
+def lone_fragment(fragments: int, length: int) -> bool: ...
+@overload
+def lone_fragment(fragments: np.ndarray, length: np.ndarray) -> np.ndarray: ...
+def lone_fragment(fragments: Any, length: Any) -> Any:
+    """A message whose header counts continuations but that is no longer than one message-queue
+    message: the first record of a multi-fragment message, never reassembled. Its payload is cut,
+    so no decoder reads fields from it. ``fragments``/``length`` (whole message, header included):
+    ints, or numpy arrays for a column at a time."""
+    return (fragments > 0) & (length <= MSGQ_MAX_MSG_SIZE)
 
 
 def fragment_count(payload_len: int) -> int:
