@@ -146,14 +146,9 @@ def srt_of_files(
 ) -> Srt | None:
     """The SRT of these pcap files (only the calls of ``client`` VMIDs if given, as
     ``Trace.df_srt(client=)``); None when a file needs the ``Trace`` path. numpy only."""
-    calls = []
-    for path in paths:
-        if os.fspath(path) == "-" or not os.path.isfile(path):
-            return None
-        one = read_calls(path, dialect)
-        if one is None:
-            return None
-        calls.append(one)
+    calls = _read_all(paths, dialect)
+    if calls is None:
+        return None
     captures = capture_names(paths)
     req = paired_requests(calls, client)
     del calls
@@ -193,6 +188,8 @@ def _read_all(
     vmids: bool = False,
     keep: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> list[CallColumns] | None:
+    """The calls of every file (``read_calls``); None when one of them needs the ``Trace`` path
+    (stdin, not a regular file, not a clean classic pcap)."""
     calls = []
     for path in paths:
         if os.fspath(path) == "-" or not os.path.isfile(path):
