@@ -601,18 +601,7 @@ def load_capture(
             from dissector.analysis.scapy_path import columns_from_decoded  # Scapy only when asked
 
             return columns_from_decoded(decode_records(stream, dialect=dialect), capture)
-    rc = None
-    if (
-        isinstance(source, str | os.PathLike)
-        and os.fspath(source) != "-"
-        and fmt in (None, "pcap")
-        and os.path.isfile(source)
-    ):
-        rc = fastpath.scan_file(source)
-    problems: list[CaptureProblem] = []
-    if rc is None:
-        with open_records(source, fmt=fmt) as stream:
-            rc, problems = fastpath.columns_from_records(stream, capture)
+    rc, problems = fastpath.read_records(source, capture, fmt)
     return columnar.decode(rc, capture, dialect), problems
 
 

@@ -17,7 +17,7 @@ from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from operator import attrgetter
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -317,6 +317,22 @@ def no_records(source: str) -> RecordColumns:
     return RecordColumns(
         source, i64, i64, none, np.empty(0, np.int8), np.empty(0, np.int32), i64, i64, none, none, b"", record
     )
+
+
+def read_records(
+    source: Any, capture: str, fmt: str | None = None
+) -> tuple[RecordColumns, list[CaptureProblem]]:
+    """A capture's records as columns, and what the readers could not read: ``scan_file`` for a
+    clean classic pcap file, else the full readers (``open_records``: any format, stdin, a file
+    object) through ``columns_from_records``."""
+    from dissector.capture.detect import open_records
+
+    if isinstance(source, str | os.PathLike) and os.fspath(source) != "-" and fmt in (None, "pcap"):
+        rc = scan_file(source) if os.path.isfile(source) else None
+        if rc is not None:
+            return rc, []
+    with open_records(source, fmt=fmt) as stream:
+        return columns_from_records(stream, capture)
 
 
 def scan_file(path: str | os.PathLike[str]) -> RecordColumns | None:

@@ -166,16 +166,11 @@ class Capture:
 def read_capture(path: str, dialect: str) -> Capture | None:
     """``path`` as message columns, or None when it is not a plain file (stdin, a pipe)."""
     from dissector.analysis import fastpath
-    from dissector.capture.detect import open_records
     from dissector.decoders import columnar
 
     if path == "-" or not os.path.isfile(path):
         return None
-    problems: list[CaptureProblem] = []
-    rc = fastpath.scan_file(path)
-    if rc is None:
-        with open_records(path) as stream:
-            rc, problems = fastpath.columns_from_records(stream, path)
+    rc, problems = fastpath.read_records(path, path)
     cols = columnar.decode(rc, path, dialect)
     at = np.searchsorted(rc.number, cols.frame)
     at = np.minimum(at, max(len(rc) - 1, 0))
