@@ -15,7 +15,7 @@ from .latency import LatencyModel
 
 EPOCH_NS = 1_767_225_600 * 1_000_000_000  # 2026-01-01T00:00:00Z: time 0 of every simulation
 HOSTS = ("v11", "v17")
-DIALECTS = ("rm", "linux-v16", "linux-v17")
+DIALECTS = ("rm", "linux-v16", "linux-v17")  # the protocol dialects whose call numbering the clients speak
 MS = 1_000_000
 US = 1_000
 
@@ -98,8 +98,10 @@ class SimConfig:
 
     @property
     def boot_context_id(self) -> int:
-        """VM_SET_BOOT_CONTEXT's id: 0x5600000C for linux-v16, 0x56000031 otherwise."""
-        return 0x5600000C if self.dialect == "linux-v16" else 0x56000031
+        """VM_SET_BOOT_CONTEXT's id in the run's dialect (0x5600000C in linux-v16, 0x56000031 otherwise)."""
+        from dissector.protocol import registry  # the protocol tables, only when a run needs them
+
+        return registry.resolve_message("VM_SET_BOOT_CONTEXT", self.dialect).msg_id
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -407,3 +407,14 @@ def test_vmids_are_reused_as_new_instances(runs):
     allocated = [m["fields"]["vmid"] for m in decoded.of(type="reply", name="VM_ALLOCATE")]
     assert sorted(allocated) == sorted(i["vmid"] for i in truth["instances"])
     assert all(0x80 <= v < 0xC0 for v in allocated)
+
+
+@pytest.mark.parametrize("dialect", ["rm", "linux-v16", "linux-v17"])
+def test_boot_context_id_is_the_dialects_number_for_the_call(dialect):
+    """The simulator speaks only dialects the protocol tables declare, with their numbering."""
+    from dissector.protocol.dialects import DIALECTS as PROTOCOL_DIALECTS
+    from dissector.sim.config import DIALECTS, SimConfig
+
+    assert set(DIALECTS) <= set(PROTOCOL_DIALECTS)
+    expected = 0x5600000C if dialect == "linux-v16" else 0x56000031  # protocol.md: the v16 renumbering
+    assert SimConfig(dialect=dialect).boot_context_id == expected
