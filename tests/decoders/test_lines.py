@@ -198,3 +198,35 @@ def test_stdin_is_streamed_once(argv: list[str], monkeypatch: pytest.MonkeyPatch
     assert got == from_stdin()
     if argv == ["decode"]:
         assert got == whole == streamed  # text lines do not depend on what comes later
+
+
+def test_generated_texts_are_jsonl_line_s_for_any_rows() -> None:
+    """``Generated`` writes each value as ``jsonl_line`` does (NA as null), whatever rows it is asked."""
+    import numpy as np
+    import pandas as pd
+
+    from dissector.decoded import jsonl_line
+
+    rng = np.random.default_rng(3)
+    n = 500
+    ints = pd.array(rng.integers(0, 2**40, n), dtype="Int64")
+    ints[rng.random(n) < 0.3] = pd.NA
+    small = pd.array(rng.integers(0, 70, n), dtype="Int32")
+    small[rng.random(n) < 0.5] = pd.NA
+    floats = rng.random(n) / 1000
+    floats[rng.random(n) < 0.2] = np.nan
+    floats[rng.random(n) < 0.05] = np.inf
+    names = pd.Categorical(rng.choice(["EPERM", "ENOMEM", None], n), categories=["ENOMEM", "EPERM"])
+    table = pd.DataFrame(
+        {"vm": small, "request_frame": ints, "reply_frame": ints, "latency": floats, "errno": names}
+    )
+    generated = lines.Generated(table)
+    rows = rng.permutation(n)[: n // 2]
+    texts = generated.texts(rows)
+    for k, row in enumerate(rows.tolist()):
+        record = {name: table[name].iloc[row] for name in lines.GENERATED}
+        record = {name: None if pd.isna(v) else v for name, v in record.items()}
+        want = "".join(f',"{name}":{lines.jsonl_value(v)}' for name, v in record.items())
+        assert "".join(f',"{name}":{t[k]}' for name, t in zip(lines.GENERATED, texts, strict=True)) == want
+        assert generated.tail(row) == want
+    assert lines.jsonl_value(float("inf")) == jsonl_line({"v": float("inf")})[5:-1]
