@@ -70,6 +70,9 @@ class MessageColumns:
     # row -> the message's bytes (``raw_message(row).data``) without building a RawMessage: what
     # a reader of a few payload fields of many rows wants (``context.resource_vms``)
     message_bytes: Callable[[int], bytes] | None = field(default=None, repr=False, compare=False)
+    # int64, when ``reassemble`` yields each message (``decoders.columnar.EMITTED_PLACES``): the
+    # order ``ghrm decode`` prints them in. The columnar decoder's alone (None elsewhere).
+    emitted: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -129,7 +132,7 @@ class MessageColumns:
         """Names (and first differing row) of columns that differ: the engine-equality check."""
         out = []
         for f in fields(self):
-            if f.name in ("raw_message", "message_bytes", "capture"):
+            if f.name in ("raw_message", "message_bytes", "capture", "emitted"):
                 continue
             a, b = getattr(self, f.name), getattr(other, f.name)
             if f.name == "multi_frames":

@@ -23,7 +23,6 @@ compare both on every bundled trace, every dialect and generated captures of eve
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -66,38 +65,14 @@ def text_line(msg: DecodedMessage | CompiledMessage, start_ns: int | None) -> st
 
 
 # --------------------------------------------------------------------------- emission order
-_GIVEN_UP = re.compile(
-    r"incomplete: \d+ of \d+ continuation\(s\) received for the message from frame (\d+); "
-    r"(?:a new message \(frame (\d+)\)|more than \d+ queues had a message in progress at frame (\d+)"
-    r"|the messages in progress held more than \d+ bytes at frame (\d+)|(the capture ended))"
-)
-
-
 def emission_order(cols: MessageColumns) -> np.ndarray | None:
     """Rows in the order ``reassemble`` yields them: a message when its last record arrives; one
-    given up before the record that gave it up (``capture.reassembly`` names that record in its
-    reason), in the order the reassembler gives up; those still waiting at the end last, by
-    first frame. None when a reason does not read as expected (then stream the capture)."""
-    n = len(cols)
-    key = cols.frame.astype(np.float64) * 4 + 3  # after anything given up at that record
-    multi = np.flatnonzero(cols.fragments != 0)
-    for i in multi.tolist():
-        frames = cols.frames_of(i)
-        text = cols.malformed[i]
-        if text is None or "incomplete:" not in text:
-            key[i] = frames[-1] * 4 + 3.0  # whole: at its last record
-            continue
-        found = _GIVEN_UP.search(text)
-        if found is None or int(found[1]) != frames[0]:
-            return None
-        new, room, weight, ended = found[2], found[3], found[4], found[5]
-        if ended:
-            key[i] = np.inf
-        else:
-            at, rank = (int(new), 0) if new else (int(room), 1) if room else (int(weight), 2)
-            key[i] = at * 4 + rank
-    order = np.lexsort((cols.frame, key))
-    return order if len(order) == n else None
+    given up, where the record that gave it up arrives, before that record's own message; those
+    still waiting at the end last. The columnar decoder records that moment per message
+    (``cols.emitted``); None when the columns do not carry it (then stream the capture)."""
+    if cols.emitted is None or len(cols.emitted) != len(cols):
+        return None
+    return np.argsort(cols.emitted, kind="stable")
 
 
 # --------------------------------------------------------------------------- payload kinds
