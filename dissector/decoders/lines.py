@@ -172,10 +172,14 @@ class Generated:
         """Per generated field, the JSON texts of ``rows``."""
         return [column.texts(rows) for column in self.columns]
 
+    def tails(self, rows: np.ndarray) -> list[str]:
+        """The end of each of ``rows``' jsonl lines: ``,"vm":...,"errno":...``."""
+        template = "".join(f',"{name}":%s' for name in GENERATED)
+        return [template % values for values in zip(*self.texts(rows), strict=True)]
+
     def tail(self, row: int) -> str:
-        """The end of one message's jsonl line: ``,"vm":...,"errno":...``."""
-        at = np.array([row])
-        return "".join(f',"{name}":{c.texts(at)[0]}' for name, c in zip(GENERATED, self.columns, strict=True))
+        """``tails`` of one row."""
+        return self.tails(np.array([row]))[0]
 
 
 class _JsonColumn:
@@ -285,14 +289,17 @@ class _Writer:
         )
 
     # ---- one at a time (the streaming path's code)
-    def one(self, i: int) -> str:
+    def one(self, i: int, tail: str | None = None) -> str:
+        """Row ``i``'s line; ``tail``: its generated fields' text (``Generated.tails``), if known."""
         msg = compiled.decode_message(self.c.cols.raw_message(i), self.c.dialect)  # type: ignore[misc]
         if not self.jsonl:
             return text_line(msg, self.c.start_ns)
         line = jsonl_line(msg.to_json())
         if self.generated is None:
             return line
-        return line[:-1] + self.generated.tail(i) + "}"  # as if added to the record: its last keys
+        if tail is None:
+            tail = self.generated.tail(i)
+        return line[:-1] + tail + "}"  # as if added to the record: its last keys
 
     # ---- many at once
     def lines(self, rows: np.ndarray) -> list[str]:
@@ -312,8 +319,13 @@ class _Writer:
             where = fast[group]
             left = self._group(rows[where], where, out)
             slow = np.concatenate([slow, left]) if len(left) else slow
-        for k in slow.tolist():
-            out[k] = self.one(int(rows[k]))
+        at = rows[slow]
+        if self.jsonl and self.generated is not None and len(at):
+            for k, i, tail in zip(slow.tolist(), at.tolist(), self.generated.tails(at), strict=True):
+                out[k] = self.one(i, tail)
+        else:
+            for k, i in zip(slow.tolist(), at.tolist(), strict=True):
+                out[k] = self.one(i)
         return out
 
     def _group(self, rows: np.ndarray, where: np.ndarray, out: list[str]) -> np.ndarray:
