@@ -151,13 +151,24 @@ class Reassembly:
         self.after_fragment: set[int] = set()  # queue keys: client * 4 + direction
 
 
-# ``emitted``: when the streaming path (``reassemble``) yields a message, as one int64 key: the
+# When the streaming path (``reassemble``) yields a message, as one int key (``emitted_key``): the
 # number of the record whose arrival emitted it (its last record, or the one that gave it up;
 # past the last record: the capture ended) times ``EMITTED_PLACES``, plus its place among what
 # that record emitted. One record emits at most a message given up by a new one on its queue,
 # one given up for room, one per message in progress shed for weight, and its own message.
 EMITTED_PLACES = 1 << (MAX_IN_FLIGHT + 3).bit_length()
 _OWN_PLACE = EMITTED_PLACES - 1  # a standalone record's own message: after what it gave up
+
+
+def emitted_keys(frame: np.ndarray, emitted: dict[int, int]) -> np.ndarray:
+    """Every row's emission key from ``MessageColumns.emitted`` (the rows the reassembler
+    emitted); any other row is a standalone record's own message."""
+    out = frame * EMITTED_PLACES
+    out += _OWN_PLACE  # in place: no second array of a million keys
+    if emitted:
+        n = len(emitted)
+        out[np.fromiter(emitted, np.int64, n)] = np.fromiter(emitted.values(), np.int64, n)
+    return out
 
 
 def _reassemble_fragments(
@@ -319,12 +330,11 @@ class _Messages:
     problems: np.ndarray  # reassembly faults
     assembled_emitted: np.ndarray  # per ``assembled`` message: when it was emitted (``EMITTED_PLACES``)
 
-    def emitted(self) -> np.ndarray:
-        """Per message, when the streaming path yields it (``EMITTED_PLACES``)."""
-        out = np.where(self.source >= 0, self.frame * EMITTED_PLACES + _OWN_PLACE, 0)
+    def emitted(self) -> dict[int, int]:
+        """Row -> emission key (``EMITTED_PLACES``) of the messages the reassembler emitted."""
         back = np.flatnonzero(self.source < 0)
-        out[back] = self.assembled_emitted[-1 - self.source[back]]
-        return out
+        keys = self.assembled_emitted[-1 - self.source[back]]
+        return dict(zip(back.tolist(), keys.tolist(), strict=True))
 
     @property
     def standalone(self) -> np.ndarray:

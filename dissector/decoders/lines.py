@@ -70,9 +70,11 @@ def emission_order(cols: MessageColumns) -> np.ndarray | None:
     given up, where the record that gave it up arrives, before that record's own message; those
     still waiting at the end last. The columnar decoder records that moment per message
     (``cols.emitted``); None when the columns do not carry it (then stream the capture)."""
-    if cols.emitted is None or len(cols.emitted) != len(cols):
+    from dissector.decoders.columnar import emitted_keys
+
+    if cols.emitted is None:
         return None
-    return np.argsort(cols.emitted, kind="stable")
+    return np.argsort(emitted_keys(cols.frame, cols.emitted), kind="stable")
 
 
 # --------------------------------------------------------------------------- payload kinds
