@@ -70,6 +70,10 @@ class MessageColumns:
     # row -> the message's bytes (``raw_message(row).data``) without building a RawMessage: what
     # a reader of a few payload fields of many rows wants (``context.resource_vms``)
     message_bytes: Callable[[int], bytes] | None = field(default=None, repr=False, compare=False)
+    # row -> when ``reassemble`` yielded it (``decoders.columnar.EMITTED_PLACES``), for the rows
+    # the reassembler emitted (the others: at their own record, after anything it gave up): the
+    # order ``ghrm decode`` prints them in. The columnar decoder's alone (None elsewhere).
+    emitted: dict[int, int] | None = field(default=None, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -94,7 +98,7 @@ class MessageColumns:
             value = getattr(self, f.name)
             if isinstance(value, np.ndarray):
                 out[f.name] = value[order]
-            elif f.name == "multi_frames":
+            elif f.name in ("multi_frames", "emitted") and value is not None:  # sparse: by row
                 rows = np.asarray(order)
                 rows = np.flatnonzero(rows) if rows.dtype == bool else rows
                 out[f.name] = {new: value[old] for new, old in enumerate(rows.tolist()) if old in value}
@@ -129,7 +133,7 @@ class MessageColumns:
         """Names (and first differing row) of columns that differ: the engine-equality check."""
         out = []
         for f in fields(self):
-            if f.name in ("raw_message", "message_bytes", "capture"):
+            if f.name in ("raw_message", "message_bytes", "capture", "emitted"):
                 continue
             a, b = getattr(self, f.name), getattr(other, f.name)
             if f.name == "multi_frames":

@@ -37,7 +37,7 @@ from dissector.analysis.columns import (
     usable_ns,
 )
 from dissector.analysis.fields import Located, allocated_vmid_field, payload_fields, vmid_fields
-from dissector.capture.reassembly import RawMessage, Reassembler
+from dissector.capture.reassembly import MAX_IN_FLIGHT, RawMessage, Reassembler
 from dissector.capture.record import Record
 from dissector.decoded import DecodedMessage
 from dissector.protocol import registry
@@ -151,14 +151,35 @@ class Reassembly:
         self.after_fragment: set[int] = set()  # queue keys: client * 4 + direction
 
 
+# When the streaming path (``reassemble``) yields a message, as one int key (``emitted_key``): the
+# number of the record whose arrival emitted it (its last record, or the one that gave it up;
+# past the last record: the capture ended) times ``EMITTED_PLACES``, plus its place among what
+# that record emitted. One record emits at most a message given up by a new one on its queue,
+# one given up for room, one per message in progress shed for weight, and its own message.
+EMITTED_PLACES = 1 << (MAX_IN_FLIGHT + 3).bit_length()
+_OWN_PLACE = EMITTED_PLACES - 1  # a standalone record's own message: after what it gave up
+
+
+def emitted_keys(frame: np.ndarray, emitted: dict[int, int]) -> np.ndarray:
+    """Every row's emission key from ``MessageColumns.emitted`` (the rows the reassembler
+    emitted); any other row is a standalone record's own message."""
+    out = frame * EMITTED_PLACES
+    out += _OWN_PLACE  # in place: no second array of a million keys
+    if emitted:
+        n = len(emitted)
+        out[np.fromiter(emitted, np.int64, n)] = np.fromiter(emitted.values(), np.int64, n)
+    return out
+
+
 def _reassemble_fragments(
     rc: RecordArrays,
     rtype: np.ndarray,
     rfrags: np.ndarray,
     carry: Reassembly | None = None,
     last: bool = True,
-) -> tuple[np.ndarray, list[RawMessage]]:
-    """Which records are whole messages by themselves, and the messages made of the others.
+) -> tuple[np.ndarray, list[RawMessage], list[int]]:
+    """Which records are whole messages by themselves, the messages made of the others, and when
+    the reassembler emitted each of those (``EMITTED_PLACES``).
 
     A fragment record (continuation, or first of several) goes through ``Reassembler``. So does
     the first ordinary record after it on the same queue, because a new message aborts one in
@@ -170,6 +191,7 @@ def _reassemble_fragments(
     standalone_kind = rc.synthetic | (rc.length < RPC_HEADER_SIZE)
     fragment = ~standalone_kind & ((rtype == CONTINUATION) | (rfrags > 0))
     out: list[RawMessage] = []
+    emitted: list[int] = []
     if fragment.any() or carry.after_fragment:
         # among records that take part in reassembly, find the record after each fragment, per queue
         part = np.flatnonzero(~standalone_kind)
@@ -189,13 +211,18 @@ def _reassemble_fragments(
         feed = np.union1d(np.flatnonzero(fragment), aborters)
         aborter_numbers = set(rc.number[aborters].tolist())
         for i in feed.tolist():
-            for raw in carry.reassembler.feed(rc.record(i)):
+            at = int(rc.number[i]) * EMITTED_PLACES
+            for place, raw in enumerate(carry.reassembler.feed(rc.record(i))):
                 if len(raw.frames) == 1 and raw.frames[0] in aborter_numbers and not raw.problems:
                     continue
                 out.append(raw)
+                emitted.append(at + place)
     if last:
-        out.extend(carry.reassembler.flush())
-    return ~fragment, out
+        at = (int(rc.number[-1]) + 1 if len(rc.number) else 0) * EMITTED_PLACES
+        for place, raw in enumerate(carry.reassembler.flush()):
+            out.append(raw)
+            emitted.append(at + place)
+    return ~fragment, out, emitted
 
 
 _ROLE_OF_TYPE: dict[int, Role] = {REQUEST: "request", NOTIFICATION: "notification"}
@@ -301,6 +328,13 @@ class _Messages:
     synthetic: np.ndarray
     seq_known: np.ndarray
     problems: np.ndarray  # reassembly faults
+    assembled_emitted: np.ndarray  # per ``assembled`` message: when it was emitted (``EMITTED_PLACES``)
+
+    def emitted(self) -> dict[int, int]:
+        """Row -> emission key (``EMITTED_PLACES``) of the messages the reassembler emitted."""
+        back = np.flatnonzero(self.source < 0)
+        keys = self.assembled_emitted[-1 - self.source[back]]
+        return dict(zip(back.tolist(), keys.tolist(), strict=True))
 
     @property
     def standalone(self) -> np.ndarray:
@@ -349,10 +383,11 @@ def _messages(rc: RecordArrays, carry: Reassembly | None = None, last: bool = Tr
     type_byte = view.read(rc.offset + 1, 1)
     rtype = np.where(has_header, type_byte & MSG_TYPE_MASK, UNKNOWN)
     rfrags = np.where(has_header, type_byte >> FRAGMENTS_SHIFT, UNKNOWN)
-    alone, assembled = _reassemble_fragments(rc, rtype, rfrags, carry, last)
+    alone, assembled, emitted = _reassemble_fragments(rc, rtype, rfrags, carry, last)
     del type_byte, rtype, rfrags, has_header
     rows = np.flatnonzero(alone)
-    assembled.sort(key=lambda m: m.frames[0])
+    by_first = sorted(range(len(assembled)), key=lambda j: assembled[j].frames[0])
+    assembled = [assembled[j] for j in by_first]
     k = len(assembled)
     n = len(rows) + k
     extra = b"".join(m.data for m in assembled)
@@ -394,6 +429,7 @@ def _messages(rc: RecordArrays, carry: Reassembly | None = None, last: bool = Tr
         synthetic=both(rc.synthetic, (m.synthetic is not None for m in assembled), bool),
         seq_known=both(rc.seq_known, (m.seq_known for m in assembled), bool),
         problems=both(np.zeros(len(rc), bool), (bool(m.problems) for m in assembled), bool),
+        assembled_emitted=np.array([emitted[j] for j in by_first], np.int64),
     )
 
 
@@ -511,6 +547,7 @@ def decode(rc: RecordArrays, capture: str, dialect: str = "rm") -> MessageColumn
         payload=payload,
         raw_message=m.raw_message,
         message_bytes=m.message_bytes,
+        emitted=m.emitted(),
     )
     return cols  # in frame order already (``_messages``)
 

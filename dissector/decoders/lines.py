@@ -23,7 +23,6 @@ compare both on every bundled trace, every dialect and generated captures of eve
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -66,38 +65,16 @@ def text_line(msg: DecodedMessage | CompiledMessage, start_ns: int | None) -> st
 
 
 # --------------------------------------------------------------------------- emission order
-_GIVEN_UP = re.compile(
-    r"incomplete: \d+ of \d+ continuation\(s\) received for the message from frame (\d+); "
-    r"(?:a new message \(frame (\d+)\)|more than \d+ queues had a message in progress at frame (\d+)"
-    r"|the messages in progress held more than \d+ bytes at frame (\d+)|(the capture ended))"
-)
-
-
 def emission_order(cols: MessageColumns) -> np.ndarray | None:
     """Rows in the order ``reassemble`` yields them: a message when its last record arrives; one
-    given up before the record that gave it up (``capture.reassembly`` names that record in its
-    reason), in the order the reassembler gives up; those still waiting at the end last, by
-    first frame. None when a reason does not read as expected (then stream the capture)."""
-    n = len(cols)
-    key = cols.frame.astype(np.float64) * 4 + 3  # after anything given up at that record
-    multi = np.flatnonzero(cols.fragments != 0)
-    for i in multi.tolist():
-        frames = cols.frames_of(i)
-        text = cols.malformed[i]
-        if text is None or "incomplete:" not in text:
-            key[i] = frames[-1] * 4 + 3.0  # whole: at its last record
-            continue
-        found = _GIVEN_UP.search(text)
-        if found is None or int(found[1]) != frames[0]:
-            return None
-        new, room, weight, ended = found[2], found[3], found[4], found[5]
-        if ended:
-            key[i] = np.inf
-        else:
-            at, rank = (int(new), 0) if new else (int(room), 1) if room else (int(weight), 2)
-            key[i] = at * 4 + rank
-    order = np.lexsort((cols.frame, key))
-    return order if len(order) == n else None
+    given up, where the record that gave it up arrives, before that record's own message; those
+    still waiting at the end last. The columnar decoder records that moment per message
+    (``cols.emitted``); None when the columns do not carry it (then stream the capture)."""
+    from dissector.decoders.columnar import emitted_keys
+
+    if cols.emitted is None:
+        return None
+    return np.argsort(emitted_keys(cols.frame, cols.emitted), kind="stable")
 
 
 # --------------------------------------------------------------------------- payload kinds
@@ -183,43 +160,84 @@ def read_capture(path: str, dialect: str) -> Capture | None:
     return Capture(cols, problems, rc.buf, np.frombuffer(rc.buf, np.uint8), offset, start, dialect)
 
 
-def generated_columns(capture: Capture) -> np.ndarray | None:
-    """The generated fields of every message as the end of its jsonl line (``,"vm":...,
-    "errno":...``, ``GENERATED`` order), from the messages table (None: its rows are not the
-    columns' rows)."""
+class Generated:
+    """The generated fields of every message (``GENERATED`` order), kept as compact columns and
+    written as JSON texts a chunk of rows at a time.
+
+    Why not a text per message made up front: at a million messages those strings (and the
+    lists they are made from) were ~400 MB of the command's peak; a chunk's texts are small."""
+
+    def __init__(self, table: pd.DataFrame) -> None:
+        self.columns = [_JsonColumn(table[name]) for name in GENERATED]
+
+    def texts(self, rows: np.ndarray) -> list[list[str]]:
+        """Per generated field, the JSON texts of ``rows``."""
+        return [column.texts(rows) for column in self.columns]
+
+    def tails(self, rows: np.ndarray) -> list[str]:
+        """The end of each of ``rows``' jsonl lines: ``,"vm":...,"errno":...``."""
+        template = "".join(f',"{name}":%s' for name in GENERATED)
+        return [template % values for values in zip(*self.texts(rows), strict=True)]
+
+    def tail(self, row: int) -> str:
+        """``tails`` of one row."""
+        return self.tails(np.array([row]))[0]
+
+
+class _JsonColumn:
+    """One column's values as ``jsonl_line`` writes them (``null`` for NA), read for any rows."""
+
+    def __init__(self, column: pd.Series) -> None:
+        import pandas as pd
+
+        self.names: np.ndarray | None = None
+        self.values: np.ndarray
+        self.missing: np.ndarray | None = None
+        if isinstance(column.dtype, pd.CategoricalDtype):  # the names, each written once
+            self.names = np.array([jsonl_value(v) for v in column.cat.categories.tolist()] + ["null"], object)
+            codes = column.cat.codes.to_numpy().astype(np.int64)
+            self.values = np.where(codes >= 0, codes, len(self.names) - 1)
+            self.kind = "c"
+        elif column.dtype.kind in "iu":
+            self.missing = column.isna().to_numpy()
+            self.values = column.fillna(0).to_numpy(np.int64)
+            self.kind = "i"
+        elif column.dtype.kind == "f":
+            self.missing = column.isna().to_numpy()
+            self.values = column.to_numpy(np.float64)
+            self.kind = "f"
+        else:
+            self.values = column.astype(object).where(column.notna(), None).to_numpy(object)
+            self.kind = "o"
+
+    def texts(self, rows: np.ndarray) -> list[str]:
+        if self.names is not None:
+            return self.names[self.values[rows]].tolist()
+        if self.kind == "o":
+            return [jsonl_value(v) for v in self.values[rows].tolist()]
+        values = self.values[rows]
+        if self.kind == "i":
+            out = list(map(int.__repr__, values.tolist()))
+        else:
+            finite = np.isfinite(values)
+            out = list(map(float.__repr__, values.tolist()))
+            for k in np.flatnonzero(~finite).tolist():
+                out[k] = jsonl_value(float(values[k]))
+        assert self.missing is not None
+        for k in np.flatnonzero(self.missing[rows]).tolist():
+            out[k] = "null"
+        return out
+
+
+def generated_columns(capture: Capture) -> Generated | None:
+    """The generated fields of every message, from the messages table (None: its rows are not
+    the columns' rows)."""
     from dissector.analysis.tables import messages_table  # not dissector.trace: 0.2 s of imports
 
     table, _ = messages_table([capture.cols], capture.dialect)
     if len(table) != len(capture.cols) or not np.array_equal(table["frame"].to_numpy(), capture.cols.frame):
         return None
-    template = "".join(f',"{name}":%s' for name in GENERATED)
-    texts = [_json_texts(table[name]) for name in GENERATED]
-    tails = np.empty(len(table), object)
-    tails[:] = [template % values for values in zip(*texts, strict=True)]
-    return tails
-
-
-def _json_texts(column: pd.Series) -> list[str]:
-    """JSON texts of a column's values (``null`` for NA), as ``jsonl_line`` writes them."""
-    import pandas as pd
-
-    if isinstance(column.dtype, pd.CategoricalDtype):
-        names = [jsonl_value(v) for v in column.cat.categories.tolist()]
-        codes = column.cat.codes.to_numpy()
-        return [names[c] if c >= 0 else "null" for c in codes.tolist()]
-    missing = column.isna().to_numpy().tolist()
-    if column.dtype.kind in "iu":
-        ints = column.fillna(0).to_numpy(np.int64).tolist()
-        return ["null" if na else int.__repr__(v) for v, na in zip(ints, missing, strict=True)]
-    if column.dtype.kind == "f":
-        floats = column.to_numpy(np.float64).tolist()
-        fin = float.__repr__
-        return [
-            "null" if na else fin(v) if v - v == 0 else jsonl_value(v)
-            for v, na in zip(floats, missing, strict=True)
-        ]
-    values = column.astype(object).where(column.notna(), None).tolist()
-    return [jsonl_value(v) for v in values]
+    return Generated(table)
 
 
 def jsonl_value(value: Any) -> str:
@@ -249,7 +267,7 @@ def _time_texts(ns: np.ndarray) -> list[str]:
 class _Writer:
     """Formats the lines of one capture's rows (``lines(rows)``), jsonl or text."""
 
-    def __init__(self, capture: Capture, jsonl: bool, generated: np.ndarray | None) -> None:
+    def __init__(self, capture: Capture, jsonl: bool, generated: Generated | None) -> None:
         self.c = capture
         self.jsonl = jsonl
         self.generated = generated
@@ -273,14 +291,17 @@ class _Writer:
         )
 
     # ---- one at a time (the streaming path's code)
-    def one(self, i: int) -> str:
+    def one(self, i: int, tail: str | None = None) -> str:
+        """Row ``i``'s line; ``tail``: its generated fields' text (``Generated.tails``), if known."""
         msg = compiled.decode_message(self.c.cols.raw_message(i), self.c.dialect)  # type: ignore[misc]
         if not self.jsonl:
             return text_line(msg, self.c.start_ns)
         line = jsonl_line(msg.to_json())
         if self.generated is None:
             return line
-        return line[:-1] + self.generated[i] + "}"  # as if added to the record: its last keys
+        if tail is None:
+            tail = self.generated.tail(i)
+        return line[:-1] + tail + "}"  # as if added to the record: its last keys
 
     # ---- many at once
     def lines(self, rows: np.ndarray) -> list[str]:
@@ -300,8 +321,13 @@ class _Writer:
             where = fast[group]
             left = self._group(rows[where], where, out)
             slow = np.concatenate([slow, left]) if len(left) else slow
-        for k in slow.tolist():
-            out[k] = self.one(int(rows[k]))
+        at = rows[slow]
+        if self.jsonl and self.generated is not None and len(at):
+            for k, i, tail in zip(slow.tolist(), at.tolist(), self.generated.tails(at), strict=True):
+                out[k] = self.one(i, tail)
+        else:
+            for k, i in zip(slow.tolist(), at.tolist(), strict=True):
+                out[k] = self.one(i)
         return out
 
     def _group(self, rows: np.ndarray, where: np.ndarray, out: list[str]) -> np.ndarray:
@@ -437,7 +463,7 @@ class _Writer:
             kind += '"err_code":null,"err_name":null,'
         tail = '"fields":%s,"malformed":null,"time_ns":%d'
         if self.generated is not None:
-            tail += "%s"
+            tail += "".join(f',"{name}":%s' for name in GENERATED)
         template = head + kind + tail + "}"
         frame = cols.frame[rows].tolist()
         times = _time_texts(cols.time_ns[rows])
@@ -450,7 +476,7 @@ class _Writer:
             parts.append(err_texts)
         parts += [fields, time_ns]
         if self.generated is not None:
-            parts.append(self.generated[rows].tolist())
+            parts += self.generated.texts(rows)
         return [template % values for values in zip(*parts, strict=True)]
 
     def _text(self, rows: np.ndarray, msg_type: int, name: str, extra: list[str] | None) -> list[str]:

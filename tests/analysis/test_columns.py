@@ -25,3 +25,22 @@ def test_frames_of_a_row_is_that_row_of_frames() -> None:
         assert [cols.frames_of(i) for i in range(len(cols))] == list(cols.frames), path.name
         fragmented += len(cols.multi_frames)
     assert fragmented > 0  # the traces hold reassembled messages, so both branches ran
+
+
+def test_take_keeps_each_row_s_emission_key() -> None:
+    """``take`` (a reorder or a subset) carries the sparse ``emitted`` column with its rows: every
+    taken row keeps the emission key it had, on every bundled trace."""
+    import numpy as np
+
+    emitted = 0
+    for path in TRACES:
+        rc, _ = fastpath.columns_from_records(open_records(path), path.name)
+        cols = columnar.decode(rc, path.name)
+        assert cols.emitted is not None
+        emitted += len(cols.emitted)
+        keys = columnar.emitted_keys(cols.frame, cols.emitted)
+        for order in (np.random.default_rng(5).permutation(len(cols)), np.arange(len(cols)) % 3 == 1):
+            taken = cols.take(order)
+            assert taken.emitted is not None
+            assert columnar.emitted_keys(taken.frame, taken.emitted).tolist() == keys[order].tolist()
+    assert emitted > 0

@@ -198,3 +198,81 @@ def test_stdin_is_streamed_once(argv: list[str], monkeypatch: pytest.MonkeyPatch
     assert got == from_stdin()
     if argv == ["decode"]:
         assert got == whole == streamed  # text lines do not depend on what comes later
+
+
+def test_generated_texts_are_jsonl_line_s_for_any_rows() -> None:
+    """``Generated`` writes each value as ``jsonl_line`` does (NA as null), whatever rows it is asked."""
+    import numpy as np
+    import pandas as pd
+
+    from dissector.decoded import jsonl_line
+
+    rng = np.random.default_rng(3)
+    n = 500
+    ints = pd.array(rng.integers(0, 2**40, n), dtype="Int64")
+    ints[rng.random(n) < 0.3] = pd.NA
+    small = pd.array(rng.integers(0, 70, n), dtype="Int32")
+    small[rng.random(n) < 0.5] = pd.NA
+    floats = rng.random(n) / 1000
+    floats[rng.random(n) < 0.2] = np.nan
+    floats[rng.random(n) < 0.05] = np.inf
+    names = pd.Categorical(rng.choice(["EPERM", "ENOMEM", None], n), categories=["ENOMEM", "EPERM"])
+    table = pd.DataFrame(
+        {"vm": small, "request_frame": ints, "reply_frame": ints, "latency": floats, "errno": names}
+    )
+    generated = lines.Generated(table)
+    rows = rng.permutation(n)[: n // 2]
+    texts = generated.texts(rows)
+    for k, row in enumerate(rows.tolist()):
+        record = {name: table[name].iloc[row] for name in lines.GENERATED}
+        record = {name: None if pd.isna(v) else v for name, v in record.items()}
+        want = "".join(f',"{name}":{lines.jsonl_value(v)}' for name, v in record.items())
+        assert "".join(f',"{name}":{t[k]}' for name, t in zip(lines.GENERATED, texts, strict=True)) == want
+        assert generated.tail(row) == want
+    assert lines.jsonl_value(float("inf")) == jsonl_line({"v": float("inf")})[5:-1]
+
+
+@st.composite
+def _interleaved(draw: st.DrawFn) -> list[tuple[int, bytes]]:
+    """(queue, message-queue message) in capture order: messages of 0-3 continuations on a few
+    queues, interleaved, some continuations lost or stray, some records cut short."""
+    streams: list[list[bytes]] = [[] for _ in range(4)]
+    for seq in range(draw(st.integers(1, 14))):
+        size = draw(st.sampled_from([4, 300, 500, 700]))
+        parts = fragment(1, seq, 0x51000012, bytes(size))
+        if len(parts) > 1 and draw(st.booleans()):
+            del parts[draw(st.integers(1, len(parts) - 1))]  # a continuation lost
+        if draw(st.integers(0, 9)) == 0:
+            parts.append(_header(0, seq, 0x51000012, 2) + bytes(8))  # stray continuation
+        if draw(st.integers(0, 19)) == 0:
+            parts.append(b"\x21\x01")  # shorter than a header
+        streams[draw(st.integers(0, 3))].extend(parts)
+    out = []
+    while any(streams):
+        q = draw(st.sampled_from([k for k, s in enumerate(streams) if s]))
+        out.append((q, streams[q].pop(0)))
+    return out
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    parts=_interleaved(), room=st.sampled_from([2, 3, 4096]), weight=st.sampled_from([1500, 3000, 16 << 20])
+)
+def test_emission_order_is_the_order_reassemble_yields(
+    parts: list[tuple[int, bytes]], room: int, weight: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The columnar decoder's ``emitted`` column orders the messages as ``reassemble`` yields
+    them, messages given up for a new one, for room or for weight, or at the end included."""
+    from dissector.capture import reassembly
+
+    monkeypatch.setattr(reassembly, "MAX_IN_FLIGHT", room)  # small bounds: given up for room, weight
+    monkeypatch.setattr(reassembly, "MAX_IN_FLIGHT_BYTES", weight)
+    records = [Record(n, T0 + n, Direction.TO_RM, q, d) for n, (q, d) in enumerate(parts, start=1)]
+    path = tmp_path / "order.pcap"
+    write_capture(path, records)
+    capture = lines.read_capture(str(path), "rm")
+    assert capture is not None
+    order = lines.emission_order(capture.cols)
+    assert order is not None
+    want = [m.frames[0] for m in reassembly.reassemble(records)]
+    assert capture.cols.frame[order].tolist() == want
