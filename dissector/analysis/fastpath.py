@@ -23,8 +23,7 @@ import numpy as np
 
 from dissector.capture.pcap import GLOBAL_HEADER_SIZE, MAX_CAPLEN, PCAP_MAGICS, RECORD_HEADER_SIZE
 from dissector.capture.record import LINKTYPE_GUNYAH_RM, CaptureProblem, Direction, Record
-from dissector.decoders.columnar import ByteView
-from dissector.protocol.wire import CAPTURE_HEADER_SIZE
+from dissector.protocol.wire import CAPTURE_HEADER_SIZE, CAPTURE_HEADER_VERSION
 
 from .columns import usable_ns
 
@@ -125,20 +124,52 @@ def _offsets_in_chunks(data: bytes, endian: str, chunk: int) -> Iterator[np.ndar
         yield np.frombuffer(starts, np.int64)
 
 
-def _scan_chunk(view: ByteView, pos: np.ndarray, endian: str, nano: bool, snap_limit: int) -> _Chunk | None:
+class _Heads:
+    """Record header fields at any byte offset of a buffer, one gather per field: numpy views of
+    stride 1 read a word at every byte (no copy, no per-alignment pass)."""
+
+    def __init__(self, data: bytes, endian: str) -> None:
+        self.size = len(data)
+        self.u8 = np.frombuffer(data, np.uint8)
+        self.u32 = self._words(data, endian + "u4")
+        self.u16le = self._words(data, "<u2")
+
+    @staticmethod
+    def _words(data: bytes, dtype: str) -> np.ndarray:
+        """The word of ``dtype`` at every byte offset where a whole one fits."""
+        count = max(len(data) - np.dtype(dtype).itemsize + 1, 0)
+        return np.ndarray((count,), np.dtype(dtype), data if count else None, 0, (1,))
+
+    def caplen(self, pos: np.ndarray) -> np.ndarray:
+        return self.u32[pos + 8].astype(np.int64)
+
+    def fine(self, pos: np.ndarray, snap_limit: int) -> tuple[np.ndarray, np.ndarray]:
+        """Which records starting at ``pos`` ``read_pcap`` reads on its fast branch (not snapped,
+        within the snap length, capture header version 1, a known direction), and their caplen.
+        Every ``pos`` must start a whole record."""
+        caplen = self.caplen(pos)
+        body = np.minimum(pos + RECORD_HEADER_SIZE, self.size - 2)  # past the end: caplen < 4, not fine
+        fine = (caplen == self.u32[pos + 12]) & (caplen >= CAPTURE_HEADER_SIZE) & (caplen <= snap_limit)
+        fine &= (self.u8[body] == CAPTURE_HEADER_VERSION) & (self.u8[body + 1] < len(_DIRECTIONS))
+        return fine, caplen
+
+
+def _scan_chunk(heads: _Heads, pos: np.ndarray, nano: bool, snap_limit: int) -> _Chunk | None:
     """Record columns of the records starting at ``pos``; None if one needs the full reader."""
-    big = endian == ">"
-    caplen = view.read(pos + 8, 4, big)
-    body = pos + RECORD_HEADER_SIZE
-    fine = (caplen == view.read(pos + 12, 4, big)) & (caplen >= CAPTURE_HEADER_SIZE) & (caplen <= snap_limit)
-    fine &= (view.read(body, 1) == 1) & (view.read(body + 1, 1) <= 2)  # capture header version, direction
+    fine, caplen = heads.fine(pos, snap_limit)
     if not bool(fine.all()):
         return None
-    frac = view.read(pos + 4, 4, big)
+    return _columns(heads, pos, caplen, nano)
+
+
+def _columns(heads: _Heads, pos: np.ndarray, caplen: np.ndarray, nano: bool) -> _Chunk:
+    """The columns of the fine records starting at ``pos`` (``caplen``: theirs)."""
+    body = pos + RECORD_HEADER_SIZE
+    seconds, frac = heads.u32[pos].astype(np.int64), heads.u32[pos + 4].astype(np.int64)
     return _Chunk(
-        time_ns=view.read(pos, 4, big) * 1_000_000_000 + frac * (1 if nano else 1000),
-        direction=view.read(body + 1, 1).astype(np.int8),
-        client_vmid=view.read(body + 2, 2).astype(np.int32),
+        time_ns=seconds * 1_000_000_000 + frac * (1 if nano else 1000),
+        direction=heads.u8[body + 1].astype(np.int8),
+        client_vmid=heads.u16le[body + 2].astype(np.int32),
         offset=body + CAPTURE_HEADER_SIZE,
         length=(caplen - CAPTURE_HEADER_SIZE).astype(np.int32),
     )
@@ -158,10 +189,10 @@ def scan_pcap(data: bytes, source: str, chunk: int = SCAN_CHUNK) -> RecordColumn
     if kind is None:
         return None
     endian, nano, snap_limit = kind
-    view = ByteView(data)
+    heads = _Heads(data, endian)
     chunks: list[_Chunk] = []
     for pos in _offsets_in_chunks(data, endian, max(chunk, 1)):
-        part = None if pos is None else _scan_chunk(view, pos, endian, nano, snap_limit)
+        part = None if pos is None else _scan_chunk(heads, pos, nano, snap_limit)
         if part is None:
             return None
         chunks.append(part)
@@ -218,6 +249,82 @@ def _whole_records(data: bytes, endian: str) -> tuple[np.ndarray, int]:
     return np.frombuffer(starts, np.int64), pos
 
 
+def _chained_records(heads: _Heads, snap_limit: int) -> tuple[np.ndarray, np.ndarray, int] | None:
+    """``_whole_records`` of a buffer (the starts, with their caplen, and the end) without a
+    Python step per record, when every record it finds is one ``_scan_chunk`` accepts; None
+    otherwise (then the loop must decide).
+
+    Records chain by length, so the loop finds them one after another. Here every offset where
+    a fine record (``_Heads.fine``) starts whole is found at once (the capture header version
+    byte first, then the record header read there), each such candidate points to the offset
+    after its record, and the chain from offset 0 is followed through these pointers (a
+    candidate inside another record's bytes is never on it: ``_on_chain``). The chain is
+    exactly the loop's when it ends where no whole record starts; if one does start there, it
+    is a record ``fine`` rejects, and the loop and ``_scan_chunk`` must say so.
+    """
+    size = heads.size
+    if size < RECORD_HEADER_SIZE + CAPTURE_HEADER_SIZE:
+        return None
+    start = np.flatnonzero(
+        heads.u8[RECORD_HEADER_SIZE : size - CAPTURE_HEADER_SIZE + 1] == CAPTURE_HEADER_VERSION
+    )
+    if not len(start) or start[0] != 0:
+        return None
+    fine, caplen = heads.fine(start, snap_limit)
+    after = start + RECORD_HEADER_SIZE + caplen
+    fine &= after <= size  # whole records only
+    start, after = start[fine], after[fine]
+    del fine, caplen
+    if not len(start) or start[0] != 0:
+        return None
+    on = _on_chain(start, after)
+    if on is not None:
+        start, after = start[on], after[on]
+    end = int(after[-1])
+    # the loop reads a caplen at ``end``: a whole record there is not a fine one
+    if end + 12 <= size and end + RECORD_HEADER_SIZE + int(heads.caplen(np.array([end]))[0]) <= size:
+        return None
+    return start, after - start - RECORD_HEADER_SIZE, end
+
+
+def _on_chain(start: np.ndarray, after: np.ndarray) -> np.ndarray | None:
+    """Which of the candidate records (``start`` ascending, from 0; each ends at ``after``) the
+    chain from the first visits; None: all of them.
+
+    Most candidates lead to the next one; where one does not (a candidate inside another
+    record's bytes, or the record before it) a run ends. The chain goes along a run to its end,
+    then on from the candidate that end leads to: a walk over run ends only (few), by doubling.
+    """
+    n = len(start)
+    breaks = np.flatnonzero(after[:-1] != start[1:])
+    if not len(breaks):
+        return None
+    ends = np.append(breaks, n - 1)  # the last candidate leads out of the buffer
+    resume = np.searchsorted(start, after[ends])  # the candidate each run end leads to (n: none)
+    resume[start[np.minimum(resume, n - 1)] != after[ends]] = n
+    visited = np.flatnonzero(_reachable(np.searchsorted(ends, resume)))  # run ends on the chain
+    marks = np.zeros(n + 1, np.int64)  # +1 where a stretch of the chain begins, -1 after it
+    np.add.at(marks, np.r_[0, resume[visited[:-1]]], 1)
+    np.add.at(marks, ends[visited] + 1, -1)
+    return np.flatnonzero(np.cumsum(marks[:n]) > 0)
+
+
+def _reachable(nxt: np.ndarray) -> np.ndarray:
+    """Which nodes the chain from node 0 visits, where node i leads to ``nxt[i]`` (> i; len: the
+    end). By doubling: after k rounds, ``on`` holds the nodes 0..2**k - 1 steps from node 0
+    and ``jump`` leads 2**k steps."""
+    n = len(nxt)
+    jump = np.append(nxt, n)  # the end leads to itself
+    on = np.zeros(n + 1, bool)
+    on[0] = True
+    steps = 1
+    while steps < n:
+        on[jump[on]] = True
+        jump = jump[jump]
+        steps *= 2
+    return on[:n]
+
+
 def scan_blocks(
     path: str | os.PathLike[str], block_bytes: int = BLOCK_BYTES
 ) -> Iterator[RecordColumns] | None:
@@ -260,11 +367,17 @@ def _blocks(
                     raise Declined(f"{source}: a cut record at offset {at}")
                 return
             data = tail + more
-            starts, end = _whole_records(data, endian)
-            if not len(starts):
-                tail = data
-                continue
-            part = _scan_chunk(ByteView(data), starts, endian, nano, snap_limit)
+            heads = _Heads(data, endian)
+            found = _chained_records(heads, snap_limit)
+            if found is not None:  # records all fine: no need to look again
+                starts, caplen, end = found
+                part: _Chunk | None = _columns(heads, starts, caplen, nano)
+            else:
+                starts, end = _whole_records(data, endian)
+                if not len(starts):
+                    tail = data
+                    continue
+                part = _scan_chunk(heads, starts, nano, snap_limit)
             if part is None:
                 raise Declined(f"{source}: a record the fast path does not read, near offset {at}")
             yield _block_columns(part, data, source, first, at)

@@ -12,8 +12,9 @@ import dataclasses
 import io
 import struct
 
+import numpy as np
 import pandas as pd
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from dissector.analysis import fastpath
@@ -234,3 +235,100 @@ def test_chunked_scan_declines_a_bad_record_in_a_later_chunk():
     data[24 + 8 * record_size + 16] = 2  # capture header version of the 9th record
     assert fastpath.scan_pcap(bytes(data), "x", chunk=3) is None
     assert fastpath.scan_pcap(bytes(data[: 24 + 9 * record_size - 1]), "x", chunk=3) is None  # cut
+
+
+# --- the record chain found without a loop (``_chained_records``) equals the loop's ----------
+
+
+@st.composite
+def _record_bytes(draw: st.DrawFn, endian: str) -> bytes:
+    """One pcap record as a clean file holds it; its message may hold bytes that look like a
+    record header (so candidates lie inside records), or a whole such record."""
+    body = bytearray(draw(st.binary(max_size=48)))
+    if draw(st.integers(0, 2)) == 0:  # a fake record header inside the message
+        fake_len = draw(st.sampled_from([4, 5, 12, draw(st.integers(0, 80))]))
+        fake = struct.pack(endian + "IIII", 7, 8, fake_len, fake_len) + bytes([1, draw(st.integers(0, 3))])
+        at = draw(st.integers(0, len(body)))
+        body[at:at] = fake + draw(st.binary(max_size=fake_len))
+    caplen = 4 + len(body)
+    sec, frac = draw(st.integers(0, 2**32 - 1)), draw(st.integers(0, 999_999))
+    head = struct.pack(endian + "IIII", sec, frac, caplen, caplen)
+    return head + bytes([1, draw(st.integers(0, 2))]) + struct.pack("<H", draw(st.integers(0, 0xFFFF))) + body
+
+
+@st.composite
+def _chain_buffer(draw: st.DrawFn) -> tuple[bytes, str, int]:
+    """Records from offset 0 as a block of ``scan_blocks`` sees them: cut anywhere (a block
+    boundary), sometimes damaged (a byte changed: a caplen, a version, a direction...)."""
+    endian = draw(st.sampled_from(["<", ">"]))
+    data = bytearray(b"".join(draw(st.lists(_record_bytes(endian), max_size=12))))
+    for _ in range(draw(st.sampled_from([0, 0, 1, 2]))):
+        if data:
+            data[draw(st.integers(0, len(data) - 1))] = draw(st.sampled_from([0, 1, 2, 3, 0xFF]))
+    cut = draw(st.integers(0, len(data)))
+    snap = draw(st.sampled_from([fastpath.MAX_CAPLEN, 40, 60]))
+    return bytes(data[: len(data) - cut if draw(st.booleans()) else len(data)]), endian, snap
+
+
+@settings(max_examples=400, deadline=None)
+@given(_chain_buffer())
+def test_chained_records_are_the_loops_or_none(case):
+    """Where the chain is found without a loop it is the loop's, record for record, with the
+    same end, and ``_scan_chunk`` accepts every record; where it is not (None), the loop decides.
+    Clean buffers (every record fine) are never left to the loop."""
+    data, endian, snap = case
+    heads = fastpath._Heads(data, endian)
+    starts, end = fastpath._whole_records(data, endian)
+    checked = fastpath._scan_chunk(heads, starts, False, snap) if len(starts) else None
+    found = fastpath._chained_records(heads, snap)
+    if found is not None:
+        start, caplen, got_end = found
+        event(
+            "off-chain candidates" if len(start) < len(_candidates(data)) else "every candidate on the chain"
+        )
+        assert start.tolist() == starts.tolist() and got_end == end
+        assert checked is not None
+        assert caplen.tolist() == (checked.length.astype(np.int64) + 4).tolist()
+        columns = fastpath._columns(heads, start, caplen, False)
+        for name in ("time_ns", "direction", "client_vmid", "offset", "length"):
+            a, b = getattr(columns, name), getattr(checked, name)
+            assert a.dtype == b.dtype and a.tolist() == b.tolist(), name
+    else:
+        event("left to the loop")
+    if (
+        found is None and len(starts) and checked is not None
+    ):  # all fine: declined only when something follows
+        whole_after = end + 12 <= len(data) and end + 16 + heads.caplen(np.array([end]))[0] <= len(data)
+        assert whole_after
+
+
+def _candidates(data: bytes) -> list[int]:
+    """Offsets where a capture header version byte would be (what the chain starts from)."""
+    return [p for p in range(len(data) - 19) if data[p + 16] == 1]
+
+
+def test_chain_through_candidates_inside_records():
+    """A record whose message holds a fake record header that leads to the next real record
+    (the chain must not take the fake one), and a fake chain of several inside one record."""
+    fake = struct.pack("<IIII", 7, 8, 4, 4) + bytes([1, 0, 0, 0])  # a whole fine record of 20 bytes
+    real = [
+        struct.pack("<IIII", 1, 2, 4 + len(m), 4 + len(m)) + bytes([1, 0, 3, 0]) + m
+        for m in (fake * 3, b"ab")
+    ]
+    data = b"".join(real) + real[1][:5]
+    heads = fastpath._Heads(data, "<")
+    found = fastpath._chained_records(heads, fastpath.MAX_CAPLEN)
+    assert found is not None
+    assert found[0].tolist() == [0, len(real[0])] and found[2] == len(real[0]) + len(real[1])
+    assert fastpath._whole_records(data, "<")[0].tolist() == found[0].tolist()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(1, 6), min_size=1, max_size=40))
+def test_reachable_is_the_walk(steps):
+    nxt = np.minimum(np.arange(len(steps)) + np.array(steps), len(steps))
+    on, i = set(), 0
+    while i < len(steps):
+        on.add(i)
+        i = int(nxt[i])
+    assert np.flatnonzero(fastpath._reachable(nxt)).tolist() == sorted(on)
