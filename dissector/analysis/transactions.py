@@ -432,6 +432,11 @@ class Pairer:
             out = self._pair_loose(out, loose, calls, code, seq, msg_id, msg_type, err_code, base)
         return out
 
+    @property
+    def rows(self) -> int:
+        """Messages fed so far (the next block's first row)."""
+        return self._rows
+
     def finish(self) -> Paired:
         """The requests still open: unanswered (retransmitted when they reused an open key)."""
         state = self._first if self._second is None else self._second
@@ -447,22 +452,13 @@ class Pairer:
 
     def _client_codes(self, capture: np.ndarray, client: np.ndarray) -> np.ndarray:
         """A small code per (capture, client), stable across blocks (keys are packed with it)."""
-        if not len(capture):
-            return np.empty(0, np.int64)
-        cap, cl = capture.astype(np.int64), client.astype(np.int64)
-        low, span = int(cl.min()), int(cl.max()) - int(cl.min()) + 1
-        if int(cap.min()) >= 0 and int(cap.max()) < (1 << 62) // span:
-            pairs, inverse = np.unique(cap * span + (cl - low), return_inverse=True)
-            tuples = zip((pairs // span).tolist(), (pairs % span + low).tolist(), strict=True)
-        else:  # values too wide to pack: compare as rows
-            rows, inverse = np.unique(np.stack([cap, cl], axis=1), axis=0, return_inverse=True)
-            tuples = ((int(a), int(b)) for a, b in rows.tolist())
-        table = np.array([self._codes.setdefault(t, len(self._codes)) for t in tuples], np.int64)
+        pairs, inverse = pair_codes(capture, client)
+        table = np.array([self._codes.setdefault(t, len(self._codes)) for t in pairs], np.int64)
         if len(self._codes) > MAX_CLIENTS:
             raise ValueError(f"more than {MAX_CLIENTS} (capture, client) pairs to pair")
         if len(self._codes) > len(self._ranks):
             self._ranks = np.r_[self._ranks, np.zeros(len(self._codes) - len(self._ranks), np.int64)]
-        return table[inverse.reshape(-1)]
+        return table[inverse] if len(table) else np.empty(0, np.int64)
 
     def _rank(self, code: np.ndarray, is_req: np.ndarray) -> np.ndarray:
         """Per keyed message: requests its client sent before it (requests only; else 0)."""
@@ -639,31 +635,90 @@ def client_keys(
 
     The epoch grows at each successful VM_ALLOCATE of the client's VMID; a restart is the
     client's request seq falling back to a small number (not a wrap, not a garbage record):
-    both mean a new VM, or a new kernel, counting from seq 0.
+    both mean a new VM, or a new kernel, counting from seq 0. ``ClientKeys`` fed once.
     """
-    epoch = client_epochs(capture, client, allocated_vmid)
-    key = client.astype(np.int64) + (epoch << 16)
-    req = np.flatnonzero((msg_type == REQUEST) & (seq >= 0) & np.isin(msg_id, known_ids()))
-    if len(req) < 2:
-        return key
-    order = req[np.lexsort((req, key[req], capture[req]))]
-    same = (capture[order][1:] == capture[order][:-1]) & (key[order][1:] == key[order][:-1])
-    back = seq[order][:-1] - seq[order][1:]
-    restart = np.r_[False, same & (back > 0) & (back < 0x8000) & (seq[order][1:] < RESTART_SEQ)]
-    if not restart.any():
-        return key
-    first = np.r_[0, np.flatnonzero(~same) + 1]  # where each client's requests start
-    jumps = np.cumsum(restart)
-    within = jumps - np.repeat(jumps[first], np.diff(np.r_[first, len(order)]))
-    out = key.copy()
-    for a, b in zip(first.tolist(), np.r_[first[1:], len(order)].tolist(), strict=True):
-        if within[b - 1] == 0:
-            continue
-        rows, counts = order[a:b], within[a:b]
-        members = np.flatnonzero((capture == capture[rows[0]]) & (key == key[rows[0]]))
-        at = np.searchsorted(rows, members, "right") - 1  # latest request at or before
-        out[members] += np.where(at >= 0, counts[np.maximum(at, 0)], 0) << 24
-    return out
+    return ClientKeys().feed(capture, client, msg_type, seq, msg_id, allocated_vmid)
+
+
+class ClientKeys:
+    """``client_keys`` fed a block of messages at a time, in capture order: both counts only look
+    back, so the allocations per VMID and each client's latest seq and restarts are carried."""
+
+    def __init__(self) -> None:
+        self._allocated: dict[tuple[int, int], int] = {}  # (capture, vmid) -> VM_ALLOCATEs so far
+        self._restarts: dict[tuple[int, int], tuple[int, int]] = {}  # (capture, key) -> (seq, restarts)
+
+    def feed(
+        self,
+        capture: np.ndarray,
+        client: np.ndarray,
+        msg_type: np.ndarray,
+        seq: np.ndarray,
+        msg_id: np.ndarray,
+        allocated_vmid: np.ndarray,
+    ) -> np.ndarray:
+        """The client keys of the next block (the arguments of ``client_keys``)."""
+        key = client.astype(np.int64) + (self._epochs(capture, client, allocated_vmid) << 16)
+        req = np.flatnonzero((msg_type == REQUEST) & (seq >= 0) & np.isin(msg_id, known_ids()))
+        if not len(req) and not self._restarts:
+            return key
+        caps_keys, g = pair_codes(capture, key)
+        carried = [self._restarts.get(ck, (-1, 0)) for ck in caps_keys]
+        last_seq = np.array([c[0] for c in carried], np.int64)
+        count = np.array([c[1] for c in carried], np.int64)
+        order = req[np.argsort(g[req], kind="stable")]
+        og = g[order]
+        same = np.r_[False, og[1:] == og[:-1]] if len(order) else np.empty(0, bool)
+        s = seq[order].astype(np.int64)
+        prev = np.where(same, np.r_[-1, s[:-1]] if len(s) else s, last_seq[og])
+        back = prev - s
+        restart = (prev >= 0) & (back > 0) & (back < 0x8000) & (s < RESTART_SEQ)
+        jumps = np.cumsum(restart)
+        start = np.flatnonzero(~same)
+        within: np.ndarray = jumps - np.repeat(
+            jumps[start] - restart[start], np.diff(np.r_[start, len(order)])
+        )
+        if len(order):
+            ends = np.r_[start[1:], len(order)] - 1
+            for i, e in zip(og[start].tolist(), ends.tolist(), strict=True):
+                self._restarts[caps_keys[i]] = (int(s[e]), int(count[i] + within[e]))
+        if not restart.any() and not count.any():
+            return key
+        n = len(key)
+        lifted = og * (n + 1) + order
+        at = np.searchsorted(lifted, g * (n + 1) + np.arange(n), "right") - 1  # latest request at or before
+        mine = (at >= 0) & (og[np.maximum(at, 0)] == g) if len(order) else np.zeros(n, bool)
+        total = count[g] + np.where(mine, within[np.maximum(at, 0)] if len(order) else 0, 0)
+        return key + (total << 24)
+
+    def _epochs(self, capture: np.ndarray, client: np.ndarray, allocated_vmid: np.ndarray) -> np.ndarray:
+        """``client_epochs`` with the allocations of the blocks before counted in."""
+        out = np.zeros(len(client), np.int64)
+        for (cap, vmid), count in self._allocated.items():
+            if count:
+                out[(capture == cap) & (client == vmid)] += count
+        rows = np.flatnonzero(allocated_vmid >= 0)
+        for cap, vmid in set(zip(capture[rows].tolist(), allocated_vmid[rows].tolist(), strict=True)):
+            at = rows[(capture[rows] == cap) & (allocated_vmid[rows] == vmid)]
+            mine = np.flatnonzero((capture == cap) & (client == vmid))
+            out[mine] += np.searchsorted(at, mine)
+            self._allocated[(cap, vmid)] = self._allocated.get((cap, vmid), 0) + len(at)
+        return out
+
+
+def pair_codes(a: np.ndarray, b: np.ndarray) -> tuple[list[tuple[int, int]], np.ndarray]:
+    """The distinct (a, b) pairs and each row's index among them (one sort of packed ints)."""
+    a, b = a.astype(np.int64), b.astype(np.int64)
+    if not len(a):
+        return [], np.empty(0, np.int64)
+    low, span = int(b.min()), int(b.max()) - int(b.min()) + 1
+    if int(a.min()) >= 0 and int(a.max()) < (1 << 62) // span:
+        packed, inverse = np.unique(a * span + (b - low), return_inverse=True)
+        pairs = list(zip((packed // span).tolist(), (packed % span + low).tolist(), strict=True))
+    else:  # too wide to pack: compare as rows
+        rows, inverse = np.unique(np.stack([a, b], axis=1), axis=0, return_inverse=True)
+        pairs = [(int(x), int(y)) for x, y in rows.tolist()]
+    return pairs, inverse.reshape(-1)
 
 
 def client_epochs(capture: np.ndarray, client: np.ndarray, allocated_vmid: np.ndarray) -> np.ndarray:

@@ -1,5 +1,6 @@
-"""The whole-array pairing ``transactions.pair`` ran before its incremental core (``Pairer``),
-kept verbatim as an oracle: tests hold the core, fed whole or in blocks, equal to it."""
+"""The whole-array pairing ``transactions.pair`` and ``client_keys`` ran before their incremental
+cores (``Pairer``, ``ClientKeys``), kept verbatim as oracles: tests hold the cores, fed whole or
+in blocks, equal to them."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dissector.analysis.constants import GIVE_UP_NS, REUSE_WINDOW
+from dissector.analysis.constants import GIVE_UP_NS, RESTART_SEQ, REUSE_WINDOW
 from dissector.analysis.status import Status
+from dissector.analysis.transactions import known_ids
 from dissector.protocol.wire import REPLY, REQUEST
 
 OK, ERROR, MALFORMED, UNANSWERED, DUPLICATE, ORPHAN, RETRANSMITTED = (s.code for s in Status)
@@ -275,3 +277,59 @@ def _pair_without_seq(calls: Calls, loose: np.ndarray, out: Pairing) -> None:
                 out.replies[j] += 1
                 out.status[i] = out.status[j] = -1
                 break
+
+
+def client_keys(
+    capture: np.ndarray,
+    client: np.ndarray,
+    msg_type: np.ndarray,
+    seq: np.ndarray,
+    msg_id: np.ndarray,
+    allocated_vmid: np.ndarray,
+) -> np.ndarray:
+    """Client VMIDs made unique per VM: ``client + (epoch << 16) + (restarts << 24)``.
+
+    The epoch grows at each successful VM_ALLOCATE of the client's VMID; a restart is the
+    client's request seq falling back to a small number (not a wrap, not a garbage record):
+    both mean a new VM, or a new kernel, counting from seq 0.
+    """
+    epoch = client_epochs(capture, client, allocated_vmid)
+    key = client.astype(np.int64) + (epoch << 16)
+    req = np.flatnonzero((msg_type == REQUEST) & (seq >= 0) & np.isin(msg_id, known_ids()))
+    if len(req) < 2:
+        return key
+    order = req[np.lexsort((req, key[req], capture[req]))]
+    same = (capture[order][1:] == capture[order][:-1]) & (key[order][1:] == key[order][:-1])
+    back = seq[order][:-1] - seq[order][1:]
+    restart = np.r_[False, same & (back > 0) & (back < 0x8000) & (seq[order][1:] < RESTART_SEQ)]
+    if not restart.any():
+        return key
+    first = np.r_[0, np.flatnonzero(~same) + 1]  # where each client's requests start
+    jumps = np.cumsum(restart)
+    within = jumps - np.repeat(jumps[first], np.diff(np.r_[first, len(order)]))
+    out = key.copy()
+    for a, b in zip(first.tolist(), np.r_[first[1:], len(order)].tolist(), strict=True):
+        if within[b - 1] == 0:
+            continue
+        rows, counts = order[a:b], within[a:b]
+        members = np.flatnonzero((capture == capture[rows[0]]) & (key == key[rows[0]]))
+        at = np.searchsorted(rows, members, "right") - 1  # latest request at or before
+        out[members] += np.where(at >= 0, counts[np.maximum(at, 0)], 0) << 24
+    return out
+
+
+def client_epochs(capture: np.ndarray, client: np.ndarray, allocated_vmid: np.ndarray) -> np.ndarray:
+    """For each message (in capture order): how many VM_ALLOCATEs of its client's VMID came before.
+
+    A VMID allocated again is a new VM whose kernel numbers its requests from seq 0 again, so
+    pairing and seq-reuse checks must not connect it with the previous VM on that VMID.
+    """
+    out = np.zeros(len(client), np.int64)
+    rows = np.flatnonzero(allocated_vmid >= 0)
+    if not len(rows):
+        return out
+    for cap, vmid in set(zip(capture[rows].tolist(), allocated_vmid[rows].tolist(), strict=True)):
+        at = rows[(capture[rows] == cap) & (allocated_vmid[rows] == vmid)]
+        mine = np.flatnonzero((capture == cap) & (client == vmid))
+        out[mine] = np.searchsorted(at, mine)
+    return out

@@ -80,3 +80,32 @@ def test_a_sleeping_key_still_takes_a_late_duplicate():
     pairer = Pairer()
     parts = [pairer.feed(*(c[i : i + 1] if c is not None else None for c in cols)) for i in range(m)]
     _equal(settled(m, [*parts, pairer.finish()]), whole)
+
+
+@st.composite
+def client_messages(draw):
+    """Columns of ``client_keys``: VMIDs allocated again, seqs falling back (restarts), ids known
+    and unknown (garbage)."""
+    n = draw(st.integers(0, 60))
+    col = lambda values: np.array(draw(st.lists(st.sampled_from(values), min_size=n, max_size=n)), np.int64)  # noqa: E731
+    known = int(transactions.known_ids()[0])
+    return (
+        np.sort(col([0, 0, 1])),
+        col([1, 2, 3]),
+        col([1, 1, 2, 3]),
+        col([-1, 0, 1, 5, 63, 64, 200, 0x9000]),
+        col([known, known, known, 0x7777]),
+        col([-1, -1, -1, -1, 1, 2]),
+    )
+
+
+@settings(deadline=None, max_examples=400)
+@given(client_messages(), st.data())
+def test_client_keys_fed_in_blocks_equal_the_whole_and_the_old(cols, data):
+    n = len(cols[0])
+    whole = transactions.client_keys(*cols)
+    np.testing.assert_array_equal(whole, old_pairing.client_keys(*cols))
+    cuts = sorted(data.draw(st.lists(st.integers(0, n), max_size=6)))
+    keys = transactions.ClientKeys()
+    got = [keys.feed(*(c[a:b] for c in cols)) for a, b in zip([0, *cuts], [*cuts, n], strict=True)]
+    np.testing.assert_array_equal(np.concatenate([np.empty(0, np.int64), *got]), whole)
