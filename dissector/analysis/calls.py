@@ -12,8 +12,8 @@ caller takes the ``Trace`` path.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -26,7 +26,7 @@ from . import fastpath
 from .columns import CallColumns
 from .srt import SrtRows, srt_rows
 from .status import ANSWERED, codes
-from .transactions import Pairing, client_keys, pair
+from .transactions import ClientKeys, Paired, Pairer, Pairing, client_keys, pair
 
 if TYPE_CHECKING:  # pandas only for csv/json: the text of ``ghrm stats`` is printed from arrays
     import pandas as pd
@@ -58,12 +58,9 @@ def read_calls(
     return CallColumns.joined(parts)
 
 
-GROUP_ROWS = 1 << 20  # calls paired at a time: bounds pairing's temporaries on a long capture
-
-
 @dataclass
 class Requests:
-    """What the SRT reads of every request (in no particular order): capture code, message id,
+    """What the SRT reads of every request (in capture order): capture code, message id,
     status code and seconds to the first reply (NaN unless answered and both timed)."""
 
     capture: np.ndarray
@@ -72,50 +69,137 @@ class Requests:
     latency: np.ndarray
 
 
-def paired_requests(calls: Sequence[CallColumns], client: Sequence[int] | None = None) -> Requests:
-    """The requests of several captures' calls (``client``: only those on these VMIDs' queues),
-    paired as the messages table pairs them (``messages.build_messages``: ``client_keys``, then
-    ``pair``). Pairing never looks across (capture, client key): the calls are paired a group of
-    client keys at a time, ``GROUP_ROWS`` calls or so each, which gives the same pairs."""
+def streamed_calls(
+    path: str | os.PathLike[str], dialect: str, block_bytes: int
+) -> Iterator[CallColumns] | None:
+    """The calls of a clean classic pcap in frame order, a block at a time (None: not such a
+    file). A message finished in a later block than its first record starts no earlier than
+    the oldest message still in progress, so calls from there on wait for the next block."""
+    blocks = fastpath.scan_blocks(path, block_bytes)
+    if blocks is None:
+        return None
 
-    def joined(name: str) -> np.ndarray:
-        return (
-            getattr(calls[0], name) if len(calls) == 1 else np.concatenate([getattr(c, name) for c in calls])
+    def run(blocks: Iterator[fastpath.RecordColumns]) -> Iterator[CallColumns]:
+        carry = Reassembly()
+        held: list[CallColumns] = []
+        for rc in blocks:
+            calls = CallColumns.joined([*held, decode_calls(rc, dialect, carry, last=False)])
+            oldest = carry.reassembler.oldest_frame()
+            cut = len(calls) if oldest is None else int(np.searchsorted(calls.frame, oldest))
+            held = [calls.rows(slice(cut, None))]
+            yield calls.rows(slice(0, cut))
+        end = fastpath.no_records(os.fspath(path))
+        yield CallColumns.joined([*held, decode_calls(end, dialect, carry, last=True)])
+
+    return run(blocks)
+
+
+def paired_requests(
+    paths: Sequence[str | os.PathLike[str]],
+    dialect: str,
+    client: Sequence[int] | None = None,
+    block_bytes: int = fastpath.BLOCK_BYTES,
+) -> Requests | None:
+    """The requests of these pcap files (``client``: only those on these VMIDs' queues), paired
+    as the messages table pairs them (``client_keys``, then ``pair``), a block at a time: only
+    the requests still open are held between blocks, and per request the four SRT columns.
+    None when a file needs the ``Trace`` path (stdin, not a regular file, not a clean pcap)."""
+    streams = []
+    for path in paths:
+        if os.fspath(path) == "-" or not os.path.isfile(path):
+            return None
+        stream = streamed_calls(path, dialect, block_bytes)
+        if stream is None:
+            return None
+        streams.append(stream)
+    keys, pairer = ClientKeys(), Pairer()
+    acc = _Accumulated(client)
+    try:
+        for i, stream in enumerate(streams):
+            for calls in stream:
+                capture = np.full(len(calls), i, np.int64)
+                clients = keys.feed(
+                    capture, calls.client_vmid, calls.msg_type, calls.seq, calls.msg_id, calls.allocated_vmid
+                )
+                base = pairer.rows
+                done = pairer.feed(
+                    capture,
+                    clients,
+                    calls.seq.astype(np.int64),
+                    calls.msg_id.astype(np.int64),
+                    calls.msg_type.astype(np.int64),
+                    calls.err_code,
+                    calls.time_ns,
+                )
+                acc.add(i, base, calls, done)
+    except fastpath.Declined:
+        return None
+    acc.add(0, pairer.rows, None, pairer.finish())
+    return acc.requests()
+
+
+class _Accumulated:
+    """Requests as pairing settles them: the open ones wait with their capture, id and time;
+    settled ones keep four narrow columns."""
+
+    def __init__(self, client: Sequence[int] | None) -> None:
+        self.client = client
+        e = np.empty(0, np.int64)
+        self.open: dict[str, np.ndarray] = {
+            "row": e,
+            "capture": e,
+            "msg_id": e,
+            "time": e,
+            "known": e.astype(bool),
+        }
+        self.out: list[tuple[np.ndarray, ...]] = []
+
+    def add(self, capture: int, base: int, calls: CallColumns | None, done: Paired) -> None:
+        if calls is not None:
+            req = np.flatnonzero(calls.msg_type == REQUEST)
+            if self.client is not None:
+                req = req[np.isin(calls.client_vmid[req], self.client)]
+            fresh = {
+                "row": req + base,
+                "capture": np.full(len(req), capture, np.int64),
+                "msg_id": calls.msg_id[req].astype(np.int64),
+                "time": calls.time_ns[req],
+                "known": calls.time_known[req],
+            }
+            self.open = {k: np.concatenate([self.open[k], fresh[k]]) for k in self.open}
+        at = np.searchsorted(self.open["row"], done.request)
+        ok = at < len(self.open["row"])
+        ok[ok] = self.open["row"][at[ok]] == done.request[ok]
+        at, status, rep = at[ok], done.request_status[ok], done.reply_of[ok]
+        latency = np.full(len(at), np.nan)
+        timed = (rep >= 0) & np.isin(status, codes(ANSWERED))
+        if calls is not None and timed.any():
+            r = rep[timed] - base  # a first reply is settled in its own block
+            both = self.open["known"][at[timed]] & calls.time_known[r]
+            ns = calls.time_ns[r] - self.open["time"][at[timed]]
+            latency[np.flatnonzero(timed)[both]] = ns[both] / 1e9
+        self.out.append(
+            (self.open["row"][at], self.open["capture"][at], self.open["msg_id"][at], status, latency)
         )
+        keep = np.ones(len(self.open["row"]), bool)
+        keep[at] = False
+        self.open = {k: v[keep] for k, v in self.open.items()}
 
-    capture = np.concatenate([np.full(len(c), i, np.int32) for i, c in enumerate(calls)])
-    client_vmid, seq, msg_id, msg_type = (
-        joined("client_vmid"),
-        joined("seq"),
-        joined("msg_id"),
-        joined("msg_type"),
-    )
-    clients = client_keys(capture, client_vmid, msg_type, seq, msg_id, joined("allocated_vmid"))  # one per VM
-    err, time_ns, known = joined("err_code"), joined("time_ns"), joined("time_known")
-    groups = max(1, -(-len(clients) // GROUP_ROWS))
-    out: list[Requests] = []
-    for g in range(groups):
-        rows = np.flatnonzero(clients % groups == g) if groups > 1 else slice(None)  # a view: no copy
-
-        def int64(a: np.ndarray, rows: np.ndarray | slice = rows) -> np.ndarray:
-            return a[rows].astype(np.int64)  # as the messages table hands them to ``pair``
-
-        pairing = pair(
-            int64(capture),
-            clients[rows],
-            int64(seq),
-            int64(msg_id),
-            int64(msg_type),
-            err[rows],
-            time_ns[rows],
+    def requests(self) -> Requests:
+        """Every request in capture order (a request nothing paired, not a call: status -1)."""
+        left = self.open
+        self.out.append(
+            (
+                left["row"],
+                left["capture"],
+                left["msg_id"],
+                np.full(len(left["row"]), -1, np.int8),
+                np.full(len(left["row"]), np.nan),
+            )
         )
-        req = np.flatnonzero(msg_type[rows] == REQUEST)
-        if client is not None:
-            req = req[np.isin(client_vmid[rows][req], client)]
-        latency = _latency(req, pairing, time_ns[rows], known[rows])
-        out.append(Requests(capture[rows][req], msg_id[rows][req], pairing.status[req], latency))
-        del pairing
-    return Requests(*(np.concatenate([getattr(r, f.name) for r in out]) for f in fields(Requests)))
+        row, capture, msg_id, status, latency = (np.concatenate([o[j] for o in self.out]) for j in range(5))
+        order = np.argsort(row, kind="stable")
+        return Requests(capture[order], msg_id[order], status[order].astype(np.int8), latency[order])
 
 
 def capture_names(paths: Sequence[str | os.PathLike[str]]) -> list[str]:
@@ -146,12 +230,10 @@ def srt_of_files(
 ) -> Srt | None:
     """The SRT of these pcap files (only the calls of ``client`` VMIDs if given, as
     ``Trace.df_srt(client=)``); None when a file needs the ``Trace`` path. numpy only."""
-    calls = _read_all(paths, dialect)
-    if calls is None:
+    req = paired_requests(paths, dialect, client)
+    if req is None:
         return None
     captures = capture_names(paths)
-    req = paired_requests(calls, client)
-    del calls
     if not len(req.status):
         return Srt(captures, None, [])
     rows = srt_rows(req.capture, req.msg_id, req.status, req.latency)
@@ -348,15 +430,3 @@ class _Kept:
         if isinstance(kept, bytes):  # decode_calls keeps whole every message Scapy may see
             raise AssertionError("a kept call's bytes were handed to Scapy")
         return kept
-
-
-def _latency(req: np.ndarray, pairing: Pairing, time_ns: np.ndarray, known: np.ndarray) -> np.ndarray:
-    """Seconds from each request to its first reply, NaN unless answered and both timed (as the
-    transactions table's ``latency``)."""
-    rep = pairing.reply_of[req]
-    timed = (rep >= 0) & np.isin(pairing.status[req], codes(ANSWERED))
-    at = np.flatnonzero(timed)
-    timed[at] = known[req[at]] & known[rep[at]]
-    latency_ns = np.zeros(len(req), np.int64)
-    latency_ns[timed] = time_ns[rep[timed]] - time_ns[req[timed]]
-    return np.where(timed, latency_ns / 1e9, np.nan)

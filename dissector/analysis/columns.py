@@ -207,6 +207,13 @@ class CallColumns:
                     setattr(out, name, column[order])
         return out
 
+    def rows(self, which: slice) -> CallColumns:
+        """These rows of every column (``raw`` and ``first_timed`` kept whole)."""
+        names = [f.name for f in fields(self) if f.name not in ("first_timed", "raw")]
+        return CallColumns(
+            **{n: getattr(self, n)[which] for n in names}, first_timed=self.first_timed, raw=self.raw
+        )
+
 
 def _first_diff(a: np.ndarray, b: np.ndarray) -> int:
     if len(a) != len(b):

@@ -23,7 +23,7 @@ outstanding request first. All numpy over sorted keys; only seq-less messages ta
 
 from __future__ import annotations
 
-from collections import defaultdict, deque
+from collections import deque
 from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING
@@ -55,20 +55,6 @@ class Pairing:
     reused_in: np.ndarray  # retransmitted request row -> row of the request that reused its key
 
 
-@dataclass(frozen=True)
-class Calls:
-    """What pairing reads of every message row (capture order): who, which key, which type."""
-
-    capture: np.ndarray
-    client: np.ndarray  # VM keys (``client_keys``), not raw VMIDs
-    seq: np.ndarray  # -1 unknown
-    msg_id: np.ndarray  # -1 unknown
-    msg_type: np.ndarray  # header type; -1 for garbage
-
-    def __len__(self) -> int:
-        return len(self.msg_type)
-
-
 def pair(
     capture: np.ndarray,
     client: np.ndarray,
@@ -81,26 +67,27 @@ def pair(
     """Pair requests and replies of messages given in capture order (see the module docstring).
 
     ``client`` must already tell VMs on a reused VMID apart (``client_keys``); ``time_ns``
-    (0 = unknown) lets a request open longer than ``GIVE_UP_NS`` count as given up.
+    (0 = unknown) lets a request open longer than ``GIVE_UP_NS`` count as given up. This is
+    ``Pairer`` fed the whole lot as one block.
     """
-    calls = Calls(capture, client, seq, msg_id, msg_type)
-    n = len(calls)
-    call = ((msg_type == REQUEST) | (msg_type == REPLY)) & (msg_id >= 0)
-    keyed = np.flatnonzero(call & (seq >= 0))
+    pairer = Pairer()
+    return settled(
+        len(msg_type),
+        [pairer.feed(capture, client, seq, msg_id, msg_type, err_code, time_ns), pairer.finish()],
+    )
+
+
+def settled(n: int, parts: list[Paired]) -> Pairing:
+    """The pairing of ``n`` messages from what ``Pairer`` handed back for them."""
     out = _unpaired(n)
-    if len(keyed):
-        _pair_keyed(calls, keyed, out, abandoned=None)
-        given_up = _abandoned(client, out.reused_in, out.request_of, msg_type, time_ns)
-        if len(given_up):
-            out = _unpaired(n)
-            _pair_keyed(calls, keyed, out, abandoned=given_up)
+    for p in parts:
+        out.status[p.request] = p.request_status
+        out.reply_of[p.request] = p.reply_of
+        out.request_of[p.reply] = p.request_of
+        out.status[p.reply] = p.reply_status
+        out.reused_in[p.reused] = p.reused_in
     if n:
-        valid = out.request_of[out.request_of >= 0]
-        out.replies += np.bincount(valid, minlength=n).astype(np.int32)
-    loose = np.flatnonzero(call & (seq < 0))
-    if len(loose):
-        _pair_without_seq(calls, loose, out)
-    _set_outcomes(calls, call, err_code, out)
+        out.replies += np.bincount(out.request_of[out.request_of >= 0], minlength=n).astype(np.int32)
     return out
 
 
@@ -110,46 +97,6 @@ def _unpaired(n: int) -> Pairing:
     return Pairing(none, none.copy(), np.full(n, -1, np.int8), np.zeros(n, np.int32), none.copy())
 
 
-def _set_outcomes(calls: Calls, call: np.ndarray, err_code: np.ndarray, out: Pairing) -> None:
-    """Status of answered requests and their first replies (by the reply's error code), then of
-    requests nothing answered and replies that answer nothing."""
-    req_rows = np.flatnonzero(out.reply_of >= 0)
-    code = err_code[out.reply_of[req_rows]]
-    outcome = np.select([code == 0, code < 0], [OK, MALFORMED], ERROR).astype(np.int8)
-    out.status[req_rows] = outcome
-    out.status[out.reply_of[req_rows]] = outcome  # a first reply carries its call's outcome
-    unset = out.status < 0
-    out.status[call & (calls.msg_type == REQUEST) & unset] = UNANSWERED
-    out.status[call & (calls.msg_type == REPLY) & unset & (out.request_of < 0)] = ORPHAN
-
-
-def _abandoned(
-    client: np.ndarray,
-    reused_in: np.ndarray,
-    request_of: np.ndarray,
-    msg_type: np.ndarray,
-    time_ns: np.ndarray | None,
-) -> np.ndarray:
-    """Rows of requests that reused the key of a request the client had given up on.
-
-    RM answers a client's requests in order: once a reply to a *later* request has arrived,
-    an earlier request still waiting will get no reply (it was lost). Nor will one open for
-    longer than ``GIVE_UP_NS`` (RM answers in micro- to milliseconds). A request that reuses
-    its key after that is a new call, not a second one waiting behind the first.
-    """
-    out = []
-    for first in np.flatnonzero(reused_in >= 0).tolist():
-        second = int(reused_in[first])
-        if time_ns is not None and time_ns[first] and time_ns[second] - time_ns[first] > GIVE_UP_NS:
-            out.append(second)
-            continue
-        between = np.arange(first + 1, second)
-        replies = between[(msg_type[between] == REPLY) & (client[between] == client[first])]
-        if (request_of[replies] > first).any():
-            out.append(second)
-    return np.array(out, np.int64)
-
-
 def _runmax_by_group(values: np.ndarray, group: np.ndarray) -> np.ndarray:
     """Running maximum of ``values`` restarting at each new ``group`` (groups contiguous, ascending)."""
     if not len(values):
@@ -157,70 +104,6 @@ def _runmax_by_group(values: np.ndarray, group: np.ndarray) -> np.ndarray:
     span = int(values.max() - values.min()) + 1
     lifted = group.astype(np.int64) * span + (values - values.min())
     return np.maximum.accumulate(lifted) - group.astype(np.int64) * span + values.min()
-
-
-@dataclass(frozen=True)
-class _KeyRun:
-    """Keyed messages sorted by (capture, client, seq, msg_id), capture order within a key."""
-
-    rows: np.ndarray  # message rows in that order
-    is_req: np.ndarray  # bool per position
-    same_key: np.ndarray  # bool: same key as the position before
-    prev_req: np.ndarray  # position of the latest request of the same key before (-1 none)
-
-
-def _pair_keyed(calls: Calls, keyed: np.ndarray, out: Pairing, abandoned: np.ndarray | None) -> None:
-    """First in, first out within each (capture, client, seq, msg_id), as RM answers in order.
-
-    Requests of one key outstanding together (a reused seq) are answered oldest first; a reply
-    with none outstanding repeats the latest answer (duplicate) or answers nothing (orphan). A
-    key seen again more than ``REUSE_WINDOW`` client requests later is a seq wrap: requests
-    still open then are given up (unanswered) instead of waiting for the new call's reply; so
-    are ``abandoned`` requests (``_abandoned``): they start a queue of their own.
-    """
-    run = _sorted_by_key(calls, keyed)
-    rank = _client_ranks(calls, keyed)
-    fresh = run.is_req & (run.prev_req >= 0) & (rank[run.rows] - rank[run.rows[run.prev_req]] > REUSE_WINDOW)
-    if abandoned is not None:
-        fresh |= run.is_req & np.isin(run.rows, abandoned)
-    queue = np.cumsum(~run.same_key | fresh) - 1  # one FIFO queue per key, restarted at ``fresh``
-    pos = np.arange(len(run.rows))
-    queue_start = np.maximum.accumulate(np.where(np.r_[True, queue[1:] != queue[:-1]], pos, 0))
-    sent, answered = _fifo_counts(run.is_req, queue, queue_start)
-    _link_replies(run, queue_start, answered, out)
-    still_open = np.r_[0, (sent - answered)[:-1]]  # requests of the queue open before each position
-    reused = run.is_req & (run.prev_req >= 0) & ~fresh & (still_open > 0)
-    _mark_reuses(run, reused, out)
-
-
-def _sorted_by_key(calls: Calls, keyed: np.ndarray) -> _KeyRun:
-    """``keyed`` rows in key order, with the previous request of each one's key."""
-    c = calls
-    rows = keyed[np.lexsort((keyed, c.msg_id[keyed], c.seq[keyed], c.client[keyed], c.capture[keyed]))]
-    same = np.zeros(len(rows), bool)
-    a, b = rows[1:], rows[:-1]
-    same[1:] = (c.capture[a] == c.capture[b]) & (c.client[a] == c.client[b])
-    same[1:] &= (c.seq[a] == c.seq[b]) & (c.msg_id[a] == c.msg_id[b])
-    is_req = c.msg_type[rows] == REQUEST
-    pos = np.arange(len(rows))
-    last_req = np.maximum.accumulate(np.where(is_req, pos, -1))
-    prev_req = np.r_[-1, last_req[:-1]]
-    key_start = np.maximum.accumulate(np.where(same, 0, pos))
-    prev_req = np.where(is_req & (prev_req >= key_start), prev_req, -1)
-    return _KeyRun(rows, is_req, same, prev_req)
-
-
-def _client_ranks(calls: Calls, keyed: np.ndarray) -> np.ndarray:
-    """Per message row: how many requests its client sent before it (requests only; else 0),
-    to tell a reused key from a wrapped seq."""
-    requests = keyed[calls.msg_type[keyed] == REQUEST]
-    by_client = requests[np.lexsort((requests, calls.client[requests], calls.capture[requests]))]
-    client_key = calls.capture[by_client].astype(np.int64) * (1 << 48) + calls.client[by_client]
-    starts = np.r_[0, np.flatnonzero(np.diff(client_key)) + 1]
-    rank = np.zeros(len(calls), np.int64)
-    first = np.repeat(starts, np.diff(np.r_[starts, len(by_client)]))
-    rank[by_client] = np.arange(len(by_client)) - first
-    return rank
 
 
 def _fifo_counts(
@@ -237,35 +120,501 @@ def _fifo_counts(
     return sent, got - excess
 
 
-def _link_replies(run: _KeyRun, queue_start: np.ndarray, answered: np.ndarray, out: Pairing) -> None:
-    """Each reply answers the k-th request of its queue (k = answered so far); a reply that
-    answered nothing new repeats the latest answer (duplicate) or, with none, is an orphan."""
-    s = run.rows
-    req_pos = np.flatnonzero(run.is_req)
-    rep = np.flatnonzero(~run.is_req)
-    first_req = np.searchsorted(req_pos, queue_start[rep])  # the queue's first request, in req_pos
+# --- the incremental core ------------------------------------------------------------------
+# Pairing is causal: a message's pairing depends only on the messages before it. What a key
+# carries forward is its current queue reduced to its latest answered request (with the reply
+# that answered it, a marker: later replies are duplicates of it) and its open requests. Fed
+# again before the next block's messages of that key, these few rows put the key's queue back
+# in the same state (FIFO: open requests all come after the latest answered one). A key whose
+# latest request is more than ``REUSE_WINDOW`` requests of its client old, with none open,
+# sleeps as (key, latest answered request) only: its next request is a wrap, a new queue.
+
+KEY_SEQ_BITS, KEY_ID_BITS = 16, 32  # seq and msg_id widths on the wire (RPC header "<BBHI")
+MAX_CLIENTS = 1 << (63 - KEY_SEQ_BITS - KEY_ID_BITS)  # (capture, client) pairs a key can name
+_ASLEEP_RANK = -(1 << 62)  # rank of a sleeping key's request: any later request is a wrap
+
+
+@dataclass
+class _KeyState:
+    """Rows carried per awake key (sorted by key, in capture order within a key), and sleeping keys."""
+
+    key: np.ndarray  # int64 packed (client code, seq, msg_id)
+    row: np.ndarray  # int64 message row
+    is_req: np.ndarray  # bool; a reply here is the marker of its key's latest answer
+    open: np.ndarray  # bool: a request nothing has answered yet
+    rank: np.ndarray  # int64: requests of its client before it
+    time: np.ndarray  # int64 ns (0 unknown)
+    reuser: np.ndarray  # bool: reused a key still open (retransmitted if never answered)
+    sleep_key: np.ndarray  # int64 sorted
+    sleep_row: np.ndarray  # int64: the sleeping key's latest answered request
+
+    @classmethod
+    def empty(cls) -> _KeyState:
+        i64 = np.empty(0, np.int64)
+        b = np.empty(0, bool)
+        return cls(i64, i64, b, b, i64, i64, b, i64, i64)
+
+
+_CARRIED = ("key", "row", "is_req", "open", "rank", "time", "reuser")
+
+
+@dataclass
+class _Step:
+    """One block through one pass: per keyed message of the block, and the requests it finished."""
+
+    owner: np.ndarray  # reply -> request row it answers or repeats (-1 none)
+    first: np.ndarray  # bool: reply is its request's first answer
+    reused_prev: np.ndarray  # request -> row of the open request whose key it reused (-1)
+    prev_time: np.ndarray  # time_ns of that request
+    reuser: np.ndarray  # bool
+    done_row: np.ndarray  # requests finished: no reply can reach them any more
+    done_reply: np.ndarray  # their first reply's row (-1: unanswered)
+    done_err: np.ndarray  # that reply's error code
+    done_reuser: np.ndarray  # bool
+
+
+def _step(
+    state: _KeyState,
+    new: dict[str, np.ndarray],
+    err: np.ndarray,
+    fresh_new: np.ndarray | None,
+    ranks_now: np.ndarray,
+) -> tuple[_Step, _KeyState]:
+    """Pair one block's keyed messages (``new``: columns of ``_CARRIED``, capture order) after the
+    state their keys carry; first in, first out per key (``_pair_keyed``'s rules). ``fresh_new``:
+    requests that start a queue of their own (abandoned keys); ``ranks_now``: requests per client
+    code so far, to put keys to sleep. Returns the step and the state after it (``state`` is
+    left as it was: the second pass may start again from it)."""
+    if not len(err):
+        return _nothing(), state
+    present = np.unique(new["key"])
+    awake = _members(state.key, present)
+    asleep = _members(state.sleep_key, present)
+    k_sleep, r_sleep = state.sleep_key[asleep], state.sleep_row[asleep]
+    m = len(k_sleep)
+    woken = {
+        "key": np.repeat(k_sleep, 2),
+        "row": np.repeat(r_sleep, 2),
+        "is_req": np.tile([True, False], m),
+        "open": np.zeros(2 * m, bool),
+        "rank": np.full(2 * m, _ASLEEP_RANK, np.int64),
+        "time": np.zeros(2 * m, np.int64),
+        "reuser": np.zeros(2 * m, bool),
+    }
+    n_old = int(awake.sum()) + 2 * m
+    loc = {c: np.concatenate([getattr(state, c)[awake], woken[c], new[c]]) for c in _CARRIED}
+    loc_err = np.concatenate([np.full(n_old, -1, np.int64), err])
+    is_new = np.r_[np.zeros(n_old, bool), np.ones(len(err), bool)]
+    fresh_loc = np.zeros(len(is_new), bool)
+    if fresh_new is not None:
+        fresh_loc[n_old:] = fresh_new
+
+    order = np.argsort(loc["key"], kind="stable")
+    key, req, rank = loc["key"][order], loc["is_req"][order], loc["rank"][order]
+    n = len(key)
+    pos = np.arange(n)
+    same = np.r_[False, key[1:] == key[:-1]] if n else np.empty(0, bool)
+    last_req = np.maximum.accumulate(np.where(req, pos, -1)) if n else pos
+    prev_req = np.r_[-1, last_req[:-1]] if n else pos
+    key_start = np.maximum.accumulate(np.where(same, 0, pos)) if n else pos
+    prev_req = np.where(req & (prev_req >= key_start), prev_req, -1)
+    has_prev = prev_req >= 0
+    fresh = req & has_prev & (rank - rank[np.maximum(prev_req, 0)] > REUSE_WINDOW)
+    fresh |= req & fresh_loc[order]
+    queue = np.cumsum(~same | fresh) - 1
+    queue_start = np.maximum.accumulate(np.where(np.r_[True, queue[1:] != queue[:-1]], pos, 0)) if n else pos
+    sent, answered = _fifo_counts(req, queue, queue_start)
+
+    req_pos = np.flatnonzero(req)
+    rep = np.flatnonzero(~req)
+    first_req = np.searchsorted(req_pos, queue_start[rep])
     before = np.where(rep > queue_start[rep], answered[np.maximum(rep - 1, 0)], 0)
-    k = answered[rep]  # 1-based number of the request this reply answers (or repeats)
+    k = answered[rep]
     new_answer = k > before
     if len(req_pos):
         owner = np.where(k > 0, req_pos[np.clip(first_req + k - 1, 0, len(req_pos) - 1)], -1)
     else:
         owner = np.full(len(rep), -1, np.int64)
-    first = new_answer & (owner >= 0)
-    out.reply_of[s[owner[first]]] = s[rep[first]]
-    out.request_of[s[rep[first]]] = s[owner[first]]
-    dup = ~new_answer & (owner >= 0)
-    out.request_of[s[rep[dup]]] = s[owner[dup]]
-    out.status[s[rep[dup]]] = DUPLICATE
-    out.status[s[rep[~new_answer & (owner < 0)]]] = ORPHAN
+    reply_pos = np.full(n, -1, np.int64)  # request position -> its first reply's position
+    got = new_answer & (owner >= 0)
+    reply_pos[owner[got]] = rep[got]
+    still_open = np.r_[0, (sent - answered)[:-1]] if n else pos
+    reused = req & has_prev & ~fresh & (still_open > 0)
+
+    # per block message (in the block's order): links, reuses
+    back = np.empty(n, np.int64)
+    back[order] = pos  # local index -> sorted position
+    rows_sorted = loc["row"][order]
+    at = back[n_old:]  # sorted positions of the block's messages
+    owner_at = np.full(n, -1, np.int64)
+    owner_at[rep] = owner
+    first_at = np.zeros(n, bool)
+    first_at[rep] = new_answer & (owner >= 0)
+    o = owner_at[at]
+    step_owner = np.where(o >= 0, rows_sorted[np.maximum(o, 0)], -1)
+    p = np.where(reused[at], prev_req[at], -1)
+    step_prev = np.where(p >= 0, rows_sorted[np.maximum(p, 0)], -1)
+    prev_time = np.where(p >= 0, loc["time"][order][np.maximum(p, 0)], 0)
+    reuser = loc["reuser"][order].copy()
+    reuser[at] = reused[at]
+
+    # what each key carries on: its last queue's latest answered request (and marker), open requests
+    key_id = np.cumsum(~same) - 1
+    ends = np.flatnonzero(np.r_[~same[1:], True]) if n else pos
+    in_last = queue == queue[ends[key_id]] if n else np.empty(0, bool)
+    answered_req = req & (reply_pos >= 0)
+    cand = np.flatnonzero(answered_req & in_last)
+    latest = np.zeros(n, bool)
+    if len(cand):
+        last_of_key = np.r_[key_id[cand][1:] != key_id[cand][:-1], True]
+        latest[cand[last_of_key]] = True
+    keep = latest | (req & ~answered_req & in_last)
+    keep[reply_pos[latest]] = True
+    was_open = (loc["open"][order] | is_new[order]) & req
+    done = np.flatnonzero(was_open & ~(req & ~answered_req & in_last))
+    done_reply_pos = reply_pos[done]
+    err_sorted = loc_err[order]
+    step = _Step(
+        owner=step_owner,
+        first=first_at[at],
+        reused_prev=step_prev,
+        prev_time=prev_time,
+        reuser=reused[at],
+        done_row=rows_sorted[done],
+        done_reply=np.where(done_reply_pos >= 0, rows_sorted[np.maximum(done_reply_pos, 0)], -1),
+        done_err=np.where(done_reply_pos >= 0, err_sorted[np.maximum(done_reply_pos, 0)], -1),
+        done_reuser=reuser[done],
+    )
+    kept = np.flatnonzero(keep)
+    carried = {
+        "key": key[kept],
+        "row": rows_sorted[kept],
+        "is_req": req[kept],
+        "open": req[kept] & ~answered_req[kept],
+        "rank": rank[kept],
+        "time": loc["time"][order][kept],
+        "reuser": reuser[kept],
+    }
+    merged = {c: np.concatenate([getattr(state, c)[~awake], carried[c]]) for c in _CARRIED}
+    by_key = np.argsort(merged["key"], kind="stable")
+    merged = {c: v[by_key] for c, v in merged.items()}
+    return step, _put_to_sleep(merged, state.sleep_key[~asleep], state.sleep_row[~asleep], ranks_now)
 
 
-def _mark_reuses(run: _KeyRun, reused: np.ndarray, out: Pairing) -> None:
-    """A request sent while an earlier one of its key was open reused that key (``reused_in``);
-    if nothing answered it, it was ``retransmitted``."""
-    s = run.rows
-    out.reused_in[s[run.prev_req[reused]]] = s[reused]
-    out.status[s[reused & (out.reply_of[s] < 0)]] = RETRANSMITTED
+def _members(sorted_keys: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """Which of ``sorted_keys`` are among ``present`` (sorted, unique): by bisection, since the
+    sleeping keys run to millions and a block names a few thousand."""
+    out = np.zeros(len(sorted_keys), bool)
+    if len(sorted_keys) and len(present):
+        lo = np.searchsorted(sorted_keys, present, "left")
+        hi = np.searchsorted(sorted_keys, present, "right")
+        hit = np.flatnonzero(hi > lo)
+        if len(hit):
+            lengths = hi[hit] - lo[hit]
+            starts = np.repeat(lo[hit] - np.cumsum(np.r_[0, lengths[:-1]]), lengths)
+            out[starts + np.arange(int(lengths.sum()))] = True
+    return out
+
+
+def _nothing() -> _Step:
+    e, b = np.empty(0, np.int64), np.empty(0, bool)
+    return _Step(e, b, e, e, b, e, e, e, b)
+
+
+def _put_to_sleep(
+    awake: dict[str, np.ndarray], sleep_key: np.ndarray, sleep_row: np.ndarray, ranks_now: np.ndarray
+) -> _KeyState:
+    """Keys with nothing open whose latest request is more than ``REUSE_WINDOW`` requests of its
+    client old keep only (key, latest answered request)."""
+    key = awake["key"]
+    n = len(key)
+    if n:
+        start = np.r_[True, key[1:] != key[:-1]]
+        key_id = np.cumsum(start) - 1
+        any_open = np.bincount(key_id, weights=awake["open"]).astype(bool)
+        client = key >> (KEY_SEQ_BITS + KEY_ID_BITS)
+        old = awake["is_req"] & (ranks_now[client] - awake["rank"] > REUSE_WINDOW)
+        # a key without open requests carries one request: its latest answered one
+        sleepy = ~any_open & (np.bincount(key_id, weights=old, minlength=len(any_open)) > 0)
+        goes = sleepy[key_id]
+    else:
+        goes = np.zeros(0, bool)
+    leaving = goes & awake["is_req"]
+    if leaving.any():
+        k, r = key[leaving], awake["row"][leaving]
+        at = np.searchsorted(sleep_key, k)
+        sleep_key, sleep_row = np.insert(sleep_key, at, k), np.insert(sleep_row, at, r)
+    stay = {c: v[~goes] for c, v in awake.items()}
+    return _KeyState(**stay, sleep_key=sleep_key, sleep_row=sleep_row)
+
+
+@dataclass
+class Paired:
+    """What one block settled (rows are message rows counted across all blocks fed).
+
+    A reply is settled in its own block; a request when no reply can reach it any more (its
+    first reply came, or its key started a new queue) or at ``finish``.
+    """
+
+    request: np.ndarray  # finished requests
+    request_status: np.ndarray  # int8 ``Status`` code
+    reply_of: np.ndarray  # their first reply (-1 none)
+    reply: np.ndarray  # replies of this block that are calls
+    request_of: np.ndarray  # the request each answers or repeats (-1 none)
+    reply_status: np.ndarray  # int8
+    reused: np.ndarray  # requests whose key a later request reused while they were open ...
+    reused_in: np.ndarray  # ... and that later request
+
+
+def _outcome(err: np.ndarray) -> np.ndarray:
+    """A call's status by its first reply's error code."""
+    return np.select([err == 0, err < 0], [OK, MALFORMED], ERROR).astype(np.int8)
+
+
+class Pairer:
+    """Pairing fed a block of messages at a time, in capture order, with the rules of ``pair``
+    (which is this, fed once): open requests are carried, settled pairs handed back per block.
+
+    Why: a long capture's calls need not all be held to pair them (``ghrm stats`` at 10M).
+    Two passes run side by side, as in ``pair``: the second only once the first found a
+    request reusing the key of one its client had given up on (``_abandoned``).
+    """
+
+    def __init__(self) -> None:
+        self._codes: dict[tuple[int, int], int] = {}  # (capture, client) -> client code
+        self._ranks = np.zeros(0, np.int64)  # client code -> requests so far
+        self._first = _KeyState.empty()  # pass 1: no request abandoned
+        self._second: _KeyState | None = None  # pass 2, once it differs from pass 1
+        self._replied: dict[int, int] = {}  # client -> latest request row a reply answered (pass 1)
+        self._loose: dict[tuple[int, int], deque[int]] = {}  # seq-less keys -> open requests
+        self._rows = 0
+
+    def feed(
+        self,
+        capture: np.ndarray,
+        client: np.ndarray,
+        seq: np.ndarray,
+        msg_id: np.ndarray,
+        msg_type: np.ndarray,
+        err_code: np.ndarray,
+        time_ns: np.ndarray | None = None,
+    ) -> Paired:
+        """Pair the next block of messages (the arguments of ``pair``)."""
+        base, n = self._rows, len(msg_type)
+        self._rows += n
+        call = ((msg_type == REQUEST) | (msg_type == REPLY)) & (msg_id >= 0)
+        calls = np.flatnonzero(call)
+        code = np.full(n, -1, np.int64)
+        code[calls] = self._client_codes(capture[calls], client[calls])
+        keyed = calls[seq[calls] >= 0]
+        is_req = msg_type[keyed] == REQUEST
+        rank = self._rank(code[keyed], is_req)
+        new = {
+            "key": _packed_keys(code[keyed], seq[keyed], msg_id[keyed]),
+            "row": keyed + base,
+            "is_req": is_req,
+            "open": is_req,
+            "rank": rank,
+            "time": np.zeros(len(keyed), np.int64) if time_ns is None else time_ns[keyed].astype(np.int64),
+            "reuser": np.zeros(len(keyed), bool),
+        }
+        err = err_code[keyed].astype(np.int64)
+        step, after = _step(self._first, new, err, None, self._ranks)
+        given_up = self._abandoned(step, new, client[keyed])
+        if given_up.any() and self._second is None:
+            self._second = self._first  # the passes agreed until this block
+        self._first = after
+        if self._second is not None:
+            step, self._second = _step(self._second, new, err, given_up, self._ranks)
+        out = self._settle(step, new, err, keyed, base)
+        loose = calls[seq[calls] < 0]
+        if len(loose) or self._loose:
+            out = self._pair_loose(out, loose, calls, code, seq, msg_id, msg_type, err_code, base)
+        return out
+
+    @property
+    def rows(self) -> int:
+        """Messages fed so far (the next block's first row)."""
+        return self._rows
+
+    def finish(self) -> Paired:
+        """The requests still open: unanswered (retransmitted when they reused an open key)."""
+        state = self._first if self._second is None else self._second
+        waiting = np.array(sorted(r for q in self._loose.values() for r in q), np.int64)
+        rows = np.concatenate([state.row[state.open], waiting])
+        status = np.where(
+            np.r_[state.reuser[state.open], np.zeros(len(waiting), bool)], RETRANSMITTED, UNANSWERED
+        )
+        e = np.empty(0, np.int64)
+        return Paired(
+            rows, status.astype(np.int8), np.full(len(rows), -1, np.int64), e, e, e.astype(np.int8), e, e
+        )
+
+    def _client_codes(self, capture: np.ndarray, client: np.ndarray) -> np.ndarray:
+        """A small code per (capture, client), stable across blocks (keys are packed with it)."""
+        pairs, inverse = pair_codes(capture, client)
+        table = np.array([self._codes.setdefault(t, len(self._codes)) for t in pairs], np.int64)
+        if len(self._codes) > MAX_CLIENTS:
+            raise ValueError(f"more than {MAX_CLIENTS} (capture, client) pairs to pair")
+        if len(self._codes) > len(self._ranks):
+            self._ranks = np.r_[self._ranks, np.zeros(len(self._codes) - len(self._ranks), np.int64)]
+        return table[inverse] if len(table) else np.empty(0, np.int64)
+
+    def _rank(self, code: np.ndarray, is_req: np.ndarray) -> np.ndarray:
+        """Per keyed message: requests its client sent before it (requests only; else 0)."""
+        rank = np.zeros(len(code), np.int64)
+        req = np.flatnonzero(is_req)
+        if len(req):
+            c = code[req]
+            by = np.argsort(c, kind="stable")
+            cs = c[by]
+            start = np.r_[0, np.flatnonzero(cs[1:] != cs[:-1]) + 1]
+            within = np.arange(len(cs)) - np.repeat(start, np.diff(np.r_[start, len(cs)]))
+            rank[req[by]] = within + self._ranks[cs]
+            self._ranks += np.bincount(c, minlength=len(self._ranks))
+        return rank
+
+    def _abandoned(self, step: _Step, new: dict[str, np.ndarray], client: np.ndarray) -> np.ndarray:
+        """Per keyed message of the block: a request reusing the key of one its client had given
+        up on (``_abandoned``'s rules, over pass 1: a reply to a later request came in between,
+        or the first was open longer than ``GIVE_UP_NS``). Updates the replies seen per client."""
+        out = np.zeros(len(client), bool)
+        second = np.flatnonzero(step.reused_prev >= 0)
+        replies = np.flatnonzero(~new["is_req"] & (step.owner >= 0))
+        if len(second):
+            first = step.reused_prev[second]
+            t0, t1 = step.prev_time[second], new["time"][second]
+            late = (t0 != 0) & (t1 - t0 > GIVE_UP_NS)
+            out[second] = late | (self._latest_answered(client, replies, step.owner, second) > first)
+        if len(replies):
+            names, code = np.unique(client[replies], return_inverse=True)
+            latest = np.full(len(names), -1, np.int64)
+            np.maximum.at(latest, code.reshape(-1), step.owner[replies])
+            for cl, row in zip(names.tolist(), latest.tolist(), strict=True):
+                self._replied[cl] = max(self._replied.get(cl, -1), row)
+        return out
+
+    def _latest_answered(
+        self, client: np.ndarray, replies: np.ndarray, owner: np.ndarray, at: np.ndarray
+    ) -> np.ndarray:
+        """Per position ``at``: the latest request row a reply of its client before it answered
+        or repeated (-1 none), this block's replies and the blocks' before."""
+        carried = np.array([self._replied.get(int(c), -1) for c in client[at].tolist()], np.int64)
+        if not len(replies):
+            return carried
+        _, code = np.unique(np.r_[client[replies], client[at]], return_inverse=True)
+        code = code.reshape(-1)
+        rc, ac = code[: len(replies)], code[len(replies) :]
+        span = len(client) + 1
+        lifted = rc * span + replies  # replies by (client, position)
+        by = np.argsort(lifted, kind="stable")
+        running = _runmax_by_group(owner[replies][by], rc[by])
+        found = np.searchsorted(lifted[by], ac * span + at) - 1
+        same = (found >= 0) & (rc[by][np.maximum(found, 0)] == ac)
+        return np.maximum(carried, np.where(same, running[np.maximum(found, 0)], -1))
+
+    def _settle(
+        self, step: _Step, new: dict[str, np.ndarray], err: np.ndarray, keyed: np.ndarray, base: int
+    ) -> Paired:
+        """Statuses of the block's keyed replies and of the requests the step finished."""
+        rep = np.flatnonzero(~new["is_req"])
+        owner, first = step.owner[rep], step.first[rep]
+        status = np.where(first, _outcome(err[rep]), np.where(owner >= 0, DUPLICATE, ORPHAN)).astype(np.int8)
+        answered = step.done_reply >= 0
+        req_status = np.where(
+            answered, _outcome(step.done_err), np.where(step.done_reuser, RETRANSMITTED, UNANSWERED)
+        ).astype(np.int8)
+        reuse = np.flatnonzero(step.reused_prev >= 0)
+        return Paired(
+            step.done_row,
+            req_status,
+            step.done_reply,
+            new["row"][rep],
+            owner,
+            status,
+            step.reused_prev[reuse],
+            new["row"][reuse],
+        )
+
+    def _pair_loose(
+        self,
+        out: Paired,
+        loose: np.ndarray,
+        calls: np.ndarray,
+        code: np.ndarray,
+        seq: np.ndarray,
+        msg_id: np.ndarray,
+        msg_type: np.ndarray,
+        err_code: np.ndarray,
+        base: int,
+    ) -> Paired:
+        """Messages whose seq is unknown pair by (capture, client, msg_id), oldest request first;
+        a reply with a seq joins in when its seq paired it with nothing (``_pair_without_seq``)."""
+        for i in loose.tolist():
+            self._loose.setdefault((int(code[i]), int(msg_id[i])), deque())
+        packed = code[calls] * (1 << KEY_ID_BITS) + msg_id[calls]
+        wanted = np.array([c * (1 << KEY_ID_BITS) + m for c, m in self._loose], np.int64)
+        rows = calls[np.isin(packed, wanted)]
+        if not len(rows):
+            return out
+        orphan = {int(r): j for j, r in enumerate(out.reply.tolist()) if out.request_of[j] < 0}
+        settled, settled_reply, settled_err = [], [], []
+        new_waiting: list[int] = []
+        reply_status = out.reply_status.copy()
+        request_of = out.request_of.copy()
+        extra_rep, extra_req, extra_status = [], [], []
+        for i in rows.tolist():
+            waiting = self._loose[(int(code[i]), int(msg_id[i]))]
+            known = seq[i] >= 0
+            if msg_type[i] == REQUEST:
+                if not known:
+                    waiting.append(i + base)
+                    new_waiting.append(i + base)
+                continue
+            if known and (i + base) not in orphan:
+                continue  # already paired by its seq
+            if not waiting:
+                if not known:
+                    extra_rep.append(i + base)
+                    extra_req.append(-1)
+                    extra_status.append(ORPHAN)
+                continue
+            j = waiting.popleft()
+            outcome = int(_outcome(np.array([err_code[i]]))[0])
+            settled.append(j)
+            settled_reply.append(i + base)
+            settled_err.append(outcome)
+            if known:
+                at = orphan[i + base]
+                request_of[at] = j
+                reply_status[at] = outcome
+            else:
+                extra_rep.append(i + base)
+                extra_req.append(j)
+                extra_status.append(outcome)
+        reply = np.r_[out.reply, np.array(extra_rep, np.int64)]
+        order = np.argsort(reply, kind="stable")
+        return Paired(
+            np.r_[out.request, np.array(settled, np.int64)],
+            np.r_[out.request_status, np.array(settled_err, np.int8)].astype(np.int8),
+            np.r_[out.reply_of, np.array(settled_reply, np.int64)],
+            reply[order],
+            np.r_[request_of, np.array(extra_req, np.int64)][order],
+            np.r_[reply_status, np.array(extra_status, np.int8)].astype(np.int8)[order],
+            out.reused,
+            out.reused_in,
+        )
+
+
+def _packed_keys(code: np.ndarray, seq: np.ndarray, msg_id: np.ndarray) -> np.ndarray:
+    """One int64 per (client code, seq, msg_id), ordered as the tuples."""
+    if len(seq) and (seq.max() >= 1 << KEY_SEQ_BITS or msg_id.max() >= 1 << KEY_ID_BITS):
+        raise ValueError("a seq or msg_id wider than the RPC header's")
+    return (
+        (code.astype(np.int64) << (KEY_SEQ_BITS + KEY_ID_BITS))
+        | (seq.astype(np.int64) << KEY_ID_BITS)
+        | msg_id
+    )
 
 
 @cache
@@ -286,31 +635,90 @@ def client_keys(
 
     The epoch grows at each successful VM_ALLOCATE of the client's VMID; a restart is the
     client's request seq falling back to a small number (not a wrap, not a garbage record):
-    both mean a new VM, or a new kernel, counting from seq 0.
+    both mean a new VM, or a new kernel, counting from seq 0. ``ClientKeys`` fed once.
     """
-    epoch = client_epochs(capture, client, allocated_vmid)
-    key = client.astype(np.int64) + (epoch << 16)
-    req = np.flatnonzero((msg_type == REQUEST) & (seq >= 0) & np.isin(msg_id, known_ids()))
-    if len(req) < 2:
-        return key
-    order = req[np.lexsort((req, key[req], capture[req]))]
-    same = (capture[order][1:] == capture[order][:-1]) & (key[order][1:] == key[order][:-1])
-    back = seq[order][:-1] - seq[order][1:]
-    restart = np.r_[False, same & (back > 0) & (back < 0x8000) & (seq[order][1:] < RESTART_SEQ)]
-    if not restart.any():
-        return key
-    first = np.r_[0, np.flatnonzero(~same) + 1]  # where each client's requests start
-    jumps = np.cumsum(restart)
-    within = jumps - np.repeat(jumps[first], np.diff(np.r_[first, len(order)]))
-    out = key.copy()
-    for a, b in zip(first.tolist(), np.r_[first[1:], len(order)].tolist(), strict=True):
-        if within[b - 1] == 0:
-            continue
-        rows, counts = order[a:b], within[a:b]
-        members = np.flatnonzero((capture == capture[rows[0]]) & (key == key[rows[0]]))
-        at = np.searchsorted(rows, members, "right") - 1  # latest request at or before
-        out[members] += np.where(at >= 0, counts[np.maximum(at, 0)], 0) << 24
-    return out
+    return ClientKeys().feed(capture, client, msg_type, seq, msg_id, allocated_vmid)
+
+
+class ClientKeys:
+    """``client_keys`` fed a block of messages at a time, in capture order: both counts only look
+    back, so the allocations per VMID and each client's latest seq and restarts are carried."""
+
+    def __init__(self) -> None:
+        self._allocated: dict[tuple[int, int], int] = {}  # (capture, vmid) -> VM_ALLOCATEs so far
+        self._restarts: dict[tuple[int, int], tuple[int, int]] = {}  # (capture, key) -> (seq, restarts)
+
+    def feed(
+        self,
+        capture: np.ndarray,
+        client: np.ndarray,
+        msg_type: np.ndarray,
+        seq: np.ndarray,
+        msg_id: np.ndarray,
+        allocated_vmid: np.ndarray,
+    ) -> np.ndarray:
+        """The client keys of the next block (the arguments of ``client_keys``)."""
+        key = client.astype(np.int64) + (self._epochs(capture, client, allocated_vmid) << 16)
+        req = np.flatnonzero((msg_type == REQUEST) & (seq >= 0) & np.isin(msg_id, known_ids()))
+        if not len(req) and not self._restarts:
+            return key
+        caps_keys, g = pair_codes(capture, key)
+        carried = [self._restarts.get(ck, (-1, 0)) for ck in caps_keys]
+        last_seq = np.array([c[0] for c in carried], np.int64)
+        count = np.array([c[1] for c in carried], np.int64)
+        order = req[np.argsort(g[req], kind="stable")]
+        og = g[order]
+        same = np.r_[False, og[1:] == og[:-1]] if len(order) else np.empty(0, bool)
+        s = seq[order].astype(np.int64)
+        prev = np.where(same, np.r_[-1, s[:-1]] if len(s) else s, last_seq[og])
+        back = prev - s
+        restart = (prev >= 0) & (back > 0) & (back < 0x8000) & (s < RESTART_SEQ)
+        jumps = np.cumsum(restart)
+        start = np.flatnonzero(~same)
+        within: np.ndarray = jumps - np.repeat(
+            jumps[start] - restart[start], np.diff(np.r_[start, len(order)])
+        )
+        if len(order):
+            ends = np.r_[start[1:], len(order)] - 1
+            for i, e in zip(og[start].tolist(), ends.tolist(), strict=True):
+                self._restarts[caps_keys[i]] = (int(s[e]), int(count[i] + within[e]))
+        if not restart.any() and not count.any():
+            return key
+        n = len(key)
+        lifted = og * (n + 1) + order
+        at = np.searchsorted(lifted, g * (n + 1) + np.arange(n), "right") - 1  # latest request at or before
+        mine = (at >= 0) & (og[np.maximum(at, 0)] == g) if len(order) else np.zeros(n, bool)
+        total = count[g] + np.where(mine, within[np.maximum(at, 0)] if len(order) else 0, 0)
+        return key + (total << 24)
+
+    def _epochs(self, capture: np.ndarray, client: np.ndarray, allocated_vmid: np.ndarray) -> np.ndarray:
+        """``client_epochs`` with the allocations of the blocks before counted in."""
+        out = np.zeros(len(client), np.int64)
+        for (cap, vmid), count in self._allocated.items():
+            if count:
+                out[(capture == cap) & (client == vmid)] += count
+        rows = np.flatnonzero(allocated_vmid >= 0)
+        for cap, vmid in set(zip(capture[rows].tolist(), allocated_vmid[rows].tolist(), strict=True)):
+            at = rows[(capture[rows] == cap) & (allocated_vmid[rows] == vmid)]
+            mine = np.flatnonzero((capture == cap) & (client == vmid))
+            out[mine] += np.searchsorted(at, mine)
+            self._allocated[(cap, vmid)] = self._allocated.get((cap, vmid), 0) + len(at)
+        return out
+
+
+def pair_codes(a: np.ndarray, b: np.ndarray) -> tuple[list[tuple[int, int]], np.ndarray]:
+    """The distinct (a, b) pairs and each row's index among them (one sort of packed ints)."""
+    a, b = a.astype(np.int64), b.astype(np.int64)
+    if not len(a):
+        return [], np.empty(0, np.int64)
+    low, span = int(b.min()), int(b.max()) - int(b.min()) + 1
+    if int(a.min()) >= 0 and int(a.max()) < (1 << 62) // span:
+        packed, inverse = np.unique(a * span + (b - low), return_inverse=True)
+        pairs = list(zip((packed // span).tolist(), (packed % span + low).tolist(), strict=True))
+    else:  # too wide to pack: compare as rows
+        rows, inverse = np.unique(np.stack([a, b], axis=1), axis=0, return_inverse=True)
+        pairs = [(int(x), int(y)) for x, y in rows.tolist()]
+    return pairs, inverse.reshape(-1)
 
 
 def client_epochs(capture: np.ndarray, client: np.ndarray, allocated_vmid: np.ndarray) -> np.ndarray:
@@ -328,44 +736,6 @@ def client_epochs(capture: np.ndarray, client: np.ndarray, allocated_vmid: np.nd
         mine = np.flatnonzero((capture == cap) & (client == vmid))
         out[mine] = np.searchsorted(at, mine)
     return out
-
-
-def _pair_without_seq(calls: Calls, loose: np.ndarray, out: Pairing) -> None:
-    """Pair messages whose seq is unknown by (capture, client, msg_id), oldest request first."""
-    capture, client, seq, msg_id, msg_type = (
-        calls.capture,
-        calls.client,
-        calls.seq,
-        calls.msg_id,
-        calls.msg_type,
-    )
-    keys = {(int(capture[i]), int(client[i]), int(msg_id[i])) for i in loose.tolist()}
-    call = (msg_type == REQUEST) | (msg_type == REPLY)
-    rows = np.flatnonzero(call & (msg_id >= 0))
-    events: dict[tuple[int, int, int], list[int]] = defaultdict(list)
-    for i in rows.tolist():
-        key = (int(capture[i]), int(client[i]), int(msg_id[i]))
-        if key in keys:
-            events[key].append(i)
-    for key_rows in events.values():
-        waiting: deque[int] = deque()  # requests still open, oldest first
-        for i in key_rows:
-            known = seq[i] >= 0
-            if msg_type[i] == REQUEST:
-                if not known or out.status[i] == UNANSWERED:
-                    waiting.append(i)
-                continue
-            if known and out.request_of[i] >= 0:
-                continue  # already paired by its seq
-            for j in list(waiting):
-                if known and seq[j] >= 0:
-                    continue  # both have a seq: they would have paired by key
-                waiting.remove(j)
-                out.request_of[i] = j
-                out.reply_of[j] = i
-                out.replies[j] += 1
-                out.status[i] = out.status[j] = -1
-                break
 
 
 def df_transactions(messages: pd.DataFrame) -> pd.DataFrame:

@@ -162,6 +162,11 @@ class Reassembler:
         self._flight: dict[tuple[int, int], _InFlight] = {}
         self._size = 0  # bytes held by all messages in progress
 
+    def oldest_frame(self) -> int | None:
+        """The first record number of the oldest message still in progress (None: none): no
+        message given out later starts before it."""
+        return min((f.first.number for f in self._flight.values()), default=None)
+
     def feed(self, record: Record) -> Iterator[RawMessage]:
         """The messages ``record`` completes or gives up (none while a message is in progress)."""
         if record.synthetic is not None:

@@ -79,19 +79,24 @@ def test_blocks_hold_the_records_of_the_whole_file(records, block):
 
 
 @settings(deadline=None, max_examples=40)
-@given(stream(), st.integers(1, 300), st.sampled_from([1, 2, 5, 1 << 20]))
-def test_calls_read_in_blocks_equal_the_whole_file_and_the_trace(records, block, group_rows):
+@given(stream(), st.integers(1, 300), st.sampled_from([1, 2, 5, 64, 1 << 20]))
+def test_calls_read_in_blocks_equal_the_whole_file_and_the_trace(records, block, srt_block):
     """Blocks of 1-300 bytes: boundaries inside fragmented messages and inside request/reply
-    pairs; pairing a few client keys at a time (``GROUP_ROWS``) gives the same SRT."""
+    pairs; the SRT paired a block at a time (``paired_requests``, blocks of ``srt_block`` bytes)
+    equals the trace's."""
     with _file(_pcap_of(records)) as path:
         parts, whole = read_calls(path, block_bytes=block), read_calls(path, block_bytes=1 << 30)
         assert parts is not None and whole is not None
         _equal_calls(parts, whole)
-        saved, calls.GROUP_ROWS = calls.GROUP_ROWS, group_rows
-        try:
-            table = srt_table([path])
-        finally:
-            calls.GROUP_ROWS = saved
+        streamed = calls.streamed_calls(path, "rm", srt_block)
+        assert streamed is not None
+        _equal_calls(CallColumns.joined(list(streamed)), whole)
+        req = calls.paired_requests([path], "rm", block_bytes=srt_block)
+        ref = calls.paired_requests([path], "rm", block_bytes=1 << 30)
+        assert req is not None and ref is not None
+        for f in ("capture", "msg_id", "status", "latency"):
+            np.testing.assert_array_equal(getattr(req, f), getattr(ref, f))
+        table = srt_table([path])
         assert table is not None
         _same_srt(table, open_trace(path).srt)
 

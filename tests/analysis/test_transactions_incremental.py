@@ -1,0 +1,111 @@
+"""``transactions.Pairer``: fed a block at a time, it pairs as ``pair`` does on the whole, and
+``pair`` (the core fed once) pairs as the whole-array pairing it replaced (``old_pairing``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dissector.analysis import transactions
+from dissector.analysis.transactions import Pairer, Pairing, pair, settled
+from tests.analysis import old_pairing
+
+FIELDS = ("reply_of", "request_of", "status", "replies", "reused_in")
+
+
+@pytest.fixture(autouse=True)
+def small_windows(monkeypatch):
+    """A reuse window of a few requests and a give-up time of a few ns, so that short random
+    streams reach wraps and abandoned keys."""
+    for module in (transactions, old_pairing):
+        monkeypatch.setattr(module, "REUSE_WINDOW", 3)
+        monkeypatch.setattr(module, "GIVE_UP_NS", 5)
+
+
+@st.composite
+def messages(draw):
+    """Columns of ``pair``: few clients, seqs and ids so that keys recur, reuse and wrap."""
+    n = draw(st.integers(0, 80))
+    col = lambda values: np.array(draw(st.lists(st.sampled_from(values), min_size=n, max_size=n)), np.int64)  # noqa: E731
+    capture = np.sort(col([0, 0, 0, 1]))
+    client = col([0, 1, 2])
+    seq = col([-1, 0, 1, 2, 2, 3, 65535])
+    msg_id = col([-1, 0, 7, 7, 0xFFFFFFFF])
+    msg_type = col([-1, 0, 1, 1, 1, 2, 2, 2, 3])
+    err = col([-1, 0, 0, 0, 3])
+    time_ns = np.cumsum(col([0, 1, 2, 9]))
+    time_ns[col([0, 1, 1, 1]) == 0] = 0
+    timed = draw(st.booleans())
+    return capture, client, seq, msg_id, msg_type, err, time_ns if timed else None
+
+
+def _equal(a: Pairing, b: Pairing) -> None:
+    for f in FIELDS:
+        np.testing.assert_array_equal(getattr(a, f), getattr(b, f), err_msg=f)
+
+
+@settings(deadline=None, max_examples=400)
+@given(messages())
+def test_pair_pairs_as_the_whole_array_pairing_it_replaced(cols):
+    _equal(pair(*cols), old_pairing.pair(*cols))
+
+
+@settings(deadline=None, max_examples=400)
+@given(messages(), st.data())
+def test_pairer_fed_in_blocks_pairs_as_pair_on_the_whole(cols, data):
+    """Block boundaries anywhere: inside request/reply pairs, between a request and its reuse."""
+    n = len(cols[4])
+    cuts = sorted(data.draw(st.lists(st.integers(0, n), max_size=6)))
+    pairer, parts = Pairer(), []
+    for a, b in zip([0, *cuts], [*cuts, n], strict=True):
+        parts.append(pairer.feed(*(c[a:b] if c is not None else None for c in cols)))
+    parts.append(pairer.finish())
+    _equal(settled(n, parts), pair(*cols))
+
+
+def test_a_sleeping_key_still_takes_a_late_duplicate():
+    """A key whose latest request is more than the window old keeps its latest answer: a reply
+    long after is its duplicate, not an orphan, in blocks as whole."""
+    m = 12
+    client = np.zeros(m, np.int64)
+    seq = np.r_[0, 0, np.arange(1, 10), 0]
+    msg_id = np.full(m, 7, np.int64)
+    msg_type = np.r_[1, 2, np.full(9, 1), 2]
+    err = np.where(msg_type == 2, 0, -1)
+    cols = (np.zeros(m, np.int64), client, seq, msg_id, msg_type, err, None)
+    whole = pair(*cols)
+    assert whole.status[-1] == transactions.DUPLICATE and whole.request_of[-1] == 0
+    pairer = Pairer()
+    parts = [pairer.feed(*(c[i : i + 1] if c is not None else None for c in cols)) for i in range(m)]
+    _equal(settled(m, [*parts, pairer.finish()]), whole)
+
+
+@st.composite
+def client_messages(draw):
+    """Columns of ``client_keys``: VMIDs allocated again, seqs falling back (restarts), ids known
+    and unknown (garbage)."""
+    n = draw(st.integers(0, 60))
+    col = lambda values: np.array(draw(st.lists(st.sampled_from(values), min_size=n, max_size=n)), np.int64)  # noqa: E731
+    known = int(transactions.known_ids()[0])
+    return (
+        np.sort(col([0, 0, 1])),
+        col([1, 2, 3]),
+        col([1, 1, 2, 3]),
+        col([-1, 0, 1, 5, 63, 64, 200, 0x9000]),
+        col([known, known, known, 0x7777]),
+        col([-1, -1, -1, -1, 1, 2]),
+    )
+
+
+@settings(deadline=None, max_examples=400)
+@given(client_messages(), st.data())
+def test_client_keys_fed_in_blocks_equal_the_whole_and_the_old(cols, data):
+    n = len(cols[0])
+    whole = transactions.client_keys(*cols)
+    np.testing.assert_array_equal(whole, old_pairing.client_keys(*cols))
+    cuts = sorted(data.draw(st.lists(st.integers(0, n), max_size=6)))
+    keys = transactions.ClientKeys()
+    got = [keys.feed(*(c[a:b] for c in cols)) for a, b in zip([0, *cuts], [*cuts, n], strict=True)]
+    np.testing.assert_array_equal(np.concatenate([np.empty(0, np.int64), *got]), whole)
