@@ -284,25 +284,40 @@ def _read_all(
 
 
 # --- ghrm errors ------------------------------------------------------------------------------
-def errors_table(
+@dataclass
+class ErrorReplies:
+    """The error replies of some pcap files, in the order of their calls, with what the errors
+    table reads of each: the VM its exchange concerns (``vm``, -1 unknown: rules 1-4, as the
+    messages table's) and its request's frame (-1: an orphan). ``starts``: each capture's first
+    timed record (ns), the origin of the times shown."""
+
+    captures: list[str]
+    starts: dict[str, int]
+    capture: np.ndarray
+    frame: np.ndarray
+    time_ns: np.ndarray
+    time_known: np.ndarray
+    msg_id: np.ndarray
+    err_code: np.ndarray
+    vm: np.ndarray
+    request_frame: np.ndarray
+
+    @property
+    def seconds(self) -> np.ndarray:
+        """Epoch seconds as the tables hold them (NaN unknown)."""
+        return np.where(self.time_known, self.time_ns / 1e9, np.nan)
+
+
+def error_replies(
     paths: Sequence[str | os.PathLike[str]], dialect: str = "rm", client: Sequence[int] | None = None
-) -> pd.DataFrame | None:
-    """``Trace.errors`` (public form; ``Trace.df_errors(client=)`` with ``client``) of these pcap
-    files; None when a file needs the ``Trace`` path.
-
-    ``errors.df_errors`` runs on a messages table of the error replies alone, whose ``vm`` comes
-    from the same rules as the full table's (``messages.resolve_vmids`` on the calls, then rule 1,
-    ``context.resource_vms``, on the memory and IRQ calls kept whole while reading).
-    """
-    import pandas as pd
-
+) -> ErrorReplies | None:
+    """The error replies of these pcap files (on ``client`` VMIDs' queues if given); None when a
+    file needs the ``Trace`` path. numpy only: ``vm`` comes from ``context.resolve_vmids`` on the
+    calls, then rule 1 (``context.resource_vms_of``) on the memory and IRQ calls kept whole while
+    reading, asked only for the requests of these replies."""
     from .constants import IRQ_LEND, MEMORY_CREATE
-    from .context import RESOURCE_CALLS, with_resources
-    from .errors import df_errors
+    from .context import RESOURCE_CALLS, apply_resource_vms, resolve_vmids
     from .fields import msg_id_of
-    from .messages import named, resolve_vmids
-    from .schema import ERRORS, nullable
-    from .timebase import TimeBase, capture_labels, present
 
     # what rule 1 reads: the memory and IRQ requests, and the successful replies to a create
     requests = np.array([msg_id_of(n) for n in RESOURCE_CALLS], np.int64)
@@ -334,28 +349,137 @@ def errors_table(
     req = pairing.request_of[rows]  # a reply's exchange is its request's (orphans: their own)
     vm = np.where(req >= 0, vmid[np.maximum(req, 0)], vmid[rows])
     asked = np.where(req >= 0, frame[np.maximum(req, 0)], -1)
+    wanted = np.zeros(len(frame), bool)
+    wanted[req[req >= 0]] = True
     chosen = _resource_vms(
-        calls, captures, capture, frame, msg_type, msg_id, client_vmid, err, pairing, dialect
+        calls, captures, capture, frame, msg_type, msg_id, client_vmid, err, pairing, wanted, dialect
     )
-    known = joined("time_known")[rows]
+    apply_resource_vms(captures, capture[rows], asked, vm, chosen)
+    starts = {captures[i]: c.first_timed[1] for i, c in enumerate(calls) if c.first_timed is not None}
+    return ErrorReplies(
+        captures,
+        starts,
+        capture[rows],
+        frame[rows],
+        time_ns[rows],
+        joined("time_known")[rows],
+        msg_id[rows],
+        err[rows],
+        vm,
+        asked,
+    )
+
+
+def errors_table(
+    paths: Sequence[str | os.PathLike[str]], dialect: str = "rm", client: Sequence[int] | None = None
+) -> pd.DataFrame | None:
+    """``Trace.errors`` (public form; ``Trace.df_errors(client=)`` with ``client``) of these pcap
+    files; None when a file needs the ``Trace`` path. ``errors.df_errors`` runs on a messages
+    table of the error replies alone (``error_replies``)."""
+    import pandas as pd
+
+    from .errors import df_errors
+    from .messages import named
+    from .schema import ERRORS, nullable
+    from .timebase import TimeBase, capture_labels, present
+
+    replies = error_replies(paths, dialect, client)
+    if replies is None:
+        return None
+    captures, msg_id, err, vm, asked = (
+        replies.captures,
+        replies.msg_id,
+        replies.err_code,
+        replies.vm,
+        replies.request_frame,
+    )
     messages = pd.DataFrame(
         {
-            "capture": pd.Categorical.from_codes(capture[rows], categories=captures),
-            "frame": frame[rows],
-            "time": np.where(known, time_ns[rows] / 1e9, np.nan),
-            "msg_id": msg_id[rows],
-            "name": named(msg_id[rows], lambda v: registry.message_name(v, dialect)),
-            "err_code": err[rows],
-            "err_name": named(err[rows], lambda v: registry.error_name(v, dialect)),
+            "capture": pd.Categorical.from_codes(replies.capture, categories=captures),
+            "frame": replies.frame,
+            "time": replies.seconds,
+            "msg_id": msg_id,
+            "name": named(msg_id, lambda v: registry.message_name(v, dialect)),
+            "err_code": err,
+            "err_name": named(err, lambda v: registry.error_name(v, dialect)),
             "vm": nullable(vm, vm < 0, "Int32"),
             "request_frame": nullable(asked, asked < 0, "Int64"),
-            "malformed_kind": np.full(len(rows), None, object),
+            "malformed_kind": np.full(len(err), None, object),
         }
     )
-    starts = {captures[i]: c.first_timed[1] for i, c in enumerate(calls) if c.first_timed is not None}
+    known = replies.time_known
     seconds, first = np.unique(messages["time"].to_numpy()[known], return_index=True)
-    base = TimeBase(starts, capture_labels(captures), pd.Index(seconds), time_ns[rows][known][first])
-    return present(df_errors(with_resources(messages, chosen)), ERRORS, base)
+    base = TimeBase(
+        replies.starts, capture_labels(captures), pd.Index(seconds), replies.time_ns[known][first]
+    )
+    return present(df_errors(messages), ERRORS, base)
+
+
+@dataclass
+class ErrorRow:
+    """One line of ``ghrm errors``' text: what ``Trace.errors`` holds in that row (``first`` and
+    ``last`` in seconds since the capture start, NaN unknown; ``frames`` every reply's frame)."""
+
+    name: str
+    err_name: str
+    err_code: int
+    errno: str
+    count: int
+    first: float
+    last: float
+    vmids: tuple[int, ...]
+    frames: Sequence[int]
+
+
+def error_rows(
+    paths: Sequence[str | os.PathLike[str]], dialect: str = "rm", client: Sequence[int] | None = None
+) -> list[ErrorRow] | None:
+    """The rows of ``errors_table`` as plain values, without pandas (what ``ghrm errors`` prints);
+    None when a file needs the ``Trace`` path."""
+    from dissector.protocol.errors import linux_errno
+
+    from .errors import error_groups
+
+    replies = error_replies(paths, dialect, client)
+    if replies is None:
+        return None
+    seconds = replies.seconds
+    groups = error_groups(replies.capture, replies.msg_id, replies.err_code, replies.vm, seconds)
+    first, last = _since_start(replies, seconds, groups.capture, groups.first, groups.last)
+    return [
+        ErrorRow(
+            registry.message_name(int(groups.msg_id[g]), dialect),
+            registry.error_name(int(groups.err_code[g]), dialect),
+            int(groups.err_code[g]),
+            linux_errno(int(groups.err_code[g])),
+            int(groups.count[g]),
+            first[g],
+            last[g],
+            groups.vmids[g],
+            replies.frame[groups.members(g)],
+        )
+        for g in range(len(groups))
+    ]
+
+
+def _since_start(
+    replies: ErrorReplies, seconds: np.ndarray, capture: np.ndarray, *instants: np.ndarray
+) -> list[list[float]]:
+    """Instants (float epoch seconds of some replies, NaN unknown) as seconds since their
+    capture's start, as ``timebase.present`` shows them: each through the exact ns of the first
+    reply with that float time."""
+    values = np.concatenate(instants)
+    at = np.flatnonzero(np.isin(seconds, values[~np.isnan(values)]))
+    exact, where = np.unique(seconds[at], return_index=True)
+    pos = np.minimum(np.searchsorted(exact, values), max(len(exact) - 1, 0))
+    found = ~np.isnan(values) & (len(exact) > 0)
+    ns = replies.time_ns[at[where]][pos] if len(exact) else np.zeros(len(values), np.int64)
+    nat = np.iinfo(np.int64).min
+    per_capture = np.array([replies.starts.get(c, nat) for c in replies.captures] + [nat], np.int64)
+    start = np.tile(per_capture[capture], len(instants))
+    known = found & (start != nat)
+    since = np.where(known, (ns - np.where(known, start, 0)) / 1e9, np.nan)
+    return [part.tolist() for part in np.split(since, len(instants))]
 
 
 def _resource_vms(
@@ -368,13 +492,12 @@ def _resource_vms(
     client_vmid: np.ndarray,
     err: np.ndarray,
     pairing: Pairing,
+    wanted: np.ndarray,
     dialect: str,
 ) -> dict[tuple[str, int], int]:
-    """Rule 1 of ``vm`` (``context.resource_vms``) over the memory and IRQ calls kept whole."""
-    import pandas as pd
-
-    from .context import payload_reader, resource_vms
-    from .schema import MESSAGES, nullable
+    """Rule 1 of ``vm`` (``context.resource_vms_of``) over the memory and IRQ calls kept whole,
+    for the ``wanted`` requests (a mask over the calls)."""
+    from .context import ResourceCalls, payload_reader, resource_vms_of
 
     kept = np.zeros(len(frame), bool)
     for i, c in enumerate(calls):
@@ -383,31 +506,20 @@ def _resource_vms(
     if not len(rows):
         return {}
     request = pairing.request_of[rows]
-    types = list(MESSAGES.column("type").categories or ())
-    table = pd.DataFrame(
-        {
-            "capture": pd.Categorical.from_codes(capture[rows], categories=captures),
-            "frame": frame[rows],
-            "type": pd.Categorical.from_codes(
-                np.where(msg_type[rows] == REQUEST, types.index("request"), types.index("reply")),
-                categories=types,
-            ),
-            "msg_id": msg_id[rows],
-            "client_vmid": client_vmid[rows],
-            "err_code": nullable(err[rows], err[rows] < 0, "Int64"),
-            "request_frame": nullable(
-                np.where(
-                    msg_type[rows] == REQUEST,
-                    frame[rows],
-                    np.where(request >= 0, frame[np.maximum(request, 0)], 0),
-                ),
-                (msg_type[rows] != REQUEST) & (request < 0),
-                "Int64",
-            ),
-        }
+    is_request = msg_type[rows] == REQUEST
+    table = ResourceCalls(
+        captures,
+        np.arange(len(rows)),
+        capture[rows],
+        is_request,
+        msg_id[rows],
+        client_vmid[rows],
+        err[rows].astype(np.int64),
+        frame[rows],
+        np.where(is_request, frame[rows], np.where(request >= 0, frame[np.maximum(request, 0)], -1)),
     )
     whole = [calls[c].raw[f] for c, f in zip(capture[rows].tolist(), frame[rows].tolist(), strict=True)]
-    return resource_vms(table, payload_reader([_Kept(whole)], dialect))
+    return resource_vms_of(table, payload_reader([_Kept(whole)], dialect), wanted[rows])
 
 
 @dataclass

@@ -382,14 +382,22 @@ def _failed(r: Any) -> str:
 
 def cmd_errors(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """``ghrm errors``: error replies per call and code (pcap files without a VM or time
-    selection: the narrow path, ``analysis.calls``; anything else through the ``Trace``)."""
+    selection: the narrow path, ``analysis.calls``, and the text printed from its arrays
+    without pandas; anything else through the ``Trace``)."""
     if not args.vmid and args.start is None and args.end is None and args.engine != "scapy":
         try:
-            from .calls import errors_table
+            from . import calls
 
-            table = errors_table(args.files, args.dialect, client=args.client)
-            if table is not None:
-                return _show_errors(args, table, out, err)
+            if args.format != "text":
+                table = calls.errors_table(args.files, args.dialect, client=args.client)
+                if table is not None:
+                    return _show_errors(args, table, out, err)
+            else:
+                rows = calls.error_rows(args.files, args.dialect, client=args.client)
+                if rows is not None:
+                    if not rows:
+                        return _empty(args, "error replies", out, err, [])
+                    return _errors_text(rows, out)
         except GhrmError as exc:
             return report(exc, err)
         except BrokenPipeError:
@@ -407,16 +415,21 @@ def _show_errors(args: argparse.Namespace, table: pd.DataFrame, out: TextIO, err
     if args.format != "text":
         write_machine(table, args.format, out)
         return EXIT_OK
+    return _errors_text(list(table.itertuples(index=False)), out)
+
+
+def _errors_text(rows: Sequence[Any], out: TextIO) -> int:
+    """The errors table as text, from its rows (``Trace.errors`` tuples or ``calls.ErrorRow``)."""
     header = ["call", "error", "code", "errno", "count", "first", "last", "vmids", "frames"]
-    rows = [
+    cells = [
         [
             str(r.name), str(r.err_name), f"{int(r.err_code):#x}", str(r.errno), str(r.count),
             _rel(r.first), _rel(r.last), ",".join(f"{v:#x}" for v in r.vmids[:4]) or "-",
             _frames(r.frames, 6),
         ]
-        for r in table.itertuples(index=False)
+        for r in rows
     ]  # fmt: skip
-    out.write(render(rows, header, {2, 4, 5, 6}, _width(out)))
+    out.write(render(cells, header, {2, 4, 5, 6}, _width(out)))
     return EXIT_OK
 
 

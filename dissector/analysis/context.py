@@ -38,20 +38,27 @@ the calls on parcels and IRQs lent to, shared with or accepted by X.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from functools import cache
-from typing import Any, TypeGuard
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 import numpy as np
-import pandas as pd
 
+from dissector.capture.record import UNKNOWN_VMID
 from dissector.protocol.errors import linux_errno
 from dissector.protocol.wire import CONTINUATION, FRAGMENTS_SHIFT, REPLY, REQUEST, lone_fragment
 
 from .constants import IRQ_BORROWER, IRQ_HANDLE_CALLS, IRQ_LEND, MEMORY_CREATE, MEMORY_HANDLE_CALLS
 from .fields import msg_id_of
+from .schema import VMID_SOURCES
+
+if TYPE_CHECKING:  # pandas where a table is read or built: ``ghrm errors`` prints its text without it
+    import pandas as pd
+
+    from .transactions import Pairing
 
 GENERATED = ("vm", "request_frame", "reply_frame", "latency", "errno")
-UNKNOWN_VMID = 0xFFFF
+PAYLOAD, FROM_REQUEST, ALLOCATED, CLIENT = (VMID_SOURCES.index(s) for s in VMID_SOURCES)  # vmid_source
 
 # parcel / IRQ ledger columns that hold frames of calls and notifications about the row
 PARCEL_FRAME_COLUMNS = (
@@ -67,6 +74,38 @@ IRQ_FRAME_COLUMNS = (
 
 def _errno(code: int) -> str | None:
     return None if code <= 0 else linux_errno(int(code))
+
+
+def resolve_vmids(
+    msg_type: np.ndarray,
+    msg_id: np.ndarray,
+    client: np.ndarray,
+    payload_vmid: np.ndarray,
+    allocated_vmid: np.ndarray,
+    pairing: Pairing,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The VMID each message concerns by itself (-1 unknown; rules 2-4, ``messages``' docstring)
+    and where it came from (``vmid_source`` codes). Here, not in ``messages``, so that the narrow
+    path of ``ghrm errors`` (``calls``) reads it without pandas."""
+    alloc = msg_id_of("VM_ALLOCATE")
+    vmid = np.where(client != UNKNOWN_VMID, client, -1).astype(np.int64)
+    source = np.full(len(vmid), CLIENT, np.int8)
+    is_alloc_req = (msg_type == REQUEST) & (msg_id == alloc)
+    use = (payload_vmid > 0) | ((payload_vmid == 0) & is_alloc_req)
+    vmid[use] = payload_vmid[use]
+    source[use] = PAYLOAD
+    dynamic = np.flatnonzero(is_alloc_req & (payload_vmid == 0))
+    reply = pairing.reply_of[dynamic]
+    chosen = np.where(reply >= 0, allocated_vmid[np.maximum(reply, 0)], -1)
+    vmid[dynamic] = chosen
+    source[dynamic[chosen >= 0]] = ALLOCATED
+    replies = np.flatnonzero((msg_type == REPLY) & (pairing.request_of >= 0))
+    vmid[replies] = vmid[pairing.request_of[replies]]
+    source[replies] = FROM_REQUEST
+    got = allocated_vmid >= 0
+    vmid[got] = allocated_vmid[got]
+    source[got] = ALLOCATED
+    return vmid, source
 
 
 def exchange_rows(
@@ -134,6 +173,8 @@ def exchange_columns(
 def errno_column(err: np.ndarray) -> pd.Categorical:
     """``_errno`` of each code as a categorical, naming each distinct code once (a million rows
     carry a handful of codes)."""
+    import pandas as pd
+
     codes, uniques = pd.factorize(err)
     names = [_errno(int(e)) for e in uniques.tolist()]
     categories = sorted({n for n in names if n is not None})
@@ -168,26 +209,40 @@ class Resources:
         if record.get("msg_id") == self.irq_lend:  # the borrower the IRQ is lent to
             borrower = fields.get(IRQ_BORROWER)
             return borrower if isinstance(borrower, int) and borrower > 0 else None
-        if name is None:
-            return None
-        kind, key = ("irq", "virq_handle") if name.startswith("VM_IRQ") else ("mem", "mem_handle")
-        handle = fields.get(key)
-        known = self.handles.get((kind, int(handle))) if isinstance(handle, int) else None
+        key = self.handle_key(record)
+        known = self.handles.get(key) if key is not None else None
         if known is None:
             return None
         owner, vm = known
         return vm if client == owner else None  # a borrower's own call: rule 3/4 (the caller)
 
-    def answered(self, request: Mapping[str, Any], reply: Mapping[str, Any], vm: int | None) -> None:
+    def handle_key(self, record: Mapping[str, Any]) -> tuple[str, int] | None:
+        """``(mem/irq, handle)`` a handle call's request names (None: not a handle call, or no
+        handle in its payload)."""
+        name = self.names.get(record.get("msg_id"))  # type: ignore[arg-type]
+        if name is None or name in MEMORY_CREATE:
+            return None
+        kind, key = ("irq", "virq_handle") if name.startswith("VM_IRQ") else ("mem", "mem_handle")
+        handle = (record.get("fields") or {}).get(key)
+        return (kind, int(handle)) if isinstance(handle, int) else None
+
+    def created_key(self, request: Mapping[str, Any], reply: Mapping[str, Any]) -> tuple[str, int] | None:
+        """``(mem/irq, handle)`` a create's or VM_IRQ_LEND's reply hands out (None: none read)."""
         name = self.names.get(request.get("msg_id"))  # type: ignore[arg-type]
         fields = reply.get("fields") or {}
+        if name in MEMORY_CREATE and isinstance(fields.get("mem_handle"), int):
+            return ("mem", fields["mem_handle"])
+        if request.get("msg_id") == self.irq_lend and isinstance(fields.get("virq_handle"), int):
+            return ("irq", fields["virq_handle"])
+        return None
+
+    def answered(self, request: Mapping[str, Any], reply: Mapping[str, Any], vm: int | None) -> None:
         owner = request.get("client_vmid")
         if vm is None or reply.get("err_code") != 0 or not isinstance(owner, int):
             return
-        if name in MEMORY_CREATE and isinstance(fields.get("mem_handle"), int):
-            self.handles[("mem", fields["mem_handle"])] = (owner, vm)
-        elif request.get("msg_id") == self.irq_lend and isinstance(fields.get("virq_handle"), int):
-            self.handles[("irq", fields["virq_handle"])] = (owner, vm)
+        key = self.created_key(request, reply)
+        if key is not None:
+            self.handles[key] = (owner, vm)
 
 
 RESOURCE_CALLS = (*MEMORY_CREATE, *MEMORY_HANDLE_CALLS, *IRQ_HANDLE_CALLS, IRQ_LEND)
@@ -198,11 +253,41 @@ def _resource_names() -> dict[int, str]:
     return {msg_id_of(n): n for n in (*MEMORY_CREATE, *MEMORY_HANDLE_CALLS, *IRQ_HANDLE_CALLS)}
 
 
-def resource_vms(
-    messages: pd.DataFrame, payload: Callable[[int, str], Mapping[str, Any]]
-) -> dict[tuple[str, int], int]:
+@cache
+def _creates() -> frozenset[int]:
+    """Ids of the calls whose successful reply hands out a handle (creates, VM_IRQ_LEND)."""
+    return frozenset(msg_id_of(n) for n in (*MEMORY_CREATE, IRQ_LEND))
+
+
+Payload = Callable[[int, str], Mapping[str, Any]]
+
+
+@dataclass
+class ResourceCalls:
+    """The memory and IRQ requests and replies of some captures, in capture order: what rule 1
+    reads. ``row`` is what ``payload(row, role)`` takes; ``capture`` a code into ``captures``;
+    ``err_code`` -1 when unknown, ``request_frame`` -1 for a reply without its request."""
+
+    captures: Sequence[str]
+    row: np.ndarray
+    capture: np.ndarray
+    is_request: np.ndarray
+    msg_id: np.ndarray
+    client_vmid: np.ndarray
+    err_code: np.ndarray
+    frame: np.ndarray
+    request_frame: np.ndarray
+
+
+def resource_vms(messages: pd.DataFrame, payload: Payload) -> dict[tuple[str, int], int]:
     """``(capture, request frame) -> vm`` by rule 1 for a messages table; ``payload(row, role)``
     gives the decoded payload of a row (``role``: request, or reply for the data after the code)."""
+    calls = resource_calls(messages)
+    return {} if calls is None else resource_vms_of(calls, payload)
+
+
+def resource_calls(messages: pd.DataFrame) -> ResourceCalls | None:
+    """The memory and IRQ calls of a messages table (None: it has none)."""
     ids = np.array([msg_id_of(n) for n in RESOURCE_CALLS], np.int64)
     msg_id = messages["msg_id"].to_numpy(np.int64, na_value=-1)
     type_cat = messages["type"].cat
@@ -211,28 +296,42 @@ def resource_vms(
     calls = np.isin(kind_codes, [i for i, t in enumerate(type_names[:-1]) if t in ("request", "reply")])
     rows = np.flatnonzero(np.isin(msg_id, ids) & calls)
     if not len(rows):
-        return {}
-    kind = type_names[kind_codes[rows]]  # per resource row only
-    capture_names = [str(c) for c in messages["capture"].cat.categories]
-    capture_codes = messages["capture"].cat.codes.to_numpy()
-    frame = messages["frame"].to_numpy(np.int64)
-    client = messages["client_vmid"].to_numpy(np.int64)
-    err = messages["err_code"].to_numpy(np.int64, na_value=-1)
-    asked = messages["request_frame"].to_numpy(np.int64, na_value=-1)
-    irq_lend = msg_id_of(IRQ_LEND)
-    creates = {msg_id_of(n) for n in MEMORY_CREATE} | {irq_lend}
-    trackers: dict[str, Resources] = {}
-    pending: dict[tuple[str, int], tuple[dict[str, Any], int | None]] = {}
+        return None
+    return ResourceCalls(
+        [str(c) for c in messages["capture"].cat.categories],
+        rows,
+        messages["capture"].cat.codes.to_numpy()[rows],
+        type_names[kind_codes[rows]] == "request",  # per resource row only
+        msg_id[rows],
+        messages["client_vmid"].to_numpy(np.int64)[rows],
+        messages["err_code"].to_numpy(np.int64, na_value=-1)[rows],
+        messages["frame"].to_numpy(np.int64)[rows],
+        messages["request_frame"].to_numpy(np.int64, na_value=-1)[rows],
+    )
+
+
+def resource_vms_of(
+    calls: ResourceCalls, payload: Payload, wanted: np.ndarray | None = None
+) -> dict[tuple[str, int], int]:
+    """Rule 1 over memory/IRQ call columns: ``(capture, request frame) -> vm``, in capture order
+    (``Resources``). ``wanted`` (a mask of ``calls``' requests): only those requests' VMs are
+    asked for, so only the payloads they depend on are read (their own, and the creates that
+    handed out the handles they name); the VMs of the others may be missing from the result."""
+    need = np.ones(len(calls.row), bool) if wanted is None else _needed(calls, payload, wanted)
+    visit = np.flatnonzero(need | (~calls.is_request & (calls.err_code == 0)))  # replies may answer
+    creates = _creates()
+    trackers: dict[int, Resources] = {}
+    pending: dict[tuple[int, int], tuple[dict[str, Any], int | None]] = {}
     out: dict[tuple[str, int], int] = {}
-    columns = (  # Python values of the resource rows only, read once
-        rows.tolist(),
-        [capture_names[c] for c in capture_codes[rows].tolist()],
-        (kind == "request").tolist(),
-        msg_id[rows].tolist(),
-        client[rows].tolist(),
-        err[rows].tolist(),
-        frame[rows].tolist(),
-        asked[rows].tolist(),
+    columns = (  # Python values of the rows visited only, read once
+        calls.row[visit].tolist(),
+        calls.capture[visit].tolist(),
+        calls.is_request[visit].tolist(),
+        calls.msg_id[visit].tolist(),
+        calls.client_vmid[visit].tolist(),
+        calls.err_code[visit].tolist(),
+        calls.frame[visit].tolist(),
+        calls.request_frame[visit].tolist(),
     )
     for r, cap, is_request, mid, who, code, at, req_frame in zip(*columns, strict=True):
         res = trackers.get(cap) or trackers.setdefault(cap, Resources())
@@ -241,7 +340,7 @@ def resource_vms(
             record["fields"] = payload(r, "request")
             vm = res.request_vm(record)
             if vm is not None:
-                out[(cap, at)] = int(vm)
+                out[(calls.captures[cap], at)] = int(vm)
             if mid in creates:
                 pending[(cap, at)] = (record, None if vm is None else int(vm))
         elif code == 0 and (cap, req_frame) in pending:
@@ -249,6 +348,39 @@ def resource_vms(
             record["fields"] = payload(r, "reply")
             res.answered(request, record, vm)
     return out
+
+
+def _needed(calls: ResourceCalls, payload: Payload, wanted: np.ndarray) -> np.ndarray:
+    """The requests ``resource_vms_of`` must visit for the VMs of the ``wanted`` ones: those, and
+    every create whose first successful reply handed out a handle a wanted handle call names
+    (a create's VM comes from its own payload, so that is all rule 1 reads for them)."""
+    need = wanted & calls.is_request
+    res = Resources()
+    named: set[tuple[int, str, int]] = set()  # (capture, mem/irq, handle) wanted calls look up
+    creates = _creates()
+    for i in np.flatnonzero(need).tolist():
+        mid = int(calls.msg_id[i])
+        if mid not in creates:
+            key = res.handle_key({"msg_id": mid, "fields": payload(int(calls.row[i]), "request")})
+            if key is not None:
+                named.add((int(calls.capture[i]), *key))
+    if not named:
+        return need
+    is_create = calls.is_request & np.isin(calls.msg_id, list(creates))
+    pending: dict[tuple[int, int], int] = {}
+    for i in np.flatnonzero(is_create | (~calls.is_request & (calls.err_code == 0))).tolist():
+        cap = int(calls.capture[i])
+        if is_create[i]:
+            pending[(cap, int(calls.frame[i]))] = i
+            continue
+        j = pending.pop((cap, int(calls.request_frame[i])), None)
+        if j is None:
+            continue
+        reply = {"fields": payload(int(calls.row[i]), "reply")}
+        key = res.created_key({"msg_id": int(calls.msg_id[j])}, reply)
+        if key is not None and (cap, *key) in named:
+            need[j] = True
+    return need
 
 
 @cache
@@ -301,18 +433,14 @@ def with_resources(messages: pd.DataFrame, vms: Mapping[tuple[str, int], int]) -
     """``messages`` with rule 1 (``resource_vms``) applied to every message of those exchanges."""
     if not vms or messages.empty:
         return messages
-    names = {str(c): i for i, c in enumerate(messages["capture"].cat.categories)}
-    capture = messages["capture"].cat.codes.to_numpy(np.int64)
-    asked = messages["request_frame"].to_numpy(np.int64, na_value=-1)
     vm = messages["vm"].to_numpy(np.int64, na_value=-1)
-    hit = np.zeros(len(vm), bool)
-    for code, frames, chosen in _by_capture(vms, names):  # look up each capture's frames at once
-        mine = np.flatnonzero((capture == code) & (asked >= 0))
-        at = np.searchsorted(frames, asked[mine])
-        found = at < len(frames)
-        found[found] = frames[at[found]] == asked[mine[found]]
-        vm[mine[found]] = chosen[at[found]]
-        hit[mine[found]] = True
+    hit = apply_resource_vms(
+        [str(c) for c in messages["capture"].cat.categories],
+        messages["capture"].cat.codes.to_numpy(np.int64),
+        messages["request_frame"].to_numpy(np.int64, na_value=-1),
+        vm,
+        vms,
+    )
     if not hit.any():
         return messages
     from .schema import nullable
@@ -320,6 +448,27 @@ def with_resources(messages: pd.DataFrame, vms: Mapping[tuple[str, int], int]) -
     out = messages.copy(deep=False)  # only ``vm`` changes: share every other column
     out["vm"] = nullable(vm, vm < 0, "Int32")
     return out
+
+
+def apply_resource_vms(
+    captures: Sequence[str],
+    capture: np.ndarray,
+    request_frame: np.ndarray,
+    vm: np.ndarray,
+    vms: Mapping[tuple[str, int], int],
+) -> np.ndarray:
+    """Rule 1 (``resource_vms``' result) written into ``vm`` (int64, -1 unknown) for every row
+    whose exchange's request (``request_frame``, -1 none) it names; returns the rows changed."""
+    names = {c: i for i, c in enumerate(captures)}
+    hit = np.zeros(len(vm), bool)
+    for code, frames, chosen in _by_capture(vms, names):  # look up each capture's frames at once
+        mine = np.flatnonzero((capture == code) & (request_frame >= 0))
+        at = np.searchsorted(frames, request_frame[mine])
+        found = at < len(frames)
+        found[found] = frames[at[found]] == request_frame[mine[found]]
+        vm[mine[found]] = chosen[at[found]]
+        hit[mine[found]] = True
+    return hit
 
 
 def _by_capture(
@@ -349,8 +498,13 @@ def _frames(row: Mapping[str, Any], columns: Sequence[str]) -> list[int]:
     return out
 
 
+def _is_na(v: Any) -> bool:
+    """pandas' ``NA`` (told by its type's name: pandas need not be loaded to ask)."""
+    return type(v).__name__ == "NAType"
+
+
 def _known(v: Any) -> TypeGuard[Any]:
-    return v is not None and v is not pd.NA and not (isinstance(v, float) and v != v)
+    return v is not None and not _is_na(v) and not (isinstance(v, float) and v != v)
 
 
 def _borrowers(row: Mapping[str, Any], kind: str) -> tuple[int, ...]:
@@ -389,7 +543,7 @@ def about_vms(df: pd.DataFrame, vmids: Iterable[int], related: Mapping[str, set[
         for i, (c, f) in enumerate(zip(captures, df[column].tolist(), strict=True)):
             if keep[i] or c not in related:
                 continue
-            frames = f if isinstance(f, tuple) else (() if f is None or f is pd.NA else (f,))
+            frames = f if isinstance(f, tuple) else (() if f is None or _is_na(f) else (f,))
             keep[i] = any(int(x) in related[c] for x in frames)
     return keep
 

@@ -19,17 +19,13 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from dissector.capture.record import UNKNOWN_VMID
 from dissector.protocol import registry
-from dissector.protocol.wire import REPLY, REQUEST
 
 from .columns import MessageColumns
-from .context import exchange_columns, exchange_rows
-from .fields import msg_id_of
+from .context import exchange_columns, exchange_rows, resolve_vmids
 from .schema import MESSAGES, VMID_SOURCES, nullable
 from .transactions import Pairing, client_keys, known_ids, pair
 
-PAYLOAD, FROM_REQUEST, ALLOCATED, CLIENT = (VMID_SOURCES.index(s) for s in VMID_SOURCES)
 # header numbers -> categories of MESSAGES.type / .direction
 _TYPE_CODES = np.array([3, 0, 1, 2, -1], np.int8)  # index by msg_type (-1 -> last)
 _DIRECTION_CODES = np.array([2, 0, 1], np.int8)  # unknown, to_rm, from_rm
@@ -63,36 +59,6 @@ def sparse_categorical(values: np.ndarray) -> pd.Categorical:
     codes = np.full(len(values), -1, known.codes.dtype)
     codes[present] = known.codes
     return pd.Categorical.from_codes(codes, dtype=known.dtype)
-
-
-def resolve_vmids(
-    msg_type: np.ndarray,
-    msg_id: np.ndarray,
-    client: np.ndarray,
-    payload_vmid: np.ndarray,
-    allocated_vmid: np.ndarray,
-    pairing: Pairing,
-) -> tuple[np.ndarray, np.ndarray]:
-    """The VMID each message concerns (-1 unknown) and where it came from (module docstring)."""
-    alloc = msg_id_of("VM_ALLOCATE")
-    vmid = np.where(client != UNKNOWN_VMID, client, -1).astype(np.int64)
-    source = np.full(len(vmid), CLIENT, np.int8)
-    is_alloc_req = (msg_type == REQUEST) & (msg_id == alloc)
-    use = (payload_vmid > 0) | ((payload_vmid == 0) & is_alloc_req)
-    vmid[use] = payload_vmid[use]
-    source[use] = PAYLOAD
-    dynamic = np.flatnonzero(is_alloc_req & (payload_vmid == 0))
-    reply = pairing.reply_of[dynamic]
-    chosen = np.where(reply >= 0, allocated_vmid[np.maximum(reply, 0)], -1)
-    vmid[dynamic] = chosen
-    source[dynamic[chosen >= 0]] = ALLOCATED
-    replies = np.flatnonzero((msg_type == REPLY) & (pairing.request_of >= 0))
-    vmid[replies] = vmid[pairing.request_of[replies]]
-    source[replies] = FROM_REQUEST
-    got = allocated_vmid >= 0
-    vmid[got] = allocated_vmid[got]
-    source[got] = ALLOCATED
-    return vmid, source
 
 
 def build_messages(columns: Sequence[MessageColumns], dialect: str = "rm") -> tuple[pd.DataFrame, Pairing]:

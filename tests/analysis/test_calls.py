@@ -21,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dissector.analysis import calls, fastpath
-from dissector.analysis.calls import errors_table, read_calls, srt_table
+from dissector.analysis.calls import ErrorRow, error_rows, errors_table, read_calls, srt_table
 from dissector.analysis.columns import CallColumns
 from dissector.capture.detect import open_records
 from dissector.capture.reassembly import RawMessage
@@ -56,6 +56,18 @@ def _equal_calls(a: CallColumns, b: CallColumns) -> None:
         if f.name not in ("first_timed", "raw"):
             x, y = getattr(a, f.name), getattr(b, f.name)
             assert x.dtype == y.dtype and np.array_equal(x, y), f.name
+
+
+def _same_errors(rows: list[ErrorRow] | None, table: pd.DataFrame) -> None:
+    """The rows ``ghrm errors`` prints from arrays (no pandas) are those of the table."""
+    assert rows is not None and len(rows) == len(table)
+    for row, r in zip(rows, table.itertuples(index=False), strict=True):
+        assert (row.name, row.err_name, row.err_code, row.errno, row.count, row.vmids) == (
+            r.name, r.err_name, r.err_code, r.errno, r.count, r.vmids,
+        )  # fmt: skip
+        assert tuple(row.frames) == r.frames
+        for mine, theirs in ((row.first, r.first), (row.last, r.last)):
+            assert mine == theirs or (np.isnan(mine) and np.isnan(theirs))
 
 
 def _same_srt(narrow: pd.DataFrame, trace: pd.DataFrame) -> None:
@@ -124,6 +136,8 @@ def test_srt_of_every_bundled_trace_as_pcap(trace, block):
             pd.testing.assert_frame_equal(
                 errors, open_trace([path, path]).df_errors(client=clients), check_categorical=False
             )
+            _same_errors(error_rows([path, path], client=clients), errors)
+        _same_errors(error_rows([path]), ref.errors)
 
 
 def test_what_the_block_scan_declines_goes_to_the_trace():
@@ -179,6 +193,7 @@ def test_errors_read_in_blocks_equal_the_trace(records, block):
         table = errors_table([path])
         assert table is not None
         pd.testing.assert_frame_equal(table, open_trace(path).errors, check_categorical=False)
+        _same_errors(error_rows([path]), table)
 
 
 def test_malformed_memory_calls_are_kept_whole_and_the_rest_as_bytes():
@@ -213,3 +228,4 @@ def test_malformed_memory_calls_are_kept_whole_and_the_rest_as_bytes():
             table = errors_table([path])
             assert table is not None
             pd.testing.assert_frame_equal(table, open_trace(path).errors, check_categorical=False)
+            _same_errors(error_rows([path]), table)
