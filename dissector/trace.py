@@ -102,14 +102,19 @@ class _Base:
             self.cache[name] = build(self) if build is not None else getattr(self, f"_make_{name}")()
         return self.cache[name]
 
+    def _make_message_core(self) -> Any:
+        """The columns of the messages table that transactions, times and lifecycles read."""
+        from dissector.analysis.tables import message_core
+
+        return message_core(self.columns, self.dialect)
+
     def _make_pairing(self) -> Any:
-        self.get("messages")  # the messages builder leaves the request/reply pairing here
-        return self.cache["pairing"]
+        return self.get("message_core").pairing
 
     def _make_lifecycle_model(self) -> Lifecycles:
         """The VM lifecycles (intervals, summary, findings) rebuilt once for the tables using them."""
         return rebuild(
-            self.get("messages"),
+            self.get("message_core").with_fields(),
             self.get("transactions"),
             dialect=self.dialect,
             state_limits=self.state_limits,
@@ -123,10 +128,10 @@ class _Base:
         return ledger_findings(self.get("ledger_messages"), self.get("memparcels"), self.get("irqs"))
 
     def _make_timebase(self) -> TimeBase:
-        return TimeBase.from_messages(self.get("messages"), self.captures)
+        return TimeBase.from_messages(self.get("message_core").table, self.captures)
 
     def _make_end_times(self) -> dict[str, float]:
-        m = self.get("messages")
+        m = self.get("message_core").table
         if m.empty:
             return {}
         ends = m.groupby("capture", observed=True)["time"].max()

@@ -30,7 +30,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -623,17 +623,32 @@ def _rm_names(msg_ids: np.ndarray) -> np.ndarray:
     return names[inverse] if len(msg_ids) else np.empty(0, object)
 
 
+def _named_in(msg_ids: np.ndarray, wanted: Iterable[str]) -> np.ndarray:
+    """Whether each id's RM name (``_rm_names``) is one of ``wanted``: decided once per distinct
+    id (``np.isin`` over a million name objects sorts them)."""
+    wanted = set(wanted)
+    inverse, uniq = pd.factorize(msg_ids)
+    hit = np.array([i >= 0 and registry.message_name(i) in wanted for i in uniq.tolist()], bool)
+    return hit[inverse] if len(msg_ids) else np.empty(0, bool)
+
+
+def _is_type(kinds: Any, name: str) -> np.ndarray:
+    """Rows of a ``type`` categorical (``.cat``) that are ``name``, by code (no string per row)."""
+    codes = kinds.codes.to_numpy()
+    at = [i for i, c in enumerate(kinds.categories) if str(c) == name]
+    return codes == at[0] if at else np.zeros(len(codes), bool)
+
+
 def _events(msgs: pd.DataFrame, tx: pd.DataFrame, ids: dict[str, int]) -> tuple[list[tuple], set[int]]:
     """Lifecycle evidence of one capture as tuples sorted by frame (kind: 0 request, 1 reply,
     2 VM_STATUS, 3 VM_EXITED, 4 a call without reply)."""
     events: list[tuple] = []
     kinds = msgs["type"].cat
-    mtype = np.array([*map(str, kinds.categories), None], object)[kinds.codes.to_numpy()]
+    is_request, is_notification = _is_type(kinds, "request"), _is_type(kinds, "notification")
     vmid = msgs["vmid"].to_numpy(np.int64, na_value=-1)
     frame = msgs["frame"].to_numpy(np.int64)
     time = msgs["time"].to_numpy(np.float64)
     msg_id = msgs["msg_id"].to_numpy(np.int64, na_value=-1)
-    names = _rm_names(msg_id)
     columns = ("stop_flags", "stop_reason", "auth_mech", "exit_code", "exit_flags", "os_status")
     extra = {c: msgs[c].to_numpy(np.float64, na_value=np.nan) for c in columns}
 
@@ -643,8 +658,8 @@ def _events(msgs: pd.DataFrame, tx: pd.DataFrame, ids: dict[str, int]) -> tuple[
         return out
 
     none: dict[str, Any] = {}
-    asked = np.flatnonzero((mtype == "request") & (vmid >= 0))
-    asked_names = names[asked]
+    asked = np.flatnonzero(is_request & (vmid >= 0))
+    asked_names = _rm_names(msg_id[asked])
     events.extend(
         zip(
             frame[asked].tolist(),
@@ -656,15 +671,15 @@ def _events(msgs: pd.DataFrame, tx: pd.DataFrame, ids: dict[str, int]) -> tuple[
             strict=False,
         )
     )
-    for k in np.flatnonzero(np.isin(asked_names, list(NEED_FIELDS))).tolist():  # the few with fields
+    for k in np.flatnonzero(_named_in(msg_id[asked], NEED_FIELDS)).tolist():  # the few with fields
         f, kind, name, v, t, _ = events[k]
         events[k] = (f, kind, name, v, t, fields_of(int(asked[k])))
     status = msgs["vm_status"].to_numpy(np.int64, na_value=-1)
     os_status = msgs["os_status"].to_numpy(np.int64, na_value=0)
-    told = (mtype == "notification") & (msg_id == ids["VM_STATUS"]) & (vmid >= 0) & (status >= 0)
+    told = is_notification & (msg_id == ids["VM_STATUS"]) & (vmid >= 0) & (status >= 0)
     for i in np.flatnonzero(told).tolist():
         events.append((int(frame[i]), 2, int(vmid[i]), int(status[i]), int(os_status[i]), float(time[i])))
-    exited = np.flatnonzero((mtype == "notification") & (msg_id == ids["VM_EXITED"]) & (vmid >= 0))
+    exited = np.flatnonzero(is_notification & (msg_id == ids["VM_EXITED"]) & (vmid >= 0))
     if len(exited):
         et = msgs["exit_type"].array
         for i in exited.tolist():
@@ -680,10 +695,10 @@ def _events(msgs: pd.DataFrame, tx: pd.DataFrame, ids: dict[str, int]) -> tuple[
                     float(time[i]),
                 )
             )
-    tx_names = _rm_names(tx["msg_id"].to_numpy(np.int64, na_value=-1))
+    tx_ids = tx["msg_id"].to_numpy(np.int64, na_value=-1)
     keep = (
         (tx["status"] == "error").to_numpy(bool)
-        | ((tx["status"] == "ok").to_numpy(bool) & np.isin(tx_names, list(STATE_CALLS)))
+        | ((tx["status"] == "ok").to_numpy(bool) & _named_in(tx_ids, STATE_CALLS))
     ) & tx["vm"].notna().to_numpy(bool)
     answered = tx[keep]
     if len(answered):
@@ -692,7 +707,7 @@ def _events(msgs: pd.DataFrame, tx: pd.DataFrame, ids: dict[str, int]) -> tuple[
         for j, (rf, name, v, t, status_name, err) in enumerate(
             zip(
                 answered["reply_frame"].tolist(),
-                tx_names[keep].tolist(),
+                _rm_names(tx_ids[keep]).tolist(),
                 answered["vm"].tolist(),
                 answered["reply_time"].tolist(),
                 answered["status"].astype(object).tolist(),

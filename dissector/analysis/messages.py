@@ -15,6 +15,8 @@ The VMID a message concerns (``vmid``, with ``vmid_source`` saying where it came
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -61,15 +63,62 @@ def sparse_categorical(values: np.ndarray) -> pd.Categorical:
     return pd.Categorical.from_codes(codes, dtype=known.dtype)
 
 
+# what transactions, the time base and the lifecycles read of the messages table: the table
+# without the columns that cost most (a tuple of frames per message, malformation texts ...)
+CORE = (
+    "capture", "frame", "time", "time_ns", "client_vmid", "type", "seq", "msg_id", "name", "err_code",
+    "err_name", "vmid", "malformed_kind", "vm", "request_frame",
+)  # fmt: skip
+# the lifecycle fields of notifications and requests (the lifecycles read them with ``CORE``)
+LIFECYCLE_FIELDS = (
+    "vm_status", "os_status", "exit_type", "exit_flags", "exit_code", "stop_flags", "stop_reason",
+    "auth_mech",
+)  # fmt: skip
+
+
+@dataclass
+class MessageCore:
+    """The ``CORE`` columns of a messages table (``table``, in ``MESSAGES`` order and dtypes), its
+    pairing, and what the other columns are made from (``complete`` makes them once asked).
+
+    Why: ``ghrm transactions``, ``lifecycle`` and ``trace.transactions`` read a dozen columns of
+    the messages table; the rest (a tuple per message above all) was a third of their time and
+    most of their memory. Every column is computed by the one code below, whichever is asked.
+    """
+
+    table: pd.DataFrame
+    pairing: Pairing
+    columns: Sequence[MessageColumns]
+    vmid_source: np.ndarray
+    exchange: dict[str, Any]  # exchange_columns' other columns (reply_frame, latency, errno)
+
+    def with_fields(self) -> pd.DataFrame:
+        """``table`` and the ``LIFECYCLE_FIELDS`` columns, in ``MESSAGES`` order (the lifecycles'
+        input: a VM's states come from these fields)."""
+        if "empty" in self.exchange:
+            return self.exchange["empty"][[n for n in MESSAGES.names if n in (*CORE, *LIFECYCLE_FIELDS)]]
+        data = {name: _values(self.table[name]) for name in CORE}
+        return MESSAGES.part({**data, **_fields(self.columns)})
+
+
 def build_messages(columns: Sequence[MessageColumns], dialect: str = "rm") -> tuple[pd.DataFrame, Pairing]:
     """The messages table of one or more captures (in the given order), and its pairing."""
+    core = message_core(columns, dialect)
+    return complete(core), core.pairing
+
+
+def message_core(columns: Sequence[MessageColumns], dialect: str = "rm") -> MessageCore:
+    """The ``CORE`` columns of the messages table of one or more captures, and its pairing."""
     columns = [c for c in columns]
     if not columns or sum(len(c) for c in columns) == 0:
         names = [c.capture for c in columns]
         frame = MESSAGES.empty()
         frame["capture"] = pd.Categorical([], categories=names)
         empty = np.empty(0, np.int64)
-        return frame, Pairing(empty, empty, np.empty(0, np.int8), np.empty(0, np.int32), empty)
+        pairing = Pairing(empty, empty, np.empty(0, np.int8), np.empty(0, np.int32), empty)
+        return MessageCore(
+            frame[list(_core_names())], pairing, columns, np.empty(0, np.int8), {"empty": frame}
+        )
     capture = np.concatenate([np.full(len(c), i, np.int32) for i, c in enumerate(columns)])
     client = _concat(columns, "client_vmid").astype(np.int64)
     seq = _concat(columns, "seq").astype(np.int64)
@@ -88,19 +137,13 @@ def build_messages(columns: Sequence[MessageColumns], dialect: str = "rm") -> tu
     )
     known = _concat(columns, "time_known")
     time_ns = _concat(columns, "time_ns")
-    time_end_ns = _concat(columns, "time_end_ns")
     is_reply_err = err >= 0
+    frame = _concat(columns, "frame")
     data = {
         "capture": pd.Categorical.from_codes(capture, categories=[c.capture for c in columns]),
-        "frame": _concat(columns, "frame"),
-        "frames": _concat(columns, "frames"),
+        "frame": frame,
         "time": np.where(known, time_ns / 1e9, np.nan),
-        "time_end": np.where(known | (time_end_ns != 0), time_end_ns / 1e9, np.nan),
         "time_ns": nullable(time_ns, ~known, "Int64"),
-        "direction": pd.Categorical.from_codes(
-            _DIRECTION_CODES[_concat(columns, "direction")],
-            categories=list(MESSAGES.column("direction").categories or ()),
-        ),
         "client_vmid": client.astype(np.int32),
         "type": pd.Categorical.from_codes(
             _TYPE_CODES[msg_type], categories=list(MESSAGES.column("type").categories or ())
@@ -108,37 +151,71 @@ def build_messages(columns: Sequence[MessageColumns], dialect: str = "rm") -> tu
         "seq": nullable(seq, seq < 0, "Int32"),
         "msg_id": nullable(msg_id, msg_id < 0, "Int64"),
         "name": named(msg_id, lambda v: registry.message_name(v, dialect)),
-        "fragments": nullable(_concat(columns, "fragments"), _concat(columns, "fragments") < 0, "Int16"),
         "err_code": nullable(err, ~is_reply_err, "Int64"),
         "err_name": named(err, lambda v: registry.error_name(v, dialect)),
         "vmid": nullable(vmid, vmid < 0, "Int32"),
-        "vmid_source": pd.Categorical.from_codes(source, categories=list(VMID_SOURCES)),
-        "length": _concat(columns, "length").astype(np.int32),
-        "payload_len": np.maximum(_concat(columns, "length") - 8, 0).astype(np.int32),
-        "synthetic": _concat(columns, "synthetic"),
-        "malformed": _concat(columns, "malformed"),
         "malformed_kind": sparse_categorical(_concat(columns, "malformed_kind")),
     }
-    for column in (
-        "vm_status",
-        "os_status",
-        "exit_type",
-        "exit_flags",
-        "exit_code",
-        "stop_flags",
-        "stop_reason",
-        "auth_mech",
-    ):
+    req = exchange_rows(capture, clients, seq, msg_id, call_type, pairing.request_of)
+    exchange = exchange_columns(
+        frame, time_ns, known, vmid, err, req, pairing.reply_of, pairing.request_of, call_type
+    )
+    data["vm"] = exchange.pop("vm")
+    data["request_frame"] = exchange.pop("request_frame")
+    return MessageCore(MESSAGES.part(data), pairing, columns, source, exchange)
+
+
+def with_core(core: MessageCore, table: pd.DataFrame) -> MessageCore:
+    """``core`` with its table replaced (``context.with_resources`` changes ``vm``)."""
+    return replace(core, table=table)
+
+
+def complete(core: MessageCore) -> pd.DataFrame:
+    """The whole messages table: ``core.table`` and the other columns of ``MESSAGES``."""
+    if "empty" in core.exchange:
+        return core.exchange["empty"]
+    columns = core.columns
+    known = _concat(columns, "time_known")
+    time_end_ns = _concat(columns, "time_end_ns")
+    data: dict[str, Any] = {name: _values(core.table[name]) for name in CORE}
+    data.update(_fields(columns))
+    data.update(
+        {
+            "frames": _concat(columns, "frames"),
+            "time_end": np.where(known | (time_end_ns != 0), time_end_ns / 1e9, np.nan),
+            "direction": pd.Categorical.from_codes(
+                _DIRECTION_CODES[_concat(columns, "direction")],
+                categories=list(MESSAGES.column("direction").categories or ()),
+            ),
+            "fragments": nullable(_concat(columns, "fragments"), _concat(columns, "fragments") < 0, "Int16"),
+            "vmid_source": pd.Categorical.from_codes(core.vmid_source, categories=list(VMID_SOURCES)),
+            "length": _concat(columns, "length").astype(np.int32),
+            "payload_len": np.maximum(_concat(columns, "length") - 8, 0).astype(np.int32),
+            "synthetic": _concat(columns, "synthetic"),
+            "malformed": _concat(columns, "malformed"),
+            **core.exchange,
+        }
+    )
+    return MESSAGES.frame(data)
+
+
+def _fields(columns: Sequence[MessageColumns]) -> dict[str, Any]:
+    """The ``LIFECYCLE_FIELDS`` columns (NA where a message has not the field)."""
+    out = {}
+    for column in LIFECYCLE_FIELDS:
         values = (
             columns[0].payload[column]
             if len(columns) == 1
             else np.concatenate([c.payload[column] for c in columns])
         )
-        data[column] = nullable(values, values < 0, MESSAGES.column(column).dtype)
-    req = exchange_rows(capture, clients, seq, msg_id, call_type, pairing.request_of)
-    data.update(
-        exchange_columns(
-            data["frame"], time_ns, known, vmid, err, req, pairing.reply_of, pairing.request_of, call_type
-        )
-    )
-    return MESSAGES.frame(data), pairing
+        out[column] = nullable(values, values < 0, MESSAGES.column(column).dtype)
+    return out
+
+
+def _values(column: pd.Series) -> Any:
+    """A column's array as built (numpy, or pandas' extension array): no copy on the way back."""
+    return column.to_numpy() if isinstance(column.dtype, np.dtype) else column.array
+
+
+def _core_names() -> list[str]:
+    return [n for n in MESSAGES.names if n in CORE]

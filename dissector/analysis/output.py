@@ -15,6 +15,7 @@ from typing import Any, TextIO
 import numpy as np
 import pandas as pd
 
+from . import csv_bytes
 from .text_table import WIDTH as WIDTH  # re-exported: the CLIs import them from here
 from .text_table import render as render
 from .text_table import write_empty as write_empty
@@ -75,8 +76,58 @@ def write_csv(df: pd.DataFrame, out: TextIO) -> None:
     series = [df[c] for c in columns]
     for start in range(0, len(df), step):
         stop = min(start + step, len(df))
-        cells = _chunk_cells([s.iloc[start:stop] for s in series], block)
+        parts = [s.iloc[start:stop] for s in series]
+        matrices = [_csv_matrix(part, block) for part in parts]
+        if all(m is not None for m in matrices):
+            out.write(csv_bytes.rows_text(matrices))  # type: ignore[arg-type]
+            continue
+        cells = _chunk_cells(parts, block)
         out.write("\n".join(map(",".join, zip(*cells, strict=True))) + "\n")
+
+
+def _csv_matrix(s: pd.Series, block: int) -> np.ndarray | None:
+    """One column's csv fields as a NUL-padded byte matrix (``csv_bytes``), the same text as
+    ``_csv_cells``; None where a field holds a NUL (the caller joins strings instead)."""
+    dtype = s.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        cats = s.cat.categories
+        if cats.dtype.kind in "fc" or cats.dtype.kind in "mM":
+            return csv_bytes.from_strings(_fallback(s))
+        return csv_bytes.lookup([_quoted(str(c)) for c in cats.tolist()], s.cat.codes.to_numpy())
+    if dtype.kind == "f":
+        cells, other = csv_bytes.fixed_point(s.to_numpy(np.float64, na_value=np.nan))
+        rows = np.flatnonzero(other)
+        if not len(rows):
+            return cells
+        texts = csv_bytes.from_strings(list(map("{:.9f}".format, s.to_numpy(np.float64)[rows].tolist())))
+        if texts is None:
+            return None
+        if texts.shape[1] > cells.shape[1]:
+            cells = np.pad(cells, ((0, 0), (0, texts.shape[1] - cells.shape[1])))
+        cells[rows, : texts.shape[1]] = texts
+        return cells
+    if dtype.kind in "iub":
+        plain = dtype if isinstance(dtype, np.dtype) else dtype.numpy_dtype
+        mask = s.isna().to_numpy(bool)
+        values = s.to_numpy(plain, na_value=plain.type(0)) if mask.any() else s.to_numpy(plain)
+        if plain.kind == "b":
+            return csv_bytes.lookup(["False", "True"], np.where(mask, -1, values.astype(np.int64)))
+        if plain.kind == "u" and len(values) and int(values.max()) > np.iinfo(np.int64).max:
+            return csv_bytes.from_strings(_csv_cells(s, block))
+        codes, uniques = pd.factorize(values)
+        if 4 * len(uniques) < len(values):  # VMIDs, ids, codes: each distinct value once
+            table = csv_bytes.integers(np.asarray(uniques).astype(np.int64))
+            if table is not None:
+                cells = table[codes]
+                cells[mask] = 0
+                return cells
+        found = csv_bytes.integers(values.astype(np.int64), mask)
+        return found if found is not None else csv_bytes.from_strings(_csv_cells(s, block))
+    if isinstance(dtype, pd.DatetimeTZDtype) and str(dtype.tz) == "UTC":
+        ns = s.dt.as_unit("ns").array.asi8
+        nat = ns == np.iinfo(np.int64).min
+        return csv_bytes.utc_datetimes(ns, _units(ns, nat, block), nat)
+    return csv_bytes.from_strings(_csv_cells(s, block))
 
 
 def _chunk_cells(parts: list[pd.Series], block: int) -> list[list[str]]:
@@ -166,14 +217,7 @@ def _utc_cells(s: pd.Series, block: int) -> list[str]:
     of a second its finest one needs (none, 3, 6 or 9 digits); NaT is an empty field."""
     ns = s.dt.as_unit("ns").array.asi8
     nat = ns == np.iinfo(np.int64).min
-    # finest resolution per row: 0 whole seconds, 1 ms, 2 us, 3 ns
-    need = (ns % 1_000_000_000 != 0).astype(np.int8)
-    need += ns % 1_000_000 != 0
-    need += ns % 1000 != 0
-    need[nat] = 0
-    starts = np.arange(0, len(ns), block)
-    finest = np.maximum.reduceat(need, starts) if len(ns) else need
-    unit_of_row = np.repeat(finest, np.diff(np.r_[starts, len(ns)]))
+    unit_of_row = _units(ns, nat, block)
     # the date and time to the second, formatted once per distinct second; the fraction per row
     seconds = np.where(nat, 0, ns // 1_000_000_000)
     fraction = (ns - seconds * 1_000_000_000).tolist()
@@ -193,6 +237,18 @@ def _utc_cells(s: pd.Series, block: int) -> list[str]:
         for i in rows:
             out[i] = form(whole[i], fraction[i] // div)
     return out
+
+
+def _units(ns: np.ndarray, nat: np.ndarray, block: int) -> np.ndarray:
+    """Per row, the finest resolution any time of its ``block`` of rows needs (pandas formats a
+    chunk at once): 0 whole seconds, 1 ms, 2 us, 3 ns."""
+    need = (ns % 1_000_000_000 != 0).astype(np.int8)
+    need += ns % 1_000_000 != 0
+    need += ns % 1000 != 0
+    need[nat] = 0
+    starts = np.arange(0, len(ns), block)
+    finest = np.maximum.reduceat(need, starts) if len(ns) else need
+    return np.repeat(finest, np.diff(np.r_[starts, len(ns)]))
 
 
 def _fallback(s: pd.Series) -> list[str]:

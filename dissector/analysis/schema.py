@@ -89,6 +89,16 @@ class Schema:
         cols = {c.name: _cast(data[c.name], c) for c in self.columns}
         return pd.DataFrame(cols, index=index, copy=False)
 
+    def part(self, data: Mapping[str, Any]) -> pd.DataFrame:
+        """A DataFrame of some declared columns (``data``'s), in declared order and dtypes."""
+        import pandas as pd
+
+        extra = set(data) - set(self.names)
+        if extra:
+            raise ValueError(f"{self.name}: undeclared column(s) {sorted(extra)}")
+        cols = {c.name: _cast(data[c.name], c) for c in self.columns if c.name in data}
+        return pd.DataFrame(cols, copy=False)
+
     def check(self, df: pd.DataFrame) -> None:
         """Raise ``AssertionError`` naming the first column whose name or dtype differs."""
         import pandas as pd

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from dissector.analysis.columns import MessageColumns
+    from dissector.analysis.messages import MessageCore
     from dissector.trace import Trace, _Base
 
 
@@ -154,24 +155,36 @@ class Table:
 # ``build(base)`` makes the table of the whole input; ``base.get(name)`` gives (and caches) any
 # other table or intermediate result (``trace._Base``). ``derive(trace)`` works on a window.
 def _messages(base: _Base) -> pd.DataFrame:
-    messages, base.cache["pairing"] = messages_table(base.columns, base.dialect)
-    return messages
+    from dissector.analysis.messages import complete
+
+    return complete(base.get("message_core"))
+
+
+def message_core(columns: list[MessageColumns], dialect: str) -> MessageCore:
+    """The ``messages.CORE`` columns of the messages table of decoded captures (rule 1 of ``vm``
+    applied) and its pairing: what transactions, the time base and the lifecycles read."""
+    from dissector.analysis.context import payload_reader, resource_vms, with_resources
+    from dissector.analysis.messages import message_core as core_of
+    from dissector.analysis.messages import with_core
+
+    core = core_of(columns, dialect)
+    vms = resource_vms(core.table, payload_reader(columns, dialect))
+    return with_core(core, with_resources(core.table, vms))
 
 
 def messages_table(columns: list[MessageColumns], dialect: str) -> tuple[pd.DataFrame, Any]:
     """The messages table of decoded captures (internal: epoch seconds, generated fields) and
     its request/reply pairing; ``ghrm decode`` calls it without a ``Trace``."""
-    from dissector.analysis.context import payload_reader, resource_vms, with_resources
-    from dissector.analysis.messages import build_messages
+    from dissector.analysis.messages import complete
 
-    messages, pairing = build_messages(columns, dialect)
-    return with_resources(messages, resource_vms(messages, payload_reader(columns, dialect))), pairing
+    core = message_core(columns, dialect)
+    return complete(core), core.pairing
 
 
 def _transactions(base: _Base) -> pd.DataFrame:
     from dissector.analysis.transactions import call_types, transactions_from
 
-    messages = base.get("messages")
+    messages = base.get("message_core").table
     return transactions_from(messages, base.get("pairing"), call_types(messages))
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from typing import Protocol
 
 import numpy as np
@@ -32,6 +32,7 @@ from dissector.analysis.columns import (
     UNKNOWN,
     CallColumns,
     MessageColumns,
+    RecordSource,
     empty_columns,
     payload_dtype,
     usable_ns,
@@ -341,21 +342,18 @@ class _Messages:
         """Messages that are one record by themselves (not through the reassembler)."""
         return self.source >= 0
 
+    @cached_property
+    def records(self) -> RecordSource:
+        """Messages given back from the records (``raw_message``, ``message_bytes``)."""
+        return RecordSource(self.rc, self.source, self.assembled)
+
     def raw_message(self, i: int) -> RawMessage:
         """Message ``i`` as the readers and the reassembler make it, for Scapy."""
-        src = int(self.source[i])
-        if src < 0:
-            return self.assembled[-1 - src]
-        (raw,) = Reassembler().feed(self.rc.record(src))
-        return raw
+        return self.records.raw_message(i)
 
     def message_bytes(self, i: int) -> bytes:
-        """``raw_message(i).data`` read straight from the buffer where the reassembler would
-        only copy it (a standalone record within the message-queue size, not a kernel log's)."""
-        if self.source[i] < 0 or self.synthetic[i] or self.length[i] > MSGQ_MAX_MSG_SIZE:
-            return self.raw_message(i).data
-        start = int(self.moff[i])
-        return bytes(self.view.buf[start : start + int(self.length[i])])
+        """``raw_message(i).data`` without building a RawMessage where the buffer holds it."""
+        return self.records.message_bytes(i)
 
 
 @dataclass
@@ -524,6 +522,7 @@ def decode(rc: RecordArrays, capture: str, dialect: str = "rm") -> MessageColumn
     h = _headers(m)
     payload_vmid, allocated_vmid, payload = _payload_columns(m, h)
     malformed, malformed_kind = _malformations(m, _needs_scapy(m, h, dialect), dialect)
+    source = m.records  # not ``m``'s methods: its buffer copy and offsets would stay alive
     cols = MessageColumns(
         capture=capture,
         frame=m.frame,
@@ -545,8 +544,8 @@ def decode(rc: RecordArrays, capture: str, dialect: str = "rm") -> MessageColumn
         malformed=malformed,
         malformed_kind=malformed_kind,
         payload=payload,
-        raw_message=m.raw_message,
-        message_bytes=m.message_bytes,
+        raw_message=source.raw_message,
+        message_bytes=source.message_bytes,
         emitted=m.emitted(),
     )
     return cols  # in frame order already (``_messages``)

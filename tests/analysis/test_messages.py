@@ -22,3 +22,35 @@ def test_sparse_categorical_is_pandas_categorical(seed: int) -> None:
     got, want = sparse_categorical(values), pd.Categorical(values)
     pd.testing.assert_extension_array_equal(got, want)
     assert got.categories.dtype == want.categories.dtype
+
+
+@pytest.mark.parametrize(
+    "trace",
+    ["faults_mix.pcapng", "fleet_20vms.pcapng", "dmesg_hexlog.log", "malformed_truncated.pcapng", "hang.pcap"],
+)
+def test_core_is_the_messages_table_cut_down(trace: str) -> None:
+    """Transactions, the time base and the lifecycles are built from ``MessageCore``: they must be
+    what the whole messages table gives (the way they were built before)."""
+    from dissector.analysis.lifecycles import rebuild
+    from dissector.analysis.messages import CORE, LIFECYCLE_FIELDS
+    from dissector.analysis.timebase import TimeBase
+    from dissector.analysis.transactions import call_types, transactions_from
+    from dissector.trace import open_trace
+
+    t = open_trace(f"traces/{trace}")
+    base = t._base
+    core, whole = base.get("message_core"), base.get("messages")
+    pd.testing.assert_frame_equal(core.table, whole[[n for n in whole.columns if n in CORE]])
+    fields = [n for n in whole.columns if n in (*CORE, *LIFECYCLE_FIELDS)]
+    pd.testing.assert_frame_equal(core.with_fields(), whole[fields])
+    pd.testing.assert_frame_equal(
+        base.get("transactions"), transactions_from(whole, core.pairing, call_types(whole))
+    )
+    model = rebuild(whole, base.get("transactions"), dialect=t.dialect)
+    pd.testing.assert_frame_equal(base.get("lifecycle_model").intervals, model.intervals)
+    pd.testing.assert_frame_equal(base.get("lifecycle_model").summary, model.summary)
+    assert base.get("lifecycle_model").findings == model.findings
+    want = TimeBase.from_messages(whole, t.captures)
+    got = base.get("timebase")
+    assert got.starts == want.starts and got.labels == want.labels
+    assert got.exact.equals(want.exact) and np.array_equal(got.exact_ns, want.exact_ns)
