@@ -23,14 +23,18 @@ equals ``t`` of its request to the last bit and ``time`` is exact to the nanosec
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from .schema import Column, Schema
+
+if TYPE_CHECKING:
+    from .columns import MessageColumns
 
 ROW_TIME = "time"
 RELATIVE = "t"
@@ -62,6 +66,22 @@ class TimeBase:
         seconds = known["time"].to_numpy(np.float64)
         ns = known["time_ns"].to_numpy(np.int64, na_value=0)
         seconds, pos = np.unique(seconds, return_index=True)
+        return cls(starts, capture_labels(captures), pd.Index(seconds), ns[pos])
+
+    @classmethod
+    def from_columns(cls, columns: Sequence[MessageColumns], captures: list[str]) -> TimeBase:
+        """What ``from_messages`` gives for the messages table of these columns, read from the
+        columns themselves (its rows are theirs, in the same order, ``time`` is ``time_ns / 1e9``
+        where known): a command that shows no message (the ledgers) need not build that table."""
+        starts: dict[str, int] = {}
+        known_ns = []
+        for cols in columns:
+            ns = cols.time_ns[cols.time_known]
+            if len(ns):
+                starts.setdefault(cols.capture, int(ns[0]))
+            known_ns.append(ns.astype(np.int64))
+        ns = np.concatenate(known_ns) if known_ns else np.empty(0, np.int64)
+        seconds, pos = np.unique(ns / 1e9, return_index=True)
         return cls(starts, capture_labels(captures), pd.Index(seconds), ns[pos])
 
     def to_ns(self, seconds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

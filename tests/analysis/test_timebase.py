@@ -157,3 +157,37 @@ def test_messages_lead_with_what_a_reader_needs_and_schema_renders_in_jupyter():
     assert doc._repr_markdown_() == str(doc) and "| `latency_ms` | float64 |" in doc
     assert "| `t` | float64 | seconds since the capture start" in Trace.schema("messages")
     assert "| `created_time` |" in Trace.schema("memparcels")
+
+
+def _same_time_base(trace: Trace) -> None:
+    """``TimeBase.from_columns`` (what a Trace uses) equals ``from_messages`` of its messages table."""
+    from dissector.analysis.timebase import TimeBase
+
+    base = trace._base
+    a = TimeBase.from_columns(base.columns, base.captures)
+    b = TimeBase.from_messages(base.get("messages"), base.captures)
+    assert dict(a.starts) == dict(b.starts) and list(a.starts) == list(b.starts)
+    assert dict(a.labels) == dict(b.labels)
+    assert a.exact.equals(b.exact) and a.exact.dtype == b.exact.dtype
+    assert np.array_equal(a.exact_ns, b.exact_ns) and a.exact_ns.dtype == b.exact_ns.dtype
+
+
+@pytest.mark.parametrize("path", BUNDLED, ids=lambda p: p.name)
+def test_time_base_from_columns_equals_the_messages_tables(path):
+    _same_time_base(dissector.open(str(path)))
+
+
+def test_time_base_from_columns_of_several_captures_and_untimed_records():
+    paths = [
+        str(TRACES / "single_vm_clean.pcapng"),
+        str(TRACES / "dmesg_hexlog.log"),
+        str(TRACES / "hang.pcap"),
+    ]
+    _same_time_base(dissector.open(paths))
+    c = Conversation()
+    c.call("VM_START", vmid=0x80)
+    c.call("VM_START", vmid=0x81)
+    untimed = {1, 2}  # the first records have no time: the start is the first timed one
+    records = [dataclasses.replace(r, time_ns=None) if i in untimed else r for i, r in enumerate(c.records)]
+    _same_time_base(Trace.from_records(records))
+    _same_time_base(Trace.from_records([dataclasses.replace(r, time_ns=None) for r in c.records]))

@@ -24,6 +24,7 @@ from dissector.analysis.output import render, write_empty, write_machine
 from dissector.errors import EXIT_INPUT, EXIT_OK
 
 from .checks import human
+from .gcpause import gc_paused
 
 WIDTH = 150  # the ledgers are wide tables; the last column wraps beyond this (or the terminal's width)
 
@@ -47,13 +48,15 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO, body: Callable[[Any
     """Open the captures as every table command does, and run ``body`` on the trace."""
 
     def checked(trace: Any) -> int:
-        # problems first: most captures have none, and then the messages table is not needed here
-        if not trace.problems.empty and trace.messages.empty:
+        # problems first: most captures have none; and no message means no row in any column
+        # (the messages table, a million rows at 1M, is not built for this)
+        if not trace.problems.empty and not any(len(c) for c in trace._base.columns):
             err.write("ghrm: nothing could be decoded\n")
             return EXIT_INPUT
         return body(trace)
 
-    return run_on_trace(args, out, err, checked)
+    with gc_paused():  # the command allocates a ledger and exits: no collection walks it
+        return run_on_trace(args, out, err, checked)
 
 
 def _empty(args: argparse.Namespace, what: str, out: TextIO, err: TextIO, columns: list[str]) -> int:

@@ -41,6 +41,8 @@ from dissector.protocol.wire import (
     parse_header,
 )
 
+from .dicts import ColumnDicts, no_text
+
 if TYPE_CHECKING:
     from dissector.analysis.columns import MessageColumns
     from dissector.capture.record import CaptureProblem
@@ -344,8 +346,14 @@ def messages_from_columns(columns: Sequence[MessageColumns], dialect: str = "rm"
         last = int(np.argmax(cols.frame))
         if last not in rows:
             rows.append(last)
-        out.extend(_decoded_row(cols, i, dialect) for i in rows)
+        dicts = _column_dicts(cols, np.array(rows, np.int64), dialect)
+        out.extend(dicts.get(k) for k in range(len(dicts)))
     return out
+
+
+def _column_dicts(cols: MessageColumns, rows: np.ndarray, dialect: str) -> ColumnDicts:
+    """The dicts of ``rows``: from the columns where they vouch for a message, else decoded."""
+    return ColumnDicts(cols, rows, dialect, lambda i: _decoded_row(cols, i, dialect))
 
 
 # --- stories straight from the columns ---------------------------------------------------------
@@ -416,21 +424,26 @@ def _column_story(cols: MessageColumns, dialect: str) -> tuple[Story, list[Mappi
     quiet = _quiet_allocations(cols, rows, mtype, msg_id, err, reply_of, exact, dialect)
     keep = np.flatnonzero(((mtype == REQUEST) & ~quiet) | (mtype == NOTIFICATION))
     dicts: dict[int, Mapping[str, Any]] = {}
+    replies = reply_of[keep]
+    requests = (mtype[keep] == REQUEST).tolist()
+    # only the rows a story holds get dict makers (a list per column of every row would be ~9 M
+    # references at 1M messages, which each full garbage collection walks)
+    need = np.unique(np.concatenate([keep, replies[replies >= 0]]))
+    made = _column_dicts(cols, rows[need], dialect)
+    position = dict(zip(need.tolist(), range(len(need)), strict=True))
+    is_reply = (mtype[need] == REPLY).tolist()
 
     def row(k: int) -> Mapping[str, Any]:
-        i = int(rows[k])
+        p = position[k]
+        i = made.rows[p]
         found: Mapping[str, Any] | None = exact.get(i) or dicts.get(i)
         if found is None:
-            if mtype[k] == REPLY:  # often read only for its outcome: decoded if more is asked
-                found = LazyReply(int(cols.frame[i]), int(err[k]), lambda: _decoded_row(cols, i, dialect))
-            else:
-                found = _decoded_row(cols, i, dialect)
+            # a reply is often read only for its outcome: decoded if more is asked
+            found = LazyReply(made.frame[p], made.err[p], lambda: made.get(p)) if is_reply[p] else made.get(p)
             dicts[i] = found
         return found
 
-    for k in keep.tolist():
-        j = int(reply_of[k])
-        request = bool(mtype[k] == REQUEST)
+    for k, j, request in zip(keep.tolist(), replies.tolist(), requests, strict=True):
         _tell(story, row(k), row(j) if request and j >= 0 else None, request)
     return story, sorted((*exact.values(), *dicts.values()), key=lambda m: int(m["frame"]))
 
@@ -469,7 +482,7 @@ class LazyReply(Mapping[str, Any]):
 
 def _well_formed(cols: MessageColumns, rows: np.ndarray) -> np.ndarray:
     """Which of ``rows`` the decoders found well-formed (``malformed`` null)."""
-    return np.fromiter((m is None for m in cols.malformed[rows]), bool, len(rows))
+    return no_text(cols.malformed[rows])
 
 
 def _quiet_allocations(

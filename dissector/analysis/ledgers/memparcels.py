@@ -112,6 +112,13 @@ class Parcel:
     def borrowers(self) -> tuple[int, ...]:
         return tuple(dict.fromkeys(v for v, _ in self.acl if v != self.owner))
 
+    def lends_to(self, vmid: int) -> bool:
+        """``vmid in borrowers``, without building the tuple (VM_INIT asks it of every open parcel)."""
+        for v, _ in self.acl:
+            if v == vmid:
+                return vmid != self.owner
+        return False
+
     @property
     def size(self) -> int | None:
         if self.sgl_broken:
@@ -392,10 +399,11 @@ class ParcelReplay(Replay[Parcel]):
             return
         vmid = int(vmid)
         gone = self._gone.get(vmid, -1)
+        client = call.client
         for parcel in self._unreclaimed():
             if (
-                parcel.owner != call.client
-                or vmid not in parcel.borrowers
+                parcel.owner != client
+                or not parcel.lends_to(vmid)
                 or (parcel.created_frame or parcel.first_frame) < gone
             ):
                 continue
