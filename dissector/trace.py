@@ -62,7 +62,7 @@ from dissector.analysis.tables import (
     Whole,
 )
 from dissector.analysis.timebase import TimeBase, present, public_schema
-from dissector.analysis.timing import timing_findings
+from dissector.analysis.timing import TimingModel, timing_findings, timing_model
 from dissector.capture.detect import open_records
 from dissector.capture.record import CaptureProblem, Record
 from dissector.decoded import DecodedMessage, decode_records
@@ -159,8 +159,13 @@ class _Base:
                 self.get("messages"),
                 self.get("lifecycle_summary"),
                 self.get("slow_windows"),
+                self.get("timing_model"),
             ),
         ]
+
+    def _make_timing_model(self) -> TimingModel:
+        """Service times and slow windows, detected once for ``slow_windows`` and the findings."""
+        return timing_model(self.get("transactions"), self.get("messages"), self.get("lifecycle_summary"))
 
 
 class Trace:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,7 @@ import pandas as pd
 
 from .lifecycles import Finding
 from .schema import FINDINGS, SEVERITIES
+from .timing import FRAME_BITS
 from .transactions import call_types, client_keys, garbage
 
 CODES = (
@@ -70,8 +72,13 @@ def from_transactions(tx: pd.DataFrame, end_times: dict[str, float]) -> list[Fin
     out: list[Finding] = []
     odd = tx[tx["status"].isin(("unanswered", "duplicate_reply", "orphan_reply", "retransmitted"))]
     first_reply: dict[tuple[str, int], int] = {}
-    if (odd["status"] == "duplicate_reply").any():
+    duplicates = (odd["status"] == "duplicate_reply").to_numpy(bool)
+    if duplicates.any():
         answered = tx[tx["status"].isin(("ok", "error", "malformed"))]
+        # only the requests a duplicate answers (a storm of refused calls answers hundreds of thousands)
+        asked = odd["request_frame"].to_numpy(np.float64, na_value=np.nan)[duplicates]
+        wanted = answered["request_frame"].isin(asked[~np.isnan(asked)])
+        answered = answered[wanted.to_numpy(bool, na_value=False)]
         first_reply = dict(
             zip(
                 zip(answered["capture"].astype(str), answered["request_frame"].astype(int), strict=True),
@@ -218,56 +225,142 @@ class NextMoves:
 
 def from_errors(errors: pd.DataFrame, tx: pd.DataFrame | None = None) -> list[Finding]:
     """One error_reply finding per (capture, call, error code, VM): a call retried and refused
-    again is one finding with its count and retry interval; frames: requests and replies."""
-    about: dict[tuple[str, int], tuple[Any, float, int | None]] = {}  # reply -> vm, time, request
-    if tx is not None and not errors.empty:
-        # only the replies the errors table names (a large capture has far more answered calls)
-        named = np.fromiter((f for frames in errors["frames"] for f in frames), np.int64)
-        replied = tx[tx["reply_frame"].isin(named).to_numpy(bool, na_value=False)]
-        for c, rf, vm, t, req in zip(
-            replied["capture"].astype(str),
-            replied["reply_frame"].astype(int),
-            replied["vm"].astype(object),
-            replied["reply_time"],
-            replied["request_frame"].astype(object),
-            strict=True,
-        ):
-            about[(c, rf)] = (_opt(vm), float(t), None if _opt(req) is None else int(req))
-    out = []
-    for row in errors.itertuples(index=False):
-        capture = str(row.capture)
-        by_vm: dict[Any, list[int]] = {}
-        for f in row.frames:
-            by_vm.setdefault(about.get((capture, f), (None,))[0], []).append(f)
-        for vm, replies in by_vm.items():
-            requests = [r for f in replies if (r := about.get((capture, f), (None, 0, None))[2]) is not None]
-            times = sorted(about[(capture, f)][1] for f in replies if (capture, f) in about)
-            count = len(replies)
-            said = f"{count} replies" if count > 1 else "1 reply"
-            if count > 1 and len(times) == count and times[-1] > times[0]:  # retried, refused again
-                span = times[-1] - times[0]
-                said += f", one every {_span(span / (count - 1))} on average over {_span(span)}"
-            code = f"RM error {int(row.err_code):#x}, Linux {row.errno}"
-            text = f"{row.name} failed with {row.err_name} ({code}): {said}" + (
-                "" if vm is None else f", VM {int(vm):#x}"
+    again is one finding with its count and retry interval; frames: requests and replies.
+
+    The reply frames of every errors row are looked up in the transactions (VM, reply time,
+    request frame) as one array, not one dict lookup per frame: a storm of refused calls names
+    hundreds of thousands of replies."""
+    out: list[Finding] = []
+    if errors.empty:
+        return out
+    replies = _ErrorReplies(errors, tx)
+    groups = replies.groups()
+    row = -1
+    rows = errors.itertuples(index=False)
+    for g, (r, vm) in enumerate(groups.keys):
+        while row < r:
+            err = next(rows)
+            row += 1
+        count = int(groups.count[g])
+        said = f"{count} replies" if count > 1 else "1 reply"
+        timed = int(groups.timed[g])
+        lo, hi = float(groups.first[g]), float(groups.last[g])
+        if count > 1 and timed == count and hi > lo:  # retried, refused again
+            span = hi - lo
+            said += f", one every {_span(span / (count - 1))} on average over {_span(span)}"
+        code = f"RM error {int(err.err_code):#x}, Linux {err.errno}"
+        text = f"{err.name} failed with {err.err_name} ({code}): {said}" + (
+            "" if vm is None else f", VM {int(vm):#x}"
+        )
+        first = lo if timed else err.first
+        out.append(
+            Finding(
+                "warning",
+                "response",
+                "error_reply",
+                text,
+                groups.frames[g],
+                first,
+                vm,
+                str(err.name),
+                count,
+                str(err.capture),
             )
-            first = times[0] if times else row.first
-            frames = tuple(sorted({*replies, *requests}))
-            out.append(
-                Finding(
-                    "warning",
-                    "response",
-                    "error_reply",
-                    text,
-                    frames,
-                    first,
-                    vm,
-                    str(row.name),
-                    count,
-                    capture,
-                )
-            )
+        )
     return out
+
+
+def _capture_codes(capture: pd.Series) -> tuple[np.ndarray, dict[str, int]]:
+    """A number per row for its capture's name (from the categorical codes, not a string per row)."""
+    if isinstance(capture.dtype, pd.CategoricalDtype):
+        codes, values = capture.cat.codes.to_numpy(np.int64), list(capture.cat.categories)
+    else:
+        codes, values = pd.factorize(capture.astype(object))
+        codes = codes.astype(np.int64)
+    names: dict[str, int] = {}
+    remap = np.array([names.setdefault(str(v), len(names)) for v in values] + [-2], np.int64)
+    return remap[codes], names  # a missing capture (code -1): -2, which no name has
+
+
+@dataclass
+class _ReplyGroups:
+    """The reply frames of the errors rows grouped by (row, VM), in row order and, within a row,
+    in the order each VM first appears among its frames."""
+
+    keys: list[tuple[int, int | None]]  # (errors row, VM or None)
+    count: np.ndarray  # replies
+    timed: np.ndarray  # ... of which the transactions know (they have a reply time)
+    first: np.ndarray  # earliest and latest reply time of those (NaN without any)
+    last: np.ndarray
+    frames: list[tuple[int, ...]]  # replies and their requests, sorted, each once
+
+
+class _ErrorReplies:
+    """Every reply frame the errors table names, flat, with what the transactions say about it."""
+
+    def __init__(self, errors: pd.DataFrame, tx: pd.DataFrame | None) -> None:
+        lengths = np.fromiter((len(f) for f in errors["frames"]), np.int64, len(errors))
+        self.row = np.repeat(np.arange(len(errors), dtype=np.int64), lengths)
+        self.frame = np.fromiter(
+            (f for frames in errors["frames"] for f in frames), np.int64, int(lengths.sum())
+        )
+        n = len(self.frame)
+        self.found = np.zeros(n, bool)
+        self.vm = np.full(n, -1, np.int64)  # -1: no VM (not found, or the transaction names none)
+        self.time = np.full(n, np.nan)
+        self.request = np.full(n, -1, np.int64)  # -1: no request frame
+        if tx is not None and n:
+            self._look_up(errors, tx)
+
+    def _look_up(self, errors: pd.DataFrame, tx: pd.DataFrame) -> None:
+        # only the replies the errors table names (a large capture has far more answered calls)
+        replied = tx[tx["reply_frame"].isin(self.frame).to_numpy(bool, na_value=False)]
+        tx_cap, names = _capture_codes(replied["capture"])
+        err_cap = np.array([names.get(str(c), -1) for c in errors["capture"]], np.int64)[self.row]
+        keys = (tx_cap << FRAME_BITS) | replied["reply_frame"].to_numpy(np.int64)
+        # a reply frame twice in the transactions: the last row says (as a dict filled in order would)
+        order = np.argsort(keys, kind="stable")
+        keys = keys[order]
+        last = np.r_[keys[1:] != keys[:-1], True] if len(keys) else np.zeros(0, bool)
+        keys, order = keys[last], order[last]
+        want = np.where(err_cap >= 0, (err_cap << FRAME_BITS) | self.frame, -1)
+        at = np.minimum(np.searchsorted(keys, want), max(len(keys) - 1, 0))
+        self.found = (keys[at] == want) & (want >= 0) if len(keys) else self.found
+        pos = order[at[self.found]]
+        vm = replied["vm"].to_numpy(np.float64, na_value=np.nan)[pos]
+        self.vm[self.found] = np.where(np.isnan(vm), -1, vm).astype(np.int64)
+        self.time[self.found] = replied["reply_time"].to_numpy(np.float64)[pos]
+        req = replied["request_frame"].to_numpy(np.float64, na_value=np.nan)[pos]
+        self.request[self.found] = np.where(np.isnan(req), -1, req).astype(np.int64)
+
+    def groups(self) -> _ReplyGroups:
+        # (row, VM) groups, numbered in order of their first frame
+        key = (self.row << 33) | (self.vm + 1)
+        _, first_at, inverse = np.unique(key, return_index=True, return_inverse=True)
+        rank = np.empty(len(first_at), np.int64)
+        rank[np.argsort(first_at, kind="stable")] = np.arange(len(first_at))
+        group = rank[inverse.reshape(-1)]
+        ng = len(first_at)
+        starts = first_at[np.argsort(first_at, kind="stable")]
+        count = np.bincount(group, minlength=ng)
+        timed = np.bincount(group, weights=self.found, minlength=ng).astype(np.int64)
+        first, last = np.full(ng, np.nan), np.full(ng, np.nan)
+        np.fmin.at(first, group[self.found], self.time[self.found])
+        np.fmax.at(last, group[self.found], self.time[self.found])
+        # frames: the replies and their request frames, sorted, each once per group
+        has_req = self.request >= 0
+        g = np.r_[group, group[has_req]]
+        f = np.r_[self.frame, self.request[has_req]]
+        order = np.lexsort((f, g))
+        g, f = g[order], f[order]
+        keep = np.r_[True, (g[1:] != g[:-1]) | (f[1:] != f[:-1])] if len(g) else np.zeros(0, bool)
+        g, f = g[keep], f[keep]
+        bounds = np.searchsorted(g, np.arange(ng + 1))
+        values = f.tolist()
+        frames = [tuple(values[a:b]) for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True)]
+        rows, vms = self.row[starts].tolist(), self.vm[starts].tolist()
+        keys = [(r, None if v < 0 else v) for r, v in zip(rows, vms, strict=True)]
+        return _ReplyGroups(keys, count, timed, first, last, frames)
 
 
 SEQ_REUSE_WINDOW = 1024
@@ -376,9 +469,8 @@ def from_messages(messages: pd.DataFrame) -> list[Finding]:
                 str(row.capture),
             )
         )
-    names = messages["name"].astype(object)
     noise = garbage(messages)  # reported as malformed already
-    unknown = messages[names.fillna("").str.startswith("UNKNOWN_").to_numpy(bool) & ~noise]
+    unknown = messages[_named_unknown(messages["name"]) & ~noise]
     if len(unknown):
         for (capture, msg_id), g in unknown.groupby(["capture", "msg_id"], observed=True, sort=True):
             n = len(g)
@@ -404,6 +496,15 @@ def from_messages(messages: pd.DataFrame) -> list[Finding]:
                 )
             )
     return out
+
+
+def _named_unknown(names: pd.Series) -> np.ndarray:
+    """Rows whose message name is an ``UNKNOWN_...`` one (asked of each category, not each row)."""
+    if isinstance(names.dtype, pd.CategoricalDtype):
+        cats = names.cat.categories.astype(object)
+        hit = np.array([isinstance(c, str) and c.startswith("UNKNOWN_") for c in cats] + [False], bool)
+        return hit[names.cat.codes.to_numpy(np.int64)]  # a missing name (code -1): the False last
+    return names.astype(object).fillna("").str.startswith("UNKNOWN_").to_numpy(bool)
 
 
 def crash_reports(

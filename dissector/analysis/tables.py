@@ -235,9 +235,7 @@ def _irqs(base: _Base) -> pd.DataFrame:
 
 
 def _slow_windows(base: _Base) -> pd.DataFrame:
-    from dissector.analysis.timing import slow_windows
-
-    return slow_windows(base.get("transactions"), base.get("messages"), base.get("lifecycle_summary"))
+    return base.get("timing_model").windows  # timing.slow_windows, detected once with the findings
 
 
 def _problems(base: _Base) -> pd.DataFrame:

@@ -8,10 +8,22 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st_
 
 from dissector.analysis.schema import SLOW_WINDOWS
-from dissector.analysis.timing import ServiceTimes, _windows_frame, outlier_findings, service_times
+from dissector.analysis.timing import (
+    ServiceTimes,
+    _P99WithoutOne,
+    _windows_frame,
+    outlier_findings,
+    service_times,
+    slow_windows,
+    timing_findings,
+    timing_model,
+)
 from dissector.capture.detect import open_records
 from dissector.trace import Trace, open_trace
 
@@ -197,3 +209,43 @@ def test_service_times_by_category_codes_equal_those_by_capture_names(name):
     for f in dataclasses.fields(ServiceTimes):
         a, b = getattr(by_codes, f.name), getattr(by_names, f.name)
         assert np.array_equal(a, b, equal_nan=a.dtype.kind == "f"), f.name
+
+
+# --- one detection for the table and the findings; the p99 of the other calls -------------------
+@given(
+    values=st_.lists(
+        st_.one_of(
+            st_.floats(0, 1e-3, allow_nan=False),
+            st_.sampled_from([0.0, 1e-6, 2e-6, 5e-4]),  # ties, so a value sits on the p99 ranks
+        ),
+        min_size=2,
+        max_size=300,
+    ),
+    data=st_.data(),
+)
+def test_p99_without_one_equals_numpy_on_the_others(values, data):
+    arr = np.array(values, np.float64)
+    p99 = _P99WithoutOne(arr)
+    for j in data.draw(st_.lists(st_.integers(0, len(arr) - 1), max_size=20)):
+        assert p99(j) == float(np.percentile(np.delete(arr, j), 99))
+
+
+def test_p99_without_one_with_nan_is_numpy_s():
+    arr = np.array([1e-6] * 20 + [np.nan, 3e-3])
+    p99 = _P99WithoutOne(arr)
+    for j in range(len(arr)):
+        assert np.array_equal(p99(j), float(np.percentile(np.delete(arr, j), 99)), equal_nan=True)
+
+
+@pytest.mark.parametrize("name", ["slow_rm.pcapng", "faults_mix.pcapng", "fleet_20vms.pcapng"])
+def test_timing_model_gives_the_table_and_findings_computed_apart(name):
+    trace = open_trace(str(TRACES / name))
+    b = trace._base
+    tx, m, s = b.get("transactions"), b.get("messages"), b.get("lifecycle_summary")
+    model = timing_model(tx, m, s)
+    pd.testing.assert_frame_equal(model.windows, slow_windows(tx, m, s))
+    pd.testing.assert_frame_equal(trace.slow_windows, trace.window(None, None).slow_windows)
+    alone = timing_findings(tx, m, s)  # the detection done again inside
+    assert [dataclasses.astuple(f) for f in timing_findings(tx, m, s, model.windows, model)] == [
+        dataclasses.astuple(f) for f in alone
+    ]

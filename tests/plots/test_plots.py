@@ -13,6 +13,8 @@ import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -414,3 +416,57 @@ def test_lifecycle_timeline_one_lane_per_vm_holds_every_instance():
     assert lane_count(many, "auto") == summary["vmid"].nunique() == lane_count(summary, "vm")
     with pytest.raises(ValueError, match="lanes must"):
         t.plot.lifecycle_timeline(lanes="capture")
+
+
+# --- the timeline's markers: lanes found per VM as arrays == one search per row ---------------
+def _find_per_row(spans):
+    def find(capture, vmid, t):
+        options = spans.get((capture, vmid))
+        if not options:
+            return None
+        k = max(0, int(np.searchsorted([s for s, _ in options], t, side="right")) - 1)
+        return options[k][1]
+
+    find.spans = spans
+    return find
+
+
+@given(
+    spans=st.dictionaries(
+        st.tuples(st.sampled_from(["a.pcap", "b.pcap"]), st.integers(1, 4)),
+        st.lists(st.tuples(st.floats(0, 10, allow_nan=False), st.integers(0, 30)), min_size=1, max_size=4),
+        max_size=6,
+    ),
+    rows=st.lists(
+        st.tuples(
+            st.sampled_from(["a.pcap", "b.pcap"]),
+            st.integers(1, 5),
+            st.one_of(st.floats(-1, 11, allow_nan=False), st.just(float("nan"))),
+        ),
+        max_size=40,
+    ),
+)
+def test_markers_placed_per_vm_equal_one_search_per_row(spans, rows):
+    from dissector.plots.lifecycle import _place
+
+    spans = {k: sorted(v) for k, v in spans.items()}
+    find = _find_per_row(spans)
+    frame = pd.DataFrame(
+        {
+            "capture": pd.Categorical([c for c, _, _ in rows], categories=["a.pcap", "b.pcap"]),
+            "vmid": pd.array([v for _, v, _ in rows], dtype="Int32"),
+        }
+    )
+    times = np.array([t for _, _, t in rows], np.float64)
+    expected = ([], [])
+    for c, v, t in zip(
+        frame["capture"].astype(object).tolist(),
+        frame["vmid"].astype(int).tolist(),
+        times.tolist(),
+        strict=True,
+    ):
+        lane = find(str(c), v, t)
+        if lane is not None and t == t:
+            expected[0].append(t)
+            expected[1].append(lane)
+    assert _place(frame, times, find) == expected
