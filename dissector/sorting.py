@@ -19,3 +19,13 @@ def stable_order(key: np.ndarray) -> np.ndarray:
     if key.max() < 1 << 16:
         return order
     return order[np.argsort((key[order] >> 16).astype(np.uint16), kind="stable")]
+
+
+def isin(values: np.ndarray, members: np.ndarray | list[int]) -> np.ndarray:
+    """``np.isin(values, members)`` for integers, by binary search in the sorted members: numpy
+    sorts ``values`` when the members span a wide range (message ids: ~6 ms per 200k values)."""
+    sorted_members = np.sort(np.asarray(members, np.int64).ravel())
+    if not len(sorted_members):
+        return np.zeros(np.shape(values), bool)
+    at = np.searchsorted(sorted_members, values)
+    return sorted_members[np.minimum(at, len(sorted_members) - 1)] == values

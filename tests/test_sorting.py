@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dissector.sorting import stable_order
+from dissector.sorting import isin, stable_order
 
 
 @settings(max_examples=300, deadline=None)
@@ -23,3 +23,13 @@ def test_stable_order_is_a_stable_argsort(keys):
 def test_any_integer_dtype(keys, dtype):
     key = np.array(keys, dtype)
     assert stable_order(key).tolist() == np.argsort(key, kind="stable").tolist()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.integers(-3, 2**33) | st.sampled_from([0x56000001, 0x51000011, -1]), max_size=60),
+    st.lists(st.integers(-3, 2**33) | st.sampled_from([0x56000001, 0x51000011, -1]), max_size=10),
+)
+def test_isin_is_numpys(values, members):
+    got = isin(np.array(values, np.int64), np.array(members, np.int64))
+    assert got.dtype == bool and got.tolist() == np.isin(np.array(values, np.int64), members).tolist()

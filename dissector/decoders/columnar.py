@@ -69,7 +69,7 @@ from dissector.protocol.wire import (
     RPC_HEADER_SIZE,
     lone_fragment,
 )
-from dissector.sorting import stable_order
+from dissector.sorting import isin, stable_order
 
 
 class RecordArrays(Protocol):
@@ -531,9 +531,7 @@ def decode_calls(
     timed = np.flatnonzero(m.time_known)
     first = (int(m.frame[timed[0]]), int(m.time_ns[timed[0]])) if len(timed) else None
     call = ((h.msg_type == REQUEST) | (h.msg_type == REPLY)) & (h.msg_id >= 0)
-    for i in np.flatnonzero(
-        _needs_scapy(m, h, dialect, only=call & ~np.isin(h.msg_id, known_ids()))
-    ).tolist():
+    for i in np.flatnonzero(_needs_scapy(m, h, dialect, only=call & ~isin(h.msg_id, known_ids()))).tolist():
         found = DecodedMessage(m.raw_message(i), dialect).problems
         call[i] = not (found and found[0].kind == "header")  # garbage is no call
     rows = np.flatnonzero(call)
@@ -547,7 +545,7 @@ def decode_calls(
     payload_vmid = np.empty(0, np.int32)
     if vmids:
         places = vmid_fields()
-        wanted = np.isin(h.msg_id[rows] * 4 + h.msg_type[rows], [w.msg_id * 4 + w.msg_type for w in places])
+        wanted = isin(h.msg_id[rows] * 4 + h.msg_type[rows], [w.msg_id * 4 + w.msg_type for w in places])
         asked = np.zeros(len(m.frame), bool)
         asked[rows[wanted]] = True
         kinds = _kinds(asked, h.msg_type, h.msg_id)
@@ -555,8 +553,8 @@ def decode_calls(
     kept: dict[int, RawMessage | bytes] = {}
     if keep is not None:
         requests, replies = keep
-        wanted = (h.msg_type[rows] == REQUEST) & np.isin(h.msg_id[rows], requests)
-        wanted |= (h.msg_type[rows] == REPLY) & (h.err_code[rows] == 0) & np.isin(h.msg_id[rows], replies)
+        wanted = (h.msg_type[rows] == REQUEST) & isin(h.msg_id[rows], requests)
+        wanted |= (h.msg_type[rows] == REPLY) & (h.err_code[rows] == 0) & isin(h.msg_id[rows], replies)
         at = rows[wanted]
         whole = _kept_whole(m, h, dialect, at)
         kept = {
