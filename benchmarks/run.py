@@ -184,6 +184,7 @@ class Sample:
     seconds: float
     rss_mb: float
     ok: bool
+    cpu_s: float = float("nan")  # user + sys: what the run cost whatever the machine's load
 
 
 def run_once(argv: Sequence[str], first_line: bool, timeout: float) -> Sample:
@@ -218,7 +219,7 @@ def run_once(argv: Sequence[str], first_line: bool, timeout: float) -> Sample:
     if seconds is None:
         seconds = time.perf_counter() - t0
         ok = proc.returncode == 0
-    return Sample(seconds, usage.ru_maxrss / 1024, ok)
+    return Sample(seconds, usage.ru_maxrss / 1024, ok, usage.ru_utime + usage.ru_stime)
 
 
 @dataclass
@@ -227,6 +228,7 @@ class Cell:
     size: str
     seconds: float | None = None
     rss_mb: float | None = None
+    cpu_s: float | None = None
     samples: list[dict] = field(default_factory=list)
     failed: bool = False
 
@@ -239,6 +241,7 @@ def measure(case: Case, path: Path, lua: Path, tmp: str, repeat: int, timeout: f
     if good:
         cell.seconds = statistics.median(s.seconds for s in good)
         cell.rss_mb = statistics.median(s.rss_mb for s in good)
+        cell.cpu_s = statistics.median(s.cpu_s for s in good)
     return cell
 
 
@@ -348,6 +351,13 @@ def print_table(cells: list[Cell], sizes: list[str], out=sys.stdout) -> None:
                 ratio = f"{c.seconds / base.seconds:6.2f}x" if base and base.seconds else ""
                 line += f"{c.seconds:9.2f} s{c.rss_mb:6.0f} MB{ratio:>9}"
         out.write(line + "\n")
+    out.write("\nCPU time (user + sys, median; on a loaded machine wall-time ratios drift, these less)\n")
+    for name in names:
+        for s in sizes:
+            c, base = by.get((name, s)), by.get(("tshark io,stat", s))
+            if c is not None and c.cpu_s is not None:
+                ratio = f"{c.cpu_s / base.cpu_s:6.2f}x" if base and base.cpu_s else ""
+                out.write(f"  {name:32}{s:>6}{c.cpu_s:9.2f} s{ratio:>9}\n")
 
 
 def check_targets(cells: list[Cell], sizes: list[str], out=sys.stdout) -> list[dict]:
@@ -366,6 +376,13 @@ def check_targets(cells: list[Cell], sizes: list[str], out=sys.stdout) -> list[d
         for r in results:
             out.write(f"  {'PASS' if r['pass'] else 'FAIL'}  {r['size']:8} {r['target']:62} {r['value']:g}\n")
     return results
+
+
+def compile_package() -> None:
+    """Write dissector's bytecode, as installing the package does (pip compiles it). Why: with
+    PYTHONDONTWRITEBYTECODE set (as in the shared sessions) and no ``__pycache__``, every ghrm
+    run would compile its ~60 modules first (~60 ms of CPU), a cost no installed copy has."""
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(HERE.parent / "dissector")], check=True)
 
 
 def environment() -> dict:
@@ -420,6 +437,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout", type=float, default=1800, help="seconds before a run counts as failed")
     p.add_argument("--label", help="result file name (default: UTC time)")
     p.add_argument("--compare", nargs=2, metavar="JSON", help="print two result files side by side")
+    p.add_argument(
+        "--no-compile",
+        action="store_true",
+        help="leave dissector's bytecode uncompiled (under PYTHONDONTWRITEBYTECODE every run compiles it)",
+    )
     args = p.parse_args(argv)
     if args.compare:
         compare(*args.compare)
@@ -444,12 +466,15 @@ def main(argv: list[str] | None = None) -> int:
         )
         and not (args.no_peers and c.group == "plugin")
     ]
+    if not args.no_compile:
+        compile_package()
     RESULTS.mkdir(exist_ok=True)
     label = args.label or dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     dest = RESULTS / f"{label}.json"
     record = {
         "env": environment(),
         "argv": sys.argv[1:] if argv is None else argv,
+        "bytecode": "as found" if args.no_compile else "compiled before measuring",
         "repeat": args.repeat,
         "sizes": sizes,
         "captures": {s: {"file": CAPTURES[s].path.name, **asdict(CAPTURES[s])} for s in sizes},

@@ -23,6 +23,7 @@ import numpy as np
 
 from dissector.capture.pcap import GLOBAL_HEADER_SIZE, MAX_CAPLEN, PCAP_MAGICS, RECORD_HEADER_SIZE
 from dissector.capture.record import LINKTYPE_GUNYAH_RM, CaptureProblem, Direction, Record
+from dissector.decoders.columnar import ByteView
 from dissector.protocol.wire import CAPTURE_HEADER_SIZE, CAPTURE_HEADER_VERSION
 
 from .columns import usable_ns
@@ -125,32 +126,25 @@ def _offsets_in_chunks(data: bytes, endian: str, chunk: int) -> Iterator[np.ndar
 
 
 class _Heads:
-    """Record header fields at any byte offset of a buffer, one gather per field: numpy views of
-    stride 1 read a word at every byte (no copy, no per-alignment pass)."""
+    """The record header fields at any byte offsets of a buffer (``ByteView`` reads)."""
 
     def __init__(self, data: bytes, endian: str) -> None:
+        self.view = ByteView(data)
         self.size = len(data)
-        self.u8 = np.frombuffer(data, np.uint8)
-        self.u32 = self._words(data, endian + "u4")
-        self.u16le = self._words(data, "<u2")
-
-    @staticmethod
-    def _words(data: bytes, dtype: str) -> np.ndarray:
-        """The word of ``dtype`` at every byte offset where a whole one fits."""
-        count = max(len(data) - np.dtype(dtype).itemsize + 1, 0)
-        return np.ndarray((count,), np.dtype(dtype), data if count else None, 0, (1,))
+        self.big = endian == ">"
 
     def caplen(self, pos: np.ndarray) -> np.ndarray:
-        return self.u32[pos + 8].astype(np.int64)
+        return self.view.read(pos + 8, 4, self.big)
 
     def fine(self, pos: np.ndarray, snap_limit: int) -> tuple[np.ndarray, np.ndarray]:
         """Which records starting at ``pos`` ``read_pcap`` reads on its fast branch (not snapped,
         within the snap length, capture header version 1, a known direction), and their caplen.
-        Every ``pos`` must start a whole record."""
+        Every ``pos`` must start a whole record (past the end, bytes read as garbage: caplen < 4)."""
         caplen = self.caplen(pos)
-        body = np.minimum(pos + RECORD_HEADER_SIZE, self.size - 2)  # past the end: caplen < 4, not fine
-        fine = (caplen == self.u32[pos + 12]) & (caplen >= CAPTURE_HEADER_SIZE) & (caplen <= snap_limit)
-        fine &= (self.u8[body] == CAPTURE_HEADER_VERSION) & (self.u8[body + 1] < len(_DIRECTIONS))
+        body = pos + RECORD_HEADER_SIZE
+        fine = (caplen == self.view.read(pos + 12, 4, self.big)) & (caplen >= CAPTURE_HEADER_SIZE)
+        fine &= (caplen <= snap_limit) & (self.view.read(body, 1) == CAPTURE_HEADER_VERSION)
+        fine &= self.view.read(body + 1, 1) < len(_DIRECTIONS)
         return fine, caplen
 
 
@@ -164,12 +158,12 @@ def _scan_chunk(heads: _Heads, pos: np.ndarray, nano: bool, snap_limit: int) -> 
 
 def _columns(heads: _Heads, pos: np.ndarray, caplen: np.ndarray, nano: bool) -> _Chunk:
     """The columns of the fine records starting at ``pos`` (``caplen``: theirs)."""
+    read, big = heads.view.read, heads.big
     body = pos + RECORD_HEADER_SIZE
-    seconds, frac = heads.u32[pos].astype(np.int64), heads.u32[pos + 4].astype(np.int64)
     return _Chunk(
-        time_ns=seconds * 1_000_000_000 + frac * (1 if nano else 1000),
-        direction=heads.u8[body + 1].astype(np.int8),
-        client_vmid=heads.u16le[body + 2].astype(np.int32),
+        time_ns=read(pos, 4, big) * 1_000_000_000 + read(pos + 4, 4, big) * (1 if nano else 1000),
+        direction=read(body + 1, 1).astype(np.int8),
+        client_vmid=read(body + 2, 2).astype(np.int32),  # the capture header is little-endian
         offset=body + CAPTURE_HEADER_SIZE,
         length=(caplen - CAPTURE_HEADER_SIZE).astype(np.int32),
     )
@@ -266,7 +260,7 @@ def _chained_records(heads: _Heads, snap_limit: int) -> tuple[np.ndarray, np.nda
     if size < RECORD_HEADER_SIZE + CAPTURE_HEADER_SIZE:
         return None
     start = np.flatnonzero(
-        heads.u8[RECORD_HEADER_SIZE : size - CAPTURE_HEADER_SIZE + 1] == CAPTURE_HEADER_VERSION
+        heads.view.u8[RECORD_HEADER_SIZE : size - CAPTURE_HEADER_SIZE + 1] == CAPTURE_HEADER_VERSION
     )
     if not len(start) or start[0] != 0:
         return None

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from dissector.sorting import stable_order
+
 from .schema import SRT
 from .status import ANSWERED, CALLS, Status, codes
 
@@ -69,21 +71,25 @@ def srt_rows(capture: np.ndarray, msg_id: np.ndarray, status: np.ndarray, latenc
     """The SRT of calls given as arrays (one entry per request: capture code, message id, status
     code, latency in seconds or NaN): what ``df_srt`` and ``ghrm stats``' narrow path share."""
     key = (capture.astype(np.int64) << 33) + msg_id + 1  # msg_id NA (-1) sorts first
-    uniq, first, group = np.unique(key, return_index=True, return_inverse=True)
+    uniq = np.unique(key)
+    group = np.searchsorted(uniq, key)  # a few dozen calls: faster than unique's sort of every key
     k = len(uniq)
+    sizes = np.bincount(group, minlength=k)
+    by_call = stable_order(group)  # by call, then as given
+    first = by_call[np.cumsum(sizes) - sizes]  # each row's first call
     answered = np.isin(status, codes(ANSWERED))
-    calls = np.bincount(group, minlength=k).astype(np.int64)  # every request, answered or not
+    calls = sizes.astype(np.int64)  # every request, answered or not
     errors = np.bincount(group, weights=status == Status.ERROR.code, minlength=k).astype(np.int64)
     unanswered = np.bincount(group, weights=~answered, minlength=k).astype(np.int64)
-    timed = answered & ~np.isnan(latency)
+    timed = by_call[(answered & ~np.isnan(latency))[by_call]]
     g, lat = group[timed], latency[timed]
-    order = np.lexsort((lat, g))
-    g, lat = g[order], lat[order]
+    # each call's latencies sorted: any sort gives the same floats, unless -0.0 and 0.0 mix
+    signed_zeros = bool(np.signbit(lat[lat == 0]).any())
     bounds = np.searchsorted(g, np.arange(k + 1))
     stats = np.full((k, 7), np.nan)
     stats[:, 6] = 0.0
     for i in range(k):
-        part = lat[bounds[i] : bounds[i + 1]]
+        part = np.sort(lat[bounds[i] : bounds[i + 1]], kind="stable" if signed_zeros else None)
         if len(part):
             p50, p90, p99 = np.percentile(part, [50, 90, 99])
             stats[i] = (part[0], part.mean(), p50, p90, p99, part[-1], part.sum())

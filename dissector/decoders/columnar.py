@@ -70,6 +70,7 @@ from dissector.protocol.wire import (
     RPC_HEADER_SIZE,
     lone_fragment,
 )
+from dissector.sorting import isin, stable_order
 
 
 class RecordArrays(Protocol):
@@ -94,25 +95,27 @@ class RecordArrays(Protocol):
 
 
 class ByteView:
-    """Integers at arbitrary byte offsets of one buffer, read as whole words.
+    """Integers at arbitrary byte offsets of one buffer, one gather per read.
 
-    Why: gathering a u32 byte by byte costs four fancy indexes; numpy reads a word per index
-    from a typed view, one view per alignment (offset modulo the word size). Positions past the
-    end read as garbage and must be masked by the caller (they belong to too-short messages).
+    Why: gathering a u32 byte by byte costs four fancy indexes; numpy reads a word at any byte
+    offset through a view of stride 1 (one per word size and byte order, no copy). Positions
+    past the end read as garbage and must be masked by the caller (they belong to too-short
+    messages).
     """
 
     def __init__(self, buf: bytes) -> None:
         self.buf = buf
         self.u8 = np.frombuffer(buf, np.uint8)
-        self._views: dict[tuple[int, int, bool], np.ndarray] = {}
+        self._views: dict[tuple[int, bool], np.ndarray] = {}
 
-    def _view(self, size: int, align: int, big: bool) -> np.ndarray:
-        key = (size, align, big)
+    def _view(self, size: int, big: bool) -> np.ndarray:
+        """The word of ``size`` bytes starting at every byte offset where a whole one fits."""
+        key = (size, big)
         view = self._views.get(key)
         if view is None:
-            count = max((len(self.buf) - align) // size, 0)
+            count = len(self.buf) - size + 1
             dtype = np.dtype(f"{'>' if big else '<'}u{size}")
-            view = np.frombuffer(self.buf, dtype, count=count, offset=align) if count else np.zeros(1, dtype)
+            view = np.ndarray((count,), dtype, self.buf, 0, (1,)) if count > 0 else np.zeros(1, dtype)
             self._views[key] = view
         return view
 
@@ -128,18 +131,8 @@ class ByteView:
                 shift = 8 * (size - 1 - k) if big else 8 * k
                 out |= self.read(pos + k, 1) << shift
             return out
-        rem = pos & (size - 1)
-        first = int(rem[0])
-        if (rem == first).all():
-            view = self._view(size, first, big)
-            return view[np.minimum((pos - first) // size, len(view) - 1)].astype(np.int64)
-        out = np.empty(len(pos), np.int64)
-        for align in range(size):
-            sel = np.flatnonzero(rem == align)
-            if len(sel):
-                view = self._view(size, align, big)
-                out[sel] = view[np.minimum((pos[sel] - align) // size, len(view) - 1)]
-        return out
+        view = self._view(size, big)
+        return view[np.minimum(pos, len(view) - 1)].astype(np.int64)
 
 
 class Reassembly:
@@ -197,8 +190,9 @@ def _reassemble_fragments(
         # among records that take part in reassembly, find the record after each fragment, per queue
         part = np.flatnonzero(~standalone_kind)
         queue = rc.client_vmid[part].astype(np.int64) * 4 + rc.direction[part]
-        by_queue = part[np.argsort(queue, kind="stable")]
-        q_sorted = np.sort(queue, kind="stable")
+        order = stable_order(queue)
+        by_queue, q_sorted = part[order], queue[order]
+        del order
         is_frag = fragment[by_queue]
         new_queue = np.r_[True, q_sorted[1:] != q_sorted[:-1]] if len(q_sorted) else np.empty(0, bool)
         prev_frag = np.zeros(len(by_queue), bool)
@@ -573,9 +567,7 @@ def decode_calls(
     timed = np.flatnonzero(m.time_known)
     first = (int(m.frame[timed[0]]), int(m.time_ns[timed[0]])) if len(timed) else None
     call = ((h.msg_type == REQUEST) | (h.msg_type == REPLY)) & (h.msg_id >= 0)
-    for i in np.flatnonzero(
-        _needs_scapy(m, h, dialect, only=call & ~np.isin(h.msg_id, known_ids()))
-    ).tolist():
+    for i in np.flatnonzero(_needs_scapy(m, h, dialect, only=call & ~isin(h.msg_id, known_ids()))).tolist():
         found = DecodedMessage(m.raw_message(i), dialect).problems
         call[i] = not (found and found[0].kind == "header")  # garbage is no call
     rows = np.flatnonzero(call)
@@ -589,7 +581,7 @@ def decode_calls(
     payload_vmid = np.empty(0, np.int32)
     if vmids:
         places = vmid_fields()
-        wanted = np.isin(h.msg_id[rows] * 4 + h.msg_type[rows], [w.msg_id * 4 + w.msg_type for w in places])
+        wanted = isin(h.msg_id[rows] * 4 + h.msg_type[rows], [w.msg_id * 4 + w.msg_type for w in places])
         asked = np.zeros(len(m.frame), bool)
         asked[rows[wanted]] = True
         kinds = _kinds(asked, h.msg_type, h.msg_id)
@@ -597,8 +589,8 @@ def decode_calls(
     kept: dict[int, RawMessage | bytes] = {}
     if keep is not None:
         requests, replies = keep
-        wanted = (h.msg_type[rows] == REQUEST) & np.isin(h.msg_id[rows], requests)
-        wanted |= (h.msg_type[rows] == REPLY) & (h.err_code[rows] == 0) & np.isin(h.msg_id[rows], replies)
+        wanted = (h.msg_type[rows] == REQUEST) & isin(h.msg_id[rows], requests)
+        wanted |= (h.msg_type[rows] == REPLY) & (h.err_code[rows] == 0) & isin(h.msg_id[rows], replies)
         at = rows[wanted]
         whole = _kept_whole(m, h, dialect, at)
         kept = {

@@ -1,0 +1,31 @@
+"""Stable sorting of integer keys, faster than numpy's stable sort of int64.
+
+Why: numpy sorts int64 stably by timsort (~9 ms per 200k keys here) but 16-bit keys by radix
+sort (~1 ms). Queue keys and group numbers are small, so they are radix-sorted 16 bits at a
+time; the permutation is the same as ``np.argsort(key, kind="stable")``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def stable_order(key: np.ndarray) -> np.ndarray:
+    """``np.argsort(key, kind="stable")``: keys in 0..2**32 - 1 sorted by their low then their
+    high 16 bits (both stable: the same order); others by numpy's stable sort."""
+    if not len(key) or key.min() < 0 or key.max() >= 1 << 32:
+        return np.argsort(key, kind="stable")
+    order = np.argsort((key & 0xFFFF).astype(np.uint16), kind="stable")
+    if key.max() < 1 << 16:
+        return order
+    return order[np.argsort((key[order] >> 16).astype(np.uint16), kind="stable")]
+
+
+def isin(values: np.ndarray, members: np.ndarray | list[int]) -> np.ndarray:
+    """``np.isin(values, members)`` for integers, by binary search in the sorted members: numpy
+    sorts ``values`` when the members span a wide range (message ids: ~6 ms per 200k values)."""
+    sorted_members = np.sort(np.asarray(members, np.int64).ravel())
+    if not len(sorted_members):
+        return np.zeros(np.shape(values), bool)
+    at = np.searchsorted(sorted_members, values)
+    return sorted_members[np.minimum(at, len(sorted_members) - 1)] == values
