@@ -187,7 +187,8 @@ def _step(
     left as it was: the second pass may start again from it)."""
     if not len(err):
         return _nothing(), state
-    present = np.unique(new["key"])
+    present = np.sort(new["key"])
+    present = present[np.r_[True, present[1:] != present[:-1]]]
     awake = _members(state.key, present)
     asleep = _members(state.sleep_key, present)
     k_sleep, r_sleep = state.sleep_key[asleep], state.sleep_row[asleep]
@@ -706,12 +707,22 @@ class ClientKeys:
         return out
 
 
+DENSE_CODES = 1 << 22  # pairs packed below this are coded by counting (a table of this many ints)
+
+
 def pair_codes(a: np.ndarray, b: np.ndarray) -> tuple[list[tuple[int, int]], np.ndarray]:
     """The distinct (a, b) pairs and each row's index among them (one sort of packed ints)."""
     a, b = a.astype(np.int64), b.astype(np.int64)
     if not len(a):
         return [], np.empty(0, np.int64)
     low, span = int(b.min()), int(b.max()) - int(b.min()) + 1
+    if int(a.min()) >= 0 and (int(a.max()) + 1) * span <= DENSE_CODES:  # few values: count, no sort
+        whole = a * span + (b - low)
+        packed = np.flatnonzero(np.bincount(whole))
+        table = np.zeros((int(a.max()) + 1) * span, np.int64)
+        table[packed] = np.arange(len(packed))
+        pairs = list(zip((packed // span).tolist(), (packed % span + low).tolist(), strict=True))
+        return pairs, table[whole]
     if int(a.min()) >= 0 and int(a.max()) < (1 << 62) // span:
         packed, inverse = np.unique(a * span + (b - low), return_inverse=True)
         pairs = list(zip((packed // span).tolist(), (packed % span + low).tolist(), strict=True))
