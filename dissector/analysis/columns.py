@@ -165,34 +165,43 @@ class RecordSource:
     """Messages given back from a capture's records, for Scapy (``raw_message``) or for a few
     payload fields (``message_bytes``); a ``MessageColumns``' two callables are its methods.
 
-    Why only the records, the row -> record map and the reassembled messages: what the decoder
-    worked with besides (a copy of the capture's bytes with the reassembled messages appended,
-    per-message offsets and lengths) is ~60 MB at 1M messages that nothing reads afterwards.
-    ``records`` is the decoder's ``RecordArrays``: ``buf``, ``offset``, ``length``, ``synthetic``
-    per record and ``record(i)``.
+    Why only these: what the decoder worked with besides (a copy of the capture's bytes with the
+    reassembled messages appended, per-message offsets and lengths, the records' times, clients
+    and numbers) is ~80 MB at 1M messages that nothing reads afterwards. ``of`` takes what it
+    needs from the decoder's ``RecordArrays``.
     """
 
-    records: Any
+    buf: bytes  # the records' bytes: record r is buf[offset[r]:offset[r] + length[r]]
+    offset: np.ndarray
+    length: np.ndarray
+    synthetic: np.ndarray
+    record: Callable[[int], Any]  # record r as the readers yield it
     source: np.ndarray  # row -> its record (>= 0), or -1 - k: the k-th of ``assembled``
     assembled: list[RawMessage]
+
+    @classmethod
+    def of(cls, records: Any, source: np.ndarray, assembled: list[RawMessage]) -> RecordSource:
+        """From ``RecordArrays`` (``decoders.columnar``): its bytes, offsets, lengths, flags, ``record``."""
+        return cls(
+            records.buf, records.offset, records.length, records.synthetic, records.record, source, assembled
+        )
 
     def raw_message(self, i: int) -> RawMessage:
         """Message ``i`` as the readers and the reassembler make it."""
         src = int(self.source[i])
         if src < 0:
             return self.assembled[-1 - src]
-        (raw,) = Reassembler().feed(self.records.record(src))
+        (raw,) = Reassembler().feed(self.record(src))
         return raw
 
     def message_bytes(self, i: int) -> bytes:
         """``raw_message(i).data``, read straight from the buffer where the reassembler would only
         copy it (a record that is a whole message within the message-queue size, not a log's)."""
         src = int(self.source[i])
-        rc = self.records
-        if src < 0 or rc.synthetic[src] or rc.length[src] > MSGQ_MAX_MSG_SIZE:
+        if src < 0 or self.synthetic[src] or self.length[src] > MSGQ_MAX_MSG_SIZE:
             return self.raw_message(i).data
-        start = int(rc.offset[src])
-        return bytes(rc.buf[start : start + int(rc.length[src])])
+        start = int(self.offset[src])
+        return bytes(self.buf[start : start + int(self.length[src])])
 
 
 @dataclass

@@ -339,7 +339,7 @@ class _Messages:
     @cached_property
     def records(self) -> RecordSource:
         """Messages given back from the records (``raw_message``, ``message_bytes``)."""
-        return RecordSource(self.rc, self.source, self.assembled)
+        return RecordSource.of(self.rc, self.source, self.assembled)
 
     def raw_message(self, i: int) -> RawMessage:
         """Message ``i`` as the readers and the reassembler make it, for Scapy."""

@@ -24,10 +24,16 @@ def test_sparse_categorical_is_pandas_categorical(seed: int) -> None:
     assert got.categories.dtype == want.categories.dtype
 
 
-@pytest.mark.parametrize(
-    "trace",
-    ["faults_mix.pcapng", "fleet_20vms.pcapng", "dmesg_hexlog.log", "malformed_truncated.pcapng", "hang.pcap"],
-)
+CORE_TRACES = [
+    "faults_mix.pcapng",
+    "fleet_20vms.pcapng",
+    "dmesg_hexlog.log",
+    "malformed_truncated.pcapng",
+    "hang.pcap",
+]
+
+
+@pytest.mark.parametrize("trace", CORE_TRACES)
 def test_core_is_the_messages_table_cut_down(trace: str) -> None:
     """Transactions, the time base and the lifecycles are built from ``MessageCore``: they must be
     what the whole messages table gives (the way they were built before)."""
