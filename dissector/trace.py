@@ -148,7 +148,7 @@ class _Base:
 
     def _make_other_findings(self) -> list:
         """Findings that do not depend on the window's error counts."""
-        return [
+        found = [
             *from_transactions(self.get("transactions"), self.get("end_times")),
             *reused_seqs(self.get("messages")),
             *crash_reports(self.get("messages"), self.fields),
@@ -162,6 +162,8 @@ class _Base:
                 self.get("timing_model"),
             ),
         ]
+        self.cache.pop("timing_model", None)  # its two readers are built: ~37 MB of arrays at 1M
+        return found
 
     def _make_timing_model(self) -> TimingModel:
         """Service times and slow windows, detected once for ``slow_windows`` and the findings."""
