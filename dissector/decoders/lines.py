@@ -358,7 +358,8 @@ class _Writer:
                 if extra is not None:
                     extra = [e for e, z in zip(extra, zero.tolist(), strict=True) if z]
             else:
-                fields, extra, ok = self._variable(role, msg_id, rows, plen)
+                empty = role == "error_reply" or not layout.min_size  # an empty payload reads as {}
+                fields, extra, ok = self._variable(role, msg_id, rows, plen, empty)
                 keep = ok
         done = where[keep]
         left = where[~keep]
@@ -420,9 +421,11 @@ class _Writer:
         return [""] * len(rows), extra, zero
 
     def _variable(
-        self, role: str, msg_id: int, rows: np.ndarray, plen: np.ndarray
+        self, role: str, msg_id: int, rows: np.ndarray, plen: np.ndarray, empty: bool
     ) -> tuple[list[str], list[str], np.ndarray]:
-        """Fields texts and summary words read by the compiled decoder's reader of this payload."""
+        """Fields texts and summary words read by the compiled decoder's reader of this payload;
+        ``empty``: an empty payload is ``{}`` without words (``compiled.decode_message``'s rule:
+        an error reply's, or one whose layout needs no bytes), else it goes one at a time."""
         reader = compiled.payload_reader(role, msg_id, self.c.dialect)
         start = (self.c.record_offset[rows] + RPC_HEADER_SIZE + self.skip[rows]).tolist()
         data = self.c.data
@@ -431,7 +434,11 @@ class _Writer:
         encode = json_text
         for k, (s, n) in enumerate(zip(start, plen.tolist(), strict=True)):
             if n == 0:
-                ok[k] = False  # empty payload of a layout: the streaming path decides
+                if empty:
+                    fields.append("{}" if self.jsonl else "")
+                    extra.append("")
+                else:
+                    ok[k] = False  # the layout needs bytes: Scapy words what is missing
                 continue
             try:
                 values, words = reader(data, s, s + n)

@@ -145,6 +145,27 @@ def test_generated_captures_of_every_layout_print_what_scapy_prints(
         assert whole == streamed
 
 
+@pytest.mark.parametrize("dialect", sorted(DIALECTS))
+def test_empty_payloads_of_every_layout_print_what_the_streaming_path_prints(
+    dialect: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An empty payload (a reply's: nothing after its code) of every layout, each role and error
+    code: written as {} where the compiled decoder does so, else one at a time, as streamed."""
+    records = []
+    for n, (msg_type, msg_id, err, _) in enumerate(_layouts(dialect), start=1):
+        for code in (err,) if err is None else (0, 5):
+            body = b"" if code is None else struct.pack("<I", code)
+            direction = Direction.TO_RM if msg_type == 1 else Direction.FROM_RM
+            records.append(
+                Record(len(records) + 1, T0 + n, direction, 3, _header(msg_type, n, msg_id) + body)
+            )
+    path = tmp_path / "empty.pcap"
+    write_capture(path, records)
+    for argv in FORMATS:
+        whole, streamed = _both([*argv, "--dialect", dialect, str(path)], monkeypatch, scapy=True)
+        assert whole == streamed
+
+
 def test_emission_order_follows_the_reassembler(tmp_path: Path) -> None:
     """Messages come out when their last record arrives; one given up, before the record that
     gave it up; those waiting at the end, last."""
