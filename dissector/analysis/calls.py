@@ -250,8 +250,10 @@ def error_replies(
     captures = capture_names(paths)
     capture = np.concatenate([np.full(len(c), i, np.int32) for i, c in enumerate(calls)])
 
-    def joined(name: str) -> np.ndarray:
-        return np.concatenate([getattr(c, name) for c in calls])
+    def joined(name: str) -> np.ndarray:  # one file (the usual case): its column, not a copy
+        return (
+            getattr(calls[0], name) if len(calls) == 1 else np.concatenate([getattr(c, name) for c in calls])
+        )
 
     client_vmid, seq, msg_id, msg_type = (
         joined(n).astype(np.int64) for n in ("client_vmid", "seq", "msg_id", "msg_type")
