@@ -7,6 +7,10 @@ blocks, ``columnar.Reassembly``) into ``CallColumns``; pairing is ``transactions
 and the numbers are ``srt.srt_rows``, exactly as for ``Trace.srt`` (tests compare the two).
 Anything else (pcapng, text logs, stdin, a record the block scan declines) returns None and the
 caller takes the ``Trace`` path.
+
+``ghrm errors`` reads the same way (``error_replies``): the calls, with the payload VMIDs and the
+memory/IRQ calls rule 1 of ``vm`` reads, paired; its text comes from ``errors.error_groups``
+(``error_rows``), numpy only, and its csv/json from ``errors.df_errors`` (``errors_table``).
 """
 
 from __future__ import annotations
@@ -328,8 +332,10 @@ def error_replies(
     captures = capture_names(paths)
     capture = np.concatenate([np.full(len(c), i, np.int32) for i, c in enumerate(calls)])
 
-    def joined(name: str) -> np.ndarray:
-        return np.concatenate([getattr(c, name) for c in calls])
+    def joined(name: str) -> np.ndarray:  # one file (the usual case): its column, not a copy
+        return (
+            getattr(calls[0], name) if len(calls) == 1 else np.concatenate([getattr(c, name) for c in calls])
+        )
 
     client_vmid, seq, msg_id, msg_type = (
         joined(n).astype(np.int64) for n in ("client_vmid", "seq", "msg_id", "msg_type")

@@ -26,9 +26,13 @@ an exchange carries the same five values (a notification forms no exchange):
   code was lost.
 
 Pairing is ``transactions.pair`` (by capture, client, seq, msg_id, first in first out).
-``exchange_columns`` computes rules 2-4 (inside ``build_messages``); ``resource_vms`` finds
-rule 1 (payloads decoded with ``protocol.codec``, handles followed in capture order by
-``Resources``) and ``with_resources`` applies it to whole exchanges (the ``Trace`` does both).
+``resolve_vmids`` gives each message's own VMID and ``exchange_columns`` spreads it over its
+exchange (rules 2-4, inside ``build_messages``); ``resource_vms`` finds rule 1 (payloads decoded
+with ``protocol.codec``, handles followed in capture order by ``Resources``) and
+``with_resources`` applies it to whole exchanges (the ``Trace`` does both). Rule 1 runs over
+plain columns (``ResourceCalls``, ``resource_vms_of``; ``apply_resource_vms``), so that
+``ghrm errors`` finds it for the failed calls alone, from call columns, without pandas (this
+module loads pandas only where a table is read or built).
 ``StreamContext`` gives the same fields while streaming (``ghrm decode -`` / ``--follow``),
 from what has been seen so far: a request printed before its reply has no ``reply_frame``,
 ``latency`` or ``errno`` yet. ``vm_frames`` lists what ``--vmid X`` keeps beyond ``vm == X``:

@@ -229,3 +229,25 @@ def test_malformed_memory_calls_are_kept_whole_and_the_rest_as_bytes():
             assert table is not None
             pd.testing.assert_frame_equal(table, open_trace(path).errors, check_categorical=False)
             _same_errors(error_rows([path]), table)
+
+
+@pytest.mark.parametrize("step_ns", [1, 37, 1000])
+def test_error_times_in_nanoseconds_closer_than_a_float_tells_apart(step_ns):
+    """Replies a few ns apart at an epoch time share a float: ``first``/``last`` of the text
+    (``error_rows``) go through the exact ns as ``timebase.present`` does for the table.
+
+    (Where messages are closer than a float tells apart, the narrow table maps a float to the
+    first error reply with it and the ``Trace``'s to the first message of any kind: they agree
+    from ~240 ns apart, as here at 1000 ns; the text is the narrow table's in every case.)"""
+    from tests.analysis.rmconvo import Conversation
+
+    c = Conversation(step_ns=step_ns)
+    c.boot(0x80)
+    for k in range(12):
+        c.call("VM_START", err=2 if k % 3 else 6, vmid=0x80 + k % 4)
+    with _file(_pcap_of(c.records)) as path:
+        table = errors_table([path])
+        assert table is not None and len(table) == 2
+        if step_ns >= 1000:
+            pd.testing.assert_frame_equal(table, open_trace(path).errors, check_categorical=False)
+        _same_errors(error_rows([path]), table)
