@@ -332,8 +332,7 @@ class Trace:
         """``spec``'s table in this window, by its window rule (``dissector.analysis.tables``)."""
         if spec.derive is not None:
             return spec.derive(self)
-        assert spec.build is not None
-        whole = spec.build(self._base)
+        whole = self._base.get(spec.name)  # built once per input, whatever asked for it first
         match spec.window:
             case Rows(column):
                 return select(whole, start=self._start, end=self._end, time=column)

@@ -155,3 +155,36 @@ def test_file_objects_and_stdin_style_streams_work(files):
     with open(files["pcapng"], "rb") as f:
         t = dissector.open(io.BytesIO(f.read()))
     assert len(t.messages) == len(_conversation().records)
+
+
+def test_each_table_is_built_once_per_input_whatever_asks_first():
+    """The findings read the ledgers and transactions through the input's cache; a table asked
+    for afterwards (or in a window) comes from that cache, not from a second build."""
+    from collections import Counter
+    from dataclasses import replace
+    from pathlib import Path
+
+    from dissector.analysis import tables
+
+    built: Counter[str] = Counter()
+
+    def counted(spec: tables.Table) -> tables.Table:
+        def build(base, inner=spec.build, name=spec.name):
+            built[name] += 1
+            return inner(base)
+
+        return replace(spec, build=build) if spec.build is not None else spec
+
+    from dissector import trace as trace_module
+
+    registry = {spec.name: counted(spec) for spec in tables.TABLES}
+    traces = Path(__file__).resolve().parent.parent / "traces"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(trace_module, "_REGISTRY", registry)
+        trace = dissector.open(traces / "faults_mix.pcapng")
+        for name in ("findings", "memparcels", "irqs", "transactions", "lifecycles", "messages"):
+            getattr(trace, name)
+        window = trace.window(trace.start, trace.end)
+        assert len(window.transactions) == len(trace.transactions)
+    assert {"messages", "transactions", "memparcels", "irqs"} <= set(built)
+    assert max(built.values()) == 1, built
