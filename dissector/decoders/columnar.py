@@ -208,8 +208,8 @@ def _reassemble_fragments(
         for i in feed.tolist():
             at = int(rc.number[i]) * EMITTED_PLACES
             for place, raw in enumerate(carry.reassembler.feed(rc.record(i))):
-                if len(raw.frames) == 1 and raw.frames[0] in aborter_numbers and not raw.problems:
-                    continue
+                if len(raw.frames) == 1 and raw.frames[0] in aborter_numbers:
+                    continue  # its own message: a standalone row (problems too: cut to 240 bytes)
                 out.append(raw)
                 emitted.append(at + place)
     if last:
@@ -507,6 +507,13 @@ def _malformations(m: _Messages, hard: np.ndarray, dialect: str) -> tuple[np.nda
     return malformed, kind
 
 
+def _decoded_length(m: _Messages) -> np.ndarray:
+    """Each message's length as the reassembler passes it on: a wire record longer than a
+    message-queue message is cut to its first 240 bytes (and flagged); a log's is whole."""
+    cut = m.standalone & ~m.synthetic & (m.length > MSGQ_MAX_MSG_SIZE)
+    return np.where(cut, MSGQ_MAX_MSG_SIZE, m.length)
+
+
 def decode(rc: RecordArrays, capture: str, dialect: str = "rm") -> MessageColumns:
     """Message columns of one capture's records (see the module docstring), laid out and named
     as ``dialect`` does (a dialect may replace a layout, and malformation texts name messages)."""
@@ -526,7 +533,7 @@ def decode(rc: RecordArrays, capture: str, dialect: str = "rm") -> MessageColumn
         time_end_ns=m.time_end_ns,
         direction=m.direction,
         client_vmid=m.client,
-        length=m.length.astype(np.int32),
+        length=_decoded_length(m).astype(np.int32),
         msg_type=h.msg_type.astype(np.int8),
         fragments=h.fragments.astype(np.int16),
         seq=h.seq.astype(np.int32),

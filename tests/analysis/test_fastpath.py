@@ -68,9 +68,12 @@ def well_formed(draw: st.DrawFn) -> bytes:
 @st.composite
 def message(draw: st.DrawFn) -> list[bytes]:
     """One RM message as msgq records (usually one; several when long; sometimes broken)."""
-    kind = draw(st.sampled_from(["call", "call", "built", "built", "garbage", "stray"]))
+    kind = draw(st.sampled_from(["call", "call", "built", "built", "garbage", "stray", "oversized"]))
     if kind == "garbage":
         return [draw(st.binary(max_size=20))]
+    if kind == "oversized":  # one record longer than a message-queue message, not fragmented
+        header = struct.pack("<BBHI", 0x21, draw(st.sampled_from([1, 2, 3])), 0, draw(st.sampled_from(_IDS)))
+        return [header + draw(st.binary(min_size=233, max_size=300))]
     if kind == "built":
         data = draw(well_formed())
         return fragment(data) if len(data) > 240 else [data]
@@ -332,3 +335,18 @@ def test_reachable_is_the_walk(steps):
         on.add(i)
         i = int(nxt[i])
     assert np.flatnonzero(fastpath._reachable(nxt)).tolist() == sorted(on)
+
+
+def test_an_oversized_record_that_aborts_a_fragmented_message_is_one_message():
+    """The record after a first fragment aborts it; when that record is itself longer than a
+    message-queue message (a problem of its own), it is still one standalone message, as the
+    streaming reassembler yields it once (it was counted twice)."""
+    start = struct.pack("<BBHI", 0x21, 1 | (1 << 2), 5, 0x56000004) + bytes(4)
+    oversized = struct.pack("<BBHI", 0x21, 1, 6, 0x56000004) + bytes(300)
+    after = struct.pack("<BBHI", 0x21, 1, 7, 0x56000004) + bytes(4)
+    records = [
+        Record(i + 1, 1_000 * (i + 1), Direction.TO_RM, 3, d) for i, d in enumerate([start, oversized, after])
+    ]
+    fast, ref = _both(records)
+    assert fast.frame.tolist() == [1, 2, 3]
+    assert fast.differences(ref) == []
