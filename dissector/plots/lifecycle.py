@@ -316,16 +316,20 @@ def _place(rows: pd.DataFrame, times: np.ndarray, find: Any) -> tuple[list[float
     times = np.asarray(times, np.float64)
     lane = np.zeros(len(rows), np.int64)
     placed = np.zeros(len(rows), bool)
-    codes, keys = pd.factorize(
-        pd.MultiIndex.from_arrays([rows["capture"].astype(object).map(str), rows["vmid"].astype(int)])
-    )
-    order = np.argsort(codes, kind="stable")
-    bounds = np.searchsorted(codes[order], np.arange(len(keys) + 1))
-    for code, (capture, vmid) in enumerate(keys.tolist()):
-        options = find.spans.get((capture, int(vmid)))
+    capture = rows["capture"]
+    if isinstance(capture.dtype, pd.CategoricalDtype):
+        codes, names = capture.cat.codes.to_numpy(np.int64), [str(c) for c in capture.cat.categories]
+    else:
+        found, uniques = pd.factorize(capture.astype(object))
+        codes, names = found.astype(np.int64), [str(c) for c in uniques]
+    vmids = rows["vmid"].astype(int).to_numpy(np.int64)
+    order = np.lexsort((vmids, codes))  # rows by (capture, VM): one group per VM of a capture
+    cut = np.flatnonzero((np.diff(codes[order]) != 0) | (np.diff(vmids[order]) != 0)) + 1
+    for at in np.split(order, cut) if len(order) else []:
+        code, vmid = int(codes[at[0]]), int(vmids[at[0]])
+        options = find.spans.get((names[code], vmid)) if code >= 0 else None
         if not options:
             continue
-        at = order[bounds[code] : bounds[code + 1]]
         starts = np.array([s for s, _ in options], np.float64)
         k = np.maximum(np.searchsorted(starts, times[at], side="right") - 1, 0)
         lane[at] = np.array([n for _, n in options], np.int64)[k]
