@@ -3,8 +3,11 @@
 Why: the SRT needs, per call, who sent it, its key, its type, the reply's error code and two
 times; not payload fields, malformation texts, the generated ``vm`` or a DataFrame per message.
 A clean classic pcap is read ``fastpath.BLOCK_BYTES`` at a time (reassembly carried across
-blocks, ``columnar.Reassembly``) into ``CallColumns``; pairing is ``transactions.pair`` on them
-and the numbers are ``srt.srt_rows``, exactly as for ``Trace.srt`` (tests compare the two).
+blocks, ``columnar.Reassembly``) into ``CallColumns``. For the SRT each block goes on in frame
+order through ``transactions.ClientKeys`` and ``transactions.Pairer`` (the core of ``pair``)
+and only the requests still open are held, so memory follows the calls in flight, not the file
+(10M messages: 0.7 GB, was 2.6 GB); the numbers are ``srt.srt_rows``, exactly as for
+``Trace.srt`` (tests compare the two).
 Anything else (pcapng, text logs, stdin, a record the block scan declines) returns None and the
 caller takes the ``Trace`` path.
 

@@ -19,6 +19,10 @@ seqs jump back (a new kernel counting from 0 again), its later requests are a ne
 later is a wrap, not a reuse. Kernel logs do not record the seq of requests (and "RM rejected
 message" lines have none): such messages pair by (capture, client, msg_id) in order, oldest
 outstanding request first. All numpy over sorted keys; only seq-less messages take a loop.
+
+Every rule above looks back only, so pairing runs a block at a time (``Pairer``: each key
+carries its open requests and latest answer; ``pair`` is it fed once) and so do the client
+keys (``ClientKeys``): a long capture is paired without holding all its messages.
 """
 
 from __future__ import annotations
@@ -73,7 +77,7 @@ def pair(
     pairer = Pairer()
     return settled(
         len(msg_type),
-        [pairer.feed(capture, client, seq, msg_id, msg_type, err_code, time_ns), pairer.finish()],
+        [pairer.feed(capture, client, seq, msg_id, msg_type, err_code, time_ns, last=True), pairer.finish()],
     )
 
 
@@ -179,6 +183,7 @@ def _step(
     err: np.ndarray,
     fresh_new: np.ndarray | None,
     ranks_now: np.ndarray,
+    last: bool = False,
 ) -> tuple[_Step, _KeyState]:
     """Pair one block's keyed messages (``new``: columns of ``_CARRIED``, capture order) after the
     state their keys carry; first in, first out per key (``_pair_keyed``'s rules). ``fresh_new``:
@@ -187,8 +192,10 @@ def _step(
     left as it was: the second pass may start again from it)."""
     if not len(err):
         return _nothing(), state
-    present = np.sort(new["key"])
-    present = present[np.r_[True, present[1:] != present[:-1]]]
+    present = np.empty(0, np.int64)
+    if len(state.key) or len(state.sleep_key):  # the keys this block names (one sort)
+        present = np.sort(new["key"])
+        present = present[np.r_[True, present[1:] != present[:-1]]]
     awake = _members(state.key, present)
     asleep = _members(state.sleep_key, present)
     k_sleep, r_sleep = state.sleep_key[asleep], state.sleep_row[asleep]
@@ -203,10 +210,12 @@ def _step(
         "reuser": np.zeros(2 * m, bool),
     }
     n_old = int(awake.sum()) + 2 * m
-    loc = {c: np.concatenate([getattr(state, c)[awake], woken[c], new[c]]) for c in _CARRIED}
-    loc_err = np.concatenate([np.full(n_old, -1, np.int64), err])
-    is_new = np.r_[np.zeros(n_old, bool), np.ones(len(err), bool)]
-    fresh_loc = np.zeros(len(is_new), bool)
+    if n_old:
+        loc = {c: np.concatenate([getattr(state, c)[awake], woken[c], new[c]]) for c in _CARRIED}
+        loc_err = np.concatenate([np.full(n_old, -1, np.int64), err])
+    else:  # nothing carried for these keys (the whole-file case): the block as it is
+        loc, loc_err = new, err
+    fresh_loc = np.zeros(n_old + len(err), bool)
     if fresh_new is not None:
         fresh_loc[n_old:] = fresh_new
 
@@ -243,21 +252,24 @@ def _step(
     reused = req & has_prev & ~fresh & (still_open > 0)
 
     # per block message (in the block's order): links, reuses
-    back = np.empty(n, np.int64)
-    back[order] = pos  # local index -> sorted position
     rows_sorted = loc["row"][order]
-    at = back[n_old:]  # sorted positions of the block's messages
-    owner_at = np.full(n, -1, np.int64)
-    owner_at[rep] = owner
-    first_at = np.zeros(n, bool)
-    first_at[rep] = new_answer & (owner >= 0)
-    o = owner_at[at]
-    step_owner = np.where(o >= 0, rows_sorted[np.maximum(o, 0)], -1)
-    p = np.where(reused[at], prev_req[at], -1)
-    step_prev = np.where(p >= 0, rows_sorted[np.maximum(p, 0)], -1)
-    prev_time = np.where(p >= 0, loc["time"][order][np.maximum(p, 0)], 0)
-    reuser = loc["reuser"][order].copy()
-    reuser[at] = reused[at]
+    block_at = order - n_old  # sorted position -> index in the block (< 0: carried)
+    nb = len(err)
+    new_rep = rep[block_at[rep] >= 0] if n_old else rep
+    own = owner if not n_old else owner[block_at[rep] >= 0]
+    step_owner = np.full(nb, -1, np.int64)
+    step_owner[block_at[new_rep]] = np.where(own >= 0, rows_sorted[np.maximum(own, 0)], -1)
+    first_at = np.zeros(nb, bool)
+    first_at[block_at[new_rep]] = (own >= 0) & (new_answer if not n_old else new_answer[block_at[rep] >= 0])
+    ru = np.flatnonzero(reused & (block_at >= 0))  # reusing requests are never carried rows
+    step_prev = np.full(nb, -1, np.int64)
+    step_prev[block_at[ru]] = rows_sorted[prev_req[ru]]
+    prev_time = np.zeros(nb, np.int64)
+    prev_time[block_at[ru]] = loc["time"][order[prev_req[ru]]]
+    step_reuser = np.zeros(nb, bool)
+    step_reuser[block_at[ru]] = True
+    reuser = loc["reuser"][order]
+    reuser[ru] = True
 
     # what each key carries on: its last queue's latest answered request (and marker), open requests
     key_id = np.cumsum(~same) - 1
@@ -271,32 +283,36 @@ def _step(
         latest[cand[last_of_key]] = True
     keep = latest | (req & ~answered_req & in_last)
     keep[reply_pos[latest]] = True
-    was_open = (loc["open"][order] | is_new[order]) & req
+    was_open = (loc["open"][order] | (block_at >= 0)) & req
     done = np.flatnonzero(was_open & ~(req & ~answered_req & in_last))
     done_reply_pos = reply_pos[done]
-    err_sorted = loc_err[order]
+    answer = np.maximum(done_reply_pos, 0)
     step = _Step(
         owner=step_owner,
-        first=first_at[at],
+        first=first_at,
         reused_prev=step_prev,
         prev_time=prev_time,
-        reuser=reused[at],
+        reuser=step_reuser,
         done_row=rows_sorted[done],
-        done_reply=np.where(done_reply_pos >= 0, rows_sorted[np.maximum(done_reply_pos, 0)], -1),
-        done_err=np.where(done_reply_pos >= 0, err_sorted[np.maximum(done_reply_pos, 0)], -1),
+        done_reply=np.where(done_reply_pos >= 0, rows_sorted[answer], -1),
+        done_err=np.where(done_reply_pos >= 0, loc_err[order[answer]], -1),
         done_reuser=reuser[done],
     )
     kept = np.flatnonzero(keep)
+    e = np.empty(0, np.int64)
     carried = {
         "key": key[kept],
         "row": rows_sorted[kept],
         "is_req": req[kept],
         "open": req[kept] & ~answered_req[kept],
         "rank": rank[kept],
-        "time": loc["time"][order][kept],
+        "time": loc["time"][order[kept]],
         "reuser": reuser[kept],
     }
     merged = {c: np.concatenate([getattr(state, c)[~awake], carried[c]]) for c in _CARRIED}
+    if last:  # nothing follows: only the open requests matter (``finish``), in any order
+        still = merged["open"]
+        return step, _KeyState(**{c: v[still] for c, v in merged.items()}, sleep_key=e, sleep_row=e)
     by_key = np.argsort(merged["key"], kind="stable")
     merged = {c: v[by_key] for c, v in merged.items()}
     return step, _put_to_sleep(merged, state.sleep_key[~asleep], state.sleep_row[~asleep], ranks_now)
@@ -399,8 +415,10 @@ class Pairer:
         msg_type: np.ndarray,
         err_code: np.ndarray,
         time_ns: np.ndarray | None = None,
+        last: bool = False,
     ) -> Paired:
-        """Pair the next block of messages (the arguments of ``pair``)."""
+        """Pair the next block of messages (the arguments of ``pair``); ``last``: only ``finish``
+        follows, so the keys' state is not kept for a next block (the whole-file case)."""
         base, n = self._rows, len(msg_type)
         self._rows += n
         call = ((msg_type == REQUEST) | (msg_type == REPLY)) & (msg_id >= 0)
@@ -420,13 +438,13 @@ class Pairer:
             "reuser": np.zeros(len(keyed), bool),
         }
         err = err_code[keyed].astype(np.int64)
-        step, after = _step(self._first, new, err, None, self._ranks)
+        step, after = _step(self._first, new, err, None, self._ranks, last)
         given_up = self._abandoned(step, new, client[keyed])
         if given_up.any() and self._second is None:
             self._second = self._first  # the passes agreed until this block
         self._first = after
         if self._second is not None:
-            step, self._second = _step(self._second, new, err, given_up, self._ranks)
+            step, self._second = _step(self._second, new, err, given_up, self._ranks, last)
         out = self._settle(step, new, err, keyed, base)
         loose = calls[seq[calls] < 0]
         if len(loose) or self._loose:
