@@ -91,3 +91,13 @@ def test_rows_text_joins_cells(rows: list[list[str]]) -> None:
 def test_a_nul_is_refused() -> None:
     assert csv_bytes.from_strings(["a", "b\0c"]) is None
     assert csv_bytes.lookup(["x\0"], np.array([0])) is None
+
+
+def test_rows_text_in_blocks_is_one_block() -> None:
+    """Rows are laid out ``ROWS_AT_ONCE`` at a time: block boundaries change nothing."""
+    n = 3 * csv_bytes.ROWS_AT_ONCE + 17
+    values = np.arange(n, dtype=np.int64) * 7919 - n
+    columns = [csv_bytes.integers(values), csv_bytes.fixed_point(values / 1e9)[0]]
+    assert all(c is not None for c in columns)
+    want = "".join(f"{v},{v / 1e9:.9f}\n" for v in values.tolist())
+    assert csv_bytes.rows_text(columns) == want  # type: ignore[arg-type]
