@@ -320,7 +320,8 @@ local function created_vm(m)
   local create = G.CREATE[m.msg_id]
   if create ~= nil then
     local n = read_field(m, create.cnt) or 0
-    for i = 0, n - 1 do
+    local room = #bytes_of(m) - C.header_size - create.acl  -- ghrm's decoded ACL: whole entries only
+    for i = 0, min(n, floor(room / create.entry)) - 1 do
       local v = read_field(m, create.vmid, create.acl + i * create.entry)
       if v == nil then break end
       if v ~= m.vmid then return v end

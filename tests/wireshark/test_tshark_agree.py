@@ -423,7 +423,8 @@ def test_rule_one_vm_of_lent_irqs_and_parcels_agrees(tmp_path, tshark, lua_file)
     VM_IRQ_LEND with borrower 0 names no VM, so its handle is not remembered and a reclaim of it
     concerns the caller (the Lua runtime once kept it with VM 0); a handle's later calls concern
     the create's VM only when the creator makes them; a MEM_LEND whose ACL holds only the caller
-    names no VM either."""
+    names no VM either, nor one whose other entry is cut short (the decoded ACL holds whole
+    entries; found by test_every_payload_layout_agrees)."""
     irq_lend, irq_accept, irq_release, irq_reclaim = 0x56000051, 0x56000050, 0x56000052, 0x56000053
     mem_lend, mem_reclaim = 0x51000012, 0x51000015
     msgs: list[Message] = []
@@ -449,6 +450,9 @@ def test_rule_one_vm_of_lent_irqs_and_parcels_agrees(tmp_path, tshark, lua_file)
     acl_81 = bytes(8) + struct.pack("<HHHBBHBB", 2, 0, 3, 7, 0, 0x81, 7, 0)
     call(3, 7, mem_lend, acl_81, _u32(0xB1))
     call(3, 8, mem_reclaim, _u32(0xB1) + bytes(4))  # the creator: 0x81
+    acl_cut = bytes(8) + struct.pack("<HHHBBHB", 2, 0, 3, 7, 0, 0x81, 7)  # 2nd entry 3 of its 4 bytes
+    call(3, 9, mem_lend, acl_cut, _u32(0xB2))  # ghrm's ACL holds whole entries: no VM (Lua read 0x81)
+    call(3, 10, mem_reclaim, _u32(0xB2) + bytes(4))  # no rule 1: the caller
     path = write_pcapng(tmp_path / "rule1.pcapng", records(interleave(msgs)))
     shown = assert_agree(path, lua_file)
     vms = [(m["msg_id"], m["client_vmid"], m["generated"]["vm"]) for m in shown if m["type"] == "request"]
@@ -456,6 +460,7 @@ def test_rule_one_vm_of_lent_irqs_and_parcels_agrees(tmp_path, tshark, lua_file)
         (irq_lend, 3, 3), (irq_reclaim, 3, 3), (irq_accept, 0x45, 0x45),
         (irq_lend, 3, 0x45), (irq_accept, 0x45, 0x45), (irq_release, 0x81, 0x81), (irq_reclaim, 3, 0x45),
         (mem_lend, 3, 3), (mem_reclaim, 3, 3), (mem_lend, 3, 0x81), (mem_reclaim, 3, 0x81),
+        (mem_lend, 3, 3), (mem_reclaim, 3, 3),
     ]  # fmt: skip
 
 
