@@ -167,8 +167,9 @@ def draw(spec: FigureSpec, trace: Any, *args: Any, formats: tuple[str, ...] = ("
         out = Figure(spec.key, caption)
         if "svg" in formats or ("web" in formats and spec.web == "svg"):
             buf = io.StringIO()
-            with matplotlib.rc_context({"svg.fonttype": SVG_FONTTYPE}):
-                fig.savefig(buf, format="svg")
+            # no clock and no random ids in the picture: the same trace gives the same report
+            with matplotlib.rc_context({"svg.fonttype": SVG_FONTTYPE, "svg.hashsalt": spec.key}):
+                fig.savefig(buf, format="svg", metadata={"Date": None})
             out.svg = buf.getvalue()
         if "web" in formats and spec.web == "png":
             raw = io.BytesIO()

@@ -52,6 +52,13 @@ def faults_html(faults_mix, tmp_path_factory) -> str:
     return path.read_text(encoding="utf-8")
 
 
+def test_the_same_trace_gives_the_same_page(faults_mix, faults_html: str, tmp_path: Path) -> None:
+    """No clock and no random ids in the page (matplotlib stamped each SVG with the time it was
+    drawn and gave its clip paths random ids)."""
+    build_report(faults_mix, tmp_path / "again.html")
+    assert (tmp_path / "again.html").read_text(encoding="utf-8") == faults_html
+
+
 def test_every_section_is_present(faults_html: str) -> None:
     page = _page(faults_html)
     for section in SECTIONS:
