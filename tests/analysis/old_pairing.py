@@ -1,6 +1,7 @@
 """The whole-array pairing ``transactions.pair`` and ``client_keys`` ran before their incremental
 cores (``Pairer``, ``ClientKeys``), kept verbatim as oracles: tests hold the cores, fed whole or
-in blocks, equal to them."""
+in blocks, equal to them. What the cores did not change (``Pairing``, ``_fifo_counts``,
+``client_epochs`` ...) is imported, not copied."""
 
 from __future__ import annotations
 
@@ -11,21 +12,16 @@ import numpy as np
 
 from dissector.analysis.constants import GIVE_UP_NS, RESTART_SEQ, REUSE_WINDOW
 from dissector.analysis.status import Status
-from dissector.analysis.transactions import known_ids
+from dissector.analysis.transactions import (  # unchanged by the incremental cores: shared, not copied
+    Pairing,
+    _fifo_counts,
+    _unpaired,
+    client_epochs,
+    known_ids,
+)
 from dissector.protocol.wire import REPLY, REQUEST
 
 OK, ERROR, MALFORMED, UNANSWERED, DUPLICATE, ORPHAN, RETRANSMITTED = (s.code for s in Status)
-
-
-@dataclass
-class Pairing:
-    """Result of pairing, indexed by message row (-1 = none)."""
-
-    reply_of: np.ndarray  # request row -> its first reply's row
-    request_of: np.ndarray  # reply row -> the request it answers (first or duplicate)
-    status: np.ndarray  # int8 per row: a ``Status`` code for requests and replies, -1 for other messages
-    replies: np.ndarray  # request row -> number of replies it got
-    reused_in: np.ndarray  # retransmitted request row -> row of the request that reused its key
 
 
 @dataclass(frozen=True)
@@ -77,12 +73,6 @@ def pair(
     return out
 
 
-def _unpaired(n: int) -> Pairing:
-    """A pairing of ``n`` messages with nothing paired yet."""
-    none = np.full(n, -1, np.int64)
-    return Pairing(none, none.copy(), np.full(n, -1, np.int8), np.zeros(n, np.int32), none.copy())
-
-
 def _set_outcomes(calls: Calls, call: np.ndarray, err_code: np.ndarray, out: Pairing) -> None:
     """Status of answered requests and their first replies (by the reply's error code), then of
     requests nothing answered and replies that answer nothing."""
@@ -121,15 +111,6 @@ def _abandoned(
         if (request_of[replies] > first).any():
             out.append(second)
     return np.array(out, np.int64)
-
-
-def _runmax_by_group(values: np.ndarray, group: np.ndarray) -> np.ndarray:
-    """Running maximum of ``values`` restarting at each new ``group`` (groups contiguous, ascending)."""
-    if not len(values):
-        return values
-    span = int(values.max() - values.min()) + 1
-    lifted = group.astype(np.int64) * span + (values - values.min())
-    return np.maximum.accumulate(lifted) - group.astype(np.int64) * span + values.min()
 
 
 @dataclass(frozen=True)
@@ -194,20 +175,6 @@ def _client_ranks(calls: Calls, keyed: np.ndarray) -> np.ndarray:
     first = np.repeat(starts, np.diff(np.r_[starts, len(by_client)]))
     rank[by_client] = np.arange(len(by_client)) - first
     return rank
-
-
-def _fifo_counts(
-    is_req: np.ndarray, queue: np.ndarray, queue_start: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """At each position of a queue: requests sent so far and requests answered so far.
-
-    Answered = replies so far - replies that found the queue empty (those repeat or answer
-    nothing); a running maximum per queue counts the latter.
-    """
-    sent = np.cumsum(is_req) - np.r_[0, np.cumsum(is_req)][queue_start]
-    got = np.cumsum(~is_req) - np.r_[0, np.cumsum(~is_req)][queue_start]
-    excess = np.maximum(_runmax_by_group(got - sent, queue), 0)
-    return sent, got - excess
 
 
 def _link_replies(run: _KeyRun, queue_start: np.ndarray, answered: np.ndarray, out: Pairing) -> None:
@@ -315,21 +282,4 @@ def client_keys(
         members = np.flatnonzero((capture == capture[rows[0]]) & (key == key[rows[0]]))
         at = np.searchsorted(rows, members, "right") - 1  # latest request at or before
         out[members] += np.where(at >= 0, counts[np.maximum(at, 0)], 0) << 24
-    return out
-
-
-def client_epochs(capture: np.ndarray, client: np.ndarray, allocated_vmid: np.ndarray) -> np.ndarray:
-    """For each message (in capture order): how many VM_ALLOCATEs of its client's VMID came before.
-
-    A VMID allocated again is a new VM whose kernel numbers its requests from seq 0 again, so
-    pairing and seq-reuse checks must not connect it with the previous VM on that VMID.
-    """
-    out = np.zeros(len(client), np.int64)
-    rows = np.flatnonzero(allocated_vmid >= 0)
-    if not len(rows):
-        return out
-    for cap, vmid in set(zip(capture[rows].tolist(), allocated_vmid[rows].tolist(), strict=True)):
-        at = rows[(capture[rows] == cap) & (allocated_vmid[rows] == vmid)]
-        mine = np.flatnonzero((capture == cap) & (client == vmid))
-        out[mine] = np.searchsorted(at, mine)
     return out
