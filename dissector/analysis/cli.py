@@ -81,6 +81,22 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO, body: Callable[[Any
         return EXIT_OK
 
 
+def _narrow(args: argparse.Namespace, err: TextIO, attempt: Callable[[Any], int | None]) -> int | None:
+    """``attempt`` on the narrow path (``analysis.calls``, no pandas for text) when the command
+    line allows it: no VM or time selection, the columnar engine. None: the files need the
+    ``Trace`` (not pcap, or nothing the narrow path reads), or the selection does."""
+    if args.vmid or args.start is not None or args.end is not None or args.engine == "scapy":
+        return None
+    try:
+        from . import calls
+
+        return attempt(calls)
+    except GhrmError as exc:
+        return report(exc, err)
+    except BrokenPipeError:
+        return EXIT_OK
+
+
 def _filters(args: argparse.Namespace) -> str:
     parts = []
     if args.vmid:
@@ -140,24 +156,21 @@ def _width(out: TextIO) -> int:
 def cmd_stats(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """``ghrm stats``: the SRT table (pcap files without a VM or time selection: the narrow
     path, ``analysis.calls``, and the text printed from its arrays; else through the ``Trace``)."""
-    if not args.vmid and args.start is None and args.end is None and args.engine != "scapy":
-        try:
-            from . import calls
 
-            if args.format != "text":
-                table = calls.srt_table(args.files, args.dialect, client=args.client)
-                if table is not None:
-                    return _show_srt(args, table, out, err)
-            else:
-                srt = calls.srt_of_files(args.files, args.dialect, client=args.client)
-                if srt is not None:
-                    if srt.rows is None:
-                        return _empty(args, "requests", out, err, [])
-                    return _srt_text(args, _srt_parts(srt), out)
-        except GhrmError as exc:
-            return report(exc, err)
-        except BrokenPipeError:
-            return EXIT_OK
+    def narrow(calls: Any) -> int | None:
+        if args.format != "text":
+            table = calls.srt_table(args.files, args.dialect, client=args.client)
+            return None if table is None else _show_srt(args, table, out, err)
+        srt = calls.srt_of_files(args.files, args.dialect, client=args.client)
+        if srt is None:
+            return None
+        if srt.rows is None:
+            return _empty(args, "requests", out, err, [])
+        return _srt_text(args, _srt_parts(srt), out)
+
+    done = _narrow(args, err, narrow)
+    if done is not None:
+        return done
 
     def body(trace: Any) -> int:
         table = trace.df_srt(vmid=args.vmid, client=args.client) if (args.vmid or args.client) else trace.srt
@@ -384,24 +397,21 @@ def cmd_errors(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """``ghrm errors``: error replies per call and code (pcap files without a VM or time
     selection: the narrow path, ``analysis.calls``, and the text printed from its arrays
     without pandas; anything else through the ``Trace``)."""
-    if not args.vmid and args.start is None and args.end is None and args.engine != "scapy":
-        try:
-            from . import calls
 
-            if args.format != "text":
-                table = calls.errors_table(args.files, args.dialect, client=args.client)
-                if table is not None:
-                    return _show_errors(args, table, out, err)
-            else:
-                rows = calls.error_rows(args.files, args.dialect, client=args.client)
-                if rows is not None:
-                    if not rows:
-                        return _empty(args, "error replies", out, err, [])
-                    return _errors_text(rows, out)
-        except GhrmError as exc:
-            return report(exc, err)
-        except BrokenPipeError:
-            return EXIT_OK
+    def narrow(calls: Any) -> int | None:
+        if args.format != "text":
+            table = calls.errors_table(args.files, args.dialect, client=args.client)
+            return None if table is None else _show_errors(args, table, out, err)
+        rows = calls.error_rows(args.files, args.dialect, client=args.client)
+        if rows is None:
+            return None
+        if not rows:
+            return _empty(args, "error replies", out, err, [])
+        return _errors_text(rows, out)
+
+    done = _narrow(args, err, narrow)
+    if done is not None:
+        return done
 
     def body(trace: Any) -> int:
         return _show_errors(args, trace.df_errors(vmid=args.vmid, client=args.client), out, err)
