@@ -27,7 +27,7 @@ keys (``ClientKeys``): a long capture is paired without holding all its messages
 
 from __future__ import annotations
 
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING
@@ -186,7 +186,7 @@ def _step(
     last: bool = False,
 ) -> tuple[_Step, _KeyState]:
     """Pair one block's keyed messages (``new``: columns of ``_CARRIED``, capture order) after the
-    state their keys carry; first in, first out per key (``_pair_keyed``'s rules). ``fresh_new``:
+    state their keys carry; first in, first out per key (the module docstring's rules). ``fresh_new``:
     requests that start a queue of their own (abandoned keys); ``ranks_now``: requests per client
     code so far, to put keys to sleep. Returns the step and the state after it (``state`` is
     left as it was: the second pass may start again from it)."""
@@ -223,16 +223,16 @@ def _step(
     key, req, rank = loc["key"][order], loc["is_req"][order], loc["rank"][order]
     n = len(key)
     pos = np.arange(n)
-    same = np.r_[False, key[1:] == key[:-1]] if n else np.empty(0, bool)
-    last_req = np.maximum.accumulate(np.where(req, pos, -1)) if n else pos
-    prev_req = np.r_[-1, last_req[:-1]] if n else pos
-    key_start = np.maximum.accumulate(np.where(same, 0, pos)) if n else pos
+    same = np.r_[False, key[1:] == key[:-1]]
+    last_req = np.maximum.accumulate(np.where(req, pos, -1))
+    prev_req = np.r_[-1, last_req[:-1]]
+    key_start = np.maximum.accumulate(np.where(same, 0, pos))
     prev_req = np.where(req & (prev_req >= key_start), prev_req, -1)
     has_prev = prev_req >= 0
     fresh = req & has_prev & (rank - rank[np.maximum(prev_req, 0)] > REUSE_WINDOW)
     fresh |= req & fresh_loc[order]
     queue = np.cumsum(~same | fresh) - 1
-    queue_start = np.maximum.accumulate(np.where(np.r_[True, queue[1:] != queue[:-1]], pos, 0)) if n else pos
+    queue_start = np.maximum.accumulate(np.where(np.r_[True, queue[1:] != queue[:-1]], pos, 0))
     sent, answered = _fifo_counts(req, queue, queue_start)
 
     req_pos = np.flatnonzero(req)
@@ -248,19 +248,22 @@ def _step(
     reply_pos = np.full(n, -1, np.int64)  # request position -> its first reply's position
     got = new_answer & (owner >= 0)
     reply_pos[owner[got]] = rep[got]
-    still_open = np.r_[0, (sent - answered)[:-1]] if n else pos
+    still_open = np.r_[0, (sent - answered)[:-1]]
     reused = req & has_prev & ~fresh & (still_open > 0)
 
     # per block message (in the block's order): links, reuses
     rows_sorted = loc["row"][order]
     block_at = order - n_old  # sorted position -> index in the block (< 0: carried)
     nb = len(err)
-    new_rep = rep[block_at[rep] >= 0] if n_old else rep
-    own = owner if not n_old else owner[block_at[rep] >= 0]
+    if n_old:  # the carried markers are not this block's replies
+        mine = block_at[rep] >= 0
+        new_rep, own, own_new = rep[mine], owner[mine], new_answer[mine]
+    else:  # the whole-file case: every reply is the block's (no gathers)
+        new_rep, own, own_new = rep, owner, new_answer
     step_owner = np.full(nb, -1, np.int64)
     step_owner[block_at[new_rep]] = np.where(own >= 0, rows_sorted[np.maximum(own, 0)], -1)
     first_at = np.zeros(nb, bool)
-    first_at[block_at[new_rep]] = (own >= 0) & (new_answer if not n_old else new_answer[block_at[rep] >= 0])
+    first_at[block_at[new_rep]] = (own >= 0) & own_new
     ru = np.flatnonzero(reused & (block_at >= 0))  # reusing requests are never carried rows
     step_prev = np.full(nb, -1, np.int64)
     step_prev[block_at[ru]] = rows_sorted[prev_req[ru]]
@@ -273,8 +276,8 @@ def _step(
 
     # what each key carries on: its last queue's latest answered request (and marker), open requests
     key_id = np.cumsum(~same) - 1
-    ends = np.flatnonzero(np.r_[~same[1:], True]) if n else pos
-    in_last = queue == queue[ends[key_id]] if n else np.empty(0, bool)
+    ends = np.flatnonzero(np.r_[~same[1:], True])
+    in_last = queue == queue[ends[key_id]]
     answered_req = req & (reply_pos >= 0)
     cand = np.flatnonzero(answered_req & in_last)
     latest = np.zeros(n, bool)
@@ -394,7 +397,7 @@ class Pairer:
 
     Why: a long capture's calls need not all be held to pair them (``ghrm stats`` at 10M).
     Two passes run side by side, as in ``pair``: the second only once the first found a
-    request reusing the key of one its client had given up on (``_abandoned``).
+    request reusing the key of one its client had given up on (``Pairer._abandoned``).
     """
 
     def __init__(self) -> None:
@@ -445,7 +448,7 @@ class Pairer:
         self._first = after
         if self._second is not None:
             step, self._second = _step(self._second, new, err, given_up, self._ranks, last)
-        out = self._settle(step, new, err, keyed, base)
+        out = self._settle(step, new, err)
         loose = calls[seq[calls] < 0]
         if len(loose) or self._loose:
             out = self._pair_loose(out, loose, calls, code, seq, msg_id, msg_type, err_code, base)
@@ -495,7 +498,7 @@ class Pairer:
 
     def _abandoned(self, step: _Step, new: dict[str, np.ndarray], client: np.ndarray) -> np.ndarray:
         """Per keyed message of the block: a request reusing the key of one its client had given
-        up on (``_abandoned``'s rules, over pass 1: a reply to a later request came in between,
+        up on (over pass 1: a reply to a later request came in between,
         or the first was open longer than ``GIVE_UP_NS``). Updates the replies seen per client."""
         out = np.zeros(len(client), bool)
         second = np.flatnonzero(step.reused_prev >= 0)
@@ -532,9 +535,7 @@ class Pairer:
         same = (found >= 0) & (rc[by][np.maximum(found, 0)] == ac)
         return np.maximum(carried, np.where(same, running[np.maximum(found, 0)], -1))
 
-    def _settle(
-        self, step: _Step, new: dict[str, np.ndarray], err: np.ndarray, keyed: np.ndarray, base: int
-    ) -> Paired:
+    def _settle(self, step: _Step, new: dict[str, np.ndarray], err: np.ndarray) -> Paired:
         """Statuses of the block's keyed replies and of the requests the step finished."""
         rep = np.flatnonzero(~new["is_req"])
         owner, first = step.owner[rep], step.first[rep]
@@ -568,7 +569,7 @@ class Pairer:
         base: int,
     ) -> Paired:
         """Messages whose seq is unknown pair by (capture, client, msg_id), oldest request first;
-        a reply with a seq joins in when its seq paired it with nothing (``_pair_without_seq``)."""
+        a reply with a seq joins in when its seq paired it with nothing."""
         for i in loose.tolist():
             self._loose.setdefault((int(code[i]), int(msg_id[i])), deque())
         packed = code[calls] * (1 << KEY_ID_BITS) + msg_id[calls]
@@ -578,17 +579,16 @@ class Pairer:
             return out
         orphan = {int(r): j for j, r in enumerate(out.reply.tolist()) if out.request_of[j] < 0}
         settled, settled_reply, settled_err = [], [], []
-        new_waiting: list[int] = []
         reply_status = out.reply_status.copy()
         request_of = out.request_of.copy()
         extra_rep, extra_req, extra_status = [], [], []
+        outcomes = dict(zip(rows.tolist(), _outcome(err_code[rows]).tolist(), strict=True))
         for i in rows.tolist():
             waiting = self._loose[(int(code[i]), int(msg_id[i]))]
             known = seq[i] >= 0
             if msg_type[i] == REQUEST:
                 if not known:
                     waiting.append(i + base)
-                    new_waiting.append(i + base)
                 continue
             if known and (i + base) not in orphan:
                 continue  # already paired by its seq
@@ -599,7 +599,7 @@ class Pairer:
                     extra_status.append(ORPHAN)
                 continue
             j = waiting.popleft()
-            outcome = int(_outcome(np.array([err_code[i]]))[0])
+            outcome = outcomes[i]
             settled.append(j)
             settled_reply.append(i + base)
             settled_err.append(outcome)
@@ -711,17 +711,15 @@ class ClientKeys:
         return key + (total << 24)
 
     def _epochs(self, capture: np.ndarray, client: np.ndarray, allocated_vmid: np.ndarray) -> np.ndarray:
-        """``client_epochs`` with the allocations of the blocks before counted in."""
-        out = np.zeros(len(client), np.int64)
+        """``client_epochs`` of this block with the allocations of the blocks before counted in."""
+        out = client_epochs(capture, client, allocated_vmid)
         for (cap, vmid), count in self._allocated.items():
             if count:
                 out[(capture == cap) & (client == vmid)] += count
-        rows = np.flatnonzero(allocated_vmid >= 0)
-        for cap, vmid in set(zip(capture[rows].tolist(), allocated_vmid[rows].tolist(), strict=True)):
-            at = rows[(capture[rows] == cap) & (allocated_vmid[rows] == vmid)]
-            mine = np.flatnonzero((capture == cap) & (client == vmid))
-            out[mine] += np.searchsorted(at, mine)
-            self._allocated[(cap, vmid)] = self._allocated.get((cap, vmid), 0) + len(at)
+        rows = allocated_vmid >= 0
+        allocations = Counter(zip(capture[rows].tolist(), allocated_vmid[rows].tolist(), strict=True))
+        for key, count in allocations.items():  # carried to the next block
+            self._allocated[key] = self._allocated.get(key, 0) + count
         return out
 
 
