@@ -337,11 +337,12 @@ class _ErrorReplies:
         # (row, VM) groups, numbered in order of their first frame
         key = (self.row << 33) | (self.vm + 1)
         _, first_at, inverse = np.unique(key, return_index=True, return_inverse=True)
+        by_first = np.argsort(first_at, kind="stable")
         rank = np.empty(len(first_at), np.int64)
-        rank[np.argsort(first_at, kind="stable")] = np.arange(len(first_at))
+        rank[by_first] = np.arange(len(first_at))
         group = rank[inverse.reshape(-1)]
         ng = len(first_at)
-        starts = first_at[np.argsort(first_at, kind="stable")]
+        starts = first_at[by_first]
         count = np.bincount(group, minlength=ng)
         timed = np.bincount(group, weights=self.found, minlength=ng).astype(np.int64)
         first, last = np.full(ng, np.nan), np.full(ng, np.nan)
