@@ -11,7 +11,6 @@ same run, and log timestamps are seconds since the simulation epoch (the host "b
 
 from __future__ import annotations
 
-import gc
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -19,6 +18,7 @@ from typing import Any
 
 from dissector.capture.record import Record
 from dissector.capture.writer import PcapngWriter, PcapWriter, write_hexlog
+from dissector.gcpause import gc_paused
 from dissector.protocol.wire import Direction
 
 from .config import EPOCH_NS, SimConfig
@@ -139,13 +139,10 @@ def simulate(
             collected.append(Record(number, time_ns, _DIRECTION[direction], client, data))
 
     sim = Sim(config, sink)
-    collecting = gc.isenabled()
-    gc.disable()  # a run only allocates, and the truth log keeps everything alive: skip the scans
     try:
-        result_truth = sim.run()
+        with gc_paused():  # a run only allocates, and the truth log keeps everything alive
+            result_truth = sim.run()
     finally:
-        if collecting:
-            gc.enable()
         if writer is not None:
             writer.close()
     log_path = output if kind == "hexlog" else hexlog

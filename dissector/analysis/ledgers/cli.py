@@ -22,9 +22,9 @@ import pandas as pd
 from dissector.analysis.cli import _run as run_on_trace
 from dissector.analysis.output import render, write_empty, write_machine
 from dissector.errors import EXIT_INPUT, EXIT_OK
+from dissector.gcpause import gc_paused
 
 from .checks import human
-from .gcpause import gc_paused
 
 WIDTH = 150  # the ledgers are wide tables; the last column wraps beyond this (or the terminal's width)
 
