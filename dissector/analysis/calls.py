@@ -19,9 +19,9 @@ memory/IRQ calls rule 1 of ``vm`` reads, paired; its text comes from ``errors.er
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
@@ -34,6 +34,8 @@ from .columns import CallColumns
 from .srt import SrtRows, srt_rows
 from .status import ANSWERED, codes
 from .transactions import ClientKeys, Paired, Pairer, Pairing, client_keys, pair
+
+_T = TypeVar("_T")
 
 if TYPE_CHECKING:  # pandas only for csv/json: the text of ``ghrm stats`` is printed from arrays
     import pandas as pd
@@ -50,19 +52,37 @@ def read_calls(
 ) -> CallColumns | None:
     """The calls of a clean classic pcap, read in blocks; None for any other input.
     ``vmids``/``keep``: as ``columnar.decode_calls``."""
+    parts = _decoded_blocks(path, dialect, block_bytes, vmids, keep)
+    if parts is None:
+        return None
+    try:
+        return CallColumns.joined([calls for calls, _ in parts])
+    except fastpath.Declined:
+        return None
+
+
+def _decoded_blocks(
+    path: str | os.PathLike[str],
+    dialect: str,
+    block_bytes: int,
+    vmids: bool = False,
+    keep: tuple[np.ndarray, np.ndarray] | None = None,
+) -> Iterator[tuple[CallColumns, Reassembly | None]] | None:
+    """Each block's calls (``columnar.decode_calls``, reassembly carried across blocks) with
+    the carried state after it, then what the end of the file flushes (state None). None: not a
+    clean classic pcap. Reading a block may raise ``fastpath.Declined``."""
     blocks = fastpath.scan_blocks(path, block_bytes)
     if blocks is None:
         return None
-    carry = Reassembly()
-    parts = []
-    try:
+
+    def run(blocks: Iterator[fastpath.RecordColumns]) -> Iterator[tuple[CallColumns, Reassembly | None]]:
+        carry = Reassembly()
         for rc in blocks:
-            parts.append(decode_calls(rc, dialect, carry, last=False, vmids=vmids, keep=keep))
-    except fastpath.Declined:
-        return None
-    end = fastpath.no_records(os.fspath(path))
-    parts.append(decode_calls(end, dialect, carry, last=True, vmids=vmids, keep=keep))
-    return CallColumns.joined(parts)
+            yield decode_calls(rc, dialect, carry, last=False, vmids=vmids, keep=keep), carry
+        end = fastpath.no_records(os.fspath(path))
+        yield decode_calls(end, dialect, carry, last=True, vmids=vmids, keep=keep), None
+
+    return run(blocks)
 
 
 @dataclass
@@ -82,23 +102,23 @@ def streamed_calls(
     """The calls of a clean classic pcap in frame order, a block at a time (None: not such a
     file). A message finished in a later block than its first record starts no earlier than
     the oldest message still in progress, so calls from there on wait for the next block."""
-    blocks = fastpath.scan_blocks(path, block_bytes)
-    if blocks is None:
+    parts = _decoded_blocks(path, dialect, block_bytes)
+    if parts is None:
         return None
 
-    def run(blocks: Iterator[fastpath.RecordColumns]) -> Iterator[CallColumns]:
-        carry = Reassembly()
+    def run(parts: Iterator[tuple[CallColumns, Reassembly | None]]) -> Iterator[CallColumns]:
         held: list[CallColumns] = []
-        for rc in blocks:
-            calls = CallColumns.joined([*held, decode_calls(rc, dialect, carry, last=False)])
+        for part, carry in parts:
+            calls = CallColumns.joined([*held, part])
+            if carry is None:  # the end of the file: nothing waits
+                yield calls
+                return
             oldest = carry.reassembler.oldest_frame()
             cut = len(calls) if oldest is None else int(np.searchsorted(calls.frame, oldest))
             held = [calls.rows(slice(cut, None))]
             yield calls.rows(slice(0, cut))
-        end = fastpath.no_records(os.fspath(path))
-        yield CallColumns.joined([*held, decode_calls(end, dialect, carry, last=True)])
 
-    return run(blocks)
+    return run(parts)
 
 
 def paired_requests(
@@ -111,14 +131,9 @@ def paired_requests(
     as the messages table pairs them (``client_keys``, then ``pair``), a block at a time: only
     the requests still open are held between blocks, and per request the four SRT columns.
     None when a file needs the ``Trace`` path (stdin, not a regular file, not a clean pcap)."""
-    streams = []
-    for path in paths:
-        if os.fspath(path) == "-" or not os.path.isfile(path):
-            return None
-        stream = streamed_calls(path, dialect, block_bytes)
-        if stream is None:
-            return None
-        streams.append(stream)
+    streams = _per_file(paths, lambda path: streamed_calls(path, dialect, block_bytes))
+    if streams is None:
+        return None
     keys, pairer = ClientKeys(), Pairer()
     acc = _Accumulated(client)
     try:
@@ -279,15 +294,23 @@ def _read_all(
 ) -> list[CallColumns] | None:
     """The calls of every file (``read_calls``); None when one of them needs the ``Trace`` path
     (stdin, not a regular file, not a clean classic pcap)."""
-    calls = []
+    return _per_file(paths, lambda path: read_calls(path, dialect, vmids=vmids, keep=keep))
+
+
+def _per_file(
+    paths: Sequence[str | os.PathLike[str]], reader: Callable[[str | os.PathLike[str]], _T | None]
+) -> list[_T] | None:
+    """``reader`` of every file; None as soon as one is stdin, not a regular file, or a file
+    ``reader`` declines (the ``Trace`` path reads them all then)."""
+    out = []
     for path in paths:
         if os.fspath(path) == "-" or not os.path.isfile(path):
             return None
-        one = read_calls(path, dialect, vmids=vmids, keep=keep)
+        one = reader(path)
         if one is None:
             return None
-        calls.append(one)
-    return calls
+        out.append(one)
+    return out
 
 
 # --- ghrm errors ------------------------------------------------------------------------------
