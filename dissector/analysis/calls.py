@@ -30,7 +30,7 @@ from dissector.protocol import registry
 from dissector.protocol.wire import REQUEST
 
 from . import fastpath
-from .columns import CallColumns
+from .columns import CallColumns, concat_column
 from .srt import SrtRows, srt_rows
 from .status import ANSWERED, codes
 from .transactions import ClientKeys, Paired, Pairer, Pairing, client_keys, pair
@@ -358,10 +358,8 @@ def error_replies(
     captures = capture_names(paths)
     capture = np.concatenate([np.full(len(c), i, np.int32) for i, c in enumerate(calls)])
 
-    def joined(name: str) -> np.ndarray:  # one file (the usual case): its column, not a copy
-        return (
-            getattr(calls[0], name) if len(calls) == 1 else np.concatenate([getattr(c, name) for c in calls])
-        )
+    def joined(name: str) -> np.ndarray:
+        return concat_column(calls, name)
 
     client_vmid, seq, msg_id, msg_type = (
         joined(n).astype(np.int64) for n in ("client_vmid", "seq", "msg_id", "msg_type")

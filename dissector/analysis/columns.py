@@ -8,7 +8,7 @@ is shared code. Unknown integers are ``-1`` here; the messages table turns them 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from functools import cache
 from typing import Any
@@ -259,6 +259,14 @@ class CallColumns:
         return CallColumns(
             **{n: getattr(self, n)[which] for n in names}, first_timed=self.first_timed, raw=self.raw
         )
+
+
+def concat_column(parts: Sequence[Any], name: str) -> np.ndarray:
+    """Column ``name`` of several captures' ``MessageColumns`` or ``CallColumns``, end to end;
+    of one capture (the usual case), its own column, not a copy."""
+    if len(parts) == 1:
+        return getattr(parts[0], name)
+    return np.concatenate([getattr(c, name) for c in parts])
 
 
 def _first_diff(a: np.ndarray, b: np.ndarray) -> int:

@@ -15,7 +15,7 @@ The VMID a message concerns (``vmid``, with ``vmid_source`` saying where it came
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -23,7 +23,7 @@ import pandas as pd
 
 from dissector.protocol import registry
 
-from .columns import MessageColumns
+from .columns import MessageColumns, concat_column
 from .context import exchange_columns, exchange_rows, resolve_vmids
 from .schema import MESSAGES, VMID_SOURCES, nullable
 from .transactions import Pairing, client_keys, known_ids, pair
@@ -31,12 +31,6 @@ from .transactions import Pairing, client_keys, known_ids, pair
 # header numbers -> categories of MESSAGES.type / .direction
 _TYPE_CODES = np.array([3, 0, 1, 2, -1], np.int8)  # index by msg_type (-1 -> last)
 _DIRECTION_CODES = np.array([2, 0, 1], np.int8)  # unknown, to_rm, from_rm
-
-
-def _concat(columns: Sequence[MessageColumns], name: str) -> np.ndarray:
-    if len(columns) == 1:
-        return getattr(columns[0], name)
-    return np.concatenate([getattr(c, name) for c in columns])
 
 
 def named(values: np.ndarray, name_of: object) -> pd.Categorical:
@@ -91,12 +85,13 @@ class MessageCore:
     columns: Sequence[MessageColumns]
     vmid_source: np.ndarray
     exchange: dict[str, Any]  # exchange_columns' other columns (reply_frame, latency, errno)
+    empty: pd.DataFrame | None = None  # the whole (empty) messages table when there are no messages
 
     def with_fields(self) -> pd.DataFrame:
         """``table`` and the ``LIFECYCLE_FIELDS`` columns, in ``MESSAGES`` order (the lifecycles'
         input: a VM's states come from these fields)."""
-        if "empty" in self.exchange:
-            return self.exchange["empty"][[n for n in MESSAGES.names if n in (*CORE, *LIFECYCLE_FIELDS)]]
+        if self.empty is not None:
+            return self.empty[[n for n in MESSAGES.names if n in (*CORE, *LIFECYCLE_FIELDS)]]
         data = {name: _values(self.table[name]) for name in CORE}
         return MESSAGES.part({**data, **_fields(self.columns)})
 
@@ -117,28 +112,27 @@ def message_core(columns: Sequence[MessageColumns], dialect: str = "rm") -> Mess
         empty = np.empty(0, np.int64)
         pairing = Pairing(empty, empty, np.empty(0, np.int8), np.empty(0, np.int32), empty)
         return MessageCore(
-            frame[list(_core_names())], pairing, columns, np.empty(0, np.int8), {"empty": frame}
+            frame[list(_core_names())], pairing, columns, np.empty(0, np.int8), {}, empty=frame
         )
     capture = np.concatenate([np.full(len(c), i, np.int32) for i, c in enumerate(columns)])
-    client = _concat(columns, "client_vmid").astype(np.int64)
-    seq = _concat(columns, "seq").astype(np.int64)
-    msg_id = _concat(columns, "msg_id")
-    msg_type = _concat(columns, "msg_type").astype(np.int64)
+    client = concat_column(columns, "client_vmid").astype(np.int64)
+    seq = concat_column(columns, "seq").astype(np.int64)
+    msg_id = concat_column(columns, "msg_id")
+    msg_type = concat_column(columns, "msg_type").astype(np.int64)
     # garbage (a broken RPC header and an id no source defines) is no call: keep it out of pairing
-    garbage = (_concat(columns, "malformed_kind") == "header") & ~np.isin(msg_id, known_ids())
+    garbage = (concat_column(columns, "malformed_kind") == "header") & ~np.isin(msg_id, known_ids())
     call_type = np.where(garbage, -1, msg_type)
-    err = _concat(columns, "err_code")
-    allocated = _concat(columns, "allocated_vmid")
+    err = concat_column(columns, "err_code")
+    allocated = concat_column(columns, "allocated_vmid")
     clients = client_keys(capture, client, call_type, seq, msg_id, allocated)  # one per VM, not per VMID
-    time_ns = np.where(_concat(columns, "time_known"), _concat(columns, "time_ns"), 0)
-    pairing = pair(capture, clients, seq, msg_id, call_type, err, time_ns)
+    known = concat_column(columns, "time_known")
+    time_ns = concat_column(columns, "time_ns")
+    pairing = pair(capture, clients, seq, msg_id, call_type, err, np.where(known, time_ns, 0))
     vmid, source = resolve_vmids(
-        msg_type, msg_id, client, _concat(columns, "payload_vmid"), allocated, pairing
+        msg_type, msg_id, client, concat_column(columns, "payload_vmid"), allocated, pairing
     )
-    known = _concat(columns, "time_known")
-    time_ns = _concat(columns, "time_ns")
     is_reply_err = err >= 0
-    frame = _concat(columns, "frame")
+    frame = concat_column(columns, "frame")
     data = {
         "capture": pd.Categorical.from_codes(capture, categories=[c.capture for c in columns]),
         "frame": frame,
@@ -154,7 +148,7 @@ def message_core(columns: Sequence[MessageColumns], dialect: str = "rm") -> Mess
         "err_code": nullable(err, ~is_reply_err, "Int64"),
         "err_name": named(err, lambda v: registry.error_name(v, dialect)),
         "vmid": nullable(vmid, vmid < 0, "Int32"),
-        "malformed_kind": sparse_categorical(_concat(columns, "malformed_kind")),
+        "malformed_kind": sparse_categorical(concat_column(columns, "malformed_kind")),
     }
     req = exchange_rows(capture, clients, seq, msg_id, call_type, pairing.request_of)
     exchange = exchange_columns(
@@ -165,34 +159,30 @@ def message_core(columns: Sequence[MessageColumns], dialect: str = "rm") -> Mess
     return MessageCore(MESSAGES.part(data), pairing, columns, source, exchange)
 
 
-def with_core(core: MessageCore, table: pd.DataFrame) -> MessageCore:
-    """``core`` with its table replaced (``context.with_resources`` changes ``vm``)."""
-    return replace(core, table=table)
-
-
 def complete(core: MessageCore) -> pd.DataFrame:
     """The whole messages table: ``core.table`` and the other columns of ``MESSAGES``."""
-    if "empty" in core.exchange:
-        return core.exchange["empty"]
+    if core.empty is not None:
+        return core.empty
     columns = core.columns
-    known = _concat(columns, "time_known")
-    time_end_ns = _concat(columns, "time_end_ns")
+    known = concat_column(columns, "time_known")
+    time_end_ns = concat_column(columns, "time_end_ns")
+    fragments = concat_column(columns, "fragments")
     data: dict[str, Any] = {name: _values(core.table[name]) for name in CORE}
     data.update(_fields(columns))
     data.update(
         {
-            "frames": _concat(columns, "frames"),
+            "frames": concat_column(columns, "frames"),
             "time_end": np.where(known | (time_end_ns != 0), time_end_ns / 1e9, np.nan),
             "direction": pd.Categorical.from_codes(
-                _DIRECTION_CODES[_concat(columns, "direction")],
+                _DIRECTION_CODES[concat_column(columns, "direction")],
                 categories=list(MESSAGES.column("direction").categories or ()),
             ),
-            "fragments": nullable(_concat(columns, "fragments"), _concat(columns, "fragments") < 0, "Int16"),
+            "fragments": nullable(fragments, fragments < 0, "Int16"),
             "vmid_source": pd.Categorical.from_codes(core.vmid_source, categories=list(VMID_SOURCES)),
-            "length": _concat(columns, "length").astype(np.int32),
-            "payload_len": np.maximum(_concat(columns, "length") - 8, 0).astype(np.int32),
-            "synthetic": _concat(columns, "synthetic"),
-            "malformed": _concat(columns, "malformed"),
+            "length": concat_column(columns, "length").astype(np.int32),
+            "payload_len": np.maximum(concat_column(columns, "length") - 8, 0).astype(np.int32),
+            "synthetic": concat_column(columns, "synthetic"),
+            "malformed": concat_column(columns, "malformed"),
             **core.exchange,
         }
     )

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from dissector import cli_options
@@ -165,11 +165,10 @@ def message_core(columns: list[MessageColumns], dialect: str) -> MessageCore:
     applied) and its pairing: what transactions, the time base and the lifecycles read."""
     from dissector.analysis.context import payload_reader, resource_vms, with_resources
     from dissector.analysis.messages import message_core as core_of
-    from dissector.analysis.messages import with_core
 
     core = core_of(columns, dialect)
     vms = resource_vms(core.table, payload_reader(columns, dialect))
-    return with_core(core, with_resources(core.table, vms))
+    return replace(core, table=with_resources(core.table, vms))  # rule 1 changes ``vm``
 
 
 def messages_table(columns: list[MessageColumns], dialect: str) -> tuple[pd.DataFrame, Any]:
