@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from dissector.protocol import registry
+from dissector.protocol.wire import NOTIFICATION, REQUEST
 
 from .constants import (
     AUTH,
@@ -60,6 +61,7 @@ from .constants import (
 )
 from .fields import msg_id_of
 from .schema import LIFECYCLE_SUMMARY, LIFECYCLES
+from .transactions import type_codes
 
 NORMAL_EXIT_TYPES = frozenset({0, 1, 2, 3, 7})  # VM_EXIT, PLATFORM_OFF/RESET, RESET2, VM_STOP_FORCED
 
@@ -632,19 +634,12 @@ def _named_in(msg_ids: np.ndarray, wanted: Iterable[str]) -> np.ndarray:
     return hit[inverse] if len(msg_ids) else np.empty(0, bool)
 
 
-def _is_type(kinds: Any, name: str) -> np.ndarray:
-    """Rows of a ``type`` categorical (``.cat``) that are ``name``, by code (no string per row)."""
-    codes = kinds.codes.to_numpy()
-    at = [i for i, c in enumerate(kinds.categories) if str(c) == name]
-    return codes == at[0] if at else np.zeros(len(codes), bool)
-
-
 def _events(msgs: pd.DataFrame, tx: pd.DataFrame, ids: dict[str, int]) -> tuple[list[tuple], set[int]]:
     """Lifecycle evidence of one capture as tuples sorted by frame (kind: 0 request, 1 reply,
     2 VM_STATUS, 3 VM_EXITED, 4 a call without reply)."""
     events: list[tuple] = []
-    kinds = msgs["type"].cat
-    is_request, is_notification = _is_type(kinds, "request"), _is_type(kinds, "notification")
+    mtype = type_codes(msgs)  # by category code, no string per row
+    is_request, is_notification = mtype == REQUEST, mtype == NOTIFICATION
     vmid = msgs["vmid"].to_numpy(np.int64, na_value=-1)
     frame = msgs["frame"].to_numpy(np.int64)
     time = msgs["time"].to_numpy(np.float64)

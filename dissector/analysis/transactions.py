@@ -794,10 +794,10 @@ def garbage(messages: pd.DataFrame) -> np.ndarray:
 
 def call_types(messages: pd.DataFrame) -> np.ndarray:
     """Header message types, with -1 for garbage (see ``garbage``)."""
-    return np.where(garbage(messages), -1, _type_codes(messages))
+    return np.where(garbage(messages), -1, type_codes(messages))
 
 
-def _type_codes(messages: pd.DataFrame) -> np.ndarray:
+def type_codes(messages: pd.DataFrame) -> np.ndarray:
     """Message types as header numbers (-1 unknown) from the categorical column."""
     names = {"continuation": 0, "request": 1, "reply": 2, "notification": 3}
     cat = messages["type"].array
