@@ -61,7 +61,7 @@ class ColumnDicts:
     def __init__(
         self, cols: MessageColumns, rows: np.ndarray, dialect: str, slow: Callable[[int], dict[str, Any]]
     ) -> None:
-        self.cols, self.dialect, self.slow = cols, dialect, slow
+        self.cols, self.slow = cols, slow
         self.message_bytes: Callable[[int], bytes] = cols.message_bytes or _no_bytes
         self.names = compiled.names(dialect)
         self.rows = rows.tolist()
@@ -90,7 +90,6 @@ class ColumnDicts:
         self.seq = cols.seq[rows].tolist()
         self.msg_id = cols.msg_id[rows].tolist()
         self.err = err.tolist()
-        self._readers: dict[tuple[str, int], Any] = {}
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -101,15 +100,9 @@ class ColumnDicts:
         return self.slow(self.rows[k]) if found is None else found
 
     def _reader(self, role: str, msg_id: int) -> Any:
-        key = (role, msg_id)
-        reader = self._readers.get(key)
-        if reader is None:
-            layout = compiled.payload_layout(role, msg_id, self.dialect)
-            reader = self._readers[key] = (
-                compiled.payload_reader(role, msg_id, self.dialect),
-                0 if layout is None else layout.min_size,
-            )
-        return reader
+        """The compiled reader of this payload and its layout's least size (cached there)."""
+        payload = self.names.payload(role, msg_id)
+        return payload.fields, payload.min_size
 
     def _plain(self, k: int) -> dict[str, Any] | None:
         """What ``compiled.decode_message`` gives for a whole one-record message, or None when the
