@@ -28,6 +28,7 @@ import numpy as np
 from dissector.decoders.columnar import Reassembly, decode_calls
 from dissector.protocol import registry
 from dissector.protocol.wire import REQUEST
+from dissector.sorting import positions
 
 from . import fastpath
 from .columns import CallColumns, concat_column
@@ -189,9 +190,8 @@ class _Accumulated:
                 "known": calls.time_known[req],
             }
             self.open = {k: np.concatenate([self.open[k], fresh[k]]) for k in self.open}
-        at = np.searchsorted(self.open["row"], done.request)
-        ok = at < len(self.open["row"])
-        ok[ok] = self.open["row"][at[ok]] == done.request[ok]
+        at = positions(self.open["row"], done.request)  # open rows ascend
+        ok = at >= 0
         at, status, rep = at[ok], done.request_status[ok], done.reply_of[ok]
         latency = np.full(len(at), np.nan)
         timed = (rep >= 0) & np.isin(status, codes(ANSWERED))

@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from dissector.sorting import positions
+
 from .schema import Column, Schema
 
 if TYPE_CHECKING:
@@ -87,21 +89,10 @@ class TimeBase:
     def to_ns(self, seconds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Integer ns of float seconds (exact for message times) and the mask of unknown ones."""
         missing = np.isnan(seconds)
-        pos = _positions(self.exact.to_numpy(np.float64), seconds)
+        pos = positions(self.exact.to_numpy(np.float64), seconds)
         approx = np.round(np.where(missing, 0.0, seconds) * 1e9).astype(np.int64)
         ns = np.where(pos >= 0, self.exact_ns[np.maximum(pos, 0)] if len(self.exact_ns) else 0, approx)
         return ns.astype(np.int64), missing
-
-
-def _positions(sorted_values: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Where each of ``values`` is in ``sorted_values`` (ascending, unique; -1 absent): a binary
-    search, without the hash table ``Index.get_indexer`` builds over a million message times."""
-    if not len(sorted_values):
-        return np.full(len(values), -1, np.int64)
-    pos = np.searchsorted(sorted_values, values)
-    found = pos < len(sorted_values)
-    found[found] = sorted_values[pos[found]] == values[found]
-    return np.where(found, pos, -1)
 
 
 def capture_labels(captures: list[str]) -> dict[str, str]:
