@@ -160,6 +160,9 @@ def read_capture(path: str, dialect: str) -> Capture | None:
     return Capture(cols, problems, rc.buf, np.frombuffer(rc.buf, np.uint8), offset, start, dialect)
 
 
+_GENERATED_TAIL = "".join(f',"{name}":%s' for name in GENERATED)  # a line's generated keys, to fill
+
+
 class Generated:
     """The generated fields of every message (``GENERATED`` order), kept as compact columns and
     written as JSON texts a chunk of rows at a time.
@@ -176,12 +179,7 @@ class Generated:
 
     def tails(self, rows: np.ndarray) -> list[str]:
         """The end of each of ``rows``' jsonl lines: ``,"vm":...,"errno":...``."""
-        template = "".join(f',"{name}":%s' for name in GENERATED)
-        return [template % values for values in zip(*self.texts(rows), strict=True)]
-
-    def tail(self, row: int) -> str:
-        """``tails`` of one row."""
-        return self.tails(np.array([row]))[0]
+        return [_GENERATED_TAIL % values for values in zip(*self.texts(rows), strict=True)]
 
 
 class _JsonColumn:
@@ -300,7 +298,7 @@ class _Writer:
         if self.generated is None:
             return line
         if tail is None:
-            tail = self.generated.tail(i)
+            (tail,) = self.generated.tails(np.array([i]))
         return line[:-1] + tail + "}"  # as if added to the record: its last keys
 
     # ---- many at once
@@ -470,7 +468,7 @@ class _Writer:
             kind += '"err_code":null,"err_name":null,'
         tail = '"fields":%s,"malformed":null,"time_ns":%d'
         if self.generated is not None:
-            tail += "".join(f',"{name}":%s' for name in GENERATED)
+            tail += _GENERATED_TAIL
         template = head + kind + tail + "}"
         frame = cols.frame[rows].tolist()
         times = _time_texts(cols.time_ns[rows])

@@ -249,7 +249,7 @@ def test_generated_texts_are_jsonl_line_s_for_any_rows() -> None:
         record = {name: None if pd.isna(v) else v for name, v in record.items()}
         want = "".join(f',"{name}":{lines.jsonl_value(v)}' for name, v in record.items())
         assert "".join(f',"{name}":{t[k]}' for name, t in zip(lines.GENERATED, texts, strict=True)) == want
-        assert generated.tail(row) == want
+        assert generated.tails(np.array([row])) == [want]
     assert lines.jsonl_value(float("inf")) == jsonl_line({"v": float("inf")})[5:-1]
 
 
