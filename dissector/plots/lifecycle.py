@@ -223,16 +223,20 @@ def _lane_axis(ax: Any, lanes: list[tuple[str, int, int]], max_labels: int) -> N
     ax.set_axisbelow(True)
 
 
+_Spans = dict[tuple[str, int], list[tuple[float, int]]]  # (capture, vmid) -> [(start, lane)]
+
+
 def _lane_index(
     lanes: list[tuple[str, int, int]],
     trace: Any,
     base: _data.Origins,
     lane_of: dict[tuple[str, int, int], int],
-) -> Any:
-    """A function (capture, vmid, t) -> lane: the lane (``lane_of``) of the instance of that VM
-    alive at t (else of the last one begun before t)."""
+) -> _Spans:
+    """Per (capture, vmid): its instances' (start, lane in ``lane_of``), by start. A row at
+    time t of that VM goes to the lane of the instance alive at t (else of the last one begun
+    before t; ``_place``)."""
     lc = trace.lifecycles
-    spans: dict[tuple[str, int], list[tuple[float, int]]] = {}
+    spans: _Spans = {}
     starts = _data.seconds(lc, "start", base)
     for (c, v, i), s in zip(
         zip(lc["capture"].astype(object), lc["vmid"].astype(int), lc["instance"].astype(int), strict=True),
@@ -243,16 +247,7 @@ def _lane_index(
             spans.setdefault((str(c), v), []).append((s, lane_of[(str(c), v, i)]))
     for v in spans.values():
         v.sort()
-
-    def find(capture: str, vmid: int, t: float) -> int | None:
-        options = spans.get((capture, vmid))
-        if not options:
-            return None
-        k = max(0, int(np.searchsorted([s for s, _ in options], t, side="right")) - 1)
-        return options[k][1]
-
-    find.spans = spans  # type: ignore[attr-defined]  # _place asks for many rows at once
-    return find
+    return spans
 
 
 def _markers(
@@ -263,7 +258,7 @@ def _markers(
     n: int,
     lane_of: dict[tuple[str, int, int], int],
 ) -> list:
-    find = _lane_index(lanes, trace, base, lane_of)
+    spans = _lane_index(lanes, trace, base, lane_of)
     size = 36 if n <= 60 else 14
     tx = trace.transactions
     handles = []
@@ -272,7 +267,7 @@ def _markers(
         ("unanswered", "request_time", "v", style.UNANSWERED_COLOR),
     ):
         rows = tx[(tx["status"] == status) & tx["vmid"].notna()]
-        xs, ys = _place(rows, _data.seconds(rows, column, base), find)
+        xs, ys = _place(rows, _data.seconds(rows, column, base), spans)
         if len(xs):
             label = "error reply" if status == "error" else "unanswered request"
             handles.append(
@@ -291,7 +286,7 @@ def _markers(
             )
     f = trace.findings
     f = f[f["severity"].isin(("error", "warning")) & ~f["code"].isin(_MARKED) & f["vmid"].notna()]
-    xs, ys = _place(f, _data.seconds(f, "time", base), find)
+    xs, ys = _place(f, _data.seconds(f, "time", base), spans)
     if len(xs):
         handles.append(
             ax.scatter(
@@ -310,9 +305,9 @@ def _markers(
     return handles
 
 
-def _place(rows: pd.DataFrame, times: np.ndarray, find: Any) -> tuple[list[float], list[int]]:
-    """(times, lanes) of the rows ``find`` places (``find(capture, vmid, t)`` for each row, in row
-    order): one search per VM of a capture, not one per row (a storm has 400k error replies)."""
+def _place(rows: pd.DataFrame, times: np.ndarray, spans: _Spans) -> tuple[list[float], list[int]]:
+    """(times, lanes) of the rows a lane holds at their time (``_lane_index``), in row order:
+    one search per VM of a capture, not one per row (a storm has 400k error replies)."""
     times = np.asarray(times, np.float64)
     lane = np.zeros(len(rows), np.int64)
     placed = np.zeros(len(rows), bool)
@@ -327,7 +322,7 @@ def _place(rows: pd.DataFrame, times: np.ndarray, find: Any) -> tuple[list[float
     cut = np.flatnonzero((np.diff(codes[order]) != 0) | (np.diff(vmids[order]) != 0)) + 1
     for at in np.split(order, cut) if len(order) else []:
         code, vmid = int(codes[at[0]]), int(vmids[at[0]])
-        options = find.spans.get((names[code], vmid)) if code >= 0 else None
+        options = spans.get((names[code], vmid)) if code >= 0 else None
         if not options:
             continue
         starts = np.array([s for s, _ in options], np.float64)

@@ -427,7 +427,6 @@ def _find_per_row(spans):
         k = max(0, int(np.searchsorted([s for s, _ in options], t, side="right")) - 1)
         return options[k][1]
 
-    find.spans = spans
     return find
 
 
@@ -469,4 +468,4 @@ def test_markers_placed_per_vm_equal_one_search_per_row(spans, rows):
         if lane is not None and t == t:
             expected[0].append(t)
             expected[1].append(lane)
-    assert _place(frame, times, find) == expected
+    assert _place(frame, times, spans) == expected
