@@ -24,6 +24,7 @@ import pandas as pd
 
 from .lifecycles import Finding
 from .schema import FINDINGS, SEVERITIES
+from .timebase import capture_codes
 from .timing import FRAME_BITS
 from .transactions import call_types, client_keys, garbage
 
@@ -272,13 +273,9 @@ def from_errors(errors: pd.DataFrame, tx: pd.DataFrame | None = None) -> list[Fi
 
 def _capture_codes(capture: pd.Series) -> tuple[np.ndarray, dict[str, int]]:
     """A number per row for its capture's name (from the categorical codes, not a string per row)."""
-    if isinstance(capture.dtype, pd.CategoricalDtype):
-        codes, values = capture.cat.codes.to_numpy(np.int64), list(capture.cat.categories)
-    else:
-        codes, values = pd.factorize(capture.astype(object))
-        codes = codes.astype(np.int64)
-    names: dict[str, int] = {}
-    remap = np.array([names.setdefault(str(v), len(names)) for v in values] + [-2], np.int64)
+    codes, values = capture_codes(capture)
+    names: dict[str, int] = {}  # two categories with one name (str) get one number
+    remap = np.array([names.setdefault(v, len(names)) for v in values] + [-2], np.int64)
     return remap[codes], names  # a missing capture (code -1): -2, which no name has
 
 

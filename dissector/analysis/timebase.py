@@ -133,16 +133,20 @@ def present(df: pd.DataFrame, schema: Schema, base: TimeBase) -> pd.DataFrame:
     return pd.DataFrame({name: out[name] for name in order}, index=df.index)
 
 
+def capture_codes(capture: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """A number per row for its capture (-1: none) and the names the numbers index: a
+    categorical's own codes, else one factorization (no string work per row)."""
+    if isinstance(capture.dtype, pd.CategoricalDtype):
+        return capture.cat.codes.to_numpy(np.int64), [str(c) for c in capture.cat.categories]
+    codes, uniques = pd.factorize(capture.astype(object))
+    return codes.astype(np.int64), [str(c) for c in uniques]
+
+
 def _row_starts(df: pd.DataFrame, base: TimeBase) -> tuple[np.ndarray, np.ndarray]:
     """Each row's capture start in ns, and where it is unknown (by category code: no string work)."""
     if "capture" not in df or df.empty:
         return np.zeros(len(df), np.int64), np.zeros(len(df), bool)
-    capture = df["capture"]
-    if isinstance(capture.dtype, pd.CategoricalDtype):
-        names, codes = [str(c) for c in capture.cat.categories], capture.cat.codes.to_numpy()
-    else:
-        uniques, codes = np.unique(capture.astype(str).to_numpy(), return_inverse=True)
-        names = list(uniques)
+    codes, names = capture_codes(df["capture"])
     per_name = np.array([base.starts.get(n, NAT) for n in names] + [NAT], np.int64)  # code -1: NaN
     starts = per_name[codes]
     return starts, starts == NAT

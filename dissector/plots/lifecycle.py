@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from dissector.analysis.lifecycles import NORMAL_EXIT_TYPES
+from dissector.analysis.timebase import capture_codes
 from dissector.protocol import registry
 
 from . import _data, style
@@ -311,12 +312,7 @@ def _place(rows: pd.DataFrame, times: np.ndarray, spans: _Spans) -> tuple[list[f
     times = np.asarray(times, np.float64)
     lane = np.zeros(len(rows), np.int64)
     placed = np.zeros(len(rows), bool)
-    capture = rows["capture"]
-    if isinstance(capture.dtype, pd.CategoricalDtype):
-        codes, names = capture.cat.codes.to_numpy(np.int64), [str(c) for c in capture.cat.categories]
-    else:
-        found, uniques = pd.factorize(capture.astype(object))
-        codes, names = found.astype(np.int64), [str(c) for c in uniques]
+    codes, names = capture_codes(rows["capture"])
     vmids = rows["vmid"].astype(int).to_numpy(np.int64)
     order = np.lexsort((vmids, codes))  # rows by (capture, VM): one group per VM of a capture
     cut = np.flatnonzero((np.diff(codes[order]) != 0) | (np.diff(vmids[order]) != 0)) + 1
