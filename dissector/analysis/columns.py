@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from dissector.capture.reassembly import RawMessage, Reassembler
-from dissector.protocol.wire import MSGQ_MAX_MSG_SIZE
+from dissector.protocol.wire import MSGQ_MAX_MSG_SIZE, NOTIFICATION, REPLY, REQUEST
 
 from .fields import PAYLOAD_FIELDS, payload_fields
 
@@ -259,6 +259,27 @@ class CallColumns:
         return CallColumns(
             **{n: getattr(self, n)[which] for n in names}, first_timed=self.first_timed, raw=self.raw
         )
+
+
+def no_text(values: np.ndarray) -> np.ndarray:
+    """Which entries of an object column (None or a text, as ``malformed``) are None, compared
+    in C (a text never equals None)."""
+    return np.asarray(values == None, dtype=bool)  # noqa: E711 (elementwise, not identity)
+
+
+def plain_messages(cols: MessageColumns, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
+    """Which of ``rows`` the compiled decoder reads from the columns' values alone: no
+    malformation, from the wire (not a log's), time and seq number known, a request, reply or
+    notification, and a reply with its error code."""
+    mtype = cols.msg_type[rows]
+    return (
+        no_text(cols.malformed[rows])
+        & ~cols.synthetic[rows]
+        & cols.time_known[rows]
+        & (cols.seq[rows] >= 0)
+        & np.isin(mtype, (REQUEST, REPLY, NOTIFICATION))
+        & ((mtype != REPLY) | (cols.err_code[rows] >= 0))
+    )
 
 
 def concat_column(parts: Sequence[Any], name: str) -> np.ndarray:

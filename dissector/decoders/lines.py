@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from dissector.analysis.columns import plain_messages
 from dissector.capture.record import CaptureProblem
 from dissector.decoded import ExactTime, json_text, jsonl_line
 from dissector.decoders import compiled
@@ -277,16 +278,7 @@ class _Writer:
         self.payload_len = payload_len - self.skip
         # rows that may be templated: whole single-record messages the streaming path decodes
         # without Scapy and without a value this path cannot see (unknown time or seq number)
-        self.easy = (
-            (capture.record_offset >= 0)
-            & np.array([m is None for m in cols.malformed.tolist()], bool)
-            & ~cols.synthetic
-            & cols.time_known
-            & (cols.seq >= 0)
-            & np.isin(cols.msg_type, (REQUEST, REPLY, NOTIFICATION))
-            & ((cols.msg_type != REPLY) | (cols.err_code >= 0))
-            & (self.payload_len >= 0)
-        )
+        self.easy = plain_messages(cols) & (capture.record_offset >= 0) & (self.payload_len >= 0)
 
     # ---- one at a time (the streaming path's code)
     def one(self, i: int, tail: str | None = None) -> str:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from dissector.analysis.columns import plain_messages
 from dissector.decoded import ExactTime
 from dissector.decoders import compiled
 from dissector.protocol.wire import (
@@ -42,12 +43,6 @@ _TYPE_NAMES = {t.value: t.label for t in MsgType if t != MsgType.CONTINUATION}
 _DIRECTIONS = {d.value: d.label for d in Direction}
 
 
-def no_text(values: np.ndarray) -> np.ndarray:
-    """Which entries of an object column (None or a text, as ``malformed``) are None, compared
-    in C (a text never equals None)."""
-    return np.asarray(values == None, dtype=bool)  # noqa: E711 (elementwise, not identity)
-
-
 def _no_bytes(i: int) -> bytes:
     raise AssertionError("no message bytes: every row goes the general way")
 
@@ -67,15 +62,7 @@ class ColumnDicts:
         self.rows = rows.tolist()
         mtype = cols.msg_type[rows]
         err = cols.err_code[rows]
-        self.plain = (
-            no_text(cols.malformed[rows])
-            & (cols.fragments[rows] == 0)
-            & ~cols.synthetic[rows]
-            & cols.time_known[rows]
-            & (cols.seq[rows] >= 0)
-            & np.isin(mtype, (REQUEST, REPLY, NOTIFICATION))
-            & ((mtype != REPLY) | (err >= 0))
-        ).tolist()
+        self.plain = (plain_messages(cols, rows) & (cols.fragments[rows] == 0)).tolist()
         if cols.message_bytes is None:  # columns of Scapy dissections: decoded as they were made
             self.plain = [False] * len(rows)
         if cols.multi_frames:  # a reassembled message: its frames and bytes are the reassembler's

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from dissector.analysis.columns import no_text
 from dissector.analysis.transactions import pair
 from dissector.protocol import registry
 from dissector.protocol.wire import (
@@ -41,7 +42,7 @@ from dissector.protocol.wire import (
     parse_header,
 )
 
-from .dicts import ColumnDicts, no_text
+from .dicts import ColumnDicts
 
 if TYPE_CHECKING:
     from dissector.analysis.columns import MessageColumns
