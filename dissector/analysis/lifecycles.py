@@ -616,22 +616,20 @@ def _of_capture(table: pd.DataFrame, code: int) -> pd.DataFrame:
     return table if mine.all() else table[mine]
 
 
-def _rm_names(msg_ids: np.ndarray) -> np.ndarray:
-    """The RM (default dialect) name of each id: the state rules above are keyed by RM names,
-    whichever names the trace's dialect shows (VM_ALLOC_VMID in linux-v17, VM_SHUTDOWN in rm-2021).
-    Looked up once per distinct id."""
+def _rm_names(msg_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The RM (default dialect) name of each id, as (index among the distinct ids, their names):
+    the state rules above are keyed by RM names, whichever names the trace's dialect shows
+    (VM_ALLOC_VMID in linux-v17, VM_SHUTDOWN in rm-2021). Looked up once per distinct id;
+    ``names[inverse]`` is the name per id."""
     inverse, uniq = pd.factorize(msg_ids)
-    names = np.array([registry.message_name(i) if i >= 0 else None for i in uniq.tolist()], object)
-    return names[inverse] if len(msg_ids) else np.empty(0, object)
+    return inverse, np.array([registry.message_name(i) if i >= 0 else None for i in uniq.tolist()], object)
 
 
-def _named_in(msg_ids: np.ndarray, wanted: Iterable[str]) -> np.ndarray:
+def _named_in(inverse: np.ndarray, names: np.ndarray, wanted: Iterable[str]) -> np.ndarray:
     """Whether each id's RM name (``_rm_names``) is one of ``wanted``: decided once per distinct
     id (``np.isin`` over a million name objects sorts them)."""
     wanted = set(wanted)
-    inverse, uniq = pd.factorize(msg_ids)
-    hit = np.array([i >= 0 and registry.message_name(i) in wanted for i in uniq.tolist()], bool)
-    return hit[inverse] if len(msg_ids) else np.empty(0, bool)
+    return np.array([n in wanted for n in names.tolist()], bool)[inverse]
 
 
 def _events(msgs: pd.DataFrame, tx: pd.DataFrame, ids: dict[str, int]) -> tuple[list[tuple], set[int]]:
@@ -654,7 +652,8 @@ def _events(msgs: pd.DataFrame, tx: pd.DataFrame, ids: dict[str, int]) -> tuple[
 
     none: dict[str, Any] = {}
     asked = np.flatnonzero(is_request & (vmid >= 0))
-    asked_names = _rm_names(msg_id[asked])
+    inverse, names = _rm_names(msg_id[asked])
+    asked_names = names[inverse]
     events.extend(
         zip(
             frame[asked].tolist(),
@@ -666,7 +665,7 @@ def _events(msgs: pd.DataFrame, tx: pd.DataFrame, ids: dict[str, int]) -> tuple[
             strict=False,
         )
     )
-    for k in np.flatnonzero(_named_in(msg_id[asked], NEED_FIELDS)).tolist():  # the few with fields
+    for k in np.flatnonzero(_named_in(inverse, names, NEED_FIELDS)).tolist():  # the few with fields
         f, kind, name, v, t, _ = events[k]
         events[k] = (f, kind, name, v, t, fields_of(int(asked[k])))
     status = msgs["vm_status"].to_numpy(np.int64, na_value=-1)
@@ -690,10 +689,10 @@ def _events(msgs: pd.DataFrame, tx: pd.DataFrame, ids: dict[str, int]) -> tuple[
                     float(time[i]),
                 )
             )
-    tx_ids = tx["msg_id"].to_numpy(np.int64, na_value=-1)
+    tx_inverse, tx_names = _rm_names(tx["msg_id"].to_numpy(np.int64, na_value=-1))
     keep = (
         (tx["status"] == "error").to_numpy(bool)
-        | ((tx["status"] == "ok").to_numpy(bool) & _named_in(tx_ids, STATE_CALLS))
+        | ((tx["status"] == "ok").to_numpy(bool) & _named_in(tx_inverse, tx_names, STATE_CALLS))
     ) & tx["vm"].notna().to_numpy(bool)
     answered = tx[keep]
     if len(answered):
@@ -702,7 +701,7 @@ def _events(msgs: pd.DataFrame, tx: pd.DataFrame, ids: dict[str, int]) -> tuple[
         for j, (rf, name, v, t, status_name, err) in enumerate(
             zip(
                 answered["reply_frame"].tolist(),
-                _rm_names(tx_ids[keep]).tolist(),
+                tx_names[tx_inverse[keep]].tolist(),
                 answered["vm"].tolist(),
                 answered["reply_time"].tolist(),
                 answered["status"].astype(object).tolist(),
