@@ -148,6 +148,7 @@ class _Base:
 
     def _make_other_findings(self) -> list:
         """Findings that do not depend on the window's error counts."""
+        self.get("slow_windows")  # the table kept from the model before the model is dropped
         found = [
             *from_transactions(self.get("transactions"), self.get("end_times")),
             *reused_seqs(self.get("messages")),
@@ -158,7 +159,6 @@ class _Base:
                 self.get("transactions"),
                 self.get("messages"),
                 self.get("lifecycle_summary"),
-                self.get("slow_windows"),
                 self.get("timing_model"),
             ),
         ]

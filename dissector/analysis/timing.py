@@ -439,7 +439,6 @@ def timing_findings(
     transactions: pd.DataFrame,
     messages: pd.DataFrame,
     lifecycle_summary: pd.DataFrame | None = None,
-    windows: pd.DataFrame | None = None,
     model: TimingModel | None = None,
 ) -> list[Finding]:
     """Every timing finding: slow_window, latency_outlier, time_reversed.
@@ -449,14 +448,13 @@ def timing_findings(
     if model is None:
         model = timing_model(transactions, messages, lifecycle_summary)
     st, inside = model.service, model.inside
-    windows = model.windows if windows is None else windows
     origin = {}
     if not messages.empty and "t" not in messages:  # (a public table's times are relative already)
         # the capture start as the tables count it: the first record (frame order), not the earliest
         firsts = messages.groupby(messages["capture"].astype(object), sort=False)["time"].first()
         origin = {str(k): float(v) for k, v in firsts.items() if not math.isnan(v)}
     return [
-        *window_findings(windows, origin),
+        *window_findings(model.windows, origin),
         *outlier_findings(st, inside),
         *reversed_findings(transactions, messages),
     ]

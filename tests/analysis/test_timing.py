@@ -247,6 +247,6 @@ def test_timing_model_gives_the_table_and_findings_computed_apart(name):
     pd.testing.assert_frame_equal(model.windows, slow_windows(tx, m, s))
     pd.testing.assert_frame_equal(trace.slow_windows, trace.window(None, None).slow_windows)
     alone = timing_findings(tx, m, s)  # the detection done again inside
-    assert [dataclasses.astuple(f) for f in timing_findings(tx, m, s, model.windows, model)] == [
+    assert [dataclasses.astuple(f) for f in timing_findings(tx, m, s, model)] == [
         dataclasses.astuple(f) for f in alone
     ]
