@@ -1,0 +1,87 @@
+"""Pairing a whole capture: ``transactions.pair`` (the incremental core fed once) beside the
+whole-array pairing it replaced (``tests/analysis/old_pairing.py``, kept as its test oracle).
+
+    python benchmarks/bench_pairing.py [--size 1M] [--repeat 3]
+
+Decodes ``run.py``'s cached capture of that size (``benchmarks/.cache``; run ``run.py`` first),
+takes the arguments the messages table pairs with, then prints the CPU seconds of each pairing
+(minimum of ``--repeat``) and whether their results are equal. Why: the incremental core bounds
+``ghrm stats`` at 10M but costs more than the old pairing on a whole file (README, Performance).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))  # the test oracle is imported as tests.analysis.old_pairing
+
+import dissector  # noqa: E402
+from dissector.analysis import messages, transactions  # noqa: E402
+from tests.analysis import old_pairing  # noqa: E402
+
+SIZES = {"100k": 100_000, "1M": 1_000_000, "10M": 10_000_000}
+
+
+def pairing_arguments(path: Path) -> tuple[Any, ...]:
+    """The arguments ``messages.message_core`` passes to ``pair`` for this capture."""
+    seen: dict[str, tuple[Any, ...]] = {}
+    real = messages.pair
+
+    def spy(*args: Any) -> Any:
+        seen["args"] = args
+        return real(*args)
+
+    messages.pair = spy  # type: ignore[assignment]
+    try:
+        dissector.open(path)._base.get("message_core")
+    finally:
+        messages.pair = real  # type: ignore[assignment]
+    return seen["args"]
+
+
+def cpu_seconds(function: Any, args: tuple[Any, ...], repeat: int) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.process_time()
+        function(*args)
+        best = min(best, time.process_time() - t0)
+    return best
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", choices=SIZES, default="1M")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    path = HERE / ".cache" / f"sim-{SIZES[args.size]}-seed1-faults.pcap"
+    if not path.exists():
+        print(
+            f"bench_pairing: {path} is missing: run benchmarks/run.py --sizes {args.size} first",
+            file=sys.stderr,
+        )
+        return 1
+    pair_args = pairing_arguments(path)
+    new, old = transactions.pair(*pair_args), old_pairing.pair(*pair_args)
+    same = all(
+        np.array_equal(getattr(new, f), getattr(old, f))
+        for f in ("reply_of", "request_of", "status", "replies", "reused_in")
+    )
+    print(f"{len(pair_args[0]):,} messages ({args.size}); CPU seconds, minimum of {args.repeat}")
+    for label, function in (
+        ("transactions.pair (incremental core, fed once)", transactions.pair),
+        ("old whole-array pairing (test oracle)", old_pairing.pair),
+    ):
+        print(f"  {label:48} {cpu_seconds(function, pair_args, args.repeat):.3f}")
+    print(f"  equal results: {same}")
+    return 0 if same else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
