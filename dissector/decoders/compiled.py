@@ -374,16 +374,27 @@ class _Payload:
         else:
             self.first = _Compiled(layout, dialect)
 
+    def _read(self, data: bytes, pos: int, end: int) -> tuple[_Compiled | None, Values, Values]:
+        """The struct that read ``data[pos:end]`` (None: no layout), its fields object, its values."""
+        compiled = self.cases.get(end - pos, self.first) if self.cases else self.first
+        if compiled is None:  # no layout: bytes kept whole
+            return None, {"data": data[pos:end].hex()}, {}
+        out, vals, stop = compiled.read(data, pos, end)
+        if stop != end:
+            raise _Misfit
+        return compiled, out, vals
+
+    def shown(self, data: bytes, pos: int, end: int) -> Values:
+        """The fields object of ``data[pos:end]`` (not empty), without the summary words."""
+        return self._read(data, pos, end)[1]
+
     def fields(self, data: bytes, pos: int, end: int | None = None) -> tuple[Values, str]:
         """The fields object and the summary words of ``data[pos:end]`` (not empty; ``end``:
         the end of ``data`` unless given)."""
         end = len(data) if end is None else end
-        compiled = self.cases.get(end - pos, self.first) if self.cases else self.first
-        if compiled is None:  # no layout: bytes kept whole
-            return {"data": data[pos:end].hex()}, ""
-        out, vals, stop = compiled.read(data, pos, end)
-        if stop != end:
-            raise _Misfit
+        compiled, out, vals = self._read(data, pos, end)
+        if compiled is None:
+            return out, ""
         words = []
         for name, fmt in compiled.summary:
             value = vals.get(name)
@@ -459,8 +470,40 @@ class CompiledMessage:
 
 def _decode(raw: RawMessage, d: _Dialect) -> CompiledMessage:
     """The compiled view of one message, or ``_Misfit`` when Scapy must word a malformation."""
-    data = raw.data
-    if raw.problems or len(data) < RPC_HEADER_SIZE:
+    if raw.problems:
+        raise _Misfit
+    words: list[str] = []
+    json = message_json(
+        raw.data,
+        d,
+        list(raw.frames),
+        raw.time_ns,
+        raw.time_end_ns,
+        _LABELS[raw.direction],
+        raw.client_vmid,
+        raw.seq_known,
+        words,
+    )
+    return CompiledMessage(raw, json, " ".join(words))
+
+
+def message_json(
+    data: bytes,
+    d: _Dialect,
+    frames: list[int],
+    time_ns: int | None,
+    time_end_ns: int | None,
+    direction: str,
+    client_vmid: int,
+    seq_known: bool = True,
+    words: list[str] | None = None,
+) -> Values:
+    """The jsonl dict of one whole message from its bytes and what the capture says of it
+    (frames, times, direction label, client): ``decode_message``'s, and the ledgers' straight
+    from the message columns (``ledgers.dicts``). Raises one of ``MISFITS`` where the Scapy view
+    must word a malformation. ``words``: a list to receive the summary's words (none are made
+    when not given: the ledgers do not print them)."""
+    if len(data) < RPC_HEADER_SIZE:
         raise _Misfit
     api, type_byte, seq, msg_id = RPC_HEADER.unpack_from(data)
     msg_type = type_byte & MSG_TYPE_MASK
@@ -470,38 +513,44 @@ def _decode(raw: RawMessage, d: _Dialect) -> CompiledMessage:
     if lone_fragment(fragments, len(data)):
         raise _Misfit
     name = d.message_name(msg_id)
-    words = [_TYPE_WORDS[msg_type], name, f"seq={seq}"]
+    if words is not None:
+        words += (_TYPE_WORDS[msg_type], name, f"seq={seq}")
     err_code = err_name = None
     pos = RPC_HEADER_SIZE
+    end = len(data)
     if msg_type == REPLY:
-        if len(data) < pos + REPLY_ERROR_SIZE:
+        if end < pos + REPLY_ERROR_SIZE:
             raise _Misfit
         err_code = _U32.unpack_from(data, pos)[0]
         err_name = d.error_name(err_code)
-        words.append(f"err={err_name}")
+        if words is not None:
+            words.append(f"err={err_name}")
         pos += REPLY_ERROR_SIZE
         payload = d.payload("reply" if err_code == 0 else "error_reply", msg_id)
-        if pos == len(data) and err_code == 0 and payload.min_size:
+        if pos == end and err_code == 0 and payload.min_size:
             raise _Misfit  # reply data is empty, its layout needs bytes
     else:
         payload = d.payload(_TYPE_NAMES[msg_type], msg_id)
-        if pos == len(data) and payload.min_size:
+        if pos == end and payload.min_size:
             raise _Misfit  # payload is empty, its layout needs bytes
     fields: Values = {}
-    if pos < len(data):
-        fields, extra = payload.fields(data, pos)
-        if extra:
-            words.append(extra)
-    time = _time(raw.time_ns)
-    json = {
-        "frame": raw.frames[0],
-        "frames": list(raw.frames),
+    if pos < end:
+        if words is None:
+            fields = payload.shown(data, pos, end)
+        else:
+            fields, extra = payload.fields(data, pos, end)
+            if extra:
+                words.append(extra)
+    time = _time(time_ns)
+    return {
+        "frame": frames[0],
+        "frames": frames,
         "time": time,
-        "time_end": time if raw.time_end_ns == raw.time_ns else _time(raw.time_end_ns),
-        "direction": _LABELS[raw.direction],
-        "client_vmid": raw.client_vmid,
+        "time_end": time if time_end_ns == time_ns else _time(time_end_ns),
+        "direction": direction,
+        "client_vmid": client_vmid,
         "type": _TYPE_NAMES[msg_type],
-        "seq": seq if raw.seq_known else None,
+        "seq": seq if seq_known else None,
         "msg_id": msg_id,
         "msg_name": name,
         "fragments": fragments,
@@ -509,9 +558,8 @@ def _decode(raw: RawMessage, d: _Dialect) -> CompiledMessage:
         "err_name": err_name,
         "fields": fields,
         "malformed": None,
-        "time_ns": raw.time_ns,
+        "time_ns": time_ns,
     }
-    return CompiledMessage(raw, json, " ".join(words))
 
 
 def _time(time_ns: int | None) -> ExactTime | None:
