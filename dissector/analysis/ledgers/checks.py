@@ -13,6 +13,7 @@ asking the ledger which parcel or IRQ a handle named at each frame (``handles.Ha
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, bisect_right
 from collections import defaultdict, namedtuple
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -152,6 +153,35 @@ U64_LIMIT = 1 << 64  # a range ending beyond this wraps in RM's u64 arithmetic
 INT64_MAX = (1 << 63) - 1  # the memparcels ``size`` column (Int64) holds up to this
 
 
+class _VmEvents:
+    """A story's VM events per VMID (and per kind), in frame order, as a story lists them: the
+    first one at or after a frame found by bisection. The checks ask it of every parcel and IRQ
+    row; a scan of every VM_DEALLOCATE per row was most of the ledger findings at 1M."""
+
+    def __init__(self, events: list[VmEvent]) -> None:
+        self._events: dict[tuple[int, str | None], list[VmEvent]] = {}
+        self._frames: dict[tuple[int, str | None], list[int]] = {}
+        for e in events:
+            frame = e.call.frame
+            for key in ((e.vmid, None), (e.vmid, e.kind)):
+                self._events.setdefault(key, []).append(e)
+                self._frames.setdefault(key, []).append(frame)
+
+    def first(self, vmid: int, frame: int, kind: str | None = None, after: bool = False) -> VmEvent | None:
+        """The first event of ``vmid`` (of ``kind``, if given) at ``frame`` or later (``after``:
+        later only)."""
+        frames = self._frames.get((vmid, kind))
+        if not frames:
+            return None
+        i = (bisect_right if after else bisect_left)(frames, frame)
+        return self._events[(vmid, kind)][i] if i < len(frames) else None
+
+    def last(self, vmid: int, kind: str) -> VmEvent | None:
+        """The last event of ``vmid`` of ``kind``."""
+        found = self._events.get((vmid, kind))
+        return found[-1] if found else None
+
+
 # --- the checks ---------------------------------------------------------------------------------
 class _Checker:
     def __init__(self, story: Story, parcels: pd.DataFrame, irqs: pd.DataFrame) -> None:
@@ -166,7 +196,13 @@ class _Checker:
             e for e in story.events if isinstance(e, Call) and e.name in CREATE_CALLS and not e.answered
         ]
         self._accept_sizes: dict[tuple[int, int, int], int] = defaultdict(int)
-        self.times = {e.frame: e.time for e in story.events}
+        self._at = {e.frame: e for e in story.events}  # times read only for a few frames
+        self.vm_events = _VmEvents(story.vm_events)
+
+    def time_at(self, frame: int, default: float) -> float:
+        """The time of the event at ``frame`` (``default`` when no event sits there)."""
+        event = self._at.get(frame)
+        return default if event is None else event.time
 
     def add(self, code: str, text: str, frames: Iterable[int], time: float, vmid: Any = None,
             name: str | None = None, severity: str | None = None) -> None:  # fmt: skip
@@ -193,7 +229,7 @@ class _Checker:
                 self.allocate(event)
         self.parcel_rows()
         self.irq_rows()
-        self.leaks(self.story.vm_events)
+        self.leaks()
         return self.found
 
     # --- memory calls ---------------------------------------------------------------------
@@ -631,7 +667,7 @@ class _Checker:
         if len(row.config_frames) or len(row.notify_frames) or _na(row.reclaimed_frame) is not None:
             return True
         last = max([*row.append_frames, int(row.first_frame)])
-        return self.story.end_time - self.times.get(last, math.nan) >= ACCEPT_GRACE
+        return self.story.end_time - self.time_at(last, math.nan) >= ACCEPT_GRACE
 
     def _end_frames(self, row: Any) -> list[int]:
         end = _na(row.reclaimed_frame)
@@ -647,11 +683,11 @@ class _Checker:
         last = max(told, default=0)
         if end is not None:
             return f"never accepted it before the owner reclaimed it at frame {end}"
-        ended = next((e for e in self.story.vm_events if e.vmid == vmid and e.call.frame > last), None)
+        ended = self.vm_events.first(vmid, last, after=True)
         if ended is not None:
             how = "reset" if ended.kind == "reset" else "deallocated"
             return f"never accepted it before it was {how} at frame {ended.call.frame}"
-        t = self.times.get(last, since)
+        t = self.time_at(last, since)
         waited = self.story.end_time - t
         if not waited >= ACCEPT_GRACE:  # NaN too: a capture without times cannot tell
             return None
@@ -681,9 +717,8 @@ class _Checker:
                 "VM_IRQ_LEND",
             )
 
-    def leaks(self, vm_events: list[VmEvent]) -> None:
-        deallocs = [e for e in vm_events if e.kind == "deallocate"]
-        resets = [e for e in vm_events if e.kind == "reset"]
+    def leaks(self) -> None:
+        events = self.vm_events
 
         def start(row: Any, created: str) -> int:
             first = _na(getattr(row, created))
@@ -699,18 +734,16 @@ class _Checker:
                 begin = start(row, created)
                 end = _na(row.reclaimed_frame)
                 for vmid in borrowers(row):
-                    gone = next((e for e in deallocs if e.vmid == vmid and e.call.frame >= begin), None)
+                    gone = events.first(vmid, begin, "deallocate")
                     if gone is not None:
                         if end is None or end > gone.call.frame:
                             self._leak(kind, row, vmid, gone, end, created)
                         continue
-                    reset = [e for e in resets if e.vmid == vmid and e.call.frame >= begin]
-                    if reset and end is None:
-                        used_after = kind == "parcel" and any(
-                            f > reset[-1].call.frame for f in row.config_frames
-                        )
+                    reset = events.last(vmid, "reset")
+                    if reset is not None and reset.call.frame >= begin and end is None:
+                        used_after = kind == "parcel" and any(f > reset.call.frame for f in row.config_frames)
                         if not used_after:
-                            self._not_reclaimed_after_reset(kind, row, vmid, reset[-1], created)
+                            self._not_reclaimed_after_reset(kind, row, vmid, reset, created)
 
     def _what(self, kind: str, row: Any) -> tuple[str, str | None]:
         if kind == "parcel":

@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -438,10 +439,9 @@ def _column_story(cols: MessageColumns, dialect: str) -> tuple[Story, list[Mappi
         p = position[k]
         i = made.rows[p]
         found: Mapping[str, Any] | None = exact.get(i) or dicts.get(i)
-        if found is None:
-            # a reply is often read only for its outcome: decoded if more is asked
-            found = LazyReply(made.frame[p], made.err[p], lambda: made.get(p)) if is_reply[p] else made.get(p)
-            dicts[i] = found
+        if found is None:  # decoded when a replay or check reads more than its header says
+            err = made.err[p] if is_reply[p] else _UNKNOWN
+            found = dicts[i] = LazyMessage(made.frame[p], made.msg_id[p], err, partial(made.get, p))
         return found
 
     for k, j, request in zip(keep.tolist(), replies.tolist(), requests, strict=True):
@@ -449,14 +449,21 @@ def _column_story(cols: MessageColumns, dialect: str) -> tuple[Story, list[Mappi
     return story, sorted((*exact.values(), *dicts.values()), key=lambda m: int(m["frame"]))
 
 
-class LazyReply(Mapping[str, Any]):
-    """A well-formed reply's jsonl dict, decoded on first use of anything but its frame and error
-    code: most replies a story holds are standard replies, read only for whether they were OK."""
+_UNKNOWN: Any = object()  # a value the header columns do not give
 
-    __slots__ = ("_decode", "_err", "_frame", "_full")
 
-    def __init__(self, frame: int, err_code: int, decode: Callable[[], dict[str, Any]]) -> None:
-        self._frame, self._err, self._decode = frame, err_code, decode
+class LazyMessage(Mapping[str, Any]):
+    """A well-formed message's jsonl dict, decoded on first use of anything but what its header
+    columns say (frame, msg_id, and a reply's error code).
+
+    Why: each ledger replays only its own events (the parcel ledger never reads an IRQ call, nor
+    the IRQ ledger a parcel's), and most replies a story holds are read only for whether they
+    were OK: ``ghrm memparcels`` or ``irqs`` decodes a fraction of the story's messages."""
+
+    __slots__ = ("_decode", "_err", "_frame", "_full", "_msg_id")
+
+    def __init__(self, frame: int, msg_id: int, err_code: Any, decode: Callable[[], dict[str, Any]]) -> None:
+        self._frame, self._msg_id, self._err, self._decode = frame, msg_id, err_code, decode
         self._full: dict[str, Any] | None = None
 
     def _dict(self) -> dict[str, Any]:
@@ -465,11 +472,22 @@ class LazyReply(Mapping[str, Any]):
         return self._full
 
     def __getitem__(self, key: str) -> Any:
+        full = self._full
+        if full is not None:
+            return full[key]
         if key == "frame":
             return self._frame
-        if key == "err_code":
+        if key == "msg_id":
+            return self._msg_id
+        if key == "err_code" and self._err is not _UNKNOWN:
             return self._err
         return self._dict()[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            return default
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._dict())
