@@ -262,16 +262,24 @@ def _story(capture: str, msgs: list[Mapping[str, Any]]) -> Story:
     return story
 
 
-def _tell(story: Story, message: Mapping[str, Any], reply: Mapping[str, Any] | None, request: bool) -> None:
+def _tell(
+    story: Story,
+    message: Mapping[str, Any],
+    reply: Mapping[str, Any] | None,
+    request: bool,
+    name: str | None = None,
+) -> None:
     """One ledger request (a ``Call`` with its reply, and the VM event of a VM_RESET or
-    VM_DEALLOCATE that took effect) or notification into its capture's story."""
-    name = NAME_OF[int(message["msg_id"])]
+    VM_DEALLOCATE that took effect) or notification into its capture's story (``name``: the
+    message's ledger name, when the caller knows it)."""
+    if name is None:
+        name = NAME_OF[int(message["msg_id"])]
     if not request:
         story.events.append(Notif(name, message))
         return
     call = Call(name, message, reply)
     story.events.append(call)
-    if call.took_effect and name in ("VM_RESET", "VM_DEALLOCATE") and call.fields.get("vmid") is not None:
+    if name in ("VM_RESET", "VM_DEALLOCATE") and call.took_effect and call.fields.get("vmid") is not None:
         kind = "reset" if name == "VM_RESET" else "deallocate"
         story.vm_events.append(VmEvent(kind, int(call.fields["vmid"]), call))
 
@@ -425,28 +433,26 @@ def _column_story(cols: MessageColumns, dialect: str) -> tuple[Story, list[Mappi
     reply_of = pair(np.zeros(n, np.int64), client, seq, msg_id, mtype, err).reply_of
     quiet = _quiet_allocations(cols, rows, mtype, msg_id, err, reply_of, exact, dialect)
     keep = np.flatnonzero(((mtype == REQUEST) & ~quiet) | (mtype == NOTIFICATION))
-    dicts: dict[int, Mapping[str, Any]] = {}
     replies = reply_of[keep]
-    requests = (mtype[keep] == REQUEST).tolist()
     # only the rows a story holds get dict makers (a list per column of every row would be ~9 M
     # references at 1M messages, which each full garbage collection walks)
     need = np.unique(np.concatenate([keep, replies[replies >= 0]]))
     made = _column_dicts(cols, rows[need], dialect)
-    position = dict(zip(need.tolist(), range(len(need)), strict=True))
     is_reply = (mtype[need] == REPLY).tolist()
-
-    def row(k: int) -> Mapping[str, Any]:
-        p = position[k]
-        i = made.rows[p]
-        found: Mapping[str, Any] | None = exact.get(i) or dicts.get(i)
-        if found is None:  # decoded when a replay or check reads more than its header says
-            err = made.err[p] if is_reply[p] else _UNKNOWN
-            found = dicts[i] = LazyMessage(made.frame[p], made.msg_id[p], err, partial(made.get, p))
-        return found
-
-    for k, j, request in zip(keep.tolist(), replies.tolist(), requests, strict=True):
-        _tell(story, row(k), row(j) if request and j >= 0 else None, request)
-    return story, sorted((*exact.values(), *dicts.values()), key=lambda m: int(m["frame"]))
+    held: list[Mapping[str, Any]] = [
+        exact.get(i) or LazyMessage(frame, m, err if reply else _UNKNOWN, partial(made.get, p))
+        for p, (i, frame, m, err, reply) in enumerate(
+            zip(made.rows, made.frame, made.msg_id, made.err, is_reply, strict=True)
+        )
+    ]  # a LazyMessage is decoded when a replay or check reads more than its header says
+    at = np.searchsorted(need, keep).tolist()
+    answer = np.where(replies >= 0, np.searchsorted(need, replies), -1).tolist()
+    names = [NAME_OF[m] for m in msg_id[keep].tolist()]
+    requests = (mtype[keep] == REQUEST).tolist()
+    for p, q, name, request in zip(at, answer, names, requests, strict=True):
+        _tell(story, held[p], held[q] if request and q >= 0 else None, request, name)
+    lazy = [m for m, i in zip(held, made.rows, strict=True) if i not in exact]
+    return story, sorted((*exact.values(), *lazy), key=lambda m: int(m["frame"]))
 
 
 _UNKNOWN: Any = object()  # a value the header columns do not give
