@@ -21,7 +21,7 @@ bundled trace and on generated message streams).
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache, cached_property
 from typing import Protocol
@@ -87,9 +87,11 @@ class RecordArrays(Protocol):
     synthetic: np.ndarray  # bool
     seq_known: np.ndarray  # bool
     buf: bytes
+    source: str  # the capture's name
+    listed: list[Record] | None  # the readers' records, or None: ``record`` rebuilds a pcap's ...
+    at: int  # ... whose ``buf`` starts at this file offset
 
-    @property
-    def record(self) -> Callable[[int], Record]: ...
+    def record(self, i: int) -> Record: ...
 
     def __len__(self) -> int: ...
 
@@ -338,8 +340,29 @@ class _Messages:
 
     @cached_property
     def records(self) -> RecordSource:
-        """Messages given back from the records (``raw_message``, ``message_bytes``)."""
-        return RecordSource.of(self.rc, self.source, self.assembled)
+        """Messages given back from the records (``raw_message``, ``message_bytes``), by row; its
+        ``length`` is the messages' (``_decoded_length``)."""
+        rc, source = self.rc, self.source
+        length = _decoded_length(self)
+        cut = np.flatnonzero(length != self.length)
+        wide = np.int64 if len(rc.buf) >= 1 << 31 else np.int32
+        listed = rc.listed
+        return RecordSource(
+            name=rc.source,
+            buf=rc.buf,
+            at=rc.at,
+            offset=np.where(source < 0, source, self.moff).astype(wide),
+            length=length.astype(np.int32),
+            cut=dict(zip(cut.tolist(), self.length[cut].tolist(), strict=True)),
+            frame=self.frame,
+            time_ns=self.time_ns,
+            direction=self.direction,
+            client=self.client,
+            synthetic=self.synthetic,
+            listed=listed,
+            source=None if listed is None else source,
+            assembled=self.assembled,
+        )
 
     def raw_message(self, i: int) -> RawMessage:
         """Message ``i`` as the readers and the reassembler make it, for Scapy."""
@@ -533,7 +556,7 @@ def decode(rc: RecordArrays, capture: str, dialect: str = "rm") -> MessageColumn
         time_end_ns=m.time_end_ns,
         direction=m.direction,
         client_vmid=m.client,
-        length=_decoded_length(m).astype(np.int32),
+        length=source.length,
         msg_type=h.msg_type.astype(np.int8),
         fragments=h.fragments.astype(np.int16),
         seq=h.seq.astype(np.int32),
