@@ -33,6 +33,7 @@ from dissector.analysis.columns import (
     CallColumns,
     MessageColumns,
     RecordSource,
+    SparseColumns,
     empty_columns,
     payload_dtype,
     usable_ns,
@@ -472,7 +473,7 @@ def _headers(m: _Messages) -> _Headers:
     )
 
 
-def _payload_columns(m: _Messages, h: _Headers) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+def _payload_columns(m: _Messages, h: _Headers) -> tuple[np.ndarray, np.ndarray, SparseColumns]:
     """Job 3: the VMID, the VM_ALLOCATE reply's VMID and the lifecycle fields, gathered at the
     fixed offsets ``analysis.fields`` derives from the layouts."""
     kinds = _kinds(h.decodable, h.msg_type, h.msg_id)
@@ -480,9 +481,9 @@ def _payload_columns(m: _Messages, h: _Headers) -> tuple[np.ndarray, np.ndarray,
     def gather(places: Iterable[Located], cond: np.ndarray | None = None) -> np.ndarray:
         return _gather(m.view, m.moff, h.payload_len, kinds, places, cond)
 
-    payload: dict[str, np.ndarray] = {
-        c: gather(places).astype(payload_dtype(c)) for c, places in payload_fields().items()
-    }
+    payload = SparseColumns(
+        len(m.frame), ((c, gather(places).astype(payload_dtype(c))) for c, places in payload_fields().items())
+    )
     return gather(vmid_fields()), gather((allocated_vmid_field(),), h.err_code == 0), payload
 
 
