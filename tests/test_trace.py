@@ -188,3 +188,19 @@ def test_each_table_is_built_once_per_input_whatever_asks_first():
         assert len(window.transactions) == len(trace.transactions)
     assert {"messages", "transactions", "memparcels", "irqs"} <= set(built)
     assert max(built.values()) == 1, built
+
+
+@pytest.mark.parametrize("trace", ["traces/hang.pcap", "traces/faults_mix.pcapng"])
+def test_a_trace_pickles_with_its_tables(trace: str) -> None:
+    """A Trace (a clean pcap's too: its records are rebuilt from arrays, not a closure) goes to
+    another process whole: the tables it built and any message given back."""
+    import pickle
+
+    t = dissector.open(trace)
+    t.transactions, t.lifecycles, t.messages  # noqa: B018 -- built before pickling
+    copy = pickle.loads(pickle.dumps(t))
+    for name in ("messages", "transactions", "lifecycles"):
+        pd.testing.assert_frame_equal(getattr(copy, name), getattr(t, name))
+    frames = t.messages["frame"].tolist()
+    for frame in frames[:: max(1, len(frames) // 20)]:
+        assert copy.message(frame).to_json() == t.message(frame).to_json()

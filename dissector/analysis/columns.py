@@ -8,15 +8,17 @@ is shared code. Unknown integers are ``-1`` here; the messages table turns them 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from functools import cache
 from typing import Any
 
 import numpy as np
 
+from dissector.capture.pcap import RECORD_HEADER_SIZE
 from dissector.capture.reassembly import RawMessage, Reassembler
-from dissector.protocol.wire import MSGQ_MAX_MSG_SIZE, NOTIFICATION, REPLY, REQUEST
+from dissector.capture.record import Direction, Record
+from dissector.protocol.wire import CAPTURE_HEADER_SIZE, NOTIFICATION, REPLY, REQUEST
 
 from .fields import PAYLOAD_FIELDS, payload_fields
 
@@ -36,6 +38,36 @@ def payload_dtype(column: str) -> type:
     """The narrowest dtype holding a ``PAYLOAD_FIELDS`` column (-1 unknown): int32 unless a
     field of it is 4 bytes or more."""
     return np.int32 if all(w.size <= 3 for w in payload_fields()[column]) else np.int64
+
+
+class SparseColumns(Mapping[str, np.ndarray]):
+    """Integer columns that are ``UNKNOWN`` on most rows, kept as the rows holding a value and
+    their values; reading one gives the whole column (a new array each time).
+
+    Why: a lifecycle field (``PAYLOAD_FIELDS``) is in a few messages of a capture, yet its eight
+    columns were ~34 MB at 1M messages, held as long as the Trace."""
+
+    def __init__(self, n: int, columns: Iterable[tuple[str, np.ndarray]]) -> None:
+        """``columns``: (name, whole column) pairs, consumed one at a time (a generator holds
+        one whole column at once)."""
+        self.n = n
+        self._dtypes: dict[str, np.dtype] = {}
+        self._rows: dict[str, np.ndarray] = {}
+        self._values: dict[str, np.ndarray] = {}
+        for name, values in columns:
+            rows = np.flatnonzero(values != UNKNOWN)
+            self._dtypes[name], self._rows[name], self._values[name] = values.dtype, rows, values[rows]
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        out = np.full(self.n, UNKNOWN, self._dtypes[name])
+        out[self._rows[name]] = self._values[name]
+        return out
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._dtypes)
+
+    def __len__(self) -> int:
+        return len(self._dtypes)
 
 
 @dataclass
@@ -66,7 +98,7 @@ class MessageColumns:
     synthetic: np.ndarray  # bool
     malformed: np.ndarray  # object: None or text
     malformed_kind: np.ndarray  # object: None or the first fault's kind
-    payload: dict[str, np.ndarray] = field(default_factory=dict)  # PAYLOAD_FIELDS, ``payload_dtype``, -1
+    payload: Mapping[str, np.ndarray] = field(default_factory=dict)  # PAYLOAD_FIELDS, ``payload_dtype``, -1
     # how to get a message back for full Scapy dissection: row -> RawMessage
     raw_message: Callable[[int], RawMessage] | None = field(default=None, repr=False, compare=False)
     # row -> the message's bytes (``raw_message(row).data``) without building a RawMessage: what
@@ -160,48 +192,93 @@ class MessageColumns:
         return out
 
 
+_DIRECTIONS = tuple(Direction)  # by wire value
+
+
+def pcap_record(
+    name: str,
+    buf: bytes,
+    at: int,
+    number: int,
+    time_ns: int,
+    direction: int,
+    client: int,
+    offset: int,
+    length: int,
+) -> Record:
+    """The record a clean pcap's reader yields for the message bytes at ``buf[offset:offset +
+    length]`` (``buf`` starting at file offset ``at``): ``source`` names its record header."""
+    return Record(
+        number,
+        time_ns,
+        _DIRECTIONS[direction],
+        client,
+        buf[offset : offset + length],
+        f"{name}:offset {at + offset - RECORD_HEADER_SIZE - CAPTURE_HEADER_SIZE}",
+    )
+
+
 @dataclass(frozen=True)
 class RecordSource:
     """Messages given back from a capture's records, for Scapy (``raw_message``) or for a few
     payload fields (``message_bytes``); a ``MessageColumns``' two callables are its methods.
 
-    Why only these: what the decoder worked with besides (a copy of the capture's bytes with the
-    reassembled messages appended, per-message offsets and lengths, the records' times, clients
-    and numbers) is ~80 MB at 1M messages that nothing reads afterwards. ``of`` takes what it
-    needs from the decoder's ``RecordArrays``.
+    Why only these, and by message row: what the decoder worked with besides (a copy of the
+    capture's bytes with the reassembled messages appended, per-record times, clients, numbers,
+    offsets and lengths) is ~80 MB at 1M messages that nothing reads afterwards. A clean pcap's
+    record is rebuilt from the message columns (a standalone message is its record: same
+    number, time, direction and client) and an offset per row; the readers' records (any other
+    source) are kept as they came (``listed``).
     """
 
-    buf: bytes  # the records' bytes: record r is buf[offset[r]:offset[r] + length[r]]
-    offset: np.ndarray
-    length: np.ndarray
+    name: str  # the capture, as ``RecordArrays.source``
+    buf: bytes  # the records' bytes
+    at: int  # file offset of ``buf``
+    offset: np.ndarray  # row -> where its record's bytes start in ``buf``; -1 - k: ``assembled[k]``
+    length: np.ndarray  # row -> the message's length (``MessageColumns.length``) ...
+    cut: dict[int, int]  # ... except these rows' records, longer (cut to a queue message)
+    frame: np.ndarray  # row -> the message's columns (shared with ``MessageColumns``)
+    time_ns: np.ndarray
+    direction: np.ndarray
+    client: np.ndarray
     synthetic: np.ndarray
-    record: Callable[[int], Any]  # record r as the readers yield it
-    source: np.ndarray  # row -> its record (>= 0), or -1 - k: the k-th of ``assembled``
+    listed: list[Record] | None  # the readers' records, when not rebuilt ...
+    source: np.ndarray | None  # ... and row -> its record among them
     assembled: list[RawMessage]
 
-    @classmethod
-    def of(cls, records: Any, source: np.ndarray, assembled: list[RawMessage]) -> RecordSource:
-        """From ``RecordArrays`` (``decoders.columnar``): its bytes, offsets, lengths, flags, ``record``."""
-        return cls(
-            records.buf, records.offset, records.length, records.synthetic, records.record, source, assembled
+    def record(self, row: int) -> Record:
+        """The record of a message that is one record by itself."""
+        if self.listed is not None:
+            assert self.source is not None
+            return self.listed[int(self.source[row])]
+        length = self.cut.get(row) or int(self.length[row])
+        return pcap_record(
+            self.name,
+            self.buf,
+            self.at,
+            int(self.frame[row]),
+            int(self.time_ns[row]),
+            int(self.direction[row]),
+            int(self.client[row]),
+            int(self.offset[row]),
+            length,
         )
 
     def raw_message(self, i: int) -> RawMessage:
         """Message ``i`` as the readers and the reassembler make it."""
-        src = int(self.source[i])
-        if src < 0:
-            return self.assembled[-1 - src]
-        (raw,) = Reassembler().feed(self.record(src))
+        at = int(self.offset[i])
+        if at < 0:
+            return self.assembled[-1 - at]
+        (raw,) = Reassembler().feed(self.record(i))
         return raw
 
     def message_bytes(self, i: int) -> bytes:
         """``raw_message(i).data``, read straight from the buffer where the reassembler would only
         copy it (a record that is a whole message within the message-queue size, not a log's)."""
-        src = int(self.source[i])
-        if src < 0 or self.synthetic[src] or self.length[src] > MSGQ_MAX_MSG_SIZE:
+        at = int(self.offset[i])
+        if at < 0 or self.synthetic[i] or i in self.cut:
             return self.raw_message(i).data
-        start = int(self.offset[src])
-        return bytes(self.buf[start : start + int(self.length[src])])
+        return bytes(self.buf[at : at + int(self.length[i])])
 
 
 @dataclass

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import struct
 from array import array
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any, BinaryIO
@@ -26,7 +26,7 @@ from dissector.capture.record import LINKTYPE_GUNYAH_RM, CaptureProblem, Directi
 from dissector.decoders.columnar import ByteView
 from dissector.protocol.wire import CAPTURE_HEADER_SIZE, CAPTURE_HEADER_VERSION
 
-from .columns import usable_ns
+from .columns import pcap_record, usable_ns
 
 _DIRECTIONS = tuple(Direction)  # by wire value
 
@@ -46,10 +46,30 @@ class RecordColumns:
     synthetic: np.ndarray  # bool
     seq_known: np.ndarray  # bool
     buf: bytes
-    record: Callable[[int], Record]  # record i as the readers would have yielded it
+    listed: list[Record] | None = None  # the readers' records; None: a pcap's, rebuilt from the arrays
+    at: int = 0  # file offset of ``buf`` (where a rebuilt record was, for its ``source``)
 
     def __len__(self) -> int:
         return len(self.number)
+
+    def record(self, i: int) -> Record:
+        """Record ``i`` as the readers would have yielded it.
+
+        Why not a closure over the arrays: a closure kept copies of them alive after the
+        decoder was done (~40 MB at 1M messages) and made a ``Trace`` unpicklable."""
+        if self.listed is not None:
+            return self.listed[i]
+        return pcap_record(
+            self.source,
+            self.buf,
+            self.at,
+            int(self.number[i]),
+            int(self.time_ns[i]),
+            int(self.direction[i]),
+            int(self.client_vmid[i]),
+            int(self.offset[i]),
+            int(self.length[i]),
+        )
 
 
 # --- reading records --------------------------------------------------------------------------
@@ -83,7 +103,7 @@ def columns_from_records(
             synthetic=np.fromiter((r.synthetic is not None for r in records), bool, n),
             seq_known=np.fromiter(map(attrgetter("seq_known"), records), bool, n),
             buf=b"".join(datas),
-            record=records.__getitem__,
+            listed=records,
         ),
         problems,
     )
@@ -382,47 +402,28 @@ def _block_columns(part: _Chunk, data: bytes, source: str, first: int, at: int) 
     """One block's record columns (numbers from ``first``; ``at``: the file offset of ``data``,
     whose bytes ``part``'s offsets index)."""
     n = len(part.offset)
-    number = np.arange(first, first + n, dtype=np.int64)
-    offset, length = part.offset, part.length.astype(np.int64)
-    record_header = RECORD_HEADER_SIZE + CAPTURE_HEADER_SIZE
-
-    def record(i: int) -> Record:
-        o, ln = int(offset[i]), int(length[i])
-        return Record(
-            first + i,
-            int(part.time_ns[i]),
-            _DIRECTIONS[part.direction[i]],
-            int(part.client_vmid[i]),
-            data[o : o + ln],
-            f"{source}:offset {at + o - record_header}",
-        )
-
     return RecordColumns(
         source=source,
-        number=number,
+        number=np.arange(first, first + n, dtype=np.int64),
         time_ns=part.time_ns,
         time_known=np.ones(n, bool),
         direction=part.direction,
         client_vmid=part.client_vmid,
-        offset=offset,
-        length=length,
+        offset=part.offset,
+        length=part.length.astype(np.int64),
         synthetic=np.zeros(n, bool),
         seq_known=np.ones(n, bool),
         buf=data,
-        record=record,
+        at=at,
     )
 
 
 def no_records(source: str) -> RecordColumns:
     """Record columns of no record (what follows the last block: reassembly's flush)."""
-
-    def record(i: int) -> Record:
-        raise IndexError(i)
-
     i64 = np.empty(0, np.int64)
     none = np.empty(0, bool)
     return RecordColumns(
-        source, i64, i64, none, np.empty(0, np.int8), np.empty(0, np.int32), i64, i64, none, none, b"", record
+        source, i64, i64, none, np.empty(0, np.int8), np.empty(0, np.int32), i64, i64, none, none, b"", []
     )
 
 

@@ -130,7 +130,9 @@ def present(df: pd.DataFrame, schema: Schema, base: TimeBase) -> pd.DataFrame:
             ms = df[exact].to_numpy(np.float64, na_value=np.nan) / 1e6 if exact in df else None
             out[f"{col.name}_ms"] = values.to_numpy(np.float64) * 1e3 if ms is None else ms
     order = public_schema(schema).names
-    return pd.DataFrame({name: out[name] for name in order}, index=df.index)
+    # copy=False: the unchanged columns stay shared with ``df`` (copy-on-write keeps both intact);
+    # a copy was the transactions table's size again at 1M (~55 MB)
+    return pd.DataFrame({name: out[name] for name in order}, index=df.index, copy=False)
 
 
 def capture_codes(capture: pd.Series) -> tuple[np.ndarray, list[str]]:

@@ -21,7 +21,7 @@ bundled trace and on generated message streams).
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache, cached_property
 from typing import Protocol
@@ -33,6 +33,7 @@ from dissector.analysis.columns import (
     CallColumns,
     MessageColumns,
     RecordSource,
+    SparseColumns,
     empty_columns,
     payload_dtype,
     usable_ns,
@@ -87,9 +88,11 @@ class RecordArrays(Protocol):
     synthetic: np.ndarray  # bool
     seq_known: np.ndarray  # bool
     buf: bytes
+    source: str  # the capture's name
+    listed: list[Record] | None  # the readers' records, or None: ``record`` rebuilds a pcap's ...
+    at: int  # ... whose ``buf`` starts at this file offset
 
-    @property
-    def record(self) -> Callable[[int], Record]: ...
+    def record(self, i: int) -> Record: ...
 
     def __len__(self) -> int: ...
 
@@ -338,8 +341,29 @@ class _Messages:
 
     @cached_property
     def records(self) -> RecordSource:
-        """Messages given back from the records (``raw_message``, ``message_bytes``)."""
-        return RecordSource.of(self.rc, self.source, self.assembled)
+        """Messages given back from the records (``raw_message``, ``message_bytes``), by row; its
+        ``length`` is the messages' (``_decoded_length``)."""
+        rc, source = self.rc, self.source
+        length = _decoded_length(self)
+        cut = np.flatnonzero(length != self.length)
+        wide = np.int64 if len(rc.buf) >= 1 << 31 else np.int32
+        listed = rc.listed
+        return RecordSource(
+            name=rc.source,
+            buf=rc.buf,
+            at=rc.at,
+            offset=np.where(source < 0, source, self.moff).astype(wide),
+            length=length.astype(np.int32),
+            cut=dict(zip(cut.tolist(), self.length[cut].tolist(), strict=True)),
+            frame=self.frame,
+            time_ns=self.time_ns,
+            direction=self.direction,
+            client=self.client,
+            synthetic=self.synthetic,
+            listed=listed,
+            source=None if listed is None else source,
+            assembled=self.assembled,
+        )
 
     def raw_message(self, i: int) -> RawMessage:
         """Message ``i`` as the readers and the reassembler make it, for Scapy."""
@@ -449,7 +473,7 @@ def _headers(m: _Messages) -> _Headers:
     )
 
 
-def _payload_columns(m: _Messages, h: _Headers) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+def _payload_columns(m: _Messages, h: _Headers) -> tuple[np.ndarray, np.ndarray, SparseColumns]:
     """Job 3: the VMID, the VM_ALLOCATE reply's VMID and the lifecycle fields, gathered at the
     fixed offsets ``analysis.fields`` derives from the layouts."""
     kinds = _kinds(h.decodable, h.msg_type, h.msg_id)
@@ -457,9 +481,9 @@ def _payload_columns(m: _Messages, h: _Headers) -> tuple[np.ndarray, np.ndarray,
     def gather(places: Iterable[Located], cond: np.ndarray | None = None) -> np.ndarray:
         return _gather(m.view, m.moff, h.payload_len, kinds, places, cond)
 
-    payload: dict[str, np.ndarray] = {
-        c: gather(places).astype(payload_dtype(c)) for c, places in payload_fields().items()
-    }
+    payload = SparseColumns(
+        len(m.frame), ((c, gather(places).astype(payload_dtype(c))) for c, places in payload_fields().items())
+    )
     return gather(vmid_fields()), gather((allocated_vmid_field(),), h.err_code == 0), payload
 
 
@@ -533,7 +557,7 @@ def decode(rc: RecordArrays, capture: str, dialect: str = "rm") -> MessageColumn
         time_end_ns=m.time_end_ns,
         direction=m.direction,
         client_vmid=m.client,
-        length=_decoded_length(m).astype(np.int32),
+        length=source.length,
         msg_type=h.msg_type.astype(np.int8),
         fragments=h.fragments.astype(np.int16),
         seq=h.seq.astype(np.int32),

@@ -222,6 +222,29 @@ def test_chunked_scan_equals_the_whole_file_scan(records, chunk):
         pd.testing.assert_frame_equal(tables[1][name], table)
 
 
+@settings(deadline=None, max_examples=15)
+@given(stream())
+def test_messages_given_back_by_row_are_the_readers(records):
+    """A pcap's message columns give each message back (``raw_message``, ``message_bytes``) from
+    the capture bytes and the rows' own columns, not per-record copies: the same messages as
+    the columns of the readers' records (fragments, oversized and aborting records included)."""
+    data = _pcap_of(records)
+    scanned = fastpath.scan_pcap(data, "x")
+    assert scanned is not None and scanned.listed is None
+    read = [
+        dataclasses.replace(r, source=r.source.replace("<stream>", "x"))
+        for r in open_records(io.BytesIO(data))
+    ]
+    listed, _ = fastpath.columns_from_records(read, "x")
+    fast, ref = columnar.decode(scanned, "x"), columnar.decode(listed, "x")
+    assert len(fast) == len(ref)
+    for row in range(len(fast)):
+        assert fast.raw_message is not None and ref.raw_message is not None
+        assert fast.message_bytes is not None and ref.message_bytes is not None
+        assert fast.raw_message(row) == ref.raw_message(row)
+        assert fast.message_bytes(row) == ref.message_bytes(row) == ref.raw_message(row).data
+
+
 def _tables(cols) -> dict[str, pd.DataFrame]:
     messages, pairing = build_messages([cols])
     transactions = transactions_from(messages, pairing, call_types(messages))

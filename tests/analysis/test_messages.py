@@ -60,3 +60,41 @@ def test_core_is_the_messages_table_cut_down(trace: str) -> None:
     got = base.get("timebase")
     assert got.starts == want.starts and got.labels == want.labels
     assert got.exact.equals(want.exact) and np.array_equal(got.exact_ns, want.exact_ns)
+
+
+@pytest.mark.parametrize("block", [1, 7, 64, 1 << 17])
+@pytest.mark.parametrize("trace", [*CORE_TRACES, "multi_queue.pcapng", "malformed_stray_continuation.pcapng"])
+def test_paired_in_blocks_is_client_keys_then_pair(
+    trace: str, block: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``messages.paired`` feeds ``ClientKeys`` and ``Pairer`` ``PAIR_BLOCK`` rows at a time: the
+    keys and the pairing must be ``client_keys`` and ``pair`` of the whole (as the core had them)."""
+    from dissector.analysis import messages
+    from dissector.analysis.transactions import client_keys, known_ids, pair
+    from dissector.trace import open_trace
+
+    (cols,) = open_trace(f"traces/{trace}")._base.columns
+    capture = np.zeros(len(cols), np.int32)
+    garbage = (cols.malformed_kind == "header") & ~np.isin(cols.msg_id, known_ids())
+    call_type = np.where(garbage, -1, cols.msg_type).astype(np.int8)
+    monkeypatch.setattr(messages, "PAIR_BLOCK", block)
+    clients, got = messages.paired(
+        capture, cols.client_vmid, cols.seq, cols.msg_id, call_type, cols.err_code,
+        cols.allocated_vmid, cols.time_known, cols.time_ns,
+    )  # fmt: skip
+    kind, seq = call_type.astype(np.int64), cols.seq.astype(np.int64)
+    want_clients = client_keys(
+        capture, cols.client_vmid.astype(np.int64), kind, seq, cols.msg_id, cols.allocated_vmid
+    )
+    want = pair(
+        capture,
+        want_clients,
+        seq,
+        cols.msg_id,
+        kind,
+        cols.err_code,
+        np.where(cols.time_known, cols.time_ns, 0),
+    )
+    assert np.array_equal(clients, want_clients)
+    for name in ("reply_of", "request_of", "status", "replies", "reused_in"):
+        assert np.array_equal(getattr(got, name), getattr(want, name)), name
