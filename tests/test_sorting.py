@@ -33,3 +33,17 @@ def test_any_integer_dtype(keys, dtype):
 def test_isin_is_numpys(values, members):
     got = isin(np.array(values, np.int64), np.array(members, np.int64))
     assert got.dtype == bool and got.tolist() == np.isin(np.array(values, np.int64), members).tolist()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(-2, 6) | st.integers(0, 70000), max_size=80))
+def test_groups_are_pandas_groupby_indices(codes):
+    import pandas as pd
+
+    from dissector.sorting import groups
+
+    key = np.array(codes, np.int64)
+    values = pd.Series(np.where(key < 0, np.nan, key))
+    want = values.groupby(values, sort=False).indices
+    got = groups(key)
+    assert [g.tolist() for g in got] == [v.tolist() for v in want.values()]

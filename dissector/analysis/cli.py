@@ -478,4 +478,7 @@ def cmd_findings(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         out.write(render(rows, header, {3}, _width(out)))
         return EXIT_OK
 
-    return _run(args, out, err, body)
+    from dissector.gcpause import gc_paused
+
+    with gc_paused():  # the tables live until the command ends: no full collection need walk them
+        return _run(args, out, err, body)

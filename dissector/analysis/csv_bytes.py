@@ -25,10 +25,18 @@ _FIXED_LIMIT = 2.0**22  # below it, a double is within half a nanosecond of c / 
 _INT64_MIN = np.iinfo(np.int64).min
 
 
+PADDING_LIMIT = 1 << 24  # bytes of NUL padding a matrix may add beyond 3x its text (see from_strings)
+
+
 def from_strings(texts: list[str]) -> np.ndarray | None:
-    """Cells given as Python strings (None if one holds a NUL, which the layout cannot carry)."""
+    """Cells given as Python strings (None if one holds a NUL, which the layout cannot carry, or
+    if one is so much longer than the rest that every row's padding to it would dwarf the text:
+    the findings of a refusal storm name 380k frames in one cell of 5k rows, 27 GB as a matrix)."""
     encoded = [t.encode("utf-8", "surrogatepass") for t in texts]  # a file name's undecodable bytes
     if any(b"\0" in t for t in encoded):
+        return None
+    widest = max(map(len, encoded), default=0)
+    if widest * len(encoded) > 4 * sum(map(len, encoded)) + PADDING_LIMIT:
         return None
     return as_matrix(np.array(encoded, dtype=bytes) if encoded else np.empty(0, "S1"))
 

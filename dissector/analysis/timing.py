@@ -29,6 +29,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from dissector.sorting import groups, positions
+
 from .lifecycles import Finding
 from .schema import SLOW_WINDOWS
 
@@ -58,81 +60,116 @@ class ServiceTimes:
     latency: np.ndarray
     service: np.ndarray
     size: np.ndarray  # request payload bytes
+    call: np.ndarray | None = None  # int: the name's number by first appearance (-1 none); None: from name
 
     def __len__(self) -> int:
         return len(self.frame)
 
+    def calls(self) -> list[np.ndarray]:
+        """The indices of each call name's calls (names in order of first appearance), as
+        ``groupby(name, sort=False).indices`` gives them."""
+        call = pd.factorize(self.name)[0] if self.call is None else self.call
+        return groups(call)
+
 
 def service_times(transactions: pd.DataFrame, messages: pd.DataFrame) -> ServiceTimes:
-    """The RM's estimated service time of every answered call (see the module docstring)."""
-    tx = transactions[transactions["status"].isin(("ok", "error")) & transactions["latency"].notna()]
-    tx = tx[tx["latency"].to_numpy(np.float64) >= 0]  # reversed timestamps: see time_reversed
-    arrival = tx["request_time"].to_numpy(np.float64)
-    size = np.zeros(len(tx))
-    if len(tx) and not messages.empty:
-        keys, want = _request_keys(messages, tx)
-        first = np.flatnonzero(~keys.duplicated())  # a record split into two messages repeats its frame
-        pos = keys[first].get_indexer(want)
-        pos = np.where(pos >= 0, first[np.maximum(pos, 0)], -1)
+    """The RM's estimated service time of every answered call (see the module docstring).
+
+    The answered calls are read as arrays of their rows (no copy of the whole table per filter)
+    and requests found among the messages by one integer key per (capture, frame)."""
+    latency = transactions["latency"].to_numpy(np.float64, na_value=np.nan)
+    answered = transactions["status"].isin(("ok", "error")).to_numpy(bool)
+    rows = np.flatnonzero(answered & (latency >= 0))  # reversed timestamps: see time_reversed
+    arrival = transactions["request_time"].to_numpy(np.float64)[rows]
+    asked = transactions["request_frame"].to_numpy(np.float64, na_value=np.nan)[rows].astype(np.int64)
+    size = np.zeros(len(rows))
+    if len(rows) and not messages.empty:
+        pos = _request_rows(messages, transactions["capture"], rows, asked)
         found = pos >= 0
-        ends = messages["time_end"].to_numpy(np.float64)
-        arrival = np.where(found, np.fmax(arrival, ends[np.where(found, pos, 0)]), arrival)
-        size = np.where(found, messages["payload_len"].to_numpy(np.float64)[np.where(found, pos, 0)], 0.0)
-    capture = tx["capture"].astype(object).to_numpy()
-    reply = tx["reply_time"].to_numpy(np.float64)
-    order = np.lexsort((reply, pd.factorize(capture)[0]))
-    capture, reply, arrival, size = capture[order], reply[order], arrival[order], size[order]
+        at = np.where(found, pos, 0)
+        arrival = np.where(found, np.fmax(arrival, messages["time_end"].to_numpy(np.float64)[at]), arrival)
+        size = np.where(found, messages["payload_len"].to_numpy(np.float64)[at], 0.0)
+    capture_code, capture = _appearance(transactions["capture"], rows)
+    reply = transactions["reply_time"].to_numpy(np.float64)[rows]
+    order = np.lexsort((reply, capture_code))
+    capture, capture_code, reply, arrival, size = (
+        capture[order], capture_code[order], reply[order], arrival[order], size[order]
+    )  # fmt: skip
     prev = np.r_[-np.inf, reply[:-1]]
     if len(prev):
-        prev[np.r_[True, capture[1:] != capture[:-1]]] = -np.inf  # a capture's first call
+        prev[np.r_[True, capture_code[1:] != capture_code[:-1]]] = -np.inf  # a capture's first call
     started = np.fmin(np.fmax(arrival, prev), reply)
+    call, name = _appearance(transactions["name"], rows[order])
     return ServiceTimes(
         capture=capture,
-        frame=tx["request_frame"].to_numpy(np.int64)[order],
-        name=tx["name"].astype(object).to_numpy()[order],
-        vmid=tx["vmid"].to_numpy(np.float64, na_value=np.nan)[order],
-        request_time=tx["request_time"].to_numpy(np.float64)[order],
+        frame=asked[order],
+        name=name,
+        vmid=transactions["vmid"].to_numpy(np.float64, na_value=np.nan)[rows][order],
+        request_time=transactions["request_time"].to_numpy(np.float64)[rows][order],
         started=started,
         reply_time=reply,
-        latency=tx["latency"].to_numpy(np.float64)[order],
+        latency=latency[rows][order],
         service=reply - started,
         size=size,
+        call=call,
     )
+
+
+def _appearance(column: pd.Series, rows: np.ndarray | slice) -> tuple[np.ndarray, np.ndarray]:
+    """``column``'s values at ``rows`` (objects, NaN where missing) and a number per value in order
+    of first appearance among them (-1 missing): ``pd.factorize`` of the objects, read from a
+    categorical's codes (no hash of a string per row)."""
+    if not isinstance(column.dtype, pd.CategoricalDtype):
+        values = column.to_numpy(object)[rows]
+        return pd.factorize(values)[0].astype(np.int64), values
+    codes = column.cat.codes.to_numpy(np.int64)[rows]
+    categories = column.cat.categories.to_numpy(object)
+    renumber = np.full(len(categories) + 1, -1, np.int64)  # code -1 (missing) stays -1: the last
+    for k, rows_of in enumerate(groups(codes)):
+        renumber[codes[rows_of[0]]] = k
+    return renumber[codes], np.append(categories, np.nan)[codes]
 
 
 FRAME_BITS = 40  # a (capture, frame) key as one integer: capture code above the frame's bits
 
 
-def _request_keys(messages: pd.DataFrame, tx: pd.DataFrame) -> tuple[pd.Index, pd.Index]:
-    """(capture, frame) of every message and of every transaction's request, as index keys.
+def _request_rows(
+    messages: pd.DataFrame, capture: pd.Series, rows: np.ndarray, frames: np.ndarray
+) -> np.ndarray:
+    """The messages row of each request (``capture`` of the transactions at ``rows``, ``frames``);
+    -1 where none; the first row where a record split into two messages repeats its frame.
 
-    One int64 per key from the categorical codes when both tables have them (a 1M-row MultiIndex
-    of capture names costs seconds to factorize), else (capture name, frame) pairs."""
-    mcap, tcap = messages["capture"], tx["capture"]
+    One int64 per key from the categorical codes when both tables have them, found by binary
+    search in the messages' keys (ascending in a messages table); else a hash of the keys (a
+    1M-row MultiIndex of capture names costs seconds to factorize)."""
+    mcap = messages["capture"]
     frame = messages["frame"].to_numpy(np.int64)
-    asked = tx["request_frame"].astype("int64").to_numpy()
     if (
         isinstance(mcap.dtype, pd.CategoricalDtype)
-        and isinstance(tcap.dtype, pd.CategoricalDtype)
-        and min(frame.min(), asked.min()) >= 0
-        and max(frame.max(), asked.max()) < 1 << FRAME_BITS
+        and isinstance(capture.dtype, pd.CategoricalDtype)
+        and min(frame.min(), frames.min()) >= 0
+        and max(frame.max(), frames.max()) < 1 << FRAME_BITS
     ):
         mcode = mcap.cat.codes.to_numpy(np.int64)
-        tcode = tcap.cat.set_categories(mcap.cat.categories).cat.codes.to_numpy(np.int64)
+        tcode = capture.cat.set_categories(mcap.cat.categories).cat.codes.to_numpy(np.int64)[rows]
         # a capture the messages do not have: code -1, a negative key that matches nothing
-        return pd.Index((mcode << FRAME_BITS) | frame), pd.Index((tcode << FRAME_BITS) | asked)
-    return (
-        pd.MultiIndex.from_arrays([mcap.astype(object), messages["frame"]]),
-        pd.MultiIndex.from_arrays([tcap.astype(object), tx["request_frame"].astype("int64")]),
-    )
+        keys, want = (mcode << FRAME_BITS) | frame, (tcode << FRAME_BITS) | frames
+        if len(keys) < 2 or bool((keys[1:] >= keys[:-1]).all()):
+            return positions(keys, want)  # the first of equal keys
+        mkeys, tkeys = pd.Index(keys), pd.Index(want)
+    else:
+        mkeys = pd.MultiIndex.from_arrays([mcap.astype(object), messages["frame"]])
+        tkeys = pd.MultiIndex.from_arrays([capture.astype(object).to_numpy()[rows], frames])
+    first = np.flatnonzero(~mkeys.duplicated())
+    pos = mkeys[first].get_indexer(tkeys)
+    return np.where(pos >= 0, first[np.maximum(pos, 0)], -1)
 
 
 def _baselines(st: ServiceTimes, excluded: np.ndarray) -> np.ndarray:
     """Each call's expected service: the median of its name's calls outside ``excluded``, as
     ``a + b * payload bytes`` when the call's size varies (memory calls walk their list)."""
     base = np.full(len(st), np.nan)
-    names = pd.Series(st.name)
-    for _name, idx in names.groupby(names, sort=False).indices.items():
+    for idx in st.calls():
         use = idx[~excluded[idx]]
         if len(use) < MIN_BASELINE_SAMPLES:
             use = idx  # too few calls outside: the median of all of them (robust to a minority)
@@ -366,10 +403,10 @@ class _P99WithoutOne:
 def outlier_findings(st: ServiceTimes, inside: np.ndarray) -> list[Finding]:
     """``latency_outlier``: one call far beyond its own kind (outside slow windows, which say more)."""
     out: list[Finding] = []
-    names = pd.Series(st.name)
-    for name, idx in names.groupby(names, sort=False).indices.items():
+    for idx in st.calls():
         if len(idx) < OUTLIER_MIN_SAMPLES:
             continue
+        name = st.name[idx[0]]
         logs = np.log(np.maximum(st.service[idx], 1e-9))
         med = np.median(logs)
         mad = 1.4826 * np.median(np.abs(logs - med))
@@ -415,14 +452,15 @@ def reversed_findings(transactions: pd.DataFrame, messages: pd.DataFrame) -> lis
             Finding("warning", "timing", "time_reversed", text, frames[:50], float(g["time"].min()),
                     None, None, len(g), str(capture))
         )  # fmt: skip
-    for capture, g in messages.groupby(messages["capture"].astype(object), sort=False):
-        t = g["time"].to_numpy(np.float64)
+    time, frame = messages["time"].to_numpy(np.float64), messages["frame"].to_numpy(np.int64)
+    for capture, rows in _by_capture(messages):
+        t = time[rows]
         if len(t) < 2:
             continue
         back = np.flatnonzero(np.diff(t) < 0) + 1
         if not len(back):
             continue
-        frames = g["frame"].to_numpy(np.int64)[back]
+        frames = frame[rows][back]
         jump = float(np.max(np.fmax.accumulate(t)[back - 1] - t[back]))
         text = (
             f"{len(back)} message{'s' if len(back) > 1 else ''} timed before the message captured before "
@@ -433,6 +471,13 @@ def reversed_findings(transactions: pd.DataFrame, messages: pd.DataFrame) -> lis
                     float(t[back[0]]), None, None, len(back), str(capture))
         )  # fmt: skip
     return out
+
+
+def _by_capture(messages: pd.DataFrame) -> list[tuple[object, np.ndarray]]:
+    """Each capture's name and rows, as ``groupby(capture.astype(object), sort=False)`` gives them
+    (in order of first appearance, rows in table order), from the category codes."""
+    number, names = _appearance(messages["capture"], slice(None))
+    return [(names[rows[0]], rows) for rows in groups(number)]
 
 
 def timing_findings(
@@ -451,8 +496,11 @@ def timing_findings(
     origin = {}
     if not messages.empty and "t" not in messages:  # (a public table's times are relative already)
         # the capture start as the tables count it: the first record (frame order), not the earliest
-        firsts = messages.groupby(messages["capture"].astype(object), sort=False)["time"].first()
-        origin = {str(k): float(v) for k, v in firsts.items() if not math.isnan(v)}
+        time = messages["time"].to_numpy(np.float64)
+        for capture, rows in _by_capture(messages):
+            timed = rows[~np.isnan(time[rows])]
+            if len(timed):
+                origin[str(capture)] = float(time[timed[0]])
     return [
         *window_findings(model.windows, origin),
         *outlier_findings(st, inside),

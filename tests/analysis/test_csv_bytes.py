@@ -101,3 +101,11 @@ def test_rows_text_in_blocks_is_one_block() -> None:
     assert all(c is not None for c in columns)
     want = "".join(f"{v},{v / 1e9:.9f}\n" for v in values.tolist())
     assert csv_bytes.rows_text(columns) == want  # type: ignore[arg-type]
+
+
+def test_one_cell_far_wider_than_the_rest_is_refused() -> None:
+    """Every row is padded to the widest cell: one huge cell among many rows (the frames of a
+    refusal storm's finding) would make a matrix of gigabytes, so the strings path takes it."""
+    assert csv_bytes.from_strings(["x" * 100, "y"] * 4) is not None
+    wide = ["7"] * 5000 + ["1 2 3 " * 500_000]
+    assert csv_bytes.from_strings(wide) is None

@@ -108,3 +108,13 @@ def test_every_table_of_bundled_traces(trace: str) -> None:
     for name in TABLE_ATTRIBUTES:
         df = getattr(t, name)
         assert written(df) == reference_csv(df), name
+
+
+def test_a_cell_wider_than_the_padding_limit_is_written_as_pandas_did() -> None:
+    """The findings of a refusal storm: one ``frames`` cell of hundreds of thousands of frames
+    among thousands of short rows (a byte matrix would be padded to it row by row)."""
+    n = 1000
+    frames = [(i,) for i in range(n)]
+    frames[7] = tuple(range(60_000))  # 350 kB: padded, 350 MB
+    df = pd.DataFrame({"code": ["error_reply"] * n, "frames": frames, "count": np.arange(n)})
+    assert written(df) == reference_csv(df)

@@ -250,3 +250,19 @@ def test_timing_model_gives_the_table_and_findings_computed_apart(name):
     assert [dataclasses.astuple(f) for f in timing_findings(tx, m, s, model)] == [
         dataclasses.astuple(f) for f in alone
     ]
+
+
+@pytest.mark.parametrize("names", [["slow_rm.pcapng"], ["hang.pcap", "slow_rm.pcapng", "faults_mix.pcapng"]])
+def test_timing_findings_by_category_codes_equal_those_by_capture_names(names):
+    """Captures and call names are grouped by their category codes (no hash of a string per row);
+    the same findings, in the same order, as grouped by the names (tables without categories)."""
+    b = open_trace([str(TRACES / n) for n in names])._base
+    tx, m, s = b.get("transactions"), b.get("messages"), b.get("lifecycle_summary")
+    by_codes = timing_findings(tx, m, s)
+    by_names = timing_findings(
+        tx.assign(capture=tx["capture"].astype(object), name=tx["name"].astype(object)),
+        m.assign(capture=m["capture"].astype(object)),
+        s,
+    )
+    assert by_codes
+    assert [dataclasses.astuple(f) for f in by_codes] == [dataclasses.astuple(f) for f in by_names]
