@@ -38,13 +38,12 @@ from dissector.protocol.layout import Count, Int, Length, Struct
 from dissector.protocol.wire import NOTIFICATION, REPLY, REPLY_ERROR_SIZE, REQUEST, RPC_HEADER_SIZE, MsgType
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from dissector.analysis.columns import MessageColumns
+    from dissector.analysis.context import Exchange
     from dissector.decoded import DecodedMessage
     from dissector.decoders.compiled import CompiledMessage
 
-# the generated fields, the last jsonl keys (``analysis.context.GENERATED``, which imports pandas)
+# the generated fields, the last jsonl keys (``analysis.context.GENERATED``)
 GENERATED = MESSAGE_KEYS[MESSAGE_KEYS.index("vm") :]
 CHUNK = 1 << 16  # messages formatted at a time: memory stays flat on any size
 _ROLES: dict[int, str] = {REQUEST: "request", NOTIFICATION: "notification"}
@@ -171,8 +170,17 @@ class Generated:
     Why not a text per message made up front: at a million messages those strings (and the
     lists they are made from) were ~400 MB of the command's peak; a chunk's texts are small."""
 
-    def __init__(self, table: pd.DataFrame) -> None:
-        self.columns = [_JsonColumn(table[name]) for name in GENERATED]
+    def __init__(self, ex: Exchange) -> None:
+        from dissector.analysis.decode_context import errno_names
+
+        codes, names = errno_names(ex.err)
+        self.columns: list[_Named | _Ints | _Floats] = [
+            _Named(*_small_ints(ex.vm)),
+            _Ints(ex.request_frame),
+            _Ints(ex.reply_frame),
+            _Floats(ex.latency),
+            _Named(codes, [jsonl_value(n) for n in names]),
+        ]
 
     def texts(self, rows: np.ndarray) -> list[list[str]]:
         """Per generated field, the JSON texts of ``rows``."""
@@ -183,60 +191,57 @@ class Generated:
         return [_GENERATED_TAIL % values for values in zip(*self.texts(rows), strict=True)]
 
 
-class _JsonColumn:
-    """One column's values as ``jsonl_line`` writes them (``null`` for NA), read for any rows."""
+def _small_ints(values: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Integers of few distinct values (-1: null) as codes into their texts."""
+    uniques, codes = np.unique(values, return_inverse=True)
+    return codes.reshape(-1), ["null" if v < 0 else int.__repr__(v) for v in uniques.tolist()]
 
-    def __init__(self, column: pd.Series) -> None:
-        import pandas as pd
 
-        self.names: np.ndarray | None = None
-        self.values: np.ndarray
-        self.missing: np.ndarray | None = None
-        if isinstance(column.dtype, pd.CategoricalDtype):  # the names, each written once
-            self.names = np.array([jsonl_value(v) for v in column.cat.categories.tolist()] + ["null"], object)
-            codes = column.cat.codes.to_numpy().astype(np.int64)
-            self.values = np.where(codes >= 0, codes, len(self.names) - 1)
-            self.kind = "c"
-        elif column.dtype.kind in "iu":
-            self.missing = column.isna().to_numpy()
-            self.values = column.fillna(0).to_numpy(np.int64)
-            self.kind = "i"
-        elif column.dtype.kind == "f":
-            self.missing = column.isna().to_numpy()
-            self.values = column.to_numpy(np.float64)
-            self.kind = "f"
-        else:
-            self.values = column.astype(object).where(column.notna(), None).to_numpy(object)
-            self.kind = "o"
+@dataclass
+class _Named:
+    """A column of few distinct texts: a code per row into ``names``."""
+
+    codes: np.ndarray
+    names: list[str]
 
     def texts(self, rows: np.ndarray) -> list[str]:
-        if self.names is not None:
-            return self.names[self.values[rows]].tolist()
-        if self.kind == "o":
-            return [jsonl_value(v) for v in self.values[rows].tolist()]
+        names = self.names
+        return [names[c] for c in self.codes[rows].tolist()]
+
+
+@dataclass
+class _Ints:
+    """Integers (-1: null), as ``jsonl_line`` writes them."""
+
+    values: np.ndarray
+
+    def texts(self, rows: np.ndarray) -> list[str]:
         values = self.values[rows]
-        if self.kind == "i":
-            out = list(map(int.__repr__, values.tolist()))
-        else:
-            finite = np.isfinite(values)
-            out = list(map(float.__repr__, values.tolist()))
-            for k in np.flatnonzero(~finite).tolist():
-                out[k] = jsonl_value(float(values[k]))
-        assert self.missing is not None
-        for k in np.flatnonzero(self.missing[rows]).tolist():
+        out = list(map(int.__repr__, values.tolist()))
+        for k in np.flatnonzero(values < 0).tolist():
             out[k] = "null"
         return out
 
 
-def generated_columns(capture: Capture) -> Generated | None:
-    """The generated fields of every message, from the messages table (None: its rows are not
-    the columns' rows)."""
-    from dissector.analysis.tables import messages_table  # not dissector.trace: 0.2 s of imports
+@dataclass
+class _Floats:
+    """Floats (NaN: null), as ``jsonl_line`` writes them."""
 
-    table, _ = messages_table([capture.cols], capture.dialect)
-    if len(table) != len(capture.cols) or not np.array_equal(table["frame"].to_numpy(), capture.cols.frame):
-        return None
-    return Generated(table)
+    values: np.ndarray
+
+    def texts(self, rows: np.ndarray) -> list[str]:
+        values = self.values[rows]
+        out = list(map(float.__repr__, values.tolist()))
+        for k in np.flatnonzero(~np.isfinite(values)).tolist():
+            out[k] = jsonl_value(float(values[k]))
+        return out
+
+
+def generated_columns(capture: Capture) -> Generated:
+    """The generated fields of every message (``analysis.decode_context.exchange_fields``)."""
+    from dissector.analysis.decode_context import exchange_fields
+
+    return Generated(exchange_fields(capture.cols, capture.dialect))
 
 
 def jsonl_value(value: Any) -> str:
@@ -534,8 +539,6 @@ def decode_lines(path: str, dialect: str, jsonl: bool) -> Whole | None:
         try:  # as ``analysis.decode_context.exchange_context``: no table, no two passes
             generated = generated_columns(capture)
         except (GhrmError, OSError, ValueError):
-            return None
-        if generated is None:
             return None
     writer = _Writer(capture, jsonl, generated)
 
