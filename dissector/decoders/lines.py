@@ -31,10 +31,11 @@ import numpy as np
 
 from dissector.analysis.columns import plain_messages
 from dissector.capture.record import CaptureProblem
-from dissector.decoded import ExactTime, json_text, jsonl_line
+from dissector.decoded import ExactTime, json_str, json_text, jsonl_line
 from dissector.decoders import compiled
 from dissector.filter import MESSAGE_KEYS
-from dissector.protocol.layout import Count, Int, Length, Struct
+from dissector.protocol.layout import Bytes, Count, Int, Length, Struct
+from dissector.protocol.text import printable
 from dissector.protocol.wire import NOTIFICATION, REPLY, REPLY_ERROR_SIZE, REQUEST, RPC_HEADER_SIZE, MsgType
 
 if TYPE_CHECKING:
@@ -108,12 +109,49 @@ def _flat(layout: Struct, dialect: str) -> _Flat | None:
     return _Flat(dtype, shown, hidden, template, compiled.summary_formatters(layout, dialect))
 
 
+@dataclass
+class _Tail:
+    """Integers then the bytes one of them counts, to the payload's end (console text): the
+    integers read for all messages at once as in ``_Flat``, the bytes as hex (and text)."""
+
+    dtype: np.dtype  # the integers
+    length: str  # the integer that counts the bytes
+    name: str  # the bytes field
+    text: bool  # shown as ``<name>_text`` too
+    template: str  # ``fields`` object: %d per integer, then %s for the hex and %s for the text
+    summary: tuple[tuple[str, Callable[[Any], str]], ...]
+
+
+def _tail(layout: Struct, dialect: str) -> _Tail | None:
+    """``layout`` as a ``_Tail``, or None when it is not 1/2/4/8-byte integers (none hidden when
+    zero) then a ``Bytes`` whose ``Length`` is one of them (no alignment, no nested struct)."""
+    if layout.by_size is not None or len(layout.fields) < 2:
+        return None
+    *head, last = layout.fields
+    if not isinstance(last, Bytes) or last.struct is not None or last.align != 1:
+        return None
+    ints = [f for f in head if isinstance(f, Int | Count | Length) and f.size in _NP]
+    if len(ints) != len(head):
+        return None
+    names = [f.name for f in ints]
+    if len(set(names)) != len(names) or last.length not in names or compiled.hidden_names(layout):
+        return None
+    if {last.name, f"{last.name}_text"} & set(names):
+        return None
+    dtype = np.dtype([(f.name, _NP[f.size]) for f in ints])
+    template = "{" + "".join(f'"{n}":%d,' for n in names) + f'"{last.name}":"%s"'
+    template += f',"{last.name}_text":%s}}' if last.text else "}"
+    summary = compiled.summary_formatters(layout, dialect)
+    return _Tail(dtype, str(last.length), last.name, last.text, template, summary)
+
+
 class _Kinds:
     """What each (type, id, error) kind of one dialect is read with, made on first use."""
 
     def __init__(self, dialect: str) -> None:
         self.dialect = dialect
         self._flat: dict[tuple[str, int], _Flat | None] = {}
+        self._tail: dict[tuple[str, int], _Tail | None] = {}
 
     def role(self, msg_type: int, err_code: int) -> str:
         return _ROLES[msg_type] if msg_type != REPLY else "reply" if err_code == 0 else "error_reply"
@@ -124,6 +162,13 @@ class _Kinds:
             layout = compiled.payload_layout(role, msg_id, self.dialect)
             self._flat[key] = None if layout is None else _flat(layout, self.dialect)
         return self._flat[key]
+
+    def tail(self, role: str, msg_id: int) -> _Tail | None:
+        key = (role, msg_id)
+        if key not in self._tail:
+            layout = compiled.payload_layout(role, msg_id, self.dialect)
+            self._tail[key] = None if layout is None else _tail(layout, self.dialect)
+        return self._tail[key]
 
 
 # --------------------------------------------------------------------------- the capture
@@ -233,7 +278,7 @@ class _Floats:
         values = self.values[rows]
         out = list(map(float.__repr__, values.tolist()))
         for k in np.flatnonzero(~np.isfinite(values)).tolist():
-            out[k] = jsonl_value(float(values[k]))
+            out[k] = "null" if values[k] != values[k] else jsonl_value(float(values[k]))
         return out
 
 
@@ -266,6 +311,19 @@ def _time_texts(ns: np.ndarray) -> list[str]:
     for i in np.flatnonzero(ns < 0).tolist():  # before 1970: the sign in front (ExactTime's rule)
         out[i] = ExactTime(int(ns[i])).text
     return out.tolist()
+
+
+def _words(name: str, fmt: Callable[[Any], str], values: list[Any]) -> list[str]:
+    """``name=<formatted value>`` of each value, as ``compiled`` writes a summary word (each
+    distinct value formatted once)."""
+    memo: dict[Any, str] = {}
+    texts = []
+    for v in values:
+        t = memo.get(v)
+        if t is None:
+            t = memo[v] = f"{name}={fmt(v)}"
+        texts.append(t)
+    return texts
 
 
 class _Writer:
@@ -352,6 +410,8 @@ class _Writer:
                 fields = [f for f, z in zip(fields, zero.tolist(), strict=True) if z]
                 if extra is not None:
                     extra = [e for e, z in zip(extra, zero.tolist(), strict=True) if z]
+            elif (tail := self.kinds.tail(role, msg_id)) is not None:
+                fields, extra, keep = self._tail(tail, rows, plen)
             else:
                 empty = role == "error_reply" or not layout.min_size  # an empty payload reads as {}
                 fields, extra, ok = self._variable(role, msg_id, rows, plen, empty)
@@ -401,32 +461,57 @@ class _Writer:
             if not columns:  # every field reserved
                 return [template] * len(rows), None, zero
             return [template % values for values in zip(*columns, strict=True)], None, zero
-        words = []
-        for name, fmt in flat.summary:
-            values = table[name].tolist()
-            memo: dict[int, str] = {}
-            texts = []
-            for v in values:
-                t = memo.get(v)
-                if t is None:
-                    t = memo[v] = f"{name}={fmt(v)}"
-                texts.append(t)
-            words.append(texts)
+        words = [_words(name, fmt, table[name].tolist()) for name, fmt in flat.summary]
         extra = [" ".join(w) for w in zip(*words, strict=True)] if words else [""] * len(rows)
         return [""] * len(rows), extra, zero
+
+    def _tail(
+        self, tail: _Tail, rows: np.ndarray, plen: np.ndarray
+    ) -> tuple[list[str], list[str], np.ndarray]:
+        """Fields texts and summary words of a ``_Tail`` layout; ``keep``: the rows whose bytes
+        are exactly the integers and the bytes they count (the others go one at a time, as
+        ``compiled`` sends them to Scapy)."""
+        size = tail.dtype.itemsize
+        keep = plen >= size
+        table = self._slices(rows[keep], size).copy().view(tail.dtype).reshape(-1)
+        fit = np.flatnonzero(keep)
+        good = plen[fit] == size + table[tail.length].astype(np.int64)
+        keep[fit[~good]] = False
+        table = table[good]
+        rows = rows[keep]
+        start = (self.c.record_offset[rows] + RPC_HEADER_SIZE + self.skip[rows] + size).tolist()
+        stop = (np.array(start, np.int64) + table[tail.length].astype(np.int64)).tolist()
+        data = self.c.data
+        blobs = [data[a:b] for a, b in zip(start, stop, strict=True)]
+        n = len(blobs)
+        if not self.jsonl:
+            words = [
+                _words(name, fmt, blobs if name == tail.name else table[name].tolist())
+                for name, fmt in tail.summary
+            ]
+            extra = [" ".join(w) for w in zip(*words, strict=True)] if words else [""] * n
+            return [""] * n, extra, keep
+        columns: list[list[Any]] = [table[name].tolist() for name in tail.dtype.names or ()]
+        columns.append([b.hex() for b in blobs])
+        if tail.text:
+            columns.append([json_str(printable(b)) for b in blobs])
+        template = tail.template
+        return [template % values for values in zip(*columns, strict=True)], [""] * n, keep
 
     def _variable(
         self, role: str, msg_id: int, rows: np.ndarray, plen: np.ndarray, empty: bool
     ) -> tuple[list[str], list[str], np.ndarray]:
         """Fields texts and summary words read by the compiled decoder's reader of this payload;
         ``empty``: an empty payload is ``{}`` without words (``compiled.decode_message``'s rule:
-        an error reply's, or one whose layout needs no bytes), else it goes one at a time."""
+        an error reply's, or one whose layout needs no bytes), else it goes one at a time.
+        Equal payloads are read once (a VM_ALLOCATE reply, VM_GET_VMID, VM_EXITED repeat)."""
         reader = compiled.payload_reader(role, msg_id, self.c.dialect)
         start = (self.c.record_offset[rows] + RPC_HEADER_SIZE + self.skip[rows]).tolist()
         data = self.c.data
         fields, extra = [], []
         ok = np.ones(len(rows), bool)
         encode = json_text
+        seen: dict[bytes, tuple[str, str] | None] = {}  # payload -> (fields text, words); None: misfit
         for k, (s, n) in enumerate(zip(start, plen.tolist(), strict=True)):
             if n == 0:
                 if empty:
@@ -435,13 +520,20 @@ class _Writer:
                 else:
                     ok[k] = False  # the layout needs bytes: Scapy words what is missing
                 continue
-            try:
-                values, words = reader(data, s, s + n)
-            except compiled.MISFITS:
+            payload = data[s : s + n]
+            if payload in seen:
+                got = seen[payload]
+            else:
+                try:
+                    values, words = reader(payload, 0, n)
+                    got = seen[payload] = (encode(values) if self.jsonl else "", words)
+                except compiled.MISFITS:
+                    got = seen[payload] = None
+            if got is None:
                 ok[k] = False
                 continue
-            fields.append(encode(values) if self.jsonl else "")
-            extra.append(words)
+            fields.append(got[0])
+            extra.append(got[1])
         return fields, extra, ok
 
     # ---- whole lines

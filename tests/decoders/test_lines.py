@@ -13,6 +13,7 @@ import random
 import struct
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
@@ -139,6 +140,62 @@ def test_generated_captures_of_every_layout_print_what_scapy_prints(
             r if r.time_ns is not None else Record(r.number, T0, r.direction, r.client_vmid, r.data)
             for r in records
         ]
+    write_capture(path, records)
+    for argv in FORMATS:
+        whole, streamed = _both([*argv, "--dialect", dialect, str(path)], monkeypatch, scapy=True)
+        assert whole == streamed
+
+
+def _tail_layouts(dialect: str) -> list[tuple[int, int, int | None, lines._Tail]]:
+    """(msg_type, msg_id, err_code, ``_Tail``) of every layout ``lines`` reads as integers then
+    counted bytes."""
+    out = []
+    for msg_type, msg_id, err, _ in _layouts(dialect):
+        role = lines._Kinds(dialect).role(msg_type, err or 0)
+        tail = lines._Kinds(dialect).tail(role, msg_id)
+        if tail is not None:
+            out.append((msg_type, msg_id, err, tail))
+    return out
+
+
+def test_console_text_is_read_as_a_tail() -> None:
+    ids = {msg_id for _, msg_id, _, _ in _tail_layouts("rm")}
+    assert {compiled.names("rm").message_name(i) for i in ids} >= {"VM_CONSOLE_WRITE", "VM_CONSOLE_CHARS"}
+
+
+@pytest.mark.parametrize("dialect", sorted(DIALECTS))
+@settings(
+    max_examples=3,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+    phases=(Phase.explicit, Phase.reuse, Phase.generate),  # a failure shows its own draws; no shrinking
+)
+@given(data=st.data())
+def test_tail_layouts_print_what_scapy_prints(
+    dialect: str, data: st.DataObject, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Integers then counted bytes (console text): any integers, any bytes (control, quote,
+    backslash, high bytes), a count that is right, short or long, a payload cut or grown."""
+    records = []
+    for msg_type, msg_id, err, tail in _tail_layouts(dialect):
+        for _ in range(data.draw(st.integers(6, 12))):  # more than _HEAD: the whole path is taken
+            text = data.draw(
+                st.binary(max_size=40) | st.sampled_from([b'a"b\\c\n', b"\x00\x7f\x80\xff\x1b["])
+            )
+            head = {
+                name: data.draw(st.integers(0, 2 ** (8 * tail.dtype[name].itemsize) - 1))
+                for name in tail.dtype.names
+            }
+            head[tail.length] = len(text) + data.draw(st.sampled_from([0, 0, 0, -1, 1, 7]))
+            head[tail.length] %= 2 ** (8 * tail.dtype[tail.length].itemsize)
+            payload = np.array([tuple(head[n] for n in tail.dtype.names)], tail.dtype).tobytes() + text
+            payload = payload[: data.draw(st.sampled_from([len(payload)] * 5 + [0, 1, 3]))]
+            body = (b"" if err is None else struct.pack("<I", err)) + payload
+            direction = Direction.TO_RM if msg_type == 1 else Direction.FROM_RM
+            records.append(
+                Record(len(records) + 1, T0 + len(records), direction, 3, _header(msg_type, 7, msg_id) + body)
+            )
+    path = tmp_path / "tails.pcap"
     write_capture(path, records)
     for argv in FORMATS:
         whole, streamed = _both([*argv, "--dialect", dialect, str(path)], monkeypatch, scapy=True)
