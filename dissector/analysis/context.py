@@ -59,6 +59,8 @@ from .schema import VMID_SOURCES
 if TYPE_CHECKING:  # pandas where a table is read or built: ``ghrm errors`` prints its text without it
     import pandas as pd
 
+    from dissector.protocol.codec import StructCodec
+
     from .transactions import Pairing
 
 GENERATED = ("vm", "request_frame", "reply_frame", "latency", "errno")
@@ -459,6 +461,27 @@ def _leading_handle(msg_id: int, role: str) -> str | None:
     return None
 
 
+@cache
+def _acl_codec(msg_id: int, dialect: str) -> StructCodec | None:
+    """The codec of a create request's fields up to and including its ``acl`` list (None: not a
+    create, or no ACL): rule 1 reads the ACL alone; the SGL and attributes after it were most of
+    its cost on a busy capture."""
+    from dissector.protocol import registry
+    from dissector.protocol.codec import codec_for_struct
+    from dissector.protocol.layout import Struct
+
+    if msg_id not in {msg_id_of(n) for n in MEMORY_CREATE}:
+        return None
+    known = registry.layouts_by_id().get(msg_id)
+    layout = registry.layout(msg_id, "request", dialect)
+    if known is None or not known.known or layout is None:  # as ``codec_for``
+        return None
+    for k, f in enumerate(layout.fields):
+        if any(leaf.name == "acl" for leaf in Struct("one", (f,)).walk()):
+            return codec_for_struct(Struct(f"{layout.name}UpToAcl", layout.fields[: k + 1]))
+    return None
+
+
 def payload_reader(columns: Sequence[Any], dialect: str) -> Callable[[int, str], Mapping[str, Any]]:
     """``payload(row, role)`` over a Trace's per-capture message columns (rows numbered as in its
     messages table): the fast codec, or Scapy's lenient dissection when the bytes do not fit."""
@@ -482,6 +505,13 @@ def payload_reader(columns: Sequence[Any], dialect: str) -> Callable[[int, str],
         handle = _leading_handle(msg_id, role)
         if handle is not None and len(body) >= 4:  # all rule 1 needs: skip decoding SGLs
             return {handle: int.from_bytes(body[:4], "little")}
+        acl = _acl_codec(msg_id, dialect) if role == "request" else None
+        malformed = getattr(cols, "malformed", None)
+        if acl is not None and malformed is not None and malformed[i] is None:
+            try:  # a well-formed create: its fields up to the ACL (rule 1 reads nothing after it)
+                return acl.decode_at(body)[0]
+            except (CodecError, KeyError, ValueError, IndexError):
+                pass
         try:
             return codec_for(msg_id, role, dialect).decode(body)
         except (CodecError, KeyError, ValueError, IndexError):  # malformed: decoded as far as it goes

@@ -93,3 +93,34 @@ def test_jsonl_of_a_file_imports_no_pandas_nor_scapy() -> None:
 
 def test_jsonl_imports_scapy_only_for_a_malformed_message() -> None:
     assert _loaded(ROOT / "traces" / "malformed_bad_api.pcapng") == ["dissector.layers", "scapy"]
+
+
+@pytest.mark.parametrize("dialect", ["rm", "linux-v16", "qcom"])
+def test_a_create_s_acl_read_alone_is_the_whole_decode_s(tmp_path: Path, dialect: str) -> None:
+    """Rule 1 reads a well-formed create's fields up to its ACL (``context._acl_codec``): the
+    same ACL as the whole payload's decode, on every create of the bundled traces and a
+    simulated capture with faults."""
+    from dissector.analysis.context import _acl_codec, payload_reader
+    from dissector.decoded import DecodedMessage
+    from dissector.protocol.codec import CodecError, codec_for
+
+    path = tmp_path / "faults.pcapng"
+    simulate(vms=5, seed=4, duration=4.0, faults=FAULTS, output=str(path), truth=False)
+    seen = 0
+    for capture_path in [*BUNDLED, path]:
+        capture = read_capture(str(capture_path), dialect)
+        assert capture is not None
+        cols = capture.cols
+        payload = payload_reader([cols], dialect)
+        for i in np.flatnonzero(cols.msg_type == 1).tolist():
+            if _acl_codec(int(cols.msg_id[i]), dialect) is None:
+                continue
+            data = cols.message_bytes(i)  # type: ignore[misc]
+            try:
+                whole = codec_for(int(cols.msg_id[i]), "request", dialect).decode(data[8:])
+            except (CodecError, KeyError, ValueError, IndexError):
+                whole = DecodedMessage(cols.raw_message(i), dialect).fields  # type: ignore[misc]
+            got = payload(i, "request")
+            assert got.get("acl") == whole.get("acl"), f"{capture_path.name} row {i}"
+            seen += cols.malformed[i] is None
+    assert seen > 100
