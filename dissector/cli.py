@@ -207,7 +207,8 @@ def _decode_whole(path: str, args: argparse.Namespace, tally: _Tally, out: TextI
         if skip >= len(chunk):
             skip -= len(chunk)
             continue
-        out.write("\n".join(chunk[skip:]) + "\n")
+        chunk.append("")  # the last newline, without copying the joined text to add it
+        out.write("\n".join(chunk[skip:]))
         skip = 0
 
 

@@ -75,6 +75,7 @@ json_text = _encode  # public name: ``decoders.lines`` writes a ``fields`` objec
 _encode_str: Any = (
     getattr(json.encoder, "c_encode_basestring_ascii", None) or json.encoder.encode_basestring_ascii
 )
+json_str = _encode_str  # public name: ``decoders.lines`` writes a string as jsonl_line does
 _KEYS: dict[str, str] = {}
 
 

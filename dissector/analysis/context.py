@@ -59,6 +59,8 @@ from .schema import VMID_SOURCES
 if TYPE_CHECKING:  # pandas where a table is read or built: ``ghrm errors`` prints its text without it
     import pandas as pd
 
+    from dissector.protocol.codec import StructCodec
+
     from .transactions import Pairing
 
 GENERATED = ("vm", "request_frame", "reply_frame", "latency", "errno")
@@ -140,6 +142,49 @@ def exchange_rows(
     return req
 
 
+@dataclass
+class Exchange:
+    """The generated fields as numpy arrays, one entry per message row (``exchange_arrays``)."""
+
+    vm: np.ndarray  # int64, -1 unknown
+    request_frame: np.ndarray  # int64, -1 none
+    reply_frame: np.ndarray  # int64, -1 none
+    latency: np.ndarray  # float64 seconds, NaN unknown
+    err: np.ndarray  # int64: the first reply's RM error code (``_errno`` names it), -1 none
+
+
+def exchange_arrays(
+    frame: np.ndarray,
+    time_ns: np.ndarray,
+    time_known: np.ndarray,
+    vmid: np.ndarray,
+    err_code: np.ndarray,
+    req: np.ndarray,
+    reply_of: np.ndarray,
+    request_of: np.ndarray,
+    msg_type: np.ndarray,
+) -> Exchange:
+    """The generated fields (rules 2-4 of ``vm``; vmid/err_code -1 = unknown) from
+    ``exchange_rows``' result, without pandas (``ghrm decode`` writes them from these)."""
+    has = req >= 0
+    safe = np.maximum(req, 0)
+    rep = np.where(has, reply_of[safe], -1)
+    orphan = (msg_type == REPLY) & (request_of < 0)
+    rep = np.where(orphan, np.arange(len(rep)), rep)
+    vm = np.where(has, vmid[safe], vmid)
+    got = rep >= 0
+    safe_rep = np.maximum(rep, 0)
+    timed = has & got & time_known[safe] & time_known[safe_rep]
+    latency = np.where(timed, (time_ns[safe_rep] - time_ns[safe]) / 1e9, np.nan)
+    return Exchange(
+        np.where(vm < 0, -1, vm).astype(np.int64, copy=False),
+        np.where(has, frame[safe], -1).astype(np.int64, copy=False),
+        np.where(got, frame[safe_rep], -1).astype(np.int64, copy=False),
+        latency,
+        np.where(got, err_code[safe_rep], -1).astype(np.int64, copy=False),
+    )
+
+
 def exchange_columns(
     frame: np.ndarray,
     time_ns: np.ndarray,
@@ -151,26 +196,16 @@ def exchange_columns(
     request_of: np.ndarray,
     msg_type: np.ndarray,
 ) -> dict[str, Any]:
-    """The generated columns (arrays; vmid/err_code -1 = unknown) from ``exchange_rows``' result."""
+    """The generated columns (``exchange_arrays`` as the messages table holds them)."""
     from .schema import nullable
 
-    has = req >= 0
-    safe = np.maximum(req, 0)
-    rep = np.where(has, reply_of[safe], -1)
-    orphan = (msg_type == REPLY) & (request_of < 0)
-    rep = np.where(orphan, np.arange(len(rep)), rep)
-    vm = np.where(has, vmid[safe], vmid)
-    got = rep >= 0
-    safe_rep = np.maximum(rep, 0)
-    timed = has & got & time_known[safe] & time_known[safe_rep]
-    latency = np.where(timed, (time_ns[safe_rep] - time_ns[safe]) / 1e9, np.nan)
-    err = np.where(got, err_code[safe_rep], -1)
+    ex = exchange_arrays(frame, time_ns, time_known, vmid, err_code, req, reply_of, request_of, msg_type)
     return {
-        "vm": nullable(vm, vm < 0, "Int32"),
-        "request_frame": nullable(np.where(has, frame[safe], 0), ~has, "Int64"),
-        "reply_frame": nullable(np.where(got, frame[safe_rep], 0), ~got, "Int64"),
-        "latency": latency,
-        "errno": errno_column(err),
+        "vm": nullable(ex.vm, ex.vm < 0, "Int32"),
+        "request_frame": nullable(np.maximum(ex.request_frame, 0), ex.request_frame < 0, "Int64"),
+        "reply_frame": nullable(np.maximum(ex.reply_frame, 0), ex.reply_frame < 0, "Int64"),
+        "latency": ex.latency,
+        "errno": errno_column(ex.err),
     }
 
 
@@ -292,25 +327,49 @@ def resource_vms(messages: pd.DataFrame, payload: Payload) -> dict[tuple[str, in
 
 def resource_calls(messages: pd.DataFrame) -> ResourceCalls | None:
     """The memory and IRQ calls of a messages table (None: it has none)."""
-    ids = np.array([msg_id_of(n) for n in RESOURCE_CALLS], np.int64)
-    msg_id = messages["msg_id"].to_numpy(np.int64, na_value=-1)
     type_cat = messages["type"].cat
-    type_names = np.array([str(c) for c in type_cat.categories] + [""], object)
+    type_names = [str(c) for c in type_cat.categories]
     kind_codes = type_cat.codes.to_numpy()
-    calls = np.isin(kind_codes, [i for i, t in enumerate(type_names[:-1]) if t in ("request", "reply")])
-    rows = np.flatnonzero(np.isin(msg_id, ids) & calls)
+    return resource_calls_of(
+        [str(c) for c in messages["capture"].cat.categories],
+        messages["capture"].cat.codes.to_numpy(),
+        np.isin(kind_codes, [i for i, t in enumerate(type_names) if t in ("request", "reply")]),
+        kind_codes == (type_names.index("request") if "request" in type_names else -2),
+        messages["msg_id"].to_numpy(np.int64, na_value=-1),
+        messages["client_vmid"].to_numpy(np.int64),
+        messages["err_code"].to_numpy(np.int64, na_value=-1),
+        messages["frame"].to_numpy(np.int64),
+        messages["request_frame"].to_numpy(np.int64, na_value=-1),
+    )
+
+
+def resource_calls_of(
+    captures: Sequence[str],
+    capture: np.ndarray,
+    is_call: np.ndarray,
+    is_request: np.ndarray,
+    msg_id: np.ndarray,
+    client_vmid: np.ndarray,
+    err_code: np.ndarray,
+    frame: np.ndarray,
+    request_frame: np.ndarray,
+) -> ResourceCalls | None:
+    """The memory and IRQ calls among message columns (``is_call``: a request or reply;
+    ``err_code``/``request_frame`` -1 unknown/none); None when there are none."""
+    ids = np.array([msg_id_of(n) for n in RESOURCE_CALLS], np.int64)
+    rows = np.flatnonzero(np.isin(msg_id, ids) & is_call)
     if not len(rows):
         return None
     return ResourceCalls(
-        [str(c) for c in messages["capture"].cat.categories],
+        captures,
         rows,
-        messages["capture"].cat.codes.to_numpy()[rows],
-        type_names[kind_codes[rows]] == "request",  # per resource row only
+        capture[rows],
+        is_request[rows],
         msg_id[rows],
-        messages["client_vmid"].to_numpy(np.int64)[rows],
-        messages["err_code"].to_numpy(np.int64, na_value=-1)[rows],
-        messages["frame"].to_numpy(np.int64)[rows],
-        messages["request_frame"].to_numpy(np.int64, na_value=-1)[rows],
+        client_vmid[rows].astype(np.int64),
+        err_code[rows].astype(np.int64),
+        frame[rows].astype(np.int64),
+        request_frame[rows].astype(np.int64),
     )
 
 
@@ -402,6 +461,27 @@ def _leading_handle(msg_id: int, role: str) -> str | None:
     return None
 
 
+@cache
+def _acl_codec(msg_id: int, dialect: str) -> StructCodec | None:
+    """The codec of a create request's fields up to and including its ``acl`` list (None: not a
+    create, or no ACL): rule 1 reads the ACL alone; the SGL and attributes after it were most of
+    its cost on a busy capture."""
+    from dissector.protocol import registry
+    from dissector.protocol.codec import codec_for_struct
+    from dissector.protocol.layout import Struct
+
+    if msg_id not in {msg_id_of(n) for n in MEMORY_CREATE}:
+        return None
+    known = registry.layouts_by_id().get(msg_id)
+    layout = registry.layout(msg_id, "request", dialect)
+    if known is None or not known.known or layout is None:  # as ``codec_for``
+        return None
+    for k, f in enumerate(layout.fields):
+        if any(leaf.name == "acl" for leaf in Struct("one", (f,)).walk()):
+            return codec_for_struct(Struct(f"{layout.name}UpToAcl", layout.fields[: k + 1]))
+    return None
+
+
 def payload_reader(columns: Sequence[Any], dialect: str) -> Callable[[int, str], Mapping[str, Any]]:
     """``payload(row, role)`` over a Trace's per-capture message columns (rows numbered as in its
     messages table): the fast codec, or Scapy's lenient dissection when the bytes do not fit."""
@@ -425,6 +505,13 @@ def payload_reader(columns: Sequence[Any], dialect: str) -> Callable[[int, str],
         handle = _leading_handle(msg_id, role)
         if handle is not None and len(body) >= 4:  # all rule 1 needs: skip decoding SGLs
             return {handle: int.from_bytes(body[:4], "little")}
+        acl = _acl_codec(msg_id, dialect) if role == "request" else None
+        malformed = getattr(cols, "malformed", None)
+        if acl is not None and malformed is not None and malformed[i] is None:
+            try:  # a well-formed create: its fields up to the ACL (rule 1 reads nothing after it)
+                return acl.decode_at(body)[0]
+            except (CodecError, KeyError, ValueError, IndexError):
+                pass
         try:
             return codec_for(msg_id, role, dialect).decode(body)
         except (CodecError, KeyError, ValueError, IndexError):  # malformed: decoded as far as it goes

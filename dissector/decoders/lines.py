@@ -31,20 +31,20 @@ import numpy as np
 
 from dissector.analysis.columns import plain_messages
 from dissector.capture.record import CaptureProblem
-from dissector.decoded import ExactTime, json_text, jsonl_line
+from dissector.decoded import ExactTime, json_str, json_text, jsonl_line
 from dissector.decoders import compiled
 from dissector.filter import MESSAGE_KEYS
-from dissector.protocol.layout import Count, Int, Length, Struct
+from dissector.protocol.layout import Bytes, Count, Int, Length, Struct
+from dissector.protocol.text import printable
 from dissector.protocol.wire import NOTIFICATION, REPLY, REPLY_ERROR_SIZE, REQUEST, RPC_HEADER_SIZE, MsgType
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from dissector.analysis.columns import MessageColumns
+    from dissector.analysis.context import Exchange
     from dissector.decoded import DecodedMessage
     from dissector.decoders.compiled import CompiledMessage
 
-# the generated fields, the last jsonl keys (``analysis.context.GENERATED``, which imports pandas)
+# the generated fields, the last jsonl keys (``analysis.context.GENERATED``)
 GENERATED = MESSAGE_KEYS[MESSAGE_KEYS.index("vm") :]
 CHUNK = 1 << 16  # messages formatted at a time: memory stays flat on any size
 _ROLES: dict[int, str] = {REQUEST: "request", NOTIFICATION: "notification"}
@@ -109,12 +109,49 @@ def _flat(layout: Struct, dialect: str) -> _Flat | None:
     return _Flat(dtype, shown, hidden, template, compiled.summary_formatters(layout, dialect))
 
 
+@dataclass
+class _Tail:
+    """Integers then the bytes one of them counts, to the payload's end (console text): the
+    integers read for all messages at once as in ``_Flat``, the bytes as hex (and text)."""
+
+    dtype: np.dtype  # the integers
+    length: str  # the integer that counts the bytes
+    name: str  # the bytes field
+    text: bool  # shown as ``<name>_text`` too
+    template: str  # ``fields`` object: %d per integer, then %s for the hex and %s for the text
+    summary: tuple[tuple[str, Callable[[Any], str]], ...]
+
+
+def _tail(layout: Struct, dialect: str) -> _Tail | None:
+    """``layout`` as a ``_Tail``, or None when it is not 1/2/4/8-byte integers (none hidden when
+    zero) then a ``Bytes`` whose ``Length`` is one of them (no alignment, no nested struct)."""
+    if layout.by_size is not None or len(layout.fields) < 2:
+        return None
+    *head, last = layout.fields
+    if not isinstance(last, Bytes) or last.struct is not None or last.align != 1:
+        return None
+    ints = [f for f in head if isinstance(f, Int | Count | Length) and f.size in _NP]
+    if len(ints) != len(head):
+        return None
+    names = [f.name for f in ints]
+    if len(set(names)) != len(names) or last.length not in names or compiled.hidden_names(layout):
+        return None
+    if {last.name, f"{last.name}_text"} & set(names):
+        return None
+    dtype = np.dtype([(f.name, _NP[f.size]) for f in ints])
+    template = "{" + "".join(f'"{n}":%d,' for n in names) + f'"{last.name}":"%s"'
+    template += f',"{last.name}_text":%s}}' if last.text else "}"
+    summary = compiled.summary_formatters(layout, dialect)
+    return _Tail(dtype, str(last.length), last.name, last.text, template, summary)
+
+
 class _Kinds:
     """What each (type, id, error) kind of one dialect is read with, made on first use."""
 
     def __init__(self, dialect: str) -> None:
         self.dialect = dialect
         self._flat: dict[tuple[str, int], _Flat | None] = {}
+        self._tail: dict[tuple[str, int], _Tail | None] = {}
 
     def role(self, msg_type: int, err_code: int) -> str:
         return _ROLES[msg_type] if msg_type != REPLY else "reply" if err_code == 0 else "error_reply"
@@ -125,6 +162,13 @@ class _Kinds:
             layout = compiled.payload_layout(role, msg_id, self.dialect)
             self._flat[key] = None if layout is None else _flat(layout, self.dialect)
         return self._flat[key]
+
+    def tail(self, role: str, msg_id: int) -> _Tail | None:
+        key = (role, msg_id)
+        if key not in self._tail:
+            layout = compiled.payload_layout(role, msg_id, self.dialect)
+            self._tail[key] = None if layout is None else _tail(layout, self.dialect)
+        return self._tail[key]
 
 
 # --------------------------------------------------------------------------- the capture
@@ -171,8 +215,17 @@ class Generated:
     Why not a text per message made up front: at a million messages those strings (and the
     lists they are made from) were ~400 MB of the command's peak; a chunk's texts are small."""
 
-    def __init__(self, table: pd.DataFrame) -> None:
-        self.columns = [_JsonColumn(table[name]) for name in GENERATED]
+    def __init__(self, ex: Exchange) -> None:
+        from dissector.analysis.decode_context import errno_names
+
+        codes, names = errno_names(ex.err)
+        self.columns: list[_Named | _Ints | _Floats] = [
+            _Named(*_small_ints(ex.vm)),
+            _Ints(ex.request_frame),
+            _Ints(ex.reply_frame),
+            _Floats(ex.latency),
+            _Named(codes, [jsonl_value(n) for n in names]),
+        ]
 
     def texts(self, rows: np.ndarray) -> list[list[str]]:
         """Per generated field, the JSON texts of ``rows``."""
@@ -183,60 +236,57 @@ class Generated:
         return [_GENERATED_TAIL % values for values in zip(*self.texts(rows), strict=True)]
 
 
-class _JsonColumn:
-    """One column's values as ``jsonl_line`` writes them (``null`` for NA), read for any rows."""
+def _small_ints(values: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Integers of few distinct values (-1: null) as codes into their texts."""
+    uniques, codes = np.unique(values, return_inverse=True)
+    return codes.reshape(-1), ["null" if v < 0 else int.__repr__(v) for v in uniques.tolist()]
 
-    def __init__(self, column: pd.Series) -> None:
-        import pandas as pd
 
-        self.names: np.ndarray | None = None
-        self.values: np.ndarray
-        self.missing: np.ndarray | None = None
-        if isinstance(column.dtype, pd.CategoricalDtype):  # the names, each written once
-            self.names = np.array([jsonl_value(v) for v in column.cat.categories.tolist()] + ["null"], object)
-            codes = column.cat.codes.to_numpy().astype(np.int64)
-            self.values = np.where(codes >= 0, codes, len(self.names) - 1)
-            self.kind = "c"
-        elif column.dtype.kind in "iu":
-            self.missing = column.isna().to_numpy()
-            self.values = column.fillna(0).to_numpy(np.int64)
-            self.kind = "i"
-        elif column.dtype.kind == "f":
-            self.missing = column.isna().to_numpy()
-            self.values = column.to_numpy(np.float64)
-            self.kind = "f"
-        else:
-            self.values = column.astype(object).where(column.notna(), None).to_numpy(object)
-            self.kind = "o"
+@dataclass
+class _Named:
+    """A column of few distinct texts: a code per row into ``names``."""
+
+    codes: np.ndarray
+    names: list[str]
 
     def texts(self, rows: np.ndarray) -> list[str]:
-        if self.names is not None:
-            return self.names[self.values[rows]].tolist()
-        if self.kind == "o":
-            return [jsonl_value(v) for v in self.values[rows].tolist()]
+        names = self.names
+        return [names[c] for c in self.codes[rows].tolist()]
+
+
+@dataclass
+class _Ints:
+    """Integers (-1: null), as ``jsonl_line`` writes them."""
+
+    values: np.ndarray
+
+    def texts(self, rows: np.ndarray) -> list[str]:
         values = self.values[rows]
-        if self.kind == "i":
-            out = list(map(int.__repr__, values.tolist()))
-        else:
-            finite = np.isfinite(values)
-            out = list(map(float.__repr__, values.tolist()))
-            for k in np.flatnonzero(~finite).tolist():
-                out[k] = jsonl_value(float(values[k]))
-        assert self.missing is not None
-        for k in np.flatnonzero(self.missing[rows]).tolist():
+        out = list(map(int.__repr__, values.tolist()))
+        for k in np.flatnonzero(values < 0).tolist():
             out[k] = "null"
         return out
 
 
-def generated_columns(capture: Capture) -> Generated | None:
-    """The generated fields of every message, from the messages table (None: its rows are not
-    the columns' rows)."""
-    from dissector.analysis.tables import messages_table  # not dissector.trace: 0.2 s of imports
+@dataclass
+class _Floats:
+    """Floats (NaN: null), as ``jsonl_line`` writes them."""
 
-    table, _ = messages_table([capture.cols], capture.dialect)
-    if len(table) != len(capture.cols) or not np.array_equal(table["frame"].to_numpy(), capture.cols.frame):
-        return None
-    return Generated(table)
+    values: np.ndarray
+
+    def texts(self, rows: np.ndarray) -> list[str]:
+        values = self.values[rows]
+        out = list(map(float.__repr__, values.tolist()))
+        for k in np.flatnonzero(~np.isfinite(values)).tolist():
+            out[k] = "null" if values[k] != values[k] else jsonl_value(float(values[k]))
+        return out
+
+
+def generated_columns(capture: Capture) -> Generated:
+    """The generated fields of every message (``analysis.decode_context.exchange_fields``)."""
+    from dissector.analysis.decode_context import exchange_fields
+
+    return Generated(exchange_fields(capture.cols, capture.dialect))
 
 
 def jsonl_value(value: Any) -> str:
@@ -261,6 +311,19 @@ def _time_texts(ns: np.ndarray) -> list[str]:
     for i in np.flatnonzero(ns < 0).tolist():  # before 1970: the sign in front (ExactTime's rule)
         out[i] = ExactTime(int(ns[i])).text
     return out.tolist()
+
+
+def _words(name: str, fmt: Callable[[Any], str], values: list[Any]) -> list[str]:
+    """``name=<formatted value>`` of each value, as ``compiled`` writes a summary word (each
+    distinct value formatted once)."""
+    memo: dict[Any, str] = {}
+    texts = []
+    for v in values:
+        t = memo.get(v)
+        if t is None:
+            t = memo[v] = f"{name}={fmt(v)}"
+        texts.append(t)
+    return texts
 
 
 class _Writer:
@@ -347,6 +410,8 @@ class _Writer:
                 fields = [f for f, z in zip(fields, zero.tolist(), strict=True) if z]
                 if extra is not None:
                     extra = [e for e, z in zip(extra, zero.tolist(), strict=True) if z]
+            elif (tail := self.kinds.tail(role, msg_id)) is not None:
+                fields, extra, keep = self._tail(tail, rows, plen)
             else:
                 empty = role == "error_reply" or not layout.min_size  # an empty payload reads as {}
                 fields, extra, ok = self._variable(role, msg_id, rows, plen, empty)
@@ -396,32 +461,57 @@ class _Writer:
             if not columns:  # every field reserved
                 return [template] * len(rows), None, zero
             return [template % values for values in zip(*columns, strict=True)], None, zero
-        words = []
-        for name, fmt in flat.summary:
-            values = table[name].tolist()
-            memo: dict[int, str] = {}
-            texts = []
-            for v in values:
-                t = memo.get(v)
-                if t is None:
-                    t = memo[v] = f"{name}={fmt(v)}"
-                texts.append(t)
-            words.append(texts)
+        words = [_words(name, fmt, table[name].tolist()) for name, fmt in flat.summary]
         extra = [" ".join(w) for w in zip(*words, strict=True)] if words else [""] * len(rows)
         return [""] * len(rows), extra, zero
+
+    def _tail(
+        self, tail: _Tail, rows: np.ndarray, plen: np.ndarray
+    ) -> tuple[list[str], list[str], np.ndarray]:
+        """Fields texts and summary words of a ``_Tail`` layout; ``keep``: the rows whose bytes
+        are exactly the integers and the bytes they count (the others go one at a time, as
+        ``compiled`` sends them to Scapy)."""
+        size = tail.dtype.itemsize
+        keep = plen >= size
+        table = self._slices(rows[keep], size).copy().view(tail.dtype).reshape(-1)
+        fit = np.flatnonzero(keep)
+        good = plen[fit] == size + table[tail.length].astype(np.int64)
+        keep[fit[~good]] = False
+        table = table[good]
+        rows = rows[keep]
+        start = (self.c.record_offset[rows] + RPC_HEADER_SIZE + self.skip[rows] + size).tolist()
+        stop = (np.array(start, np.int64) + table[tail.length].astype(np.int64)).tolist()
+        data = self.c.data
+        blobs = [data[a:b] for a, b in zip(start, stop, strict=True)]
+        n = len(blobs)
+        if not self.jsonl:
+            words = [
+                _words(name, fmt, blobs if name == tail.name else table[name].tolist())
+                for name, fmt in tail.summary
+            ]
+            extra = [" ".join(w) for w in zip(*words, strict=True)] if words else [""] * n
+            return [""] * n, extra, keep
+        columns: list[list[Any]] = [table[name].tolist() for name in tail.dtype.names or ()]
+        columns.append([b.hex() for b in blobs])
+        if tail.text:
+            columns.append([json_str(printable(b)) for b in blobs])
+        template = tail.template
+        return [template % values for values in zip(*columns, strict=True)], [""] * n, keep
 
     def _variable(
         self, role: str, msg_id: int, rows: np.ndarray, plen: np.ndarray, empty: bool
     ) -> tuple[list[str], list[str], np.ndarray]:
         """Fields texts and summary words read by the compiled decoder's reader of this payload;
         ``empty``: an empty payload is ``{}`` without words (``compiled.decode_message``'s rule:
-        an error reply's, or one whose layout needs no bytes), else it goes one at a time."""
+        an error reply's, or one whose layout needs no bytes), else it goes one at a time.
+        Equal payloads are read once (a VM_ALLOCATE reply, VM_GET_VMID, VM_EXITED repeat)."""
         reader = compiled.payload_reader(role, msg_id, self.c.dialect)
         start = (self.c.record_offset[rows] + RPC_HEADER_SIZE + self.skip[rows]).tolist()
         data = self.c.data
         fields, extra = [], []
         ok = np.ones(len(rows), bool)
         encode = json_text
+        seen: dict[bytes, tuple[str, str] | None] = {}  # payload -> (fields text, words); None: misfit
         for k, (s, n) in enumerate(zip(start, plen.tolist(), strict=True)):
             if n == 0:
                 if empty:
@@ -430,13 +520,20 @@ class _Writer:
                 else:
                     ok[k] = False  # the layout needs bytes: Scapy words what is missing
                 continue
-            try:
-                values, words = reader(data, s, s + n)
-            except compiled.MISFITS:
+            payload = data[s : s + n]
+            if payload in seen:
+                got = seen[payload]
+            else:
+                try:
+                    values, words = reader(payload, 0, n)
+                    got = seen[payload] = (encode(values) if self.jsonl else "", words)
+                except compiled.MISFITS:
+                    got = seen[payload] = None
+            if got is None:
                 ok[k] = False
                 continue
-            fields.append(encode(values) if self.jsonl else "")
-            extra.append(words)
+            fields.append(got[0])
+            extra.append(got[1])
         return fields, extra, ok
 
     # ---- whole lines
@@ -534,8 +631,6 @@ def decode_lines(path: str, dialect: str, jsonl: bool) -> Whole | None:
         try:  # as ``analysis.decode_context.exchange_context``: no table, no two passes
             generated = generated_columns(capture)
         except (GhrmError, OSError, ValueError):
-            return None
-        if generated is None:
             return None
     writer = _Writer(capture, jsonl, generated)
 

@@ -13,6 +13,7 @@ import random
 import struct
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
@@ -145,6 +146,62 @@ def test_generated_captures_of_every_layout_print_what_scapy_prints(
         assert whole == streamed
 
 
+def _tail_layouts(dialect: str) -> list[tuple[int, int, int | None, lines._Tail]]:
+    """(msg_type, msg_id, err_code, ``_Tail``) of every layout ``lines`` reads as integers then
+    counted bytes."""
+    out = []
+    for msg_type, msg_id, err, _ in _layouts(dialect):
+        role = lines._Kinds(dialect).role(msg_type, err or 0)
+        tail = lines._Kinds(dialect).tail(role, msg_id)
+        if tail is not None:
+            out.append((msg_type, msg_id, err, tail))
+    return out
+
+
+def test_console_text_is_read_as_a_tail() -> None:
+    ids = {msg_id for _, msg_id, _, _ in _tail_layouts("rm")}
+    assert {compiled.names("rm").message_name(i) for i in ids} >= {"VM_CONSOLE_WRITE", "VM_CONSOLE_CHARS"}
+
+
+@pytest.mark.parametrize("dialect", sorted(DIALECTS))
+@settings(
+    max_examples=3,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+    phases=(Phase.explicit, Phase.reuse, Phase.generate),  # a failure shows its own draws; no shrinking
+)
+@given(data=st.data())
+def test_tail_layouts_print_what_scapy_prints(
+    dialect: str, data: st.DataObject, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Integers then counted bytes (console text): any integers, any bytes (control, quote,
+    backslash, high bytes), a count that is right, short or long, a payload cut or grown."""
+    records = []
+    for msg_type, msg_id, err, tail in _tail_layouts(dialect):
+        for _ in range(data.draw(st.integers(6, 12))):  # more than _HEAD: the whole path is taken
+            text = data.draw(
+                st.binary(max_size=40) | st.sampled_from([b'a"b\\c\n', b"\x00\x7f\x80\xff\x1b["])
+            )
+            head = {
+                name: data.draw(st.integers(0, 2 ** (8 * tail.dtype[name].itemsize) - 1))
+                for name in tail.dtype.names
+            }
+            head[tail.length] = len(text) + data.draw(st.sampled_from([0, 0, 0, -1, 1, 7]))
+            head[tail.length] %= 2 ** (8 * tail.dtype[tail.length].itemsize)
+            payload = np.array([tuple(head[n] for n in tail.dtype.names)], tail.dtype).tobytes() + text
+            payload = payload[: data.draw(st.sampled_from([len(payload)] * 5 + [0, 1, 3]))]
+            body = (b"" if err is None else struct.pack("<I", err)) + payload
+            direction = Direction.TO_RM if msg_type == 1 else Direction.FROM_RM
+            records.append(
+                Record(len(records) + 1, T0 + len(records), direction, 3, _header(msg_type, 7, msg_id) + body)
+            )
+    path = tmp_path / "tails.pcap"
+    write_capture(path, records)
+    for argv in FORMATS:
+        whole, streamed = _both([*argv, "--dialect", dialect, str(path)], monkeypatch, scapy=True)
+        assert whole == streamed
+
+
 @pytest.mark.parametrize("dialect", sorted(DIALECTS))
 def test_empty_payloads_of_every_layout_print_what_the_streaming_path_prints(
     dialect: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -222,34 +279,36 @@ def test_stdin_is_streamed_once(argv: list[str], monkeypatch: pytest.MonkeyPatch
 
 
 def test_generated_texts_are_jsonl_line_s_for_any_rows() -> None:
-    """``Generated`` writes each value as ``jsonl_line`` does (NA as null), whatever rows it is asked."""
+    """``Generated`` writes each value as ``jsonl_line`` does (unknown as null), whatever rows it is asked."""
     import numpy as np
-    import pandas as pd
 
+    from dissector.analysis.context import Exchange, _errno
     from dissector.decoded import jsonl_line
 
     rng = np.random.default_rng(3)
     n = 500
-    ints = pd.array(rng.integers(0, 2**40, n), dtype="Int64")
-    ints[rng.random(n) < 0.3] = pd.NA
-    small = pd.array(rng.integers(0, 70, n), dtype="Int32")
-    small[rng.random(n) < 0.5] = pd.NA
+    frames = np.where(rng.random(n) < 0.3, -1, rng.integers(0, 2**40, n))
+    vm = np.where(rng.random(n) < 0.5, -1, rng.integers(0, 70, n))
     floats = rng.random(n) / 1000
     floats[rng.random(n) < 0.2] = np.nan
     floats[rng.random(n) < 0.05] = np.inf
-    names = pd.Categorical(rng.choice(["EPERM", "ENOMEM", None], n), categories=["ENOMEM", "EPERM"])
-    table = pd.DataFrame(
-        {"vm": small, "request_frame": ints, "reply_frame": ints, "latency": floats, "errno": names}
-    )
-    generated = lines.Generated(table)
+    err = rng.choice([-1, 0, 1, 2, 5, 9, 0xFFFF], n)
+    ex = Exchange(vm, frames, frames[::-1].copy(), floats, err)
+    generated = lines.Generated(ex)
     rows = rng.permutation(n)[: n // 2]
     texts = generated.texts(rows)
     for k, row in enumerate(rows.tolist()):
-        record = {name: table[name].iloc[row] for name in lines.GENERATED}
-        record = {name: None if pd.isna(v) else v for name, v in record.items()}
-        want = "".join(f',"{name}":{lines.jsonl_value(v)}' for name, v in record.items())
-        assert "".join(f',"{name}":{t[k]}' for name, t in zip(lines.GENERATED, texts, strict=True)) == want
-        assert generated.tails(np.array([row])) == [want]
+        record = {
+            "vm": None if vm[row] < 0 else int(vm[row]),
+            "request_frame": None if frames[row] < 0 else int(frames[row]),
+            "reply_frame": None if frames[n - 1 - row] < 0 else int(frames[n - 1 - row]),
+            "latency": None if floats[row] != floats[row] else float(floats[row]),
+            "errno": _errno(int(err[row])),
+        }
+        want = jsonl_line(record)[1:-1]
+        got = "".join(f',"{name}":{t[k]}' for name, t in zip(lines.GENERATED, texts, strict=True))
+        assert got == "," + want
+        assert generated.tails(np.array([row])) == ["," + want]
     assert lines.jsonl_value(float("inf")) == jsonl_line({"v": float("inf")})[5:-1]
 
 
