@@ -1,5 +1,4 @@
-"""``checks._VmEvents`` (bisection per VMID) finds what the scans it replaced found, and a story's
-``LazyMessage`` reads as the dict it stands for."""
+"""``checks._VmEvents`` (bisection per VMID) finds what the scans it replaced found."""
 
 from __future__ import annotations
 
@@ -9,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dissector.analysis.ledgers.checks import _VmEvents
-from dissector.analysis.ledgers.events import _UNKNOWN, Call, LazyMessage, VmEvent
+from dissector.analysis.ledgers.events import Call, VmEvent
 
 KINDS = ("reset", "deallocate")
 
@@ -36,19 +35,3 @@ def test_vm_events_equal_the_scans(events: list[VmEvent], vmid: int, frame: int)
         assert index.last(vmid, kind) is (every[-1] if every else None)
     after = next((e for e in events if e.vmid == vmid and e.call.frame > frame), None)
     assert index.first(vmid, frame, after=True) is after
-
-
-def test_lazy_message_is_its_dict_and_decodes_only_when_asked() -> None:
-    full = {"frame": 7, "msg_id": 0x51, "err_code": 0, "fields": {"mem_handle": 3}, "malformed": None}
-    made: list[int] = []
-
-    def decode() -> dict[str, Any]:
-        made.append(1)
-        return dict(full)
-
-    reply = LazyMessage(7, 0x51, 0, decode)
-    assert (reply["frame"], reply["msg_id"], reply.get("err_code")) == (7, 0x51, 0) and not made
-    request = LazyMessage(7, 0x51, _UNKNOWN, decode)
-    assert request.get("absent", "x") == "x" and made == [1]  # anything else decodes
-    assert request == full and dict(request) == full and request["fields"] == {"mem_handle": 3}
-    assert made == [1]  # once
