@@ -11,13 +11,21 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 import dissector
 from dissector.analysis.ledgers import LEDGER_MSG_IDS, df_irqs, df_memparcels, ledger_findings
-from dissector.analysis.ledgers.events import Call, ledger_messages, messages_from_columns, stories
+from dissector.analysis.ledgers.events import (
+    _UNKNOWN,
+    Call,
+    LazyMessage,
+    ledger_messages,
+    messages_from_columns,
+    stories,
+)
 from dissector.decoded import DecodedMessage
 from dissector.sim import simulate
 from tests.analysis.ledgers.ledger_sessions import ERR, HOST, Session
@@ -154,3 +162,20 @@ def test_column_stories_keep_every_allocation_a_check_reads(tmp_path: Path) -> N
     expected = ledger_findings(s.messages())
     assert list(found["code"]) == ["allocate_reply_mismatch", "allocate_reply_mismatch"]
     assert list(found["text"]) == list(expected["text"])
+
+
+# --- LazyMessage ---------------------------------------------------------------------------------
+def test_lazy_message_is_its_dict_and_decodes_only_when_asked() -> None:
+    full = {"frame": 7, "msg_id": 0x51, "err_code": 0, "fields": {"mem_handle": 3}, "malformed": None}
+    made: list[int] = []
+
+    def decode() -> dict[str, Any]:
+        made.append(1)
+        return dict(full)
+
+    reply = LazyMessage(7, 0x51, 0, decode)
+    assert (reply["frame"], reply["msg_id"], reply.get("err_code")) == (7, 0x51, 0) and not made
+    request = LazyMessage(7, 0x51, _UNKNOWN, decode)
+    assert request.get("absent", "x") == "x" and made == [1]  # anything else decodes
+    assert request == full and dict(request) == full and request["fields"] == {"mem_handle": 3}
+    assert made == [1]  # once
