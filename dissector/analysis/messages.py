@@ -15,13 +15,14 @@ The VMID a message concerns (``vmid``, with ``vmid_source`` saying where it came
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from dissector.protocol import registry
+from dissector.sorting import isin
 
 from .columns import MessageColumns, concat_column
 from .context import exchange_columns, exchange_rows, resolve_vmids
@@ -120,9 +121,9 @@ def message_core(columns: Sequence[MessageColumns], dialect: str = "rm") -> Mess
     msg_id = concat_column(columns, "msg_id")
     msg_type = concat_column(columns, "msg_type")
     # garbage (a broken RPC header and an id no source defines) is no call: keep it out of pairing
-    garbage = (concat_column(columns, "malformed_kind") == "header") & ~np.isin(msg_id, known_ids())
-    call_type = np.where(garbage, -1, msg_type).astype(np.int8)
-    del garbage
+    header = np.flatnonzero(concat_column(columns, "malformed_kind") == "header")  # few: look only there
+    call_type = msg_type.copy()
+    call_type[header[~isin(msg_id[header], known_ids())]] = -1
     err = concat_column(columns, "err_code")
     allocated = concat_column(columns, "allocated_vmid")
     known = concat_column(columns, "time_known")
@@ -195,7 +196,12 @@ def paired(
             )
         )
     parts.append(pairer.finish())
-    return clients, settled(n, parts)
+    pairing = settled(n, parts)
+    if n >= 1 << 31:
+        return clients, pairing
+    # row numbers fit in int32: half of what a Trace keeps of them (12 MB at 1M messages)
+    rows = {name: getattr(pairing, name).astype(np.int32) for name in ("reply_of", "request_of", "reused_in")}
+    return clients, replace(pairing, **rows)
 
 
 def complete(core: MessageCore) -> pd.DataFrame:

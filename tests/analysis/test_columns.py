@@ -44,3 +44,26 @@ def test_take_keeps_each_row_s_emission_key() -> None:
             assert taken.emitted is not None
             assert columnar.emitted_keys(taken.frame, taken.emitted).tolist() == keys[order].tolist()
     assert emitted > 0
+
+
+def test_sparse_columns_give_back_the_whole_columns() -> None:
+    """``SparseColumns`` keeps the rows holding a value; every read is the column it was given
+    (dtype included), whether no row, some or every row holds one, and for no rows at all."""
+    import numpy as np
+
+    from dissector.analysis.columns import UNKNOWN, SparseColumns
+
+    rng = np.random.default_rng(7)
+    for n in (0, 1, 50):
+        given = {
+            "none": np.full(n, UNKNOWN, np.int32),
+            "some": np.where(rng.random(n) < 0.1, rng.integers(0, 300, n), UNKNOWN).astype(np.int32),
+            "all": rng.integers(0, 2**40, n).astype(np.int64),
+        }
+        sparse = SparseColumns(n, iter(given.items()))
+        assert list(sparse) == list(given) and len(sparse) == len(given)
+        for name, column in given.items():
+            got = sparse[name]
+            assert got.dtype == column.dtype and np.array_equal(got, column), (n, name)
+            got[:] = 5  # a read is a new array: the next one is whole again
+            assert np.array_equal(sparse[name], column)
