@@ -33,6 +33,13 @@ MARKDOWN_DPI = 110
 # SVGs are 40-70 % smaller and 15-30 % faster to write (heatmap 123 -> 69 kB, a sequence diagram
 # 273 -> 76 kB on the 1M capture); positions and anchors are matplotlib's either way
 SVG_FONTTYPE = "none"
+# Titles at their place (1.0, the pad above the Axes) without matplotlib searching every draw for
+# something to dodge: left alone, each title measures its Axes' y tick labels (all of them, for the
+# offset text) three times a picture, in both layout passes and the draw: ~10 % of the pictures' CPU
+# at 1M. It would only move a title above x tick labels at the top (no picture has them) or a y
+# offset text ("1e6") it overlaps (at the Axes' top left; the titles are centred and far shorter
+# than their Axes): the same pictures, byte for byte (tests/report/test_figures.py draws both).
+FIXED_TITLES: dict[Any, Any] = {"axes.titley": 1.0}  # Any: matplotlib types the keys as literals
 
 
 @dataclass(frozen=True)
@@ -161,9 +168,11 @@ def draw(spec: FigureSpec, trace: Any, *args: Any, formats: tuple[str, ...] = ("
     if function is None:
         return Figure(spec.key, caption, missing=f"picture not available: dissector.plots.{spec.function}")
     size = spec.figsize(trace)
-    fig, ax = plt.subplots(figsize=size, layout="constrained")
+    with matplotlib.rc_context(FIXED_TITLES):
+        fig, ax = plt.subplots(figsize=size, layout="constrained")
     try:
-        function(trace, *args, ax=ax, **spec.kwargs)
+        with matplotlib.rc_context(FIXED_TITLES):
+            function(trace, *args, ax=ax, **spec.kwargs)
         out = Figure(spec.key, caption)
         if "svg" in formats or ("web" in formats and spec.web == "svg"):
             buf = io.StringIO()
