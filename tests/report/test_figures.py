@@ -28,3 +28,57 @@ def test_fixed_titles_draw_what_placed_titles_draw(trace_of, name: str, monkeypa
     placed = _every_picture(trace)
     assert [f.missing for f in fixed] == [None] * len(fixed)
     assert [(f.key, f.svg, f.png) for f in fixed] == [(f.key, f.svg, f.png) for f in placed]
+
+
+def _pixels(png: bytes):
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGBA"))
+
+
+@pytest.mark.parametrize("size", [(11, 3.5), (11, 9.45), (7.3, 2.15)])
+def test_opaque_png_has_matplotlibs_pixels_without_alpha(trace_of, size) -> None:
+    import io
+
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    from dissector.plots import plot_lifecycle_timeline
+
+    def first_draw(save) -> bytes:  # a figure drawn again is not always drawn the same
+        fig, ax = plt.subplots(figsize=size, layout="constrained")
+        try:
+            plot_lifecycle_timeline(trace_of("faults_mix.pcapng"), ax=ax, collection=True)
+            return save(fig)
+        finally:
+            plt.close(fig)
+
+    def theirs(fig) -> bytes:
+        out = io.BytesIO()
+        fig.savefig(out, format="png", dpi=figures.WEB_DPI)
+        return out.getvalue()
+
+    ours = first_draw(lambda fig: figures.opaque_png(fig, figures.WEB_DPI))
+    assert Image.open(io.BytesIO(ours)).mode == "RGB"
+    assert (_pixels(ours) == _pixels(first_draw(theirs))).all()
+
+
+def test_a_transparent_picture_stays_matplotlibs_png() -> None:
+    import io
+
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(3, 2))
+    fig.patch.set_alpha(0.0)
+    ax.patch.set_alpha(0.0)
+    ax.plot([0, 1], [0, 1])
+    try:
+        ours = figures.opaque_png(fig, figures.WEB_DPI)
+        theirs = io.BytesIO()
+        fig.savefig(theirs, format="png", dpi=figures.WEB_DPI)
+    finally:
+        plt.close(fig)
+    assert ours == theirs.getvalue()
