@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from dissector.report import figures
+from dissector.report import figures, render
 from dissector.report.content import build_content
 
-# a sequence diagram per failed VM, slow windows and outliers, a lane per VM (fleet), two captures'
-# worth of lanes, and a trace with no error reply
+# sequence diagrams of failed VMs (faults_mix), slow windows and outlier rings (slow_rm), many lanes
+# (fleet_20vms), several queue pairs (multi_queue)
 SHOWCASES = ("faults_mix.pcapng", "slow_rm.pcapng", "fleet_20vms.pcapng", "multi_queue.pcapng")
 
 
 def _every_picture(trace) -> list[figures.Figure]:
-    c = build_content(trace, None)
-    failed = [int(v.subject.split()[1].split("#")[0], 16) for v in c.verdict if v.status == "failed"]
-    specs = [(s, ()) for group in figures.SECTIONS.values() for s in group]
-    specs += [(figures.SEQUENCE, (vm,)) for vm in dict.fromkeys(failed)]
-    return [figures.draw(spec, trace, *args, formats=("web",)) for spec, args in specs]
+    """The page's pictures, chosen as the page chooses them."""
+    drawn = render._figures(trace, build_content(trace, None), ("web",))
+    return [f for section in drawn.values() for f in section]
 
 
 @pytest.mark.parametrize("name", SHOWCASES)
