@@ -10,7 +10,8 @@ JSON report, the Perfetto export, a Parquet export and a diff of the capture aga
 Capture mode (``--size`` one of ``run.py``'s captures, or ``--capture FILE``) builds every table
 the report reads first and times that apart, then times ``build_report`` alone (HTML with its
 stages: analysing, drawing pictures, writing; and JSON), next to ``tshark -r F -q -z io,stat,0``
-on the same file, so the report's own part reads as a ratio to the yardstick of ``run.py``.
+on the same file, so the report's own part reads as a ratio to the yardstick of ``run.py``; then
+the CPU time of each picture alone (least of 3 draws).
 Prints one line per step: seconds, and the output size.
 """
 
@@ -92,6 +93,31 @@ def capture(path: Path) -> None:
                 print(
                     f"  = {took / yardstick:.2f}x tshark io,stat (the report alone: no start-up, no tables)"
                 )
+    pictures(trace)
+
+
+def pictures(trace: Any, repeat: int = 3) -> None:
+    """CPU time of each picture of the HTML page alone (drawn and encoded as the page has it), the
+    least of ``repeat`` draws: process time, which a loaded machine inflates far less than wall."""
+    from dissector.report import figures
+    from dissector.report.content import build_content
+
+    c = build_content(trace, None)
+    failed = [int(v.subject.split()[1].split("#")[0], 16) for v in c.verdict if v.status == "failed"]
+    specs: list[tuple[figures.FigureSpec, tuple[int, ...]]] = [
+        (s, ()) for group in figures.SECTIONS.values() for s in group
+    ]
+    specs += [(figures.SEQUENCE, (vm,)) for vm in list(dict.fromkeys(failed))[: figures.MAX_SEQUENCES]]
+    total = 0.0
+    for spec, args in specs:
+        best = float("inf")
+        for _ in range(repeat):
+            t0 = time.process_time()
+            figures.draw(spec, trace, *args, formats=("web",))
+            best = min(best, time.process_time() - t0)
+        total += best
+        print(f"  picture {spec.key + ''.join(f' {a:#x}' for a in args):<30} {best:7.3f} s CPU", flush=True)
+    print(f"  pictures, CPU in all           {total:7.3f} s", flush=True)
 
 
 def main() -> None:

@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from matplotlib.patches import ConnectionStyle, FancyArrowPatch, Patch
+from matplotlib.path import Path
 
 from dissector.analysis.select import MissingData, suggest
 from dissector.protocol import registry
@@ -56,6 +58,41 @@ def _reply_latency(tx: pd.DataFrame, rows: pd.DataFrame) -> dict[tuple[str, int]
     )
 
 
+class _LevelArrows(ConnectionStyle.Arc3):
+    """matplotlib's straight connection (``arc3``), remembering the paths of arrows drawn level.
+
+    Why: a ``FancyArrowPatch`` shrinks its path by two points at each end by bisection along a
+    Bezier curve in Python, every draw: a fifth of a diagram's CPU. Level arrows between the same
+    two lanes (display x of both ends, the shrinks) get the same path up to their height, so it is
+    computed once at height 0 and lifted to each arrow's: the x of every vertex is the one
+    matplotlib computes (no step of the bisection reads the height but through a square that is 0
+    either way, to the last bit or far below it), the height exact where matplotlib's is within an
+    ulp of it. Anything else (a slanted arrow, a patch to clip to) is ``arc3``'s own.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._level: dict[tuple[float, float, float, float], Path] = {}
+
+    def __call__(
+        self,
+        posA: tuple[float, float],
+        posB: tuple[float, float],
+        shrinkA: float = 2.0,
+        shrinkB: float = 2.0,
+        patchA: Patch | None = None,
+        patchB: Patch | None = None,
+    ) -> Path:
+        (xa, ya), (xb, yb) = posA, posB
+        if ya != yb or patchA is not None or patchB is not None:
+            return super().__call__(posA, posB, shrinkA, shrinkB, patchA, patchB)
+        key = (float(xa), float(xb), float(shrinkA), float(shrinkB))
+        flat = self._level.get(key)
+        if flat is None:
+            flat = self._level[key] = super().__call__((xa, 0.0), (xb, 0.0), shrinkA, shrinkB)
+        return Path(flat.vertices + np.array((0.0, ya)), flat.codes)
+
+
 def plot_sequence_diagram(
     trace: Any,
     vmid: int,
@@ -72,8 +109,6 @@ def plot_sequence_diagram(
     seconds) pick a span; at most ``max_messages`` are drawn (the rest are counted).
     """
     style.pyplot()
-    from matplotlib.patches import FancyArrowPatch
-
     if not _data.is_trace(trace):
         raise TypeError("plot_sequence_diagram needs a Trace (it reads messages and VM numbers)")
     m = trace.messages
@@ -114,6 +149,7 @@ def plot_sequence_diagram(
             gid="participant",
         )
     errors = 0
+    level = _LevelArrows()  # one per diagram: its paths are in this figure's display coordinates
     for y, (row, when) in enumerate(zip(rows.itertuples(index=False), times, strict=True)):
         client = x_of[int(row.client_vmid)]
         rm = x_of["RM"]
@@ -128,6 +164,7 @@ def plot_sequence_diagram(
             (src, y),
             (dst, y),
             arrowstyle="-" if unknown else "-|>",
+            connectionstyle=level,
             mutation_scale=12,
             color=color,
             linewidth=1.8 if is_error else 1.1,
