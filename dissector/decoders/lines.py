@@ -242,16 +242,15 @@ def _small_ints(values: np.ndarray) -> tuple[np.ndarray, list[str]]:
     return codes.reshape(-1), ["null" if v < 0 else int.__repr__(v) for v in uniques.tolist()]
 
 
-@dataclass
 class _Named:
     """A column of few distinct texts: a code per row into ``names``."""
 
-    codes: np.ndarray
-    names: list[str]
+    def __init__(self, codes: np.ndarray, names: list[str]) -> None:
+        self.codes = codes
+        self.names = np.array(names, object)
 
     def texts(self, rows: np.ndarray) -> list[str]:
-        names = self.names
-        return [names[c] for c in self.codes[rows].tolist()]
+        return self.names[self.codes[rows]].tolist()
 
 
 @dataclass
