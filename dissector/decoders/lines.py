@@ -216,7 +216,7 @@ class Generated:
     lists they are made from) were ~400 MB of the command's peak; a chunk's texts are small."""
 
     def __init__(self, ex: Exchange) -> None:
-        from dissector.analysis.decode_context import errno_names
+        from dissector.analysis.context import errno_names
 
         codes, names = errno_names(ex.err)
         self.columns: list[_Named | _Ints | _Floats] = [
@@ -282,8 +282,8 @@ class _Floats:
 
 
 def generated_columns(capture: Capture) -> Generated:
-    """The generated fields of every message (``analysis.decode_context.exchange_fields``)."""
-    from dissector.analysis.decode_context import exchange_fields
+    """The generated fields of every message (``analysis.context.exchange_fields``)."""
+    from dissector.analysis.context import exchange_fields
 
     return Generated(exchange_fields(capture.cols, capture.dialect))
 
