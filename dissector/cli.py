@@ -87,7 +87,7 @@ def _messages(
     for path in paths:
         generated: Callable[[Mapping[str, Any]], dict[str, Any]] = _no_context
         known: dict[int, dict[str, Any]] | None = None
-        if context:  # pandas: only when the generated fields are shown (first text line at once)
+        if context:  # a first pass over the file: only when generated fields are shown
             from dissector.analysis.decode_context import exchange_context, file_context
 
             if lean:  # -V shows the generated fields and its own tree, not the jsonl record

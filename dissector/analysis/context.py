@@ -33,7 +33,9 @@ with ``protocol.codec``, handles followed in capture order by ``Resources``) and
 plain columns (``ResourceCalls``, ``resource_vms_of``; ``apply_resource_vms``), so that
 ``ghrm errors`` finds it for the failed calls alone, from call columns, without pandas (this
 module loads pandas only where a table is read or built).
-``StreamContext`` gives the same fields while streaming (``ghrm decode -`` / ``--follow``),
+``exchange_fields`` gives all five for one capture's message columns with numpy alone (what
+``ghrm decode`` writes: no messages table, no pandas). ``StreamContext`` gives the same fields
+while streaming (``ghrm decode -`` / ``--follow``),
 from what has been seen so far: a request printed before its reply has no ``reply_frame``,
 ``latency`` or ``errno`` yet. ``vm_frames`` lists what ``--vmid X`` keeps beyond ``vm == X``:
 the calls on parcels and IRQs lent to, shared with or accepted by X.
@@ -61,6 +63,7 @@ if TYPE_CHECKING:  # pandas where a table is read or built: ``ghrm errors`` prin
 
     from dissector.protocol.codec import StructCodec
 
+    from .columns import MessageColumns
     from .transactions import Pairing
 
 GENERATED = ("vm", "request_frame", "reply_frame", "latency", "errno")
@@ -207,6 +210,59 @@ def exchange_columns(
         "latency": ex.latency,
         "errno": errno_column(ex.err),
     }
+
+
+def exchange_fields(cols: MessageColumns, dialect: str) -> Exchange:
+    """The generated fields of one capture's messages (rows as ``cols``), rule 1 of ``vm``
+    applied: what the messages table holds in those columns (``messages.message_core`` and
+    ``tables.message_core`` compute them from the same functions, in the same order), with
+    numpy alone: ``ghrm decode`` writes them without pandas, whose import alone was a quarter of
+    ``ghrm decode --format jsonl`` on 100k messages (equal to the table by test)."""
+    from .transactions import client_keys, known_ids, pair
+
+    n = len(cols)
+    capture = np.zeros(n, np.int32)
+    client = cols.client_vmid.astype(np.int64)
+    seq = cols.seq.astype(np.int64)
+    msg_id = cols.msg_id
+    msg_type = cols.msg_type.astype(np.int64)
+    # garbage (a broken RPC header and an id no source defines) is no call: keep it out of pairing
+    garbage = (cols.malformed_kind == "header") & ~np.isin(msg_id, known_ids())
+    call_type = np.where(garbage, -1, msg_type)
+    err = cols.err_code
+    allocated = cols.allocated_vmid
+    clients = client_keys(capture, client, call_type, seq, msg_id, allocated)
+    known = cols.time_known
+    time_ns = cols.time_ns
+    pairing = pair(capture, clients, seq, msg_id, call_type, err, np.where(known, time_ns, 0))
+    vmid, _ = resolve_vmids(msg_type, msg_id, client, cols.payload_vmid, allocated, pairing)
+    req = exchange_rows(capture, clients, seq, msg_id, call_type, pairing.request_of)
+    ex = exchange_arrays(
+        cols.frame, time_ns, known, vmid, err, req, pairing.reply_of, pairing.request_of, call_type
+    )
+    calls = resource_calls_of(
+        [cols.capture],
+        capture,
+        (msg_type == REQUEST) | (msg_type == REPLY),  # the table's type, not call_type
+        msg_type == REQUEST,
+        msg_id.astype(np.int64),
+        client,
+        err,
+        cols.frame,
+        ex.request_frame,
+    )
+    if calls is not None:
+        vms = resource_vms_of(calls, payload_reader([cols], dialect))
+        if vms:
+            apply_resource_vms([cols.capture], capture, ex.request_frame, ex.vm, vms)
+    return ex
+
+
+def errno_names(err: np.ndarray) -> tuple[np.ndarray, list[str | None]]:
+    """``_errno`` of each code as (index into the names, the distinct names): each distinct code
+    is named once (a million rows carry a handful of codes)."""
+    uniques, inverse = np.unique(err, return_inverse=True)
+    return inverse.reshape(-1), [_errno(int(e)) for e in uniques.tolist()]
 
 
 def errno_column(err: np.ndarray) -> pd.Categorical:

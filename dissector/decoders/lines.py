@@ -216,7 +216,7 @@ class Generated:
     lists they are made from) were ~400 MB of the command's peak; a chunk's texts are small."""
 
     def __init__(self, ex: Exchange) -> None:
-        from dissector.analysis.decode_context import errno_names
+        from dissector.analysis.context import errno_names
 
         codes, names = errno_names(ex.err)
         self.columns: list[_Named | _Ints | _Floats] = [
@@ -242,16 +242,15 @@ def _small_ints(values: np.ndarray) -> tuple[np.ndarray, list[str]]:
     return codes.reshape(-1), ["null" if v < 0 else int.__repr__(v) for v in uniques.tolist()]
 
 
-@dataclass
 class _Named:
     """A column of few distinct texts: a code per row into ``names``."""
 
-    codes: np.ndarray
-    names: list[str]
+    def __init__(self, codes: np.ndarray, names: list[str]) -> None:
+        self.codes = codes
+        self.names = np.array(names, object)
 
     def texts(self, rows: np.ndarray) -> list[str]:
-        names = self.names
-        return [names[c] for c in self.codes[rows].tolist()]
+        return self.names[self.codes[rows]].tolist()
 
 
 @dataclass
@@ -283,8 +282,8 @@ class _Floats:
 
 
 def generated_columns(capture: Capture) -> Generated:
-    """The generated fields of every message (``analysis.decode_context.exchange_fields``)."""
-    from dissector.analysis.decode_context import exchange_fields
+    """The generated fields of every message (``analysis.context.exchange_fields``)."""
+    from dissector.analysis.context import exchange_fields
 
     return Generated(exchange_fields(capture.cols, capture.dialect))
 

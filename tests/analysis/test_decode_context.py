@@ -1,5 +1,5 @@
 """``ghrm decode``'s generated fields from the message columns with numpy alone
-(``decode_context.exchange_fields``) are the messages table's ``vm``, ``request_frame``,
+(``context.exchange_fields``) are the messages table's ``vm``, ``request_frame``,
 ``reply_frame``, ``latency`` and ``errno`` (rule 1 of ``vm`` included), on every bundled trace in
 every dialect and on simulated captures with every fault kind; and ``ghrm decode --format jsonl``
 of a file imports neither pandas nor pyarrow (nor Scapy when no message is malformed).
@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dissector.analysis.context import GENERATED
-from dissector.analysis.decode_context import _by_frame, exchange_fields
+from dissector.analysis.context import GENERATED, exchange_fields
+from dissector.analysis.decode_context import _by_frame
 from dissector.analysis.tables import messages_table
 from dissector.decoders.lines import read_capture
 from dissector.protocol.dialects import DIALECTS
