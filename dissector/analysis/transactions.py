@@ -372,6 +372,34 @@ def _step(
     return step, _put_to_sleep(merged, state.sleep_key[~asleep], state.sleep_row[~asleep], ranks_now)
 
 
+def _with_keys_again(first: _Step, again_step: _Step, again: np.ndarray, rows: np.ndarray) -> _Step:
+    """Pass 1's step with the block messages ``again`` (block indices; ``rows``: the block's
+    message rows, every request pass 1 finished among them: nothing was carried) and the
+    requests among them as ``again_step`` paired them."""
+    owner, first_at = first.owner.copy(), first.first.copy()
+    owner[again], first_at[again] = again_step.owner, again_step.first
+    mine = np.zeros(len(owner), bool)
+    mine[again] = True
+    other = ~mine[first.reused]
+    reused = np.r_[first.reused[other], again[again_step.reused]]
+    by_block = np.argsort(reused)
+    base = int(rows[0]) if len(rows) else 0
+    row_again = np.zeros(int(rows[-1]) - base + 1 if len(rows) else 0, bool)
+    row_again[rows[again] - base] = True
+    elsewhere = ~row_again[first.done_row - base]
+    return _Step(
+        owner=owner,
+        first=first_at,
+        reused=reused[by_block],
+        reused_prev=np.r_[first.reused_prev[other], again_step.reused_prev][by_block],
+        prev_time=np.r_[first.prev_time[other], again_step.prev_time][by_block],
+        **{
+            f: np.r_[getattr(first, f)[elsewhere], getattr(again_step, f)]
+            for f in ("done_row", "done_reply", "done_err", "done_reuser")
+        },
+    )
+
+
 def _members(sorted_keys: np.ndarray, present: np.ndarray) -> np.ndarray:
     """Which of ``sorted_keys`` are among ``present`` (sorted, unique): by bisection, since the
     sleeping keys run to millions and a block names a few thousand."""
@@ -498,7 +526,7 @@ class Pairer:
             self._second = self._first  # the passes agreed until this block
         self._first = after
         if self._second is not None:
-            step, self._second = _step(self._second, new, err, given_up, self._ranks, last)
+            step, self._second = self._second_pass(step, after, new, err, given_up, last)
         out = self._settle(step, new, err)
         loose = calls[~with_seq]
         if len(loose) or self._loose:
@@ -506,6 +534,34 @@ class Pairer:
             code[calls] = calls_code
             out = self._pair_loose(out, loose, calls, code, seq, msg_id, msg_type, err_code, base)
         return out
+
+    def _second_pass(
+        self,
+        first: _Step,
+        first_after: _KeyState,
+        new: dict[str, np.ndarray],
+        err: np.ndarray,
+        given_up: np.ndarray,
+        last: bool,
+    ) -> tuple[_Step, _KeyState]:
+        """Pass 2 over the block. When it starts from nothing carried and nothing follows (the
+        whole file), it differs from pass 1 only on the keys of the abandoned requests: those keys
+        alone are paired again and the rest of pass 1 kept (the ledger rows of a VM_ALLOCATE
+        storm: 9 such keys among 874k messages)."""
+        assert self._second is not None
+        if not last or len(self._second.key) or len(self._second.sleep_key):
+            return _step(self._second, new, err, given_up, self._ranks, last)
+        keys = np.unique(new["key"][given_up])
+        again = np.flatnonzero(isin(new["key"], keys))
+        part = {c: v[again] for c, v in new.items()}
+        step, after = _step(self._second, part, err[again], given_up[again], self._ranks, last)
+        elsewhere = ~isin(first_after.key, keys)  # pass 1's open requests of the other keys
+        state = _KeyState(
+            **{c: np.r_[getattr(first_after, c)[elsewhere], getattr(after, c)] for c in _CARRIED},
+            sleep_key=after.sleep_key,
+            sleep_row=after.sleep_row,
+        )
+        return _with_keys_again(first, step, again, new["row"]), state
 
     @property
     def rows(self) -> int:

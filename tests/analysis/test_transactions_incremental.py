@@ -177,3 +177,40 @@ def test_a_long_busy_stream_pairs_as_the_old_pairing_whole_and_in_blocks(seed, d
     for a, b in zip([0, *cuts], [*cuts, n], strict=True):
         parts.append(pairer.feed(*(c[a:b] for c in cols)))
     _equal(settled(n, [*parts, pairer.finish()]), whole)
+
+
+@settings(deadline=None, max_examples=200)
+@given(st.integers(0, 2**32 - 1))
+def test_the_whole_files_second_pass_pairs_only_the_abandoned_keys_again(seed):
+    """``pair`` (fed once, ``last``) pairs again only the keys of abandoned requests, and that
+    equals the second pass over everything (``Pairer`` fed the same block without ``last``)."""
+    rng = np.random.default_rng(seed)
+    n = 200
+    cols = (
+        np.zeros(n, np.int64),
+        rng.integers(0, 3, n),
+        rng.integers(0, 6, n),
+        rng.choice([7, 9], n),
+        rng.choice([1, 1, 2, 2, 3], n),
+        rng.choice([0, 3], n),
+        np.cumsum(rng.integers(0, 3, n)),
+    )
+    sizes = []
+    real = transactions._step
+
+    def spy(state, new, *rest):
+        sizes.append(len(new["key"]))
+        return real(state, new, *rest)
+
+    transactions._step = spy
+    try:
+        whole = pair(*cols)
+    finally:
+        transactions._step = real
+    pairer = Pairer()
+    _equal(whole, settled(n, [pairer.feed(*cols), pairer.finish()]))
+    if len(sizes) == 2:  # a second pass ran: on the abandoned keys' messages only
+        keys = transactions._packed_keys(cols[1], cols[2], cols[3])
+        calls = (cols[4] == 1) | (cols[4] == 2)
+        assert sizes[1] < sizes[0] == calls.sum()
+        assert sizes[1] >= 2 and len(np.unique(keys[calls])) > 1
