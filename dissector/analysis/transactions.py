@@ -58,6 +58,7 @@ class Pairing:
     status: np.ndarray  # int8 per row: a ``Status`` code for requests and replies, -1 for other messages
     replies: np.ndarray  # request row -> number of replies it got
     reused_in: np.ndarray  # retransmitted request row -> row of the request that reused its key
+    client: np.ndarray | None = None  # what ``pair`` paired by per row (``client_keys``), kept for reuse
 
 
 def pair(
@@ -76,10 +77,12 @@ def pair(
     ``Pairer`` fed the whole lot as one block.
     """
     pairer = Pairer()
-    return settled(
+    out = settled(
         len(msg_type),
         [pairer.feed(capture, client, seq, msg_id, msg_type, err_code, time_ns, last=True), pairer.finish()],
     )
+    out.client = client
+    return out
 
 
 def settled(n: int, parts: list[Paired]) -> Pairing:
@@ -902,7 +905,7 @@ def df_transactions(messages: pd.DataFrame) -> pd.DataFrame:
 def garbage(messages: pd.DataFrame) -> np.ndarray:
     """Messages whose RPC header is broken and whose id no source defines: noise, not calls."""
     broken = (messages["malformed_kind"] == "header").to_numpy(bool)
-    return broken & ~np.isin(messages["msg_id"].to_numpy(np.int64, na_value=-1), known_ids())
+    return broken & ~isin(messages["msg_id"].to_numpy(np.int64, na_value=-1), known_ids())
 
 
 def call_types(messages: pd.DataFrame) -> np.ndarray:
