@@ -154,22 +154,27 @@ def test_pair_codes_name_each_distinct_pair_in_sorted_order(rows):
     assert [pairs[i] for i in inverse.tolist()] == list(zip(np.abs(a).tolist(), small.tolist(), strict=True))
 
 
+def _busy(seed: int, n: int, seqs: int, types: list[int], errors: list[int]) -> tuple[np.ndarray, ...]:
+    """Columns of ``pair`` for ``n`` messages of one capture on 3 clients, ``seqs`` seqs, 2 ids."""
+    rng = np.random.default_rng(seed)
+    return (
+        np.zeros(n, np.int64),
+        rng.integers(0, 3, n),
+        rng.integers(0, seqs, n),
+        rng.choice([7, 9], n),
+        rng.choice(types, n),
+        rng.choice(errors, n),
+        np.cumsum(rng.integers(0, 3, n)),
+    )
+
+
 @settings(deadline=None, max_examples=200)
 @given(st.integers(0, 2**32 - 1), st.data())
 def test_a_long_busy_stream_pairs_as_the_old_pairing_whole_and_in_blocks(seed, data):
     """Hundreds of messages on few keys: wraps, reuses and abandoned keys in every block, the
     cases the step finds where they are rather than over every message."""
-    rng = np.random.default_rng(seed)
     n = 400
-    cols = (
-        np.zeros(n, np.int64),
-        rng.integers(0, 3, n),
-        rng.integers(0, 4, n),
-        rng.choice([7, 9], n),
-        rng.choice([1, 1, 2, 2, 2, 3], n),
-        rng.choice([0, 0, 3, -1], n),
-        np.cumsum(rng.integers(0, 3, n)),
-    )
+    cols = _busy(seed, n, 4, [1, 1, 2, 2, 2, 3], [0, 0, 3, -1])
     whole = pair(*cols)
     _equal(whole, old_pairing.pair(*cols))
     cuts = sorted(data.draw(st.lists(st.integers(0, n), max_size=8)))
@@ -184,17 +189,8 @@ def test_a_long_busy_stream_pairs_as_the_old_pairing_whole_and_in_blocks(seed, d
 def test_the_whole_files_second_pass_pairs_only_the_abandoned_keys_again(seed):
     """``pair`` (fed once, ``last``) pairs again only the keys of abandoned requests, and that
     equals the second pass over everything (``Pairer`` fed the same block without ``last``)."""
-    rng = np.random.default_rng(seed)
     n = 200
-    cols = (
-        np.zeros(n, np.int64),
-        rng.integers(0, 3, n),
-        rng.integers(0, 6, n),
-        rng.choice([7, 9], n),
-        rng.choice([1, 1, 2, 2, 3], n),
-        rng.choice([0, 3], n),
-        np.cumsum(rng.integers(0, 3, n)),
-    )
+    cols = _busy(seed, n, 6, [1, 1, 2, 2, 3], [0, 3])
     sizes = []
     real = transactions._step
 
