@@ -151,7 +151,7 @@ class _Base:
         self.get("slow_windows")  # the table kept from the model before the model is dropped
         found = [
             *from_transactions(self.get("transactions"), self.get("end_times")),
-            *reused_seqs(self.get("messages")),
+            *reused_seqs(self.get("messages"), clients=self.get("pairing").client),
             *crash_reports(self.get("messages"), self.fields),
             *from_messages(self.get("messages")),
             *self.get("lifecycle_model").findings,

@@ -364,26 +364,28 @@ class _ErrorReplies:
 SEQ_REUSE_WINDOW = 1024
 
 
-def reused_seqs(messages: pd.DataFrame, window: int = SEQ_REUSE_WINDOW) -> list[Finding]:
+def reused_seqs(
+    messages: pd.DataFrame, window: int = SEQ_REUSE_WINDOW, clients: np.ndarray | None = None
+) -> list[Finding]:
     """Requests whose seq the same client used again within ``window`` requests (any call).
 
     Linux allocates request seqs cyclically over 16 bits (protocol.md 1.6): a seq comes back
     only after 65536 requests, so a reuse soon after is a client bug or a replayed request.
     (A reuse while the first request is still unanswered is also a ``retransmitted`` row.)
+    ``clients``: the client keys of every message (``Pairing.client``: what the messages were
+    paired by), computed from ``messages`` when not given.
     """
     rows = np.flatnonzero(
         (messages["type"] == "request").to_numpy(bool) & messages["seq"].notna().to_numpy(bool)
     )
-    req = messages.iloc[rows]
-    if len(req) < 2:
+    if len(rows) < 2:
         return []
-    cap = req["capture"].cat.codes.to_numpy(np.int64)
-    client = req["client_vmid"].to_numpy(np.int64)
-    seq = req["seq"].to_numpy(np.int64)
+    cap = messages["capture"].cat.codes.to_numpy(np.int64)[rows]
+    seq = messages["seq"].to_numpy(np.int64, na_value=-1)[rows]
     # a guest's kernel starts again at seq 0 in each new VM on its VMID: one client per VM
-    client = _client_keys(messages)[rows]
-    rank = np.zeros(len(req), np.int64)  # index of the request among its client's requests
-    by_client = np.lexsort((np.arange(len(req)), client, cap))
+    client = (_client_keys(messages) if clients is None else clients)[rows]
+    rank = np.zeros(len(rows), np.int64)  # index of the request among its client's requests
+    by_client = np.lexsort((np.arange(len(rows)), client, cap))
     grp = cap[by_client] * (1 << 40) + client[by_client]
     starts = np.r_[0, np.flatnonzero(np.diff(grp)) + 1]
     counts = np.diff(np.r_[starts, len(grp)])
@@ -397,16 +399,20 @@ def reused_seqs(messages: pd.DataFrame, window: int = SEQ_REUSE_WINDOW) -> list[
     gap = rank[order][1:] - rank[order][:-1]
     hits = np.flatnonzero(same & (gap <= window))
     out = []
+    # only the requests the findings name are read from the table (not every request's columns)
+    named = np.unique(np.r_[order[hits], order[hits + 1]])
+    req = messages.iloc[rows[named]]
     frames = req["frame"].to_numpy(np.int64)
     names = req["name"].astype(object).to_numpy()
     times = req["time"].to_numpy(np.float64)
     vmids = req["vm"].array
     captures = req["capture"].astype(object).to_numpy()
-    for h in hits.tolist():
-        a, b = order[h], order[h + 1]
+    first, second = np.searchsorted(named, order[hits]), np.searchsorted(named, order[hits + 1])
+    for h, a, b in zip(hits.tolist(), first.tolist(), second.tolist(), strict=True):
+        reuse = order[h + 1]
         text = (
-            f"{names[b]} request reuses seq {seq[b]} of the {names[a]} request in frame {frames[a]} "
-            f"from the same client {int(client[b]) & 0xFFFF:#x}, {gap[h]} request(s) later; "
+            f"{names[b]} request reuses seq {seq[reuse]} of the {names[a]} request in frame {frames[a]} "
+            f"from the same client {int(client[reuse]) & 0xFFFF:#x}, {gap[h]} request(s) later; "
             "Linux allocates seqs "
             "cyclically (a seq returns only after 65536 requests)"
         )

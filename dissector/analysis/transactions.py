@@ -36,6 +36,7 @@ import numpy as np
 
 from dissector.protocol import registry
 from dissector.protocol.wire import REPLY, REQUEST
+from dissector.sorting import isin
 
 from .constants import GIVE_UP_NS, RESTART_SEQ, REUSE_WINDOW
 from .schema import TRANSACTIONS, nullable
@@ -57,6 +58,7 @@ class Pairing:
     status: np.ndarray  # int8 per row: a ``Status`` code for requests and replies, -1 for other messages
     replies: np.ndarray  # request row -> number of replies it got
     reused_in: np.ndarray  # retransmitted request row -> row of the request that reused its key
+    client: np.ndarray | None = None  # what ``pair`` paired by per row (``client_keys``), kept for reuse
 
 
 def pair(
@@ -75,10 +77,12 @@ def pair(
     ``Pairer`` fed the whole lot as one block.
     """
     pairer = Pairer()
-    return settled(
+    out = settled(
         len(msg_type),
         [pairer.feed(capture, client, seq, msg_id, msg_type, err_code, time_ns, last=True), pairer.finish()],
     )
+    out.client = client
+    return out
 
 
 def settled(n: int, parts: list[Paired]) -> Pairing:
@@ -105,9 +109,10 @@ def _runmax_by_group(values: np.ndarray, group: np.ndarray) -> np.ndarray:
     """Running maximum of ``values`` restarting at each new ``group`` (groups contiguous, ascending)."""
     if not len(values):
         return values
-    span = int(values.max() - values.min()) + 1
-    lifted = group.astype(np.int64) * span + (values - values.min())
-    return np.maximum.accumulate(lifted) - group.astype(np.int64) * span + values.min()
+    low = values.min()
+    span = int(values.max() - low) + 1
+    base = group.astype(np.int64) * span
+    return np.maximum.accumulate(base + (values - low)) - base + low
 
 
 def _fifo_counts(
@@ -118,8 +123,9 @@ def _fifo_counts(
     Answered = replies so far - replies that found the queue empty (those repeat or answer
     nothing); a running maximum per queue counts the latter.
     """
-    sent = np.cumsum(is_req) - np.r_[0, np.cumsum(is_req)][queue_start]
-    got = np.cumsum(~is_req) - np.r_[0, np.cumsum(~is_req)][queue_start]
+    sent = np.cumsum(is_req)
+    sent -= sent[queue_start] - is_req[queue_start]  # less the requests of the queues before
+    got = np.arange(1, len(is_req) + 1) - queue_start - sent  # the rest of the queue is replies
     excess = np.maximum(_runmax_by_group(got - sent, queue), 0)
     return sent, got - excess
 
@@ -168,13 +174,73 @@ class _Step:
 
     owner: np.ndarray  # reply -> request row it answers or repeats (-1 none)
     first: np.ndarray  # bool: reply is its request's first answer
-    reused_prev: np.ndarray  # request -> row of the open request whose key it reused (-1)
-    prev_time: np.ndarray  # time_ns of that request
-    reuser: np.ndarray  # bool
+    reused: np.ndarray  # requests (ascending index in the block) that reused an open request's key ...
+    reused_prev: np.ndarray  # ... that request's row
+    prev_time: np.ndarray  # ... and its time_ns
     done_row: np.ndarray  # requests finished: no reply can reach them any more
     done_reply: np.ndarray  # their first reply's row (-1: unanswered)
     done_err: np.ndarray  # that reply's error code
     done_reuser: np.ndarray  # bool
+
+
+@dataclass
+class _Links:
+    """What pairing one step's keyed messages (sorted by key, capture order within a key) found."""
+
+    rep: np.ndarray  # positions of the replies
+    owner: np.ndarray  # per reply: position of the request it answers or repeats (-1 none)
+    new_answer: np.ndarray  # per reply: it answered a request nothing had answered yet
+    reply_pos: np.ndarray  # request position -> its first reply's position (-1)
+    key_start: np.ndarray  # position -> its key's first position
+    fresh: np.ndarray  # bool: a request starting a queue of its key (a wrap, or forced)
+    reused: np.ndarray  # positions of requests that reused their key while its queue was open ...
+    reused_prev: np.ndarray  # ... and the position of the request before them of their key
+
+
+def _links(
+    key: np.ndarray, req: np.ndarray, rank: np.ndarray, order: np.ndarray, forced: np.ndarray | None
+) -> _Links:
+    """First in, first out per key (``key`` sorted; ``rank[order]``: requests of the client before
+    each; ``forced``: requests that start a queue of their own). A function of its own so that
+    its temporaries (a dozen arrays per message) are freed before the step's results are made.
+    Wraps and reuses are rare: looked at where they are, not over every message."""
+    n = len(key)
+    pos = np.arange(n)
+    key_first = np.r_[True, key[1:] != key[:-1]]
+    key_start = np.maximum.accumulate(np.where(key_first, pos, 0))
+    last_req = np.maximum.accumulate(np.where(req, pos, -1))
+    again = np.flatnonzero(req[1:] & (last_req[:-1] >= key_start[1:])) + 1  # a request of its key before
+    prev_req = last_req[again - 1]
+    del last_req
+    fresh = np.zeros(n, bool)  # requests starting a queue of their key: a wrap, or forced
+    fresh[again[rank[order[again]] - rank[order[prev_req]] > REUSE_WINDOW]] = True
+    if forced is not None:
+        fresh |= req & forced
+    queue_first = key_first | fresh
+    del key_first
+    queue = np.cumsum(queue_first) - 1
+    queue_start = np.maximum.accumulate(np.where(queue_first, pos, 0))
+    del queue_first, pos
+    sent, answered = _fifo_counts(req, queue, queue_start)
+    del queue
+
+    req_pos = np.flatnonzero(req)
+    rep = np.flatnonzero(~req)
+    before = np.where(rep > queue_start[rep], answered[np.maximum(rep - 1, 0)], 0)
+    del queue_start
+    k = answered[rep]
+    new_answer = k > before
+    # the k-th request of its queue: the requests before the reply, less its queue's, plus k
+    nth = rep - np.arange(len(rep)) - sent[rep] + k - 1
+    owner = np.where(k > 0, req_pos[np.maximum(nth, 0)], -1) if len(req_pos) else np.full(len(rep), -1)
+    del nth, k, before, req_pos
+    reply_pos = np.full(n, -1, np.int64)
+    got = new_answer & (owner >= 0)
+    reply_pos[owner[got]] = rep[got]
+    keep_on = ~fresh[again]
+    open_before = (sent - answered)[again[keep_on] - 1] > 0  # requests of the queue still open
+    reused, reused_prev = again[keep_on][open_before], prev_req[keep_on][open_before]
+    return _Links(rep, owner, new_answer, reply_pos, key_start, fresh, reused, reused_prev)
 
 
 def _step(
@@ -189,7 +255,10 @@ def _step(
     state their keys carry; first in, first out per key (the module docstring's rules). ``fresh_new``:
     requests that start a queue of their own (abandoned keys); ``ranks_now``: requests per client
     code so far, to put keys to sleep. Returns the step and the state after it (``state`` is
-    left as it was: the second pass may start again from it)."""
+    left as it was: the second pass may start again from it).
+
+    Nothing carried (the whole file, a stream's first block) takes the block as it is, without
+    gathering carried rows; with ``last`` only the open requests are kept (no latest answers)."""
     if not len(err):
         return _nothing(), state
     present = np.empty(0, np.int64)
@@ -200,60 +269,38 @@ def _step(
     asleep = _members(state.sleep_key, present)
     k_sleep, r_sleep = state.sleep_key[asleep], state.sleep_row[asleep]
     m = len(k_sleep)
-    woken = {
-        "key": np.repeat(k_sleep, 2),
-        "row": np.repeat(r_sleep, 2),
-        "is_req": np.tile([True, False], m),
-        "open": np.zeros(2 * m, bool),
-        "rank": np.full(2 * m, _ASLEEP_RANK, np.int64),
-        "time": np.zeros(2 * m, np.int64),
-        "reuser": np.zeros(2 * m, bool),
-    }
     n_old = int(awake.sum()) + 2 * m
     if n_old:
+        woken = {
+            "key": np.repeat(k_sleep, 2),
+            "row": np.repeat(r_sleep, 2),
+            "is_req": np.tile([True, False], m),
+            "open": np.zeros(2 * m, bool),
+            "rank": np.full(2 * m, _ASLEEP_RANK, np.int64),
+            "time": np.zeros(2 * m, np.int64),
+            "reuser": np.zeros(2 * m, bool),
+        }
         loc = {c: np.concatenate([getattr(state, c)[awake], woken[c], new[c]]) for c in _CARRIED}
         loc_err = np.concatenate([np.full(n_old, -1, np.int64), err])
     else:  # nothing carried for these keys (the whole-file case): the block as it is
         loc, loc_err = new, err
-    fresh_loc = np.zeros(n_old + len(err), bool)
-    if fresh_new is not None:
-        fresh_loc[n_old:] = fresh_new
 
     order = np.argsort(loc["key"], kind="stable")
-    key, req, rank = loc["key"][order], loc["is_req"][order], loc["rank"][order]
-    n = len(key)
-    pos = np.arange(n)
-    same = np.r_[False, key[1:] == key[:-1]]
-    last_req = np.maximum.accumulate(np.where(req, pos, -1))
-    prev_req = np.r_[-1, last_req[:-1]]
-    key_start = np.maximum.accumulate(np.where(same, 0, pos))
-    prev_req = np.where(req & (prev_req >= key_start), prev_req, -1)
-    has_prev = prev_req >= 0
-    fresh = req & has_prev & (rank - rank[np.maximum(prev_req, 0)] > REUSE_WINDOW)
-    fresh |= req & fresh_loc[order]
-    queue = np.cumsum(~same | fresh) - 1
-    queue_start = np.maximum.accumulate(np.where(np.r_[True, queue[1:] != queue[:-1]], pos, 0))
-    sent, answered = _fifo_counts(req, queue, queue_start)
-
-    req_pos = np.flatnonzero(req)
-    rep = np.flatnonzero(~req)
-    first_req = np.searchsorted(req_pos, queue_start[rep])
-    before = np.where(rep > queue_start[rep], answered[np.maximum(rep - 1, 0)], 0)
-    k = answered[rep]
-    new_answer = k > before
-    if len(req_pos):
-        owner = np.where(k > 0, req_pos[np.clip(first_req + k - 1, 0, len(req_pos) - 1)], -1)
-    else:
-        owner = np.full(len(rep), -1, np.int64)
-    reply_pos = np.full(n, -1, np.int64)  # request position -> its first reply's position
-    got = new_answer & (owner >= 0)
-    reply_pos[owner[got]] = rep[got]
-    still_open = np.r_[0, (sent - answered)[:-1]]
-    reused = req & has_prev & ~fresh & (still_open > 0)
+    req = loc["is_req"][order]
+    forced = None
+    if fresh_new is not None:
+        fresh_loc = np.zeros(len(loc_err), bool)
+        fresh_loc[n_old:] = fresh_new
+        forced = fresh_loc[order]
+    links = _links(loc["key"][order], req, loc["rank"], order, forced)
+    n = len(req)
+    rep, owner, new_answer, reply_pos = links.rep, links.owner, links.new_answer, links.reply_pos
+    key_start, fresh, reused, reused_prev = links.key_start, links.fresh, links.reused, links.reused_prev
+    del links
 
     # per block message (in the block's order): links, reuses
     rows_sorted = loc["row"][order]
-    block_at = order - n_old  # sorted position -> index in the block (< 0: carried)
+    block_at = order - n_old if n_old else order  # sorted position -> index in the block (< 0: carried)
     nb = len(err)
     if n_old:  # the carried markers are not this block's replies
         mine = block_at[rep] >= 0
@@ -264,61 +311,96 @@ def _step(
     step_owner[block_at[new_rep]] = np.where(own >= 0, rows_sorted[np.maximum(own, 0)], -1)
     first_at = np.zeros(nb, bool)
     first_at[block_at[new_rep]] = (own >= 0) & own_new
-    ru = np.flatnonzero(reused & (block_at >= 0))  # reusing requests are never carried rows
-    step_prev = np.full(nb, -1, np.int64)
-    step_prev[block_at[ru]] = rows_sorted[prev_req[ru]]
-    prev_time = np.zeros(nb, np.int64)
-    prev_time[block_at[ru]] = loc["time"][order[prev_req[ru]]]
-    step_reuser = np.zeros(nb, bool)
-    step_reuser[block_at[ru]] = True
+    mine_ru = block_at[reused] >= 0  # reusing requests are never carried rows
+    ru, ru_prev = reused[mine_ru], reused_prev[mine_ru]
+    by_block = np.argsort(block_at[ru])
+    ru_prev = ru_prev[by_block]
     reuser = loc["reuser"][order]
     reuser[ru] = True
+    del rep, owner, new_answer, new_rep, own, own_new
 
     # what each key carries on: its last queue's latest answered request (and marker), open requests
-    key_id = np.cumsum(~same) - 1
-    ends = np.flatnonzero(np.r_[~same[1:], True])
-    in_last = queue == queue[ends[key_id]]
     answered_req = req & (reply_pos >= 0)
-    cand = np.flatnonzero(answered_req & in_last)
-    latest = np.zeros(n, bool)
-    if len(cand):
-        last_of_key = np.r_[key_id[cand][1:] != key_id[cand][:-1], True]
-        latest[cand[last_of_key]] = True
-    keep = latest | (req & ~answered_req & in_last)
-    keep[reply_pos[latest]] = True
-    was_open = (loc["open"][order] | (block_at >= 0)) & req
-    done = np.flatnonzero(was_open & ~(req & ~answered_req & in_last))
+    waiting = req & ~answered_req
+    wrapped = np.flatnonzero(fresh)
+    if len(wrapped):  # a request before a later queue of its key is not in the key's last queue
+        change = np.bincount(key_start[wrapped], minlength=n) - np.bincount(wrapped, minlength=n)
+        last_queue = np.cumsum(change) == 0
+        waiting &= last_queue
+        in_last: np.ndarray | None = last_queue
+    else:
+        in_last = None
+    was_open = req if not n_old else (loc["open"][order] | (block_at >= 0)) & req
+    done = np.flatnonzero(was_open & ~waiting)
     done_reply_pos = reply_pos[done]
     answer = np.maximum(done_reply_pos, 0)
     step = _Step(
         owner=step_owner,
         first=first_at,
-        reused_prev=step_prev,
-        prev_time=prev_time,
-        reuser=step_reuser,
+        reused=block_at[ru][by_block],
+        reused_prev=rows_sorted[ru_prev],
+        prev_time=loc["time"][order[ru_prev]],
         done_row=rows_sorted[done],
         done_reply=np.where(done_reply_pos >= 0, rows_sorted[answer], -1),
         done_err=np.where(done_reply_pos >= 0, loc_err[order[answer]], -1),
         done_reuser=reuser[done],
     )
+    if last:  # nothing follows: only the open requests matter (``finish``), in any order
+        keep = waiting
+    else:
+        cand = np.flatnonzero(answered_req if in_last is None else answered_req & in_last)
+        latest = np.zeros(n, bool)
+        if len(cand):
+            latest[cand[np.r_[key_start[cand][1:] != key_start[cand][:-1], True]]] = True
+        keep = latest | waiting
+        keep[reply_pos[latest]] = True
     kept = np.flatnonzero(keep)
-    e = np.empty(0, np.int64)
     carried = {
-        "key": key[kept],
+        "key": loc["key"][order[kept]],
         "row": rows_sorted[kept],
         "is_req": req[kept],
         "open": req[kept] & ~answered_req[kept],
-        "rank": rank[kept],
+        "rank": loc["rank"][order[kept]],
         "time": loc["time"][order[kept]],
         "reuser": reuser[kept],
     }
+    e = np.empty(0, np.int64)
+    if last:
+        left = ~awake & state.open
+        merged = {c: np.concatenate([getattr(state, c)[left], carried[c]]) for c in _CARRIED}
+        return step, _KeyState(**merged, sleep_key=e, sleep_row=e)
     merged = {c: np.concatenate([getattr(state, c)[~awake], carried[c]]) for c in _CARRIED}
-    if last:  # nothing follows: only the open requests matter (``finish``), in any order
-        still = merged["open"]
-        return step, _KeyState(**{c: v[still] for c, v in merged.items()}, sleep_key=e, sleep_row=e)
     by_key = np.argsort(merged["key"], kind="stable")
     merged = {c: v[by_key] for c, v in merged.items()}
     return step, _put_to_sleep(merged, state.sleep_key[~asleep], state.sleep_row[~asleep], ranks_now)
+
+
+def _with_keys_again(first: _Step, again_step: _Step, again: np.ndarray, rows: np.ndarray) -> _Step:
+    """Pass 1's step with the block messages ``again`` (block indices; ``rows``: the block's
+    message rows, every request pass 1 finished among them: nothing was carried) and the
+    requests among them as ``again_step`` paired them."""
+    owner, first_at = first.owner.copy(), first.first.copy()
+    owner[again], first_at[again] = again_step.owner, again_step.first
+    mine = np.zeros(len(owner), bool)
+    mine[again] = True
+    other = ~mine[first.reused]
+    reused = np.r_[first.reused[other], again[again_step.reused]]
+    by_block = np.argsort(reused)
+    base = int(rows[0]) if len(rows) else 0
+    row_again = np.zeros(int(rows[-1]) - base + 1 if len(rows) else 0, bool)
+    row_again[rows[again] - base] = True
+    elsewhere = ~row_again[first.done_row - base]
+    return _Step(
+        owner=owner,
+        first=first_at,
+        reused=reused[by_block],
+        reused_prev=np.r_[first.reused_prev[other], again_step.reused_prev][by_block],
+        prev_time=np.r_[first.prev_time[other], again_step.prev_time][by_block],
+        **{
+            f: np.r_[getattr(first, f)[elsewhere], getattr(again_step, f)]
+            for f in ("done_row", "done_reply", "done_err", "done_reuser")
+        },
+    )
 
 
 def _members(sorted_keys: np.ndarray, present: np.ndarray) -> np.ndarray:
@@ -338,7 +420,7 @@ def _members(sorted_keys: np.ndarray, present: np.ndarray) -> np.ndarray:
 
 def _nothing() -> _Step:
     e, b = np.empty(0, np.int64), np.empty(0, bool)
-    return _Step(e, b, e, e, b, e, e, e, b)
+    return _Step(e, b, e, e, e, e, e, e, b)
 
 
 def _put_to_sleep(
@@ -405,7 +487,7 @@ class Pairer:
         self._ranks = np.zeros(0, np.int64)  # client code -> requests so far
         self._first = _KeyState.empty()  # pass 1: no request abandoned
         self._second: _KeyState | None = None  # pass 2, once it differs from pass 1
-        self._replied: dict[int, int] = {}  # client -> latest request row a reply answered (pass 1)
+        self._replied = np.zeros(0, np.int64)  # client code -> latest request row a reply answered (pass 1)
         self._loose: dict[tuple[int, int], deque[int]] = {}  # seq-less keys -> open requests
         self._rows = 0
 
@@ -426,13 +508,13 @@ class Pairer:
         self._rows += n
         call = ((msg_type == REQUEST) | (msg_type == REPLY)) & (msg_id >= 0)
         calls = np.flatnonzero(call)
-        code = np.full(n, -1, np.int64)
-        code[calls] = self._client_codes(capture[calls], client[calls])
-        keyed = calls[seq[calls] >= 0]
+        calls_code = self._client_codes(capture[calls], client[calls])
+        with_seq = seq[calls] >= 0
+        keyed, keyed_code = calls[with_seq], calls_code[with_seq]
         is_req = msg_type[keyed] == REQUEST
-        rank = self._rank(code[keyed], is_req)
+        rank = self._rank(keyed_code, is_req)
         new = {
-            "key": _packed_keys(code[keyed], seq[keyed], msg_id[keyed]),
+            "key": _packed_keys(keyed_code, seq[keyed], msg_id[keyed]),
             "row": keyed + base,
             "is_req": is_req,
             "open": is_req,
@@ -442,17 +524,47 @@ class Pairer:
         }
         err = err_code[keyed].astype(np.int64)
         step, after = _step(self._first, new, err, None, self._ranks, last)
-        given_up = self._abandoned(step, new, client[keyed])
+        given_up = self._abandoned(step, new, keyed_code, last)
         if given_up.any() and self._second is None:
             self._second = self._first  # the passes agreed until this block
         self._first = after
         if self._second is not None:
-            step, self._second = _step(self._second, new, err, given_up, self._ranks, last)
+            step, self._second = self._second_pass(step, after, new, err, given_up, last)
         out = self._settle(step, new, err)
-        loose = calls[seq[calls] < 0]
+        loose = calls[~with_seq]
         if len(loose) or self._loose:
+            code = np.full(n, -1, np.int64)
+            code[calls] = calls_code
             out = self._pair_loose(out, loose, calls, code, seq, msg_id, msg_type, err_code, base)
         return out
+
+    def _second_pass(
+        self,
+        first: _Step,
+        first_after: _KeyState,
+        new: dict[str, np.ndarray],
+        err: np.ndarray,
+        given_up: np.ndarray,
+        last: bool,
+    ) -> tuple[_Step, _KeyState]:
+        """Pass 2 over the block. When it starts from nothing carried and nothing follows (the
+        whole file), it differs from pass 1 only on the keys of the abandoned requests: those keys
+        alone are paired again and the rest of pass 1 kept (the ledger rows of a VM_ALLOCATE
+        storm: 9 such keys among 874k messages)."""
+        assert self._second is not None
+        if not last or len(self._second.key) or len(self._second.sleep_key):
+            return _step(self._second, new, err, given_up, self._ranks, last)
+        keys = np.unique(new["key"][given_up])
+        again = np.flatnonzero(isin(new["key"], keys))
+        part = {c: v[again] for c, v in new.items()}
+        step, after = _step(self._second, part, err[again], given_up[again], self._ranks, last)
+        elsewhere = ~isin(first_after.key, keys)  # pass 1's open requests of the other keys
+        state = _KeyState(
+            **{c: np.r_[getattr(first_after, c)[elsewhere], getattr(after, c)] for c in _CARRIED},
+            sleep_key=after.sleep_key,
+            sleep_row=after.sleep_row,
+        )
+        return _with_keys_again(first, step, again, new["row"]), state
 
     @property
     def rows(self) -> int:
@@ -479,7 +591,9 @@ class Pairer:
         if len(self._codes) > MAX_CLIENTS:
             raise ValueError(f"more than {MAX_CLIENTS} (capture, client) pairs to pair")
         if len(self._codes) > len(self._ranks):
-            self._ranks = np.r_[self._ranks, np.zeros(len(self._codes) - len(self._ranks), np.int64)]
+            more = len(self._codes) - len(self._ranks)
+            self._ranks = np.r_[self._ranks, np.zeros(more, np.int64)]
+            self._replied = np.r_[self._replied, np.full(more, -1, np.int64)]
         return table[inverse] if len(table) else np.empty(0, np.int64)
 
     def _rank(self, code: np.ndarray, is_req: np.ndarray) -> np.ndarray:
@@ -496,40 +610,41 @@ class Pairer:
             self._ranks += np.bincount(c, minlength=len(self._ranks))
         return rank
 
-    def _abandoned(self, step: _Step, new: dict[str, np.ndarray], client: np.ndarray) -> np.ndarray:
+    def _abandoned(self, step: _Step, new: dict[str, np.ndarray], code: np.ndarray, last: bool) -> np.ndarray:
         """Per keyed message of the block: a request reusing the key of one its client had given
         up on (over pass 1: a reply to a later request came in between,
-        or the first was open longer than ``GIVE_UP_NS``). Updates the replies seen per client."""
-        out = np.zeros(len(client), bool)
-        second = np.flatnonzero(step.reused_prev >= 0)
+        or the first was open longer than ``GIVE_UP_NS``). Updates the replies seen per client
+        code (not after the ``last`` block: none follows)."""
+        out = np.zeros(len(code), bool)
+        second = step.reused
+        if not len(second) and last:
+            return out
         replies = np.flatnonzero(~new["is_req"] & (step.owner >= 0))
         if len(second):
-            first = step.reused_prev[second]
-            t0, t1 = step.prev_time[second], new["time"][second]
+            first = step.reused_prev
+            t0, t1 = step.prev_time, new["time"][second]
             late = (t0 != 0) & (t1 - t0 > GIVE_UP_NS)
-            out[second] = late | (self._latest_answered(client, replies, step.owner, second) > first)
-        if len(replies):
-            names, code = np.unique(client[replies], return_inverse=True)
-            latest = np.full(len(names), -1, np.int64)
-            np.maximum.at(latest, code.reshape(-1), step.owner[replies])
-            for cl, row in zip(names.tolist(), latest.tolist(), strict=True):
-                self._replied[cl] = max(self._replied.get(cl, -1), row)
+            out[second] = late | (self._latest_answered(code, replies, step.owner, second) > first)
+        if not last:
+            np.maximum.at(self._replied, code[replies], step.owner[replies])
         return out
 
     def _latest_answered(
-        self, client: np.ndarray, replies: np.ndarray, owner: np.ndarray, at: np.ndarray
+        self, code: np.ndarray, replies: np.ndarray, owner: np.ndarray, at: np.ndarray
     ) -> np.ndarray:
-        """Per position ``at``: the latest request row a reply of its client before it answered
-        or repeated (-1 none), this block's replies and the blocks' before."""
-        carried = np.array([self._replied.get(int(c), -1) for c in client[at].tolist()], np.int64)
+        """Per position ``at``: the latest request row a reply of its client code before it
+        answered or repeated (-1 none), this block's replies and the blocks' before. (By client
+        code, so per capture: a reply of another capture answered an earlier row.)"""
+        carried = self._replied[code[at]]
+        wanted = np.zeros(len(self._replied), bool)
+        wanted[code[at]] = True
+        replies = replies[wanted[code[replies]]]  # of the clients that reused a key only
         if not len(replies):
             return carried
-        _, code = np.unique(np.r_[client[replies], client[at]], return_inverse=True)
-        code = code.reshape(-1)
-        rc, ac = code[: len(replies)], code[len(replies) :]
-        span = len(client) + 1
-        lifted = rc * span + replies  # replies by (client, position)
-        by = np.argsort(lifted, kind="stable")
+        rc, ac = code[replies], code[at]
+        span = len(code) + 1
+        lifted = rc * span + replies  # replies by (client, position): distinct, any sort is stable
+        by = np.argsort(lifted)
         running = _runmax_by_group(owner[replies][by], rc[by])
         found = np.searchsorted(lifted[by], ac * span + at) - 1
         same = (found >= 0) & (rc[by][np.maximum(found, 0)] == ac)
@@ -544,7 +659,6 @@ class Pairer:
         req_status = np.where(
             answered, _outcome(step.done_err), np.where(step.done_reuser, RETRANSMITTED, UNANSWERED)
         ).astype(np.int8)
-        reuse = np.flatnonzero(step.reused_prev >= 0)
         return Paired(
             step.done_row,
             req_status,
@@ -552,8 +666,8 @@ class Pairer:
             new["row"][rep],
             owner,
             status,
-            step.reused_prev[reuse],
-            new["row"][reuse],
+            step.reused_prev,
+            new["row"][step.reused],
         )
 
     def _pair_loose(
@@ -678,7 +792,7 @@ class ClientKeys:
     ) -> np.ndarray:
         """The client keys of the next block (the arguments of ``client_keys``)."""
         key = client.astype(np.int64) + (self._epochs(capture, client, allocated_vmid) << 16)
-        req = np.flatnonzero((msg_type == REQUEST) & (seq >= 0) & np.isin(msg_id, known_ids()))
+        req = np.flatnonzero((msg_type == REQUEST) & (seq >= 0) & isin(msg_id, known_ids()))
         if not len(req) and not self._restarts:
             return key
         caps_keys, g = pair_codes(capture, key)
@@ -740,7 +854,9 @@ def pair_codes(a: np.ndarray, b: np.ndarray) -> tuple[list[tuple[int, int]], np.
         pairs = list(zip((packed // span).tolist(), (packed % span + low).tolist(), strict=True))
         return pairs, table[whole]
     if int(a.min()) >= 0 and int(a.max()) < (1 << 62) // span:
-        packed, inverse = np.unique(a * span + (b - low), return_inverse=True)
+        whole = a * span + (b - low)
+        packed = np.unique(whole)
+        inverse = np.searchsorted(packed, whole)  # a sort and a search: unique's inverse sorts twice
         pairs = list(zip((packed // span).tolist(), (packed % span + low).tolist(), strict=True))
     else:  # too wide to pack: compare as rows
         rows, inverse = np.unique(np.stack([a, b], axis=1), axis=0, return_inverse=True)
@@ -789,7 +905,7 @@ def df_transactions(messages: pd.DataFrame) -> pd.DataFrame:
 def garbage(messages: pd.DataFrame) -> np.ndarray:
     """Messages whose RPC header is broken and whose id no source defines: noise, not calls."""
     broken = (messages["malformed_kind"] == "header").to_numpy(bool)
-    return broken & ~np.isin(messages["msg_id"].to_numpy(np.int64, na_value=-1), known_ids())
+    return broken & ~isin(messages["msg_id"].to_numpy(np.int64, na_value=-1), known_ids())
 
 
 def call_types(messages: pd.DataFrame) -> np.ndarray:

@@ -115,3 +115,19 @@ def test_from_errors_equals_the_reference_on_two_captures_and_odd_rows() -> None
     assert _astuples(from_errors(odd, twice)) == _astuples(_from_errors_reference(odd, twice))
     assert _astuples(from_errors(odd, tx.iloc[::2])) == _astuples(_from_errors_reference(odd, tx.iloc[::2]))
     assert from_errors(errors.iloc[0:0], tx) == []
+
+
+@pytest.mark.parametrize("engine", ["fast", "scapy"])
+@pytest.mark.parametrize("path", BUNDLED, ids=lambda p: p.name)
+def test_reused_seqs_reads_the_client_keys_the_messages_were_paired_by(path: Path, engine: str) -> None:
+    """The Trace hands ``reused_seqs`` its pairing's client keys instead of computing them again
+    from the messages table: they are the same keys, so the same findings."""
+    from dissector.analysis.findings import _client_keys, reused_seqs
+
+    trace = dissector.open(str(path), engine=engine)
+    messages, pairing = trace._base.get("messages"), trace._base.get("pairing")
+    if messages.empty:
+        return
+    np.testing.assert_array_equal(pairing.client, _client_keys(messages))
+    for window in (1024, 3):
+        assert reused_seqs(messages, window, pairing.client) == reused_seqs(messages, window)
