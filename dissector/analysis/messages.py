@@ -196,7 +196,7 @@ def paired(
             )
         )
     parts.append(pairer.finish())
-    pairing = settled(n, parts)
+    pairing = replace(settled(n, parts), client=clients)  # as ``pair`` keeps them, for reuse
     if n >= 1 << 31:
         return clients, pairing
     # row numbers fit in int32: half of what a Trace keeps of them (12 MB at 1M messages)
