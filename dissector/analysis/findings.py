@@ -17,10 +17,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from dissector.sorting import distinct
 
 from .lifecycles import Finding
 from .schema import FINDINGS, SEVERITIES
@@ -296,11 +299,10 @@ class _ErrorReplies:
     """Every reply frame the errors table names, flat, with what the transactions say about it."""
 
     def __init__(self, errors: pd.DataFrame, tx: pd.DataFrame | None) -> None:
-        lengths = np.fromiter((len(f) for f in errors["frames"]), np.int64, len(errors))
+        frames = errors["frames"].tolist()
+        lengths = np.fromiter(map(len, frames), np.int64, len(frames))
         self.row = np.repeat(np.arange(len(errors), dtype=np.int64), lengths)
-        self.frame = np.fromiter(
-            (f for frames in errors["frames"] for f in frames), np.int64, int(lengths.sum())
-        )
+        self.frame = np.fromiter(chain.from_iterable(frames), np.int64, int(lengths.sum()))
         n = len(self.frame)
         self.found = np.zeros(n, bool)
         self.vm = np.full(n, -1, np.int64)  # -1: no VM (not found, or the transaction names none)
@@ -331,15 +333,11 @@ class _ErrorReplies:
         self.request[self.found] = np.where(np.isnan(req), -1, req).astype(np.int64)
 
     def groups(self) -> _ReplyGroups:
-        # (row, VM) groups, numbered in order of their first frame
-        key = (self.row << 33) | (self.vm + 1)
-        _, first_at, inverse = np.unique(key, return_index=True, return_inverse=True)
-        by_first = np.argsort(first_at, kind="stable")
-        rank = np.empty(len(first_at), np.int64)
-        rank[by_first] = np.arange(len(first_at))
-        group = rank[inverse.reshape(-1)]
-        ng = len(first_at)
-        starts = first_at[by_first]
+        # (row, VM) groups, numbered in order of their first frame (a factorization's order)
+        group = pd.factorize((self.row << 33) | (self.vm + 1))[0].astype(np.int64)
+        seen = np.r_[-1, np.maximum.accumulate(group)[:-1]] if len(group) else group
+        starts = np.flatnonzero(group > seen)  # each group's first frame: a number not seen before
+        ng = len(starts)
         count = np.bincount(group, minlength=ng)
         timed = np.bincount(group, weights=self.found, minlength=ng).astype(np.int64)
         first, last = np.full(ng, np.nan), np.full(ng, np.nan)
@@ -349,10 +347,14 @@ class _ErrorReplies:
         has_req = self.request >= 0
         g = np.r_[group, group[has_req]]
         f = np.r_[self.frame, self.request[has_req]]
-        order = np.lexsort((f, g))
-        g, f = g[order], f[order]
-        keep = np.r_[True, (g[1:] != g[:-1]) | (f[1:] != f[:-1])] if len(g) else np.zeros(0, bool)
-        g, f = g[keep], f[keep]
+        if len(f) and f.min() >= 0 and f.max() < 1 << FRAME_BITS and ng < 1 << (62 - FRAME_BITS):
+            key = distinct((g << FRAME_BITS) | f)
+            g, f = key >> FRAME_BITS, key & ((1 << FRAME_BITS) - 1)
+        else:
+            order = np.lexsort((f, g))
+            g, f = g[order], f[order]
+            keep = np.r_[True, (g[1:] != g[:-1]) | (f[1:] != f[:-1])] if len(g) else np.zeros(0, bool)
+            g, f = g[keep], f[keep]
         bounds = np.searchsorted(g, np.arange(ng + 1))
         values = f.tolist()
         frames = [tuple(values[a:b]) for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True)]
