@@ -78,11 +78,12 @@ def from_transactions(tx: pd.DataFrame, end_times: dict[str, float]) -> list[Fin
     first_reply: dict[tuple[str, int], int] = {}
     duplicates = (odd["status"] == "duplicate_reply").to_numpy(bool)
     if duplicates.any():
-        answered = tx[tx["status"].isin(("ok", "error", "malformed"))]
         # only the requests a duplicate answers (a storm of refused calls answers hundreds of thousands)
         asked = odd["request_frame"].to_numpy(np.float64, na_value=np.nan)[duplicates]
-        wanted = answered["request_frame"].isin(asked[~np.isnan(asked)])
-        answered = answered[wanted.to_numpy(bool, na_value=False)]
+        request = tx["request_frame"].to_numpy(np.float64, na_value=np.nan)
+        answers = tx["status"].isin(("ok", "error", "malformed")).to_numpy(bool)
+        wanted = np.isin(request, asked[~np.isnan(asked)]) & answers
+        answered = tx[wanted]
         first_reply = dict(
             zip(
                 zip(answered["capture"].astype(str), answered["request_frame"].astype(int), strict=True),
@@ -179,30 +180,33 @@ class NextMoves:
     def __init__(self, tx: pd.DataFrame) -> None:
         self.tx = tx
         self._groups: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray]] | None = None
+        # what ``after`` reads of the row it finds
+        self._columns = {c: tx[c].array for c in ("name", "request_time", "request_frame")}
 
     def _index(self) -> dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray]]:
+        """The groups as one sort of the rows by (capture, client, VM, name, frame): a dict entry
+        per group, not a Python step per row."""
         tx = self.tx
         frame = tx["request_frame"].to_numpy(np.float64, na_value=np.nan)
-        ok = ~np.isnan(frame) & tx["vm"].notna().to_numpy(bool)
-        rows = np.flatnonzero(ok)
-        keys = zip(
-            tx["capture"].astype(object).to_numpy()[rows].tolist(),
-            tx["client_vmid"].astype(object).to_numpy()[rows].tolist(),
-            tx["vm"].astype(object).to_numpy()[rows].tolist(),
-            tx["name"].astype(object).to_numpy()[rows].tolist(),
-            strict=True,
-        )
-        members: dict[tuple[Any, ...], list[int]] = {}
-        for key, i in zip(keys, rows.tolist(), strict=True):
-            members.setdefault(key, []).append(i)
+        vm = tx["vm"].to_numpy(np.float64, na_value=np.nan)
+        rows = np.flatnonzero(~np.isnan(frame) & ~np.isnan(vm))
+        capture, captures = _numbered(tx["capture"], rows)
+        name, names = _numbered(tx["name"], rows)
+        client, vm_of = tx["client_vmid"].to_numpy()[rows], vm[rows]
+        # stable: within a group by frame, equal frames in table order (as a stable argsort)
+        order = np.lexsort((frame[rows], name, vm_of, client, capture))
+        columns = (capture[order], client[order], vm_of[order], name[order])
+        change = np.zeros(max(len(order) - 1, 0), bool)
+        for c in columns:
+            change |= c[1:] != c[:-1]
+        bounds = np.r_[0, np.flatnonzero(change) + 1, len(order)] if len(order) else np.zeros(1, np.int64)
+        at, frames = rows[order], frame[rows][order]
+        client_of = tx["client_vmid"].astype(object).to_numpy()[rows][order]  # the values row tuples hold
         groups = {}
-        for key, idx in members.items():
-            at = np.array(idx, np.int64)
-            order = np.argsort(frame[at], kind="stable")
-            at, frames = at[order], frame[at][order]
+        for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+            key = (captures[columns[0][a]], client_of[a], int(columns[2][a]), names[columns[3][a]])
             # the first row in table order among those after a frame: a suffix minimum of positions
-            first = np.minimum.accumulate(at[::-1])[::-1]
-            groups[key] = (frames, first)
+            groups[key] = (frames[a:b], np.minimum.accumulate(at[a:b][::-1])[::-1])
         return groups
 
     def after(self, row: Any) -> tuple[float, str, int] | None:
@@ -222,9 +226,15 @@ class NextMoves:
                 best = int(first[k])
         if best is None:
             return None
-        nxt = self.tx.iloc[best]
-        what = f"a retry of {row.name}" if nxt["name"] == row.name else str(nxt["name"])
-        return float(nxt["request_time"] - row.request_time), what, int(nxt["request_frame"])
+        name, request_time, request_frame = (self._columns[c][best] for c in self._columns)
+        what = f"a retry of {row.name}" if name == row.name else str(name)
+        return float(request_time) - row.request_time, what, int(request_frame)
+
+
+def _numbered(column: pd.Series, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A number per row (at ``rows``) for its value and the values they index, NaN last (-1)."""
+    codes, values = capture_codes(column)
+    return codes[rows], np.array([*values, np.nan], object)
 
 
 def from_errors(errors: pd.DataFrame, tx: pd.DataFrame | None = None) -> list[Finding]:
