@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from dissector.sorting import distinct
+from dissector.sorting import distinct, isin, stable_order
 
 from .lifecycles import Finding
 from .schema import FINDINGS, SEVERITIES
@@ -323,23 +323,25 @@ class _ErrorReplies:
 
     def _look_up(self, errors: pd.DataFrame, tx: pd.DataFrame) -> None:
         # only the replies the errors table names (a large capture has far more answered calls)
-        replied = tx[tx["reply_frame"].isin(self.frame).to_numpy(bool, na_value=False)]
-        tx_cap, names = _capture_codes(replied["capture"])
+        reply = tx["reply_frame"].to_numpy(np.float64, na_value=np.nan)
+        rows = np.flatnonzero(~np.isnan(reply))
+        rows = rows[isin(reply[rows].astype(np.int64), self.frame)]  # in table order
+        tx_cap, names = _capture_codes(tx["capture"])
         err_cap = np.array([names.get(str(c), -1) for c in errors["capture"]], np.int64)[self.row]
-        keys = (tx_cap << FRAME_BITS) | replied["reply_frame"].to_numpy(np.int64)
+        keys = (tx_cap[rows] << FRAME_BITS) | reply[rows].astype(np.int64)
         # a reply frame twice in the transactions: the last row says (as a dict filled in order would)
-        order = np.argsort(keys, kind="stable")
+        order = stable_order(keys)
         keys = keys[order]
         last = np.r_[keys[1:] != keys[:-1], True] if len(keys) else np.zeros(0, bool)
         keys, order = keys[last], order[last]
         want = np.where(err_cap >= 0, (err_cap << FRAME_BITS) | self.frame, -1)
         at = np.minimum(np.searchsorted(keys, want), max(len(keys) - 1, 0))
         self.found = (keys[at] == want) & (want >= 0) if len(keys) else self.found
-        pos = order[at[self.found]]
-        vm = replied["vm"].to_numpy(np.float64, na_value=np.nan)[pos]
+        pos = rows[order[at[self.found]]]
+        vm = tx["vm"].to_numpy(np.float64, na_value=np.nan)[pos]
         self.vm[self.found] = np.where(np.isnan(vm), -1, vm).astype(np.int64)
-        self.time[self.found] = replied["reply_time"].to_numpy(np.float64)[pos]
-        req = replied["request_frame"].to_numpy(np.float64, na_value=np.nan)[pos]
+        self.time[self.found] = tx["reply_time"].to_numpy(np.float64)[pos]
+        req = tx["request_frame"].to_numpy(np.float64, na_value=np.nan)[pos]
         self.request[self.found] = np.where(np.isnan(req), -1, req).astype(np.int64)
 
     def groups(self) -> _ReplyGroups:
