@@ -54,3 +54,11 @@ def groups(codes: np.ndarray) -> list[np.ndarray]:
     parts = [p for p in np.split(order, bounds) if codes[p[0]] >= 0]
     parts.sort(key=lambda p: int(p[0]))  # each part's first row is its first appearance
     return parts
+
+
+def distinct(values: np.ndarray) -> np.ndarray:
+    """``np.unique(values)`` of integers: sorted, each once. numpy 2.4 answers a bare ``unique``
+    from a hash table, ~100x slower than a sort here on some keys (0.5 s for 770k packed
+    (group, frame) integers, where the sort takes 5 ms)."""
+    ordered = np.sort(np.asarray(values).ravel())
+    return ordered[np.r_[True, ordered[1:] != ordered[:-1]]] if len(ordered) else ordered

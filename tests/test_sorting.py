@@ -47,3 +47,13 @@ def test_groups_are_pandas_groupby_indices(codes):
     want = values.groupby(values, sort=False).indices
     got = groups(key)
     assert [g.tolist() for g in got] == [v.tolist() for v in want.values()]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(-(2**62), 2**62) | st.integers(0, 5), max_size=80))
+def test_distinct_is_numpys_unique(values):
+    from dissector.sorting import distinct
+
+    key = np.array(values, np.int64)
+    got = distinct(key)
+    assert got.dtype == key.dtype and got.tolist() == np.unique(key).tolist()

@@ -70,11 +70,17 @@ def _open(args: argparse.Namespace, err: TextIO) -> Any:
 
 
 def _run(args: argparse.Namespace, out: TextIO, err: TextIO, body: Callable[[Any], int]) -> int:
+    """``body`` on the command line's ``Trace``, with the cyclic collector paused: the tables live
+    until the command ends, and full collections walking them were 1.6 s CPU of ``ghrm findings``
+    at 1M (0.28 s of ``lifecycle``, 0.11 s of ``transactions``)."""
+    from dissector.gcpause import gc_paused
+
     try:
-        trace = _open(args, err)
-        if args.start is not None or args.end is not None:
-            trace = trace.window(args.start, args.end)
-        return body(trace)
+        with gc_paused():
+            trace = _open(args, err)
+            if args.start is not None or args.end is not None:
+                trace = trace.window(args.start, args.end)
+            return body(trace)
     except GhrmError as exc:
         return report(exc, err)
     except BrokenPipeError:
@@ -478,7 +484,4 @@ def cmd_findings(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         out.write(render(rows, header, {3}, _width(out)))
         return EXIT_OK
 
-    from dissector.gcpause import gc_paused
-
-    with gc_paused():  # the tables live until the command ends: no full collection need walk them
-        return _run(args, out, err, body)
+    return _run(args, out, err, body)

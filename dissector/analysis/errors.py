@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from dissector.protocol.errors import linux_errno
+from dissector.sorting import distinct
 
 from .schema import ERRORS
 
@@ -92,7 +93,7 @@ def _vmids(vm: np.ndarray, start: np.ndarray, count: np.ndarray) -> list[tuple[i
     """Per group (rows grouped as ``start``/``count`` say), its known VMs, sorted, once each."""
     group = np.repeat(np.arange(len(start), dtype=np.int64), count)
     known = vm >= 0
-    pairs = np.unique((group[known] << 32) | vm[known])
+    pairs = distinct((group[known] << 32) | vm[known])
     where = np.searchsorted(pairs >> 32, np.arange(len(start) + 1))
     values = (pairs & 0xFFFFFFFF).tolist()
     return [tuple(values[a:b]) for a, b in zip(where[:-1].tolist(), where[1:].tolist(), strict=True)]

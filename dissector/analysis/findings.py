@@ -17,10 +17,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from dissector.sorting import distinct, isin, stable_order
 
 from .lifecycles import Finding
 from .schema import FINDINGS, SEVERITIES
@@ -75,11 +78,12 @@ def from_transactions(tx: pd.DataFrame, end_times: dict[str, float]) -> list[Fin
     first_reply: dict[tuple[str, int], int] = {}
     duplicates = (odd["status"] == "duplicate_reply").to_numpy(bool)
     if duplicates.any():
-        answered = tx[tx["status"].isin(("ok", "error", "malformed"))]
         # only the requests a duplicate answers (a storm of refused calls answers hundreds of thousands)
         asked = odd["request_frame"].to_numpy(np.float64, na_value=np.nan)[duplicates]
-        wanted = answered["request_frame"].isin(asked[~np.isnan(asked)])
-        answered = answered[wanted.to_numpy(bool, na_value=False)]
+        request = tx["request_frame"].to_numpy(np.float64, na_value=np.nan)
+        answers = tx["status"].isin(("ok", "error", "malformed")).to_numpy(bool)
+        wanted = np.isin(request, asked[~np.isnan(asked)]) & answers
+        answered = tx[wanted]
         first_reply = dict(
             zip(
                 zip(answered["capture"].astype(str), answered["request_frame"].astype(int), strict=True),
@@ -176,30 +180,33 @@ class NextMoves:
     def __init__(self, tx: pd.DataFrame) -> None:
         self.tx = tx
         self._groups: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray]] | None = None
+        # what ``after`` reads of the row it finds
+        self._columns = {c: tx[c].array for c in ("name", "request_time", "request_frame")}
 
     def _index(self) -> dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray]]:
+        """The groups as one sort of the rows by (capture, client, VM, name, frame): a dict entry
+        per group, not a Python step per row."""
         tx = self.tx
         frame = tx["request_frame"].to_numpy(np.float64, na_value=np.nan)
-        ok = ~np.isnan(frame) & tx["vm"].notna().to_numpy(bool)
-        rows = np.flatnonzero(ok)
-        keys = zip(
-            tx["capture"].astype(object).to_numpy()[rows].tolist(),
-            tx["client_vmid"].astype(object).to_numpy()[rows].tolist(),
-            tx["vm"].astype(object).to_numpy()[rows].tolist(),
-            tx["name"].astype(object).to_numpy()[rows].tolist(),
-            strict=True,
-        )
-        members: dict[tuple[Any, ...], list[int]] = {}
-        for key, i in zip(keys, rows.tolist(), strict=True):
-            members.setdefault(key, []).append(i)
+        vm = tx["vm"].to_numpy(np.float64, na_value=np.nan)
+        rows = np.flatnonzero(~np.isnan(frame) & ~np.isnan(vm))
+        capture, captures = _numbered(tx["capture"], rows)
+        name, names = _numbered(tx["name"], rows)
+        client, vm_of = tx["client_vmid"].to_numpy()[rows], vm[rows]
+        # stable: within a group by frame, equal frames in table order (as a stable argsort)
+        order = np.lexsort((frame[rows], name, vm_of, client, capture))
+        columns = (capture[order], client[order], vm_of[order], name[order])
+        change = np.zeros(max(len(order) - 1, 0), bool)
+        for c in columns:
+            change |= c[1:] != c[:-1]
+        bounds = np.r_[0, np.flatnonzero(change) + 1, len(order)] if len(order) else np.zeros(1, np.int64)
+        at, frames = rows[order], frame[rows][order]
+        client_of = tx["client_vmid"].astype(object).to_numpy()[rows][order]  # the values row tuples hold
         groups = {}
-        for key, idx in members.items():
-            at = np.array(idx, np.int64)
-            order = np.argsort(frame[at], kind="stable")
-            at, frames = at[order], frame[at][order]
+        for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+            key = (captures[columns[0][a]], client_of[a], int(columns[2][a]), names[columns[3][a]])
             # the first row in table order among those after a frame: a suffix minimum of positions
-            first = np.minimum.accumulate(at[::-1])[::-1]
-            groups[key] = (frames, first)
+            groups[key] = (frames[a:b], np.minimum.accumulate(at[a:b][::-1])[::-1])
         return groups
 
     def after(self, row: Any) -> tuple[float, str, int] | None:
@@ -219,9 +226,15 @@ class NextMoves:
                 best = int(first[k])
         if best is None:
             return None
-        nxt = self.tx.iloc[best]
-        what = f"a retry of {row.name}" if nxt["name"] == row.name else str(nxt["name"])
-        return float(nxt["request_time"] - row.request_time), what, int(nxt["request_frame"])
+        name, request_time, request_frame = (self._columns[c][best] for c in self._columns)
+        what = f"a retry of {row.name}" if name == row.name else str(name)
+        return float(request_time) - row.request_time, what, int(request_frame)
+
+
+def _numbered(column: pd.Series, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A number per row (at ``rows``) for its value and the values they index, NaN last (-1)."""
+    codes, values = capture_codes(column)
+    return codes[rows], np.array([*values, np.nan], object)
 
 
 def from_errors(errors: pd.DataFrame, tx: pd.DataFrame | None = None) -> list[Finding]:
@@ -296,11 +309,10 @@ class _ErrorReplies:
     """Every reply frame the errors table names, flat, with what the transactions say about it."""
 
     def __init__(self, errors: pd.DataFrame, tx: pd.DataFrame | None) -> None:
-        lengths = np.fromiter((len(f) for f in errors["frames"]), np.int64, len(errors))
+        frames = errors["frames"].tolist()
+        lengths = np.fromiter(map(len, frames), np.int64, len(frames))
         self.row = np.repeat(np.arange(len(errors), dtype=np.int64), lengths)
-        self.frame = np.fromiter(
-            (f for frames in errors["frames"] for f in frames), np.int64, int(lengths.sum())
-        )
+        self.frame = np.fromiter(chain.from_iterable(frames), np.int64, int(lengths.sum()))
         n = len(self.frame)
         self.found = np.zeros(n, bool)
         self.vm = np.full(n, -1, np.int64)  # -1: no VM (not found, or the transaction names none)
@@ -311,35 +323,33 @@ class _ErrorReplies:
 
     def _look_up(self, errors: pd.DataFrame, tx: pd.DataFrame) -> None:
         # only the replies the errors table names (a large capture has far more answered calls)
-        replied = tx[tx["reply_frame"].isin(self.frame).to_numpy(bool, na_value=False)]
-        tx_cap, names = _capture_codes(replied["capture"])
+        reply = tx["reply_frame"].to_numpy(np.float64, na_value=np.nan)
+        rows = np.flatnonzero(~np.isnan(reply))
+        rows = rows[isin(reply[rows].astype(np.int64), self.frame)]  # in table order
+        tx_cap, names = _capture_codes(tx["capture"])
         err_cap = np.array([names.get(str(c), -1) for c in errors["capture"]], np.int64)[self.row]
-        keys = (tx_cap << FRAME_BITS) | replied["reply_frame"].to_numpy(np.int64)
+        keys = (tx_cap[rows] << FRAME_BITS) | reply[rows].astype(np.int64)
         # a reply frame twice in the transactions: the last row says (as a dict filled in order would)
-        order = np.argsort(keys, kind="stable")
+        order = stable_order(keys)
         keys = keys[order]
         last = np.r_[keys[1:] != keys[:-1], True] if len(keys) else np.zeros(0, bool)
         keys, order = keys[last], order[last]
         want = np.where(err_cap >= 0, (err_cap << FRAME_BITS) | self.frame, -1)
         at = np.minimum(np.searchsorted(keys, want), max(len(keys) - 1, 0))
         self.found = (keys[at] == want) & (want >= 0) if len(keys) else self.found
-        pos = order[at[self.found]]
-        vm = replied["vm"].to_numpy(np.float64, na_value=np.nan)[pos]
+        pos = rows[order[at[self.found]]]
+        vm = tx["vm"].to_numpy(np.float64, na_value=np.nan)[pos]
         self.vm[self.found] = np.where(np.isnan(vm), -1, vm).astype(np.int64)
-        self.time[self.found] = replied["reply_time"].to_numpy(np.float64)[pos]
-        req = replied["request_frame"].to_numpy(np.float64, na_value=np.nan)[pos]
+        self.time[self.found] = tx["reply_time"].to_numpy(np.float64)[pos]
+        req = tx["request_frame"].to_numpy(np.float64, na_value=np.nan)[pos]
         self.request[self.found] = np.where(np.isnan(req), -1, req).astype(np.int64)
 
     def groups(self) -> _ReplyGroups:
-        # (row, VM) groups, numbered in order of their first frame
-        key = (self.row << 33) | (self.vm + 1)
-        _, first_at, inverse = np.unique(key, return_index=True, return_inverse=True)
-        by_first = np.argsort(first_at, kind="stable")
-        rank = np.empty(len(first_at), np.int64)
-        rank[by_first] = np.arange(len(first_at))
-        group = rank[inverse.reshape(-1)]
-        ng = len(first_at)
-        starts = first_at[by_first]
+        # (row, VM) groups, numbered in order of their first frame (a factorization's order)
+        group = pd.factorize((self.row << 33) | (self.vm + 1))[0].astype(np.int64)
+        seen = np.r_[-1, np.maximum.accumulate(group)[:-1]] if len(group) else group
+        starts = np.flatnonzero(group > seen)  # each group's first frame: a number not seen before
+        ng = len(starts)
         count = np.bincount(group, minlength=ng)
         timed = np.bincount(group, weights=self.found, minlength=ng).astype(np.int64)
         first, last = np.full(ng, np.nan), np.full(ng, np.nan)
@@ -349,10 +359,14 @@ class _ErrorReplies:
         has_req = self.request >= 0
         g = np.r_[group, group[has_req]]
         f = np.r_[self.frame, self.request[has_req]]
-        order = np.lexsort((f, g))
-        g, f = g[order], f[order]
-        keep = np.r_[True, (g[1:] != g[:-1]) | (f[1:] != f[:-1])] if len(g) else np.zeros(0, bool)
-        g, f = g[keep], f[keep]
+        if len(f) and f.min() >= 0 and f.max() < 1 << FRAME_BITS and ng < 1 << (62 - FRAME_BITS):
+            key = distinct((g << FRAME_BITS) | f)
+            g, f = key >> FRAME_BITS, key & ((1 << FRAME_BITS) - 1)
+        else:
+            order = np.lexsort((f, g))
+            g, f = g[order], f[order]
+            keep = np.r_[True, (g[1:] != g[:-1]) | (f[1:] != f[:-1])] if len(g) else np.zeros(0, bool)
+            g, f = g[keep], f[keep]
         bounds = np.searchsorted(g, np.arange(ng + 1))
         values = f.tolist()
         frames = [tuple(values[a:b]) for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True)]

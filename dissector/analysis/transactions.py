@@ -904,8 +904,11 @@ def df_transactions(messages: pd.DataFrame) -> pd.DataFrame:
 
 def garbage(messages: pd.DataFrame) -> np.ndarray:
     """Messages whose RPC header is broken and whose id no source defines: noise, not calls."""
-    broken = (messages["malformed_kind"] == "header").to_numpy(bool)
-    return broken & ~isin(messages["msg_id"].to_numpy(np.int64, na_value=-1), known_ids())
+    broken = (messages["malformed_kind"] == "header").to_numpy(bool, copy=True)
+    rows = np.flatnonzero(broken)  # the few broken headers, not every message's id
+    ids = messages["msg_id"].take(rows).to_numpy(np.int64, na_value=-1)
+    broken[rows] = ~isin(ids, known_ids())
+    return broken
 
 
 def call_types(messages: pd.DataFrame) -> np.ndarray:

@@ -137,8 +137,8 @@ def test_an_unreadable_file_is_one_error_line_with_one_prefix(command, tmp_path,
     assert err == f"ghrm: error: cannot read {path}: Permission denied\n"
 
 
-def test_findings_run_with_the_collector_paused(capture, monkeypatch):
-    """The tables live until the command ends; a full collection walking them was 1.6 s of
+def test_trace_commands_run_with_the_collector_paused(capture, monkeypatch):
+    """The tables live until the command ends; full collections walking them were 1.6 s of
     ``ghrm findings`` at 1M. The collector is on again after the command."""
     import gc
 

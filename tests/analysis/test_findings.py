@@ -115,6 +115,9 @@ def test_from_errors_equals_the_reference_on_two_captures_and_odd_rows() -> None
     assert _astuples(from_errors(odd, twice)) == _astuples(_from_errors_reference(odd, twice))
     assert _astuples(from_errors(odd, tx.iloc[::2])) == _astuples(_from_errors_reference(odd, tx.iloc[::2]))
     assert from_errors(errors.iloc[0:0], tx) == []
+    huge = odd.copy()  # a frame number too wide to pack with its group: the lexsort path
+    huge["frames"] = [(*f, 1 << 41) for f in huge["frames"]]
+    assert _astuples(from_errors(huge, tx)) == _astuples(_from_errors_reference(huge, tx))
 
 
 @pytest.mark.parametrize("engine", ["fast", "scapy"])

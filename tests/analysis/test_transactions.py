@@ -191,3 +191,16 @@ def test_both_engines_build_the_same_tables(engine):
         import pandas.testing as pdt
 
         pdt.assert_frame_equal(getattr(got, name), getattr(ref, name), obj=name)
+
+
+@pytest.mark.parametrize("name", ["faults_mix.pcapng", "malformed_bad_api.pcapng", "hang.pcap"])
+def test_garbage_reads_only_the_broken_headers(name):
+    """``garbage`` looks up the ids of the broken headers alone: the same rows as every id."""
+    from pathlib import Path
+
+    import dissector
+    from dissector.analysis.transactions import garbage, known_ids
+
+    m = dissector.open(str(Path(__file__).resolve().parents[2] / "traces" / name))._base.get("messages")
+    every = ~np.isin(m["msg_id"].to_numpy(np.int64, na_value=-1), known_ids())
+    assert garbage(m).tolist() == ((m["malformed_kind"] == "header").to_numpy(bool) & every).tolist()
