@@ -218,7 +218,7 @@ def exchange_fields(cols: MessageColumns, dialect: str) -> Exchange:
     ``tables.message_core`` compute them from the same functions, in the same order), with
     numpy alone: ``ghrm decode`` writes them without pandas, whose import alone was a quarter of
     ``ghrm decode --format jsonl`` on 100k messages (equal to the table by test)."""
-    from .transactions import client_keys, known_ids, pair
+    from .transactions import garbage_mask, paired
 
     n = len(cols)
     capture = np.zeros(n, np.int32)
@@ -226,15 +226,12 @@ def exchange_fields(cols: MessageColumns, dialect: str) -> Exchange:
     seq = cols.seq.astype(np.int64)
     msg_id = cols.msg_id
     msg_type = cols.msg_type.astype(np.int64)
-    # garbage (a broken RPC header and an id no source defines) is no call: keep it out of pairing
-    garbage = (cols.malformed_kind == "header") & ~np.isin(msg_id, known_ids())
-    call_type = np.where(garbage, -1, msg_type)
+    call_type = np.where(garbage_mask(cols.malformed_kind == "header", msg_id), -1, msg_type)
     err = cols.err_code
     allocated = cols.allocated_vmid
-    clients = client_keys(capture, client, call_type, seq, msg_id, allocated)
     known = cols.time_known
     time_ns = cols.time_ns
-    pairing = pair(capture, clients, seq, msg_id, call_type, err, np.where(known, time_ns, 0))
+    clients, pairing = paired(capture, client, seq, msg_id, call_type, err, allocated, known, time_ns)
     vmid, _ = resolve_vmids(msg_type, msg_id, client, cols.payload_vmid, allocated, pairing)
     req = exchange_rows(capture, clients, seq, msg_id, call_type, pairing.request_of)
     ex = exchange_arrays(

@@ -15,19 +15,18 @@ The VMID a message concerns (``vmid``, with ``vmid_source`` saying where it came
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from dissector.protocol import registry
-from dissector.sorting import isin
 
 from .columns import MessageColumns, concat_column
 from .context import exchange_columns, exchange_rows, resolve_vmids
 from .schema import MESSAGES, VMID_SOURCES, nullable
-from .transactions import ClientKeys, Pairer, Pairing, known_ids, settled
+from .transactions import Pairing, garbage_mask, paired
 
 # header numbers -> categories of MESSAGES.type / .direction
 _TYPE_CODES = np.array([3, 0, 1, 2, -1], np.int8)  # index by msg_type (-1 -> last)
@@ -120,10 +119,8 @@ def message_core(columns: Sequence[MessageColumns], dialect: str = "rm") -> Mess
     seq = concat_column(columns, "seq")
     msg_id = concat_column(columns, "msg_id")
     msg_type = concat_column(columns, "msg_type")
-    # garbage (a broken RPC header and an id no source defines) is no call: keep it out of pairing
-    header = np.flatnonzero(concat_column(columns, "malformed_kind") == "header")  # few: look only there
-    call_type = msg_type.copy()
-    call_type[header[~isin(msg_id[header], known_ids())]] = -1
+    call_type = msg_type.copy()  # garbage is no call: kept out of pairing
+    call_type[garbage_mask(concat_column(columns, "malformed_kind") == "header", msg_id)] = -1
     err = concat_column(columns, "err_code")
     allocated = concat_column(columns, "allocated_vmid")
     known = concat_column(columns, "time_known")
@@ -158,50 +155,6 @@ def message_core(columns: Sequence[MessageColumns], dialect: str = "rm") -> Mess
     data["vm"] = exchange.pop("vm")
     data["request_frame"] = exchange.pop("request_frame")
     return MessageCore(MESSAGES.part(data), pairing, columns, source, exchange)
-
-
-PAIR_BLOCK = 1 << 17  # messages paired at a time: the pairing's temporaries are a block's
-
-
-def paired(
-    capture: np.ndarray,
-    client: np.ndarray,
-    seq: np.ndarray,
-    msg_id: np.ndarray,
-    call_type: np.ndarray,
-    err: np.ndarray,
-    allocated: np.ndarray,
-    known: np.ndarray,
-    time_ns: np.ndarray,
-) -> tuple[np.ndarray, Pairing]:
-    """The client keys (``transactions.client_keys``) and the pairing (``transactions.pair``) of
-    messages in capture order, ``PAIR_BLOCK`` rows at a time (``call_type``: -1 for no call).
-
-    Why blocks: ``ClientKeys`` and ``Pairer`` fed block by block give what they give fed once
-    (their tests), and a block's temporaries are a fraction of the whole's: fed the 1M capture
-    at once, the pairing's peak was ~280 MB above what it keeps, at as much CPU.
-    """
-    n = len(call_type)
-    keys, pairer = ClientKeys(), Pairer()
-    clients = np.empty(n, np.int64)
-    parts = []
-    for start in range(0, n, PAIR_BLOCK):
-        at = slice(start, start + PAIR_BLOCK)
-        kind, ids, seqs = call_type[at].astype(np.int64), msg_id[at], seq[at].astype(np.int64)
-        clients[at] = keys.feed(capture[at], client[at].astype(np.int64), kind, seqs, ids, allocated[at])
-        times = np.where(known[at], time_ns[at], 0)
-        parts.append(
-            pairer.feed(
-                capture[at], clients[at], seqs, ids, kind, err[at], times, last=start + PAIR_BLOCK >= n
-            )
-        )
-    parts.append(pairer.finish())
-    pairing = replace(settled(n, parts), client=clients)  # as ``pair`` keeps them, for reuse
-    if n >= 1 << 31:
-        return clients, pairing
-    # row numbers fit in int32: half of what a Trace keeps of them (12 MB at 1M messages)
-    rows = {name: getattr(pairing, name).astype(np.int32) for name in ("reply_of", "request_of", "reused_in")}
-    return clients, replace(pairing, **rows)
 
 
 def complete(core: MessageCore) -> pd.DataFrame:

@@ -67,18 +67,18 @@ def test_core_is_the_messages_table_cut_down(trace: str) -> None:
 def test_paired_in_blocks_is_client_keys_then_pair(
     trace: str, block: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """``messages.paired`` feeds ``ClientKeys`` and ``Pairer`` ``PAIR_BLOCK`` rows at a time: the
+    """``transactions.paired`` feeds ``ClientKeys`` and ``Pairer`` ``PAIR_BLOCK`` rows at a time: the
     keys and the pairing must be ``client_keys`` and ``pair`` of the whole (as the core had them)."""
-    from dissector.analysis import messages
-    from dissector.analysis.transactions import client_keys, known_ids, pair
+    from dissector.analysis import transactions
+    from dissector.analysis.transactions import client_keys, garbage_mask, pair
     from dissector.trace import open_trace
 
     (cols,) = open_trace(f"traces/{trace}")._base.columns
     capture = np.zeros(len(cols), np.int32)
-    garbage = (cols.malformed_kind == "header") & ~np.isin(cols.msg_id, known_ids())
+    garbage = garbage_mask(cols.malformed_kind == "header", cols.msg_id)
     call_type = np.where(garbage, -1, cols.msg_type).astype(np.int8)
-    monkeypatch.setattr(messages, "PAIR_BLOCK", block)
-    clients, got = messages.paired(
+    monkeypatch.setattr(transactions, "PAIR_BLOCK", block)
+    clients, got = transactions.paired(
         capture, cols.client_vmid, cols.seq, cols.msg_id, call_type, cols.err_code,
         cols.allocated_vmid, cols.time_known, cols.time_ns,
     )  # fmt: skip
