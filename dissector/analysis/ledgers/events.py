@@ -42,6 +42,7 @@ from dissector.protocol.wire import (
     REQUEST,
     parse_header,
 )
+from dissector.sorting import distinct
 
 from .dicts import ColumnDicts
 
@@ -436,7 +437,7 @@ def _column_story(cols: MessageColumns, dialect: str) -> tuple[Story, list[Mappi
     replies = reply_of[keep]
     # only the rows a story holds get dict makers (a list per column of every row would be ~9 M
     # references at 1M messages, which each full garbage collection walks)
-    need = np.unique(np.concatenate([keep, replies[replies >= 0]]))
+    need = distinct(np.concatenate([keep, replies[replies >= 0]]))  # not np.unique: see distinct
     made = _column_dicts(cols, rows[need], dialect)
     is_reply = (mtype[need] == REPLY).tolist()
     held: list[Mapping[str, Any]] = [
