@@ -1,5 +1,6 @@
-"""Pairing a whole capture: ``transactions.pair`` (the incremental core fed once) beside the
-whole-array pairing it replaced (``tests/analysis/old_pairing.py``, kept as its test oracle).
+"""Pairing a whole capture: ``transactions.paired`` (the message core's: the incremental core
+fed ``PAIR_BLOCK`` rows at a time) and ``transactions.pair`` (fed once) beside the whole-array
+pairing they replaced (``tests/analysis/old_pairing.py``, kept as the test oracle).
 
     python benchmarks/bench_pairing.py [--size 1M] [--repeat 3]
 
@@ -32,27 +33,45 @@ from tests.analysis import old_pairing  # noqa: E402
 SIZES = {"100k": 100_000, "1M": 1_000_000, "10M": 10_000_000}
 
 
-def pairing_arguments(path: Path) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
-    """The arguments ``messages.message_core`` and the ledger rows (``events``) pass to ``pair``
-    for this capture."""
-    seen: dict[str, tuple[Any, ...]] = {}
-    real = transactions.pair
+def pairing_arguments(path: Path) -> tuple[tuple[Any, ...], tuple[Any, ...], tuple[Any, ...]]:
+    """The arguments ``messages.message_core`` passes to ``paired``, the same messages as ``pair``
+    takes them (client keys, int64, unknown times 0), and the ledger rows' (``events``) ``pair``
+    arguments, for this capture."""
+    seen: dict[str, Any] = {}
+    real_paired, real_pair = transactions.paired, transactions.pair
 
-    def spy(name: str) -> Any:
-        def call(*args: Any) -> Any:
-            seen[name] = args
-            return real(*args)
+    def spy_paired(*args: Any) -> Any:
+        seen["paired"] = args
+        seen["clients"], pairing = real_paired(*args)
+        return seen["clients"], pairing
 
-        return call
+    def spy_pair(*args: Any) -> Any:
+        seen["ledgers"] = args
+        return real_pair(*args)
 
-    messages.pair, events.pair = spy("messages"), spy("ledgers")  # type: ignore[assignment]
+    messages.paired, events.pair = spy_paired, spy_pair  # type: ignore[assignment]
     try:
         trace = dissector.open(path)
         trace._base.get("message_core")
         trace._base.get("ledger_messages")
     finally:
-        messages.pair = events.pair = real  # type: ignore[assignment]
-    return seen["messages"], seen["ledgers"]
+        messages.paired, events.pair = real_paired, real_pair  # type: ignore[assignment]
+    capture, _, seq, msg_id, call_type, err, _, known, time_ns = seen["paired"]
+    as_pair = (
+        capture,
+        seen["clients"],
+        seq.astype(np.int64),
+        msg_id,
+        call_type.astype(np.int64),
+        err,
+        np.where(known, time_ns, 0),
+    )
+    return seen["paired"], as_pair, seen["ledgers"]
+
+
+def paired_only(*args: Any) -> transactions.Pairing:
+    """``transactions.paired``'s pairing (its client keys are timed with it)."""
+    return transactions.paired(*args)[1]
 
 
 def cpu_seconds(function: Any, args: tuple[Any, ...], repeat: int) -> float:
@@ -76,19 +95,21 @@ def main() -> int:
             file=sys.stderr,
         )
         return 1
+    core_args, message_args, ledger_args = pairing_arguments(path)
+    fields = ("reply_of", "request_of", "status", "replies", "reused_in")
     same = True
-    for what, pair_args in zip(("messages", "ledger rows"), pairing_arguments(path), strict=True):
-        new, old = transactions.pair(*pair_args), old_pairing.pair(*pair_args)
-        equal = all(
-            np.array_equal(getattr(new, f), getattr(old, f))
-            for f in ("reply_of", "request_of", "status", "replies", "reused_in")
-        )
+    runs = (("messages", message_args, core_args), ("ledger rows", ledger_args, None))
+    for what, pair_args, blocks in runs:
+        old = old_pairing.pair(*pair_args)
+        got = [transactions.pair(*pair_args)] + ([paired_only(*blocks)] if blocks else [])
+        equal = all(np.array_equal(getattr(new, f), getattr(old, f)) for new in got for f in fields)
         print(f"{what}: {len(pair_args[0]):,} ({args.size}); CPU seconds, minimum of {args.repeat}")
-        for label, function in (
-            ("transactions.pair (incremental core, fed once)", transactions.pair),
-            ("old whole-array pairing (test oracle)", old_pairing.pair),
-        ):
-            print(f"  {label:48} {cpu_seconds(function, pair_args, args.repeat):.3f}")
+        cases = [(pair_args, "transactions.pair (incremental core, fed once)", transactions.pair)]
+        if blocks:
+            cases.insert(0, (blocks, "transactions.paired (blocks, with client keys)", paired_only))
+        cases.append((pair_args, "old whole-array pairing (test oracle)", old_pairing.pair))
+        for call_args, label, function in cases:
+            print(f"  {label:48} {cpu_seconds(function, call_args, args.repeat):.3f}")
         print(f"  equal results: {equal}")
         same = same and equal
     return 0 if same else 1
