@@ -2,12 +2,14 @@
 
 Why: such a command makes objects that live until it ends and form no reference cycles; each
 burst of allocations starts a collection, and the full ones walk every object made so far. The
-ledger commands: making and replaying the stories allocates a few hundred thousand small objects
-(jsonl dicts, calls, parcels, their lists, closures, ``ExactTime``s); on the 1M benchmark capture
-6 full collections cost 2.2-2.9 s of ``ledger_messages`` and one 0.8 s of ``df_memparcels``
-(under load, ``gc.callbacks``). A simulation run: the truth log keeps everything alive. The pause
-spans a whole command, whose process ends right after: pausing around a library call instead
-would only move that work to the first collection after it.
+commands that open a ``Trace`` (``analysis.cli._run``: every table command, the ledgers' too): its
+tables live until the command ends; making and replaying the ledgers' stories alone allocates a
+few hundred thousand small objects, and on the 1M benchmark capture 6 full collections had cost
+2.2-2.9 s of ``ledger_messages`` (under load, ``gc.callbacks``), collections 1.6 s of ``ghrm
+findings``. A simulation run: the truth log keeps everything alive. The pause spans a whole
+command, whose process ends right after: pausing around a library call instead would only move
+that work to the first collection after it. ``ghrm report`` freezes instead (``report.render``):
+it is also a library call a notebook makes, whose process goes on.
 """
 
 from __future__ import annotations

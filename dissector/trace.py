@@ -44,7 +44,7 @@ from dissector.analysis.context import about_vms, vm_frames
 from dissector.analysis.errors import df_errors
 from dissector.analysis.findings import crash_reports, from_messages, from_transactions, reused_seqs
 from dissector.analysis.ledgers.checks import ledger_findings
-from dissector.analysis.ledgers.events import ledger_messages
+from dissector.analysis.ledgers.events import LedgerMessages, ledger_messages
 from dissector.analysis.lifecycles import Lifecycles, rebuild
 from dissector.analysis.schema import PROBLEMS
 from dissector.analysis.select import MissingData, overlapping, select, suggest
@@ -120,7 +120,7 @@ class _Base:
             state_limits=self.state_limits,
         )
 
-    def _make_ledger_messages(self) -> list[dict[str, Any]]:
+    def _make_ledger_messages(self) -> LedgerMessages:
         """The memory, IRQ and VM config messages, dissected, for the parcel and IRQ ledgers."""
         return ledger_messages(self.columns, self.dialect)
 

@@ -414,7 +414,7 @@ def reused_seqs(
     hits = np.flatnonzero(same & (gap <= window))
     out = []
     # only the requests the findings name are read from the table (not every request's columns)
-    named = np.unique(np.r_[order[hits], order[hits + 1]])
+    named = distinct(np.r_[order[hits], order[hits + 1]])
     req = messages.iloc[rows[named]]
     frames = req["frame"].to_numpy(np.int64)
     names = req["name"].astype(object).to_numpy()

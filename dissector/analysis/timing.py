@@ -116,9 +116,9 @@ def service_times(transactions: pd.DataFrame, messages: pd.DataFrame) -> Service
 
 
 def _appearance(column: pd.Series, rows: np.ndarray | slice) -> tuple[np.ndarray, np.ndarray]:
-    """``column``'s values at ``rows`` (objects, NaN where missing) and a number per value in order
-    of first appearance among them (-1 missing): ``pd.factorize`` of the objects, read from a
-    categorical's codes (no hash of a string per row)."""
+    """A number per value of ``column`` at ``rows`` in order of first appearance among them (-1
+    missing), and those values (objects, NaN where missing): ``pd.factorize`` of the objects,
+    read from a categorical's codes (no hash of a string per row)."""
     if not isinstance(column.dtype, pd.CategoricalDtype):
         values = column.to_numpy(object)[rows]
         return pd.factorize(values)[0].astype(np.int64), values

@@ -60,9 +60,9 @@ from dissector.protocol.wire import (
 if TYPE_CHECKING:
     from dissector.decoded import DecodedMessage
 
-_TYPE_NAMES = {t.value: t.label for t in MsgType if t != MsgType.CONTINUATION}
+TYPE_NAMES = {t.value: t.label for t in MsgType if t != MsgType.CONTINUATION}  # jsonl "type"
 _TYPE_WORDS = {t.value: t.label.capitalize() for t in MsgType if t != MsgType.CONTINUATION}
-_LABELS = {d: d.label for d in Direction}
+DIRECTION_LABELS = {d: d.label for d in Direction}  # jsonl "direction", by value too (IntEnum)
 _FMT = {1: "B", 2: "H", 4: "I", 8: "Q"}
 _U32 = struct.Struct("<I")
 
@@ -479,7 +479,7 @@ def _decode(raw: RawMessage, d: _Dialect) -> CompiledMessage:
         list(raw.frames),
         raw.time_ns,
         raw.time_end_ns,
-        _LABELS[raw.direction],
+        DIRECTION_LABELS[raw.direction],
         raw.client_vmid,
         raw.seq_known,
         words,
@@ -530,7 +530,7 @@ def message_json(
         if pos == end and err_code == 0 and payload.min_size:
             raise _Misfit  # reply data is empty, its layout needs bytes
     else:
-        payload = d.payload(_TYPE_NAMES[msg_type], msg_id)
+        payload = d.payload(TYPE_NAMES[msg_type], msg_id)
         if pos == end and payload.min_size:
             raise _Misfit  # payload is empty, its layout needs bytes
     fields: Values = {}
@@ -549,7 +549,7 @@ def message_json(
         "time_end": time if time_end_ns == time_ns else _time(time_end_ns),
         "direction": direction,
         "client_vmid": client_vmid,
-        "type": _TYPE_NAMES[msg_type],
+        "type": TYPE_NAMES[msg_type],
         "seq": seq if seq_known else None,
         "msg_id": msg_id,
         "msg_name": name,

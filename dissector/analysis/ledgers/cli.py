@@ -22,7 +22,6 @@ import pandas as pd
 from dissector.analysis.cli import _run as run_on_trace
 from dissector.analysis.output import render, write_empty, write_machine
 from dissector.errors import EXIT_INPUT, EXIT_OK
-from dissector.gcpause import gc_paused
 
 from .checks import human
 
@@ -55,8 +54,7 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO, body: Callable[[Any
             return EXIT_INPUT
         return body(trace)
 
-    with gc_paused():  # the command allocates a ledger and exits: no collection walks it
-        return run_on_trace(args, out, err, checked)
+    return run_on_trace(args, out, err, checked)  # collector paused there, as for every Trace command
 
 
 def _empty(args: argparse.Namespace, what: str, out: TextIO, err: TextIO, columns: list[str]) -> int:

@@ -9,8 +9,8 @@ straight from the capture) and the columns' frame, times, direction and client
 ledgers never print; the bytes' header must agree with the columns.
 
 Anything else (malformed, reassembled, synthetic, an unknown time or seq, a header the bytes do
-not confirm, a payload the reader will not take) is decoded by ``events._decoded_row`` as
-before. Equal dicts (keys, order, values, value types) by test
+not confirm, a payload ``compiled.message_json`` refuses with one of ``MISFITS``) is decoded by
+``events._decoded_row`` as before. Equal dicts (keys, order, values, value types) by test
 (``tests/analysis/ledgers/test_dicts.py``, and the stories' tests).
 """
 
@@ -23,13 +23,10 @@ import numpy as np
 
 from dissector.analysis.columns import plain_messages
 from dissector.decoders import compiled
-from dissector.protocol.wire import REPLY, Direction, MsgType
+from dissector.protocol.wire import REPLY
 
 if TYPE_CHECKING:
     from dissector.analysis.columns import MessageColumns
-
-_TYPE_NAMES = {t.value: t.label for t in MsgType if t != MsgType.CONTINUATION}
-_DIRECTIONS = {d.value: d.label for d in Direction}
 
 
 def _no_bytes(i: int) -> bytes:
@@ -87,7 +84,7 @@ class ColumnDicts:
                 [frame],
                 time_ns,
                 self.time_end_ns[k],
-                _DIRECTIONS[self.direction[k]],
+                compiled.DIRECTION_LABELS[self.direction[k]],
                 self.client[k],
             )
         except compiled.MISFITS:
@@ -95,7 +92,7 @@ class ColumnDicts:
         mtype = self.mtype[k]
         if (
             json["fragments"]
-            or json["type"] != _TYPE_NAMES[mtype]
+            or json["type"] != compiled.TYPE_NAMES[mtype]
             or json["seq"] != self.seq[k]
             or json["msg_id"] != self.msg_id[k]
             or (mtype == REPLY and json["err_code"] != self.err[k])

@@ -490,12 +490,6 @@ class LazyMessage(Mapping[str, Any]):
             return self._err
         return self._dict()[key]
 
-    def get(self, key: str, default: Any = None) -> Any:
-        try:
-            return self[key]
-        except KeyError:
-            return default
-
     def __iter__(self) -> Iterator[str]:
         return iter(self._dict())
 
