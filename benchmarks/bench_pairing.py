@@ -1,4 +1,4 @@
-"""Pairing a whole capture: ``transactions.paired`` (the message core's: the incremental core
+"""Pairing a whole capture: ``transactions.pair_in_blocks`` (the message core's: the incremental core
 fed ``PAIR_BLOCK`` rows at a time) and ``transactions.pair`` (fed once) beside the whole-array
 pairing they replaced (``tests/analysis/old_pairing.py``, kept as the test oracle).
 
@@ -26,7 +26,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # the test oracle is imported as tests.analysis.old_pairing
 
 import dissector  # noqa: E402
-from dissector.analysis import messages, transactions  # noqa: E402
+from dissector.analysis import transactions  # noqa: E402
 from dissector.analysis.ledgers import events  # noqa: E402
 from tests.analysis import old_pairing  # noqa: E402
 
@@ -34,11 +34,11 @@ SIZES = {"100k": 100_000, "1M": 1_000_000, "10M": 10_000_000}
 
 
 def pairing_arguments(path: Path) -> tuple[tuple[Any, ...], tuple[Any, ...], tuple[Any, ...]]:
-    """The arguments ``messages.message_core`` passes to ``paired``, the same messages as ``pair``
+    """The arguments the message core passes to ``pair_in_blocks``, the same messages as ``pair``
     takes them (client keys, int64, unknown times 0), and the ledger rows' (``events``) ``pair``
     arguments, for this capture."""
     seen: dict[str, Any] = {}
-    real_paired, real_pair = transactions.paired, transactions.pair
+    real_paired, real_pair = transactions.pair_in_blocks, transactions.pair
 
     def spy_paired(*args: Any) -> Any:
         seen["paired"] = args
@@ -49,13 +49,13 @@ def pairing_arguments(path: Path) -> tuple[tuple[Any, ...], tuple[Any, ...], tup
         seen["ledgers"] = args
         return real_pair(*args)
 
-    messages.paired, events.pair = spy_paired, spy_pair  # type: ignore[assignment]
+    transactions.pair_in_blocks, events.pair = spy_paired, spy_pair  # type: ignore[assignment]
     try:
         trace = dissector.open(path)
         trace._base.get("message_core")
         trace._base.get("ledger_messages")
     finally:
-        messages.paired, events.pair = real_paired, real_pair  # type: ignore[assignment]
+        transactions.pair_in_blocks, events.pair = real_paired, real_pair  # type: ignore[assignment]
     capture, _, seq, msg_id, call_type, err, _, known, time_ns = seen["paired"]
     as_pair = (
         capture,
@@ -70,8 +70,8 @@ def pairing_arguments(path: Path) -> tuple[tuple[Any, ...], tuple[Any, ...], tup
 
 
 def paired_only(*args: Any) -> transactions.Pairing:
-    """``transactions.paired``'s pairing (its client keys are timed with it)."""
-    return transactions.paired(*args)[1]
+    """``transactions.pair_in_blocks``'s pairing (its client keys are timed with it)."""
+    return transactions.pair_in_blocks(*args)[1]
 
 
 def cpu_seconds(function: Any, args: tuple[Any, ...], repeat: int) -> float:
@@ -104,9 +104,9 @@ def main() -> int:
         got = [transactions.pair(*pair_args)] + ([paired_only(*blocks)] if blocks else [])
         equal = all(np.array_equal(getattr(new, f), getattr(old, f)) for new in got for f in fields)
         print(f"{what}: {len(pair_args[0]):,} ({args.size}); CPU seconds, minimum of {args.repeat}")
-        cases = [(pair_args, "transactions.pair (incremental core, fed once)", transactions.pair)]
+        cases = [(pair_args, "pair (incremental core, fed once)", transactions.pair)]
         if blocks:
-            cases.insert(0, (blocks, "transactions.paired (blocks, with client keys)", paired_only))
+            cases.insert(0, (blocks, "pair_in_blocks (client keys too, in blocks)", paired_only))
         cases.append((pair_args, "old whole-array pairing (test oracle)", old_pairing.pair))
         for call_args, label, function in cases:
             print(f"  {label:48} {cpu_seconds(function, call_args, args.repeat):.3f}")

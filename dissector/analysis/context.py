@@ -188,21 +188,10 @@ def exchange_arrays(
     )
 
 
-def exchange_columns(
-    frame: np.ndarray,
-    time_ns: np.ndarray,
-    time_known: np.ndarray,
-    vmid: np.ndarray,
-    err_code: np.ndarray,
-    req: np.ndarray,
-    reply_of: np.ndarray,
-    request_of: np.ndarray,
-    msg_type: np.ndarray,
-) -> dict[str, Any]:
+def exchange_columns(ex: Exchange) -> dict[str, Any]:
     """The generated columns (``exchange_arrays`` as the messages table holds them)."""
     from .schema import nullable
 
-    ex = exchange_arrays(frame, time_ns, time_known, vmid, err_code, req, reply_of, request_of, msg_type)
     return {
         "vm": nullable(ex.vm, ex.vm < 0, "Int32"),
         "request_frame": nullable(np.maximum(ex.request_frame, 0), ex.request_frame < 0, "Int64"),
@@ -212,39 +201,68 @@ def exchange_columns(
     }
 
 
-def exchange_fields(cols: MessageColumns, dialect: str) -> Exchange:
-    """The generated fields of one capture's messages (rows as ``cols``), rule 1 of ``vm``
-    applied: what the messages table holds in those columns (``messages.message_core`` and
-    ``tables.message_core`` compute them from the same functions, in the same order), with
-    numpy alone: ``ghrm decode`` writes them without pandas, whose import alone was a quarter of
-    ``ghrm decode --format jsonl`` on 100k messages (equal to the table by test)."""
-    from .transactions import garbage_mask, paired
+@dataclass(frozen=True)
+class PairedExchange:
+    """Messages paired, each one's VMID and its generated fields before rule 1 of ``vm``."""
 
-    n = len(cols)
-    capture = np.zeros(n, np.int32)
-    client = cols.client_vmid.astype(np.int64)
-    seq = cols.seq.astype(np.int64)
-    msg_id = cols.msg_id
-    msg_type = cols.msg_type.astype(np.int64)
-    call_type = np.where(garbage_mask(cols.malformed_kind == "header", msg_id), -1, msg_type)
-    err = cols.err_code
-    allocated = cols.allocated_vmid
-    known = cols.time_known
-    time_ns = cols.time_ns
-    clients, pairing = paired(capture, client, seq, msg_id, call_type, err, allocated, known, time_ns)
-    vmid, _ = resolve_vmids(msg_type, msg_id, client, cols.payload_vmid, allocated, pairing)
+    pairing: Pairing
+    vmid: np.ndarray  # ``resolve_vmids``
+    source: np.ndarray  # where each VMID came from (``VMID_SOURCES`` codes)
+    exchange: Exchange
+
+
+def paired_exchange(
+    capture: np.ndarray,
+    client: np.ndarray,
+    seq: np.ndarray,
+    msg_id: np.ndarray,
+    msg_type: np.ndarray,
+    header_broken: np.ndarray,
+    err: np.ndarray,
+    allocated: np.ndarray,
+    known: np.ndarray,
+    time_ns: np.ndarray,
+    payload_vmid: np.ndarray,
+    frame: np.ndarray,
+) -> PairedExchange:
+    """Garbage kept out, calls paired (``transactions.pair_in_blocks``), VMIDs resolved and the
+    generated fields spread over each exchange: the steps the messages table
+    (``messages.message_core``) and ``ghrm decode``'s generated fields (``exchange_fields``)
+    share, written once so the two cannot drift apart. Arrays in message row order, as the
+    columns hold them (narrow integers are fine)."""
+    from .transactions import garbage_mask, pair_in_blocks
+
+    call_type = msg_type.copy()  # garbage is no call: kept out of pairing
+    call_type[garbage_mask(header_broken, msg_id)] = -1
+    clients, pairing = pair_in_blocks(capture, client, seq, msg_id, call_type, err, allocated, known, time_ns)
+    vmid, source = resolve_vmids(msg_type, msg_id, client, payload_vmid, allocated, pairing)
     req = exchange_rows(capture, clients, seq, msg_id, call_type, pairing.request_of)
     ex = exchange_arrays(
-        cols.frame, time_ns, known, vmid, err, req, pairing.reply_of, pairing.request_of, call_type
+        frame, time_ns, known, vmid, err, req, pairing.reply_of, pairing.request_of, call_type
     )
+    return PairedExchange(pairing, vmid, source, ex)
+
+
+def exchange_fields(cols: MessageColumns, dialect: str) -> Exchange:
+    """The generated fields of one capture's messages (rows as ``cols``), rule 1 of ``vm``
+    applied: what the messages table holds in those columns (both made by ``paired_exchange``),
+    with numpy alone: ``ghrm decode`` writes them without pandas, whose import alone was a quarter of
+    ``ghrm decode --format jsonl`` on 100k messages (equal to the table by test)."""
+    n = len(cols)
+    capture = np.zeros(n, np.int32)
+    msg_type, client = cols.msg_type, cols.client_vmid
+    ex = paired_exchange(
+        capture, client, cols.seq, cols.msg_id, msg_type, cols.malformed_kind == "header",
+        cols.err_code, cols.allocated_vmid, cols.time_known, cols.time_ns, cols.payload_vmid, cols.frame,
+    ).exchange  # fmt: skip
     calls = resource_calls_of(
         [cols.capture],
         capture,
         (msg_type == REQUEST) | (msg_type == REPLY),  # the table's type, not call_type
         msg_type == REQUEST,
-        msg_id.astype(np.int64),
-        client,
-        err,
+        cols.msg_id.astype(np.int64),
+        client.astype(np.int64),
+        cols.err_code,
         cols.frame,
         ex.request_frame,
     )

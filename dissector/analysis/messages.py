@@ -24,9 +24,9 @@ import pandas as pd
 from dissector.protocol import registry
 
 from .columns import MessageColumns, concat_column
-from .context import exchange_columns, exchange_rows, resolve_vmids
+from .context import exchange_columns, paired_exchange
 from .schema import MESSAGES, VMID_SOURCES, nullable
-from .transactions import Pairing, garbage_mask, paired
+from .transactions import Pairing
 
 # header numbers -> categories of MESSAGES.type / .direction
 _TYPE_CODES = np.array([3, 0, 1, 2, -1], np.int8)  # index by msg_type (-1 -> last)
@@ -110,7 +110,7 @@ def message_core(columns: Sequence[MessageColumns], dialect: str = "rm") -> Mess
         frame = MESSAGES.empty()
         frame["capture"] = pd.Categorical([], categories=names)
         empty = np.empty(0, np.int64)
-        pairing = Pairing(empty, empty, np.empty(0, np.int8), np.empty(0, np.int32), empty)
+        pairing = Pairing(empty, empty, np.empty(0, np.int8), np.empty(0, np.int32), empty, client=empty)
         return MessageCore(
             frame[list(_core_names())], pairing, columns, np.empty(0, np.int8), {}, empty=frame
         )
@@ -119,18 +119,17 @@ def message_core(columns: Sequence[MessageColumns], dialect: str = "rm") -> Mess
     seq = concat_column(columns, "seq")
     msg_id = concat_column(columns, "msg_id")
     msg_type = concat_column(columns, "msg_type")
-    call_type = msg_type.copy()  # garbage is no call: kept out of pairing
-    call_type[garbage_mask(concat_column(columns, "malformed_kind") == "header", msg_id)] = -1
     err = concat_column(columns, "err_code")
-    allocated = concat_column(columns, "allocated_vmid")
     known = concat_column(columns, "time_known")
     time_ns = concat_column(columns, "time_ns")
-    clients, pairing = paired(capture, client, seq, msg_id, call_type, err, allocated, known, time_ns)
-    vmid, source = resolve_vmids(
-        msg_type, msg_id, client, concat_column(columns, "payload_vmid"), allocated, pairing
-    )
-    is_reply_err = err >= 0
     frame = concat_column(columns, "frame")
+    broken = concat_column(columns, "malformed_kind") == "header"
+    paired = paired_exchange(
+        capture, client, seq, msg_id, msg_type, broken, err, concat_column(columns, "allocated_vmid"),
+        known, time_ns, concat_column(columns, "payload_vmid"), frame,
+    )  # fmt: skip
+    vmid = paired.vmid
+    is_reply_err = err >= 0
     data = {
         "capture": pd.Categorical.from_codes(capture, categories=[c.capture for c in columns]),
         "frame": frame,
@@ -148,13 +147,10 @@ def message_core(columns: Sequence[MessageColumns], dialect: str = "rm") -> Mess
         "vmid": nullable(vmid, vmid < 0, "Int32"),
         "malformed_kind": sparse_categorical(concat_column(columns, "malformed_kind")),
     }
-    req = exchange_rows(capture, clients, seq, msg_id, call_type, pairing.request_of)
-    exchange = exchange_columns(
-        frame, time_ns, known, vmid, err, req, pairing.reply_of, pairing.request_of, call_type
-    )
+    exchange = exchange_columns(paired.exchange)
     data["vm"] = exchange.pop("vm")
     data["request_frame"] = exchange.pop("request_frame")
-    return MessageCore(MESSAGES.part(data), pairing, columns, source, exchange)
+    return MessageCore(MESSAGES.part(data), paired.pairing, columns, paired.source, exchange)
 
 
 def complete(core: MessageCore) -> pd.DataFrame:

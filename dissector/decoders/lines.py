@@ -30,10 +30,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from dissector.analysis.columns import plain_messages
+from dissector.analysis.context import GENERATED  # the generated fields: numpy only, no pandas
 from dissector.capture.record import CaptureProblem
 from dissector.decoded import ExactTime, json_str, json_text, jsonl_line
 from dissector.decoders import compiled
-from dissector.filter import MESSAGE_KEYS
 from dissector.protocol.layout import Bytes, Count, Int, Length, Struct
 from dissector.protocol.text import printable
 from dissector.protocol.wire import NOTIFICATION, REPLY, REPLY_ERROR_SIZE, REQUEST, RPC_HEADER_SIZE, MsgType
@@ -44,8 +44,6 @@ if TYPE_CHECKING:
     from dissector.decoded import DecodedMessage
     from dissector.decoders.compiled import CompiledMessage
 
-# the generated fields, the last jsonl keys (``analysis.context.GENERATED``)
-GENERATED = MESSAGE_KEYS[MESSAGE_KEYS.index("vm") :]
 CHUNK = 1 << 16  # messages formatted at a time: memory stays flat on any size
 _ROLES: dict[int, str] = {REQUEST: "request", NOTIFICATION: "notification"}
 _TYPES: dict[int, str] = {t.value: t.label for t in MsgType}

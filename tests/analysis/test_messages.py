@@ -64,10 +64,10 @@ def test_core_is_the_messages_table_cut_down(trace: str) -> None:
 
 @pytest.mark.parametrize("block", [1, 7, 64, 1 << 17])
 @pytest.mark.parametrize("trace", [*CORE_TRACES, "multi_queue.pcapng", "malformed_stray_continuation.pcapng"])
-def test_paired_in_blocks_is_client_keys_then_pair(
+def test_pair_in_blocks_is_client_keys_then_pair(
     trace: str, block: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """``transactions.paired`` feeds ``ClientKeys`` and ``Pairer`` ``PAIR_BLOCK`` rows at a time: the
+    """``transactions.pair_in_blocks`` feeds ``ClientKeys`` and ``Pairer`` ``PAIR_BLOCK`` rows at a time: the
     keys and the pairing must be ``client_keys`` and ``pair`` of the whole (as the core had them)."""
     from dissector.analysis import transactions
     from dissector.analysis.transactions import client_keys, garbage_mask, pair
@@ -78,7 +78,7 @@ def test_paired_in_blocks_is_client_keys_then_pair(
     garbage = garbage_mask(cols.malformed_kind == "header", cols.msg_id)
     call_type = np.where(garbage, -1, cols.msg_type).astype(np.int8)
     monkeypatch.setattr(transactions, "PAIR_BLOCK", block)
-    clients, got = transactions.paired(
+    clients, got = transactions.pair_in_blocks(
         capture, cols.client_vmid, cols.seq, cols.msg_id, call_type, cols.err_code,
         cols.allocated_vmid, cols.time_known, cols.time_ns,
     )  # fmt: skip

@@ -55,12 +55,15 @@ def test_pair_pairs_as_the_whole_array_pairing_it_replaced(cols):
 @settings(deadline=None, max_examples=400)
 @given(messages(), st.data())
 def test_pairer_fed_in_blocks_pairs_as_pair_on_the_whole(cols, data):
-    """Block boundaries anywhere: inside request/reply pairs, between a request and its reuse."""
+    """Block boundaries anywhere: inside request/reply pairs, between a request and its reuse;
+    the last block told it is the last (as ``pair_in_blocks`` does) or not."""
     n = len(cols[4])
     cuts = sorted(data.draw(st.lists(st.integers(0, n), max_size=6)))
+    told = data.draw(st.booleans())
     pairer, parts = Pairer(), []
-    for a, b in zip([0, *cuts], [*cuts, n], strict=True):
-        parts.append(pairer.feed(*(c[a:b] if c is not None else None for c in cols)))
+    for i, (a, b) in enumerate(zip([0, *cuts], [*cuts, n], strict=True)):
+        block = (c[a:b] if c is not None else None for c in cols)
+        parts.append(pairer.feed(*block, last=told and i == len(cuts)))
     parts.append(pairer.finish())
     _equal(settled(n, parts), pair(*cols))
 

@@ -243,10 +243,10 @@ def test_a_capture_that_cannot_be_read_whole_is_streamed(tmp_path: Path) -> None
     assert lines.decode_lines("-", "rm", False) is None
 
 
-def test_the_generated_fields_are_the_context_s() -> None:
-    from dissector.analysis.context import GENERATED
+def test_the_generated_fields_are_the_last_jsonl_keys() -> None:
+    from dissector.filter import MESSAGE_KEYS
 
-    assert lines.GENERATED == GENERATED
+    assert MESSAGE_KEYS[-len(lines.GENERATED) :] == lines.GENERATED
 
 
 def test_times_are_written_as_exact_time_writes_them() -> None:
