@@ -101,13 +101,10 @@ def pictures(trace: Any, repeat: int = 3) -> None:
     least of ``repeat`` draws: process time, which a loaded machine inflates far less than wall."""
     from dissector.report import figures
     from dissector.report.content import build_content
+    from dissector.report.render import picture_choice
 
-    c = build_content(trace, None)
-    failed = [int(v.subject.split()[1].split("#")[0], 16) for v in c.verdict if v.status == "failed"]
-    specs: list[tuple[figures.FigureSpec, tuple[int, ...]]] = [
-        (s, ()) for group in figures.SECTIONS.values() for s in group
-    ]
-    specs += [(figures.SEQUENCE, (vm,)) for vm in list(dict.fromkeys(failed))[: figures.MAX_SEQUENCES]]
+    plan = figures.picture_plan(*picture_choice(build_content(trace, None)))
+    specs = [drawn for section in plan.values() for drawn in section]
     total = 0.0
     for spec, args in specs:
         best = float("inf")

@@ -224,13 +224,26 @@ def opaque_png(fig: Any, dpi: float) -> bytes:
     return png.getvalue()
 
 
+def picture_plan(
+    sections: dict[str, bool], failed_vms: list[int]
+) -> dict[str, list[tuple[FigureSpec, tuple[int, ...]]]]:
+    """The pictures the report draws, by section, each as (spec, arguments): ``sections`` says
+    which sections have data, ``failed_vms`` (in verdict order) get sequence diagrams."""
+    none: tuple[int, ...] = ()
+    plan = {
+        section: [(spec, none) for spec in specs]
+        for section, specs in SECTIONS.items()
+        if sections.get(section, True)
+    }
+    plan["sequences"] = [(SEQUENCE, (vm,)) for vm in failed_vms[:MAX_SEQUENCES]]
+    return plan
+
+
 def section_figures(
     trace: Any, sections: dict[str, bool], failed_vms: list[int], formats: tuple[str, ...]
 ) -> dict[str, list[Figure]]:
-    """Every picture of the report, by section; ``sections`` says which sections have data."""
-    out: dict[str, list[Figure]] = {}
-    for section, specs in SECTIONS.items():
-        if sections.get(section, True):
-            out[section] = [draw(spec, trace, formats=formats) for spec in specs]
-    out["sequences"] = [draw(SEQUENCE, trace, vm, formats=formats) for vm in failed_vms[:MAX_SEQUENCES]]
-    return out
+    """Every picture of the report, by section (``picture_plan``), drawn."""
+    return {
+        section: [draw(spec, trace, *args, formats=formats) for spec, args in drawn]
+        for section, drawn in picture_plan(sections, failed_vms).items()
+    }

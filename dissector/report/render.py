@@ -96,10 +96,16 @@ def _frames(c: ReportContent) -> dict[str, pd.DataFrame]:
     return data
 
 
-def _figures(trace: Any, c: ReportContent, formats: tuple[str, ...]) -> dict[str, list[figures.Figure]]:
+def picture_choice(c: ReportContent) -> tuple[dict[str, bool], list[int]]:
+    """Which sections have pictures and which failed VMs get sequence diagrams (verdict order):
+    the arguments of ``figures.picture_plan`` for this content."""
     failed = [int(line.subject.split()[1].split("#")[0], 16) for line in c.verdict if line.status == "failed"]
     has = {"vms": not c.vms.empty, "latency": not c.srt.empty, "errors": not c.errors.empty}
-    return figures.section_figures(trace, has, sorted(set(failed), key=failed.index), formats)
+    return has, sorted(set(failed), key=failed.index)
+
+
+def _figures(trace: Any, c: ReportContent, formats: tuple[str, ...]) -> dict[str, list[figures.Figure]]:
+    return figures.section_figures(trace, *picture_choice(c), formats)
 
 
 def _html(trace: Any, c: ReportContent, step: Step) -> str:
