@@ -204,3 +204,31 @@ def test_a_trace_pickles_with_its_tables(trace: str) -> None:
     frames = t.messages["frame"].tolist()
     for frame in frames[:: max(1, len(frames) // 20)]:
         assert copy.message(frame).to_json() == t.message(frame).to_json()
+
+
+def test_tables_are_built_with_the_collector_paused_and_left_enabled(monkeypatch) -> None:
+    """A table's build runs with the cyclic collector paused (its full collections walked every
+    object of the tables before it) and leaves it as it found it, on error too."""
+    import gc
+    from pathlib import Path
+
+    from dissector import trace as trace_module
+
+    t = dissector.open(str(Path(__file__).resolve().parent.parent / "traces" / "faults_mix.pcapng"))
+    seen = []
+    real = trace_module._Base._make_pairing
+
+    def spy(self):
+        seen.append(gc.isenabled())
+        return real(self)
+
+    monkeypatch.setattr(trace_module._Base, "_make_pairing", spy)
+    assert len(t.transactions) and seen == [False] and gc.isenabled()
+
+    def broken(self):
+        raise RuntimeError("a build that fails")
+
+    monkeypatch.setattr(trace_module._Base, "_make_ledger_messages", broken)
+    with pytest.raises(RuntimeError):
+        _ = t.memparcels
+    assert gc.isenabled()
