@@ -8,8 +8,9 @@ few hundred thousand small objects, and on the 1M benchmark capture 6 full colle
 2.2-2.9 s of ``ledger_messages`` (under load, ``gc.callbacks``), collections 1.6 s of ``ghrm
 findings``. A simulation run: the truth log keeps everything alive. The pause spans a whole
 command, whose process ends right after: pausing around a library call instead would only move
-that work to the first collection after it. ``ghrm report`` freezes instead (``report.render``):
-it is also a library call a notebook makes, whose process goes on.
+that work to the first collection after it. A ``Trace`` pauses it while it builds a table
+(``trace._Base.get``): a notebook's process goes on, so only for the build. ``ghrm report``
+freezes instead (``report.render``): it is also a library call a notebook makes.
 """
 
 from __future__ import annotations
