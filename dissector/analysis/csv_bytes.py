@@ -35,10 +35,14 @@ def from_strings(texts: list[str]) -> np.ndarray | None:
     encoded = [t.encode("utf-8", "surrogatepass") for t in texts]  # a file name's undecodable bytes
     if any(b"\0" in t for t in encoded):
         return None
-    widest = max(map(len, encoded), default=0)
-    if widest * len(encoded) > 4 * sum(map(len, encoded)) + PADDING_LIMIT:
+    if _too_padded(max(map(len, encoded), default=0), len(encoded), sum(map(len, encoded))):
         return None
     return as_matrix(np.array(encoded, dtype=bytes) if encoded else np.empty(0, "S1"))
+
+
+def _too_padded(widest: int, rows: int, text: int) -> bool:
+    """Would ``rows`` cells padded to ``widest`` bytes dwarf their ``text`` bytes?"""
+    return widest * rows > 4 * text + PADDING_LIMIT
 
 
 def as_matrix(fixed: np.ndarray) -> np.ndarray:
@@ -50,11 +54,17 @@ def as_matrix(fixed: np.ndarray) -> np.ndarray:
 
 
 def lookup(texts: list[str], codes: np.ndarray) -> np.ndarray | None:
-    """Cells chosen by ``codes`` among ``texts`` (code -1: an empty cell); None for a NUL."""
+    """Cells chosen by ``codes`` among ``texts`` (code -1: an empty cell); None for a NUL, or
+    when the chosen cells padded to the widest would dwarf their text (``from_strings``' rule,
+    over the rows: one long category among many rows)."""
     table = from_strings([*texts, ""])
     if table is None:
         return None
-    return table[np.where(codes < 0, len(texts), codes)]
+    chosen = np.where(codes < 0, len(texts), codes)
+    text = int(np.count_nonzero(table, axis=1)[chosen].sum())  # no NUL in a cell: its length
+    if _too_padded(table.shape[1], len(chosen), text):
+        return None
+    return table[chosen]
 
 
 def integers(values: np.ndarray, missing: np.ndarray | None = None) -> np.ndarray | None:

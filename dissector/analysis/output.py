@@ -87,7 +87,8 @@ def write_csv(df: pd.DataFrame, out: TextIO) -> None:
 
 def _csv_matrix(s: pd.Series, block: int) -> np.ndarray | None:
     """One column's csv fields as a NUL-padded byte matrix (``csv_bytes``), the same text as
-    ``_csv_cells``; None where a field holds a NUL (the caller joins strings instead)."""
+    ``_csv_cells``; None where a field holds a NUL or padding would dwarf the text (the caller
+    joins strings instead)."""
     dtype = s.dtype
     if isinstance(dtype, pd.CategoricalDtype):
         cats = s.cat.categories

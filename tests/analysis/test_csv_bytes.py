@@ -109,3 +109,13 @@ def test_one_cell_far_wider_than_the_rest_is_refused() -> None:
     assert csv_bytes.from_strings(["x" * 100, "y"] * 4) is not None
     wide = ["7"] * 5000 + ["1 2 3 " * 500_000]
     assert csv_bytes.from_strings(wide) is None
+
+
+def test_one_long_category_over_many_rows_is_refused() -> None:
+    """A category padded once is small, but looked up by every row it is the same gigabytes."""
+    codes = np.r_[np.zeros(200_000, np.int64), 1, -1]
+    assert csv_bytes.lookup(["7", "x" * 200], codes[50_000:]) is None  # 200 B a row for 1 B of text
+    assert csv_bytes.lookup(["7", "x" * 200], codes[:50_000]) is not None  # within the allowance
+    assert csv_bytes.lookup(["7", "x" * 2000], np.r_[np.zeros(9, np.int64), 1]) is not None
+    got = csv_bytes.lookup(["ab", "c"], np.array([0, 1, -1, 1]))
+    assert got is not None and csv_bytes.rows_text([got]) == "ab\nc\n\nc\n"
