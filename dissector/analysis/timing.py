@@ -72,14 +72,20 @@ class ServiceTimes:
         return groups(call)
 
 
+def answered_with_latency(transactions: pd.DataFrame) -> np.ndarray:
+    """Rows of calls answered (ok or error) with a usable latency: reversed timestamps (a
+    negative latency) are findings (``time_reversed``), not data."""
+    latency = transactions["latency"].to_numpy(np.float64, na_value=np.nan)
+    return transactions["status"].isin(("ok", "error")).to_numpy(bool) & (latency >= 0)
+
+
 def service_times(transactions: pd.DataFrame, messages: pd.DataFrame) -> ServiceTimes:
     """The RM's estimated service time of every answered call (see the module docstring).
 
     The answered calls are read as arrays of their rows (no copy of the whole table per filter)
     and requests found among the messages by one integer key per (capture, frame)."""
+    rows = np.flatnonzero(answered_with_latency(transactions))
     latency = transactions["latency"].to_numpy(np.float64, na_value=np.nan)
-    answered = transactions["status"].isin(("ok", "error")).to_numpy(bool)
-    rows = np.flatnonzero(answered & (latency >= 0))  # reversed timestamps: see time_reversed
     arrival = transactions["request_time"].to_numpy(np.float64)[rows]
     asked = transactions["request_frame"].to_numpy(np.float64, na_value=np.nan)[rows].astype(np.int64)
     size = np.zeros(len(rows))

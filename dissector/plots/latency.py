@@ -7,6 +7,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from dissector.analysis.timing import answered_with_latency
+
 from . import _data, style
 
 _TX_COLUMNS = ("name", "status", "latency", "request_time")
@@ -33,9 +35,7 @@ def _answered(tx: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
     """First replies with a usable latency (reversed timestamps are findings, not data), only the
     ``columns`` a picture reads that the table has: filtering the whole transactions table copied
     every column of 470k rows at 1M (Arrow strings among them) for the three or four it draws."""
-    lat = tx["latency"].to_numpy(np.float64, na_value=np.nan)
-    keep = tx["status"].isin(("ok", "error")).to_numpy(bool) & (lat >= 0)
-    return tx[[c for c in columns if c in tx.columns]][keep]
+    return tx[[c for c in columns if c in tx.columns]][answered_with_latency(tx)]
 
 
 def _wants_log(ms: np.ndarray) -> bool:
