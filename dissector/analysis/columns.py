@@ -127,21 +127,19 @@ class MessageColumns:
 
     def take(self, order: np.ndarray) -> MessageColumns:
         """The same messages reordered (or a subset), as a new bundle."""
+        rows = np.asarray(order)
+        rows = np.flatnonzero(rows) if rows.dtype == bool else rows
         out = {}
         for f in fields(self):
             value = getattr(self, f.name)
             if isinstance(value, np.ndarray):
                 out[f.name] = value[order]
             elif f.name in ("multi_frames", "emitted") and value is not None:  # sparse: by row
-                rows = np.asarray(order)
-                rows = np.flatnonzero(rows) if rows.dtype == bool else rows
                 out[f.name] = {new: value[old] for new, old in enumerate(rows.tolist()) if old in value}
             elif f.name == "payload":
                 out[f.name] = {k: v[order] for k, v in value.items()}
             else:
                 out[f.name] = value
-        rows = np.asarray(order)
-        rows = np.flatnonzero(rows) if rows.dtype == bool else rows
         raw, data = self.raw_message, self.message_bytes
         if raw is not None:
 
@@ -156,12 +154,6 @@ class MessageColumns:
 
             out["message_bytes"] = bytes_taken
         return MessageColumns(**out)
-
-    def sorted(self) -> MessageColumns:
-        """In frame order (each record belongs to one message, so frames are unique)."""
-        if np.all(self.frame[1:] > self.frame[:-1]):
-            return self
-        return self.take(np.argsort(self.frame, kind="stable"))
 
     def differences(self, other: MessageColumns) -> list[str]:
         """Names (and first differing row) of columns that differ: the engine-equality check."""
