@@ -46,8 +46,8 @@ class RecordColumns:
     synthetic: np.ndarray  # bool
     seq_known: np.ndarray  # bool
     buf: bytes
-    listed: list[Record] | None = None  # the readers' records; None: a pcap's, rebuilt from the arrays
-    at: int = 0  # file offset of ``buf`` (where a rebuilt record was, for its ``source``)
+    listed: list[Record] | None  # the readers' records; None: a pcap's, rebuilt from the arrays
+    at: int  # file offset of ``buf`` (where a rebuilt record was, for its ``source``)
 
     def __len__(self) -> int:
         return len(self.number)
@@ -104,6 +104,7 @@ def columns_from_records(
             seq_known=np.fromiter(map(attrgetter("seq_known"), records), bool, n),
             buf=b"".join(datas),
             listed=records,
+            at=0,
         ),
         problems,
     )
@@ -414,6 +415,7 @@ def _block_columns(part: _Chunk, data: bytes, source: str, first: int, at: int) 
         synthetic=np.zeros(n, bool),
         seq_known=np.ones(n, bool),
         buf=data,
+        listed=None,
         at=at,
     )
 
@@ -423,7 +425,7 @@ def no_records(source: str) -> RecordColumns:
     i64 = np.empty(0, np.int64)
     none = np.empty(0, bool)
     return RecordColumns(
-        source, i64, i64, none, np.empty(0, np.int8), np.empty(0, np.int32), i64, i64, none, none, b"", []
+        source, i64, i64, none, np.empty(0, np.int8), np.empty(0, np.int32), i64, i64, none, none, b"", [], 0
     )
 
 
