@@ -381,7 +381,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
     documented exit status (README "Exit codes"); a traceback only with ``--debug``.
     """
     from dissector.boundary import run
+    from dissector.forked import single_threaded_env
 
+    single_threaded_env()  # before numpy and pyarrow load: their threads would forbid forking
     return run(build_parser, argv, out, err)
 
 

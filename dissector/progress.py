@@ -77,12 +77,14 @@ class Progress:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         with self._lock:
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
+            timer, self._timer = self._timer, None
+            if timer is not None:
+                timer.cancel()
             if self._bar is not None:
                 self._bar.stop()
                 self._bar = None
+        if timer is not None:  # gone when this returns: a process with a thread forks no child
+            timer.join()
 
 
 def _is_terminal(stream: TextIO) -> bool:

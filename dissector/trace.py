@@ -68,6 +68,7 @@ from dissector.capture.record import CaptureProblem, Record
 from dissector.decoded import DecodedMessage, decode_records
 from dissector.decoders import columnar
 from dissector.errors import UsageError
+from dissector.forked import Beside, can_fork
 from dissector.gcpause import gc_paused
 from dissector.protocol.dialects import get_dialect
 
@@ -77,6 +78,10 @@ Source = str | os.PathLike[str] | IO[bytes] | IO[str]
 TABLE_ATTRIBUTES = tuple(t.name for t in TABLES)  # every table, in the registry's order
 _SCHEMAS = {t.name: t.schema for t in TABLES}  # every public table's internal schema
 _REGISTRY = {t.name: t for t in TABLES}
+# the ledgers' branch of the tables (their tables, and the findings of their checks): it reads
+# nothing of the other branch (message core, lifecycles, timing) but the columns, so the findings
+# and the report build it beside that branch (``build_beside``)
+LEDGER_BRANCH = ("memparcels", "irqs", "ledger_findings")
 
 
 @dataclass
@@ -89,14 +94,36 @@ class _Base:
     state_limits: Mapping[str, float] | None
     engine: str
     cache: dict[str, Any] = field(default_factory=dict)
+    # results being built in a forked child (``build_beside``), joined by ``get`` on first use
+    pending: dict[str, Beside[dict[str, Any]]] = field(default_factory=dict, repr=False)
 
     @property
     def captures(self) -> list[str]:
         return [c.capture for c in self.columns]
 
+    def build_beside(self, names: Sequence[str]) -> bool:
+        """Start building ``names`` (tables or intermediate results) in a forked child while
+        the caller builds others (``dissector.forked``); False where no child could be forked,
+        and then nothing was started: ``get`` builds them here, when first asked."""
+        todo = [n for n in names if n not in self.cache and n not in self.pending]
+        if not todo or not can_fork():
+            return False
+        beside = Beside(lambda: {n: self.get(n) for n in todo})
+        if not beside.forked:
+            return False
+        for n in todo:
+            self.pending[n] = beside
+        return True
+
     def get(self, name: str) -> Any:
         """Table ``name`` of the whole input (built by its registry entry), or an intermediate
         result (``_make_<name>``: the pairing, the lifecycle model, the ledgers' messages ...)."""
+        if name in self.pending:  # built beside: the child's results (or, if it failed, built here)
+            beside = self.pending[name]
+            for n in [n for n, b in self.pending.items() if b is beside]:
+                del self.pending[n]
+            with gc_paused():
+                self.cache.update(beside.result())
         if name not in self.cache:
             spec = _REGISTRY.get(name)
             build = spec.build if spec is not None else None
@@ -410,6 +437,14 @@ class Trace:
         """Time of the last message of the whole input (UTC)."""
         t = self._base.get("messages")["time_ns"]
         return None if t.isna().all() else pd.Timestamp(int(t.max()), unit="ns", tz="UTC")
+
+    def build_beside(self, *names: str) -> bool:
+        """Start building tables ``names`` (of the whole input) in a forked child, while this
+        process goes on with others: ``ghrm findings`` builds the ledgers' so. True if a child
+        was forked; where forking is unsafe (a process with threads, a notebook's kernel among
+        them; not Linux; ``GHRM_JOBS=1``) nothing starts and each table is built when first used.
+        The tables are the same either way (``dissector.forked``)."""
+        return self._base.build_beside(names)
 
     def window(self, start: Instant = None, end: Instant = None, *, relative: bool | None = None) -> Trace:
         """A new Trace of the messages with ``start <= time < end``; this trace is unchanged.

@@ -453,6 +453,9 @@ def cmd_findings(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """``ghrm findings``: expert info, most severe first."""
 
     def body(trace: Any) -> int:
+        from dissector.trace import LEDGER_BRANCH
+
+        trace.build_beside(*LEDGER_BRANCH)  # on a second core, while this one builds the rest
         table = trace.findings
         if args.vmid:
             table = trace.for_vms(table, args.vmid)

@@ -56,6 +56,9 @@ class FigureSpec:
     web: str = "svg"  # how the HTML page embeds it: "svg" (few elements) or "png" (dense)
 
     fleet_caption: str | None = None  # the caption when the timeline draws a lane per VM, not per instance
+    # CPU seconds to draw it on the 1M benchmark capture (``bench_report.py --size 1M``): how the
+    # pictures are shared between this process and a forked child (``section_figures``)
+    cost: float = 0.2
 
     def lanes(self, trace: Any) -> tuple[int, bool]:
         """How many lanes the picture has, and whether they are VMs (not VM instances)."""
@@ -96,11 +99,17 @@ SECTIONS: dict[str, tuple[FigureSpec, ...]] = {
             web="png",
             fleet_caption="VM lifecycles: one lane per VM, its instances one after another, states as bars; "
             "errors, unanswered calls, findings and abnormal exits marked",
+            cost=0.37,
         ),
     ),
     "latency": (
         FigureSpec(
-            "latency_distribution", "plot_latency_distribution", "Latency per call", (11, 5), web="png"
+            "latency_distribution",
+            "plot_latency_distribution",
+            "Latency per call",
+            (11, 5),
+            web="png",
+            cost=0.24,
         ),
         FigureSpec(
             "latency_over_time",
@@ -108,13 +117,18 @@ SECTIONS: dict[str, tuple[FigureSpec, ...]] = {
             "Every call's latency over time (errors highlighted, slow windows shaded)",
             (11, 4),
             web="png",
+            cost=0.22,
         ),
-        FigureSpec("message_rate", "plot_message_rate", "Messages per second, per direction", (11, 3.2)),
+        FigureSpec(
+            "message_rate", "plot_message_rate", "Messages per second, per direction", (11, 3.2), cost=0.1
+        ),
     ),
-    "errors": (FigureSpec("error_heatmap", "plot_error_heatmap", "Error replies: call x error", (8, 3.5)),),
+    "errors": (
+        FigureSpec("error_heatmap", "plot_error_heatmap", "Error replies: call x error", (8, 3.5), cost=0.17),
+    ),
 }
 # failed VMs also get their exchange as a sequence diagram (the first few)
-SEQUENCE = FigureSpec("sequence", "plot_sequence_diagram", "Exchange of VM {vm}", (10, 7))
+SEQUENCE = FigureSpec("sequence", "plot_sequence_diagram", "Exchange of VM {vm}", (10, 7), cost=0.15)
 MAX_SEQUENCES = 3
 
 
@@ -242,8 +256,39 @@ def picture_plan(
 def section_figures(
     trace: Any, sections: dict[str, bool], failed_vms: list[int], formats: tuple[str, ...]
 ) -> dict[str, list[Figure]]:
-    """Every picture of the report, by section (``picture_plan``), drawn."""
-    return {
-        section: [draw(spec, trace, *args, formats=formats) for spec, args in drawn]
-        for section, drawn in picture_plan(sections, failed_vms).items()
-    }
+    """Every picture of the report, by section (``picture_plan``), drawn: some in a forked child
+    where one can be (``dissector.forked``), the same pictures either way."""
+    from dissector.forked import Beside
+
+    plan = picture_plan(sections, failed_vms)
+    jobs = [(spec, args) for drawn in plan.values() for spec, args in drawn]
+    here, there = share([spec.cost for spec, _ in jobs])
+    beside = Beside(lambda: [draw(jobs[k][0], trace, *jobs[k][1], formats=formats) for k in there])
+    if not beside.forked:  # nothing to gain from the child's share: draw it here, in page order
+        here, there = list(range(len(jobs))), []
+    figures = {k: draw(jobs[k][0], trace, *jobs[k][1], formats=formats) for k in here}
+    if there:
+        figures.update(zip(there, beside.result(), strict=True))
+    order = iter(range(len(jobs)))
+    return {section: [figures[next(order)] for _ in drawn] for section, drawn in plan.items()}
+
+
+def share(costs: list[float]) -> tuple[list[int], list[int]]:
+    """Jobs ``costs`` (indices) shared between two workers, the costliest first to the less loaded
+    (ties to the first): near the least time for both, and the same split for the same costs."""
+    load = [0.0, 0.0]
+    parts: tuple[list[int], list[int]] = ([], [])
+    for k in sorted(range(len(costs)), key=lambda k: -costs[k]):
+        w = 0 if load[0] <= load[1] else 1
+        parts[w].append(k)
+        load[w] += costs[k]
+    return sorted(parts[0]), sorted(parts[1])
+
+
+def load_matplotlib() -> None:
+    """Import matplotlib and pyplot (Agg) now: ``ghrm report`` does it while a forked child builds
+    the ledgers, where it would otherwise wait for it (~0.3 s)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot  # the import is the point

@@ -22,6 +22,8 @@ from typing import Any, Literal
 import pandas as pd
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from dissector.trace import LEDGER_BRANCH
+
 from . import figures, json_text, tables, timebase
 from .content import ReportContent, build_content
 
@@ -207,6 +209,8 @@ def build_report(
     out = Path(path)
     with _old_objects_left_alone():
         step("analysing")
+        if trace.build_beside(*LEDGER_BRANCH) and fmt != "json":  # on a second core, meanwhile:
+            figures.load_matplotlib()
         c = build_content(trace, title)
         if fmt == "html":
             text = _html(trace, c, step)
