@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import signal
 import sys
 import threading
 from collections.abc import Callable, MutableMapping
@@ -109,9 +110,12 @@ class Beside(Generic[T]):
         finally:
             os.close(fd)
 
-    def __del__(self) -> None:  # a Beside never joined: no zombie left behind
+    def __del__(self) -> None:
+        """A child never joined (its caller failed or stopped): ended, and reaped."""
         if getattr(self, "forked", False):
+            self.forked = False
             try:
+                os.kill(self._pid, signal.SIGKILL)
                 os.waitpid(self._pid, 0)
                 os.close(self._fd)
             except OSError:

@@ -195,3 +195,22 @@ def test_ghrm_report_writes_the_same_page_with_and_without_a_child(name: str, tm
         pages.append(out.read_bytes())
     assert pages[0] == pages[1]
     assert pages[0].count(b"data:image/") >= 4  # pictures drawn, some beside
+
+
+def test_a_child_never_joined_is_ended_and_reaped() -> None:
+    got = _script(
+        PRELUDE
+        + """
+b = forked.Beside(lambda: time.sleep(60))
+started = b.forked
+t = time.monotonic()
+del b
+try:
+    os.waitpid(-1, os.WNOHANG)
+    left = True
+except ChildProcessError:
+    left = False
+print(json.dumps({"started": started, "left": left, "quick": time.monotonic() - t < 10}))
+"""
+    )
+    assert got == {"started": True, "left": False, "quick": True}
