@@ -32,11 +32,11 @@ from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
-# the variables that keep numpy's OpenBLAS and pyarrow's jemalloc single-threaded (read when those
-# libraries load): ghrm does no linear algebra, and the threads would make forking unsafe
+# the variables that keep numpy's OpenBLAS (its wheels' pthreads build) and pyarrow's jemalloc from
+# starting threads when they load: ghrm does no linear algebra, and the threads would forbid forking.
+# Not OMP_NUM_THREADS: Arrow sizes its own pool by it (started only when used, and then seen here)
 THREAD_ENV = {
     "OPENBLAS_NUM_THREADS": "1",
-    "OMP_NUM_THREADS": "1",
     "JE_ARROW_MALLOC_CONF": "background_thread:false",
 }
 
