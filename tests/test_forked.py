@@ -160,6 +160,8 @@ def test_share_gives_the_costliest_first_to_the_less_loaded() -> None:
     assert share([0.37, 0.24, 0.22, 0.1, 0.17, 0.15, 0.15, 0.15]) == ([0, 3, 4, 6], [1, 2, 5, 7])
     here, there = share([1.0] * 5)
     assert sorted(here + there) == list(range(5)) and len(here) == 3
+    # this process busy with the page's tables meanwhile: the child takes the costliest picture
+    assert share([0.37, 0.24, 0.22, 0.1, 0.17, 0.15, 0.15, 0.15], busy=0.15) == ([1, 4, 5, 7], [0, 2, 3, 6])
 
 
 def test_report_pictures_drawn_beside_come_back_in_page_order() -> None:

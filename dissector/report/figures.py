@@ -57,7 +57,7 @@ class FigureSpec:
 
     fleet_caption: str | None = None  # the caption when the timeline draws a lane per VM, not per instance
     # CPU seconds to draw it on the 1M benchmark capture (``bench_report.py --size 1M``): how the
-    # pictures are shared between this process and a forked child (``section_figures``)
+    # pictures are shared between this process and a forked child (``Drawing``)
     cost: float = 0.2
 
     def lanes(self, trace: Any) -> tuple[int, bool]:
@@ -256,27 +256,53 @@ def picture_plan(
 def section_figures(
     trace: Any, sections: dict[str, bool], failed_vms: list[int], formats: tuple[str, ...]
 ) -> dict[str, list[Figure]]:
-    """Every picture of the report, by section (``picture_plan``), drawn: some in a forked child
-    where one can be (``dissector.forked``), the same pictures either way."""
-    from dissector.forked import Beside
-
-    plan = picture_plan(sections, failed_vms)
-    jobs = [(spec, args) for drawn in plan.values() for spec, args in drawn]
-    here, there = share([spec.cost for spec, _ in jobs])
-    beside = Beside(lambda: [draw(jobs[k][0], trace, *jobs[k][1], formats=formats) for k in there])
-    if not beside.forked:  # nothing to gain from the child's share: draw it here, in page order
-        here, there = list(range(len(jobs))), []
-    figures = {k: draw(jobs[k][0], trace, *jobs[k][1], formats=formats) for k in here}
-    if there:
-        figures.update(zip(there, beside.result(), strict=True))
-    order = iter(range(len(jobs)))
-    return {section: [figures[next(order)] for _ in drawn] for section, drawn in plan.items()}
+    """Every picture of the report, by section (``picture_plan``), drawn (``Drawing``)."""
+    return Drawing(trace, sections, failed_vms, formats).figures()
 
 
-def share(costs: list[float]) -> tuple[list[int], list[int]]:
-    """Jobs ``costs`` (indices) shared between two workers, the costliest first to the less loaded
-    (ties to the first): near the least time for both, and the same split for the same costs."""
-    load = [0.0, 0.0]
+class Drawing:
+    """The report's pictures (``picture_plan``), shared with a forked child where one can be
+    (``dissector.forked``): the child's share starts at once, this process's is drawn by
+    ``figures()``, so the caller can do other work in between (``busy``: its CPU seconds, which
+    the share counts). The same pictures, in the same places, either way."""
+
+    def __init__(
+        self,
+        trace: Any,
+        sections: dict[str, bool],
+        failed_vms: list[int],
+        formats: tuple[str, ...],
+        *,
+        busy: float = 0.0,
+    ) -> None:
+        from dissector.forked import Beside
+
+        self.trace, self.formats = trace, formats
+        self.plan = picture_plan(sections, failed_vms)
+        self.jobs = [(spec, args) for drawn in self.plan.values() for spec, args in drawn]
+        self.here, self.there = share([spec.cost for spec, _ in self.jobs], busy=busy)
+        self.beside = Beside(lambda: [self._draw(k) for k in self.there])
+        if not self.beside.forked:  # no child: everything is drawn here, in page order
+            self.here, self.there = list(range(len(self.jobs))), []
+
+    def _draw(self, k: int) -> Figure:
+        spec, args = self.jobs[k]
+        return draw(spec, self.trace, *args, formats=self.formats)
+
+    def figures(self) -> dict[str, list[Figure]]:
+        """The pictures by section, in page order (this process's share drawn now)."""
+        drawn = {k: self._draw(k) for k in self.here}
+        if self.there:
+            drawn.update(zip(self.there, self.beside.result(), strict=True))
+        order = iter(range(len(self.jobs)))
+        return {section: [drawn[next(order)] for _ in pictures] for section, pictures in self.plan.items()}
+
+
+def share(costs: list[float], *, busy: float = 0.0) -> tuple[list[int], list[int]]:
+    """Jobs ``costs`` (indices) shared between this process (already ``busy`` for so long) and a
+    child, the costliest first to the less loaded (ties to this process): near the least time for
+    both, and the same split for the same costs."""
+    load = [busy, 0.0]
     parts: tuple[list[int], list[int]] = ([], [])
     for k in sorted(range(len(costs)), key=lambda k: -costs[k]):
         w = 0 if load[0] <= load[1] else 1
