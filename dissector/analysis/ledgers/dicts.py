@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from dissector.analysis.columns import plain_messages
+from dissector.decoded import ExactTime
 from dissector.decoders import compiled
 from dissector.protocol.wire import REPLY
 
@@ -100,3 +101,40 @@ class ColumnDicts:
             return None
         json["capture"] = self.cols.capture
         return json
+
+    def light(self, k: int) -> dict[str, Any] | None:
+        """``fields``, ``client_vmid``, ``err_name`` and ``malformed`` of ``rows[k]`` as ``get(k)``
+        has them, without the rest of its dict; None where ``get(k)`` would not take the column
+        path (not plain, the bytes do not read as the columns say, or a misfit).
+
+        Why: a replay reads a message's fields and one or two of these, and ``get`` spends half
+        its time on the rest (times as ``ExactTime``, names, the dict). The checks are
+        ``_plain``'s (``compiled.message_head`` is what ``message_json`` runs); equal values by
+        test (``tests/analysis/ledgers/test_dicts.py``)."""
+        if not self.plain[k]:
+            return None
+        data = self.message_bytes(self.rows[k])
+        try:
+            msg_type, seq, msg_id, fragments, err_code, payload, pos = compiled.message_head(data, self.names)
+            mtype = self.mtype[k]
+            if (
+                fragments
+                or msg_type != mtype
+                or seq != self.seq[k]
+                or msg_id != self.msg_id[k]
+                or (mtype == REPLY and err_code != self.err[k])
+            ):
+                return None
+            fields = payload.shown(data, pos, len(data)) if pos < len(data) else {}  # message_json's
+        except compiled.MISFITS:
+            return None
+        return {
+            "fields": fields,
+            "client_vmid": self.client[k],
+            "err_name": None if err_code is None else self.names.error_name(err_code),
+            "malformed": None,
+        }
+
+    def time(self, k: int) -> ExactTime:
+        """``get(k)["time"]`` of a row ``light`` read (its time is known: a plain row)."""
+        return ExactTime(self.time_ns[k])

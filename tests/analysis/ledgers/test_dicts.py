@@ -35,8 +35,21 @@ def _assert_equal_dicts(cols: MessageColumns, dialect: str) -> int:
     rows = np.arange(len(cols))
     made = _column_dicts(cols, rows, dialect)
     for k in range(len(made)):
-        assert _typed(made.get(k)) == _typed(_decoded_row(cols, k, dialect)), f"{cols.capture} row {k}"
+        full = _decoded_row(cols, k, dialect)
+        assert _typed(made.get(k)) == _typed(full), f"{cols.capture} row {k}"
+        _assert_light(made, k, full)
     return sum(made.plain)
+
+
+def _assert_light(made: ColumnDicts, k: int, full: dict) -> None:
+    """What ``light`` reads of a row (and ``time``) is its whole dict's, same types; it reads
+    every row the column path takes (and no other)."""
+    light = made.light(k)
+    assert (light is not None) == (made.plain[k] and made._plain(k) is not None)
+    if light is not None:
+        light["time"] = made.time(k)
+        assert _typed(light) == _typed({key: full[key] for key in light}), f"row {k}"
+        assert light["time"].text == full["time"].text
 
 
 @pytest.mark.parametrize("path", BUNDLED, ids=lambda p: p.name)
