@@ -451,8 +451,13 @@ def _column_story(cols: MessageColumns, dialect: str) -> tuple[Story, list[Mappi
     requests = (mtype[keep] == REQUEST).tolist()
     for p, q, name, request in zip(at, answer, names, requests, strict=True):
         _tell(story, held[p], held[q] if request and q >= 0 else None, request, name)
-    lazy = [m for m, i in zip(held, made.rows, strict=True) if i not in exact]
-    return story, sorted((*exact.values(), *lazy), key=lambda m: int(m["frame"]))
+    # every dict, in frame order (a stable sort, by keys gathered without asking each message)
+    kept = [*exact.values(), *(m for m, i in zip(held, made.rows, strict=True) if i not in exact)]
+    frames = [
+        *(int(m["frame"]) for m in exact.values()),
+        *(f for f, i in zip(made.frame, made.rows) if i not in exact),
+    ]
+    return story, [kept[j] for j in sorted(range(len(kept)), key=frames.__getitem__)]
 
 
 _UNKNOWN: Any = object()  # a value the header columns do not give
@@ -519,6 +524,9 @@ class LazyMessage(Mapping[str, Any]):
         return self._dict()[key]
 
     def get(self, key: str, default: Any = None) -> Any:
+        light = self._light  # what was read already answers first (as ``self[key]`` would)
+        if light and key in light:  # type: ignore[operator]
+            return light[key]  # type: ignore[index]
         try:
             return self[key]
         except KeyError:
