@@ -455,7 +455,7 @@ def _column_story(cols: MessageColumns, dialect: str) -> tuple[Story, list[Mappi
     kept = [*exact.values(), *(m for m, i in zip(held, made.rows, strict=True) if i not in exact)]
     frames = [
         *(int(m["frame"]) for m in exact.values()),
-        *(f for f, i in zip(made.frame, made.rows) if i not in exact),
+        *(f for f, i in zip(made.frame, made.rows, strict=True) if i not in exact),
     ]
     return story, [kept[j] for j in sorted(range(len(kept)), key=frames.__getitem__)]
 
