@@ -487,6 +487,40 @@ def _decode(raw: RawMessage, d: _Dialect) -> CompiledMessage:
     return CompiledMessage(raw, json, " ".join(words))
 
 
+def message_head(data: bytes, d: _Dialect) -> tuple[int, int, int, int, int | None, _Payload, int]:
+    """What the RPC header of a whole message says, as ``message_json`` reads it: (msg_type,
+    seq, msg_id, fragments, err_code (None unless a reply), the payload's reader, where the
+    payload starts). Raises one of ``MISFITS`` where the Scapy view must word a malformation.
+
+    Why apart: the ledgers read a message's ``fields`` alone (``ledgers.dicts``) with the very
+    checks ``message_json`` makes, without the rest of its dict."""
+    if len(data) < RPC_HEADER_SIZE:
+        raise _Misfit
+    api, type_byte, seq, msg_id = RPC_HEADER.unpack_from(data)
+    msg_type = type_byte & MSG_TYPE_MASK
+    fragments = type_byte >> FRAGMENTS_SHIFT
+    if api != RPC_API_BYTE or fragments > MAX_FRAGMENTS or msg_type == 0:
+        raise _Misfit
+    if lone_fragment(fragments, len(data)):
+        raise _Misfit
+    err_code = None
+    pos = RPC_HEADER_SIZE
+    end = len(data)
+    if msg_type == REPLY:
+        if end < pos + REPLY_ERROR_SIZE:
+            raise _Misfit
+        err_code = _U32.unpack_from(data, pos)[0]
+        pos += REPLY_ERROR_SIZE
+        payload = d.payload("reply" if err_code == 0 else "error_reply", msg_id)
+        if pos == end and err_code == 0 and payload.min_size:
+            raise _Misfit  # reply data is empty, its layout needs bytes
+    else:
+        payload = d.payload(TYPE_NAMES[msg_type], msg_id)
+        if pos == end and payload.min_size:
+            raise _Misfit  # payload is empty, its layout needs bytes
+    return msg_type, seq, msg_id, fragments, err_code, payload, pos
+
+
 def message_json(
     data: bytes,
     d: _Dialect,
@@ -503,36 +537,14 @@ def message_json(
     from the message columns (``ledgers.dicts``). Raises one of ``MISFITS`` where the Scapy view
     must word a malformation. ``words``: a list to receive the summary's words (none are made
     when not given: the ledgers do not print them)."""
-    if len(data) < RPC_HEADER_SIZE:
-        raise _Misfit
-    api, type_byte, seq, msg_id = RPC_HEADER.unpack_from(data)
-    msg_type = type_byte & MSG_TYPE_MASK
-    fragments = type_byte >> FRAGMENTS_SHIFT
-    if api != RPC_API_BYTE or fragments > MAX_FRAGMENTS or msg_type == 0:
-        raise _Misfit
-    if lone_fragment(fragments, len(data)):
-        raise _Misfit
+    msg_type, seq, msg_id, fragments, err_code, payload, pos = message_head(data, d)
     name = d.message_name(msg_id)
+    err_name = None if err_code is None else d.error_name(err_code)
     if words is not None:
         words += (_TYPE_WORDS[msg_type], name, f"seq={seq}")
-    err_code = err_name = None
-    pos = RPC_HEADER_SIZE
-    end = len(data)
-    if msg_type == REPLY:
-        if end < pos + REPLY_ERROR_SIZE:
-            raise _Misfit
-        err_code = _U32.unpack_from(data, pos)[0]
-        err_name = d.error_name(err_code)
-        if words is not None:
+        if err_name is not None:
             words.append(f"err={err_name}")
-        pos += REPLY_ERROR_SIZE
-        payload = d.payload("reply" if err_code == 0 else "error_reply", msg_id)
-        if pos == end and err_code == 0 and payload.min_size:
-            raise _Misfit  # reply data is empty, its layout needs bytes
-    else:
-        payload = d.payload(TYPE_NAMES[msg_type], msg_id)
-        if pos == end and payload.min_size:
-            raise _Misfit  # payload is empty, its layout needs bytes
+    end = len(data)
     fields: Values = {}
     if pos < end:
         if words is None:

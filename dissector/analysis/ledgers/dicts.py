@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from dissector.analysis.columns import plain_messages
+from dissector.decoded import ExactTime
 from dissector.decoders import compiled
 from dissector.protocol.wire import REPLY
 
@@ -100,3 +101,67 @@ class ColumnDicts:
             return None
         json["capture"] = self.cols.capture
         return json
+
+    def light(self, k: int) -> dict[str, Any] | None:
+        """``fields``, ``client_vmid``, ``err_name`` and ``malformed`` of ``rows[k]`` as ``get(k)``
+        has them (and ``time``, for a row that is not plain), without the rest of its dict; None
+        where ``get(k)`` would not take the compiled decoder's dict (then ask ``get``).
+
+        Why: a replay reads a message's fields and one or two of these, and ``get`` spends half
+        its time on the rest (times as ``ExactTime``, names, the dict). A plain row is checked as
+        ``_plain`` checks it (``compiled.message_head`` is what ``message_json`` runs); any other
+        is read as ``slow`` (``events._decoded_row``) reads it, from its ``RawMessage``. Equal
+        values by test (``tests/analysis/ledgers/test_dicts.py``)."""
+        if not self.plain[k]:
+            return self._light_raw(k)
+        data = self.message_bytes(self.rows[k])
+        try:
+            msg_type, seq, msg_id, fragments, err_code, payload, pos = compiled.message_head(data, self.names)
+            mtype = self.mtype[k]
+            if (
+                fragments
+                or msg_type != mtype
+                or seq != self.seq[k]
+                or msg_id != self.msg_id[k]
+                or (mtype == REPLY and err_code != self.err[k])
+            ):
+                return None
+            fields = payload.shown(data, pos, len(data)) if pos < len(data) else {}  # message_json's
+        except compiled.MISFITS:
+            return None
+        return {
+            "fields": fields,
+            "client_vmid": self.client[k],
+            "err_name": None if err_code is None else self.names.error_name(err_code),
+            "malformed": None,
+        }
+
+    def _light_raw(self, k: int) -> dict[str, Any] | None:
+        """``light`` of a row that is not plain (a reassembled message, at 1M ~3k rows a story
+        holds: long SGLs, VM_GET_HYP_RESOURCES replies): what ``compiled.decode_message`` makes of
+        its ``RawMessage`` (summary words too: a summary it cannot word goes to Scapy), or None
+        where ``slow`` dissects it with Scapy."""
+        i = self.rows[k]
+        cols = self.cols
+        if cols.raw_message is None or cols.malformed[i] is not None:
+            return None
+        raw = cols.raw_message(i)
+        if raw.problems:
+            return None
+        data = raw.data
+        try:
+            _, _, _, _, err_code, payload, pos = compiled.message_head(data, self.names)
+            fields = payload.fields(data, pos)[0] if pos < len(data) else {}  # message_json's
+        except compiled.MISFITS:
+            return None
+        return {
+            "fields": fields,
+            "client_vmid": raw.client_vmid,
+            "err_name": None if err_code is None else self.names.error_name(err_code),
+            "malformed": None,
+            "time": None if raw.time_ns is None else ExactTime(raw.time_ns),
+        }
+
+    def time(self, k: int) -> ExactTime:
+        """``get(k)["time"]`` of a row ``light`` read (its time is known: a plain row)."""
+        return ExactTime(self.time_ns[k])

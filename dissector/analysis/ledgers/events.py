@@ -28,7 +28,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -441,7 +440,7 @@ def _column_story(cols: MessageColumns, dialect: str) -> tuple[Story, list[Mappi
     made = _column_dicts(cols, rows[need], dialect)
     is_reply = (mtype[need] == REPLY).tolist()
     held: list[Mapping[str, Any]] = [
-        exact.get(i) or LazyMessage(frame, m, err if reply else _UNKNOWN, partial(made.get, p))
+        exact.get(i) or LazyMessage(frame, m, err if reply else _UNKNOWN, None, made, p)
         for p, (i, frame, m, err, reply) in enumerate(
             zip(made.rows, made.frame, made.msg_id, made.err, is_reply, strict=True)
         )
@@ -452,11 +451,19 @@ def _column_story(cols: MessageColumns, dialect: str) -> tuple[Story, list[Mappi
     requests = (mtype[keep] == REQUEST).tolist()
     for p, q, name, request in zip(at, answer, names, requests, strict=True):
         _tell(story, held[p], held[q] if request and q >= 0 else None, request, name)
-    lazy = [m for m, i in zip(held, made.rows, strict=True) if i not in exact]
-    return story, sorted((*exact.values(), *lazy), key=lambda m: int(m["frame"]))
+    # every dict, in frame order (a stable sort, by keys gathered without asking each message)
+    kept = [*exact.values(), *(m for m, i in zip(held, made.rows, strict=True) if i not in exact)]
+    frames = [
+        *(int(m["frame"]) for m in exact.values()),
+        *(f for f, i in zip(made.frame, made.rows, strict=True) if i not in exact),
+    ]
+    return story, [kept[j] for j in sorted(range(len(kept)), key=frames.__getitem__)]
 
 
 _UNKNOWN: Any = object()  # a value the header columns do not give
+
+
+_LIGHT = frozenset(("fields", "client_vmid", "err_name", "malformed", "time"))  # see ColumnDicts.light
 
 
 class LazyMessage(Mapping[str, Any]):
@@ -465,17 +472,34 @@ class LazyMessage(Mapping[str, Any]):
 
     Why: each ledger replays only its own events (the parcel ledger never reads an IRQ call, nor
     the IRQ ledger a parcel's), and most replies a story holds are read only for whether they
-    were OK: ``ghrm memparcels`` or ``irqs`` decodes a fraction of the story's messages."""
+    were OK: ``ghrm memparcels`` or ``irqs`` decodes a fraction of the story's messages. Made
+    from the columns (``made``, position ``at``), what a replay reads (``_LIGHT``: the fields,
+    client, error name, time) is read without the whole dict (``ColumnDicts.light``); the whole
+    dict only when asked for anything else."""
 
-    __slots__ = ("_decode", "_err", "_frame", "_full", "_msg_id")
+    __slots__ = ("_at", "_decode", "_err", "_frame", "_full", "_light", "_made", "_msg_id")
 
-    def __init__(self, frame: int, msg_id: int, err_code: Any, decode: Callable[[], dict[str, Any]]) -> None:
+    def __init__(
+        self,
+        frame: int,
+        msg_id: int,
+        err_code: Any,
+        decode: Callable[[], dict[str, Any]] | None,
+        made: ColumnDicts | None = None,
+        at: int = -1,
+    ) -> None:
         self._frame, self._msg_id, self._err, self._decode = frame, msg_id, err_code, decode
+        self._made, self._at = made, at
         self._full: dict[str, Any] | None = None
+        self._light: dict[str, Any] | bool | None = None  # None: not tried; False: no light path
 
     def _dict(self) -> dict[str, Any]:
         if self._full is None:
-            self._full = self._decode()
+            if self._decode is not None:
+                self._full = self._decode()
+            else:
+                assert self._made is not None
+                self._full = self._made.get(self._at)
         return self._full
 
     def __getitem__(self, key: str) -> Any:
@@ -488,7 +512,25 @@ class LazyMessage(Mapping[str, Any]):
             return self._msg_id
         if key == "err_code" and self._err is not _UNKNOWN:
             return self._err
+        if key in _LIGHT and self._made is not None:
+            light = self._light
+            if light is None:
+                light = self._light = self._made.light(self._at) or False
+            if light:
+                assert isinstance(light, dict)
+                if key == "time" and "time" not in light:
+                    light["time"] = self._made.time(self._at)
+                return light[key]
         return self._dict()[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        light = self._light  # what was read already answers first (as ``self[key]`` would)
+        if light and key in light:  # type: ignore[operator]
+            return light[key]  # type: ignore[index]
+        try:
+            return self[key]
+        except KeyError:
+            return default
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._dict())

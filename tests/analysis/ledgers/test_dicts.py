@@ -35,8 +35,25 @@ def _assert_equal_dicts(cols: MessageColumns, dialect: str) -> int:
     rows = np.arange(len(cols))
     made = _column_dicts(cols, rows, dialect)
     for k in range(len(made)):
-        assert _typed(made.get(k)) == _typed(_decoded_row(cols, k, dialect)), f"{cols.capture} row {k}"
+        full = _decoded_row(cols, k, dialect)
+        assert _typed(made.get(k)) == _typed(full), f"{cols.capture} row {k}"
+        _assert_light(made, k, full)
     return sum(made.plain)
+
+
+def _assert_light(made: ColumnDicts, k: int, full: dict) -> None:
+    """What ``light`` reads of a row (and ``time``) is its whole dict's, same types; it reads
+    every row the column path takes (and no other)."""
+    light = made.light(k)
+    if made.plain[k]:
+        assert (light is not None) == (made._plain(k) is not None)
+    elif made.cols.malformed[made.rows[k]] is None and k in made.cols.multi_frames:
+        assert light is not None  # a reassembled message: read from its RawMessage
+    if light is not None:
+        if "time" not in light:
+            light["time"] = made.time(k)
+        assert _typed(light) == _typed({key: full[key] for key in light}), f"row {k}"
+        assert getattr(light["time"], "text", None) == getattr(full["time"], "text", None)
 
 
 @pytest.mark.parametrize("path", BUNDLED, ids=lambda p: p.name)
