@@ -571,6 +571,7 @@ def decode(rc: RecordArrays, capture: str, dialect: str = "rm") -> MessageColumn
         payload=payload,
         raw_message=source.raw_message,
         message_bytes=source.message_bytes,
+        words=source.words,
         emitted=m.emitted(),
     )
     return cols  # in frame order already (``_messages``)
