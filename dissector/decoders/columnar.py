@@ -106,7 +106,7 @@ class ByteView:
     messages).
     """
 
-    def __init__(self, buf: bytes) -> None:
+    def __init__(self, buf: bytes | memoryview) -> None:
         self.buf = buf
         self.u8 = np.frombuffer(buf, np.uint8)
         self._views: dict[tuple[int, bool], np.ndarray] = {}
