@@ -33,6 +33,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -773,9 +774,9 @@ def _events(msgs: pd.DataFrame, tx: pd.DataFrame, ids: dict[str, int]) -> tuple[
     events = [e for part in parts for e in part]
     # by (frame, kind), ties in the order added: one stable numpy sort instead of a key per event
     kinds = np.concatenate([np.full(len(part), part[0][1] if part else 0, np.int64) for part in parts])
-    frames = np.fromiter((e[0] for e in events), np.int64, len(events))
+    frames = np.fromiter(map(itemgetter(0), events), np.int64, len(events))
     order = np.lexsort((kinds, frames))
-    return [events[i] for i in order.tolist()], set(vmid[rows].tolist())
+    return list(map(events.__getitem__, order.tolist())), set(vmid[rows].tolist())
 
 
 # VM states in the order a VM goes through them (protocol.md 6.1, every dialect's names), so that
