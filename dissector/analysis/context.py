@@ -320,19 +320,25 @@ class Resources:
             borrower = fields.get(IRQ_BORROWER)
             return borrower if isinstance(borrower, int) and borrower > 0 else None
         key = self.handle_key(record)
-        known = self.handles.get(key) if key is not None else None
+        return None if key is None else self.handle_vm(key, client)
+
+    def handle_vm(self, key: tuple[str, int], client: Any) -> int | None:
+        """The VM of a call on handle ``key`` made by ``client``: the one its creator lent or
+        shared it to when the creator makes the call, else None (a borrower's own call: rule
+        3/4, the caller); None for a handle never seen created."""
+        known = self.handles.get(key)
         if known is None:
             return None
         owner, vm = known
-        return vm if client == owner else None  # a borrower's own call: rule 3/4 (the caller)
+        return vm if client == owner else None
 
     def handle_key(self, record: Mapping[str, Any]) -> tuple[str, int] | None:
         """``(mem/irq, handle)`` a handle call's request names (None: not a handle call, or no
         handle in its payload)."""
-        name = self.names.get(record.get("msg_id"))  # type: ignore[arg-type]
-        if name is None or name in MEMORY_CREATE:
+        field = _handle_fields().get(record.get("msg_id"))  # type: ignore[arg-type]
+        if field is None:
             return None
-        kind, key = ("irq", "virq_handle") if name.startswith("VM_IRQ") else ("mem", "mem_handle")
+        kind, key = field
         handle = (record.get("fields") or {}).get(key)
         return (kind, int(handle)) if isinstance(handle, int) else None
 
@@ -361,6 +367,17 @@ RESOURCE_CALLS = (*MEMORY_CREATE, *MEMORY_HANDLE_CALLS, *IRQ_HANDLE_CALLS, IRQ_L
 @cache
 def _resource_names() -> dict[int, str]:
     return {msg_id_of(n): n for n in (*MEMORY_CREATE, *MEMORY_HANDLE_CALLS, *IRQ_HANDLE_CALLS)}
+
+
+@cache
+def _handle_fields() -> dict[int, tuple[str, str]]:
+    """Id of each handle call (a memory or IRQ call on a handle, creates aside) -> (mem/irq, the
+    payload field naming the handle)."""
+    out = {}
+    for msg_id, name in _resource_names().items():
+        if name not in MEMORY_CREATE:
+            out[msg_id] = ("irq", "virq_handle") if name.startswith("VM_IRQ") else ("mem", "mem_handle")
+    return out
 
 
 @cache
@@ -468,8 +485,15 @@ def resource_vms_of(
         calls.request_frame[visit].tolist(),
     )
     known = _prefetched(payload, calls.row[visit], calls.is_request[visit])
+    handle_fields = _handle_fields()
     for r, cap, is_request, mid, who, code, at, req_frame, got in zip(*columns, known, strict=True):
         res = trackers.get(cap) or trackers.setdefault(cap, Resources())
+        field = handle_fields.get(mid) if is_request and got is not None else None
+        if field is not None and isinstance(got.get(field[1]), int):  # a handle call, prefetched:
+            vm = res.handle_vm((field[0], int(got[field[1]])), who)  # ``request_vm`` without a dict
+            if vm is not None:
+                out[(calls.captures[cap], at)] = int(vm)
+            continue
         record: dict[str, Any] = {"msg_id": mid, "client_vmid": who, "err_code": code}
         if is_request:
             record["fields"] = got if got is not None else payload(r, "request")
