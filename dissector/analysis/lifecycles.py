@@ -437,6 +437,7 @@ class _Rebuild:
         for inst in list(self.current.values()):
             self.close(inst)
         typical = self.typical()
+        limits: dict[str, tuple[float | None, str]] = {}
         rows: list[tuple] = []
         summary: list[dict[str, Any]] = []
         for inst in sorted(self.done, key=lambda i: (i.vmid, i.number)):
@@ -461,7 +462,9 @@ class _Rebuild:
                         frame,
                     )
                 )
-                limit, why = self.limit(state, typical)
+                if state not in limits:  # a few states, ~15k intervals at 1M: each state's limit once
+                    limits[state] = self.limit(state, typical)
+                limit, why = limits[state]
                 if limit is not None and end - start > limit:
                     still = " and still was when the capture ended" if ongoing else ""
                     call = inst.intervals[k][4] if len(inst.intervals[k]) > 4 else None
