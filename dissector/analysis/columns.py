@@ -108,6 +108,10 @@ class MessageColumns:
     # the reassembler emitted (the others: at their own record, after anything it gave up): the
     # order ``ghrm decode`` prints them in. The columnar decoder's alone (None elsewhere).
     emitted: dict[int, int] | None = field(default=None, repr=False, compare=False)
+    # (rows, at) -> the little-endian u32 at byte ``at`` of each row's ``message_bytes``, -1
+    # where a single gather cannot read it (``RecordSource.words``): a few payload fields of
+    # tens of thousands of rows at once (``context.PayloadReader.prefetch``)
+    words: Callable[[np.ndarray, int], np.ndarray] | None = field(default=None, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -153,13 +157,20 @@ class MessageColumns:
                 return data(int(rows[i]))
 
             out["message_bytes"] = bytes_taken
+        words = self.words
+        if words is not None:
+
+            def words_taken(i: np.ndarray, at: int) -> np.ndarray:
+                return words(rows[np.asarray(i, np.int64)], at)
+
+            out["words"] = words_taken
         return MessageColumns(**out)
 
     def differences(self, other: MessageColumns) -> list[str]:
         """Names (and first differing row) of columns that differ: the engine-equality check."""
         out = []
         for f in fields(self):
-            if f.name in ("raw_message", "message_bytes", "capture", "emitted"):
+            if f.name in ("raw_message", "message_bytes", "words", "capture", "emitted"):
                 continue
             a, b = getattr(self, f.name), getattr(other, f.name)
             if f.name == "multi_frames":
@@ -271,6 +282,21 @@ class RecordSource:
         if at < 0 or self.synthetic[i] or i in self.cut:
             return self.raw_message(i).data
         return bytes(self.buf[at : at + int(self.length[i])])
+
+    def words(self, rows: np.ndarray, at: int) -> np.ndarray:
+        """The little-endian u32 at byte ``at`` of each of these rows' ``message_bytes``, in one
+        gather; -1 where ``message_bytes`` does not read the buffer straight (a reassembled, log
+        or cut message: ask it) or the message is shorter than ``at + 4``."""
+        rows = np.asarray(rows, np.int64)
+        start = self.offset[rows].astype(np.int64)
+        ok = (start >= 0) & ~self.synthetic[rows] & (self.length[rows] >= at + 4)
+        if self.cut:
+            ok &= ~np.isin(rows, np.fromiter(self.cut, np.int64, len(self.cut)))
+        out = np.full(len(rows), -1, np.int64)
+        if ok.any():  # then the buffer holds at least 4 bytes
+            u32 = np.ndarray((len(self.buf) - 3,), "<u4", self.buf, 0, (1,))  # a word at every byte
+            out[ok] = u32[start[ok] + at]
+        return out
 
 
 @dataclass

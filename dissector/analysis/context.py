@@ -320,19 +320,25 @@ class Resources:
             borrower = fields.get(IRQ_BORROWER)
             return borrower if isinstance(borrower, int) and borrower > 0 else None
         key = self.handle_key(record)
-        known = self.handles.get(key) if key is not None else None
+        return None if key is None else self.handle_vm(key, client)
+
+    def handle_vm(self, key: tuple[str, int], client: Any) -> int | None:
+        """The VM of a call on handle ``key`` made by ``client``: the one its creator lent or
+        shared it to when the creator makes the call, else None (a borrower's own call: rule
+        3/4, the caller); None for a handle never seen created."""
+        known = self.handles.get(key)
         if known is None:
             return None
         owner, vm = known
-        return vm if client == owner else None  # a borrower's own call: rule 3/4 (the caller)
+        return vm if client == owner else None
 
     def handle_key(self, record: Mapping[str, Any]) -> tuple[str, int] | None:
         """``(mem/irq, handle)`` a handle call's request names (None: not a handle call, or no
         handle in its payload)."""
-        name = self.names.get(record.get("msg_id"))  # type: ignore[arg-type]
-        if name is None or name in MEMORY_CREATE:
+        field = _handle_fields().get(record.get("msg_id"))  # type: ignore[arg-type]
+        if field is None:
             return None
-        kind, key = ("irq", "virq_handle") if name.startswith("VM_IRQ") else ("mem", "mem_handle")
+        kind, key = field
         handle = (record.get("fields") or {}).get(key)
         return (kind, int(handle)) if isinstance(handle, int) else None
 
@@ -361,6 +367,17 @@ RESOURCE_CALLS = (*MEMORY_CREATE, *MEMORY_HANDLE_CALLS, *IRQ_HANDLE_CALLS, IRQ_L
 @cache
 def _resource_names() -> dict[int, str]:
     return {msg_id_of(n): n for n in (*MEMORY_CREATE, *MEMORY_HANDLE_CALLS, *IRQ_HANDLE_CALLS)}
+
+
+@cache
+def _handle_fields() -> dict[int, tuple[str, str]]:
+    """Id of each handle call (a memory or IRQ call on a handle, creates aside) -> (mem/irq, the
+    payload field naming the handle)."""
+    out = {}
+    for msg_id, name in _resource_names().items():
+        if name not in MEMORY_CREATE:
+            out[msg_id] = ("irq", "virq_handle") if name.startswith("VM_IRQ") else ("mem", "mem_handle")
+    return out
 
 
 @cache
@@ -467,11 +484,19 @@ def resource_vms_of(
         calls.frame[visit].tolist(),
         calls.request_frame[visit].tolist(),
     )
-    for r, cap, is_request, mid, who, code, at, req_frame in zip(*columns, strict=True):
+    known = _prefetched(payload, calls.row[visit], calls.is_request[visit])
+    handle_fields = _handle_fields()
+    for r, cap, is_request, mid, who, code, at, req_frame, got in zip(*columns, known, strict=True):
         res = trackers.get(cap) or trackers.setdefault(cap, Resources())
+        field = handle_fields.get(mid) if is_request and got is not None else None
+        if field is not None and isinstance(got.get(field[1]), int):  # a handle call, prefetched:
+            vm = res.handle_vm((field[0], int(got[field[1]])), who)  # ``request_vm`` without a dict
+            if vm is not None:
+                out[(calls.captures[cap], at)] = int(vm)
+            continue
         record: dict[str, Any] = {"msg_id": mid, "client_vmid": who, "err_code": code}
         if is_request:
-            record["fields"] = payload(r, "request")
+            record["fields"] = got if got is not None else payload(r, "request")
             vm = res.request_vm(record)
             if vm is not None:
                 out[(calls.captures[cap], at)] = int(vm)
@@ -479,8 +504,23 @@ def resource_vms_of(
                 pending[(cap, at)] = (record, None if vm is None else int(vm))
         elif code == 0 and (cap, req_frame) in pending:
             request, vm = pending.pop((cap, req_frame))
-            record["fields"] = payload(r, "reply")
+            record["fields"] = got if got is not None else payload(r, "reply")
             res.answered(request, record, vm)
+    return out
+
+
+def _prefetched(payload: Payload, rows: np.ndarray, is_request: np.ndarray) -> list[Mapping[str, Any] | None]:
+    """``payload``'s answers for ``rows`` (requests read as requests, the rest as replies) where
+    its ``prefetch`` reads them at once (``PayloadReader``); None for the rest, and for all of
+    them from a reader without ``prefetch``."""
+    prefetch = getattr(payload, "prefetch", None)
+    out: list[Mapping[str, Any] | None] = [None] * len(rows)
+    if prefetch is None:
+        return out
+    for role, mask in (("request", is_request), ("reply", ~is_request)):
+        at = np.flatnonzero(mask)
+        for j, got in zip(at.tolist(), prefetch(rows[at], role), strict=True):
+            out[j] = got
     return out
 
 
@@ -553,20 +593,31 @@ def _acl_codec(msg_id: int, dialect: str) -> StructCodec | None:
     return None
 
 
-def payload_reader(columns: Sequence[Any], dialect: str) -> Callable[[int, str], Mapping[str, Any]]:
+def payload_reader(columns: Sequence[Any], dialect: str) -> PayloadReader:
     """``payload(row, role)`` over a Trace's per-capture message columns (rows numbered as in its
     messages table): the fast codec, or Scapy's lenient dissection when the bytes do not fit."""
-    from dissector.decoded import DecodedMessage
-    from dissector.protocol.codec import CodecError, codec_for
+    return PayloadReader(columns, dialect)
 
-    starts = np.cumsum([0, *(len(c) for c in columns)])
 
-    def payload(row: int, role: str) -> Mapping[str, Any]:
-        k = 0 if len(columns) == 1 else int(np.searchsorted(starts, row, side="right") - 1)
+class PayloadReader:
+    """``payload_reader``'s ``payload(row, role)``, and ``prefetch``: its answer for many rows at
+    once where it is the handle a payload starts with (most of rule 1's reads)."""
+
+    def __init__(self, columns: Sequence[Any], dialect: str) -> None:
+        self.columns = columns
+        self.dialect = dialect
+        self.starts = np.cumsum([0, *(len(c) for c in columns)])
+
+    def __call__(self, row: int, role: str) -> Mapping[str, Any]:
+        from dissector.decoded import DecodedMessage
+        from dissector.protocol.codec import CodecError, codec_for
+
+        columns, dialect = self.columns, self.dialect
+        k = 0 if len(columns) == 1 else int(np.searchsorted(self.starts, row, side="right") - 1)
         cols = columns[k]
         if cols.raw_message is None:
             return {}
-        i = row - int(starts[k])
+        i = row - int(self.starts[k])
         # the bytes alone where the columns can give them (no RawMessage built per row)
         data = cols.message_bytes(i) if cols.message_bytes is not None else cols.raw_message(i).data
         if len(data) > 1 and lone_fragment(data[1] >> FRAGMENTS_SHIFT, len(data)):
@@ -588,7 +639,29 @@ def payload_reader(columns: Sequence[Any], dialect: str) -> Callable[[int, str],
         except (CodecError, KeyError, ValueError, IndexError):  # malformed: decoded as far as it goes
             return DecodedMessage(cols.raw_message(i), dialect).fields
 
-    return payload
+    def prefetch(self, rows: np.ndarray, role: str) -> list[Mapping[str, Any] | None]:
+        """``self(row, role)`` of each of ``rows`` where it is the branch above that reads the
+        handle the payload starts with (``_leading_handle``), read with one gather per capture
+        (``MessageColumns.words``); None where ``self(row, role)`` must be asked. ~3 us a row
+        saved on the memory and IRQ calls of a busy capture (67k at 1M messages)."""
+        out: list[Mapping[str, Any] | None] = [None] * len(rows)
+        skip = 8 if role == "request" else 12  # where ``body`` starts in the bytes
+        for k, cols in enumerate(self.columns):
+            words = getattr(cols, "words", None)
+            if words is None or getattr(cols, "raw_message", None) is None:
+                continue
+            mine = np.flatnonzero((rows >= self.starts[k]) & (rows < self.starts[k + 1]))
+            i = rows[mine] - int(self.starts[k])
+            head, msg_id, handle = words(i, 0), words(i, 4), words(i, skip)
+            fragments = ((head >> 8) & 0xFF) >> FRAGMENTS_SHIFT
+            ok = (head >= 0) & (handle >= 0) & ~lone_fragment(fragments, cols.length[i].astype(np.int64))
+            for j, mid, value in zip(
+                mine[ok].tolist(), msg_id[ok].tolist(), handle[ok].tolist(), strict=True
+            ):
+                name = _leading_handle(mid, role)
+                if name is not None:
+                    out[j] = {name: value}
+        return out
 
 
 def with_resources(messages: pd.DataFrame, vms: Mapping[tuple[str, int], int]) -> pd.DataFrame:

@@ -33,6 +33,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -89,6 +90,10 @@ HINTS = {
 }
 # Calls whose request fields the rebuild reads (STATE_CALLS: those whose success changes the state).
 NEED_FIELDS = frozenset({"VM_ALLOCATE", "VM_CONFIG_IMAGE", "VM_STOP", "VM_EXIT", "VM_SET_STATUS"})
+# Requests ``_Rebuild.request`` reads beyond "is the VM live": every other request only matters
+# about a VM with no live instance (a call on a deallocated VM), so the rebuild skips the rest:
+# at 1M messages ~80k requests (console writes, memory calls ...) of which few find no VM.
+_ACTIVE = frozenset({*EXPECTED_STATES, *FORBIDDEN_STATES, "VM_RESET", "VM_STOP", "VM_SET_STATUS"})
 # Seconds a VM may stay in a transitional state before it is worth a warning.
 DEFAULT_STATE_LIMITS: dict[str, float] = {LOAD: 10.0, AUTH: 10.0, INIT: 10.0, READY: 10.0, RESETTING: 1.0}
 OS_RUN = 4  # os_status RUN (protocol.md 6.2)
@@ -432,6 +437,7 @@ class _Rebuild:
         for inst in list(self.current.values()):
             self.close(inst)
         typical = self.typical()
+        limits: dict[str, tuple[float | None, str]] = {}
         rows: list[tuple] = []
         summary: list[dict[str, Any]] = []
         for inst in sorted(self.done, key=lambda i: (i.vmid, i.number)):
@@ -456,7 +462,9 @@ class _Rebuild:
                         frame,
                     )
                 )
-                limit, why = self.limit(state, typical)
+                if state not in limits:  # a few states, ~15k intervals at 1M: each state's limit once
+                    limits[state] = self.limit(state, typical)
+                limit, why = limits[state]
                 if limit is not None and end - start > limit:
                     still = " and still was when the capture ended" if ongoing else ""
                     call = inst.intervals[k][4] if len(inst.intervals[k]) > 4 else None
@@ -585,10 +593,13 @@ def rebuild(
         end_time = float(np.nanmax(msgs["time"].to_numpy())) if msgs["time"].notna().any() else math.nan
         events, told = _events(msgs, tx, ids)
         machine = _Rebuild(capture, dialect, end_time, limits, told)
+        live = machine.current  # a request not in ``_ACTIVE`` about a live VM changes nothing
         for event in events:
             kind = event[1]
             if kind == 0:
                 _f, _k, name, vmid, time, fields = event
+                if vmid in live and name not in _ACTIVE:
+                    continue
                 machine.request(name, vmid, _f, time, fields)
             elif kind == 1:
                 frame, _k, name, vmid, time, ok, err_name, req = event
@@ -632,53 +643,82 @@ def _named_in(inverse: np.ndarray, names: np.ndarray, wanted: Iterable[str]) -> 
     return np.array([n in wanted for n in names.tolist()], bool)[inverse]
 
 
+_FIELD_COLUMNS = ("stop_flags", "stop_reason", "auth_mech", "exit_code", "exit_flags", "os_status")
+
+
+def _fields_at(
+    msgs: pd.DataFrame, rows: np.ndarray, frame: np.ndarray, time: np.ndarray
+) -> list[dict[str, Any]]:
+    """The request fields the rebuild reads (``_FIELD_COLUMNS``, None where absent, and the
+    row's frame and time) of some rows, one dict per row: a column is read at those rows only
+    (a few thousand of a million)."""
+    values = []
+    for c in _FIELD_COLUMNS:
+        got = msgs[c].array[rows]  # nullable integers at these rows
+        ints = got.to_numpy(np.float64, na_value=0.0).astype(np.int64).tolist()  # as int(float(v))
+        for k in np.flatnonzero(got.isna()).tolist():
+            ints[k] = None
+        values.append(ints)
+    keys = (*_FIELD_COLUMNS, "frame", "time")
+    return [
+        dict(zip(keys, row, strict=True))
+        for row in zip(*values, frame[rows].tolist(), time[rows].tolist(), strict=True)
+    ]
+
+
 def _events(msgs: pd.DataFrame, tx: pd.DataFrame, ids: dict[str, int]) -> tuple[list[tuple], set[int]]:
     """Lifecycle evidence of one capture as tuples sorted by frame (kind: 0 request, 1 reply,
-    2 VM_STATUS, 3 VM_EXITED, 4 a call without reply)."""
-    events: list[tuple] = []
+    2 VM_STATUS, 3 VM_EXITED, 4 a call without reply). Built a kind at a time from columns
+    (``tolist`` and ``zip``, no numpy scalar per event)."""
+    parts: list[list[tuple]] = []  # events of one kind, in the order added
     mtype = type_codes(msgs)  # by category code, no string per row
     is_request, is_notification = mtype == REQUEST, mtype == NOTIFICATION
     vmid = msgs["vmid"].to_numpy(np.int64, na_value=-1)
     frame = msgs["frame"].to_numpy(np.int64)
     time = msgs["time"].to_numpy(np.float64)
     msg_id = msgs["msg_id"].to_numpy(np.int64, na_value=-1)
-    columns = ("stop_flags", "stop_reason", "auth_mech", "exit_code", "exit_flags", "os_status")
-    extra = {c: msgs[c].to_numpy(np.float64, na_value=np.nan) for c in columns}
-
-    def fields_of(p: int) -> dict[str, Any]:  # a few thousand rows: no list of a million values
-        out: dict[str, Any] = {c: None if v != v else int(v) for c in columns for v in (float(extra[c][p]),)}
-        out["frame"], out["time"] = int(frame[p]), float(time[p])
-        return out
-
     none: dict[str, Any] = {}
     asked = np.flatnonzero(is_request & (vmid >= 0))
     inverse, names = _rm_names(msg_id[asked])
-    asked_names = names[inverse]
-    events.extend(
-        zip(
-            frame[asked].tolist(),
-            itertools.repeat(0),
-            asked_names.tolist(),
-            vmid[asked].tolist(),
-            time[asked].tolist(),
-            itertools.repeat(none),
-            strict=False,
+    fields: list[dict[str, Any]] = [none] * len(asked)
+    with_fields = np.flatnonzero(_named_in(inverse, names, NEED_FIELDS))  # the few with fields
+    for k, got in zip(with_fields.tolist(), _fields_at(msgs, asked[with_fields], frame, time), strict=True):
+        fields[k] = got
+    parts.append(
+        list(
+            zip(
+                frame[asked].tolist(),
+                itertools.repeat(0),
+                names[inverse].tolist(),
+                vmid[asked].tolist(),
+                time[asked].tolist(),
+                fields,
+                strict=False,
+            )
         )
     )
-    for k in np.flatnonzero(_named_in(inverse, names, NEED_FIELDS)).tolist():  # the few with fields
-        f, kind, name, v, t, _ = events[k]
-        events[k] = (f, kind, name, v, t, fields_of(int(asked[k])))
     status = msgs["vm_status"].to_numpy(np.int64, na_value=-1)
-    os_status = msgs["os_status"].to_numpy(np.int64, na_value=0)
     told = is_notification & (msg_id == ids["VM_STATUS"]) & (vmid >= 0) & (status >= 0)
-    for i in np.flatnonzero(told).tolist():
-        events.append((int(frame[i]), 2, int(vmid[i]), int(status[i]), int(os_status[i]), float(time[i])))
+    rows = np.flatnonzero(told)
+    os_status = msgs["os_status"].array[rows].to_numpy(np.int64, na_value=0)
+    parts.append(
+        list(
+            zip(
+                frame[rows].tolist(),
+                itertools.repeat(2),
+                vmid[rows].tolist(),
+                status[rows].tolist(),
+                os_status.tolist(),
+                time[rows].tolist(),
+                strict=False,
+            )
+        )
+    )
     exited = np.flatnonzero(is_notification & (msg_id == ids["VM_EXITED"]) & (vmid >= 0))
     if len(exited):
         et = msgs["exit_type"].array
-        for i in exited.tolist():
-            got = fields_of(i)
-            events.append(
+        parts.append(
+            [
                 (
                     int(frame[i]),
                     3,
@@ -688,7 +728,9 @@ def _events(msgs: pd.DataFrame, tx: pd.DataFrame, ids: dict[str, int]) -> tuple[
                     got["exit_flags"],
                     float(time[i]),
                 )
-            )
+                for i, got in zip(exited.tolist(), _fields_at(msgs, exited, frame, time), strict=True)
+            ]
+        )
     tx_inverse, tx_names = _rm_names(tx["msg_id"].to_numpy(np.int64, na_value=-1))
     keep = (
         (tx["status"] == "error").to_numpy(bool)
@@ -698,32 +740,46 @@ def _events(msgs: pd.DataFrame, tx: pd.DataFrame, ids: dict[str, int]) -> tuple[
     if len(answered):
         order = np.argsort(frame)
         req_pos = order[np.searchsorted(frame[order], answered["request_frame"].to_numpy(np.int64))]
-        for j, (rf, name, v, t, status_name, err) in enumerate(
-            zip(
-                answered["reply_frame"].tolist(),
-                tx_names[tx_inverse[keep]].tolist(),
-                answered["vm"].tolist(),
-                answered["reply_time"].tolist(),
-                answered["status"].astype(object).tolist(),
-                answered["err_name"].astype(object).tolist(),
+        reply_names = tx_names[tx_inverse[keep]]
+        req_fields: list[dict[str, Any]] = [none] * len(answered)
+        with_fields = np.flatnonzero(_named_in(tx_inverse[keep], tx_names, NEED_FIELDS))
+        for j, got in zip(
+            with_fields.tolist(), _fields_at(msgs, req_pos[with_fields], frame, time), strict=True
+        ):
+            req_fields[j] = got
+        parts.append(
+            [
+                (int(rf), 1, name, int(v), float(t), status_name == "ok", err, req)
+                for rf, name, v, t, status_name, err, req in zip(
+                    answered["reply_frame"].tolist(),
+                    reply_names.tolist(),
+                    answered["vm"].tolist(),
+                    answered["reply_time"].tolist(),
+                    answered["status"].astype(object).tolist(),
+                    answered["err_name"].astype(object).tolist(),
+                    req_fields,
+                    strict=True,
+                )
+            ]
+        )
+    lost = tx[tx["status"].isin(("unanswered", "retransmitted")) & tx["vm"].notna()]
+    parts.append(
+        [
+            (int(rf), 4, str(name), int(v))
+            for rf, name, v in zip(
+                lost["request_frame"].tolist(),
+                lost["name"].astype(object).tolist(),
+                lost["vm"].tolist(),
                 strict=True,
             )
-        ):
-            req = fields_of(int(req_pos[j])) if name in NEED_FIELDS else none
-            events.append((int(rf), 1, name, int(v), float(t), status_name == "ok", err, req))
-    lost = tx[tx["status"].isin(("unanswered", "retransmitted")) & tx["vm"].notna()]
-    for rf, name, v in zip(
-        lost["request_frame"].tolist(), lost["name"].astype(object).tolist(), lost["vm"].tolist(), strict=True
-    ):
-        events.append((int(rf), 4, str(name), int(v)))
-    # by (frame, kind), ties in the order added: one stable numpy sort instead of a key per event
-    order = np.lexsort(
-        (
-            np.fromiter((e[1] for e in events), np.int64, len(events)),
-            np.fromiter((e[0] for e in events), np.int64, len(events)),
-        )
+        ]
     )
-    return [events[i] for i in order.tolist()], set(vmid[told].tolist())
+    events = [e for part in parts for e in part]
+    # by (frame, kind), ties in the order added: one stable numpy sort instead of a key per event
+    kinds = np.concatenate([np.full(len(part), part[0][1] if part else 0, np.int64) for part in parts])
+    frames = np.fromiter(map(itemgetter(0), events), np.int64, len(events))
+    order = np.lexsort((kinds, frames))
+    return list(map(events.__getitem__, order.tolist())), set(vmid[rows].tolist())
 
 
 # VM states in the order a VM goes through them (protocol.md 6.1, every dialect's names), so that

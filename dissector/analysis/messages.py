@@ -57,6 +57,17 @@ def sparse_categorical(values: np.ndarray) -> pd.Categorical:
     return pd.Categorical.from_codes(codes, dtype=known.dtype)
 
 
+def sparse_strings(values: np.ndarray) -> Any:
+    """The ``str`` column of an object column that is mostly None (a malformation text per
+    message), as ``pd.array(values, dtype="str")`` gives it: only the few texts present are
+    converted, the rest filled by one ``take`` (converting a million None was ~30 ms at 1M)."""
+    present = np.flatnonzero(pd.notna(values))
+    texts = pd.array(values[present], dtype="str")
+    at = np.full(len(values), -1, np.int64)
+    at[present] = np.arange(len(present))
+    return texts.take(at, allow_fill=True)
+
+
 # what transactions, the time base and the lifecycles read of the messages table: the table
 # without the columns that cost most (a tuple of frames per message, malformation texts ...)
 CORE = (
@@ -176,7 +187,7 @@ def complete(core: MessageCore) -> pd.DataFrame:
             "length": concat_column(columns, "length").astype(np.int32),
             "payload_len": np.maximum(concat_column(columns, "length") - 8, 0).astype(np.int32),
             "synthetic": concat_column(columns, "synthetic"),
-            "malformed": concat_column(columns, "malformed"),
+            "malformed": sparse_strings(concat_column(columns, "malformed")),
             **core.exchange,
         }
     )

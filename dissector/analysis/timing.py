@@ -482,7 +482,12 @@ def reversed_findings(transactions: pd.DataFrame, messages: pd.DataFrame) -> lis
 def _by_capture(messages: pd.DataFrame) -> list[tuple[object, np.ndarray]]:
     """Each capture's name and rows, as ``groupby(capture.astype(object), sort=False)`` gives them
     (in order of first appearance, rows in table order), from the category codes."""
-    number, names = _appearance(messages["capture"], slice(None))
+    column = messages["capture"]
+    if isinstance(column.dtype, pd.CategoricalDtype):  # names by code: no object per row (1M)
+        codes = column.cat.codes.to_numpy(np.int64)
+        categories = column.cat.categories.to_numpy(object)
+        return [(categories[codes[rows[0]]], rows) for rows in groups(codes)]
+    number, names = _appearance(column, slice(None))
     return [(names[rows[0]], rows) for rows in groups(number)]
 
 

@@ -106,7 +106,7 @@ class ByteView:
     messages).
     """
 
-    def __init__(self, buf: bytes) -> None:
+    def __init__(self, buf: bytes | memoryview) -> None:
         self.buf = buf
         self.u8 = np.frombuffer(buf, np.uint8)
         self._views: dict[tuple[int, bool], np.ndarray] = {}
@@ -571,6 +571,7 @@ def decode(rc: RecordArrays, capture: str, dialect: str = "rm") -> MessageColumn
         payload=payload,
         raw_message=source.raw_message,
         message_bytes=source.message_bytes,
+        words=source.words,
         emitted=m.emitted(),
     )
     return cols  # in frame order already (``_messages``)

@@ -70,3 +70,83 @@ def test_all_wanted_is_the_whole_pass():
     for calls, payload, whole in _CASES.values():
         assert resource_vms_of(calls, payload, np.ones(len(calls.row), bool)) == whole
         assert resource_vms_of(calls, payload) == whole
+
+
+# --- PayloadReader.prefetch: payload(row, role) of many rows at once, where it reads a handle ---
+
+
+def _prefetch_agrees(columns: Any, dialect: str) -> int:
+    """Every row's prefetched answer (both roles) is what ``payload(row, role)`` says; returns how
+    many were prefetched."""
+    reader = payload_reader(columns, dialect)
+    rows = np.arange(sum(len(c) for c in columns))
+    count = 0
+    for role in ("request", "reply"):
+        for row, got in zip(rows.tolist(), reader.prefetch(rows, role), strict=True):
+            if got is not None:
+                assert got == reader(row, role), (row, role)
+                count += 1
+    return count
+
+
+@pytest.mark.parametrize(
+    "name", sorted(p.name for p in TRACES.iterdir() if p.suffix in (".pcap", ".pcapng", ".log"))
+)
+def test_prefetch_is_payload_on_every_bundled_trace(name: str) -> None:
+    trace = open_trace(str(TRACES / name))
+    count = _prefetch_agrees(trace._base.columns, trace.dialect)
+    if name in WITH_RESOURCES:
+        assert count > 0
+
+
+def test_prefetch_over_two_captures() -> None:
+    trace = open_trace([str(TRACES / "faults_mix.pcapng"), str(TRACES / "reclaim_storm.pcapng")])
+    assert _prefetch_agrees(trace._base.columns, trace.dialect) > 0
+
+
+@pytest.mark.parametrize("case", sorted(_CASES))
+def test_rule1_with_and_without_prefetch(case: str) -> None:
+    calls, payload, whole = _CASES[case]
+
+    def plain(row: int, role: str) -> Mapping[str, Any]:  # no prefetch: every row read alone
+        return payload(row, role)
+
+    assert resource_vms_of(calls, plain) == whole
+
+
+def _handle_ids() -> list[int]:
+    from dissector.analysis.constants import IRQ_HANDLE_CALLS, IRQ_LEND, MEMORY_CREATE, MEMORY_HANDLE_CALLS
+    from dissector.analysis.fields import msg_id_of
+
+    return [msg_id_of(n) for n in (*MEMORY_CREATE, *MEMORY_HANDLE_CALLS, *IRQ_HANDLE_CALLS, IRQ_LEND)]
+
+
+@settings(deadline=None, max_examples=60)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([0, 1, 2, 3]),  # message type
+            st.integers(0, 3),  # fragments field
+            st.sampled_from([*_handle_ids(), 0x51000011]),
+            st.binary(max_size=40),  # payload
+        ),
+        min_size=1,
+        max_size=25,
+    )
+)
+def test_prefetch_is_payload_on_any_bytes(messages: list[tuple[int, int, int, bytes]]) -> None:
+    from dissector.capture.record import Direction, Record
+    from dissector.trace import Trace
+
+    records = [
+        Record(
+            k + 1,
+            1_000 * k,
+            Direction.TO_RM,
+            0x10,
+            bytes([1, kind | frags << 2]) + b"\0\0" + mid.to_bytes(4, "little") + body,
+        )
+        for k, (kind, frags, mid, body) in enumerate(messages)
+    ]
+    trace = Trace.from_records(records)
+    _prefetch_agrees(trace._base.columns, trace.dialect)

@@ -373,3 +373,42 @@ def test_an_oversized_record_that_aborts_a_fragmented_message_is_one_message():
     fast, ref = _both(records)
     assert fast.frame.tolist() == [1, 2, 3]
     assert fast.differences(ref) == []
+
+
+# --- ``scan_pcap`` finds the records without the loop (``_chained_offsets``) as the loop does --
+
+
+def _same_scan(a, b) -> None:
+    assert (a is None) == (b is None)
+    if a is not None:
+        for name in ("number", "time_ns", "time_known", "direction", "client_vmid", "offset", "length"):
+            x, y = getattr(a, name), getattr(b, name)
+            assert x.dtype == y.dtype and (x == y).all(), name
+
+
+@settings(deadline=None, max_examples=40)
+@given(
+    stream(),
+    st.sampled_from([1, 40, 97, 1 << 23]),
+    st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), max_size=3),
+    st.integers(0, 40),
+)
+def test_windowed_chain_scan_is_the_loops(records, window, flips, cut):
+    """Windows of any size (a record straddling two), damaged bytes and cut files: the chain
+    found window by window gives the loop's records, or leaves the decision to it."""
+    data = bytearray(_pcap_of(records))
+    for at, value in flips:
+        if len(data) > 24:
+            data[24 + at % (len(data) - 24)] = value
+    data = bytes(data[: len(data) - cut % 5 if cut < 5 else len(data)])
+    _same_scan(fastpath.scan_pcap(data, "x", window=window), fastpath.scan_pcap(data, "x", window=0))
+
+
+@settings(deadline=None, max_examples=30)
+@given(stream(), st.sampled_from([64, 97, 300, 1 << 23]))
+def test_windowed_chain_scan_of_a_clean_file(records, window):
+    """A clean file: the chain is found (windows larger than any record) and is the loop's."""
+    data = _pcap_of(records)
+    if window == 1 << 23 and records:  # no record: the loop says what the file is
+        assert fastpath._chained_offsets(data, "<", fastpath.MAX_CAPLEN, window) is not None
+    _same_scan(fastpath.scan_pcap(data, "x", window=window), fastpath.scan_pcap(data, "x", window=0))

@@ -1,12 +1,15 @@
-"""``messages.sparse_categorical`` is ``pd.Categorical`` of a mostly-None column, dtype included."""
+"""``messages.sparse_categorical`` is ``pd.Categorical`` of a mostly-None column, dtype included;
+``messages.sparse_strings`` is ``pd.array(values, dtype="str")``."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from dissector.analysis.messages import sparse_categorical
+from dissector.analysis.messages import sparse_categorical, sparse_strings
 
 
 @pytest.mark.parametrize("seed", range(40))
@@ -22,6 +25,16 @@ def test_sparse_categorical_is_pandas_categorical(seed: int) -> None:
     got, want = sparse_categorical(values), pd.Categorical(values)
     pd.testing.assert_extension_array_equal(got, want)
     assert got.categories.dtype == want.categories.dtype
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.text(max_size=8)), max_size=40))
+def test_sparse_strings_is_pandas_str_array(texts: list[str | None]) -> None:
+    values = np.empty(len(texts), object)
+    values[:] = texts
+    got, want = sparse_strings(values), pd.array(values, dtype="str")
+    assert got.dtype == want.dtype
+    pd.testing.assert_extension_array_equal(got, want)
 
 
 CORE_TRACES = [
