@@ -7,13 +7,16 @@ into an anonymous in-memory file.
 
 A child of a threaded process inherits the locks its other threads held at the fork, held by
 threads that do not exist in it: a native thread (OpenBLAS's pool, jemalloc's purger, a notebook
-kernel's ZeroMQ I/O) may hold one at any time. A Python thread holds none the child needs: while
-this thread forks it holds the GIL, so the others are waiting for it, or in a blocking call that
-released it (the progress bar's timer and refresh threads sleep; the child never touches the
-bar). So a child is forked only when every thread of this process (``/proc/self/task``) is a
-Python thread (``threading.enumerate``), on Linux, and never when ``GHRM_JOBS=1``. Elsewhere, or
-when the child fails in any way (an exception, a signal, an unreadable answer), the work is done
-in the caller, so that the result, and any error, is what the caller would have got by itself.
+kernel's ZeroMQ I/O) may hold one at any time. The only other threads ghrm runs are the progress
+bar's (a timer; rich's refresh thread, which writes to the terminal): they run Python code, so
+while this thread forks, holding the GIL, they wait for it or sit in a blocking call. What they may
+hold is theirs (the bar's locks, the stream the bar writes to), and the child never uses those: it
+writes through new ``sys.stdout``/``sys.stderr`` objects of its own. So a child is forked only when
+every thread of this process (``/proc/self/task``) is a Python thread (``threading.enumerate``), on
+Linux, never from a child, and never when ``GHRM_JOBS=1``. Elsewhere, or when the fork or the child
+fails in any way (an exception, a signal, an unreadable answer), the work is done in the caller,
+so that the result, and any error, is what the caller would have got by itself. A child dies with
+its parent (``PR_SET_PDEATHSIG``): a parent killed by a signal leaves no orphan holding its pipes.
 
 ``ghrm`` (``dissector.cli.main``) keeps numpy's OpenBLAS and pyarrow's jemalloc from starting
 threads of their own (``single_threaded_env``); a library caller that wants the same sets those
@@ -22,11 +25,13 @@ variables before importing numpy and pandas.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import Callable, MutableMapping
 from typing import Generic, TypeVar
 
@@ -39,6 +44,8 @@ THREAD_ENV = {
     "OPENBLAS_NUM_THREADS": "1",
     "JE_ARROW_MALLOC_CONF": "background_thread:false",
 }
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+_in_child = False  # set in a child: a child forks no grandchild
 
 
 def single_threaded_env(environ: MutableMapping[str, str] = os.environ) -> None:
@@ -58,41 +65,58 @@ def foreign_threads() -> int | None:
 
 
 def can_fork() -> bool:
-    """Whether a child may be forked now: Linux, no native thread, and not ``GHRM_JOBS=1``."""
-    if os.environ.get("GHRM_JOBS", "").strip() == "1":
+    """Whether a child may be forked now: Linux, no native thread, not in a child, and not
+    refused by ``GHRM_JOBS=1`` (one process: what the work costs without a second core)."""
+    if _in_child or os.environ.get("GHRM_JOBS", "").strip() == "1":
         return False
     return sys.platform.startswith("linux") and hasattr(os, "fork") and foreign_threads() == 0
 
 
 class Beside(Generic[T]):
-    """``work()`` started in a forked child when ``can_fork()``; ``result()`` waits for it.
-
-    ``result()`` gives what ``work()`` returned in the child, or, if no child was forked or the
-    child failed (raised, was killed, or its answer cannot be read), what ``work()`` returns, or
-    raises, when called in this process then."""
+    """``work()`` started in a forked child when ``can_fork()``; ``answer()`` or ``result()``
+    wait for it (only the process that forked it: a child inherits no claim on its sibling)."""
 
     def __init__(self, work: Callable[[], T]) -> None:
         self.work = work
         self.forked = False
+        self._owner = os.getpid()
         self._pid = 0
         self._fd = -1
+        self._answer: tuple[T] | None = None
         if can_fork():
             self._start()
 
     def _start(self) -> None:
-        fd = os.memfd_create("ghrm-beside", os.MFD_CLOEXEC)
-        pid = os.fork()
+        try:
+            fd = os.memfd_create("ghrm-beside", os.MFD_CLOEXEC)
+        except OSError:  # memfd refused (a seccomp filter): no child
+            return
+        parent = os.getpid()
+        try:
+            with warnings.catch_warnings():
+                # Python 3.12+ warns of any thread at a fork; the progress bar's are safe (above)
+                warnings.filterwarnings("ignore", "This process .* is multi-threaded", DeprecationWarning)
+                pid = os.fork()
+        except OSError:  # no process to be had (EAGAIN, ENOMEM): the caller does the work
+            os.close(fd)
+            return
         if pid == 0:  # the child: never returns
-            _child(self.work, fd)
+            _child(self.work, fd, parent)
         self._pid, self._fd, self.forked = pid, fd, True
 
+    def answer(self) -> tuple[T] | None:
+        """``(result,)`` of the child's work, or None if no child was forked or it failed (raised,
+        was killed, or its answer cannot be read). Asked again, the same answer."""
+        if self.forked and os.getpid() == self._owner:
+            self._answer = self._join()
+        return self._answer
+
     def result(self) -> T:
-        """The work's result (see the class docstring); call it once."""
-        if not self.forked:
-            return self.work()
-        answer = self._join()
+        """The child's result, or, where there is none (see ``answer``), what ``work()`` returns
+        or raises in this process now: its own run says why the child failed, or succeeds."""
+        answer = self.answer()
         if answer is None:
-            return self.work()  # the child failed: the caller's own run says why, or succeeds
+            return self.work()
         return answer[0]
 
     def _join(self) -> tuple[T] | None:
@@ -112,7 +136,7 @@ class Beside(Generic[T]):
 
     def __del__(self) -> None:
         """A child never joined (its caller failed or stopped): ended, and reaped."""
-        if getattr(self, "forked", False):
+        if getattr(self, "forked", False) and os.getpid() == self._owner:
             self.forked = False
             try:
                 os.kill(self._pid, signal.SIGKILL)
@@ -122,17 +146,35 @@ class Beside(Generic[T]):
                 pass
 
 
-def _child(work: Callable[[], object], fd: int) -> None:
+def _child(work: Callable[[], object], fd: int, parent: int) -> None:
     """Run ``work`` and pickle ``(result,)`` into ``fd``; exit 0 on success, 1 on any failure,
     without running the parent's exit handlers or flushing its buffered output."""
+    global _in_child
+    _in_child = True
     code = 1
     try:
-        data = pickle.dumps((work(),), protocol=pickle.HIGHEST_PROTOCOL)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
+        _die_with(parent)
+        # streams of its own: the parent's objects may hold a lock a thread of the parent took
+        sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115 - lives until os._exit
+        sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
+        result = work()
+        with open(fd, "wb", closefd=False) as f:  # straight to the file: no second copy in memory
+            pickle.dump((result,), f, protocol=pickle.HIGHEST_PROTOCOL)
         code = 0
     except BaseException:  # the parent redoes the work and sees the error itself
         code = 1
     finally:
-        os._exit(code)
+        try:
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+
+
+def _die_with(parent: int) -> None:
+    """Be killed when the parent dies (Linux ``prctl``), and go now if it is already gone."""
+    import ctypes  # here: the CLI's start-up imports this module
+
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: no such call, live without it
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:
+        os._exit(1)

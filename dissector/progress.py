@@ -83,7 +83,7 @@ class Progress:
             if self._bar is not None:
                 self._bar.stop()
                 self._bar = None
-        if timer is not None:  # gone when this returns: a process with a thread forks no child
+        if timer is not None:  # gone when this returns: no thread left behind for no reason
             timer.join()
 
 

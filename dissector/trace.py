@@ -68,7 +68,7 @@ from dissector.capture.record import CaptureProblem, Record
 from dissector.decoded import DecodedMessage, decode_records
 from dissector.decoders import columnar
 from dissector.errors import UsageError
-from dissector.forked import Beside, can_fork
+from dissector.forked import Beside
 from dissector.gcpause import gc_paused
 from dissector.protocol.dialects import get_dialect
 
@@ -106,7 +106,7 @@ class _Base:
         the caller builds others (``dissector.forked``); False where no child could be forked,
         and then nothing was started: ``get`` builds them here, when first asked."""
         todo = [n for n in names if n not in self.cache and n not in self.pending]
-        if not todo or not can_fork():
+        if not todo:
             return False
         beside = Beside(lambda: {n: self.get(n) for n in todo})
         if not beside.forked:
@@ -118,12 +118,14 @@ class _Base:
     def get(self, name: str) -> Any:
         """Table ``name`` of the whole input (built by its registry entry), or an intermediate
         result (``_make_<name>``: the pairing, the lifecycle model, the ledgers' messages ...)."""
-        if name in self.pending:  # built beside: the child's results (or, if it failed, built here)
-            beside = self.pending[name]
+        if name in self.pending:  # built beside: the child's results; if it failed, each is built
+            beside = self.pending[name]  # here when first asked, as if no child had been forked
             for n in [n for n, b in self.pending.items() if b is beside]:
                 del self.pending[n]
             with gc_paused():
-                self.cache.update(beside.result())
+                answer = beside.answer()
+                if answer is not None:
+                    self.cache.update(answer[0])
         if name not in self.cache:
             spec = _REGISTRY.get(name)
             build = spec.build if spec is not None else None
@@ -441,8 +443,9 @@ class Trace:
     def build_beside(self, *names: str) -> bool:
         """Start building tables ``names`` (of the whole input) in a forked child, while this
         process goes on with others: ``ghrm findings`` builds the ledgers' so. True if a child
-        was forked; where forking is unsafe (a process with threads, a notebook's kernel among
-        them; not Linux; ``GHRM_JOBS=1``) nothing starts and each table is built when first used.
+        was forked; where forking is unsafe (a process with native threads, a notebook's kernel
+        among them; not Linux; ``GHRM_JOBS=1``) nothing starts and each table is built when first
+        used.
         The tables are the same either way (``dissector.forked``)."""
         return self._base.build_beside(names)
 

@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -216,3 +217,124 @@ print(json.dumps({"started": started, "left": left, "quick": time.monotonic() - 
 """
     )
     assert got == {"started": True, "left": False, "quick": True}
+
+
+THREAD_ENV_KEYS = {*forked.THREAD_ENV, "GHRM_JOBS"}  # what a user's shell does not set
+FORK_COUNTER = """
+import os, sys
+marker = sys.argv[1]
+real = os.fork
+def fork():
+    with open(marker, "a") as f:
+        f.write("fork\\n")
+    if os.environ.get("FAIL_FORK"):
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+    return real()
+os.fork = fork
+from dissector.cli import main
+code = main(sys.argv[2:])
+print("fds", len(os.listdir("/proc/self/fd")), file=sys.stderr)
+sys.exit(code)
+"""
+
+
+def _counted(tmp_path: Path, args: list[str], **extra: str) -> tuple[int, str, int, str]:
+    """``ghrm args`` run in a fresh interpreter that counts its forks (and refuses them with
+    ``FAIL_FORK``): (exit status, stdout, forks, stderr)."""
+    marker = tmp_path / "forks"
+    marker.write_text("")
+    env = {k: v for k, v in os.environ.items() if k not in THREAD_ENV_KEYS}  # as a user's shell
+    env.update(extra)
+    done = subprocess.run(
+        [sys.executable, "-c", FORK_COUNTER, str(marker), *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+    )
+    return done.returncode, done.stdout, marker.read_text().count("fork"), done.stderr
+
+
+def test_ghrm_findings_and_report_fork_from_a_plain_shell(tmp_path: Path) -> None:
+    """``main`` keeps numpy and pyarrow single-threaded, so the commands do fork (the equality
+    tests above would pass unforked too)."""
+    trace = str(ROOT / "traces" / "faults_mix.pcapng")
+    code, out, forks, _ = _counted(tmp_path, ["findings", trace])
+    assert (code, forks) == (0, 1) and out.strip()
+    code, _, forks, _ = _counted(tmp_path, ["report", trace, "-o", str(tmp_path / "r.html")])
+    assert (code, forks) == (0, 2)  # the ledgers, then a share of the pictures
+    code, _, forks, _ = _counted(tmp_path, ["findings", trace], GHRM_JOBS="1")
+    assert (code, forks) == (0, 0)
+
+
+def test_a_refused_fork_does_the_work_here(tmp_path: Path) -> None:
+    trace = str(ROOT / "traces" / "faults_mix.pcapng")
+    code, alone, _, err_alone = _counted(tmp_path, ["findings", trace], GHRM_JOBS="1")
+    code2, refused, forks, err = _counted(tmp_path, ["findings", trace], FAIL_FORK="1")
+    assert (code, code2, forks) == (0, 0, 1)
+    assert refused == alone
+    assert err == err_alone  # no error line, and no file descriptor left open
+
+
+def test_a_failed_child_leaves_each_table_to_be_built_when_asked() -> None:
+    """As without a child: a table that builds is built, one that fails raises when asked."""
+    got = _script(
+        PRELUDE
+        + f"""
+import dissector
+from dissector.analysis import tables
+def broken(base):
+    raise RuntimeError("irqs cannot be built")
+tables_irqs = [t for t in tables.TABLES if t.name == "irqs"][0]
+import dataclasses, dissector.trace as T
+T._REGISTRY["irqs"] = dataclasses.replace(tables_irqs, build=broken)
+trace = dissector.open({str(ROOT / "traces" / "faults_mix.pcapng")!r})
+started = trace.build_beside("memparcels", "irqs")
+parcels = len(trace.memparcels)
+try:
+    trace.irqs
+    irqs = "built"
+except RuntimeError as exc:
+    irqs = str(exc)
+print(json.dumps({{"started": started, "parcels": parcels > 0, "irqs": irqs}}))
+"""
+    )
+    assert got == {"started": True, "parcels": True, "irqs": "irqs cannot be built"}
+
+
+def test_a_child_forks_no_grandchild_and_answers_stay() -> None:
+    got = _script(
+        PRELUDE
+        + """
+outer = forked.Beside(lambda: forked.Beside(os.getpid).forked)
+nested = outer.result()
+b = forked.Beside(os.getpid)
+first, second = b.answer(), b.answer()
+print(json.dumps({"nested_forked": nested, "same": first == second and first[0] != parent}))
+"""
+    )
+    assert got == {"nested_forked": False, "same": True}
+
+
+def test_a_child_dies_with_its_parent() -> None:
+    code = (
+        PRELUDE
+        + """
+import signal, sys
+b = forked.Beside(lambda: time.sleep(60))
+print(b._pid, flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=_env())
+    child = int(done.stdout.split()[0])
+    for _ in range(100):
+        try:
+            state = Path(f"/proc/{child}/stat").read_text().split(")")[-1].split()[0]
+        except OSError:
+            break
+        if state in {"Z", "X"}:
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail(f"the child {child} outlived its parent")

@@ -172,9 +172,8 @@ def draw(spec: FigureSpec, trace: Any, *args: Any, formats: tuple[str, ...] = ("
     """Draw one picture; a missing or failing plot gives a Figure with ``missing`` set.
 
     ``formats``: "svg", "png" (Markdown's files), or "web": the spec's own choice for the page."""
+    load_matplotlib()
     import matplotlib
-
-    matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
     caption = spec.caption_for(trace, args)
@@ -281,8 +280,10 @@ class Drawing:
         self.plan = picture_plan(sections, failed_vms)
         self.jobs = [(spec, args) for drawn in self.plan.values() for spec, args in drawn]
         self.here, self.there = share([spec.cost for spec, _ in self.jobs], busy=busy)
-        self.beside = Beside(lambda: [self._draw(k) for k in self.there])
-        if not self.beside.forked:  # no child: everything is drawn here, in page order
+        self.beside: Beside[list[Figure]] | None = None
+        if self.there:
+            self.beside = Beside(lambda: [self._draw(k) for k in self.there])
+        if self.beside is None or not self.beside.forked:  # no child: all drawn here, in page order
             self.here, self.there = list(range(len(self.jobs))), []
 
     def _draw(self, k: int) -> Figure:
@@ -292,7 +293,7 @@ class Drawing:
     def figures(self) -> dict[str, list[Figure]]:
         """The pictures by section, in page order (this process's share drawn now)."""
         drawn = {k: self._draw(k) for k in self.here}
-        if self.there:
+        if self.beside is not None and self.there:
             drawn.update(zip(self.there, self.beside.result(), strict=True))
         order = iter(range(len(self.jobs)))
         return {section: [drawn[next(order)] for _ in pictures] for section, pictures in self.plan.items()}
@@ -312,8 +313,9 @@ def share(costs: list[float], *, busy: float = 0.0) -> tuple[list[int], list[int
 
 
 def load_matplotlib() -> None:
-    """Import matplotlib and pyplot (Agg) now: ``ghrm report`` does it while a forked child builds
-    the ledgers, where it would otherwise wait for it (~0.3 s)."""
+    """Import matplotlib and pyplot, on Agg unless a backend was chosen (the report's one rule
+    for it, ``draw`` calls it): ``ghrm report`` calls it early, while a forked child builds the
+    ledgers, where it would otherwise wait for the child (~0.3 s)."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
