@@ -25,15 +25,13 @@ variables before importing numpy and pandas.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import pickle
-import signal
 import sys
-import threading
-import warnings
 from collections.abc import Callable, MutableMapping
 from typing import Generic, TypeVar
+
+# pickle, signal, threading and warnings are imported where used: ``ghrm``'s start-up imports this
+# module for ``single_threaded_env`` alone, in every command (``--help`` and ``decode`` too): ~2 ms
 
 T = TypeVar("T")
 
@@ -57,6 +55,8 @@ def single_threaded_env(environ: MutableMapping[str, str] = os.environ) -> None:
 def foreign_threads() -> int | None:
     """How many threads of this process are not Python threads (started by a native library);
     None where the kernel does not say (not Linux)."""
+    import threading
+
     try:
         tasks = {int(t) for t in os.listdir("/proc/self/task")}
     except (OSError, ValueError):
@@ -91,7 +91,8 @@ class Beside(Generic[T]):
             fd = os.memfd_create("ghrm-beside", os.MFD_CLOEXEC)
         except OSError:  # memfd refused (a seccomp filter): no child
             return
-        parent = os.getpid()
+        import warnings
+
         try:
             with warnings.catch_warnings():
                 # Python 3.12+ warns of any thread at a fork; the progress bar's are safe (above)
@@ -101,7 +102,7 @@ class Beside(Generic[T]):
             os.close(fd)
             return
         if pid == 0:  # the child: never returns
-            _child(self.work, fd, parent)
+            _child(self.work, fd, self._owner)
         self._pid, self._fd, self.forked = pid, fd, True
 
     def answer(self) -> tuple[T] | None:
@@ -120,6 +121,8 @@ class Beside(Generic[T]):
         return answer[0]
 
     def _join(self) -> tuple[T] | None:
+        import pickle
+
         fd, self.forked = self._fd, False
         try:
             _, status = os.waitpid(self._pid, 0)
@@ -137,6 +140,8 @@ class Beside(Generic[T]):
     def __del__(self) -> None:
         """A child never joined (its caller failed or stopped): ended, and reaped."""
         if getattr(self, "forked", False) and os.getpid() == self._owner:
+            import signal
+
             self.forked = False
             try:
                 os.kill(self._pid, signal.SIGKILL)
@@ -149,6 +154,8 @@ class Beside(Generic[T]):
 def _child(work: Callable[[], object], fd: int, parent: int) -> None:
     """Run ``work`` and pickle ``(result,)`` into ``fd``; exit 0 on success, 1 on any failure,
     without running the parent's exit handlers or flushing its buffered output."""
+    import pickle
+
     global _in_child
     _in_child = True
     code = 1
@@ -172,7 +179,9 @@ def _child(work: Callable[[], object], fd: int, parent: int) -> None:
 
 def _die_with(parent: int) -> None:
     """Be killed when the parent dies (Linux ``prctl``), and go now if it is already gone."""
-    import ctypes  # here: the CLI's start-up imports this module
+    import contextlib
+    import ctypes
+    import signal
 
     with contextlib.suppress(OSError, AttributeError):  # not glibc: no such call, live without it
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
