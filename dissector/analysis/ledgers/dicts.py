@@ -90,17 +90,24 @@ class ColumnDicts:
             )
         except compiled.MISFITS:
             return None
-        mtype = self.mtype[k]
-        if (
-            json["fragments"]
-            or json["type"] != compiled.TYPE_NAMES[mtype]
-            or json["seq"] != self.seq[k]
-            or json["msg_id"] != self.msg_id[k]
-            or (mtype == REPLY and json["err_code"] != self.err[k])
-        ):
+        same_type = json["type"] == compiled.TYPE_NAMES[self.mtype[k]]
+        if not self._agrees(k, json["fragments"], same_type, json["seq"], json["msg_id"], json["err_code"]):
             return None
         json["capture"] = self.cols.capture
         return json
+
+    def _agrees(
+        self, k: int, fragments: int, same_type: bool, seq: int, msg_id: int, err_code: int | None
+    ) -> bool:
+        """Whether the header the bytes of ``rows[k]`` hold is what the columns say of it (a whole
+        message of the columns' type, seq, id and, for a reply, error code)."""
+        return (
+            not fragments
+            and same_type
+            and seq == self.seq[k]
+            and msg_id == self.msg_id[k]
+            and (self.mtype[k] != REPLY or err_code == self.err[k])
+        )
 
     def light(self, k: int) -> dict[str, Any] | None:
         """``fields``, ``client_vmid``, ``err_name`` and ``malformed`` of ``rows[k]`` as ``get(k)``
@@ -117,14 +124,7 @@ class ColumnDicts:
         data = self.message_bytes(self.rows[k])
         try:
             msg_type, seq, msg_id, fragments, err_code, payload, pos = compiled.message_head(data, self.names)
-            mtype = self.mtype[k]
-            if (
-                fragments
-                or msg_type != mtype
-                or seq != self.seq[k]
-                or msg_id != self.msg_id[k]
-                or (mtype == REPLY and err_code != self.err[k])
-            ):
+            if not self._agrees(k, fragments, msg_type == self.mtype[k], seq, msg_id, err_code):
                 return None
             fields = payload.shown(data, pos, len(data)) if pos < len(data) else {}  # message_json's
         except compiled.MISFITS:
