@@ -90,10 +90,14 @@ HINTS = {
 }
 # Calls whose request fields the rebuild reads (STATE_CALLS: those whose success changes the state).
 NEED_FIELDS = frozenset({"VM_ALLOCATE", "VM_CONFIG_IMAGE", "VM_STOP", "VM_EXIT", "VM_SET_STATUS"})
-# Requests ``_Rebuild.request`` reads beyond "is the VM live": every other request only matters
-# about a VM with no live instance (a call on a deallocated VM), so the rebuild skips the rest:
-# at 1M messages ~80k requests (console writes, memory calls ...) of which few find no VM.
-_ACTIVE = frozenset({*EXPECTED_STATES, *FORBIDDEN_STATES, "VM_RESET", "VM_STOP", "VM_SET_STATUS"})
+# Requests that are a live VM's last lifecycle call (``_Rebuild.request``: the calls it checks
+# against the state, and the resets and stops).
+_LAST_CALLS = frozenset({*EXPECTED_STATES, *FORBIDDEN_STATES, "VM_RESET", "VM_STOP"})
+# Requests ``_Rebuild.request`` reads beyond "is the VM live" (those, and VM_SET_STATUS's os
+# status): every other request only matters about a VM with no live instance (a call on a
+# deallocated VM), so the rebuild skips the rest: at 1M messages ~80k requests (console writes,
+# memory calls ...) of which few find no VM.
+_ACTIVE = _LAST_CALLS | {"VM_SET_STATUS"}
 # Seconds a VM may stay in a transitional state before it is worth a warning.
 DEFAULT_STATE_LIMITS: dict[str, float] = {LOAD: 10.0, AUTH: 10.0, INIT: 10.0, READY: 10.0, RESETTING: 1.0}
 OS_RUN = 4  # os_status RUN (protocol.md 6.2)
@@ -220,7 +224,7 @@ class _Rebuild:
     def request(self, name: str, vmid: int, frame: int, time: float, extra: dict[str, Any]) -> None:
         inst = self.current.get(vmid)
         if inst is not None:
-            if name in EXPECTED_STATES or name in FORBIDDEN_STATES or name in ("VM_RESET", "VM_STOP"):
+            if name in _LAST_CALLS:
                 inst.last_call = frame
             if name == "VM_SET_STATUS" and extra.get("os_status"):
                 inst.os_status = extra["os_status"]
@@ -666,6 +670,24 @@ def _fields_at(
     ]
 
 
+def _needed_fields(
+    msgs: pd.DataFrame,
+    rows: np.ndarray,
+    inverse: np.ndarray,
+    names: np.ndarray,
+    frame: np.ndarray,
+    time: np.ndarray,
+) -> list[dict[str, Any]]:
+    """Per row of ``rows`` (its call's RM name ``names[inverse]``): its request fields
+    (``_fields_at``) if the rebuild reads them (``NEED_FIELDS``), else an empty dict (shared)."""
+    none: dict[str, Any] = {}
+    fields: list[dict[str, Any]] = [none] * len(rows)
+    with_fields = np.flatnonzero(_named_in(inverse, names, NEED_FIELDS))  # the few with fields
+    for k, got in zip(with_fields.tolist(), _fields_at(msgs, rows[with_fields], frame, time), strict=True):
+        fields[k] = got
+    return fields
+
+
 def _events(msgs: pd.DataFrame, tx: pd.DataFrame, ids: dict[str, int]) -> tuple[list[tuple], set[int]]:
     """Lifecycle evidence of one capture as tuples sorted by frame (kind: 0 request, 1 reply,
     2 VM_STATUS, 3 VM_EXITED, 4 a call without reply). Built a kind at a time from columns
@@ -677,13 +699,9 @@ def _events(msgs: pd.DataFrame, tx: pd.DataFrame, ids: dict[str, int]) -> tuple[
     frame = msgs["frame"].to_numpy(np.int64)
     time = msgs["time"].to_numpy(np.float64)
     msg_id = msgs["msg_id"].to_numpy(np.int64, na_value=-1)
-    none: dict[str, Any] = {}
     asked = np.flatnonzero(is_request & (vmid >= 0))
     inverse, names = _rm_names(msg_id[asked])
-    fields: list[dict[str, Any]] = [none] * len(asked)
-    with_fields = np.flatnonzero(_named_in(inverse, names, NEED_FIELDS))  # the few with fields
-    for k, got in zip(with_fields.tolist(), _fields_at(msgs, asked[with_fields], frame, time), strict=True):
-        fields[k] = got
+    fields = _needed_fields(msgs, asked, inverse, names, frame, time)
     parts.append(
         list(
             zip(
@@ -741,12 +759,7 @@ def _events(msgs: pd.DataFrame, tx: pd.DataFrame, ids: dict[str, int]) -> tuple[
         order = np.argsort(frame)
         req_pos = order[np.searchsorted(frame[order], answered["request_frame"].to_numpy(np.int64))]
         reply_names = tx_names[tx_inverse[keep]]
-        req_fields: list[dict[str, Any]] = [none] * len(answered)
-        with_fields = np.flatnonzero(_named_in(tx_inverse[keep], tx_names, NEED_FIELDS))
-        for j, got in zip(
-            with_fields.tolist(), _fields_at(msgs, req_pos[with_fields], frame, time), strict=True
-        ):
-            req_fields[j] = got
+        req_fields = _needed_fields(msgs, req_pos, tx_inverse[keep], tx_names, frame, time)
         parts.append(
             [
                 (int(rf), 1, name, int(v), float(t), status_name == "ok", err, req)
